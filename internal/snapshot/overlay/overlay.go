@@ -1,0 +1,91 @@
+package overlay
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/strata-project/strata/internal/mount"
+	"github.com/strata-project/strata/internal/snapshot"
+	"github.com/strata-project/strata/internal/snapshot/storage"
+)
+
+// Snapshotter is the overlay snapshotter. Its methods are storage's.
+type Snapshotter struct {
+	*storage.Snapshotter
+}
+
+// New opens or creates an overlay snapshotter in root. It does not check
+// that overlayfs works on root; call mount.OverlaySupported for that.
+func New(root string) (*Snapshotter, error) {
+	d := driver{}
+	// index=off lets an upper dir be mounted again after a crash left its
+	// work dir marked in use, and is only understood where the kernel has
+	// the index feature.
+	if _, err := os.Stat("/sys/module/overlay/parameters/index"); err == nil {
+		d.indexOff = true
+	}
+	s, err := storage.New(root, d)
+	if err != nil {
+		return nil, fmt.Errorf("open overlay snapshotter: %w", err)
+	}
+	return &Snapshotter{s}, nil
+}
+
+type driver struct {
+	indexOff bool
+}
+
+func (d driver) Populate(ctx context.Context, s storage.Snapshot) error {
+	if err := os.Mkdir(s.FS(), 0o755); err != nil {
+		return err
+	}
+	if len(s.Parents) > 0 {
+		// The merged root takes the upper dir's owner and mode.
+		fi, err := os.Stat(s.Parents[0])
+		if err != nil {
+			return fmt.Errorf("parent dir: %w", err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if err := os.Lchown(s.FS(), int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+		if err := os.Chmod(s.FS(), fi.Mode()); err != nil {
+			return err
+		}
+	}
+	if s.Kind == snapshot.KindActive {
+		return os.Mkdir(s.Work(), 0o711)
+	}
+	return nil
+}
+
+func (d driver) Mounts(s storage.Snapshot) []mount.Mount {
+	if s.Kind == snapshot.KindActive {
+		if len(s.Parents) == 0 {
+			return []mount.Mount{{Type: "bind", Source: s.FS(), Options: []string{"rbind", "rw"}}}
+		}
+		var opts []string
+		if d.indexOff {
+			opts = append(opts, "index=off")
+		}
+		opts = append(opts, "workdir="+s.Work(), "upperdir="+s.FS(), "lowerdir="+strings.Join(s.Parents, ":"))
+		return []mount.Mount{{Type: "overlay", Source: "overlay", Options: opts}}
+	}
+	switch len(s.Parents) {
+	case 0:
+		return []mount.Mount{{Type: "bind", Source: s.FS(), Options: []string{"rbind", "ro"}}}
+	case 1:
+		return []mount.Mount{{Type: "bind", Source: s.Parents[0], Options: []string{"rbind", "ro"}}}
+	}
+	var opts []string
+	if d.indexOff {
+		opts = append(opts, "index=off")
+	}
+	opts = append(opts, "lowerdir="+strings.Join(s.Parents, ":"))
+	return []mount.Mount{{Type: "overlay", Source: "overlay", Options: opts}}
+}
+
+func (d driver) ParentDirs(s storage.Snapshot) []string { return s.Parents }
