@@ -100,4 +100,3 @@ func OverlayChanges(ctx context.Context, upper string, lowerExists func(path str
 	}
 	return out, nil
 }
-

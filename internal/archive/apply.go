@@ -1,0 +1,440 @@
+package archive
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/strata-project/strata/internal/errdefs"
+)
+
+// ApplyOptions control Apply. The zero value applies everything as root.
+type ApplyOptions struct {
+	// Index, if non-nil, receives a tar-split style index of the stream:
+	// every byte of the tar except regular-file payloads, and for each
+	// payload its path and size, so Rebuild can regenerate the byte-identical
+	// tar from the unpacked files. See doc.go for the format.
+	Index io.Writer
+	// NoSameOwner skips chown (for callers that are not root), skips device
+	// entries instead of failing on them, and ignores xattrs the filesystem
+	// refuses with ENOTSUP or EPERM.
+	NoSameOwner bool
+}
+
+// geteuid is a variable so tests can exercise the non-root device branch.
+var geteuid = os.Geteuid
+
+// Apply reads an uncompressed layer tar from r and applies it onto root, the
+// full filesystem the layer sits on, following image-spec layer.md:
+//
+//   - ".wh.NAME" removes NAME (recursively); ".wh..wh..opq" in DIR removes
+//     every entry of DIR that this same layer did not write, before or after
+//     the marker. Other ".wh..wh." names (aufs bookkeeping) are ignored.
+//   - An entry replaces an existing one of another type; a directory over a
+//     directory merges and takes the new metadata. Missing parents are
+//     created with mode 0755.
+//   - Modes (with setuid, setgid, sticky), owners (lchown), xattrs and mtimes
+//     are set; directory mtimes last, after their children.
+//
+// Names are normalized as docker does ("/a" is "a"), but an entry, hardlink
+// target or whiteout that leaves root after cleaning ("../x", "a/../../x"),
+// and any path whose resolution would pass through a symlink leading out of
+// root (including absolute symlinks), is refused with an error wrapping
+// errdefs.ErrInvalidArgument and naming the entry; nothing outside root is
+// ever written. Symlinks themselves are data and are created whatever they
+// point at. Device nodes need root: otherwise Apply fails on them, or skips
+// them with NoSameOwner.
+//
+// Apply returns the number of bytes it read from r, including any padding
+// after the end-of-archive blocks, which it drains so the count (and an
+// index) covers the whole stream. On error, root holds the entries applied
+// so far.
+func Apply(ctx context.Context, root string, r io.Reader, opts ApplyOptions) (int64, error) {
+	rootf, err := os.Open(root)
+	if err != nil {
+		return 0, fmt.Errorf("apply layer: %w", err)
+	}
+	defer rootf.Close()
+	rr := &recordingReader{r: r}
+	if opts.Index != nil {
+		rr.idx = newIndexWriter(opts.Index)
+	}
+	a := &applier{
+		rootfd:  int(rootf.Fd()),
+		opts:    opts,
+		rr:      rr,
+		isRoot:  geteuid() == 0,
+		touched: map[string]bool{},
+	}
+	if err := a.run(ctx, tar.NewReader(rr)); err != nil {
+		return rr.n, fmt.Errorf("apply layer to %s: %w", root, err)
+	}
+	return rr.n, nil
+}
+
+type dirTime struct {
+	rel   string
+	atime time.Time
+	mtime time.Time
+}
+
+type applier struct {
+	rootfd   int
+	opts     ApplyOptions
+	rr       *recordingReader
+	isRoot   bool
+	touched  map[string]bool // paths this layer wrote, and their ancestors
+	dirTimes []dirTime
+}
+
+func (a *applier) run(ctx context.Context, tr *tar.Reader) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read tar: %w", err)
+		}
+		if err := a.entry(hdr, tr); err != nil {
+			return fmt.Errorf("entry %q: %w", hdr.Name, err)
+		}
+	}
+	// Drain what follows the end-of-archive blocks (tar's record padding)
+	// so the byte count and the index cover the whole stream.
+	if _, err := io.Copy(io.Discard, a.rr); err != nil {
+		return fmt.Errorf("read tar: %w", err)
+	}
+	for _, dt := range a.dirTimes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := a.setDirTime(dt); err != nil {
+			return fmt.Errorf("set mtime of %s: %w", dt.rel, err)
+		}
+	}
+	if a.rr.idx != nil {
+		return a.rr.idx.close()
+	}
+	return nil
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errdefs.ErrInvalidArgument, fmt.Sprintf(format, args...))
+}
+
+func (a *applier) touch(rel string) {
+	for p := rel; p != "." && !a.touched[p]; p = path.Dir(p) {
+		a.touched[p] = true
+	}
+}
+
+func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
+	rel, ok := cleanName(hdr.Name)
+	if !ok {
+		return invalid("path escapes the root")
+	}
+	dir, base := path.Split(rel)
+	dir = path.Clean("/" + dir)[1:]
+	if dir == "" {
+		dir = "."
+	}
+	if strings.HasPrefix(base, whiteoutPrefix) {
+		return a.whiteout(rel, dir, base)
+	}
+	if rel == "." {
+		if hdr.Typeflag != tar.TypeDir {
+			return invalid("the root can only be a directory, not type %q", hdr.Typeflag)
+		}
+		return a.metadata(hdr, a.rootfd, ".", rel)
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeFifo:
+	case tar.TypeChar, tar.TypeBlock:
+		if !a.isRoot {
+			if a.opts.NoSameOwner {
+				return nil
+			}
+			return fmt.Errorf("device node needs root (or NoSameOwner to skip it): %w", errdefs.ErrFailedPrecondition)
+		}
+	default:
+		return invalid("unsupported tar entry type %q", hdr.Typeflag)
+	}
+	pfd, err := openDir(a.rootfd, dir, true)
+	if err != nil {
+		return resolveErr(dir, err)
+	}
+	defer unix.Close(pfd)
+	a.touch(rel)
+
+	var existing unix.Stat_t
+	err = unix.Fstatat(pfd, base, &existing, unix.AT_SYMLINK_NOFOLLOW)
+	exists := err == nil
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	isDir := exists && existing.Mode&unix.S_IFMT == unix.S_IFDIR
+	if exists && !(hdr.Typeflag == tar.TypeDir && isDir) {
+		if hdr.Typeflag == tar.TypeLink {
+			if t, ok := cleanName(hdr.Linkname); ok && t == rel {
+				return nil // a link to itself: already there
+			}
+		}
+		if err := removeAllAt(pfd, base); err != nil {
+			return fmt.Errorf("replace existing: %w", err)
+		}
+	}
+
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		if !isDir {
+			if err := unix.Mkdirat(pfd, base, 0o700); err != nil {
+				return err
+			}
+		}
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+		if err := a.writeFile(pfd, base, rel, hdr, tr); err != nil {
+			return err
+		}
+	case tar.TypeSymlink:
+		if err := unix.Symlinkat(hdr.Linkname, pfd, base); err != nil {
+			return err
+		}
+	case tar.TypeLink:
+		return a.hardlink(pfd, base, hdr)
+	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		mode := uint32(unix.S_IFIFO)
+		if hdr.Typeflag == tar.TypeChar {
+			mode = unix.S_IFCHR
+		} else if hdr.Typeflag == tar.TypeBlock {
+			mode = unix.S_IFBLK
+		}
+		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
+		if err := unix.Mknodat(pfd, base, mode|0o600, int(dev)); err != nil {
+			return err
+		}
+	}
+	return a.metadata(hdr, pfd, base, rel)
+}
+
+func resolveErr(rel string, err error) error {
+	if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ELOOP) {
+		return invalid("%s resolves outside the root (through a symlink): %v", rel, err)
+	}
+	return fmt.Errorf("resolve %s: %w", rel, err)
+}
+
+func (a *applier) writeFile(pfd int, base, rel string, hdr *tar.Header, tr *tar.Reader) error {
+	fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), rel)
+	defer f.Close()
+	// The index records a payload as a file reference only for a plain
+	// file: a sparse file's bytes on disk are not its bytes in the tar.
+	asFile := a.rr.idx != nil && hdr.Size > 0 && !isSparse(hdr)
+	if asFile {
+		a.rr.payload = true
+	}
+	_, err = io.Copy(f, tr)
+	a.rr.payload = false
+	if err != nil {
+		return fmt.Errorf("write content: %w", err)
+	}
+	if asFile {
+		a.rr.idx.addFile(rel, hdr.Size)
+	}
+	return nil
+}
+
+func isSparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *applier) hardlink(pfd int, base string, hdr *tar.Header) error {
+	target, ok := cleanName(hdr.Linkname)
+	if !ok || target == "." {
+		return invalid("hardlink target %q escapes the root", hdr.Linkname)
+	}
+	tdir, tbase := path.Split(target)
+	tdir = path.Clean("/" + tdir)[1:]
+	if tdir == "" {
+		tdir = "."
+	}
+	tfd, err := openDir(a.rootfd, tdir, false)
+	if err != nil {
+		return resolveErr(tdir, err)
+	}
+	defer unix.Close(tfd)
+	// No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself.
+	if err := unix.Linkat(tfd, tbase, pfd, base, 0); err != nil {
+		return fmt.Errorf("hardlink to %s: %w", target, err)
+	}
+	return nil
+}
+
+// whiteout applies ".wh.NAME" or the opaque marker in dir.
+func (a *applier) whiteout(rel, dir, base string) error {
+	if base == opaqueMarker {
+		return a.opaque(dir)
+	}
+	if strings.HasPrefix(base, whiteoutPrefix+whiteoutPrefix) {
+		return nil // aufs metadata (.wh..wh.plnk and such): nothing to do
+	}
+	name := strings.TrimPrefix(base, whiteoutPrefix)
+	if name == "" || name == "." || name == ".." {
+		return invalid("whiteout of %q", name)
+	}
+	pfd, err := openDir(a.rootfd, dir, false)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return nil // nothing there to hide
+	}
+	if err != nil {
+		return resolveErr(dir, err)
+	}
+	defer unix.Close(pfd)
+	return removeAllAt(pfd, name)
+}
+
+// opaque removes every entry under dir that this layer did not write.
+func (a *applier) opaque(dir string) error {
+	fd, err := openBeneath(a.rootfd, dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return resolveErr(dir, err)
+	}
+	if dir != "." {
+		a.touch(dir)
+	}
+	return a.removeUntouched(fd, dir)
+}
+
+// removeUntouched removes the entries of the directory fd (at rel) that this
+// layer did not write, descending into those it did. It closes fd.
+func (a *applier) removeUntouched(fd int, rel string) error {
+	d := os.NewFile(uintptr(fd), rel)
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		child := path.Join(rel, n)
+		if !a.touched[child] {
+			if err := removeAllAt(fd, n); err != nil {
+				return err
+			}
+			continue
+		}
+		cfd, err := unix.Openat(fd, n, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := a.removeUntouched(cfd, child); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// metadata sets owner, mode, xattrs and times of base in pfd. Directory
+// times are only queued: creating children would change them.
+func (a *applier) metadata(hdr *tar.Header, pfd int, base, rel string) error {
+	isLink := hdr.Typeflag == tar.TypeSymlink
+	if !a.opts.NoSameOwner {
+		if err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("chown: %w", err)
+		}
+	}
+	// After chown, which clears setuid and setgid.
+	if !isLink {
+		if err := unix.Fchmodat(pfd, base, uint32(hdr.Mode&0o7777), 0); err != nil {
+			return fmt.Errorf("chmod: %w", err)
+		}
+	}
+	// xattrs need a path; go through the parent's fd so the parent is the
+	// one already resolved beneath root, and lsetxattr does not follow base.
+	procPath := "/proc/self/fd/" + strconv.Itoa(pfd) + "/" + base
+	if base == "." {
+		procPath = "/proc/self/fd/" + strconv.Itoa(pfd)
+	}
+	for k, v := range hdr.PAXRecords {
+		name, ok := strings.CutPrefix(k, paxXattr)
+		if !ok {
+			continue
+		}
+		if err := unix.Lsetxattr(procPath, name, []byte(v), 0); err != nil {
+			if a.opts.NoSameOwner && (errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EPERM)) {
+				continue
+			}
+			return fmt.Errorf("set xattr %s: %w", name, err)
+		}
+	}
+	atime := hdr.AccessTime
+	if atime.IsZero() {
+		atime = hdr.ModTime
+	}
+	if hdr.Typeflag == tar.TypeDir {
+		a.dirTimes = append(a.dirTimes, dirTime{rel: rel, atime: atime, mtime: hdr.ModTime})
+		return nil
+	}
+	return setTimes(pfd, base, atime, hdr.ModTime)
+}
+
+func setTimes(pfd int, base string, atime, mtime time.Time) error {
+	ts := []unix.Timespec{unix.NsecToTimespec(atime.UnixNano()), unix.NsecToTimespec(mtime.UnixNano())}
+	if err := unix.UtimesNanoAt(pfd, base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set times: %w", err)
+	}
+	return nil
+}
+
+func (a *applier) setDirTime(dt dirTime) error {
+	if dt.rel == "." {
+		return setTimes(a.rootfd, ".", dt.atime, dt.mtime)
+	}
+	dir, base := path.Split(dt.rel)
+	dir = path.Clean("/" + dir)[1:]
+	if dir == "" {
+		dir = "."
+	}
+	pfd, err := openDir(a.rootfd, dir, false)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return nil // removed or replaced later in the layer
+	}
+	if err != nil {
+		return resolveErr(dir, err)
+	}
+	defer unix.Close(pfd)
+	var st unix.Stat_t
+	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil
+	}
+	return setTimes(pfd, base, dt.atime, dt.mtime)
+}
