@@ -319,7 +319,7 @@ func (a *applier) whiteout(rel, dir, base string) error {
 
 // opaque removes every entry under dir that this layer did not write.
 func (a *applier) opaque(dir string) error {
-	fd, err := openBeneath(a.rootfd, dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)
+	fd, err := openBeneath(a.rootfd, dir, unix.O_RDONLY|unix.O_DIRECTORY)
 	if errors.Is(err, unix.ENOENT) {
 		return nil
 	}

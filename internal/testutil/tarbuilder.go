@@ -27,10 +27,13 @@ type Tar struct {
 	mtime time.Time
 }
 
-// NewTar returns an empty builder whose entries get a fixed mtime
-// (2020-01-01 UTC), so the same calls always give the same bytes.
+// TarModTime is the mtime NewTar gives entries that set none.
+var TarModTime = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// NewTar returns an empty builder whose entries get the fixed mtime
+// TarModTime, so the same calls always give the same bytes.
 func NewTar() *Tar {
-	tb := &Tar{mtime: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}
+	tb := &Tar{mtime: TarModTime}
 	tb.tw = tar.NewWriter(&tb.buf)
 	return tb
 }
