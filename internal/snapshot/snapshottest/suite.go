@@ -425,8 +425,17 @@ func testCleanup(t *testing.T, ctx context.Context, sn snapshot.Snapshotter, roo
 	}
 	t.Cleanup(func() { mount.UnmountAll(leftMount, 0) })
 
+	baseUpper, err := sn.UpperDir(ctx, "base")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := sn.Cleanup(ctx); err != nil {
 		t.Fatal(err)
+	}
+	// A committed snapshot keeps only its files: an overlay work dir is
+	// of use only while active.
+	if ents, err := os.ReadDir(filepath.Dir(baseUpper)); err != nil || len(ents) != 1 {
+		t.Errorf("committed snapshot dir after Cleanup: %v, %v; want only fs", ents, err)
 	}
 	if m, err := mount.MountedUnder(root); err != nil || len(m) != 0 {
 		t.Errorf("mounted under root after Cleanup: %v, %v", m, err)
