@@ -1,0 +1,338 @@
+package container
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/strata-project/strata/internal/archive"
+	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/mount"
+)
+
+// isOverlay reports whether the container's snapshot is an overlay mount
+// (its upper dir holds only its changes) rather than a full copy.
+func (s *Store) isOverlay(ctx context.Context, c *Container) (bool, error) {
+	mounts, err := s.sn.Mounts(ctx, c.SnapshotKey)
+	if err != nil {
+		return false, err
+	}
+	return len(mounts) > 0 && mounts[0].Type == "overlay", nil
+}
+
+// Diff lists the container's changes to its image, as docker diff: A, C
+// and D rows. On overlay it reads only the upper dir (asking the lower
+// dirs whether a path existed); on native it compares with the parent.
+func (s *Store) Diff(ctx context.Context, ref string) ([]archive.Change, error) {
+	c, err := s.Get(ref)
+	if err != nil {
+		return nil, err
+	}
+	upper, err := s.sn.UpperDir(ctx, c.SnapshotKey)
+	if err != nil {
+		return nil, fmt.Errorf("diff %s: %w", c.Name, err)
+	}
+	parents, err := s.sn.ParentDirs(ctx, c.SnapshotKey)
+	if err != nil {
+		return nil, fmt.Errorf("diff %s: %w", c.Name, err)
+	}
+	ov, err := s.isOverlay(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("diff %s: %w", c.Name, err)
+	}
+	if ov {
+		return archive.OverlayChanges(ctx, upper, func(p string) bool { return lowerExists(parents, p) })
+	}
+	lower := ""
+	if len(parents) > 0 {
+		lower = parents[0]
+	} else {
+		tmp, err := os.MkdirTemp(s.dir(c.ID), "empty-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.Remove(tmp)
+		lower = tmp
+	}
+	return archive.Changes(ctx, lower, upper)
+}
+
+// lowerExists reports whether p shows in the stack of overlay lower dirs,
+// nearest first: the first layer that has p, or a whiteout of it or of a
+// parent, or an opaque parent, decides.
+func lowerExists(lowers []string, p string) bool {
+	rel := strings.TrimPrefix(filepath.Clean(p), "/")
+	parts := strings.Split(rel, "/")
+	for _, l := range lowers {
+		// Is p, or one of its parents, whited out or opaque-cut here?
+		cur := l
+		for i, part := range parts {
+			full := filepath.Join(cur, part)
+			var st unix.Stat_t
+			if err := unix.Lstat(full, &st); err != nil {
+				break // not in this layer; look lower
+			}
+			if st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0 {
+				return false // whiteout
+			}
+			if i == len(parts)-1 {
+				return true
+			}
+			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				return false
+			}
+			if opaque(full) {
+				// Below an opaque dir the lower layers do not show: decide here.
+				rest := filepath.Join(append([]string{full}, parts[i+1:]...)...)
+				_, err := os.Lstat(rest)
+				return err == nil
+			}
+			cur = full
+		}
+	}
+	return false
+}
+
+func opaque(dir string) bool {
+	buf := make([]byte, 4)
+	for _, name := range []string{"trusted.overlay.opaque", "user.overlay.opaque"} {
+		if n, err := unix.Lgetxattr(dir, name, buf); err == nil && n == 1 && buf[0] == 'y' {
+			return true
+		}
+	}
+	return false
+}
+
+// CommitOptions are commit's -p.
+type CommitOptions struct {
+	// Pause freezes a running container while its layer is read.
+	Pause bool
+}
+
+// Commit writes the container's layer as an uncompressed OCI layer tar to
+// w: the overlay upper dir with whiteouts and opaque dirs turned into
+// .wh. entries, without walking the lower layers (on native, the
+// difference from the parent's copy). The caller compresses, stores it
+// and makes the image.
+func (s *Store) Commit(ctx context.Context, ref string, w io.Writer, opts CommitOptions) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	if opts.Pause {
+		if st, err := s.Status(ctx, c.ID); err == nil && st.Running {
+			if err := s.runc.Pause(ctx, c.ID); err != nil {
+				return fmt.Errorf("commit %s: %w", c.Name, err)
+			}
+			defer func() { _ = s.runc.Resume(context.WithoutCancel(ctx), c.ID) }()
+		}
+	}
+	upper, err := s.sn.UpperDir(ctx, c.SnapshotKey)
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", c.Name, err)
+	}
+	ov, err := s.isOverlay(ctx, c)
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", c.Name, err)
+	}
+	if ov {
+		return archive.WriteOverlayDiff(ctx, w, upper, archive.WriteOptions{})
+	}
+	parents, err := s.sn.ParentDirs(ctx, c.SnapshotKey)
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", c.Name, err)
+	}
+	if len(parents) == 0 {
+		return archive.WriteDir(ctx, w, upper, archive.WriteOptions{})
+	}
+	return archive.WriteDiff(ctx, w, parents[0], upper, archive.WriteOptions{})
+}
+
+// withRootfs calls fn with the container's merged filesystem: the running
+// container's mounted rootfs, or a temporary mount of its snapshot.
+func (s *Store) withRootfs(ctx context.Context, c *Container, fn func(root string) error) error {
+	rootfs := s.rootfs(c.ID)
+	if in, err := mount.Lookup(rootfs); err == nil && in.Mountpoint == resolved(rootfs) {
+		return fn(rootfs)
+	}
+	mounts, err := s.sn.Mounts(ctx, c.SnapshotKey)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(s.dir(c.ID), "mnt-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	if err := mount.All(mounts, tmp); err != nil {
+		return err
+	}
+	defer mount.UnmountAll(tmp, 0)
+	return fn(tmp)
+}
+
+func resolved(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
+}
+
+// Export writes a tar of the container's merged filesystem to w.
+func (s *Store) Export(ctx context.Context, ref string, w io.Writer) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	err = s.withRootfs(ctx, c, func(root string) error {
+		return archive.WriteDir(ctx, w, root, archive.WriteOptions{})
+	})
+	if err != nil {
+		return fmt.Errorf("export %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+// CopyFrom writes a tar of path in the container to w, named by its base
+// name (a directory with everything under it), as docker cp CTR:PATH -.
+// Symlinks on the way are resolved inside the container's root.
+func (s *Store) CopyFrom(ctx context.Context, ref, path string, w io.Writer) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	err = s.withRootfs(ctx, c, func(root string) error {
+		src, err := secureJoin(root, path)
+		if err != nil {
+			return err
+		}
+		base := filepath.Base(filepath.Clean("/" + path))
+		if base == "/" {
+			base = "."
+		}
+		tw := tar.NewWriter(w)
+		err = filepath.WalkDir(src, func(full string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(src, full)
+			name := filepath.ToSlash(filepath.Join(base, rel))
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			link := ""
+			if fi.Mode()&fs.ModeSymlink != 0 {
+				if link, err = os.Readlink(full); err != nil {
+					return err
+				}
+			}
+			hdr, err := tar.FileInfoHeader(fi, link)
+			if err != nil {
+				return nil // sockets and the like: skip
+			}
+			hdr.Name = name
+			if fi.IsDir() {
+				hdr.Name += "/"
+			}
+			hdr.Uname, hdr.Gname = "", ""
+			if err := tw.WriteHeader(hdr); err != nil {
+				return err
+			}
+			if fi.Mode().IsRegular() {
+				f, err := os.Open(full)
+				if err != nil {
+					return err
+				}
+				_, err = io.Copy(tw, f)
+				f.Close()
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tw.Close()
+	})
+	if err != nil {
+		return fmt.Errorf("copy %s:%s: %w", c.Name, path, err)
+	}
+	return nil
+}
+
+// CopyTo extracts the tar r into the directory dst of the container, as
+// docker cp - CTR:DST (archive.Apply's path safety applies).
+func (s *Store) CopyTo(ctx context.Context, ref, dst string, r io.Reader) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	err = s.withRootfs(ctx, c, func(root string) error {
+		target, err := secureJoin(root, dst)
+		if err != nil {
+			return err
+		}
+		fi, err := os.Stat(target)
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory: %w", dst, errdefs.ErrInvalidArgument)
+		}
+		_, err = archive.Apply(ctx, target, r, archive.ApplyOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("copy to %s:%s: %w", c.Name, dst, err)
+	}
+	return nil
+}
+
+// secureJoin resolves path inside root, following symlinks as if root
+// were /, so nothing outside root is reached.
+func secureJoin(root, path string) (string, error) {
+	parts := strings.Split(filepath.Clean("/"+path), "/")
+	cur := "/"
+	for hops := 0; len(parts) > 0; {
+		p := parts[0]
+		parts = parts[1:]
+		if p == "" || p == "." {
+			continue
+		}
+		next := filepath.Join(cur, p)
+		fi, err := os.Lstat(filepath.Join(root, next))
+		if err != nil {
+			if os.IsNotExist(err) && len(parts) == 0 {
+				return filepath.Join(root, next), nil
+			}
+			return "", fmt.Errorf("%s: %w", path, err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if hops++; hops > 40 {
+				return "", fmt.Errorf("%s: too many symlinks", path)
+			}
+			t, err := os.Readlink(filepath.Join(root, next))
+			if err != nil {
+				return "", err
+			}
+			if filepath.IsAbs(t) {
+				cur = "/"
+			}
+			parts = append(strings.Split(filepath.Clean(t), "/"), parts...)
+			continue
+		}
+		cur = next
+	}
+	return filepath.Join(root, cur), nil
+}

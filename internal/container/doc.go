@@ -1,0 +1,30 @@
+// Package container keeps container records and drives their lifecycle:
+// create, start, attach, stop, kill, restart, wait, rm, ps, logs, exec,
+// diff, commit, export and cp.
+//
+// A container is a directory with a record, a snapshot key
+// "container-<id>" prepared on the image's chain ID, and, while it runs, a
+// monitor process (package runtime) that outlives the CLI. Nothing here is
+// in the metadata database: the record is config.json, the process state
+// is the monitor's state.json (checked against runc when the monitor is
+// gone), and names are claimed by creating a symlink, so several strata
+// processes can work at once.
+//
+// It does not resolve images (the caller passes ImageRef, ImageID, ChainID
+// and the image config), compress layers or make images: Commit returns an
+// uncompressed layer tar stream and the caller does the rest.
+//
+//	<root>/
+//	├── runc/                      runc --root
+//	└── containers/
+//	    ├── names/<name> -> <id>
+//	    └── <id>/
+//	        ├── config.json        Container (temp file + rename)
+//	        ├── state.json         runtime.Status, written by the monitor
+//	        ├── monitor.json       runtime.MonitorConfig
+//	        ├── bundle/config.json the OCI runtime spec, written at start
+//	        ├── bundle/rootfs/     mount point of the snapshot while running
+//	        ├── hostname, hosts, resolv.conf
+//	        ├── attach.sock, init.pid, runc.log, monitor.log
+//	        └── <id>-json.log      docker json-file log
+package container

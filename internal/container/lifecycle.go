@@ -1,0 +1,497 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/mount"
+	"github.com/strata-project/strata/internal/runtime"
+)
+
+// CreateOptions are create/run's inputs: the image (resolved by the
+// caller) and the flags. Zero values are docker's defaults.
+type CreateOptions struct {
+	Name     string              `json:"name,omitempty"`
+	ImageRef string              `json:"imageRef"`
+	ImageID  string              `json:"imageID"`
+	ChainID  string              `json:"chainID"`
+	Config   ocispec.ImageConfig `json:"-"`
+	// Entrypoint overrides the image's when non-nil (empty clears it);
+	// Cmd overrides its Cmd when non-empty.
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Cmd        []string `json:"cmd,omitempty"`
+	// Env is KEY=VALUE; resolve -e KEY and --env-file before.
+	Env        []string `json:"env,omitempty"`
+	WorkingDir string   `json:"workingDir,omitempty"`
+	User       string   `json:"user,omitempty"`
+	Hostname   string   `json:"hostname,omitempty"`
+	Tty        bool     `json:"tty,omitempty"`
+	OpenStdin  bool     `json:"openStdin,omitempty"`
+	ReadOnly   bool     `json:"readOnly,omitempty"`
+	// Binds are -v HOST:CTR[:ro].
+	Binds []string `json:"binds,omitempty"`
+	// Network is "" / "none" or "host".
+	Network string `json:"network,omitempty"`
+	Init    bool   `json:"init,omitempty"`
+	// Publish are -p [IP:]HOSTPORT:PORT[/tcp] (host IP default 127.0.0.1).
+	Publish []string `json:"publish,omitempty"`
+	// AutoRemove (--rm): a detached container's monitor removes it on
+	// exit; an attached run's caller calls Remove after Attach.
+	AutoRemove bool `json:"autoRemove,omitempty"`
+}
+
+// Create makes a container: a record, a name, a snapshot key
+// "container-<id>" on top of opts.ChainID and the files the container
+// will see (/etc/hostname, /etc/hosts, /etc/resolv.conf). It mounts
+// nothing; Start does. On error nothing is left.
+func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, err error) {
+	if opts.ChainID == "" {
+		return nil, fmt.Errorf("create container: no image layer (chain ID): %w", errdefs.ErrInvalidArgument)
+	}
+	ports := make([]runtime.PortMapping, 0, len(opts.Publish))
+	for _, p := range opts.Publish {
+		pm, err := runtime.ParsePort(p)
+		if err != nil {
+			return nil, err
+		}
+		ports = append(ports, pm)
+	}
+	for _, b := range opts.Binds {
+		if _, err := runtime.ParseBind(b); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Network != "" && opts.Network != "none" && opts.Network != "host" {
+		return nil, fmt.Errorf("network %q: want none or host (there is no bridge): %w", opts.Network, errdefs.ErrInvalidArgument)
+	}
+	args := append([]string{}, opts.Config.Entrypoint...)
+	cmd := opts.Config.Cmd
+	if opts.Entrypoint != nil {
+		args, cmd = append([]string{}, opts.Entrypoint...), nil
+	}
+	if len(opts.Cmd) > 0 {
+		cmd = opts.Cmd
+	}
+	args = append(args, cmd...)
+	if len(args) == 0 {
+		return nil, fmt.Errorf("create container: no command specified (the image has no Entrypoint or Cmd): %w", errdefs.ErrInvalidArgument)
+	}
+
+	id, err := newID()
+	if err != nil {
+		return nil, fmt.Errorf("create container: %w", err)
+	}
+	name := opts.Name
+	if name == "" {
+		for range 10 {
+			name = randomName()
+			if err = s.claimName(name, id); err == nil {
+				break
+			}
+		}
+	} else {
+		err = s.claimName(name, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	opts.Name = name
+	dir := s.dir(id)
+	key := "container-" + id
+	prepared := false
+	defer func() {
+		if err != nil {
+			if prepared {
+				_ = s.sn.Remove(context.WithoutCancel(ctx), key)
+			}
+			_ = os.RemoveAll(dir)
+			_ = os.Remove(s.nameLink(name))
+		}
+	}()
+	if err = os.MkdirAll(filepath.Join(dir, "bundle", "rootfs"), 0o711); err != nil {
+		return nil, fmt.Errorf("create container: %w", err)
+	}
+	if _, err = s.sn.Prepare(ctx, key, opts.ChainID); err != nil {
+		return nil, fmt.Errorf("create container from %s: %w", opts.ImageRef, err)
+	}
+	prepared = true
+	hostname := opts.Hostname
+	if hostname == "" {
+		hostname = ShortID(id)
+	}
+	opts.Hostname = hostname
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t" + hostname + "\n"
+	for _, f := range []struct{ name, data string }{
+		{"hostname", hostname + "\n"},
+		{"hosts", hosts},
+		{"resolv.conf", hostResolvConf()},
+	} {
+		if err = writeFile(filepath.Join(dir, f.name), f.data); err != nil {
+			return nil, fmt.Errorf("create container: %w", err)
+		}
+	}
+	c := &Container{
+		ID: id, Name: name, Created: time.Now().UTC(),
+		ImageRef: opts.ImageRef, ImageID: opts.ImageID, ChainID: opts.ChainID,
+		Config: opts.Config, Path: args[0], Args: args[1:],
+		Options: opts, SnapshotKey: key, Ports: ports,
+	}
+	if err = s.save(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// StartOptions are the options of Start.
+type StartOptions struct {
+	// Attach holds the process back until Attach is called, so an attached
+	// run misses none of its output.
+	Attach bool
+}
+
+// Start mounts the container's rootfs, writes its runtime spec and starts
+// its monitor. It returns once the container is created (and, without
+// Attach, started). A command that cannot start is a *runtime.StartError
+// carrying docker run's exit code (ExitCode reads it); the container is
+// then left created, its rootfs unmounted.
+func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runtime.Status, error) {
+	c, err := s.Get(ref)
+	if err != nil {
+		return nil, err
+	}
+	dir := s.dir(c.ID)
+	if st, err := runtime.Probe(ctx, s.runc, c.ID, dir); err == nil && st.Running {
+		return nil, fmt.Errorf("container %s is already running: %w", c.Name, errdefs.ErrConflict)
+	}
+	rootfs := s.rootfs(c.ID)
+	mounts, err := s.sn.Mounts(ctx, c.SnapshotKey)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", c.Name, err)
+	}
+	_ = s.runc.Delete(ctx, c.ID, true)
+	if err := mount.UnmountAll(rootfs, 0); err != nil {
+		return nil, fmt.Errorf("start %s: %w", c.Name, err)
+	}
+	if err := mount.All(mounts, rootfs); err != nil {
+		return nil, fmt.Errorf("start %s: mount rootfs: %w", c.Name, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = mount.UnmountAll(rootfs, 0)
+		}
+	}()
+	o := c.Options
+	spec, err := runtime.Spec(runtime.SpecOptions{
+		Rootfs: rootfs, Config: c.Config,
+		Entrypoint: o.Entrypoint, Args: o.Cmd, Env: o.Env,
+		WorkingDir: o.WorkingDir, User: o.User, Hostname: o.Hostname,
+		Tty: o.Tty, ReadOnly: o.ReadOnly, Binds: o.Binds, Network: o.Network,
+		Init: o.Init, InitPath: s.init, InitArgs: s.initArg,
+		HostsPath:      filepath.Join(dir, "hosts"),
+		HostnamePath:   filepath.Join(dir, "hostname"),
+		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
+		CgroupsPath:    "/strata/" + c.ID,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", c.Name, err)
+	}
+	if err := runtime.WriteFileAtomic(filepath.Join(dir, "bundle", "config.json"), spec); err != nil {
+		return nil, fmt.Errorf("start %s: %w", c.Name, err)
+	}
+	cfg := runtime.MonitorConfig{
+		ID: c.ID, Bundle: filepath.Join(dir, "bundle"), Runc: *s.runc,
+		LogPath: s.logPath(c.ID), Tty: o.Tty, OpenStdin: o.OpenStdin, Attach: opts.Attach,
+		Ports: c.Ports, HostNetwork: o.Network == "host", Rootfs: rootfs,
+	}
+	if o.AutoRemove && !opts.Attach {
+		cfg.CleanupArgs = append(append([]string{}, s.remove...), c.ID)
+	}
+	st, err := runtime.StartMonitor(ctx, dir, s.monitor, cfg)
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return st, nil
+}
+
+// ExitCode is docker run's exit code for an error from Start or Run: 126
+// or 127 for a command that cannot run or is missing, else 125.
+func ExitCode(err error) int {
+	var se *runtime.StartError
+	if errors.As(err, &se) && se.ExitCode != 0 {
+		return se.ExitCode
+	}
+	if err == nil {
+		return 0
+	}
+	return 125
+}
+
+// Attach streams a started container's stdio until it exits and returns
+// its exit status (see runtime.Attach).
+func (s *Store) Attach(ctx context.Context, ref string, o runtime.AttachOptions) (int, error) {
+	c, err := s.Get(ref)
+	if err != nil {
+		return -1, err
+	}
+	return runtime.Attach(ctx, s.dir(c.ID), o)
+}
+
+// Run is create, start and, unless detach, attach and (with AutoRemove)
+// remove: docker run. It returns the container and, when attached, its exit
+// status. On a start failure the error's ExitCode is 125, 126 or 127.
+func (s *Store) Run(ctx context.Context, opts CreateOptions, detach bool, o runtime.AttachOptions) (*Container, int, error) {
+	c, err := s.Create(ctx, opts)
+	if err != nil {
+		return nil, 125, err
+	}
+	if _, err := s.Start(ctx, c.ID, StartOptions{Attach: !detach}); err != nil {
+		if opts.AutoRemove {
+			_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
+		}
+		return c, ExitCode(err), err
+	}
+	if detach {
+		return c, 0, nil
+	}
+	code, err := s.Attach(ctx, c.ID, o)
+	if err != nil {
+		// Interrupted: the container keeps running, as docker's does on a
+		// detach; with --rm it goes.
+		if opts.AutoRemove {
+			_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
+		}
+		return c, 125, err
+	}
+	if opts.AutoRemove {
+		if err := s.Remove(ctx, c.ID, true); err != nil {
+			return c, code, err
+		}
+	}
+	return c, code, nil
+}
+
+// Status returns the container's process state, checked against runc when
+// the monitor is gone (runtime.Probe). A container never started has the
+// zero Status.
+func (s *Store) Status(ctx context.Context, id string) (*runtime.Status, error) {
+	st, err := runtime.Probe(ctx, s.runc, id, s.dir(id))
+	if errdefs.IsNotFound(err) {
+		return &runtime.Status{}, nil
+	}
+	return st, err
+}
+
+// Kill sends sig to the container's processes.
+func (s *Store) Kill(ctx context.Context, ref string, sig syscall.Signal) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	st, err := s.Status(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	if !st.Running {
+		return fmt.Errorf("container %s is not running: %w", c.Name, errdefs.ErrConflict)
+	}
+	if err := s.runc.Kill(ctx, c.ID, sig, sig == unix.SIGKILL); err != nil {
+		return fmt.Errorf("kill %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+// Stop sends the image's STOPSIGNAL (default SIGTERM), waits up to
+// timeout for the container to exit, then sends SIGKILL. A container that
+// is not running is not an error.
+func (s *Store) Stop(ctx context.Context, ref string, timeout time.Duration) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	st, err := s.Status(ctx, c.ID)
+	if err != nil || !st.Running {
+		return err
+	}
+	sig, err := ParseSignal(c.Config.StopSignal)
+	if err != nil {
+		sig = unix.SIGTERM
+	}
+	if err := s.runc.Kill(ctx, c.ID, sig, false); err != nil {
+		if st, serr := s.Status(ctx, c.ID); serr == nil && !st.Running {
+			return nil
+		}
+		return fmt.Errorf("stop %s: %w", c.Name, err)
+	}
+	if s.waitExit(ctx, c.ID, timeout) {
+		return nil
+	}
+	if err := s.runc.Kill(ctx, c.ID, unix.SIGKILL, true); err != nil {
+		if st, serr := s.Status(ctx, c.ID); serr == nil && !st.Running {
+			return nil
+		}
+		return fmt.Errorf("stop %s: %w", c.Name, err)
+	}
+	if !s.waitExit(ctx, c.ID, 10*time.Second) {
+		return fmt.Errorf("stop %s: still running 10s after SIGKILL", c.Name)
+	}
+	return nil
+}
+
+// waitExit polls until the container is not running, for at most d.
+func (s *Store) waitExit(ctx context.Context, id string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		st, err := s.Status(ctx, id)
+		if err == nil && !st.Running {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Restart stops the container (as Stop) and starts it again, detached.
+func (s *Store) Restart(ctx context.Context, ref string, timeout time.Duration) error {
+	if err := s.Stop(ctx, ref, timeout); err != nil {
+		return err
+	}
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	// The old monitor unmounts and deletes after recording the exit; wait
+	// for it to be gone.
+	if st, err := runtime.ReadStatus(s.dir(c.ID)); err == nil {
+		for i := 0; i < 500 && processAlive(st.MonitorPid); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	_, err = s.Start(ctx, c.ID, StartOptions{})
+	return err
+}
+
+// Wait blocks until the container is not running and returns its exit
+// status. A container never started is waited for until it has been.
+func (s *Store) Wait(ctx context.Context, ref string) (int, error) {
+	c, err := s.Get(ref)
+	if err != nil {
+		return -1, err
+	}
+	for {
+		st, err := s.Status(ctx, c.ID)
+		if err != nil {
+			return -1, err
+		}
+		if !st.Running && !st.FinishedAt.IsZero() {
+			return st.ExitCode, nil
+		}
+		select {
+		case <-ctx.Done():
+			return -1, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Remove deletes a container: its runc state, mounts, snapshot, name and
+// directory. A running one is refused unless force, which kills it.
+func (s *Store) Remove(ctx context.Context, ref string, force bool) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	st, err := s.Status(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	if st.Running {
+		if !force {
+			return fmt.Errorf("you cannot remove a running container %s: stop it first or use rm -f: %w", ShortID(c.ID), errdefs.ErrConflict)
+		}
+		_ = s.runc.Kill(ctx, c.ID, unix.SIGKILL, true)
+		s.waitExit(ctx, c.ID, 10*time.Second)
+	}
+	if st, err := runtime.ReadStatus(s.dir(c.ID)); err == nil && st.MonitorPid != os.Getppid() {
+		// Let the monitor finish its own cleanup (unless it is our parent,
+		// running us as its --rm cleanup command).
+		for i := 0; i < 300 && processAlive(st.MonitorPid) && strings.Contains(cmdline(st.MonitorPid), c.ID); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := s.runc.Delete(ctx, c.ID, true); err != nil {
+		return fmt.Errorf("remove %s: %w", c.Name, err)
+	}
+	dir := s.dir(c.ID)
+	if err := mount.UnmountAll(s.rootfs(c.ID), 0); err != nil {
+		return fmt.Errorf("remove %s: %w", c.Name, err)
+	}
+	if left, err := mount.MountedUnder(dir); err == nil {
+		for _, m := range left {
+			_ = mount.UnmountAll(m, unix.MNT_DETACH)
+		}
+	}
+	if err := s.sn.Remove(ctx, c.SnapshotKey); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("remove %s: %w", c.Name, err)
+	}
+	if link, err := os.Readlink(s.nameLink(c.Name)); err == nil && link == c.ID {
+		_ = os.Remove(s.nameLink(c.Name))
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+func processAlive(pid int) bool {
+	return pid > 0 && unix.Kill(pid, 0) == nil && !isZombie(pid)
+}
+
+func isZombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i >= 0 && len(b) > i+2 && b[i+2] == 'Z'
+}
+
+func cmdline(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return string(b)
+}
+
+// ParseSignal parses a signal as docker does: "SIGTERM", "TERM" or "15".
+func ParseSignal(s string) (syscall.Signal, error) {
+	if s == "" {
+		return unix.SIGTERM, nil
+	}
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && fmt.Sprint(n) == s {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("invalid signal %q: %w", s, errdefs.ErrInvalidArgument)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("invalid signal %q: %w", s, errdefs.ErrInvalidArgument)
+}

@@ -1,0 +1,154 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/strata-project/strata/internal/runtime"
+)
+
+// Summary is one row of ps.
+type Summary struct {
+	ID      string
+	Name    string
+	Image   string
+	Command string // quoted as docker ps shows it, untruncated
+	Created time.Time
+	// State is created, running or exited.
+	State string
+	// Status is docker's: "Up 3 seconds", "Exited (0) 5 seconds ago",
+	// "Created".
+	Status   string
+	ExitCode int
+	Ports    []runtime.PortMapping
+	// SizeRw is the size of the container's own layer (with Size).
+	SizeRw int64
+}
+
+// ListOptions are ps's -a and -s.
+type ListOptions struct {
+	All  bool
+	Size bool
+}
+
+// Details is inspect's data: the record and the process state.
+type Details struct {
+	Container
+	State runtime.Status
+	// Dir is the container's directory, LogPath its log.
+	Dir     string
+	LogPath string
+}
+
+// Inspect returns a container's record and state.
+func (s *Store) Inspect(ctx context.Context, ref string) (*Details, error) {
+	c, err := s.Get(ref)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.Status(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &Details{Container: *c, State: *st, Dir: s.dir(c.ID), LogPath: s.logPath(c.ID)}, nil
+}
+
+// List returns the running containers (all with opts.All), newest first.
+func (s *Store) List(ctx context.Context, opts ListOptions) ([]Summary, error) {
+	ids, err := s.ids()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	var out []Summary
+	for _, id := range ids {
+		c, err := s.load(id)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		st, err := s.Status(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if !st.Running && !opts.All {
+			continue
+		}
+		sum := Summary{
+			ID: c.ID, Name: c.Name, Image: c.ImageRef, Created: c.Created,
+			Command:  quoteCommand(append([]string{c.Path}, c.Args...)),
+			ExitCode: st.ExitCode,
+		}
+		switch {
+		case st.Running:
+			sum.State = "running"
+			sum.Status = "Up " + HumanDuration(now.Sub(st.StartedAt))
+			sum.Ports = st.Ports
+		case !st.FinishedAt.IsZero() && !st.StartedAt.IsZero() || st.MonitorLost:
+			sum.State = "exited"
+			sum.Status = fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, HumanDuration(now.Sub(st.FinishedAt)))
+		default:
+			sum.State = "created"
+			sum.Status = "Created"
+		}
+		if opts.Size {
+			if u, err := s.sn.Usage(ctx, c.SnapshotKey); err == nil {
+				sum.SizeRw = u.Size
+			}
+		}
+		out = append(out, sum)
+	}
+	// Newest first, as docker ps.
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	sortByCreated(out)
+	return out, nil
+}
+
+func sortByCreated(s []Summary) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j].Created.After(s[j-1].Created); j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+func quoteCommand(args []string) string {
+	return `"` + strings.Join(args, " ") + `"`
+}
+
+// HumanDuration writes d as docker does ("Less than a second", "3
+// seconds", "About a minute", "5 minutes", "About an hour", "2 hours", "3
+// days", "2 weeks", "4 months", "2 years").
+func HumanDuration(d time.Duration) string {
+	switch s := int(d.Seconds()); {
+	case s < 1:
+		return "Less than a second"
+	case s == 1:
+		return "1 second"
+	case s < 60:
+		return fmt.Sprintf("%d seconds", s)
+	}
+	switch m := int(d.Minutes()); {
+	case m == 1:
+		return "About a minute"
+	case m < 60:
+		return fmt.Sprintf("%d minutes", m)
+	}
+	switch h := int(d.Hours() + 0.5); {
+	case h == 1:
+		return "About an hour"
+	case h < 48:
+		return fmt.Sprintf("%d hours", h)
+	case h < 24*7*2:
+		return fmt.Sprintf("%d days", h/24)
+	case h < 24*30*2:
+		return fmt.Sprintf("%d weeks", h/24/7)
+	case h < 24*365*2:
+		return fmt.Sprintf("%d months", h/24/30)
+	default:
+		return fmt.Sprintf("%d years", int(d.Hours())/24/365)
+	}
+}

@@ -1,0 +1,545 @@
+package runtime
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/mount"
+)
+
+// Files the monitor keeps in a container's directory.
+const (
+	MonitorConfigFile = "monitor.json" // MonitorConfig, written by StartMonitor
+	StatusFile        = "state.json"   // Status, written by the monitor
+	AttachSocket      = "attach.sock"  // the attach socket while the monitor runs
+	MonitorLogFile    = "monitor.log"  // the monitor's own stderr
+	runcLogFile       = "runc.log"
+	pidFile           = "init.pid"
+	consoleSocketFile = "console.sock"
+)
+
+// MonitorConfig tells a container's monitor what to run.
+type MonitorConfig struct {
+	ID     string `json:"id"`
+	Bundle string `json:"bundle"` // holds config.json
+	Runc   Runc   `json:"runc"`
+	// LogPath is the json-file log (appended to).
+	LogPath string `json:"logPath"`
+	Tty     bool   `json:"tty"`
+	// OpenStdin gives the process a stdin pipe fed by attach clients (-i).
+	OpenStdin bool `json:"openStdin"`
+	// Attach holds the process back until a client attaches (attached
+	// run), so none of its output is missed.
+	Attach bool `json:"attach"`
+	// Ports are published by the monitor's proxy.
+	Ports []PortMapping `json:"ports,omitempty"`
+	// HostNetwork dials published ports in the host's namespace.
+	HostNetwork bool `json:"hostNetwork,omitempty"`
+	// Rootfs, when set, is unmounted after the container exits.
+	Rootfs string `json:"rootfs,omitempty"`
+	// CleanupArgs, when set, is run after the exit is recorded (e.g.
+	// strata rm -f ID for run --rm -d).
+	CleanupArgs []string `json:"cleanupArgs,omitempty"`
+}
+
+// Status is a container's process state as its monitor records it, written
+// atomically (temp file + rename) into StatusFile.
+type Status struct {
+	MonitorPid int           `json:"monitorPid"`
+	Pid        int           `json:"pid"`
+	Running    bool          `json:"running"`
+	StartedAt  time.Time     `json:"startedAt"`
+	FinishedAt time.Time     `json:"finishedAt"`
+	ExitCode   int           `json:"exitCode"`
+	Error      string        `json:"error,omitempty"`
+	Ports      []PortMapping `json:"ports,omitempty"`
+	// MonitorLost is set by Probe, never stored: the monitor died, so the
+	// status comes from runc and the exit status is unknown (255).
+	MonitorLost bool `json:"-"`
+}
+
+// StartError is a container process that could not start; ExitCode is
+// docker run's code for it (125, 126 or 127).
+type StartError struct {
+	ExitCode int
+	Msg      string
+}
+
+func (e *StartError) Error() string { return e.Msg }
+
+// ReadStatus reads the status the monitor recorded in dir;
+// errdefs.ErrNotFound if it never ran.
+func ReadStatus(dir string) (*Status, error) {
+	b, err := os.ReadFile(filepath.Join(dir, StatusFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("status of %s: %w", filepath.Base(dir), errdefs.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s Status
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("status of %s: %w", filepath.Base(dir), err)
+	}
+	return &s, nil
+}
+
+// Probe is ReadStatus checked against the processes: when the status says
+// running but the monitor is gone (killed), runc is asked. A container
+// runc still runs stays Running; one it does not is reported exited with
+// status 255 and FinishedAt now. Nothing is written.
+func Probe(ctx context.Context, r *Runc, id, dir string) (*Status, error) {
+	s, err := ReadStatus(dir)
+	if err != nil || !s.Running || monitorAlive(s.MonitorPid, dir) {
+		return s, err
+	}
+	// Read again: the monitor may have finished between the two looks.
+	if s2, err := ReadStatus(dir); err == nil && !s2.Running {
+		return s2, nil
+	}
+	s.MonitorLost = true
+	st, err := r.State(ctx, id)
+	if err == nil && (st.Status == "running" || st.Status == "paused" || st.Status == "created") {
+		return s, nil
+	}
+	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		return nil, err
+	}
+	s.Running = false
+	s.ExitCode = 255
+	s.FinishedAt = time.Now()
+	s.Error = "the container's monitor died: its exit status is unknown"
+	return s, nil
+}
+
+// monitorAlive reports whether pid is a monitor of dir (so a reused pid
+// is not taken for it).
+func monitorAlive(pid int, dir string) bool {
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// A zombie is dead: field 3 after the ")" that ends comm.
+		if i := strings.LastIndexByte(string(st), ')'); i >= 0 && len(st) > i+2 && st[i+2] == 'Z' {
+			return false
+		}
+	}
+	for _, a := range strings.Split(string(b), "\x00") {
+		if a == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// writeStatus writes s into dir atomically.
+func writeStatus(dir string, s *Status) error {
+	return WriteFileAtomic(filepath.Join(dir, StatusFile), s)
+}
+
+// WriteFileAtomic writes v as JSON to path through a temp file in the same
+// dir, fsynced and renamed over path.
+func WriteFileAtomic(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// startReport is what the monitor tells StartMonitor once the container is
+// created (or could not be), on fd 3.
+type startReport struct {
+	Pid      int           `json:"pid,omitempty"`
+	Ports    []PortMapping `json:"ports,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	ExitCode int           `json:"exitCode,omitempty"`
+}
+
+// StartMonitor writes cfg into dir and starts the monitor as
+// exe[0] exe[1:]... dir (the strata binary's hidden monitor command, which
+// calls MonitorMain(dir)) in a session of its own, so it outlives the
+// caller. It returns once the container is created, with its pid and
+// published ports, or a *StartError. Without cfg.Attach the process is
+// already started; with it, Attach starts it.
+func StartMonitor(ctx context.Context, dir string, exe []string, cfg MonitorConfig) (*Status, error) {
+	if len(exe) == 0 {
+		return nil, errors.New("start monitor: no executable")
+	}
+	if _, err := cfg.Runc.path(); err != nil {
+		return nil, err
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, MonitorConfigFile), cfg); err != nil {
+		return nil, fmt.Errorf("start monitor: %w", err)
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, MonitorLogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("start monitor: %w", err)
+	}
+	defer logf.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("start monitor: %w", err)
+	}
+	defer r.Close()
+	cmd := exec.Command(exe[0], append(append([]string{}, exe[1:]...), dir)...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("start monitor: %w", err)
+	}
+	w.Close()
+	// Reap the monitor if it ends while this process still runs; the
+	// goroutine ends when it does.
+	go func() { _ = cmd.Wait() }()
+
+	type result struct {
+		rep startReport
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		var rep startReport
+		line, err := bufio.NewReader(r).ReadBytes('\n')
+		if err == nil {
+			err = json.Unmarshal(line, &rep)
+		}
+		ch <- result{rep, err}
+	}()
+	var res result
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		return nil, fmt.Errorf("start %s: %w", cfg.ID, ctx.Err())
+	}
+	if res.err != nil {
+		msg, _ := os.ReadFile(filepath.Join(dir, MonitorLogFile))
+		return nil, &StartError{ExitCode: 125, Msg: fmt.Sprintf("start %s: monitor exited without a report: %s", cfg.ID, strings.TrimSpace(lastLine(string(msg))))}
+	}
+	if res.rep.Error != "" {
+		return nil, &StartError{ExitCode: res.rep.ExitCode, Msg: res.rep.Error}
+	}
+	return &Status{MonitorPid: cmd.Process.Pid, Pid: res.rep.Pid, Running: true, Ports: res.rep.Ports}, nil
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+// MonitorMain is the body of the per-container monitor (the hidden
+// "strata container-monitor DIR" command): it creates the container with
+// runc, reports to StartMonitor on fd 3, starts it, publishes its ports,
+// writes its output to the json-file log and to attached clients, reaps
+// it, records its exit status, deletes it from runc, unmounts its rootfs
+// and runs the cleanup command. It returns when all that is done.
+func MonitorMain(dir string) error {
+	var cfg MonitorConfig
+	b, err := os.ReadFile(filepath.Join(dir, MonitorConfigFile))
+	if err != nil {
+		return fmt.Errorf("monitor: %w", err)
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return fmt.Errorf("monitor: %w", err)
+	}
+	// Unix socket paths are short; work relative to the container's dir.
+	if err := os.Chdir(dir); err != nil {
+		return fmt.Errorf("monitor: %w", err)
+	}
+	report := os.NewFile(3, "report")
+	m := &monitor{dir: dir, cfg: cfg, report: report}
+	return m.run()
+}
+
+type monitor struct {
+	dir    string
+	cfg    MonitorConfig
+	report *os.File
+}
+
+func (m *monitor) sendReport(rep startReport) {
+	if m.report == nil {
+		return
+	}
+	b, _ := json.Marshal(rep)
+	_, _ = m.report.Write(append(b, '\n'))
+	m.report.Close()
+	m.report = nil
+}
+
+// fail reports a failure to start, records it and cleans up.
+func (m *monitor) fail(code int, err error) error {
+	m.sendReport(startReport{Error: err.Error(), ExitCode: code})
+	_ = writeStatus(m.dir, &Status{MonitorPid: os.Getpid(), ExitCode: code, FinishedAt: time.Now().UTC(), Error: err.Error()})
+	m.cleanup()
+	return err
+}
+
+func (m *monitor) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = m.cfg.Runc.Delete(ctx, m.cfg.ID, true)
+	if m.cfg.Rootfs != "" {
+		_ = mount.UnmountAll(m.cfg.Rootfs, 0)
+	}
+	_ = os.Remove(AttachSocket)
+	_ = os.Remove(consoleSocketFile)
+	if len(m.cfg.CleanupArgs) > 0 {
+		cmd := exec.CommandContext(ctx, m.cfg.CleanupArgs[0], m.cfg.CleanupArgs[1:]...)
+		_ = cmd.Run()
+	}
+}
+
+func (m *monitor) run() error {
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
+	ctx := context.Background()
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return m.fail(125, fmt.Errorf("monitor: become subreaper: %w", err))
+	}
+	logf, err := os.OpenFile(m.cfg.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return m.fail(125, fmt.Errorf("open log: %w", err))
+	}
+	defer logf.Close()
+	lw := &logWriter{w: logf, now: time.Now}
+
+	proxies, ports, err := listenPorts(m.cfg.Ports)
+	if err != nil {
+		return m.fail(125, err)
+	}
+	defer func() {
+		for _, p := range proxies {
+			p.ln.Close()
+		}
+	}()
+	_ = os.Remove(AttachSocket)
+	aln, err := net.ListenUnix("unix", &net.UnixAddr{Name: AttachSocket, Net: "unix"})
+	if err != nil {
+		return m.fail(125, fmt.Errorf("attach socket: %w", err))
+	}
+	defer aln.Close()
+	hub := newAttachHub()
+	go hub.serve(aln)
+
+	outLine := &lineWriter{log: lw, stream: "stdout"}
+	errLine := &lineWriter{log: lw, stream: "stderr"}
+	copies := make(chan struct{}, 2)
+	nCopies := 0
+	copyOut := func(r io.ReadCloser, w io.Writer) {
+		nCopies++
+		// Ends at EOF (every writer closed: the container exited) or EIO
+		// (a pty whose slave side is gone).
+		go func() {
+			_, _ = io.Copy(w, r)
+			r.Close()
+			copies <- struct{}{}
+		}()
+	}
+
+	opts := CreateOptions{PidFile: pidFile, LogFile: runcLogFile}
+	var closeAfterCreate []*os.File
+	var console *consoleSocket
+	if m.cfg.Tty {
+		if console, err = newConsoleSocket(consoleSocketFile); err != nil {
+			return m.fail(125, err)
+		}
+		defer console.Close()
+		opts.ConsoleSocket = consoleSocketFile
+	} else {
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			return m.fail(125, err)
+		}
+		errR, errW, err := os.Pipe()
+		if err != nil {
+			return m.fail(125, err)
+		}
+		opts.Stdout, opts.Stderr = outW, errW
+		closeAfterCreate = append(closeAfterCreate, outW, errW)
+		copyOut(outR, &streamWriter{hub: hub, typ: frameStdout, line: outLine})
+		copyOut(errR, &streamWriter{hub: hub, typ: frameStderr, line: errLine})
+		if m.cfg.OpenStdin {
+			inR, inW, err := os.Pipe()
+			if err != nil {
+				return m.fail(125, err)
+			}
+			opts.Stdin = inR
+			closeAfterCreate = append(closeAfterCreate, inR)
+			hub.stdin = inW
+		}
+	}
+	type ptyResult struct {
+		f   *os.File
+		err error
+	}
+	ptyc := make(chan ptyResult, 1)
+	if console != nil {
+		go func() {
+			f, err := console.receive()
+			ptyc <- ptyResult{f, err}
+		}()
+	}
+	cerr := m.cfg.Runc.Create(ctx, m.cfg.ID, m.cfg.Bundle, opts)
+	for _, f := range closeAfterCreate {
+		f.Close()
+	}
+	if cerr != nil {
+		return m.fail(ExitCodeFor(cerr), cerr)
+	}
+	if console != nil {
+		var res ptyResult
+		select {
+		case res = <-ptyc:
+		case <-time.After(10 * time.Second):
+			res.err = errors.New("no pty from runc")
+		}
+		if res.err != nil {
+			return m.fail(125, res.err)
+		}
+		hub.pty, hub.stdin = res.f, res.f
+		copyOut(res.f, &streamWriter{hub: hub, typ: frameStdout, line: outLine})
+	}
+	pb, err := os.ReadFile(pidFile)
+	if err != nil {
+		return m.fail(125, fmt.Errorf("read pid of %s: %w", m.cfg.ID, err))
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(pb)))
+	if err != nil {
+		return m.fail(125, fmt.Errorf("read pid of %s: %w", m.cfg.ID, err))
+	}
+	var netns *os.File
+	if !m.cfg.HostNetwork && len(proxies) > 0 {
+		if netns, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", pid)); err != nil {
+			return m.fail(125, fmt.Errorf("open network namespace of %s: %w", m.cfg.ID, err))
+		}
+		defer netns.Close()
+	}
+	for _, p := range proxies {
+		p.netns = netns
+		go p.serve()
+	}
+	m.sendReport(startReport{Pid: pid, Ports: ports})
+	if m.cfg.Attach {
+		select {
+		case <-hub.first:
+		case <-time.After(60 * time.Second):
+		}
+	}
+	if err := m.cfg.Runc.Start(ctx, m.cfg.ID); err != nil {
+		_ = writeStatus(m.dir, &Status{MonitorPid: os.Getpid(), ExitCode: ExitCodeFor(err), FinishedAt: time.Now().UTC(), Error: err.Error()})
+		hub.send(frameStderr, []byte(err.Error()+"\n"))
+		hub.send(frameExit, exitFrame(ExitCodeFor(err)))
+		hub.closeAll()
+		m.cleanup()
+		return err
+	}
+	st := &Status{MonitorPid: os.Getpid(), Pid: pid, Running: true, StartedAt: time.Now().UTC(), Ports: ports}
+	if err := writeStatus(m.dir, st); err != nil {
+		// The container runs; a reader sees no status and asks runc.
+		fmt.Fprintf(os.Stderr, "monitor: write status: %v\n", err)
+	}
+
+	code := waitPid(pid)
+
+	// The streams end once every process holding them has gone; with the
+	// pid namespace's init gone that is at once, but do not hang on a
+	// straggler.
+	deadline := time.After(2 * time.Second)
+	for i := 0; i < nCopies; i++ {
+		select {
+		case <-copies:
+		case <-deadline:
+			i = nCopies
+		}
+	}
+	outLine.Flush()
+	errLine.Flush()
+	st.Running, st.ExitCode, st.FinishedAt = false, code, time.Now().UTC()
+	if err := writeStatus(m.dir, st); err != nil {
+		fmt.Fprintf(os.Stderr, "monitor: write status: %v\n", err)
+	}
+	hub.send(frameExit, exitFrame(code))
+	hub.closeAll()
+	for _, p := range proxies {
+		p.ln.Close()
+	}
+	m.cleanup()
+	return nil
+}
+
+func exitFrame(code int) []byte {
+	p := make([]byte, 4)
+	binary.BigEndian.PutUint32(p, uint32(int32(code)))
+	return p
+}
+
+// waitPid reaps children until pid has exited and returns its status as a
+// shell reports it (128+signal when killed). The monitor is a subreaper,
+// so the container's init, orphaned when runc create exited, is its child.
+func waitPid(pid int) int {
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(pid, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			// Not our child (should not happen): poll until it is gone.
+			for unix.Kill(pid, 0) == nil {
+				time.Sleep(100 * time.Millisecond)
+			}
+			return 255
+		}
+		if got != pid {
+			continue
+		}
+		if ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ws.ExitStatus()
+	}
+}

@@ -1,0 +1,285 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/strata-project/strata/internal/errdefs"
+)
+
+// DefaultPath is the PATH a container gets when its image sets none, as
+// docker's.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// InitTarget is where SpecOptions.InitPath is bind-mounted (read-only) in
+// the container when Init is set.
+const InitTarget = "/sbin/strata-init"
+
+// SpecOptions are the inputs of Spec: the image's config and the run flags.
+// The zero value of each flag means docker's default.
+type SpecOptions struct {
+	// Rootfs is the container's mounted root filesystem (bundle/rootfs). It
+	// is read for /etc/passwd and /etc/group and becomes Root.Path.
+	Rootfs string
+	// Config is the image's config (Env, Entrypoint, Cmd, WorkingDir, User).
+	Config ocispec.ImageConfig
+
+	// Entrypoint replaces the image's entrypoint when non-nil; an empty
+	// non-nil slice clears it (docker's --entrypoint ""). As in docker, an
+	// entrypoint override also drops the image's Cmd.
+	Entrypoint []string
+	// Args replace the image's Cmd when non-empty.
+	Args []string
+	// Env entries (KEY=VALUE) override the image's.
+	Env []string
+	// WorkingDir overrides the image's (absolute).
+	WorkingDir string
+	// User overrides the image's: name|uid[:group|gid], looked up in the
+	// rootfs's /etc/passwd and /etc/group.
+	User string
+	// Hostname is the container's UTS hostname (default: the ID's 12-char
+	// short form, set by the caller).
+	Hostname string
+	Tty      bool
+	// ReadOnly mounts the rootfs read-only.
+	ReadOnly bool
+	// Binds are -v HOST:CTR[:ro|:rw] bind mounts. HOST must exist.
+	Binds []string
+	// Network is "" or "none" (a new network namespace holding only lo) or
+	// "host" (no network namespace).
+	Network string
+	// Init runs InitArgs (InitTarget first) as pid 1 in front of the
+	// process; InitPath is the host binary bind-mounted at InitTarget.
+	Init     bool
+	InitPath string
+	InitArgs []string
+	// HostsPath, HostnamePath and ResolvConfPath are host files bind-mounted
+	// at /etc/hosts, /etc/hostname and /etc/resolv.conf when set.
+	HostsPath, HostnamePath, ResolvConfPath string
+	// CgroupsPath is the container's cgroup (default /strata/<hostname>).
+	CgroupsPath string
+}
+
+// Spec builds the OCI runtime spec for a container from opts: new pid,
+// mount, uts, ipc (and, unless host networking, net) namespaces; /proc,
+// read-only /sys, a minimal /dev; docker's default capabilities, masked and
+// read-only paths; no-new-privileges.
+func Spec(opts SpecOptions) (*specs.Spec, error) {
+	args, err := processArgs(opts)
+	if err != nil {
+		return nil, err
+	}
+	user, err := resolveUser(opts.Rootfs, firstNonEmpty(opts.User, opts.Config.User))
+	if err != nil {
+		return nil, err
+	}
+	cwd := firstNonEmpty(opts.WorkingDir, opts.Config.WorkingDir, "/")
+	if !filepath.IsAbs(cwd) {
+		return nil, fmt.Errorf("working directory %q: must be absolute: %w", cwd, errdefs.ErrInvalidArgument)
+	}
+	env := MergeEnv(opts.Config.Env, opts.Env)
+	env = MergeEnv([]string{"PATH=" + DefaultPath, "HOSTNAME=" + opts.Hostname}, env)
+	if opts.Tty {
+		env = MergeEnv([]string{"TERM=xterm"}, env)
+	}
+	if u, ok := lookupEnv(env, "HOME"); !ok || u == "" {
+		env = MergeEnv(env, []string{"HOME=" + user.home})
+	}
+
+	caps := DefaultCapabilities()
+	s := &specs.Spec{
+		Version:  specs.Version,
+		Hostname: opts.Hostname,
+		Root:     &specs.Root{Path: opts.Rootfs, Readonly: opts.ReadOnly},
+		Process: &specs.Process{
+			Terminal: opts.Tty,
+			User:     user.User,
+			Args:     args,
+			Env:      env,
+			Cwd:      filepath.Clean(cwd),
+			Capabilities: &specs.LinuxCapabilities{
+				Bounding:  caps,
+				Effective: caps,
+				Permitted: caps,
+			},
+			Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1048576, Soft: 1048576}},
+			NoNewPrivileges: true,
+		},
+		Mounts: defaultMounts(),
+		Linux: &specs.Linux{
+			Namespaces: []specs.LinuxNamespace{
+				{Type: specs.PIDNamespace},
+				{Type: specs.MountNamespace},
+				{Type: specs.UTSNamespace},
+				{Type: specs.IPCNamespace},
+			},
+			CgroupsPath:   firstNonEmpty(opts.CgroupsPath, "/strata/"+opts.Hostname),
+			MaskedPaths:   maskedPaths(),
+			ReadonlyPaths: readonlyPaths(),
+			Resources: &specs.LinuxResources{
+				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
+			},
+		},
+	}
+	switch opts.Network {
+	case "", "none":
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+	case "host":
+	default:
+		return nil, fmt.Errorf("network %q: want none or host (there is no bridge): %w", opts.Network, errdefs.ErrInvalidArgument)
+	}
+	for _, f := range []struct{ src, dst string }{
+		{opts.HostsPath, "/etc/hosts"},
+		{opts.HostnamePath, "/etc/hostname"},
+		{opts.ResolvConfPath, "/etc/resolv.conf"},
+	} {
+		if f.src != "" {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: []string{"rbind", "rprivate"}})
+		}
+	}
+	for _, b := range opts.Binds {
+		m, err := ParseBind(b)
+		if err != nil {
+			return nil, err
+		}
+		s.Mounts = append(s.Mounts, m)
+	}
+	if opts.Init {
+		if opts.InitPath == "" {
+			return nil, fmt.Errorf("--init: no init binary given: %w", errdefs.ErrInvalidArgument)
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: InitTarget, Type: "bind", Source: opts.InitPath, Options: []string{"bind", "ro", "rprivate"}})
+		initArgs := opts.InitArgs
+		if len(initArgs) == 0 {
+			initArgs = []string{InitTarget}
+		}
+		s.Process.Args = append(append(append([]string{}, initArgs...), "--"), args...)
+	}
+	return s, nil
+}
+
+// processArgs joins entrypoint and cmd as docker does.
+func processArgs(opts SpecOptions) ([]string, error) {
+	entrypoint, cmd := opts.Config.Entrypoint, opts.Config.Cmd
+	if opts.Entrypoint != nil {
+		entrypoint, cmd = opts.Entrypoint, nil
+	}
+	if len(opts.Args) > 0 {
+		cmd = opts.Args
+	}
+	args := append(append([]string{}, entrypoint...), cmd...)
+	if len(args) == 0 {
+		return nil, fmt.Errorf("no command specified (the image has no Entrypoint or Cmd): %w", errdefs.ErrInvalidArgument)
+	}
+	return args, nil
+}
+
+// ParseBind parses -v HOST:CTR[:ro|:rw] into a bind mount. Both paths must
+// be absolute and HOST must exist.
+func ParseBind(v string) (specs.Mount, error) {
+	parts := strings.Split(v, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return specs.Mount{}, fmt.Errorf("volume %q: want HOST:CONTAINER[:ro]: %w", v, errdefs.ErrInvalidArgument)
+	}
+	host, ctr := parts[0], parts[1]
+	opts := []string{"rbind", "rprivate"}
+	if len(parts) == 3 {
+		switch parts[2] {
+		case "ro":
+			opts = append(opts, "ro")
+		case "rw":
+		default:
+			return specs.Mount{}, fmt.Errorf("volume %q: unknown mode %q (want ro or rw): %w", v, parts[2], errdefs.ErrInvalidArgument)
+		}
+	}
+	if !filepath.IsAbs(host) {
+		return specs.Mount{}, fmt.Errorf("volume %q: host path %q must be absolute (named volumes are not supported): %w", v, host, errdefs.ErrInvalidArgument)
+	}
+	if !filepath.IsAbs(ctr) || filepath.Clean(ctr) == "/" {
+		return specs.Mount{}, fmt.Errorf("volume %q: container path %q must be absolute and not /: %w", v, ctr, errdefs.ErrInvalidArgument)
+	}
+	if _, err := os.Stat(host); err != nil {
+		return specs.Mount{}, fmt.Errorf("volume %q: host path: %w", v, err)
+	}
+	return specs.Mount{Destination: filepath.Clean(ctr), Type: "bind", Source: filepath.Clean(host), Options: opts}, nil
+}
+
+// MergeEnv returns base with each KEY=VALUE of over replacing base's KEY or
+// appended, keeping base's order.
+func MergeEnv(base, over []string) []string {
+	out := append([]string{}, base...)
+	idx := map[string]int{}
+	for i, kv := range out {
+		k, _, _ := strings.Cut(kv, "=")
+		idx[k] = i
+	}
+	for _, kv := range over {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := idx[k]; ok {
+			out[i] = kv
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}
+
+func lookupEnv(env []string, key string) (string, bool) {
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// DefaultCapabilities is docker's default capability set.
+func DefaultCapabilities() []string {
+	return []string{
+		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+		"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+		"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+	}
+}
+
+// defaultMounts are docker's: /proc, a tmpfs /dev with pts, shm and mqueue,
+// and a read-only /sys. runc creates the standard device nodes (null,
+// zero, full, random, urandom, tty) and /dev/ptmx, /dev/fd… links itself.
+func defaultMounts() []specs.Mount {
+	return []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
+		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+	}
+}
+
+func maskedPaths() []string {
+	return []string{
+		"/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+		"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+		"/sys/firmware", "/sys/devices/virtual/powercap",
+	}
+}
+
+func readonlyPaths() []string {
+	return []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
