@@ -1,0 +1,181 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { commands = append(commands, newSystemCommand) }
+
+func newSystemCommand(c *CLI) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "system",
+		Short: "Manage the Strata store",
+		Long:  "System commands look after the store as a whole: disk use, integrity, garbage.",
+	}
+	cmd.AddCommand(newDfCommand(c), newFsckCommand(c), newSystemPruneCommand(c))
+	return cmd
+}
+
+func newDfCommand(c *CLI) *cobra.Command {
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "df [OPTIONS]",
+		Short: "Show disk usage",
+		Long: `Df shows how much disk the store uses, as docker system df does. SIZE counts
+every unpacked layer once however many images share it; with -v each image's
+SHARED SIZE (layers other images use too) and UNIQUE SIZE (layers only it uses)
+are listed, and the unique sizes plus the shared total add up to the layers'
+disk use. "Layer blobs" is the compressed copies kept for push and save.`,
+		Example: `  strata system df
+  strata system df -v`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := c.Engine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			du, err := e.DiskUsage(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			distinct := map[string]bool{}
+			for _, i := range du.Images {
+				distinct[i.ID.String()] = true
+			}
+			// Reclaimable: layers of images no container uses.
+			var inUse int64
+			for _, i := range du.Images {
+				if i.Containers > 0 {
+					inUse += i.UniqueSize
+				}
+			}
+			reclaim := du.LayersSize - inUse
+			if reclaim < 0 {
+				reclaim = 0
+			}
+			tw := newTable(w)
+			fmt.Fprintln(tw, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE")
+			fmt.Fprintf(tw, "Images\t%d\t%d\t%s\t%s\n", len(distinct), du.ActiveImages, humanSize(du.LayersSize), pct(reclaim, du.LayersSize))
+			fmt.Fprintf(tw, "Containers\t%d\t%d\t%s\t%s\n", du.Containers, 0, humanSize(du.ContainersSize), pct(du.ContainersSize, du.ContainersSize))
+			fmt.Fprintf(tw, "Local Volumes\t0\t0\t0B\t0B\n")
+			fmt.Fprintf(tw, "Build Cache\t0\t0\t0B\t0B\n")
+			fmt.Fprintf(tw, "Layer blobs\t%d\t%d\t%s\t%s\n", du.BlobsCount, du.BlobsCount, humanSize(du.BlobsSize), "0B")
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if !verbose {
+				return nil
+			}
+			fmt.Fprintln(w)
+			fmt.Fprintf(w, "Images space usage: (layers %s in all, %s shared)\n\n", humanSize(du.LayersSize), humanSize(du.SharedSize))
+			tw = newTable(w)
+			fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS")
+			for _, i := range du.Images {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", i.Repository, i.Tag, shortHex(i.ID.String(), true),
+					since(i.Created), humanSize(i.Size), humanSize(i.SharedSize), humanSize(i.UniqueSize), i.Containers)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show per-image detail")
+	return cmd
+}
+
+func pct(part, whole int64) string {
+	if whole == 0 {
+		return humanSize(part)
+	}
+	return fmt.Sprintf("%s (%d%%)", humanSize(part), part*100/whole)
+}
+
+func newFsckCommand(c *CLI) *cobra.Command {
+	return &cobra.Command{
+		Use:   "fsck",
+		Short: "Verify every blob and every reference in the store",
+		Long: `Fsck re-hashes every blob against its digest and checks that every name points
+at a valid manifest and config whose layers are stored and unpacked. Damage is
+listed one line per problem and makes fsck exit 1. Leftovers of interrupted work
+(unfinished ingests, half-unpacked layers of dead processes, unreferenced blobs)
+are harmless and listed as notes: "strata system prune" removes them.`,
+		Example: `  strata system fsck`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := c.Engine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rep, err := e.Fsck(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			for _, p := range rep.Problems {
+				fmt.Fprintln(w, "problem:", p)
+			}
+			for _, n := range rep.Notes {
+				fmt.Fprintln(w, "note:", n)
+			}
+			fmt.Fprintf(w, "checked %d blobs, %d image names, %d layers, %d snapshots: ", rep.Blobs, rep.Images, rep.Layers, rep.Snapshots)
+			if rep.Clean() {
+				fmt.Fprintln(w, "clean")
+				return nil
+			}
+			fmt.Fprintf(w, "%d problem(s)\n", len(rep.Problems))
+			return &ExitError{Code: 1, Err: fmt.Errorf("store %s has %d problem(s)", e.Root(), len(rep.Problems))}
+		},
+	}
+}
+
+func newSystemPruneCommand(c *CLI) *cobra.Command {
+	var all, dry bool
+	cmd := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "Remove unused data",
+		Long: `Prune removes untagged images (all unused images with -a) and then every blob
+and layer snapshot nothing references, and leftovers of interrupted work.`,
+		Example: `  strata system prune
+  strata system prune -a`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPrune(c, cmd, all, dry)
+		},
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all images no container uses, not just untagged ones")
+	cmd.Flags().BoolVarP(&dry, "force", "f", false, "do not prompt for confirmation (Strata never prompts)")
+	return cmd
+}
+
+func runPrune(c *CLI, cmd *cobra.Command, all, _ bool) error {
+	e, err := c.Engine(cmd.Context())
+	if err != nil {
+		return err
+	}
+	deleted, rep, err := e.PruneImages(cmd.Context(), all)
+	w := cmd.OutOrStdout()
+	if len(deleted) > 0 {
+		fmt.Fprintln(w, "Deleted Images:")
+		for _, d := range deleted {
+			fmt.Fprintln(w, "deleted:", d)
+		}
+		fmt.Fprintln(w)
+	}
+	if err != nil {
+		return err
+	}
+	var extra []string
+	if n := len(rep.Blobs); n > 0 {
+		extra = append(extra, fmt.Sprintf("%d blobs", n))
+	}
+	if n := len(rep.Snapshots); n > 0 {
+		extra = append(extra, fmt.Sprintf("%d layer snapshots", n))
+	}
+	if len(extra) > 0 {
+		fmt.Fprintf(w, "Removed %s\n", strings.Join(extra, " and "))
+	}
+	fmt.Fprintf(w, "Total reclaimed space: %s\n", humanSize(rep.Reclaimed()))
+	return nil
+}

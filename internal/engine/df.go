@@ -1,0 +1,115 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/strata-project/strata/internal/content"
+	"github.com/strata-project/strata/internal/images"
+)
+
+// DiskUsage is what `strata system df` reports.
+type DiskUsage struct {
+	Images []ImageUsage
+	// LayersSize is the disk used by every unpacked layer, each counted
+	// once however many images share it; it adds up with the per-image
+	// unique sizes and the shared size.
+	LayersSize     int64
+	SharedSize     int64
+	Reclaimable    int64 // layers no image uses
+	BlobsSize      int64 // compressed blobs, manifests, configs
+	BlobsCount     int
+	ActiveImages   int
+	Containers     int
+	ContainersSize int64
+}
+
+// ImageUsage is one image's row of `system df -v`.
+type ImageUsage struct {
+	Repository, Tag string
+	ID              digest.Digest
+	Created         time.Time
+	Size            int64 // all its layers
+	SharedSize      int64 // layers another image uses too
+	UniqueSize      int64 // layers only it uses
+	Containers      int
+}
+
+// DiskUsage measures the unpacked layers (as du would) and the blobs.
+func (e *Engine) DiskUsage(ctx context.Context) (DiskUsage, error) {
+	var du DiskUsage
+	imgs, err := e.Images.List(ctx)
+	if err != nil {
+		return du, err
+	}
+	users := map[string]int{}
+	for _, img := range imgs {
+		for _, c := range uniqueChains(img) {
+			users[c]++
+		}
+	}
+	usage := map[string]int64{}
+	for c := range users {
+		u, err := e.Snap.Usage(ctx, c)
+		if err != nil {
+			continue
+		}
+		usage[c] = u.Size
+		du.LayersSize += u.Size
+		if users[c] > 1 {
+			du.SharedSize += u.Size
+		}
+	}
+	for _, img := range imgs {
+		var row ImageUsage
+		row.ID = img.ID()
+		if img.Config.Created != nil {
+			row.Created = *img.Config.Created
+		}
+		for _, c := range uniqueChains(img) {
+			row.Size += usage[c]
+			if users[c] > 1 {
+				row.SharedSize += usage[c]
+			} else {
+				row.UniqueSize += usage[c]
+			}
+		}
+		if e.ImageUsers != nil {
+			if u, err := e.ImageUsers(ctx, img.ID()); err == nil {
+				row.Containers = len(u)
+				if len(u) > 0 {
+					du.ActiveImages++
+				}
+			}
+		}
+		for _, n := range img.Names {
+			r := row
+			r.Repository, r.Tag = "<none>", "<none>"
+			if !strings.HasPrefix(n, untaggedPrefix) {
+				r.Repository, r.Tag = images.SplitRepoTag(n)
+			}
+			du.Images = append(du.Images, r)
+		}
+	}
+	err = e.Content.Walk(ctx, func(info content.Info) error {
+		du.BlobsSize += info.Size
+		du.BlobsCount++
+		return nil
+	})
+	return du, err
+}
+
+func uniqueChains(img images.Image) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range img.ChainIDs() {
+		if !seen[c.String()] {
+			seen[c.String()] = true
+			out = append(out, c.String())
+		}
+	}
+	return out
+}

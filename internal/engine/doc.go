@@ -1,0 +1,19 @@
+// Package engine opens a Strata root and exposes each verb as a Go method.
+// It is the only place that wires the store, the database, the snapshotter
+// and the image records together; the CLI calls it and prints.
+//
+// On-disk layout of a root (default /var/lib/strata, or $STRATA_ROOT):
+//
+//	<root>/
+//	  blobs/sha256/<hex>     content store (package content)
+//	  ingest/                in-progress writes
+//	  metadata.db            names, layers (package metadata)
+//	  driver                 the snapshotter chosen at first use: overlay|native
+//	  snapshots/<driver>/    the snapshotter's own root (package snapshot)
+//	  containers/            container records (package container)
+//	  gc.lock                flock: writers hold it shared, gc exclusive
+//
+// Crash order everywhere: content first, then snapshots, then the names that
+// point at them. A crash leaves only unreferenced things, which gc removes
+// and fsck reports as reclaimable, never as damage.
+package engine

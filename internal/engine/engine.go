@@ -1,0 +1,209 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+
+	"github.com/strata-project/strata/internal/content"
+	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/gc"
+	"github.com/strata-project/strata/internal/images"
+	"github.com/strata-project/strata/internal/layer"
+	"github.com/strata-project/strata/internal/metadata"
+	"github.com/strata-project/strata/internal/mount"
+	"github.com/strata-project/strata/internal/snapshot"
+	"github.com/strata-project/strata/internal/snapshot/native"
+	"github.com/strata-project/strata/internal/snapshot/overlay"
+)
+
+// DefaultRoot is where Strata keeps its store unless told otherwise.
+const DefaultRoot = "/var/lib/strata"
+
+// Options open an engine.
+type Options struct {
+	Root string
+	// StorageDriver is "overlay", "native" or "" (the root's recorded
+	// choice, else overlay where it can be mounted, else native).
+	StorageDriver string
+}
+
+// Engine is an open Strata root.
+type Engine struct {
+	root    string
+	driver  string
+	Content *content.Store
+	DB      *metadata.DB
+	Images  *images.Store
+	Snap    snapshot.Snapshotter
+
+	// ImageUsers, if set, names the containers that use an image ID; rmi
+	// refuses to delete an image a container uses.
+	ImageUsers func(ctx context.Context, imageID digest.Digest) ([]string, error)
+	// ExtraRoots, if set, adds gc roots owned by others (containers, the
+	// build cache).
+	ExtraRoots func(ctx context.Context) (gc.Roots, error)
+}
+
+// Open opens (creating if needed) the root.
+func Open(ctx context.Context, opts Options) (*Engine, error) {
+	root := opts.Root
+	if root == "" {
+		root = DefaultRoot
+	}
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return nil, storeErr(root, err)
+	}
+	cs, err := content.Open(root)
+	if err != nil {
+		return nil, storeErr(root, err)
+	}
+	db, err := metadata.Open(filepath.Join(root, "metadata.db"))
+	if err != nil {
+		return nil, storeErr(root, err)
+	}
+	e := &Engine{root: root, Content: cs, DB: db, Images: &images.Store{DB: db, Content: cs}}
+	if err := e.openSnapshotter(ctx, opts.StorageDriver); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func storeErr(root string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("store %s is on a read-only filesystem; give a writable --root: %w", root, err)
+	case errors.Is(err, syscall.ENOSPC):
+		return fmt.Errorf("store %s: no space left on device; free space or run \"strata system prune\": %w", root, err)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("store %s: permission denied; run as root or give a --root you own: %w", root, err)
+	}
+	return err
+}
+
+// Root is the directory of the store.
+func (e *Engine) Root() string { return e.root }
+
+// Driver names the snapshotter in use.
+func (e *Engine) Driver() string { return e.driver }
+
+func (e *Engine) openSnapshotter(ctx context.Context, want string) error {
+	rec := filepath.Join(e.root, "driver")
+	if want == "" {
+		if b, err := os.ReadFile(rec); err == nil {
+			want = strings.TrimSpace(string(b))
+		}
+	}
+	if want == "" {
+		want = "native"
+		if os.Geteuid() == 0 && mount.OverlaySupported(e.root) == nil {
+			want = "overlay"
+		}
+	}
+	dir := filepath.Join(e.root, "snapshots", want)
+	var sn snapshot.Snapshotter
+	var err error
+	switch want {
+	case "overlay":
+		if err := mount.OverlaySupported(e.root); err != nil {
+			return fmt.Errorf("storage driver overlay cannot mount here (%v); use --storage-driver native", err)
+		}
+		sn, err = overlay.New(dir)
+	case "native":
+		sn, err = native.New(dir)
+	default:
+		return fmt.Errorf("storage driver %q: want overlay or native: %w", want, errdefs.ErrInvalidArgument)
+	}
+	if err != nil {
+		return storeErr(e.root, err)
+	}
+	if _, err := os.Stat(rec); errors.Is(err, fs.ErrNotExist) {
+		_ = os.WriteFile(rec, []byte(want+"\n"), 0o644)
+	}
+	e.Snap, e.driver = sn, want
+	return nil
+}
+
+// Close releases the snapshotter.
+func (e *Engine) Close() error {
+	if e.Snap != nil {
+		return e.Snap.Close()
+	}
+	return nil
+}
+
+// lock takes the gc lock: shared for writers, exclusive for gc. Writers
+// hold it for their whole operation so gc never sweeps content that a
+// running import has committed but not yet named.
+func (e *Engine) lock(ctx context.Context, exclusive bool) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(e.root, "gc.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, storeErr(e.root, err)
+	}
+	how := unix.LOCK_SH
+	if exclusive {
+		how = unix.LOCK_EX
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("store busy: another strata process holds %s: %w", f.Name(), errdefs.ErrUnavailable)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// cleanupExtracts removes active extract snapshots whose process died.
+func (e *Engine) cleanupExtracts(ctx context.Context) (int, error) {
+	var dead []string
+	err := e.Snap.Walk(ctx, func(ctx context.Context, info snapshot.Info) error {
+		if info.Kind != snapshot.KindActive {
+			return nil
+		}
+		if pid, ok := layer.ExtractOwner(info.Name); ok && !alive(pid) {
+			dead = append(dead, info.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range dead {
+		if err := e.Snap.Remove(ctx, k); err == nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func alive(pid int) bool {
+	if pid == os.Getpid() {
+		return true
+	}
+	err := unix.Kill(pid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
+}

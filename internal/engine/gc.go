@@ -1,0 +1,211 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/strata-project/strata/internal/gc"
+	"github.com/strata-project/strata/internal/images"
+	"github.com/strata-project/strata/internal/manifest"
+	"github.com/strata-project/strata/internal/metadata"
+)
+
+// GCOptions tune a collection.
+type GCOptions struct {
+	DryRun bool
+}
+
+// GCReport says what a collection removed.
+type GCReport struct {
+	gc.Report
+	Layers  int // layer records forgotten
+	Ingests int // abandoned ingests removed
+	Extract int // half-unpacked snapshots of dead processes removed
+}
+
+// Reclaimed is the bytes freed.
+func (r GCReport) Reclaimed() int64 { return r.BlobBytes + r.SnapshotBytes }
+
+// staleIngest is how long a resumable ingest (a pull cut short) is kept.
+const staleIngest = 24 * time.Hour
+
+// GC removes every blob, snapshot and layer record that no image, container
+// or cache entry references, and the leftovers of dead processes. It holds
+// the gc lock exclusively, so it waits for running imports, pulls and builds.
+func (e *Engine) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
+	var rep GCReport
+	unlock, err := e.lock(ctx, true)
+	if err != nil {
+		return rep, err
+	}
+	defer unlock()
+	roots, keepLayers, err := e.roots(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if !opts.DryRun {
+		if rep.Extract, err = e.cleanupExtracts(ctx); err != nil {
+			return rep, err
+		}
+		if rep.Ingests, err = e.Content.CleanIngests(ctx, staleIngest); err != nil {
+			return rep, err
+		}
+	}
+	r, err := gc.Sweep(ctx, e.Content, e.Snap, roots, gc.Options{DryRun: opts.DryRun, Snapshots: true})
+	rep.Report = r
+	if err != nil {
+		return rep, err
+	}
+	if opts.DryRun {
+		return rep, nil
+	}
+	err = e.DB.Update(ctx, func(tx *metadata.Tx) error {
+		ls, err := tx.Layers()
+		if err != nil {
+			return err
+		}
+		for _, l := range ls {
+			if !keepLayers[l.DiffID] {
+				if err := tx.DeleteLayer(l.DiffID); err != nil {
+					return err
+				}
+				rep.Layers++
+			}
+		}
+		return nil
+	})
+	return rep, err
+}
+
+// roots marks everything reachable from image names and the extra roots.
+func (e *Engine) roots(ctx context.Context) (gc.Roots, map[digest.Digest]bool, error) {
+	roots := gc.Roots{Blobs: map[digest.Digest]bool{}, Snapshots: map[string]bool{}}
+	keepLayers := map[digest.Digest]bool{}
+	var recs []metadata.Image
+	var layers []metadata.Layer
+	if err := e.DB.View(ctx, func(tx *metadata.Tx) error {
+		var err error
+		if recs, err = tx.Images(); err != nil {
+			return err
+		}
+		layers, err = tx.Layers()
+		return err
+	}); err != nil {
+		return roots, nil, err
+	}
+	for _, r := range recs {
+		if err := e.markTarget(ctx, r, roots, keepLayers); err != nil {
+			return roots, nil, err
+		}
+	}
+	if e.ExtraRoots != nil {
+		extra, err := e.ExtraRoots(ctx)
+		if err != nil {
+			return roots, nil, err
+		}
+		for d := range extra.Blobs {
+			roots.Blobs[d] = true
+		}
+		for s := range extra.Snapshots {
+			roots.Snapshots[s] = true
+		}
+	}
+	// A layer record stays while its snapshot or one of its blobs does; its
+	// tar-split index stays with it.
+	for _, l := range layers {
+		keep := keepLayers[l.DiffID] || roots.Snapshots[l.ChainID.String()]
+		for _, b := range l.Blobs {
+			keep = keep || roots.Blobs[b.Digest]
+		}
+		if keep {
+			keepLayers[l.DiffID] = true
+			if l.Index != nil {
+				roots.Blobs[l.Index.Digest] = true
+			}
+		}
+	}
+	return roots, keepLayers, nil
+}
+
+func (e *Engine) markTarget(ctx context.Context, r metadata.Image, roots gc.Roots, keepLayers map[digest.Digest]bool) error {
+	roots.Blobs[r.Target.Digest] = true
+	b, err := e.Content.ReadAll(ctx, r.Target, manifest.MaxSize)
+	if err != nil {
+		// A damaged image keeps nothing but its manifest; fsck reports it.
+		return nil
+	}
+	children, err := manifest.Children(r.Target.MediaType, b)
+	if err != nil {
+		return nil
+	}
+	for _, c := range children {
+		roots.Blobs[c.Digest] = true
+		if manifest.IsManifest(c.MediaType) || manifest.IsIndex(c.MediaType) {
+			if err := e.markTarget(ctx, metadata.Image{Name: r.Name, Target: c}, roots, keepLayers); err != nil {
+				return err
+			}
+		}
+	}
+	if manifest.IsManifest(r.Target.MediaType) {
+		img, err := e.Images.Load(ctx, r.Target)
+		if err != nil {
+			return nil
+		}
+		markImage(img, roots, keepLayers)
+	}
+	return nil
+}
+
+func markImage(img images.Image, roots gc.Roots, keepLayers map[digest.Digest]bool) {
+	for _, c := range img.ChainIDs() {
+		roots.Snapshots[c.String()] = true
+	}
+	for _, d := range img.DiffIDs() {
+		keepLayers[d] = true
+	}
+}
+
+// PruneImages removes untagged images (all images without a container
+// with all), then collects garbage.
+func (e *Engine) PruneImages(ctx context.Context, all bool) ([]digest.Digest, GCReport, error) {
+	var deleted []digest.Digest
+	list, err := e.Images.List(ctx)
+	if err != nil {
+		return nil, GCReport{}, err
+	}
+	for _, img := range list {
+		dangling := true
+		for _, n := range img.Names {
+			if len(n) < len(untaggedPrefix) || n[:len(untaggedPrefix)] != untaggedPrefix {
+				dangling = false
+			}
+		}
+		if !dangling && !all {
+			continue
+		}
+		if e.ImageUsers != nil {
+			if users, err := e.ImageUsers(ctx, img.ID()); err != nil {
+				return nil, GCReport{}, err
+			} else if len(users) > 0 {
+				continue
+			}
+		}
+		if err := e.DB.Update(ctx, func(tx *metadata.Tx) error {
+			for _, n := range img.Names {
+				_ = tx.DeleteImage(n)
+			}
+			return nil
+		}); err != nil {
+			return nil, GCReport{}, err
+		}
+		deleted = append(deleted, img.ID())
+	}
+	rep, err := e.GC(ctx, GCOptions{})
+	if err != nil {
+		return deleted, rep, fmt.Errorf("prune: %w", err)
+	}
+	return deleted, rep, nil
+}

@@ -1,0 +1,251 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/images"
+	"github.com/strata-project/strata/internal/metadata"
+)
+
+// ImageSummary is one row of `strata images`.
+type ImageSummary struct {
+	Repository string
+	Tag        string
+	ID         digest.Digest // config digest
+	Digest     digest.Digest // manifest (or index) digest
+	Created    time.Time
+	Size       int64 // uncompressed bytes of every layer
+}
+
+// ListImages returns one row per name (and one per untagged image).
+func (e *Engine) ListImages(ctx context.Context) ([]ImageSummary, error) {
+	imgs, err := e.Images.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sizes, err := e.layerSizes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []ImageSummary
+	for _, img := range imgs {
+		var size int64
+		for _, d := range img.DiffIDs() {
+			size += sizes[d]
+		}
+		var created time.Time
+		if img.Config.Created != nil {
+			created = *img.Config.Created
+		}
+		for _, n := range img.Names {
+			repo, tag := "<none>", "<none>"
+			if !strings.HasPrefix(n, untaggedPrefix) {
+				repo, tag = images.SplitRepoTag(n)
+			}
+			out = append(out, ImageSummary{Repository: repo, Tag: tag, ID: img.ID(), Digest: img.Target.Digest, Created: created, Size: size})
+		}
+	}
+	return out, nil
+}
+
+func (e *Engine) layerSizes(ctx context.Context) (map[digest.Digest]int64, error) {
+	sizes := map[digest.Digest]int64{}
+	err := e.DB.View(ctx, func(tx *metadata.Tx) error {
+		ls, err := tx.Layers()
+		for _, l := range ls {
+			sizes[l.DiffID] = l.Size
+		}
+		return err
+	})
+	return sizes, err
+}
+
+// ResolveImage finds an image by name or ID.
+func (e *Engine) ResolveImage(ctx context.Context, ref string) (images.Image, error) {
+	return e.Images.Resolve(ctx, ref)
+}
+
+// Tag gives the image src another name.
+func (e *Engine) Tag(ctx context.Context, src, target string) error {
+	tagged, err := images.ParseTagged(target)
+	if err != nil {
+		return err
+	}
+	unlock, err := e.lock(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	img, err := e.Images.Resolve(ctx, src)
+	if err != nil {
+		return err
+	}
+	return e.DB.Update(ctx, func(tx *metadata.Tx) error {
+		// The source may have been removed since we resolved it.
+		if !targetNamed(tx, img.Target.Digest) {
+			return fmt.Errorf("no such image: %s (removed meanwhile): %w", src, errdefs.ErrNotFound)
+		}
+		return putName(tx, tagged.String(), img.Target)
+	})
+}
+
+func targetNamed(tx *metadata.Tx, d digest.Digest) bool {
+	recs, _ := tx.Images()
+	for _, r := range recs {
+		if r.Target.Digest == d {
+			return true
+		}
+	}
+	return false
+}
+
+// RemoveResult is what removing one reference did, in docker's words.
+type RemoveResult struct {
+	Untagged []string
+	Deleted  []digest.Digest
+}
+
+// RemoveImage untags ref (a name) or removes every name of an image (an
+// ID), then deletes what nothing references any more.
+func (e *Engine) RemoveImage(ctx context.Context, ref string, force bool) (RemoveResult, error) {
+	var res RemoveResult
+	img, err := e.Images.Resolve(ctx, ref)
+	if err != nil {
+		return res, err
+	}
+	byName := ""
+	if named, err := images.ParseName(ref); err == nil {
+		for _, n := range img.Names {
+			if n == named.String() {
+				byName = n
+			}
+		}
+	}
+	names := img.Names
+	if byName != "" {
+		names = []string{byName}
+	} else if len(img.Names) > 1 && !force {
+		var fam []string
+		for _, n := range img.Names {
+			fam = append(fam, images.Familiar(n))
+		}
+		return res, fmt.Errorf("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories (%s): %w",
+			images.ShortID(img.ID()), strings.Join(fam, ", "), errdefs.ErrConflict)
+	}
+	lastName := len(names) == len(img.Names)
+	if lastName && e.ImageUsers != nil {
+		users, err := e.ImageUsers(ctx, img.ID())
+		if err != nil {
+			return res, err
+		}
+		if len(users) > 0 {
+			return res, fmt.Errorf("conflict: unable to remove %s: image is used by container %s; remove it first (strata rm %s): %w",
+				ref, strings.Join(users, ", "), users[0], errdefs.ErrConflict)
+		}
+	}
+	unlock, err := e.lock(ctx, false)
+	if err != nil {
+		return res, err
+	}
+	err = e.DB.Update(ctx, func(tx *metadata.Tx) error {
+		for _, n := range names {
+			if err := tx.DeleteImage(n); err != nil {
+				if errors.Is(err, errdefs.ErrNotFound) {
+					continue // another process removed it: nothing to do
+				}
+				return err
+			}
+			if !strings.HasPrefix(n, untaggedPrefix) {
+				res.Untagged = append(res.Untagged, images.Familiar(n))
+			}
+		}
+		return nil
+	})
+	unlock()
+	if err != nil {
+		return res, err
+	}
+	if lastName {
+		res.Deleted = append(res.Deleted, img.ID())
+		if _, err := e.GC(ctx, GCOptions{}); err != nil {
+			return res, fmt.Errorf("untagged, but collecting garbage failed: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// HistoryRow is one row of `strata history`.
+type HistoryRow struct {
+	ID         string // image ID on the top row, the layer state below
+	Created    time.Time
+	CreatedBy  string
+	Size       int64
+	Comment    string
+	EmptyLayer bool
+}
+
+// History lists an image's history, newest first. Rows that made a layer
+// carry the chain ID of the filesystem after them; rows that made none carry
+// the chain ID of the layers below them, so no known row is "<missing>".
+func (e *Engine) History(ctx context.Context, ref string) ([]HistoryRow, error) {
+	img, err := e.Images.Resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	sizes, err := e.layerSizes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	diffIDs, chains := img.DiffIDs(), img.ChainIDs()
+	hist := img.Config.History
+	if len(hist) == 0 {
+		// An image with no history: one synthetic row per layer.
+		for range diffIDs {
+			hist = append(hist, ocispec.History{})
+		}
+	}
+	var rows []HistoryRow
+	li := -1
+	for _, h := range hist {
+		row := HistoryRow{CreatedBy: h.CreatedBy, Comment: h.Comment, EmptyLayer: h.EmptyLayer}
+		if h.Created != nil {
+			row.Created = *h.Created
+		}
+		if !h.EmptyLayer && li+1 < len(diffIDs) {
+			li++
+			row.Size = sizes[diffIDs[li]]
+		}
+		if li >= 0 {
+			row.ID = chains[li].String()
+		} else {
+			row.ID = "<none>"
+		}
+		rows = append(rows, row)
+	}
+	if len(rows) > 0 {
+		rows[len(rows)-1].ID = img.ID().String()
+	}
+	for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
+		rows[i], rows[j] = rows[j], rows[i]
+	}
+	return rows, nil
+}
+
+// sortedKeys is for deterministic output.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

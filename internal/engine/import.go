@@ -1,0 +1,306 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/strata-project/strata/internal/archive"
+	"github.com/strata-project/strata/internal/content"
+	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/images"
+	"github.com/strata-project/strata/internal/layer"
+	"github.com/strata-project/strata/internal/manifest"
+	"github.com/strata-project/strata/internal/metadata"
+)
+
+// MediaTypeTarSplit is the media type of the index that rebuilds a layer's
+// exact tar from its snapshot.
+const MediaTypeTarSplit = "application/vnd.strata.tar-split.v1+gzip"
+
+// ImportOptions describe a `strata import`.
+type ImportOptions struct {
+	Source      string    // a tar file (any compression), a directory, or "-"
+	Stdin       io.Reader // read when Source is "-"
+	Ref         string    // REPO[:TAG]; empty leaves the image untagged
+	Changes     []string  // Dockerfile instructions applied to the config
+	Message     string    // the history comment
+	Compression string    // gzip (default), zstd, none
+}
+
+// Import makes a one-layer image from a root filesystem and returns its ID.
+func (e *Engine) Import(ctx context.Context, opts ImportOptions) (digest.Digest, error) {
+	var named string
+	if opts.Ref != "" {
+		tagged, err := images.ParseTagged(opts.Ref)
+		if err != nil {
+			return "", err
+		}
+		named = tagged.String()
+	}
+	comp, err := layer.ParseCompression(opts.Compression)
+	if err != nil {
+		return "", err
+	}
+	var cfg ocispec.ImageConfig
+	if err := ApplyChanges(&cfg, opts.Changes); err != nil {
+		return "", err
+	}
+	src, err := openImportSource(ctx, opts)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+
+	unlock, err := e.lock(ctx, false)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+
+	lay, err := e.unpackAndStore(ctx, "", src, comp)
+	if err != nil {
+		return "", fmt.Errorf("import %s: %w", sourceName(opts.Source), err)
+	}
+	now := time.Now().UTC()
+	comment := opts.Message
+	if comment == "" {
+		comment = "Imported from " + sourceName(opts.Source)
+	}
+	img := ocispec.Image{
+		Created:  &now,
+		Platform: manifest.Platform(),
+		Config:   cfg,
+		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{lay.DiffID}},
+		History:  []ocispec.History{{Created: &now, Comment: comment}},
+	}
+	target, err := e.WriteImage(ctx, img, []ocispec.Descriptor{lay.Desc})
+	if err != nil {
+		return "", err
+	}
+	if err := e.nameImage(ctx, named, target); err != nil {
+		return "", err
+	}
+	return digest.FromBytes(mustJSON(img)), nil
+}
+
+func sourceName(s string) string {
+	if s == "-" || s == "" {
+		return "-"
+	}
+	return s
+}
+
+func openImportSource(ctx context.Context, opts ImportOptions) (io.ReadCloser, error) {
+	if opts.Source == "-" {
+		if opts.Stdin == nil {
+			return nil, fmt.Errorf("import from -: no standard input: %w", errdefs.ErrInvalidArgument)
+		}
+		rc, _, err := archive.Decompress(opts.Stdin)
+		if err != nil {
+			return nil, fmt.Errorf("import from standard input: %w", err)
+		}
+		return rc, nil
+	}
+	if strings.Contains(opts.Source, "://") {
+		return nil, fmt.Errorf("import %s: importing from a URL is not supported; download the file and import it: %w", opts.Source, errdefs.ErrInvalidArgument)
+	}
+	fi, err := os.Stat(opts.Source)
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", opts.Source, err)
+	}
+	if fi.IsDir() {
+		pr, pw := io.Pipe()
+		go func() {
+			// Ends when the tree is written (EOF for the reader), on an
+			// error (passed to the reader), or when the reader closes.
+			pw.CloseWithError(archive.WriteDir(ctx, pw, opts.Source, archive.WriteOptions{}))
+		}()
+		return pr, nil
+	}
+	f, err := os.Open(opts.Source)
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", opts.Source, err)
+	}
+	rc, _, err := archive.Decompress(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("import %s: %w", opts.Source, err)
+	}
+	return &closeBoth{ReadCloser: rc, f: f}, nil
+}
+
+type closeBoth struct {
+	io.ReadCloser
+	f *os.File
+}
+
+func (c *closeBoth) Close() error {
+	err := c.ReadCloser.Close()
+	c.f.Close()
+	return err
+}
+
+// storedLayer is a layer both unpacked and kept as a compressed blob.
+type storedLayer struct {
+	Desc    ocispec.Descriptor
+	DiffID  digest.Digest
+	ChainID digest.Digest
+	Size    int64
+}
+
+// unpackAndStore reads an uncompressed layer tar once: it is unpacked into
+// a snapshot on parent while it is compressed into the content store and
+// its tar-split index kept, all in one pass.
+func (e *Engine) unpackAndStore(ctx context.Context, parent digest.Digest, tarStream io.Reader, comp archive.Compression) (storedLayer, error) {
+	cw, err := e.Content.Writer(ctx, content.WriterOptions{})
+	if err != nil {
+		return storedLayer{}, err
+	}
+	defer cw.Close()
+	zw, err := archive.Compress(cw, comp, 0)
+	if err != nil {
+		return storedLayer{}, err
+	}
+	iw, err := e.Content.Writer(ctx, content.WriterOptions{})
+	if err != nil {
+		return storedLayer{}, err
+	}
+	defer iw.Close()
+	izw, err := archive.Compress(iw, archive.Gzip, 0)
+	if err != nil {
+		return storedLayer{}, err
+	}
+	u, err := layer.Unpack(ctx, e.Snap, parent, io.TeeReader(tarStream, zw), layer.UnpackOptions{Index: izw})
+	if cerr := zw.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("compress layer: %w", cerr)
+	}
+	if cerr := izw.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("compress index: %w", cerr)
+	}
+	if err != nil {
+		return storedLayer{}, err
+	}
+	desc := ocispec.Descriptor{MediaType: manifest.LayerMediaType(compressionName(comp)), Digest: cw.Digest(), Size: cw.Offset()}
+	if err := commit(ctx, cw, desc); err != nil {
+		return storedLayer{}, err
+	}
+	idx := ocispec.Descriptor{MediaType: MediaTypeTarSplit, Digest: iw.Digest(), Size: iw.Offset()}
+	if err := commit(ctx, iw, idx); err != nil {
+		return storedLayer{}, err
+	}
+	rec := metadata.Layer{DiffID: u.DiffID, ChainID: u.ChainID, Size: u.Size, Blobs: []ocispec.Descriptor{desc}, Index: &idx}
+	if err := e.DB.Update(ctx, func(tx *metadata.Tx) error { return tx.PutLayer(rec) }); err != nil {
+		return storedLayer{}, err
+	}
+	return storedLayer{Desc: desc, DiffID: u.DiffID, ChainID: u.ChainID, Size: u.Size}, nil
+}
+
+func compressionName(c archive.Compression) string {
+	switch c {
+	case archive.Gzip:
+		return "gzip"
+	case archive.Zstd:
+		return "zstd"
+	}
+	return ""
+}
+
+func commit(ctx context.Context, w *content.Writer, desc ocispec.Descriptor) error {
+	if err := w.Commit(ctx, desc.Size, desc.Digest); err != nil && !errors.Is(err, errdefs.ErrAlreadyExists) {
+		return err
+	}
+	return nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// putJSON stores v as a blob and returns its descriptor.
+func (e *Engine) putJSON(ctx context.Context, mediaType string, v any) (ocispec.Descriptor, error) {
+	b := mustJSON(v)
+	dgst, n, err := e.Content.WriteBlob(ctx, strings.NewReader(string(b)), int64(len(b)), digest.FromBytes(b))
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return ocispec.Descriptor{MediaType: mediaType, Digest: dgst, Size: n}, nil
+}
+
+// WriteImage stores a config and an OCI manifest over layers, returning the
+// manifest's descriptor. The layers must already be in the store.
+func (e *Engine) WriteImage(ctx context.Context, img ocispec.Image, layers []ocispec.Descriptor) (ocispec.Descriptor, error) {
+	cfgDesc, err := e.putJSON(ctx, ocispec.MediaTypeImageConfig, img)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if layers == nil {
+		layers = []ocispec.Descriptor{}
+	}
+	m := ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    cfgDesc,
+		Layers:    layers,
+	}
+	return e.putJSON(ctx, ocispec.MediaTypeImageManifest, m)
+}
+
+// untaggedPrefix names records of images that have no tag, the <none>
+// images of docker.
+const untaggedPrefix = "untagged/"
+
+func (e *Engine) nameImage(ctx context.Context, name string, target ocispec.Descriptor) error {
+	if name == "" {
+		name = untaggedPrefix + target.Digest.String()
+	}
+	return e.DB.Update(ctx, func(tx *metadata.Tx) error {
+		return putName(tx, name, target)
+	})
+}
+
+// putName points name at target. The untagged record of target goes; an
+// image the name leaves with no other name becomes untagged (docker's
+// dangling <none> image) until image prune.
+func putName(tx *metadata.Tx, name string, target ocispec.Descriptor) error {
+	recs, err := tx.Images()
+	if err != nil {
+		return err
+	}
+	var old *metadata.Image
+	others := 0
+	for i, r := range recs {
+		if r.Name == name {
+			old = &recs[i]
+		}
+	}
+	if old != nil && old.Target.Digest != target.Digest {
+		for _, r := range recs {
+			if r.Target.Digest == old.Target.Digest && r.Name != name {
+				others++
+			}
+		}
+		if others == 0 {
+			if err := tx.PutImage(metadata.Image{Name: untaggedPrefix + old.Target.Digest.String(), Target: old.Target}); err != nil {
+				return err
+			}
+		}
+	}
+	if !strings.HasPrefix(name, untaggedPrefix) {
+		_ = tx.DeleteImage(untaggedPrefix + target.Digest.String())
+	}
+	return tx.PutImage(metadata.Image{Name: name, Target: target})
+}
