@@ -1,0 +1,60 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/strata-project/strata/internal/errdefs"
+)
+
+// getBlob serves GET and HEAD of a blob linked in the repository, straight
+// from the store's file: http.ServeContent answers Range (206, and 416 with
+// "Content-Range: bytes */size"), HEAD reads nothing, and a GET goes out
+// through sendfile(2).
+func (g *Registry) getBlob(w http.ResponseWriter, r *http.Request, rt route) error {
+	var linked bool
+	_ = g.db.View(func(tx *bolt.Tx) error {
+		linked = blobLinked(tx, rt.Name, rt.Digest)
+		return nil
+	})
+	if !linked {
+		return fmt.Errorf("%s@%s: %w", rt.Name, rt.Digest, errBlobUnknown)
+	}
+	f, err := g.store.OpenFile(rt.Digest)
+	if err != nil {
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return fmt.Errorf("%s@%s: %w", rt.Name, rt.Digest, errBlobUnknown)
+		}
+		return err
+	}
+	defer f.Close()
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Docker-Content-Digest", rt.Digest.String())
+	h.Set("ETag", `"`+rt.Digest.String()+`"`)
+	h.Set("Cache-Control", "max-age=31536000")
+	http.ServeContent(w, r, "", time.Time{}, f)
+	return nil
+}
+
+// deleteBlob unlinks a blob from the repository; GC removes the bytes once
+// no repository links them.
+func (g *Registry) deleteBlob(w http.ResponseWriter, r *http.Request, rt route) error {
+	err := g.db.Update(func(tx *bolt.Tx) error {
+		b, _ := repoBucket(tx, rt.Name, false)
+		if b == nil || b.Bucket(bucketBlobs).Get([]byte(rt.Digest)) == nil {
+			return fmt.Errorf("%s@%s: %w", rt.Name, rt.Digest, errBlobUnknown)
+		}
+		return b.Bucket(bucketBlobs).Delete([]byte(rt.Digest))
+	})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}

@@ -1,0 +1,253 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/strata-project/strata/internal/errdefs"
+)
+
+// resolve turns a manifest route into its digest and record.
+func (g *Registry) resolve(rt route) (digest.Digest, *manifestRecord, error) {
+	var dgst digest.Digest
+	var rec *manifestRecord
+	err := g.db.View(func(tx *bolt.Tx) error {
+		dgst = rt.Digest
+		if rt.Tag != "" {
+			b, _ := repoBucket(tx, rt.Name, false)
+			if b == nil {
+				return fmt.Errorf("%s:%s: %w", rt.Name, rt.Tag, errManifestUnknown)
+			}
+			v := b.Bucket(bucketTags).Get([]byte(rt.Tag))
+			if v == nil {
+				return fmt.Errorf("%s:%s: %w", rt.Name, rt.Tag, errManifestUnknown)
+			}
+			dgst = digest.Digest(v)
+		}
+		var err error
+		rec, err = getManifest(tx, rt.Name, dgst)
+		return err
+	})
+	return dgst, rec, err
+}
+
+// getManifest serves GET and HEAD. The stored media type is the answer
+// whatever the Accept header says: the registry never converts manifests,
+// and clients that send a narrow Accept still expect the manifest they
+// pushed (as the conformance suite's location check does). HEAD reads
+// nothing but the index.
+func (g *Registry) getManifest(w http.ResponseWriter, r *http.Request, rt route) error {
+	dgst, rec, err := g.resolve(rt)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", rec.MediaType)
+	h.Set("Docker-Content-Digest", dgst.String())
+	h.Set("ETag", `"`+dgst.String()+`"`)
+	h.Set("Content-Length", strconv.FormatInt(rec.Size, 10))
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	body, err := g.manifestBytes(r.Context(), dgst, rec.Size)
+	if err != nil {
+		h.Del("Content-Length")
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	return nil
+}
+
+func (g *Registry) manifestBytes(ctx context.Context, dgst digest.Digest, size int64) ([]byte, error) {
+	if b, ok := g.cache.get(dgst); ok {
+		return b, nil
+	}
+	b, err := g.store.ReadAll(ctx, ocispec.Descriptor{Digest: dgst, Size: size}, maxManifestSize)
+	if err != nil {
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return nil, fmt.Errorf("manifest %s: %w", dgst, errManifestUnknown)
+		}
+		return nil, fmt.Errorf("read manifest %s: %w", dgst, err)
+	}
+	g.cache.add(dgst, b)
+	return b, nil
+}
+
+// putManifest stores a manifest: body capped at 4 MiB (413), digest checked
+// against a digest reference, JSON validated, config and layers required in
+// the repository (index children too), then the bytes committed to the
+// store before the index points at them.
+func (g *Registry) putManifest(w http.ResponseWriter, r *http.Request, rt route) error {
+	if r.ContentLength > maxManifestSize {
+		return fmt.Errorf("manifest of %d bytes, limit %d: %w", r.ContentLength, maxManifestSize, errManifestTooLarge)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxManifestSize+1))
+	if err != nil {
+		return fmt.Errorf("receive manifest: %v: %w", err, errManifestInvalid)
+	}
+	if len(body) > maxManifestSize {
+		return fmt.Errorf("manifest over %d bytes: %w", maxManifestSize, errManifestTooLarge)
+	}
+	alg := digest.SHA256
+	if rt.Digest != "" {
+		alg = rt.Digest.Algorithm()
+	}
+	dgst := alg.FromBytes(body)
+	if rt.Digest != "" && rt.Digest != dgst {
+		return fmt.Errorf("manifest %s: body digests to %s: %w", rt.Digest, dgst, errDigestInvalid)
+	}
+	tags := r.URL.Query()["tag"] // distribution-spec 1.1+dev ?tag= on a put by digest
+	if rt.Tag != "" {
+		tags = append(tags, rt.Tag)
+	}
+	for _, t := range tags {
+		if !validTag(t) {
+			return fmt.Errorf("tag %.200q: %w", t, errManifestInvalid)
+		}
+	}
+	p, err := decodeManifest(r.Header.Get("Content-Type"), body)
+	if err != nil {
+		return err
+	}
+	p.record.Created = time.Now()
+	rec, _ := json.Marshal(p.record)
+
+	// Check the references before storing anything (and again below, in
+	// the transaction that records the manifest).
+	checkRefs := func(b *bolt.Bucket) error {
+		for _, d := range p.mustExist {
+			if b == nil || b.Bucket(bucketBlobs).Get([]byte(d)) == nil {
+				return fmt.Errorf("blob %s: %w", d, errManifestBlobUnknown)
+			}
+		}
+		for _, d := range p.children {
+			if b == nil || b.Bucket(bucketManifests).Get([]byte(d)) == nil {
+				return fmt.Errorf("manifest %s: %w", d, errManifestBlobUnknown)
+			}
+		}
+		return nil
+	}
+	if err := g.db.View(func(tx *bolt.Tx) error {
+		b, _ := repoBucket(tx, rt.Name, false)
+		return checkRefs(b)
+	}); err != nil {
+		return err
+	}
+	g.gcMu.RLock()
+	defer g.gcMu.RUnlock()
+	if _, _, err := g.store.WriteBlob(r.Context(), bytes.NewReader(body), int64(len(body)), dgst); err != nil {
+		return fmt.Errorf("store manifest %s: %w", dgst, err)
+	}
+	err = g.db.Update(func(tx *bolt.Tx) error {
+		b, err := repoBucket(tx, rt.Name, true)
+		if err != nil {
+			return err
+		}
+		if err := checkRefs(b); err != nil {
+			return err
+		}
+		if err := b.Bucket(bucketManifests).Put([]byte(dgst), rec); err != nil {
+			return err
+		}
+		for _, t := range tags {
+			if err := b.Bucket(bucketTags).Put([]byte(t), []byte(dgst)); err != nil {
+				return err
+			}
+		}
+		if p.record.Subject != "" {
+			return b.Bucket(bucketReferrers).Put(referrerKey(p.record.Subject, dgst), nil)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	g.cache.add(dgst, body)
+	h := w.Header()
+	h.Set("Location", route{Kind: routeManifest, Name: rt.Name, Digest: dgst}.Path())
+	h.Set("Docker-Content-Digest", dgst.String())
+	if p.record.Subject != "" {
+		h.Set("OCI-Subject", p.record.Subject.String())
+	}
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// deleteManifest deletes a tag (leaving the manifest) or, by digest, the
+// manifest with every tag on it.
+func (g *Registry) deleteManifest(w http.ResponseWriter, r *http.Request, rt route) error {
+	err := g.db.Update(func(tx *bolt.Tx) error {
+		b, _ := repoBucket(tx, rt.Name, false)
+		if b == nil {
+			return fmt.Errorf("%s: %w", rt.Name, errManifestUnknown)
+		}
+		if rt.Tag != "" {
+			tags := b.Bucket(bucketTags)
+			if tags.Get([]byte(rt.Tag)) == nil {
+				return fmt.Errorf("%s:%s: %w", rt.Name, rt.Tag, errManifestUnknown)
+			}
+			return tags.Delete([]byte(rt.Tag))
+		}
+		rec, err := getManifest(tx, rt.Name, rt.Digest)
+		if err != nil {
+			return err
+		}
+		return deleteManifest(b, rt.Digest, rec)
+	})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// manifestCache keeps recently served manifest bodies. Bodies are
+// immutable under their digest, so nothing is ever stale; only the total
+// size is bounded (when full, it starts over).
+type manifestCache struct {
+	mu    sync.RWMutex
+	max   int
+	size  int
+	items map[digest.Digest][]byte
+}
+
+func newManifestCache(max int) *manifestCache {
+	return &manifestCache{max: max, items: map[digest.Digest][]byte{}}
+}
+
+func (c *manifestCache) get(d digest.Digest) ([]byte, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	b, ok := c.items[d]
+	return b, ok
+}
+
+func (c *manifestCache) add(d digest.Digest, b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.items[d]; ok || len(b) > c.max/4 {
+		return
+	}
+	if c.size+len(b) > c.max {
+		c.items = map[digest.Digest][]byte{}
+		c.size = 0
+	}
+	c.items[d] = b
+	c.size += len(b)
+}

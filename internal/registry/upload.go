@@ -1,0 +1,486 @@
+package registry
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/strata-project/strata/internal/content"
+	"github.com/strata-project/strata/internal/errdefs"
+)
+
+// An upload session (distribution-spec "Pushing blobs"): its bytes live in
+// a content-store ingest keyed by the upload id, so a client that lost its
+// connection resumes from the offset GET reports, and a restarted server
+// finds the session again through its index record.
+type upload struct {
+	id, repo string
+	sem      chan struct{} // held by the one request working on the upload
+
+	// guarded by sem
+	alg      digest.Algorithm
+	w        *content.Writer // nil while idle-closed
+	lastUsed time.Time
+	gone     bool // finished or cancelled
+}
+
+func uploadRef(id string) string { return "registry-upload/" + id }
+
+func (u *upload) closeWriter() {
+	if u.w != nil {
+		u.w.Close() // keeps the bytes: the ingest has a Ref
+		u.w = nil
+	}
+}
+
+// abort drops the ingest's bytes. content.Writer has no Abort, but Commit
+// drops the ingest on a size mismatch, which is what we ask for here.
+func (u *upload) abort(ctx context.Context) {
+	if u.w != nil {
+		_ = u.w.Commit(ctx, u.w.Offset()+1, "")
+		u.w = nil
+	}
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+func copyBuffered(dst io.Writer, src io.Reader) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	return io.CopyBuffer(struct{ io.Writer }{dst}, src, *bp)
+}
+
+func newUploadID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func setUploadHeaders(w http.ResponseWriter, rt route, id string, offset int64) {
+	h := w.Header()
+	h.Set("Location", route{Kind: routeUpload, Name: rt.Name, ID: id}.Path())
+	end := offset - 1
+	if end < 0 {
+		end = 0
+	}
+	h.Set("Range", fmt.Sprintf("0-%d", end))
+	h.Set("Docker-Upload-UUID", id)
+	h.Set("Content-Length", "0")
+}
+
+func writeBlobCreated(w http.ResponseWriter, name string, dgst digest.Digest) {
+	h := w.Header()
+	h.Set("Location", route{Kind: routeBlob, Name: name, Digest: dgst}.Path())
+	h.Set("Docker-Content-Digest", dgst.String())
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+}
+
+// startUpload answers POST /v2/<name>/blobs/uploads/: a mount (201), a
+// single-request upload with ?digest= (201), or a new session (202).
+func (g *Registry) startUpload(w http.ResponseWriter, r *http.Request, rt route) error {
+	q := r.URL.Query()
+	if m := q.Get("mount"); m != "" {
+		if dgst, err := parseDigest(m); err == nil {
+			ok, err := g.mount(rt.Name, q.Get("from"), dgst)
+			if err != nil {
+				return err
+			}
+			if ok {
+				writeBlobCreated(w, rt.Name, dgst)
+				return nil
+			}
+		}
+		// Not mountable: the spec says to fall back to an upload session.
+	} else if d := q.Get("digest"); d != "" {
+		return g.monolithicUpload(w, r, rt, d)
+	}
+	id := newUploadID()
+	cw, err := g.store.Writer(r.Context(), content.WriterOptions{Ref: uploadRef(id)})
+	if err != nil {
+		return fmt.Errorf("start upload: %w", err)
+	}
+	rec, _ := json.Marshal(uploadRecord{Repo: rt.Name, Algorithm: digest.SHA256, Started: time.Now()})
+	err = g.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketUploads).Put([]byte(id), rec)
+	})
+	if err != nil {
+		cw.Close()
+		return fmt.Errorf("start upload: %w", err)
+	}
+	u := &upload{id: id, repo: rt.Name, sem: make(chan struct{}, 1), alg: digest.SHA256, w: cw, lastUsed: time.Now()}
+	g.mu.Lock()
+	g.uploads[id] = u
+	g.mu.Unlock()
+	setUploadHeaders(w, rt, id, 0)
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// mount links dgst into repo when from links it, or, with no from (an
+// anonymous mount, spec 1.1), when the registry holds it at all.
+func (g *Registry) mount(repo, from string, dgst digest.Digest) (bool, error) {
+	g.gcMu.RLock()
+	defer g.gcMu.RUnlock()
+	if from != "" && !validName(from) {
+		return false, nil
+	}
+	if _, err := g.store.Info(context.Background(), dgst); err != nil {
+		return false, nil
+	}
+	ok := false
+	err := g.db.Update(func(tx *bolt.Tx) error {
+		if from != "" && !blobLinked(tx, from, dgst) {
+			return nil
+		}
+		ok = true
+		return linkBlob(tx, repo, dgst, time.Now())
+	})
+	return ok, err
+}
+
+func (g *Registry) monolithicUpload(w http.ResponseWriter, r *http.Request, rt route, d string) error {
+	dgst, err := parseDigest(d)
+	if err != nil {
+		return err
+	}
+	cw, err := g.store.Writer(r.Context(), content.WriterOptions{Algorithm: dgst.Algorithm()})
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", dgst, err)
+	}
+	defer cw.Close() // drops the private ingest unless committed
+	n, err := copyBuffered(cw, r.Body)
+	if err != nil {
+		return fmt.Errorf("receive %s after %d bytes: %v: %w", dgst, n, err, errBlobUploadInvalid)
+	}
+	if r.ContentLength >= 0 && n != r.ContentLength {
+		return fmt.Errorf("receive %s: got %d bytes, Content-Length says %d: %w", dgst, n, r.ContentLength, errSizeInvalid)
+	}
+	if err := g.commitAndLink(r.Context(), rt.Name, cw, dgst, ""); err != nil {
+		return err
+	}
+	writeBlobCreated(w, rt.Name, dgst)
+	return nil
+}
+
+// commitAndLink commits an ingest under dgst and links it into repo (and
+// forgets the upload id, if any) in one index transaction. A digest
+// mismatch is DIGEST_INVALID and keeps nothing.
+func (g *Registry) commitAndLink(ctx context.Context, repo string, cw *content.Writer, dgst digest.Digest, uploadID string) error {
+	g.gcMu.RLock()
+	defer g.gcMu.RUnlock()
+	if err := cw.Commit(ctx, -1, dgst); err != nil && !errors.Is(err, errdefs.ErrAlreadyExists) {
+		if errors.Is(err, errdefs.ErrDataCorrupt) {
+			return fmt.Errorf("%w: %v", errDigestInvalid, err)
+		}
+		return fmt.Errorf("commit %s: %w", dgst, err)
+	}
+	return g.db.Update(func(tx *bolt.Tx) error {
+		if uploadID != "" {
+			if err := tx.Bucket(bucketUploads).Delete([]byte(uploadID)); err != nil {
+				return err
+			}
+		}
+		return linkBlob(tx, repo, dgst, time.Now())
+	})
+}
+
+// acquireUpload finds the session (in memory, or in the index after a
+// restart), waits for any other request on it to finish, and opens its
+// ingest. The caller must release it.
+func (g *Registry) acquireUpload(ctx context.Context, rt route) (*upload, error) {
+	unknown := fmt.Errorf("upload %s: %w", rt.ID, errBlobUploadUnknown)
+	g.mu.Lock()
+	u := g.uploads[rt.ID]
+	if u == nil {
+		var rec uploadRecord
+		found := false
+		_ = g.db.View(func(tx *bolt.Tx) error {
+			if v := tx.Bucket(bucketUploads).Get([]byte(rt.ID)); v != nil {
+				found = json.Unmarshal(v, &rec) == nil
+			}
+			return nil
+		})
+		if !found {
+			g.mu.Unlock()
+			return nil, unknown
+		}
+		u = &upload{id: rt.ID, repo: rec.Repo, sem: make(chan struct{}, 1), alg: rec.Algorithm, lastUsed: time.Now()}
+		g.uploads[rt.ID] = u
+	}
+	g.mu.Unlock()
+	if u.repo != rt.Name {
+		return nil, unknown
+	}
+	select {
+	case u.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if u.gone {
+		<-u.sem
+		return nil, unknown
+	}
+	if u.w == nil {
+		cw, err := g.store.Writer(ctx, content.WriterOptions{Ref: uploadRef(u.id), Algorithm: u.alg})
+		if err != nil {
+			<-u.sem
+			return nil, fmt.Errorf("resume upload %s: %w", u.id, err)
+		}
+		u.w = cw
+	}
+	u.lastUsed = time.Now()
+	return u, nil
+}
+
+func (g *Registry) releaseUpload(u *upload) {
+	u.lastUsed = time.Now()
+	<-u.sem
+}
+
+// forgetUpload ends a session; the caller holds it.
+func (g *Registry) forgetUpload(u *upload) error {
+	u.gone = true
+	g.mu.Lock()
+	delete(g.uploads, u.id)
+	g.mu.Unlock()
+	return g.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketUploads).Delete([]byte(u.id))
+	})
+}
+
+// parseContentRange reads the "start-end" of a chunk (the spec's form; the
+// "bytes start-end/*" and "bytes=start-end" spellings some clients send are
+// accepted too).
+func parseContentRange(s string) (start, end int64, err error) {
+	s = strings.TrimSpace(s)
+	s = strings.TrimPrefix(s, "bytes")
+	s = strings.TrimLeft(s, " =")
+	s, _, _ = strings.Cut(s, "/")
+	a, b, ok := strings.Cut(s, "-")
+	if ok {
+		start, err = strconv.ParseInt(a, 10, 64)
+		if err == nil {
+			end, err = strconv.ParseInt(b, 10, 64)
+		}
+	}
+	if !ok || err != nil || start < 0 || end < start {
+		return 0, 0, fmt.Errorf("Content-Range %.80q: %w", s, errRangeInvalid)
+	}
+	return start, end, nil
+}
+
+// appendBody writes the request body at the end of the upload. A chunk
+// whose Content-Range does not start at the current offset is refused with
+// 416 before a byte of it is read. A body cut short keeps what arrived: the
+// client asks for the offset and resends the rest.
+func (g *Registry) appendBody(w http.ResponseWriter, r *http.Request, rt route, u *upload) error {
+	var body io.Reader = r.Body
+	want := r.ContentLength
+	if cr := r.Header.Get("Content-Range"); cr != "" {
+		start, end, err := parseContentRange(cr)
+		if err == nil && start != u.w.Offset() {
+			err = fmt.Errorf("chunk at %d, upload is at %d: %w", start, u.w.Offset(), errRangeInvalid)
+		}
+		if err != nil {
+			setUploadHeaders(w, rt, u.id, u.w.Offset())
+			return err
+		}
+		n := end - start + 1
+		if want >= 0 && want != n {
+			return fmt.Errorf("Content-Range says %d bytes, Content-Length %d: %w", n, want, errSizeInvalid)
+		}
+		want = n
+		body = io.LimitReader(r.Body, n)
+	}
+	n, err := copyBuffered(u.w, body)
+	if err != nil {
+		return fmt.Errorf("upload %s: receive after %d bytes: %v: %w", u.id, n, err, errBlobUploadInvalid)
+	}
+	if want >= 0 && n != want {
+		return fmt.Errorf("upload %s: got %d of %d bytes: %w", u.id, n, want, errSizeInvalid)
+	}
+	return nil
+}
+
+func (g *Registry) patchUpload(w http.ResponseWriter, r *http.Request, rt route) error {
+	u, err := g.acquireUpload(r.Context(), rt)
+	if err != nil {
+		return err
+	}
+	defer g.releaseUpload(u)
+	if err := g.appendBody(w, r, rt, u); err != nil {
+		return err
+	}
+	setUploadHeaders(w, rt, u.id, u.w.Offset())
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+func (g *Registry) finishUpload(w http.ResponseWriter, r *http.Request, rt route) error {
+	d := r.URL.Query().Get("digest")
+	if d == "" {
+		return fmt.Errorf("upload %s: PUT without ?digest=: %w", rt.ID, errDigestInvalid)
+	}
+	dgst, err := parseDigest(d)
+	if err != nil {
+		return err
+	}
+	u, err := g.acquireUpload(r.Context(), rt)
+	if err != nil {
+		return err
+	}
+	defer g.releaseUpload(u)
+	if r.ContentLength != 0 || r.Header.Get("Content-Range") != "" {
+		if err := g.appendBody(w, r, rt, u); err != nil {
+			return err
+		}
+	}
+	if dgst.Algorithm() != u.alg {
+		// The ingest was hashed with another algorithm: reopening it
+		// with this one re-hashes the bytes already there.
+		u.closeWriter()
+		u.alg = dgst.Algorithm()
+		cw, err := g.store.Writer(r.Context(), content.WriterOptions{Ref: uploadRef(u.id), Algorithm: u.alg})
+		if err != nil {
+			return fmt.Errorf("upload %s: %w", u.id, err)
+		}
+		u.w = cw
+	}
+	cw := u.w
+	u.w = nil // Commit ends the writer whatever it returns
+	err = g.commitAndLink(r.Context(), rt.Name, cw, dgst, u.id)
+	if err != nil {
+		if errors.Is(err, errDigestInvalid) {
+			_ = g.forgetUpload(u) // the ingest is gone: nothing was kept
+		} else {
+			cw.Close()
+		}
+		return err
+	}
+	u.gone = true
+	g.mu.Lock()
+	delete(g.uploads, u.id)
+	g.mu.Unlock()
+	writeBlobCreated(w, rt.Name, dgst)
+	return nil
+}
+
+func (g *Registry) uploadStatus(w http.ResponseWriter, r *http.Request, rt route) error {
+	u, err := g.acquireUpload(r.Context(), rt)
+	if err != nil {
+		return err
+	}
+	defer g.releaseUpload(u)
+	setUploadHeaders(w, rt, u.id, u.w.Offset())
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (g *Registry) cancelUpload(w http.ResponseWriter, r *http.Request, rt route) error {
+	u, err := g.acquireUpload(r.Context(), rt)
+	if err != nil {
+		return err
+	}
+	defer g.releaseUpload(u)
+	u.abort(r.Context())
+	if err := g.forgetUpload(u); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// idleClose is how long an upload's ingest stays open (and flock'ed)
+// between requests.
+const idleClose = time.Minute
+
+// cleanUploads closes idle ingests, ends sessions untouched for
+// UploadExpiry, and removes stale ingests from the store.
+func (g *Registry) cleanUploads(ctx context.Context, now time.Time) error {
+	g.mu.Lock()
+	var live []*upload
+	for _, u := range g.uploads {
+		live = append(live, u)
+	}
+	g.mu.Unlock()
+	for _, u := range live {
+		select {
+		case u.sem <- struct{}{}:
+		default:
+			continue // busy, so not idle
+		}
+		switch idle := now.Sub(u.lastUsed); {
+		case idle >= g.opts.UploadExpiry:
+			if u.w == nil {
+				if cw, err := g.store.Writer(ctx, content.WriterOptions{Ref: uploadRef(u.id), Algorithm: u.alg}); err == nil {
+					u.w = cw
+				}
+			}
+			u.abort(ctx)
+			_ = g.forgetUpload(u)
+		case idle >= idleClose:
+			u.closeWriter()
+		}
+		<-u.sem
+	}
+	// Sessions recorded before a restart that nobody came back for.
+	ingests, err := g.store.Ingests(ctx)
+	if err != nil {
+		return fmt.Errorf("clean uploads: %w", err)
+	}
+	updated := map[string]time.Time{}
+	for _, in := range ingests {
+		updated[in.Ref] = in.Updated
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	err = g.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUploads)
+		var drop [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			if g.uploads[string(k)] != nil {
+				return nil
+			}
+			var rec uploadRecord
+			_ = json.Unmarshal(v, &rec)
+			last := rec.Started
+			if t, ok := updated[uploadRef(string(k))]; ok && t.After(last) {
+				last = t
+			}
+			if now.Sub(last) >= g.opts.UploadExpiry {
+				drop = append(drop, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range drop {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("clean uploads: %w", err)
+	}
+	if _, err := g.store.CleanIngests(ctx, g.opts.UploadExpiry); err != nil {
+		return fmt.Errorf("clean uploads: %w", err)
+	}
+	return nil
+}
