@@ -195,4 +195,3 @@ func writeSelfSigned(t testing.TB, dir string) (certFile, keyFile string) {
 	}
 	return certFile, keyFile
 }
-

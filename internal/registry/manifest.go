@@ -33,14 +33,14 @@ type parsedManifest struct {
 
 // rawManifest decodes both image manifests and indexes, OCI and Docker.
 type rawManifest struct {
-	SchemaVersion *int                `json:"schemaVersion"`
-	MediaType     string              `json:"mediaType"`
-	ArtifactType  string              `json:"artifactType"`
-	Config        *ocispec.Descriptor `json:"config"`
+	SchemaVersion *int                 `json:"schemaVersion"`
+	MediaType     string               `json:"mediaType"`
+	ArtifactType  string               `json:"artifactType"`
+	Config        *ocispec.Descriptor  `json:"config"`
 	Layers        []ocispec.Descriptor `json:"layers"`
 	Manifests     []ocispec.Descriptor `json:"manifests"`
-	Subject       *ocispec.Descriptor `json:"subject"`
-	Annotations   map[string]string   `json:"annotations"`
+	Subject       *ocispec.Descriptor  `json:"subject"`
+	Annotations   map[string]string    `json:"annotations"`
 }
 
 // decodeManifest validates a manifest body sent with Content-Type ct. It

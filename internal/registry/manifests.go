@@ -183,6 +183,9 @@ func (g *Registry) putManifest(w http.ResponseWriter, r *http.Request, rt route)
 	if p.record.Subject != "" {
 		h.Set("OCI-Subject", p.record.Subject.String())
 	}
+	for _, t := range r.URL.Query()["tag"] {
+		h.Add("OCI-Tag", t)
+	}
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
 	return nil

@@ -89,12 +89,12 @@ func ParseLine(line string) (e Entry, ok bool, err error) {
 type File struct {
 	path string
 
-	mu      sync.RWMutex
-	stamp   fileStamp
-	users   map[string][]byte
-	dummy   []byte
-	cache   map[[32]byte]time.Time
-	now     func() time.Time
+	mu    sync.RWMutex
+	stamp fileStamp
+	users map[string][]byte
+	dummy []byte
+	cache map[[32]byte]time.Time
+	now   func() time.Time
 }
 
 type fileStamp struct {
