@@ -462,26 +462,30 @@ func (m *monitor) run() error {
 		p.netns = netns
 		go p.serve()
 	}
-	m.sendReport(startReport{Pid: pid, Ports: ports})
+	// The status says running from here on: the process exists (created)
+	// and this monitor answers for it.
+	st := &Status{MonitorPid: os.Getpid(), Pid: pid, Running: true, StartedAt: time.Now().UTC(), Ports: ports}
+	if err := writeStatus(m.dir, st); err != nil {
+		_ = m.cfg.Runc.Delete(ctx, m.cfg.ID, true)
+		return m.fail(125, fmt.Errorf("write status: %w", err))
+	}
 	if m.cfg.Attach {
+		m.sendReport(startReport{Pid: pid, Ports: ports})
 		select {
 		case <-hub.first:
 		case <-time.After(60 * time.Second):
 		}
 	}
 	if err := m.cfg.Runc.Start(ctx, m.cfg.ID); err != nil {
-		_ = writeStatus(m.dir, &Status{MonitorPid: os.Getpid(), ExitCode: ExitCodeFor(err), FinishedAt: time.Now().UTC(), Error: err.Error()})
+		code := ExitCodeFor(err)
 		hub.send(frameStderr, []byte(err.Error()+"\n"))
-		hub.send(frameExit, exitFrame(ExitCodeFor(err)))
+		hub.send(frameExit, exitFrame(code))
 		hub.closeAll()
-		m.cleanup()
-		return err
+		return m.fail(code, err)
 	}
-	st := &Status{MonitorPid: os.Getpid(), Pid: pid, Running: true, StartedAt: time.Now().UTC(), Ports: ports}
-	if err := writeStatus(m.dir, st); err != nil {
-		// The container runs; a reader sees no status and asks runc.
-		fmt.Fprintf(os.Stderr, "monitor: write status: %v\n", err)
-	}
+	// Without attach the caller learns of the start only now, so a status
+	// read after StartMonitor returns is the started one.
+	m.sendReport(startReport{Pid: pid, Ports: ports})
 
 	code := waitPid(pid)
 

@@ -118,7 +118,7 @@ func runcError(verb, stderr string, err error) error {
 		return fmt.Errorf("runc %s: %w", verb, err)
 	}
 	e := fmt.Errorf("runc %s: %s", verb, msg)
-	if strings.Contains(msg, "does not exist") || strings.Contains(msg, "not found") && strings.Contains(msg, "container") {
+	if strings.Contains(msg, "container does not exist") {
 		return fmt.Errorf("%w: %w", e, errdefs.ErrNotFound)
 	}
 	return e

@@ -8,6 +8,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/errdefs"
 )
@@ -107,7 +108,7 @@ func Spec(opts SpecOptions) (*specs.Spec, error) {
 				Effective: caps,
 				Permitted: caps,
 			},
-			Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1048576, Soft: 1048576}},
+			Rlimits:         []specs.POSIXRlimit{nofile()},
 			NoNewPrivileges: true,
 		},
 		Mounts: defaultMounts(),
@@ -261,6 +262,17 @@ func defaultMounts() []specs.Mount {
 		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
 	}
+}
+
+// nofile is RLIMIT_NOFILE 1048576, capped at this process's hard limit
+// (runc cannot raise it past that without CAP_SYS_RESOURCE in the host).
+func nofile() specs.POSIXRlimit {
+	n := uint64(1048576)
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Max < n {
+		n = rl.Max
+	}
+	return specs.POSIXRlimit{Type: "RLIMIT_NOFILE", Hard: n, Soft: n}
 }
 
 func maskedPaths() []string {
