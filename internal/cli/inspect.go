@@ -66,8 +66,19 @@ func runInspect(c *CLI, cmd *cobra.Command, args []string, format string) error 
 	}
 	w := cmd.OutOrStdout()
 	if format != "" {
+		// Templates use the JSON names (.Id, .Config.Env), as docker's do.
 		rows := make([]any, len(out))
-		copy(rows, out)
+		for i, v := range out {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return err
+			}
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				return err
+			}
+			rows[i] = m
+		}
 		if err := render(w, format, "", rows, nil); err != nil {
 			return err
 		}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what Strata's demo and tests need on a fresh Debian 12 machine (as root).
+# Idempotent: packages already present are not fetched again.
+set -euo pipefail
+need=()
+for pkg in runc busybox-static debootstrap apache2-utils skopeo docker-registry zstd jq; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if ((${#need[@]})); then
+  if [[ $(id -u) != 0 ]]; then
+    echo "setup: missing packages ${need[*]}; run as root (apt-get install -y ${need[*]})" >&2
+    exit 1
+  fi
+  echo "setup: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v go >/dev/null || { echo "setup: Go is required (found none on PATH; /usr/local/go/bin?)" >&2; exit 1; }

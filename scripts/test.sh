@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every test of Strata: unit, end-to-end, race, and each fuzz target briefly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+FUZZTIME=${FUZZTIME:-3s}
+
+echo "== go test ./..."
+set +e
+go test -count=1 -v -timeout 20m ./... > /tmp/strata-test.log 2>&1
+status=$?
+set -e
+# package results, every failure and skip with its reason
+grep -E '^(ok|FAIL|---|panic:)|^\s+--- (FAIL|SKIP)' /tmp/strata-test.log | grep -v -- '--- PASS' || true
+pass=$(grep -cE '^\s*--- PASS' /tmp/strata-test.log || true)
+fail=$(grep -cE '^\s*--- FAIL' /tmp/strata-test.log || true)
+skip=$(grep -cE '^\s*--- SKIP' /tmp/strata-test.log || true)
+if [[ $status != 0 ]]; then
+  grep -B2 -A20 -E '^\s*--- FAIL' /tmp/strata-test.log | head -150
+  echo "$pass passed, $fail failed, $skip skipped"
+  echo "go test failed (full log: /tmp/strata-test.log)" >&2
+  exit "$status"
+fi
+
+echo "== go test -race (packages with goroutines)"
+race_pkgs=()
+for p in ./internal/content ./internal/metadata ./internal/registry/... ./internal/remote/... ./internal/build/...; do
+  [[ -d ${p%/...} ]] && race_pkgs+=("$p")
+done
+go test -count=1 -race -timeout 15m "${race_pkgs[@]}"
+
+echo "== fuzz (each target $FUZZTIME)"
+while read -r file; do
+  pkg=./$(dirname "$file")
+  for f in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)' "$file" | awk '{print $2}'); do
+    echo "-- $pkg $f"
+    go test -run '^$' -fuzz "^$f\$" -fuzztime "$FUZZTIME" "$pkg" >/tmp/strata-fuzz.log 2>&1 || { cat /tmp/strata-fuzz.log; exit 1; }
+  done
+done < <(grep -rl --include='*_test.go' '^func Fuzz' internal | sort)
+
+# The plain closing line CI reads.
+echo "$pass passed, $fail failed, $skip skipped"
