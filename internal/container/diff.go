@@ -47,8 +47,14 @@ func (s *Store) Diff(ctx context.Context, ref string) ([]archive.Change, error) 
 	if err != nil {
 		return nil, fmt.Errorf("diff %s: %w", c.Name, err)
 	}
+	var changes []archive.Change
+	exists := func(p string) bool { return lowerExists(parents, p) }
 	if ov {
-		return archive.OverlayChanges(ctx, upper, func(p string) bool { return lowerExists(parents, p) })
+		changes, err = archive.OverlayChanges(ctx, upper, exists)
+		if err != nil {
+			return nil, err
+		}
+		return dropRuntimeFiles(changes, exists), nil
 	}
 	lower := ""
 	if len(parents) > 0 {
@@ -61,7 +67,71 @@ func (s *Store) Diff(ctx context.Context, ref string) ([]archive.Change, error) 
 		defer os.Remove(tmp)
 		lower = tmp
 	}
-	return archive.Changes(ctx, lower, upper)
+	changes, err = archive.Changes(ctx, lower, upper)
+	if err != nil {
+		return nil, err
+	}
+	return dropRuntimeFiles(changes, func(p string) bool {
+		_, err := os.Lstat(filepath.Join(lower, p))
+		return err == nil
+	}), nil
+}
+
+// runtimeFiles are the mount points runc creates in the rootfs when the
+// image lacks them (as docker's init layer, they are not the container's
+// changes): the files bind-mounted over, always, and the API filesystems'
+// directories when the image has none.
+var runtimeFiles = map[string]bool{"/etc/hostname": true, "/etc/hosts": true, "/etc/resolv.conf": true}
+
+var runtimeDirs = map[string]bool{"/proc": true, "/sys": true, "/dev": true}
+
+// isRuntimeFile reports whether p is a runc-made mount point, given
+// whether the image had it.
+func isRuntimeFile(p string, inImage func(string) bool) bool {
+	if runtimeFiles[p] {
+		return true
+	}
+	for d := p; d != "/" && d != "."; d = filepath.Dir(d) {
+		if runtimeDirs[d] {
+			return !inImage(d)
+		}
+	}
+	return false
+}
+
+func dropRuntimeFiles(changes []archive.Change, inImage func(string) bool) []archive.Change {
+	out := changes[:0]
+	for _, c := range changes {
+		if !isRuntimeFile(c.Path, inImage) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// filterLayer copies the layer tar r to w without runc's mount points.
+func filterLayer(w io.Writer, r io.Reader, inImage func(string) bool) error {
+	tr := tar.NewReader(r)
+	tw := tar.NewWriter(w)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return tw.Close()
+		}
+		if err != nil {
+			return err
+		}
+		p := "/" + strings.TrimSuffix(strings.TrimPrefix(hdr.Name, "./"), "/")
+		if isRuntimeFile(p, inImage) {
+			continue
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
 }
 
 // lowerExists reports whether p shows in the stack of overlay lower dirs,
@@ -142,17 +212,37 @@ func (s *Store) Commit(ctx context.Context, ref string, w io.Writer, opts Commit
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", c.Name, err)
 	}
-	if ov {
-		return archive.WriteOverlayDiff(ctx, w, upper, archive.WriteOptions{})
-	}
 	parents, err := s.sn.ParentDirs(ctx, c.SnapshotKey)
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", c.Name, err)
 	}
-	if len(parents) == 0 {
-		return archive.WriteDir(ctx, w, upper, archive.WriteOptions{})
+	inImage := func(p string) bool { return lowerExists(parents, p) }
+	if !ov && len(parents) > 0 {
+		inImage = func(p string) bool {
+			_, err := os.Lstat(filepath.Join(parents[0], p))
+			return err == nil
+		}
 	}
-	return archive.WriteDiff(ctx, w, parents[0], upper, archive.WriteOptions{})
+	write := func(pw io.Writer) error {
+		switch {
+		case ov:
+			return archive.WriteOverlayDiff(ctx, pw, upper, archive.WriteOptions{})
+		case len(parents) == 0:
+			return archive.WriteDir(ctx, pw, upper, archive.WriteOptions{})
+		default:
+			return archive.WriteDiff(ctx, pw, parents[0], upper, archive.WriteOptions{})
+		}
+	}
+	// The layer is filtered as it streams: the writer goroutine ends when
+	// it has written everything or the reader side fails (CloseWithError).
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(write(pw)) }()
+	err = filterLayer(w, pr, inImage)
+	pr.CloseWithError(err)
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", c.Name, err)
+	}
+	return nil
 }
 
 // withRootfs calls fn with the container's merged filesystem: the running
