@@ -388,7 +388,17 @@ func (m *monitor) run() error {
 			return m.fail(125, err)
 		}
 		defer console.Close()
-		opts.ConsoleSocket = consoleSocketFile
+		// runc dials the socket after changing into the bundle; a path
+		// relative to it stays short where an absolute one may not fit.
+		bundle, err := filepath.Abs(m.cfg.Bundle)
+		if err != nil {
+			return m.fail(125, err)
+		}
+		rel, err := filepath.Rel(bundle, filepath.Join(m.dir, consoleSocketFile))
+		if err != nil {
+			return m.fail(125, err)
+		}
+		opts.ConsoleSocket = rel
 	} else {
 		outR, outW, err := os.Pipe()
 		if err != nil {
