@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -58,8 +59,9 @@ func applyChange(cfg *ocispec.ImageConfig, change string) error {
 		if err := need(2); err != nil {
 			return err
 		}
-		for i := 0; i+1 < len(args); i += 2 {
-			cfg.Env = setEnv(cfg.Env, args[i], args[i+1])
+		// The parser gives (key, value, separator) triples.
+		for i := 0; i+1 < len(args); i += 3 {
+			cfg.Env = setEnv(cfg.Env, unquote(args[i]), unquote(args[i+1]))
 		}
 	case "label":
 		if err := need(2); err != nil {
@@ -68,8 +70,8 @@ func applyChange(cfg *ocispec.ImageConfig, change string) error {
 		if cfg.Labels == nil {
 			cfg.Labels = map[string]string{}
 		}
-		for i := 0; i+1 < len(args); i += 2 {
-			cfg.Labels[args[i]] = args[i+1]
+		for i := 0; i+1 < len(args); i += 3 {
+			cfg.Labels[unquote(args[i])] = unquote(args[i+1])
 		}
 	case "expose":
 		if err := need(1); err != nil {
@@ -128,4 +130,17 @@ func setEnv(env []string, k, v string) []string {
 		}
 	}
 	return append(env, k+"="+v)
+}
+
+// unquote drops the quotes the parser leaves around a word ("a b" or 'a b').
+func unquote(s string) string {
+	if len(s) >= 2 && (s[0] == '"' && s[len(s)-1] == '"' || s[0] == '\'' && s[len(s)-1] == '\'') {
+		if s[0] == '"' {
+			if u, err := strconv.Unquote(s); err == nil {
+				return u
+			}
+		}
+		return s[1 : len(s)-1]
+	}
+	return s
 }

@@ -1,0 +1,339 @@
+package engine
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/strata-project/strata/internal/content"
+	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/snapshot"
+	"github.com/strata-project/strata/internal/testutil"
+)
+
+func openTest(t *testing.T) *Engine {
+	t.Helper()
+	e, err := Open(context.Background(), Options{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// state is everything the store holds, to show an operation changed nothing.
+type state struct {
+	Blobs     []string
+	Images    []string
+	Snapshots []string
+}
+
+func storeState(t *testing.T, e *Engine) state {
+	t.Helper()
+	ctx := context.Background()
+	var s state
+	if err := e.Content.Walk(ctx, func(i content.Info) error {
+		s.Blobs = append(s.Blobs, i.Digest.String())
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := e.ListImages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range list {
+		s.Images = append(s.Images, r.Repository+":"+r.Tag+"@"+r.ID.String())
+	}
+	if err := e.Snap.Walk(ctx, func(ctx context.Context, i snapshot.Info) error {
+		if i.Kind == snapshot.KindCommitted {
+			s.Snapshots = append(s.Snapshots, i.Name)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(s.Blobs)
+	sort.Strings(s.Images)
+	sort.Strings(s.Snapshots)
+	return s
+}
+
+func busybox(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	testutil.BusyboxRootfs(t, dir)
+	return dir
+}
+
+func TestImportBusybox(t *testing.T) {
+	ctx := context.Background()
+	e := openTest(t)
+	id, err := e.Import(ctx, ImportOptions{Source: busybox(t), Ref: "busybox", Changes: []string{`CMD ["sh"]`, "ENV A=1 B=2", "EXPOSE 80", "WORKDIR /root"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := e.ListImages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Repository != "busybox" || list[0].Tag != "latest" || list[0].ID != id {
+		t.Fatalf("images = %+v, want busybox:latest %s", list, id)
+	}
+	ins, err := e.InspectImage(ctx, "busybox:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"sh"}, ins.Config.Cmd); diff != "" {
+		t.Errorf("Cmd (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"A=1", "B=2"}, ins.Config.Env); diff != "" {
+		t.Errorf("Env (-want +got):\n%s", diff)
+	}
+	if ins.Config.WorkingDir != "/root" || len(ins.Config.ExposedPorts) != 1 {
+		t.Errorf("config = %+v", ins.Config)
+	}
+	if len(ins.RootFS.Layers) != 1 || ins.Size == 0 {
+		t.Errorf("rootfs = %+v size %d", ins.RootFS, ins.Size)
+	}
+	// the snapshot holds the files
+	up := ins.GraphDriver.Data["UpperDir"]
+	if _, err := os.Stat(filepath.Join(up, "bin", "busybox")); err != nil {
+		t.Errorf("unpacked layer lacks bin/busybox: %v", err)
+	}
+	// by ID prefix too
+	if _, err := e.InspectImage(ctx, id.Encoded()[:8]); err != nil {
+		t.Errorf("inspect by ID prefix: %v", err)
+	}
+	hist, err := e.History(ctx, "busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 1 || hist[0].ID != id.String() || !strings.HasPrefix(hist[0].Comment, "Imported from") {
+		t.Errorf("history = %+v", hist)
+	}
+	rep, err := e.Fsck(ctx)
+	if err != nil || !rep.Clean() {
+		t.Fatalf("fsck = %+v, %v", rep, err)
+	}
+}
+
+func TestImportSharesLayers(t *testing.T) {
+	ctx := context.Background()
+	e := openTest(t)
+	root := busybox(t)
+	id1, err := e.Import(ctx, ImportOptions{Source: root, Ref: "one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, err := e.Import(ctx, ImportOptions{Source: root, Ref: "two", Message: "again"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id1 == id2 {
+		t.Fatalf("two imports with different comments share an ID")
+	}
+	s := storeState(t, e)
+	if len(s.Snapshots) != 1 {
+		t.Errorf("snapshots = %v, want the layer unpacked once", s.Snapshots)
+	}
+	du, err := e.DiskUsage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unique int64
+	for _, i := range du.Images {
+		unique += i.UniqueSize
+	}
+	if du.SharedSize == 0 || unique+du.SharedSize != du.LayersSize {
+		t.Errorf("df: shared %d + unique %d != layers %d", du.SharedSize, unique, du.LayersSize)
+	}
+	// removing one keeps the shared layer; removing both frees it
+	if _, err := e.RemoveImage(ctx, "one", false); err != nil {
+		t.Fatal(err)
+	}
+	if s := storeState(t, e); len(s.Snapshots) != 1 {
+		t.Errorf("after rmi one: snapshots = %v", s.Snapshots)
+	}
+	res, err := e.RemoveImage(ctx, "two", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"two:latest"}, res.Untagged); diff != "" {
+		t.Errorf("untagged (-want +got):\n%s", diff)
+	}
+	if s := storeState(t, e); len(s.Snapshots)+len(s.Blobs)+len(s.Images) != 0 {
+		t.Errorf("after removing every image the store still has %+v", s)
+	}
+}
+
+func TestRemoveByIDNeedsForce(t *testing.T) {
+	ctx := context.Background()
+	e := openTest(t)
+	id, err := e.Import(ctx, ImportOptions{Source: busybox(t), Ref: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Tag(ctx, "a", "b:v1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.RemoveImage(ctx, id.Encoded()[:12], false); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("rmi by ID of a twice-named image: %v, want a conflict", err)
+	}
+	res, err := e.RemoveImage(ctx, id.Encoded()[:12], true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Untagged) != 2 || len(res.Deleted) != 1 {
+		t.Errorf("rmi -f = %+v", res)
+	}
+}
+
+func gzipped(b []byte) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(b)
+	zw.Close()
+	return buf.Bytes()
+}
+
+func TestImportBadInputLeavesStoreUnchanged(t *testing.T) {
+	ctx := context.Background()
+	e := openTest(t)
+	if _, err := e.Import(ctx, ImportOptions{Source: busybox(t), Ref: "base"}); err != nil {
+		t.Fatal(err)
+	}
+	good := testutil.NewTar().Dir("etc", 0o755).File("etc/hosts", []byte("127.0.0.1 localhost\n"), 0o644).Bytes()
+	gz := gzipped(good)
+	cases := []struct {
+		name  string
+		input []byte
+		ref   string
+		want  string
+	}{
+		{"dotdot", testutil.NewTar().File("../escape", []byte("x"), 0o644).Bytes(), "x", "escape"},
+		{"symlink then write through it", testutil.NewTar().Symlink("evil", "/etc").File("evil/passwd", []byte("x"), 0o644).Bytes(), "x", "evil"},
+		{"hardlink outside", testutil.NewTar().Hardlink("h", "../../etc/passwd").Bytes(), "x", "h"},
+		{"truncated gzip", gz[:len(gz)/2], "x", "gzip"},
+		{"corrupt gzip", append(append([]byte{}, gz[:20]...), bytes.Repeat([]byte{0xff}, 200)...), "x", "gzip"},
+		{"bad name", good, "UPPER/Case", "invalid reference format"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := storeState(t, e)
+			f := filepath.Join(t.TempDir(), "in.tar")
+			if err := os.WriteFile(f, tc.input, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := e.Import(ctx, ImportOptions{Source: f, Ref: tc.ref})
+			if err == nil {
+				t.Fatal("import succeeded, want an error")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+			if diff := cmp.Diff(before, storeState(t, e)); diff != "" {
+				t.Errorf("store changed (-before +after):\n%s", diff)
+			}
+			if rep, err := e.Fsck(ctx); err != nil || !rep.Clean() {
+				t.Errorf("fsck after failed import: %+v %v", rep.Problems, err)
+			}
+		})
+	}
+}
+
+func TestFsckFindsCorruptBlob(t *testing.T) {
+	ctx := context.Background()
+	e := openTest(t)
+	if _, err := e.Import(ctx, ImportOptions{Source: busybox(t), Ref: "base"}); err != nil {
+		t.Fatal(err)
+	}
+	img, err := e.ResolveImage(ctx, "base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := e.Content.BlobPath(img.Manifest.Layers[0].Digest)
+	os.Chmod(p, 0o644)
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{0x42}, 100)
+	f.Close()
+	rep, err := e.Fsck(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Clean() || !strings.Contains(strings.Join(rep.Problems, "\n"), img.Manifest.Layers[0].Digest.String()) {
+		t.Errorf("fsck problems = %q, want the corrupt layer named", rep.Problems)
+	}
+}
+
+func TestTagMovesAndLeavesDangling(t *testing.T) {
+	ctx := context.Background()
+	e := openTest(t)
+	root := busybox(t)
+	if _, err := e.Import(ctx, ImportOptions{Source: root, Ref: "app:v1", Message: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Import(ctx, ImportOptions{Source: root, Ref: "app:v1", Message: "second"}); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := e.ListImages(ctx)
+	var tags []string
+	for _, r := range list {
+		tags = append(tags, r.Repository+":"+r.Tag)
+	}
+	sort.Strings(tags)
+	if diff := cmp.Diff([]string{"<none>:<none>", "app:v1"}, tags); diff != "" {
+		t.Errorf("images after moving a tag (-want +got):\n%s", diff)
+	}
+	deleted, _, err := e.PruneImages(ctx, false)
+	if err != nil || len(deleted) != 1 {
+		t.Fatalf("prune deleted %v, %v; want the dangling image", deleted, err)
+	}
+	if _, err := e.ResolveImage(ctx, "app:v1"); err != nil {
+		t.Errorf("prune removed the tagged image: %v", err)
+	}
+}
+
+func TestUnknownImage(t *testing.T) {
+	e := openTest(t)
+	_, err := e.InspectImage(context.Background(), "nosuch:tag")
+	if !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), "no such image") {
+		t.Errorf("inspect of an unknown image: %v", err)
+	}
+}
+
+func TestApplyChanges(t *testing.T) {
+	var cfg ocispec.ImageConfig
+	err := ApplyChanges(&cfg, []string{`LABEL a="b c" d=e`, `ENV PATH=/bin X="y z"`, `ENTRYPOINT /bin/sh -c`, `USER 1000:1000`, `STOPSIGNAL SIGINT`, `VOLUME ["/data"]`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ocispec.ImageConfig{
+		Labels:     map[string]string{"a": "b c", "d": "e"},
+		Env:        []string{"PATH=/bin", "X=y z"},
+		Entrypoint: []string{"/bin/sh", "-c", "/bin/sh -c"},
+		User:       "1000:1000",
+		StopSignal: "SIGINT",
+		Volumes:    map[string]struct{}{"/data": {}},
+	}
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"RUN echo", "FROM x", "CMDD x", ""} {
+		if err := ApplyChanges(&cfg, []string{bad}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("--change %q: %v, want invalid argument", bad, err)
+		}
+	}
+}
