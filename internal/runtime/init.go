@@ -36,6 +36,9 @@ func InitMain(args []string) error {
 	}
 	child := p.Pid
 	for sig := range sigs {
+		if sig == unix.SIGURG {
+			continue // the Go runtime's own preemption signal
+		}
 		if sig != unix.SIGCHLD {
 			_ = unix.Kill(child, sig.(unix.Signal))
 			continue

@@ -84,10 +84,12 @@ func Spec(opts SpecOptions) (*specs.Spec, error) {
 		return nil, fmt.Errorf("working directory %q: must be absolute: %w", cwd, errdefs.ErrInvalidArgument)
 	}
 	env := MergeEnv(opts.Config.Env, opts.Env)
-	env = MergeEnv([]string{"PATH=" + DefaultPath, "HOSTNAME=" + opts.Hostname}, env)
+	// Docker's order: PATH, HOSTNAME, TERM, then the image's and the flags'.
+	head := []string{"PATH=" + DefaultPath, "HOSTNAME=" + opts.Hostname}
 	if opts.Tty {
-		env = MergeEnv([]string{"TERM=xterm"}, env)
+		head = append(head, "TERM=xterm")
 	}
+	env = MergeEnv(head, env)
 	if u, ok := lookupEnv(env, "HOME"); !ok || u == "" {
 		env = MergeEnv(env, []string{"HOME=" + user.home})
 	}
