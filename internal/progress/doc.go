@@ -1,0 +1,13 @@
+// Package progress carries the progress of a pull or push from the engine
+// to the terminal.
+//
+// Libraries do not print: the engine emits Events (one per layer state
+// change, and byte counts while bytes move) to a Reporter. The CLI renders
+// them with a Printer, as the docker CLI does: on a terminal one line per
+// layer, redrawn in place with a bar
+//
+//	9f86d081884c: Downloading [=========>                              ]  12.3MB/50MB
+//
+// and, when the output is not a terminal, a plain line per state change
+// only (no byte counts), so logs stay short and diffable.
+package progress
