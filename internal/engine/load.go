@@ -1,0 +1,348 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/strata-project/strata/internal/archive"
+	"github.com/strata-project/strata/internal/content"
+	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/imagearchive"
+	"github.com/strata-project/strata/internal/images"
+	"github.com/strata-project/strata/internal/layer"
+	"github.com/strata-project/strata/internal/manifest"
+	"github.com/strata-project/strata/internal/metadata"
+)
+
+// LoadOptions describe a `strata load`.
+type LoadOptions struct {
+	// Input is a docker save archive or an OCI layout (a tar, plain or
+	// compressed, or a directory); "" or "-" reads Stdin.
+	Input string
+	Stdin io.Reader
+}
+
+// Load reads the images of a docker save archive (old or new format) or an
+// OCI layout into the store and names them. It returns, per image, its
+// familiar name ("busybox:latest", one entry per name) or, for an image
+// without a name, its ID ("sha256:…").
+//
+// Every manifest and config is read and verified before anything is
+// stored. Each layer file is then read once: its raw bytes go into the
+// content store as they are (hashed and checked against the descriptor or
+// the digest the file is named by) while they are decompressed, checked
+// against the config's diffID and unpacked into the layer's snapshot.
+// Layers already in the store are not read. Names come last; if anything
+// fails, the blobs, snapshots and layer records this load added are
+// removed again and nothing is named.
+//
+// A plain archive file is read in place. Standard input and compressed
+// archives are first decompressed into a temp file under the store's
+// tmp/ directory, since docker writes manifest.json after the layers.
+func (e *Engine) Load(ctx context.Context, opts LoadOptions) ([]string, error) {
+	what := opts.Input
+	if what == "" || what == "-" {
+		what = "standard input"
+	}
+	a, err := imagearchive.Open(ctx, opts.Input, opts.Stdin, filepath.Join(e.root, "tmp"))
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", what, err)
+	}
+	defer a.Close()
+	imgs, err := a.Images(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", what, err)
+	}
+	unlock, err := e.lock(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	u := &loadUndo{}
+	loaded, err := e.loadImages(ctx, a, imgs, u)
+	if err != nil {
+		u.rollback(context.WithoutCancel(ctx), e)
+		return nil, fmt.Errorf("load %s: %w; nothing was kept", what, err)
+	}
+	return loaded, nil
+}
+
+type loadedImage struct {
+	names  []string
+	target ocispec.Descriptor
+	id     digest.Digest
+}
+
+func (e *Engine) loadImages(ctx context.Context, a *imagearchive.Archive, imgs []imagearchive.Image, u *loadUndo) ([]string, error) {
+	stored := map[digest.Digest]ocispec.Descriptor{} // chain ID -> stored blob
+	var done []loadedImage
+	for _, img := range imgs {
+		var parent digest.Digest
+		var descs []ocispec.Descriptor
+		chainIDs := manifest.ChainIDs(img.Config.RootFS.DiffIDs)
+		for i, l := range img.Layers {
+			desc, ok := stored[chainIDs[i]]
+			if !ok || (l.Desc.MediaType != "" && desc.Digest != l.Desc.Digest) {
+				var err error
+				desc, err = e.loadLayer(ctx, a, parent, chainIDs[i], l, u)
+				if err != nil {
+					return nil, fmt.Errorf("layer %d (%s): %w", i, l.Path, err)
+				}
+				stored[chainIDs[i]] = desc
+			}
+			descs = append(descs, desc)
+			parent = chainIDs[i]
+		}
+		if err := u.writeBlob(ctx, e, img.ConfigBytes, img.ConfigDesc); err != nil {
+			return nil, fmt.Errorf("config %s: %w", img.ConfigDesc.Digest, err)
+		}
+		target := img.ManifestDesc
+		mb := img.ManifestBytes
+		if mb == nil {
+			if descs == nil {
+				descs = []ocispec.Descriptor{}
+			}
+			mb = mustJSON(ocispec.Manifest{
+				Versioned: specs.Versioned{SchemaVersion: 2},
+				MediaType: ocispec.MediaTypeImageManifest,
+				Config:    img.ConfigDesc,
+				Layers:    descs,
+			})
+			target = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(mb), Size: int64(len(mb))}
+		}
+		if err := u.writeBlob(ctx, e, mb, target); err != nil {
+			return nil, fmt.Errorf("manifest %s: %w", target.Digest, err)
+		}
+		done = append(done, loadedImage{names: img.Names, target: target, id: img.ConfigDesc.Digest})
+	}
+	// Names last, all in one transaction.
+	var out []string
+	err := e.DB.Update(ctx, func(tx *metadata.Tx) error {
+		out = out[:0]
+		for _, d := range done {
+			if len(d.names) == 0 {
+				if targetNamed(tx, d.target.Digest) {
+					out = append(out, d.id.String())
+					continue
+				}
+				if err := putName(tx, untaggedPrefix+d.target.Digest.String(), d.target); err != nil {
+					return err
+				}
+				out = append(out, d.id.String())
+				continue
+			}
+			for _, n := range d.names {
+				if err := putName(tx, n, d.target); err != nil {
+					return err
+				}
+				out = append(out, images.Familiar(n))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// loadLayer stores and unpacks one layer file on parent, unless the store
+// already has its snapshot and a blob for it.
+func (e *Engine) loadLayer(ctx context.Context, a *imagearchive.Archive, parent, chainID digest.Digest, l imagearchive.Layer, u *loadUndo) (ocispec.Descriptor, error) {
+	if desc, ok := e.haveLayer(ctx, chainID, l); ok {
+		return desc, nil
+	}
+	var oldRec *metadata.Layer
+	_ = e.DB.View(ctx, func(tx *metadata.Tx) error {
+		if r, err := tx.Layer(l.DiffID); err == nil {
+			oldRec = &r
+		}
+		return nil
+	})
+	_, statErr := e.Snap.Stat(ctx, chainID.String())
+	snapExisted := statErr == nil
+
+	rc, err := a.OpenLayer(l)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	defer rc.Close()
+	cw, err := e.Content.Writer(ctx, content.WriterOptions{})
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	defer cw.Close()
+	iw, err := e.Content.Writer(ctx, content.WriterOptions{})
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	defer iw.Close()
+	izw, err := archive.Compress(iw, archive.Gzip, 0)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+
+	// Two stages on two cores: this goroutine reads the raw file into the
+	// ingest while it decompresses it into the pipe; Unpack hashes and
+	// applies what comes out. It ends when the raw file is read to its end
+	// (then the pipe gets EOF), on a read or decompress error (passed to
+	// Unpack through the pipe), or when Unpack fails and closes the pipe.
+	pr, pw := io.Pipe()
+	type result struct {
+		comp archive.Compression
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		dr, comp, err := archive.Decompress(io.TeeReader(rc, cw))
+		if err == nil {
+			_, err = io.CopyBuffer(pw, dr, make([]byte, 256<<10))
+			dr.Close()
+		}
+		if err == nil {
+			// Bytes after the end of the compressed stream belong to the
+			// blob too.
+			_, err = io.Copy(cw, rc)
+		}
+		pw.CloseWithError(err)
+		res <- result{comp, err}
+	}()
+	un, err := layer.Unpack(ctx, e.Snap, parent, pr, layer.UnpackOptions{Index: izw, Expect: l.DiffID})
+	pr.CloseWithError(errors.New("unpack ended"))
+	r := <-res
+	if err == nil && !snapExisted {
+		u.snaps = append(u.snaps, chainID.String())
+	}
+	if err == nil {
+		err = r.err
+	}
+	if cerr := izw.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("compress index: %w", cerr)
+	}
+	if err == nil && un.ChainID != chainID {
+		err = fmt.Errorf("chain ID %s, want %s: %w", un.ChainID, chainID, errdefs.ErrDataCorrupt)
+	}
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	mt := l.Desc.MediaType
+	if mt == "" {
+		mt = manifest.LayerMediaType(compressionName(r.comp))
+	}
+	desc := ocispec.Descriptor{MediaType: mt, Digest: cw.Digest(), Size: cw.Offset()}
+	if err := u.commit(ctx, e, cw, desc, l.Desc.Size, l.Desc.Digest); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	idx := ocispec.Descriptor{MediaType: MediaTypeTarSplit, Digest: iw.Digest(), Size: iw.Offset()}
+	if err := u.commit(ctx, e, iw, idx, idx.Size, idx.Digest); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	rec := metadata.Layer{DiffID: un.DiffID, ChainID: un.ChainID, Size: un.Size, Blobs: []ocispec.Descriptor{desc}, Index: &idx}
+	u.layers = append(u.layers, layerUndo{diffID: un.DiffID, old: oldRec})
+	if err := e.DB.Update(ctx, func(tx *metadata.Tx) error { return tx.PutLayer(rec) }); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return desc, nil
+}
+
+// haveLayer reports whether the snapshot of chainID and a blob for the
+// layer are already in the store, and which blob. For an OCI layout the
+// blob must be the one its manifest names.
+func (e *Engine) haveLayer(ctx context.Context, chainID digest.Digest, l imagearchive.Layer) (ocispec.Descriptor, bool) {
+	if _, err := e.Snap.Stat(ctx, chainID.String()); err != nil {
+		return ocispec.Descriptor{}, false
+	}
+	var rec metadata.Layer
+	if err := e.DB.View(ctx, func(tx *metadata.Tx) error {
+		var err error
+		rec, err = tx.Layer(l.DiffID)
+		return err
+	}); err != nil {
+		return ocispec.Descriptor{}, false
+	}
+	for _, b := range rec.Blobs {
+		if l.Desc.MediaType != "" && b.Digest != l.Desc.Digest {
+			continue
+		}
+		if info, err := e.Content.Info(ctx, b.Digest); err == nil && info.Size == b.Size {
+			if l.Desc.MediaType != "" {
+				return l.Desc, true
+			}
+			return b, true
+		}
+	}
+	return ocispec.Descriptor{}, false
+}
+
+// loadUndo records what a load added, to take it away again if the load
+// fails: the store is then as it was (content first, names last, and no
+// name is ever written before every check passed).
+type loadUndo struct {
+	blobs  []digest.Digest
+	snaps  []string
+	layers []layerUndo
+}
+
+type layerUndo struct {
+	diffID digest.Digest
+	old    *metadata.Layer // nil: there was no record
+}
+
+// commit commits an ingest, checking size and digest when given, and
+// records a blob that was not there before.
+func (u *loadUndo) commit(ctx context.Context, e *Engine, w interface {
+	Commit(context.Context, int64, digest.Digest) error
+}, desc ocispec.Descriptor, size int64, want digest.Digest) error {
+	_, infoErr := e.Content.Info(ctx, desc.Digest)
+	if size <= 0 {
+		size = -1
+	}
+	if err := w.Commit(ctx, size, want); err != nil {
+		if errors.Is(err, errdefs.ErrAlreadyExists) {
+			return nil
+		}
+		return err
+	}
+	if infoErr != nil {
+		u.blobs = append(u.blobs, desc.Digest)
+	}
+	return nil
+}
+
+func (u *loadUndo) writeBlob(ctx context.Context, e *Engine, b []byte, desc ocispec.Descriptor) error {
+	if _, err := e.Content.Info(ctx, desc.Digest); err == nil {
+		return nil
+	}
+	if _, _, err := e.Content.WriteBlob(ctx, bytes.NewReader(b), desc.Size, desc.Digest); err != nil {
+		return err
+	}
+	u.blobs = append(u.blobs, desc.Digest)
+	return nil
+}
+
+func (u *loadUndo) rollback(ctx context.Context, e *Engine) {
+	_ = e.DB.Update(ctx, func(tx *metadata.Tx) error {
+		for i := len(u.layers) - 1; i >= 0; i-- {
+			lu := u.layers[i]
+			_ = tx.DeleteLayer(lu.diffID)
+			if lu.old != nil {
+				_ = tx.PutLayer(*lu.old)
+			}
+		}
+		return nil
+	})
+	for i := len(u.snaps) - 1; i >= 0; i-- {
+		_ = e.Snap.Remove(ctx, u.snaps[i])
+	}
+	for _, d := range u.blobs {
+		_ = e.Content.Delete(ctx, d)
+	}
+}

@@ -1,0 +1,326 @@
+package imagearchive
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/strata-project/strata/internal/archive"
+	"github.com/strata-project/strata/internal/errdefs"
+)
+
+// files is what reading an archive needs of where it lives: a tar file
+// (indexed once, then read at offsets) or a directory (an OCI layout).
+type files interface {
+	// Open returns the file called name (a clean relative path, already
+	// checked by cleanName) and its size; a missing file wraps
+	// errdefs.ErrNotFound.
+	Open(name string) (io.ReadCloser, int64, error)
+	// Has reports whether name exists as a regular file.
+	Has(name string) bool
+	Close() error
+}
+
+// cleanName turns an archive path into a clean relative path, refusing
+// absolute ones and any that climb out with "..".
+func cleanName(name string) (string, error) {
+	n := strings.TrimPrefix(name, "./")
+	if n == "" || n == "." {
+		return ".", nil
+	}
+	if path.IsAbs(n) {
+		return "", fmt.Errorf("archive path %q is absolute: refused: %w", name, errdefs.ErrInvalidArgument)
+	}
+	for _, part := range strings.Split(n, "/") {
+		if part == ".." {
+			return "", fmt.Errorf("archive path %q climbs out of the archive: refused: %w", name, errdefs.ErrInvalidArgument)
+		}
+	}
+	if strings.ContainsRune(n, 0) {
+		return "", fmt.Errorf("archive path %q holds a NUL byte: refused: %w", name, errdefs.ErrInvalidArgument)
+	}
+	return path.Clean(n), nil
+}
+
+// tarFiles is a tar file indexed by name: each regular file's data is read
+// in place at its offset, so a layer tar inside the archive is read once.
+type tarFiles struct {
+	f       *os.File
+	spooled string // a temp file to remove on Close, if the input was spooled
+	regs    map[string]tarEntry
+	links   map[string]string // symlink name -> clean target (relative to the archive root)
+	dirs    map[string]bool
+}
+
+type tarEntry struct {
+	off, size int64
+}
+
+// indexTar reads every header of the tar file f, seeking past the data.
+// Every entry's name is checked; links may only point at other entries.
+func indexTar(ctx context.Context, f *os.File) (*tarFiles, error) {
+	t := &tarFiles{f: f, regs: map[string]tarEntry{}, links: map[string]string{}, dirs: map[string]bool{}}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	tr := tar.NewReader(f)
+	n := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read archive %s: %w: %w", f.Name(), errdefs.ErrDataCorrupt, err)
+		}
+		n++
+		name, err := cleanName(hdr.Name)
+		if err != nil {
+			return nil, err
+		}
+		switch hdr.Typeflag {
+		case tar.TypeReg, tar.TypeRegA:
+			off, err := f.Seek(0, io.SeekCurrent)
+			if err != nil {
+				return nil, err
+			}
+			t.regs[name] = tarEntry{off: off, size: hdr.Size}
+			delete(t.links, name)
+		case tar.TypeDir:
+			t.dirs[name] = true
+		case tar.TypeSymlink, tar.TypeLink:
+			target := hdr.Linkname
+			if hdr.Typeflag == tar.TypeSymlink {
+				if path.IsAbs(target) {
+					return nil, fmt.Errorf("archive entry %q is a symlink to the absolute path %q: refused: %w", hdr.Name, target, errdefs.ErrInvalidArgument)
+				}
+				target = path.Join(path.Dir(name), target)
+			}
+			clean, err := cleanName(target)
+			if err != nil || clean == "." {
+				return nil, fmt.Errorf("archive entry %q links to %q, outside the archive: refused: %w", hdr.Name, hdr.Linkname, errdefs.ErrInvalidArgument)
+			}
+			if hdr.Typeflag == tar.TypeLink {
+				e, ok := t.regs[clean]
+				if !ok {
+					return nil, fmt.Errorf("archive entry %q is a hard link to %q, which is not an earlier file: %w", hdr.Name, hdr.Linkname, errdefs.ErrInvalidArgument)
+				}
+				t.regs[name] = e
+				continue
+			}
+			t.links[name] = clean
+			delete(t.regs, name)
+		case tar.TypeXGlobalHeader:
+		default:
+			return nil, fmt.Errorf("archive entry %q has type %q, which an image archive never holds: refused: %w", hdr.Name, hdr.Typeflag, errdefs.ErrInvalidArgument)
+		}
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("read archive %s: empty or not a tar file: %w", f.Name(), errdefs.ErrInvalidArgument)
+	}
+	// The tar reader stops at the end-of-archive marker; a stream cut inside
+	// the last entry's data shows up here as a short file.
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	for name, e := range t.regs {
+		if e.off+e.size > fi.Size() {
+			return nil, fmt.Errorf("archive entry %q is cut short (the archive is truncated): %w", name, errdefs.ErrDataCorrupt)
+		}
+	}
+	return t, nil
+}
+
+// resolve follows symlinks inside the archive (docker's old format links
+// duplicate layers to one copy), in any component, at most 16 times.
+func (t *tarFiles) resolve(name string) (string, error) {
+	for hops := 0; hops < 16; hops++ {
+		parts := strings.Split(name, "/")
+		changed := false
+		for i := 1; i <= len(parts); i++ {
+			prefix := strings.Join(parts[:i], "/")
+			if target, ok := t.links[prefix]; ok {
+				name = path.Join(append([]string{target}, parts[i:]...)...)
+				clean, err := cleanName(name)
+				if err != nil {
+					return "", err
+				}
+				name, changed = clean, true
+				break
+			}
+		}
+		if !changed {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("archive path %q: too many levels of symbolic links: %w", name, errdefs.ErrInvalidArgument)
+}
+
+func (t *tarFiles) Has(name string) bool {
+	r, err := t.resolve(name)
+	if err != nil {
+		return false
+	}
+	_, ok := t.regs[r]
+	return ok
+}
+
+func (t *tarFiles) Open(name string) (io.ReadCloser, int64, error) {
+	r, err := t.resolve(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	e, ok := t.regs[r]
+	if !ok {
+		return nil, 0, fmt.Errorf("%s is missing from the archive: %w", name, errdefs.ErrNotFound)
+	}
+	return io.NopCloser(io.NewSectionReader(t.f, e.off, e.size)), e.size, nil
+}
+
+func (t *tarFiles) Close() error {
+	err := t.f.Close()
+	if t.spooled != "" {
+		os.Remove(t.spooled)
+	}
+	return err
+}
+
+// dirFiles is an OCI layout directory, opened through an os.Root so that no
+// symlink inside it reaches outside.
+type dirFiles struct {
+	root *os.Root
+}
+
+func (d *dirFiles) Has(name string) bool {
+	fi, err := d.root.Stat(name)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+func (d *dirFiles) Open(name string) (io.ReadCloser, int64, error) {
+	f, err := d.root.Open(name)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, 0, fmt.Errorf("%s is missing from the layout: %w", name, errdefs.ErrNotFound)
+		}
+		return nil, 0, fmt.Errorf("open %s: %w", name, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, fmt.Errorf("%s is not a regular file: %w", name, errdefs.ErrInvalidArgument)
+	}
+	return f, fi.Size(), nil
+}
+
+func (d *dirFiles) Close() error { return d.root.Close() }
+
+// openFiles opens what Load reads: a directory (an OCI layout), a plain tar
+// file (indexed in place), or anything else — a compressed tar, a pipe,
+// standard input — which is first decompressed into a temp file in
+// spoolDir, since docker's archives put manifest.json after the layers.
+func openFiles(ctx context.Context, input string, stdin io.Reader, spoolDir string) (files, error) {
+	if input != "" && input != "-" {
+		fi, err := os.Stat(input)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", input, err)
+		}
+		if fi.IsDir() {
+			root, err := os.OpenRoot(input)
+			if err != nil {
+				return nil, fmt.Errorf("open %s: %w", input, err)
+			}
+			return &dirFiles{root: root}, nil
+		}
+		f, err := os.Open(input)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", input, err)
+		}
+		if fi.Mode().IsRegular() {
+			var magic [4]byte
+			n, _ := io.ReadFull(f, magic[:])
+			if !compressed(magic[:n]) {
+				t, err := indexTar(ctx, f)
+				if err != nil {
+					f.Close()
+					return nil, err
+				}
+				return t, nil
+			}
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				f.Close()
+				return nil, err
+			}
+		}
+		defer f.Close()
+		return spool(ctx, f, input, spoolDir)
+	}
+	if stdin == nil {
+		return nil, fmt.Errorf("load from standard input: no input: %w", errdefs.ErrInvalidArgument)
+	}
+	return spool(ctx, stdin, "standard input", spoolDir)
+}
+
+func compressed(magic []byte) bool {
+	return len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b ||
+		len(magic) >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd
+}
+
+// spool copies r, decompressed, to a temp file in dir and indexes it.
+func spool(ctx context.Context, r io.Reader, what, dir string) (files, error) {
+	dr, _, err := archive.Decompress(r)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	defer dr.Close()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(dir, "load-*.tar")
+	if err != nil {
+		return nil, fmt.Errorf("spool %s: %w", what, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := io.Copy(f, ctxReader{ctx, dr}); err != nil {
+		return nil, fmt.Errorf("spool %s to %s: %w", what, dir, err)
+	}
+	t, err := indexTar(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	t.spooled = f.Name()
+	ok = true
+	return t, nil
+}
+
+// ctxReader stops a long copy when ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
