@@ -173,6 +173,7 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 	if st, err := runtime.Probe(ctx, s.runc, c.ID, dir); err == nil && st.Running {
 		return nil, fmt.Errorf("container %s is already running: %w", c.Name, errdefs.ErrConflict)
 	}
+	_ = os.Remove(filepath.Join(dir, pausedFile))
 	rootfs := s.rootfs(c.ID)
 	mounts, err := s.sn.Mounts(ctx, c.SnapshotKey)
 	if err != nil {
@@ -494,4 +495,41 @@ func ParseSignal(s string) (syscall.Signal, error) {
 		return sig, nil
 	}
 	return 0, fmt.Errorf("invalid signal %q: %w", s, errdefs.ErrInvalidArgument)
+}
+
+// pausedFile marks a container paused by Pause, so ps need not ask runc.
+const pausedFile = "paused"
+
+// Pause freezes every process of a running container (runc pause).
+func (s *Store) Pause(ctx context.Context, ref string) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	if st, err := s.Status(ctx, c.ID); err != nil || !st.Running {
+		return fmt.Errorf("container %s is not running: %w", c.Name, errdefs.ErrConflict)
+	}
+	if err := s.runc.Pause(ctx, c.ID); err != nil {
+		return fmt.Errorf("pause %s: %w", c.Name, err)
+	}
+	return writeFile(filepath.Join(s.dir(c.ID), pausedFile), "")
+}
+
+// Unpause thaws a paused container (runc resume).
+func (s *Store) Unpause(ctx context.Context, ref string) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	if err := s.runc.Resume(ctx, c.ID); err != nil {
+		return fmt.Errorf("unpause %s: %w", c.Name, err)
+	}
+	_ = os.Remove(filepath.Join(s.dir(c.ID), pausedFile))
+	return nil
+}
+
+// paused reports whether the running container id was paused by Pause.
+func (s *Store) paused(id string) bool {
+	_, err := os.Stat(filepath.Join(s.dir(id), pausedFile))
+	return err == nil
 }

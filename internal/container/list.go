@@ -16,7 +16,7 @@ type Summary struct {
 	Image   string
 	Command string // quoted as docker ps shows it, untruncated
 	Created time.Time
-	// State is created, running or exited.
+	// State is created, running, paused or exited.
 	State string
 	// Status is docker's: "Up 3 seconds", "Exited (0) 5 seconds ago",
 	// "Created".
@@ -84,6 +84,10 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]Summary, error) {
 		case st.Running:
 			sum.State = "running"
 			sum.Status = "Up " + HumanDuration(now.Sub(st.StartedAt))
+			if s.paused(id) {
+				sum.State = "paused"
+				sum.Status += " (Paused)"
+			}
 			sum.Ports = st.Ports
 		case !st.FinishedAt.IsZero() && !st.StartedAt.IsZero() || st.MonitorLost:
 			sum.State = "exited"
