@@ -5,7 +5,9 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -156,6 +158,14 @@ func TestImportSharesLayers(t *testing.T) {
 	}
 	if du.SharedSize == 0 || unique+du.SharedSize != du.LayersSize {
 		t.Errorf("df: shared %d + unique %d != layers %d", du.SharedSize, unique, du.LayersSize)
+	}
+	// df's total is what du sees of the unpacked layers
+	if out, err := exec.Command("du", "-s", "--block-size=1", filepath.Join(e.Root(), "snapshots")).Output(); err == nil {
+		var n int64
+		fmt.Sscan(string(out), &n)
+		if du.LayersSize > n || du.LayersSize < n-256<<10 { // du also counts the snapshotter's own dirs and db
+			t.Errorf("df layers %d bytes, du of the snapshots dir %d", du.LayersSize, n)
+		}
 	}
 	// removing one keeps the shared layer; removing both frees it
 	if _, err := e.RemoveImage(ctx, "one", false); err != nil {
