@@ -144,7 +144,7 @@ func (a *applier) touch(rel string) {
 func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 	rel, ok := cleanName(hdr.Name)
 	if !ok {
-		return invalid("path escapes the root")
+		return invalid("path escapes the root or holds a NUL byte")
 	}
 	dir, base := path.Split(rel)
 	dir = path.Clean("/" + dir)[1:]

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -311,5 +312,30 @@ func TestApplyCanceled(t *testing.T) {
 	_, err := Apply(ctx, t.TempDir(), testutil.NewTar().File("a", []byte("x"), 0o644).Reader(), ApplyOptions{})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v, want context.Canceled", err)
+	}
+}
+
+func TestWriteDirSkipsSockets(t *testing.T) {
+	f := fixture{t, t.TempDir()}
+	f.file("a", "x", 0o644)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: f.path("sock")}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteDir(context.Background(), &buf, f.root, WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a"}, tarEntries(t, buf.Bytes())); diff != "" {
+		t.Errorf("entries (-want +got):\n%s", diff)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := WriteDir(ctx, io.Discard, f.root, WriteOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled WriteDir: got %v, want context.Canceled", err)
 	}
 }
