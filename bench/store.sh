@@ -32,7 +32,8 @@ head -c $((512<<20)) /dev/urandom > "$work/blob"
 sync
 t_sum=$(secs sha256sum "$work/blob")
 ing=$(go test -run '^$' -bench BenchmarkIngest -benchtime 3x ./internal/content/ | awk '/BenchmarkIngest/ {print $(NF-1)}')
-echo "strata ingest: $ing MB/s   sha256sum: $(echo "scale=0; 536.870912 / $t_sum" | bc) MB/s"
+t_dd=$(secs dd if="$work/blob" of="$work/blob.copy" bs=1M conv=fsync); rm -f "$work/blob.copy"
+echo "strata ingest: $ing MB/s   sha256sum: $(echo "scale=0; 536.870912 / $t_sum" | bc) MB/s   dd conv=fsync (the disk): $(echo "scale=0; 536.870912 / $t_dd" | bc) MB/s"
 
 echo "== layer create / unpack of $ROOTFS ($(du -sh "$ROOTFS" | cut -f1))"
 out=$(STRATA_BENCH_ROOTFS=$ROOTFS go test -run '^$' -bench 'Benchmark(CreateUncompressed|CreateGzip|CreateZstd|Unpack)$' -benchtime 3x ./internal/layer/)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -14,10 +15,13 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/content"
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/metadata"
 	"github.com/strata-project/strata/internal/snapshot"
 	"github.com/strata-project/strata/internal/testutil"
 )
@@ -345,5 +349,44 @@ func TestApplyChanges(t *testing.T) {
 		if err := ApplyChanges(&cfg, []string{bad}); !errors.Is(err, errdefs.ErrInvalidArgument) {
 			t.Errorf("--change %q: %v, want invalid argument", bad, err)
 		}
+	}
+}
+
+// The unpacked snapshot is the permanent copy of a layer: with the tar-split
+// index kept at import, the exact tar (and so the diffID) comes back from it.
+func TestLayerRebuildsFromSnapshot(t *testing.T) {
+	ctx := context.Background()
+	e := openTest(t)
+	if _, err := e.Import(ctx, ImportOptions{Source: busybox(t), Ref: "base"}); err != nil {
+		t.Fatal(err)
+	}
+	img, err := e.ResolveImage(ctx, "base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec metadata.Layer
+	e.DB.View(ctx, func(tx *metadata.Tx) error { rec, err = tx.Layer(img.DiffIDs()[0]); return err })
+	if err != nil || rec.Index == nil {
+		t.Fatalf("layer record %+v, %v: want a tar-split index", rec, err)
+	}
+	idx, err := e.Content.Reader(ctx, *rec.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	zr, _, err := archive.Decompress(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := e.Snap.UpperDir(ctx, img.ChainID().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	if err := archive.Rebuild(ctx, h, up, zr); err != nil {
+		t.Fatal(err)
+	}
+	if got := digest.NewDigest(digest.SHA256, h); got != img.DiffIDs()[0] {
+		t.Errorf("rebuilt tar has diffID %s, want %s", got, img.DiffIDs()[0])
 	}
 }
