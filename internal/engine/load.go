@@ -20,6 +20,7 @@ import (
 	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/manifest"
 	"github.com/strata-project/strata/internal/metadata"
+	"github.com/strata-project/strata/internal/verify"
 )
 
 // LoadOptions describe a `strata load`.
@@ -226,6 +227,13 @@ func (e *Engine) loadLayer(ctx context.Context, a *imagearchive.Archive, parent,
 	}
 	if cerr := izw.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("compress index: %w", cerr)
+	}
+	if err != nil && l.Desc.Digest != "" {
+		// A layer that fails to unpack may simply be corrupt: say so
+		// when its bytes are not what the archive names them.
+		if _, cerr := io.Copy(cw, rc); cerr == nil && cw.Digest() != l.Desc.Digest {
+			err = fmt.Errorf("%w (%v)", &verify.MismatchError{Want: l.Desc.Digest, Got: cw.Digest(), WantSize: -1}, err)
+		}
 	}
 	if err == nil && un.ChainID != chainID {
 		err = fmt.Errorf("chain ID %s, want %s: %w", un.ChainID, chainID, errdefs.ErrDataCorrupt)

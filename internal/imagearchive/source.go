@@ -80,7 +80,10 @@ func indexTar(ctx context.Context, f *os.File) (*tarFiles, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read archive %s: %w: %w", f.Name(), errdefs.ErrDataCorrupt, err)
+			if n == 0 {
+				return nil, fmt.Errorf("not a tar archive (%v): %w", err, errdefs.ErrInvalidArgument)
+			}
+			return nil, fmt.Errorf("the archive is truncated or corrupt after %d entries: %w: %w", n, errdefs.ErrDataCorrupt, err)
 		}
 		n++
 		name, err := cleanName(hdr.Name)
@@ -125,7 +128,7 @@ func indexTar(ctx context.Context, f *os.File) (*tarFiles, error) {
 		}
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("read archive %s: empty or not a tar file: %w", f.Name(), errdefs.ErrInvalidArgument)
+		return nil, fmt.Errorf("empty, or not a tar archive: %w", errdefs.ErrInvalidArgument)
 	}
 	// The tar reader stops at the end-of-archive marker; a stream cut inside
 	// the last entry's data shows up here as a short file.
