@@ -650,4 +650,3 @@ func TestSavedArchiveReadByPeers(t *testing.T) {
 		}
 	})
 }
-
