@@ -1,0 +1,492 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/strata-project/strata/internal/archive"
+	"github.com/strata-project/strata/internal/content"
+	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/images"
+	"github.com/strata-project/strata/internal/layer"
+	"github.com/strata-project/strata/internal/manifest"
+	"github.com/strata-project/strata/internal/metadata"
+	"github.com/strata-project/strata/internal/progress"
+	"github.com/strata-project/strata/internal/remote"
+	"github.com/strata-project/strata/internal/verify"
+)
+
+// PullOptions describe a `strata pull`.
+type PullOptions struct {
+	// Platform is os/arch[/variant] to pick from an index; "" is this
+	// machine's.
+	Platform string
+	// All pulls every tag of the repository.
+	All bool
+	// Quiet sends no progress events.
+	Quiet bool
+	// Progress receives per-layer events and the Digest/Status lines.
+	Progress progress.Reporter
+	// Client talks to the registry; nil makes one that reads docker's
+	// credentials and insecure-registries.
+	Client *remote.Client
+}
+
+// pullConcurrency bounds the layers fetched at once.
+const pullConcurrency = 3
+
+// Pull fetches an image from its registry into the store, unpacks its
+// layers and names it. It returns the digest the reference resolved to (an
+// index's when the registry has one).
+func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (digest.Digest, error) {
+	named, err := images.ParseName(ref)
+	if err != nil {
+		return "", err
+	}
+	if opts.Quiet {
+		opts.Progress = nil
+	}
+	client := e.remoteClient(opts.Client)
+	if !opts.All {
+		d, err := e.pullOne(ctx, client, named, opts)
+		if err != nil {
+			return "", fmt.Errorf("pull %s: %w", reference.FamiliarString(named), err)
+		}
+		return d, nil
+	}
+	if raw, err := reference.ParseNormalizedNamed(ref); err == nil && !reference.IsNameOnly(raw) {
+		return "", fmt.Errorf("pull %s: a tag or digest cannot be used with --all-tags: %w", ref, errdefs.ErrInvalidArgument)
+	}
+	repoName := reference.TrimNamed(named)
+	repo, err := client.Repository(ctx, repoName, false)
+	if err != nil {
+		return "", err
+	}
+	tags, err := repo.Tags(ctx)
+	if err != nil {
+		return "", fmt.Errorf("pull %s: %w", reference.FamiliarName(repoName), err)
+	}
+	var last digest.Digest
+	for _, tag := range tags {
+		t, err := reference.WithTag(repoName, tag)
+		if err != nil {
+			continue
+		}
+		if last, err = e.pullOne(ctx, client, t, opts); err != nil {
+			return "", fmt.Errorf("pull %s: %w", reference.FamiliarString(t), err)
+		}
+	}
+	return last, nil
+}
+
+// pullOne pulls one tag or digest.
+func (e *Engine) pullOne(ctx context.Context, client *remote.Client, named reference.Named, opts PullOptions) (digest.Digest, error) {
+	platform := manifest.Platform()
+	if opts.Platform != "" {
+		p, err := manifest.ParsePlatform(opts.Platform)
+		if err != nil {
+			return "", err
+		}
+		platform = p
+	}
+	rep := opts.Progress
+	refStr := "latest"
+	if t, ok := named.(reference.Tagged); ok {
+		refStr = t.Tag()
+	}
+	if d, ok := named.(reference.Digested); ok {
+		refStr = d.Digest().String()
+	}
+	unlock, err := e.lock(ctx, false)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+
+	repo, err := client.Repository(ctx, named, false)
+	if err != nil {
+		return "", err
+	}
+	rep.Message("%s: Pulling from %s", refStr, reference.Path(named))
+	top, body, err := repo.FetchManifest(ctx, refStr)
+	if err != nil {
+		return "", err
+	}
+	if err := e.putVerified(ctx, top, body); err != nil {
+		return "", err
+	}
+	target, mdesc, mbody := top, top, body
+	if manifest.IsIndex(top.MediaType) {
+		idx, err := manifest.DecodeIndex(body)
+		if err != nil {
+			return "", fmt.Errorf("index %s: %w", top.Digest, err)
+		}
+		mdesc, err = manifest.SelectPlatform(idx, platform)
+		if err != nil {
+			return "", err
+		}
+		var got ocispec.Descriptor
+		got, mbody, err = repo.FetchManifest(ctx, mdesc.Digest.String())
+		if err != nil {
+			return "", err
+		}
+		if got.Size != mdesc.Size {
+			return "", fmt.Errorf("manifest %s: %d bytes, the index says %d: %w", mdesc.Digest, got.Size, mdesc.Size, errdefs.ErrDataCorrupt)
+		}
+		if err := e.putVerified(ctx, mdesc, mbody); err != nil {
+			return "", err
+		}
+		// An image names its index only when Load would pick the same
+		// manifest from it (this machine's platform); else the manifest.
+		if host := manifest.Platform(); platform.OS != host.OS || platform.Architecture != host.Architecture {
+			target = mdesc
+		}
+	}
+	m, err := manifest.DecodeManifest(mbody)
+	if err != nil {
+		return "", fmt.Errorf("manifest %s: %w", mdesc.Digest, err)
+	}
+	cfgBytes, err := e.fetchSmallBlob(ctx, repo, m.Config)
+	if err != nil {
+		return "", fmt.Errorf("config %s: %w", m.Config.Digest, err)
+	}
+	cfg, err := manifest.DecodeConfig(cfgBytes)
+	if err != nil {
+		return "", fmt.Errorf("config %s: %w", m.Config.Digest, err)
+	}
+	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
+		return "", fmt.Errorf("manifest %s has %d layers but its config lists %d diff_ids: %w", mdesc.Digest, len(m.Layers), len(cfg.RootFS.DiffIDs), errdefs.ErrInvalidArgument)
+	}
+	if err := e.pullLayers(ctx, repo, m.Layers, cfg.RootFS.DiffIDs, rep); err != nil {
+		return "", err
+	}
+
+	name := named.String()
+	upToDate := false
+	_ = e.DB.View(ctx, func(tx *metadata.Tx) error {
+		if old, err := tx.Image(name); err == nil && old.Target.Digest == target.Digest {
+			upToDate = true
+		}
+		return nil
+	})
+	if err := e.nameImage(ctx, name, target); err != nil {
+		return "", err
+	}
+	rep.Message("Digest: %s", top.Digest)
+	if upToDate {
+		rep.Message("Status: Image is up to date for %s", reference.FamiliarString(named))
+	} else {
+		rep.Message("Status: Downloaded newer image for %s", reference.FamiliarString(named))
+	}
+	return top.Digest, nil
+}
+
+// putVerified stores a small blob already in memory, checking it.
+func (e *Engine) putVerified(ctx context.Context, desc ocispec.Descriptor, b []byte) error {
+	_, _, err := e.Content.WriteBlob(ctx, strings.NewReader(string(b)), desc.Size, desc.Digest)
+	return err
+}
+
+// fetchSmallBlob reads a config through the manifest cap, verified, and
+// stores it.
+func (e *Engine) fetchSmallBlob(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor) ([]byte, error) {
+	if desc.Size > manifest.MaxSize {
+		return nil, fmt.Errorf("%d bytes is over the %d byte limit: %w", desc.Size, manifest.MaxSize, errdefs.ErrInvalidArgument)
+	}
+	if b, err := e.Content.ReadAll(ctx, desc, manifest.MaxSize); err == nil {
+		return b, nil
+	}
+	rc, _, err := repo.FetchBlob(ctx, desc, 0)
+	if err != nil {
+		return nil, err
+	}
+	v, err := verify.NewReader(rc, desc)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	b, err := io.ReadAll(v)
+	if cerr := v.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: the registry sent corrupt data; nothing was kept", err)
+	}
+	if err := e.putVerified(ctx, desc, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// pullLayers makes every layer's snapshot exist. Layers whose chain's
+// snapshot is there already are skipped ("Already exists"); the rest are
+// fetched at most pullConcurrency at once while one goroutine unpacks them
+// in chain order as each one's blob is complete, so unpacking layer i
+// overlaps fetching the layers above it.
+func (e *Engine) pullLayers(ctx context.Context, repo *remote.Repository, descs []ocispec.Descriptor, diffIDs []digest.Digest, rep progress.Reporter) error {
+	chains := manifest.ChainIDs(diffIDs)
+	start := 0
+	for i := len(chains) - 1; i >= 0; i-- {
+		if _, err := e.Snap.Stat(ctx, chains[i].String()); err == nil {
+			start = i + 1
+			break
+		}
+	}
+	for i, d := range descs {
+		if err := d.Digest.Validate(); err != nil {
+			return fmt.Errorf("layer %d: digest %q: %w", i, d.Digest, errdefs.ErrInvalidArgument)
+		}
+		if _, ok := manifest.Compression(d.MediaType); !ok {
+			return fmt.Errorf("layer %s: media type %q is not a layer: %w", d.Digest, d.MediaType, errdefs.ErrNotImplemented)
+		}
+		if i < start {
+			rep.Report(progress.Event{ID: images.ShortID(d.Digest), Action: "Already exists"})
+		} else {
+			rep.Report(progress.Event{ID: images.ShortID(d.Digest), Action: "Waiting"})
+		}
+	}
+	if start == len(descs) {
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	ready := make([]chan struct{}, len(descs))
+	sem := make(chan struct{}, pullConcurrency)
+	for i := start; i < len(descs); i++ {
+		ready[i] = make(chan struct{})
+		g.Go(func() error {
+			select {
+			case sem <- struct{}{}:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			defer func() { <-sem }()
+			if err := e.fetchLayer(gctx, repo, descs[i], rep); err != nil {
+				return err
+			}
+			close(ready[i])
+			return nil
+		})
+	}
+	// The unpacker ends after the top layer, or when a fetch failed
+	// (gctx is cancelled), or on its own error (which cancels the fetches).
+	g.Go(func() error {
+		for i := start; i < len(descs); i++ {
+			select {
+			case <-ready[i]:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			var parent digest.Digest
+			if i > 0 {
+				parent = chains[i-1]
+			}
+			if err := e.unpackPulled(gctx, repo, descs[i], parent, diffIDs[i], rep); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+// fetchLayer brings the blob of desc into the content store through a
+// resumable ingest named after its digest: bytes a killed or cut pull left
+// are kept and only the rest is asked for (HTTP Range). Two pulls of the
+// same blob share the ingest: the second waits for the first and then
+// finds the blob committed.
+func (e *Engine) fetchLayer(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, rep progress.Reporter) error {
+	id := images.ShortID(desc.Digest)
+	if info, err := e.Content.Info(ctx, desc.Digest); err == nil && info.Size == desc.Size {
+		rep.Report(progress.Event{ID: id, Action: "Download complete"})
+		return nil
+	}
+	w, err := e.Content.Writer(ctx, content.WriterOptions{Ref: "pull-" + desc.Digest.String(), Algorithm: desc.Digest.Algorithm(), Wait: true})
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", desc.Digest, err)
+	}
+	defer w.Close()
+	if _, err := e.Content.Info(ctx, desc.Digest); err == nil {
+		// Another pull committed it while we waited. Committing our empty
+		// ingest against desc fails its check, which drops the ingest.
+		_ = w.Commit(ctx, desc.Size, desc.Digest)
+		rep.Report(progress.Event{ID: id, Action: "Download complete"})
+		return nil
+	}
+	buf := make([]byte, 1<<20)
+	failures := 0
+	wait := 200 * time.Millisecond
+	for w.Offset() < desc.Size {
+		off := w.Offset()
+		rc, startAt, err := repo.FetchBlob(ctx, desc, off)
+		if err == nil && startAt != off {
+			err = w.Truncate(startAt)
+		}
+		if err == nil {
+			c := progress.NewCounter(rep, id, "Downloading", startAt, desc.Size)
+			_, err = io.CopyBuffer(io.MultiWriter(w, c), io.LimitReader(rc, desc.Size-startAt), buf)
+			c.Flush()
+			rc.Close()
+		}
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err() // the ingest keeps what came, for the next pull
+		}
+		if errdefs.IsNotFound(err) || errors.Is(err, errdefs.ErrUnauthorized) || errors.Is(err, errdefs.ErrDenied) {
+			return fmt.Errorf("layer %s: %w", desc.Digest, err)
+		}
+		if w.Offset() > off {
+			failures, wait = 0, 200*time.Millisecond // it moved: a fresh budget
+		}
+		if failures++; failures >= 5 {
+			return fmt.Errorf("layer %s: fetch stopped at byte %d of %d: %w", desc.Digest, w.Offset(), desc.Size, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+	rep.Report(progress.Event{ID: id, Action: "Verifying Checksum"})
+	if err := w.Commit(ctx, desc.Size, desc.Digest); err != nil && !errdefs.IsAlreadyExists(err) {
+		var mm *verify.MismatchError
+		if errors.As(err, &mm) {
+			return fmt.Errorf("layer %w: the registry sent corrupt data; nothing was kept", err)
+		}
+		return fmt.Errorf("layer %s: %w", desc.Digest, err)
+	}
+	rep.Report(progress.Event{ID: id, Action: "Download complete"})
+	return nil
+}
+
+// unpackPulled unpacks a fetched layer blob onto parent, checking its
+// diffID, keeps its tar-split index, and records the layer with the
+// repository the blob came from.
+func (e *Engine) unpackPulled(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, parent, diffID digest.Digest, rep progress.Reporter) error {
+	id := images.ShortID(desc.Digest)
+	f, err := e.Content.OpenFile(desc.Digest)
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", desc.Digest, err)
+	}
+	defer f.Close()
+	c := progress.NewCounter(rep, id, "Extracting", 0, desc.Size)
+	dr, _, err := archive.Decompress(bufio.NewReaderSize(io.TeeReader(f, c), 1<<20))
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", desc.Digest, err)
+	}
+	defer dr.Close()
+	iw, err := e.Content.Writer(ctx, content.WriterOptions{})
+	if err != nil {
+		return err
+	}
+	defer iw.Close()
+	izw, err := archive.Compress(iw, archive.Gzip, 0)
+	if err != nil {
+		return err
+	}
+	u, err := layer.Unpack(ctx, e.Snap, parent, dr, layer.UnpackOptions{Index: izw, Expect: diffID})
+	if cerr := izw.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", desc.Digest, err)
+	}
+	c.Flush()
+	idx := ocispec.Descriptor{MediaType: MediaTypeTarSplit, Digest: iw.Digest(), Size: iw.Offset()}
+	if err := commit(ctx, iw, idx); err != nil {
+		return err
+	}
+	rec := metadata.Layer{DiffID: u.DiffID, ChainID: u.ChainID, Size: u.Size, Index: &idx}
+	if err := e.noteRemoteBlob(ctx, rec, desc, repo.Name()); err != nil {
+		return err
+	}
+	rep.Report(progress.Event{ID: id, Action: "Pull complete"})
+	return nil
+}
+
+// AnnotationRepositories, on a blob descriptor of a layer record, lists
+// (space-separated DOMAIN/PATH) the registry repositories known to hold
+// that blob, so a push can skip it or mount it from there.
+const AnnotationRepositories = "org.strata.remote.repositories"
+
+// remoteClient is the caller's client, or one whose upload sessions live in
+// the store so that a push cut short resumes in the next process.
+func (e *Engine) remoteClient(c *remote.Client) *remote.Client {
+	if c != nil {
+		return c
+	}
+	return remote.New(remote.WithSessions(remote.DirSessions(filepath.Join(e.root, "push-sessions"))))
+}
+
+// blobRepos reads the repositories a blob descriptor is known in.
+func blobRepos(d ocispec.Descriptor) []string {
+	return strings.Fields(d.Annotations[AnnotationRepositories])
+}
+
+// withRepo returns d (without its other annotations) noting repo.
+func withRepo(d ocispec.Descriptor, repo string) ocispec.Descriptor {
+	repos := blobRepos(d)
+	for _, r := range repos {
+		if r == repo {
+			return d
+		}
+	}
+	out := ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+	out.Annotations = map[string]string{AnnotationRepositories: strings.TrimSpace(strings.Join(append(repos, repo), " "))}
+	return out
+}
+
+// noteRemoteBlob records that repo holds blob desc of layer diffID. rec
+// fills a new record; an existing one is merged (the blob's repositories
+// are added to).
+func (e *Engine) noteRemoteBlob(ctx context.Context, rec metadata.Layer, desc ocispec.Descriptor, repo string) error {
+	return e.DB.Update(ctx, func(tx *metadata.Tx) error {
+		old, err := tx.Layer(rec.DiffID)
+		if err != nil && !errdefs.IsNotFound(err) {
+			return err
+		}
+		if err == nil {
+			for _, b := range old.Blobs {
+				if b.Digest == desc.Digest {
+					desc = mergeRepos(desc, b)
+				}
+			}
+			if rec.ChainID == "" {
+				rec.ChainID = old.ChainID
+			}
+		}
+		rec.Blobs = []ocispec.Descriptor{withRepo(desc, repo)}
+		return tx.PutLayer(rec)
+	})
+}
+
+func mergeRepos(d, old ocispec.Descriptor) ocispec.Descriptor {
+	for _, r := range blobRepos(old) {
+		d = withRepo(d, r)
+	}
+	return d
+}
+
+// layerRecord reads what is known of diffID, or nothing.
+func (e *Engine) layerRecord(ctx context.Context, diffID digest.Digest) (metadata.Layer, bool) {
+	var l metadata.Layer
+	err := e.DB.View(ctx, func(tx *metadata.Tx) error {
+		var err error
+		l, err = tx.Layer(diffID)
+		return err
+	})
+	return l, err == nil
+}

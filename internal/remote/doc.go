@@ -1,0 +1,21 @@
+// Package remote is Strata's registry client: the client side of the OCI
+// distribution spec (https://github.com/opencontainers/distribution-spec/blob/main/spec.md).
+//
+// It owns talking HTTP to a registry: choosing HTTP or HTTPS and the CAs to
+// trust (hosts.go), finding credentials in docker's config file and its
+// credential helpers (credentials.go), answering Basic and Bearer-token
+// challenges (auth.go), retrying what failed for want of a server
+// (transport.go), resolving and fetching manifests (client.go), fetching
+// blobs from an offset (fetch.go), and pushing blobs in resumable chunks,
+// mounting them from other repositories where it can (push.go).
+//
+// It leaves to others what the bytes mean: the engine decides which blobs
+// to fetch or push, stores and verifies them through the content store and
+// unpacks layers. Nothing here keeps a blob in memory; manifests are read
+// through a 4 MiB cap and error bodies through 64 KiB.
+//
+// Upload sessions a push started are remembered (SessionStore) so that a
+// push cut short continues, in a later process, from the offset the
+// registry reports: GET on the upload URL answers with a Range header
+// (distribution-spec "Pushing a blob in chunks").
+package remote
