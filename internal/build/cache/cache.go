@@ -1,0 +1,299 @@
+// Package cache keeps the build step cache: which layer a step made, keyed
+// by everything that decides its result, and the file hashes that let a
+// warm check of a large context read no file data.
+//
+// Records live in the metadata database's "buildcache" bucket:
+//
+//	buildcache/
+//	├── r/<key>            Record: the layer a step made (or that it made none)
+//	├── i/<step id>        Inputs: the last file hashes and args of a step, for miss reasons
+//	└── s/<context dir>    the stat cache of a context: path → (size, mtime, inode, mode, digest)
+//
+// A key is sha256(parent key, instruction, visible build args, source
+// content hash). Records are gc roots (Roots) until Prune drops them, least
+// recently used first.
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/metadata"
+)
+
+const bucket = "buildcache"
+
+// Key hashes a step's parent key and the parts that decide its result.
+func Key(parent digest.Digest, parts ...string) digest.Digest {
+	h := sha256.New()
+	io.WriteString(h, parent.String())
+	for _, p := range parts {
+		h.Write([]byte{0})
+		io.WriteString(h, p)
+	}
+	return digest.NewDigest(digest.SHA256, h)
+}
+
+// Record is the result of one cached step.
+type Record struct {
+	Key     digest.Digest      `json:"key"`
+	Empty   bool               `json:"empty,omitempty"` // the step changed no file
+	ChainID digest.Digest      `json:"chainID,omitempty"`
+	DiffID  digest.Digest      `json:"diffID,omitempty"`
+	Blob    ocispec.Descriptor `json:"blob"`
+	Size    int64              `json:"size"` // uncompressed layer bytes
+	// Created is when the step ran; a rebuild reuses it so a cached image
+	// keeps its digest.
+	Created  time.Time `json:"created"`
+	LastUsed time.Time `json:"lastUsed"`
+}
+
+// Inputs are what a step saw last time, to explain a miss.
+type Inputs struct {
+	Files map[string]digest.Digest `json:"files,omitempty"`
+	Args  map[string]string        `json:"args,omitempty"`
+}
+
+// Store is the cache on a metadata database.
+type Store struct{ DB *metadata.DB }
+
+func view(ctx context.Context, db *metadata.DB, fn func(get func(k string) []byte) error) error {
+	return db.View(ctx, func(tx *metadata.Tx) error {
+		b, err := tx.Bucket(bucket)
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return fn(func(string) []byte { return nil })
+		}
+		if err != nil {
+			return err
+		}
+		return fn(func(k string) []byte { return b.Get([]byte(k)) })
+	})
+}
+
+func update(ctx context.Context, db *metadata.DB, fn func(put func(k string, v any) error, del func(k string) error) error) error {
+	return db.Update(ctx, func(tx *metadata.Tx) error {
+		b, err := tx.Bucket(bucket)
+		if err != nil {
+			return err
+		}
+		put := func(k string, v any) error {
+			j, err := json.Marshal(v)
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte(k), j)
+		}
+		return fn(put, func(k string) error { return b.Delete([]byte(k)) })
+	})
+}
+
+// Get returns the record of key, ok false when there is none.
+func (s *Store) Get(ctx context.Context, key digest.Digest) (rec Record, ok bool, err error) {
+	err = view(ctx, s.DB, func(get func(string) []byte) error {
+		v := get("r/" + key.String())
+		if v == nil {
+			return nil
+		}
+		ok = true
+		return json.Unmarshal(v, &rec)
+	})
+	return rec, ok, err
+}
+
+// Put stores rec.
+func (s *Store) Put(ctx context.Context, rec Record) error {
+	if rec.LastUsed.IsZero() {
+		rec.LastUsed = time.Now().UTC()
+	}
+	return update(ctx, s.DB, func(put func(string, any) error, _ func(string) error) error {
+		return put("r/"+rec.Key.String(), rec)
+	})
+}
+
+// Touch marks keys used now.
+func (s *Store) Touch(ctx context.Context, keys []digest.Digest) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	now := time.Now().UTC()
+	return s.DB.Update(ctx, func(tx *metadata.Tx) error {
+		b, err := tx.Bucket(bucket)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			v := b.Get([]byte("r/" + k.String()))
+			if v == nil {
+				continue
+			}
+			var rec Record
+			if json.Unmarshal(v, &rec) != nil {
+				continue
+			}
+			rec.LastUsed = now
+			j, _ := json.Marshal(rec)
+			if err := b.Put([]byte("r/"+k.String()), j); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Records lists every record, least recently used first.
+func (s *Store) Records(ctx context.Context) ([]Record, error) {
+	var out []Record
+	err := s.DB.View(ctx, func(tx *metadata.Tx) error {
+		b, err := tx.Bucket(bucket)
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		c := b.Cursor()
+		for k, v := c.Seek([]byte("r/")); k != nil && strings.HasPrefix(string(k), "r/"); k, v = c.Next() {
+			var rec Record
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("cache record %s: %w", k, err)
+			}
+			out = append(out, rec)
+		}
+		return nil
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].LastUsed.Before(out[j].LastUsed) })
+	return out, err
+}
+
+// Delete drops the records of keys.
+func (s *Store) Delete(ctx context.Context, keys []digest.Digest) error {
+	return update(ctx, s.DB, func(_ func(string, any) error, del func(string) error) error {
+		for _, k := range keys {
+			if err := del("r/" + k.String()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteAll drops every record, input and stat entry.
+func (s *Store) DeleteAll(ctx context.Context) error {
+	return s.DB.Update(ctx, func(tx *metadata.Tx) error {
+		b, err := tx.Bucket(bucket)
+		if err != nil {
+			return err
+		}
+		var keys [][]byte
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// GetInputs returns what step id saw last.
+func (s *Store) GetInputs(ctx context.Context, id digest.Digest) (in Inputs, ok bool, err error) {
+	err = view(ctx, s.DB, func(get func(string) []byte) error {
+		v := get("i/" + id.String())
+		if v == nil {
+			return nil
+		}
+		ok = true
+		return json.Unmarshal(v, &in)
+	})
+	return in, ok, err
+}
+
+// PutInputs remembers what step id saw.
+func (s *Store) PutInputs(ctx context.Context, id digest.Digest, in Inputs) error {
+	return update(ctx, s.DB, func(put func(string, any) error, _ func(string) error) error {
+		return put("i/"+id.String(), in)
+	})
+}
+
+// statEntry is what a file looked like when it was hashed.
+type statEntry struct {
+	Size  int64         `json:"s"`
+	Mtime int64         `json:"m"`
+	Ctime int64         `json:"c"`
+	Ino   uint64        `json:"i"`
+	Mode  uint32        `json:"o"`
+	Hash  digest.Digest `json:"h"`
+}
+
+// StatCache maps the files of one context directory to content hashes,
+// trusting a remembered hash while (size, mtime, ctime, inode, mode) are
+// unchanged. It is safe for one goroutine at a time.
+type StatCache struct {
+	dir     string
+	entries map[string]statEntry
+	dirty   bool
+}
+
+// LoadStat reads the stat cache of the context dir.
+func (s *Store) LoadStat(ctx context.Context, dir string) (*StatCache, error) {
+	c := &StatCache{dir: dir, entries: map[string]statEntry{}}
+	err := view(ctx, s.DB, func(get func(string) []byte) error {
+		if v := get("s/" + dir); v != nil {
+			_ = json.Unmarshal(v, &c.entries) // a damaged cache is only slower
+		}
+		return nil
+	})
+	return c, err
+}
+
+// SaveStat writes c back if it changed.
+func (s *Store) SaveStat(ctx context.Context, c *StatCache) error {
+	if c == nil || !c.dirty {
+		return nil
+	}
+	return update(ctx, s.DB, func(put func(string, any) error, _ func(string) error) error {
+		return put("s/"+c.dir, c.entries)
+	})
+}
+
+// Hash returns the sha256 of the regular file full (named rel in the
+// context), reading it only when its stat changed since it was last hashed.
+func (c *StatCache) Hash(full, rel string, st *unix.Stat_t) (digest.Digest, error) {
+	cur := statEntry{Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino, Mode: st.Mode}
+	if e, ok := c.entries[rel]; ok && e.Hash != "" {
+		h := e.Hash
+		e.Hash = ""
+		if e == cur {
+			return h, nil
+		}
+	}
+	f, err := os.Open(full)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", rel, err)
+	}
+	cur.Hash = digest.NewDigest(digest.SHA256, h)
+	c.entries[rel] = cur
+	c.dirty = true
+	return cur.Hash, nil
+}

@@ -1,0 +1,161 @@
+package build
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/strata-project/strata/internal/build/cache"
+	"github.com/strata-project/strata/internal/runtime"
+)
+
+// RunError is a RUN whose command failed: its exit code and the last lines
+// of its output.
+type RunError struct {
+	File    string
+	Line    int
+	Command string
+	Code    int
+	Tail    []string
+}
+
+func (e *RunError) Error() string {
+	msg := fmt.Sprintf("%s:%d: RUN %s: the command exited with code %d", e.File, e.Line, e.Command, e.Code)
+	if len(e.Tail) > 0 {
+		msg += "; its last output:\n  " + strings.Join(e.Tail, "\n  ")
+	}
+	return msg
+}
+
+// runStep runs RUN in a container on a new snapshot; the layer is what the
+// command changed.
+func (b *builder) runStep(ctx context.Context, s *state, in Instruction) error {
+	if in.flag("mount") != "" {
+		return b.errAt(in, "RUN --mount is not supported yet")
+	}
+	args := b.command(s, in)
+	stdin := ""
+	if len(in.Heredocs) > 0 && !in.JSON {
+		h := in.Heredocs[0]
+		line := strings.TrimSpace(strings.Join(in.Args, " "))
+		if strings.HasPrefix(line, "<<") && strings.Trim(strings.TrimLeft(line[2:], "-"), `"' `) == h.Name {
+			args = append(append([]string{}, s.shellOf()...), h.Content)
+		} else {
+			stdin = h.Content
+		}
+	}
+	network := b.opts.Network
+	if v := in.flag("network"); v != "" && v != "default" {
+		network = v
+	}
+	if network != "none" && network != "host" {
+		return b.errAt(in, "RUN --network=%s: want none, host or default", network)
+	}
+	createdBy := "RUN " + strings.Join(args, " ") + " # buildkit"
+	key := cache.Key(s.key, createdBy, "args:"+strings.Join(sortedKV(s.args), "\n"), "network:"+network, "stdin:"+stdin)
+	inp := &stepInputs{id: b.stepID(s, createdBy), in: cache.Inputs{Args: s.args}}
+	shown := strings.Join(in.Args, " ")
+	if in.JSON {
+		shown = jsonList(in.Args)
+	}
+	log := b.p.step(b.title(s, "RUN "+shown))
+	env := append(envOf(s.args), s.img.Config.Env...)
+	cfg := ocispec.ImageConfig{Env: dedupEnv(env), WorkingDir: s.img.Config.WorkingDir, User: s.img.Config.User}
+	return b.fsStep(ctx, s, in, log, key, createdBy, inp, func(ctx context.Context, root string) error {
+		code, err := b.runContainer(ctx, root, cfg, args, stdin, network, log)
+		if err != nil {
+			return b.errAt(in, "RUN %s: %v", shown, err)
+		}
+		if code != 0 {
+			return &RunError{File: b.df.Name, Line: in.Line, Command: shown, Code: code, Tail: log.flush()}
+		}
+		log.flush()
+		return nil
+	})
+}
+
+// dedupEnv keeps the last value of each variable, in first-seen order.
+func dedupEnv(env []string) []string {
+	idx := map[string]int{}
+	var out []string
+	for _, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		if i, ok := idx[k]; ok {
+			out[i] = e
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, e)
+	}
+	return out
+}
+
+// runContainer runs args with runc on the mounted rootfs and returns the
+// exit code. Cancelling ctx kills the container; it is always deleted.
+func (b *builder) runContainer(ctx context.Context, rootfs string, cfg ocispec.ImageConfig, args []string, stdin, network string, log *stepLog) (int, error) {
+	if b.be.Runc == nil {
+		return -1, fmt.Errorf("no container runtime configured")
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	id := "strata-build-" + hex.EncodeToString(rnd[:])
+	spec, err := runtime.Spec(runtime.SpecOptions{
+		Rootfs:      rootfs,
+		Config:      cfg,
+		Entrypoint:  []string{},
+		Args:        args,
+		Hostname:    "strata-build",
+		Network:     network,
+		CgroupsPath: "/strata/" + id,
+	})
+	if err != nil {
+		return -1, err
+	}
+	bundle, err := os.MkdirTemp("", "strata-bundle-")
+	if err != nil {
+		return -1, err
+	}
+	defer os.RemoveAll(bundle)
+	j, err := json.Marshal(spec)
+	if err != nil {
+		return -1, err
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), j, 0o600); err != nil {
+		return -1, err
+	}
+	bg := context.WithoutCancel(ctx)
+	stop := make(chan struct{})
+	killed := make(chan struct{})
+	go func() {
+		// Ends when the container exits (stop closed) or, on Ctrl-C, after
+		// killing every process of the container.
+		defer close(killed)
+		select {
+		case <-stop:
+		case <-ctx.Done():
+			_ = b.be.Runc.Kill(bg, id, syscall.SIGKILL, true)
+		}
+	}()
+	var in *strings.Reader
+	io := runtime.IO{Stdout: log, Stderr: log}
+	if stdin != "" {
+		in = strings.NewReader(stdin)
+		io.Stdin = in
+	}
+	code, err := b.be.Runc.Run(bg, id, bundle, io)
+	close(stop)
+	<-killed
+	_ = b.be.Runc.Delete(bg, id, true)
+	if ctx.Err() != nil {
+		return -1, ctx.Err()
+	}
+	return code, err
+}

@@ -1,0 +1,259 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/strata-project/strata/internal/archive"
+	"github.com/strata-project/strata/internal/build/cache"
+	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/layer"
+	"github.com/strata-project/strata/internal/manifest"
+	"github.com/strata-project/strata/internal/metadata"
+)
+
+// stepInputs identify a step across builds (its stage and text) and what
+// it saw, so a miss can say what changed.
+type stepInputs struct {
+	id digest.Digest
+	in cache.Inputs
+}
+
+func (b *builder) stepID(s *state, createdBy string) digest.Digest {
+	return cache.Key("", "step", b.opts.ContextDir, b.df.Name, s.name, createdBy)
+}
+
+// fsStep runs a step that changes files: from the cache when key has a
+// record whose layer is still there, else by running mutate on a new
+// snapshot over the stage's top layer and storing the snapshot's diff as
+// a layer. A step that changed nothing becomes an empty_layer row.
+func (b *builder) fsStep(ctx context.Context, s *state, in Instruction, log *stepLog, key digest.Digest, createdBy string, inp *stepInputs, mutate func(ctx context.Context, root string) error) error {
+	if !b.opts.NoCache {
+		if rec, ok := b.lookup(ctx, s, key); ok {
+			b.apply(s, rec, createdBy)
+			b.use(key)
+			if rec.Empty {
+				log.cached("(no changes)")
+			} else {
+				log.cached(rec.DiffID.String())
+			}
+			return nil
+		}
+	}
+	log.miss(b.missReason(ctx, s, inp))
+	s.missed = true
+	rec, err := b.execute(ctx, s, key, mutate)
+	if err != nil {
+		log.failed(err)
+		return err
+	}
+	if err := b.cache.Put(ctx, rec); err != nil {
+		return err
+	}
+	if inp != nil {
+		if err := b.cache.PutInputs(ctx, inp.id, inp.in); err != nil {
+			return err
+		}
+	}
+	b.apply(s, rec, createdBy)
+	log.done()
+	return nil
+}
+
+// lookup returns the cache record of key if its layer is still usable.
+func (b *builder) lookup(ctx context.Context, s *state, key digest.Digest) (cache.Record, bool) {
+	rec, ok, err := b.cache.Get(ctx, key)
+	if err != nil || !ok {
+		return rec, false
+	}
+	if rec.Empty {
+		return rec, true
+	}
+	if want := chainOf(s.chainID, rec.DiffID); want != rec.ChainID {
+		return rec, false
+	}
+	if _, err := b.be.Snap.Stat(ctx, rec.ChainID.String()); err != nil {
+		return rec, false
+	}
+	if _, err := b.be.Content.Info(ctx, rec.Blob.Digest); err != nil {
+		return rec, false
+	}
+	return rec, true
+}
+
+func chainOf(parent, diffID digest.Digest) digest.Digest {
+	if parent == "" {
+		return diffID
+	}
+	return manifest.ChainIDs([]digest.Digest{parent, diffID})[1]
+}
+
+// apply adds a step's result to the stage. The key chain takes the layer's
+// content, so a step rerun with a different result changes every key after
+// it.
+func (b *builder) apply(s *state, rec cache.Record, createdBy string) {
+	s.key = cache.Key(rec.Key, "result", rec.DiffID.String())
+	at := rec.Created
+	if b.opts.SourceDateEpoch != nil {
+		at = b.opts.SourceDateEpoch.UTC()
+	}
+	if rec.Empty {
+		b.addHistory(s, createdBy, true, at)
+		return
+	}
+	s.layers = append(s.layers, rec.Blob)
+	s.img.RootFS.DiffIDs = append(s.img.RootFS.DiffIDs, rec.DiffID)
+	s.chainID = rec.ChainID
+	b.addHistory(s, createdBy, false, at)
+}
+
+func (b *builder) missReason(ctx context.Context, s *state, inp *stepInputs) string {
+	switch {
+	case b.opts.NoCache:
+		return "--no-cache"
+	case s.missed:
+		return "an earlier step changed"
+	case inp == nil:
+		return "no cache entry for this step"
+	}
+	last, ok, err := b.cache.GetInputs(ctx, inp.id)
+	if err != nil || !ok {
+		return "no cache entry for this step (first build)"
+	}
+	for _, k := range slices.Sorted(maps.Keys(inp.in.Files)) {
+		old, ok := last.Files[k]
+		if !ok {
+			return fmt.Sprintf("file %s was added", k)
+		}
+		if old != inp.in.Files[k] {
+			return fmt.Sprintf("file %s changed", k)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(last.Files)) {
+		if _, ok := inp.in.Files[k]; !ok {
+			return fmt.Sprintf("file %s was removed", k)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(inp.in.Args)) {
+		if old, ok := last.Args[k]; !ok || old != inp.in.Args[k] {
+			return fmt.Sprintf("build arg %s changed (%q, was %q)", k, inp.in.Args[k], old)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(last.Args)) {
+		if _, ok := inp.in.Args[k]; !ok {
+			return fmt.Sprintf("build arg %s is no longer set", k)
+		}
+	}
+	return "the cached layer is gone (pruned)"
+}
+
+func (b *builder) writeOptions() archive.WriteOptions {
+	return archive.WriteOptions{SourceDateEpoch: b.opts.SourceDateEpoch}
+}
+
+// execute runs mutate on a new snapshot over s.chainID and stores the
+// snapshot's diff as a layer, committing the snapshot under its chain ID.
+// On any failure, or a cancelled ctx, the snapshot is removed.
+func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, mutate func(ctx context.Context, root string) error) (cache.Record, error) {
+	rec := cache.Record{Key: key, Created: b.created()}
+	skey := layer.ExtractKey()
+	mounts, err := b.be.Snap.Prepare(ctx, skey, s.chainID.String())
+	if err != nil {
+		return rec, fmt.Errorf("prepare snapshot: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = b.be.Snap.Remove(context.WithoutCancel(ctx), skey)
+		}
+	}()
+	if err := layer.WithMounted(ctx, mounts, func(root string) error { return mutate(ctx, root) }); err != nil {
+		return rec, err
+	}
+	if err := ctx.Err(); err != nil {
+		return rec, err
+	}
+	upper, err := b.be.Snap.UpperDir(ctx, skey)
+	if err != nil {
+		return rec, err
+	}
+	var write func(w io.Writer) error
+	if b.be.Driver == "overlay" {
+		names, err := readNames(upper)
+		if err != nil {
+			return rec, err
+		}
+		if len(names) == 0 {
+			rec.Empty = true
+			return rec, nil
+		}
+		write = func(w io.Writer) error { return archive.WriteOverlayDiff(ctx, w, upper, b.writeOptions()) }
+	} else {
+		lower := ""
+		if dirs, err := b.be.Snap.ParentDirs(ctx, skey); err != nil {
+			return rec, err
+		} else if len(dirs) > 0 {
+			lower = dirs[0]
+		} else {
+			tmp, err := os.MkdirTemp("", "strata-empty-")
+			if err != nil {
+				return rec, err
+			}
+			defer os.Remove(tmp)
+			lower = tmp
+		}
+		write = func(w io.Writer) error { return archive.WriteDiff(ctx, w, lower, upper, b.writeOptions()) }
+	}
+	created, err := layer.Create(ctx, b.be.Content, b.opts.Compression, write)
+	if err != nil {
+		return rec, fmt.Errorf("write layer: %w", err)
+	}
+	if created.Size <= 1024 && b.be.Driver != "overlay" {
+		rec.Empty = true // only the tar's end blocks
+		return rec, nil
+	}
+	chainID := chainOf(s.chainID, created.DiffID)
+	if err := b.be.Snap.Commit(ctx, chainID.String(), skey); err != nil {
+		if !errors.Is(err, errdefs.ErrAlreadyExists) {
+			return rec, fmt.Errorf("commit snapshot %s: %w", chainID, err)
+		}
+	} else {
+		committed = true
+	}
+	if err := b.be.DB.Update(ctx, func(tx *metadata.Tx) error {
+		return tx.PutLayer(metadata.Layer{DiffID: created.DiffID, ChainID: chainID, Size: created.Size, Blobs: []ocispec.Descriptor{created.Desc}})
+	}); err != nil {
+		return rec, err
+	}
+	rec.ChainID, rec.DiffID, rec.Blob, rec.Size = chainID, created.DiffID, created.Desc, created.Size
+	return rec, nil
+}
+
+func readNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
+
+// withView mounts a read-only view of the committed snapshot chainID ("" for
+// an empty tree) for fn.
+func (b *builder) withView(ctx context.Context, chainID digest.Digest, fn func(root string) error) error {
+	key := layer.ExtractKey() // a dead process's views are cleaned up as its extracts are
+	mounts, err := b.be.Snap.View(ctx, key, chainID.String())
+	if err != nil {
+		return fmt.Errorf("view %s: %w", chainID, err)
+	}
+	defer b.be.Snap.Remove(context.WithoutCancel(ctx), key)
+	return layer.WithMounted(ctx, mounts, fn)
+}

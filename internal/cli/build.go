@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-project/strata/internal/engine"
+	"github.com/strata-project/strata/internal/errdefs"
+)
+
+func init() { commands = append(commands, newBuildCommand) }
+
+func newBuildCommand(c *CLI) *cobra.Command {
+	var (
+		opts      engine.BuildOptions
+		buildArgs []string
+		labels    []string
+		progress  string
+		quiet     bool
+		iidfile   string
+	)
+	cmd := &cobra.Command{
+		Use:   "build [OPTIONS] CONTEXT",
+		Short: "Build an image from a Dockerfile",
+		Long: `Build runs the Dockerfile in CONTEXT (a directory, or "-" for a tar of the
+context or a lone Dockerfile on standard input) and names the image with each -t.
+
+Every step that changes files makes one layer: COPY and ADD write straight into a
+new snapshot, RUN runs in a container whose changes become the layer. Steps that
+only change the config are history rows without a layer. A step is taken from the
+cache while its parent, its text, the build args it sees and the content of its
+sources are unchanged; file hashes are remembered by size, mtime and inode, so a
+warm build reads no file data. Only the stages the target needs are built, and
+stages that do not depend on each other run at the same time.
+
+With SOURCE_DATE_EPOCH (in the environment or as a --build-arg) file times and
+created times are clamped to it, so the same context gives the same image digest
+on any store. A failed build tags nothing; its finished steps stay cached.`,
+		Example: `  strata build -t app:v1 .
+  strata build -f docker/Dockerfile.prod --build-arg VERSION=1.2 --target runtime -t app .
+  strata build --progress plain --no-cache .
+  tar -c . | strata build -t app -`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Context = args[0]
+			opts.Stdin = c.Stdin
+			var err error
+			if opts.BuildArgs, err = keyValues("--build-arg", buildArgs, true); err != nil {
+				return err
+			}
+			if opts.Labels, err = keyValues("--label", labels, false); err != nil {
+				return err
+			}
+			if v, ok := opts.BuildArgs["SOURCE_DATE_EPOCH"]; ok && v != "" {
+				_ = v // build.Options reads it from the build args
+			} else if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
+				sec, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return fmt.Errorf("SOURCE_DATE_EPOCH=%s: want seconds since 1970: %w", v, errdefs.ErrInvalidArgument)
+				}
+				t := time.Unix(sec, 0).UTC()
+				opts.SourceDateEpoch = &t
+			}
+			switch progress {
+			case "auto", "tty", "":
+				opts.Progress = cmd.ErrOrStderr()
+			case "plain":
+				opts.Progress, opts.Verbose = cmd.ErrOrStderr(), true
+			case "quiet":
+			default:
+				return fmt.Errorf("--progress %s: want auto, plain or quiet: %w", progress, errdefs.ErrInvalidArgument)
+			}
+			if quiet {
+				opts.Progress = nil
+			}
+			e, err := c.Engine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			res, err := e.Build(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			if iidfile != "" {
+				if err := os.WriteFile(iidfile, []byte(res.ID.String()), 0o644); err != nil {
+					return fmt.Errorf("--iidfile: %w", err)
+				}
+			}
+			if quiet {
+				fmt.Fprintln(cmd.OutOrStdout(), res.ID)
+				return nil
+			}
+			w := cmd.ErrOrStderr()
+			if opts.Progress == nil {
+				w = io.Discard
+			}
+			fmt.Fprintf(w, "writing image %s\n", res.ID)
+			for _, t := range res.Tags {
+				fmt.Fprintf(w, "naming to %s\n", t)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), res.ID)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&opts.Tags, "tag", "t", nil, "name the image NAME[:TAG] (repeatable)")
+	f.StringVarP(&opts.Dockerfile, "file", "f", "", "the Dockerfile (default CONTEXT/Dockerfile)")
+	f.StringArrayVar(&buildArgs, "build-arg", nil, "set a build argument KEY=VALUE (KEY alone takes it from the environment)")
+	f.StringVar(&opts.Target, "target", "", "build this stage and what it needs, not the last stage")
+	f.BoolVar(&opts.NoCache, "no-cache", false, "run every step, ignoring the cache")
+	f.StringArrayVar(&labels, "label", nil, "set an image label KEY=VALUE")
+	f.StringVar(&iidfile, "iidfile", "", "write the image ID to this file")
+	f.StringVar(&progress, "progress", "auto", "progress output: auto, plain (with cache miss reasons) or quiet")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print only the image ID")
+	f.BoolVar(&opts.Squash, "squash", false, "merge the layers above the base image into one")
+	f.StringVar(&opts.Network, "network", "none", "network for RUN: none or host")
+	f.StringVar(&opts.Compression, "compression", "gzip", "layer compression: gzip, zstd or none")
+	return cmd
+}
+
+// keyValues parses KEY=VALUE flags; with fromEnv a bare KEY takes the
+// environment's value, as docker's --build-arg does.
+func keyValues(flag string, list []string, fromEnv bool) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range list {
+		k, v, ok := strings.Cut(kv, "=")
+		if k == "" {
+			return nil, fmt.Errorf("%s %q: want KEY=VALUE: %w", flag, kv, errdefs.ErrInvalidArgument)
+		}
+		if !ok {
+			if !fromEnv {
+				return nil, fmt.Errorf("%s %q: want KEY=VALUE: %w", flag, kv, errdefs.ErrInvalidArgument)
+			}
+			ev, set := os.LookupEnv(k)
+			if !set {
+				continue
+			}
+			v = ev
+		}
+		out[k] = v
+	}
+	return out, nil
+}

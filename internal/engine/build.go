@@ -1,0 +1,302 @@
+package engine
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/strata-project/strata/internal/archive"
+	"github.com/strata-project/strata/internal/build"
+	"github.com/strata-project/strata/internal/build/cache"
+	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/gc"
+	"github.com/strata-project/strata/internal/images"
+	"github.com/strata-project/strata/internal/layer"
+	"github.com/strata-project/strata/internal/runtime"
+)
+
+// BuildOptions describe a `strata build`.
+type BuildOptions struct {
+	// Context is a directory, or "-" for standard input holding either a
+	// tar of the context or a Dockerfile alone.
+	Context string
+	Stdin   io.Reader
+	// Dockerfile is the Dockerfile's path ("" is CONTEXT/Dockerfile).
+	Dockerfile string
+	Tags       []string
+	BuildArgs  map[string]string
+	Target     string
+	NoCache    bool
+	Labels     map[string]string
+	Network    string
+	Squash     bool
+	// SourceDateEpoch makes the build reproducible (see build.Options).
+	SourceDateEpoch *time.Time
+	Progress        io.Writer // step lines; nil for none
+	Verbose         bool      // cache miss reasons
+	Compression     string    // gzip (default), zstd, none
+}
+
+// BuildResult is the built image.
+type BuildResult struct {
+	ID       digest.Digest      // the config digest
+	Manifest ocispec.Descriptor // what the tags point at
+	Tags     []string
+}
+
+// maxStdinDockerfile caps a Dockerfile or context tar read from stdin
+// before it is known which it is.
+const maxStdinDockerfile = 1 << 20
+
+// Build builds an image from a Dockerfile and names it with each tag. A
+// failed build tags nothing; its finished steps stay in the cache.
+func (e *Engine) Build(ctx context.Context, opts BuildOptions) (BuildResult, error) {
+	var res BuildResult
+	var names []string
+	for _, t := range opts.Tags {
+		n, err := images.ParseTagged(t)
+		if err != nil {
+			return res, err
+		}
+		names = append(names, n.String())
+	}
+	comp, err := layer.ParseCompression(opts.Compression)
+	if err != nil {
+		return res, err
+	}
+	bo := build.Options{
+		BuildArgs: opts.BuildArgs, Target: opts.Target, NoCache: opts.NoCache, Labels: opts.Labels,
+		Network: opts.Network, Squash: opts.Squash, SourceDateEpoch: opts.SourceDateEpoch,
+		Progress: opts.Progress, Verbose: opts.Verbose, Compression: comp,
+	}
+	cleanup, err := e.buildInput(ctx, opts, &bo)
+	if cleanup != nil {
+		defer cleanup()
+	}
+	if err != nil {
+		return res, err
+	}
+
+	unlock, err := e.lock(ctx, false)
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+	be := build.Backend{Content: e.Content, DB: e.DB, Images: e.Images, Snap: e.Snap, Driver: e.driver,
+		Runc: &runtime.Runc{Root: filepath.Join(e.root, "runc")}}
+	out, err := build.Build(ctx, be, bo)
+	if err != nil {
+		return res, err
+	}
+	cfgDesc, err := e.putJSON(ctx, ocispec.MediaTypeImageConfig, out.Image)
+	if err != nil {
+		return res, err
+	}
+	layers := out.Layers
+	if layers == nil {
+		layers = []ocispec.Descriptor{}
+	}
+	m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cfgDesc, Layers: layers}
+	target, err := e.putJSON(ctx, ocispec.MediaTypeImageManifest, m)
+	if err != nil {
+		return res, err
+	}
+	if len(names) == 0 {
+		if err := e.nameImage(ctx, "", target); err != nil {
+			return res, err
+		}
+	}
+	for _, n := range names {
+		if err := e.nameImage(ctx, n, target); err != nil {
+			return res, err
+		}
+	}
+	return BuildResult{ID: cfgDesc.Digest, Manifest: target, Tags: names}, nil
+}
+
+// buildInput fills in the context directory, the Dockerfile and the
+// .dockerignore; cleanup removes a context unpacked from stdin.
+func (e *Engine) buildInput(ctx context.Context, opts BuildOptions, bo *build.Options) (func(), error) {
+	var cleanup func()
+	ctxDir := opts.Context
+	if ctxDir == "" {
+		return nil, fmt.Errorf("build: no context given: %w", errdefs.ErrInvalidArgument)
+	}
+	if ctxDir == "-" {
+		if opts.Stdin == nil {
+			return nil, fmt.Errorf("build from -: no standard input: %w", errdefs.ErrInvalidArgument)
+		}
+		br := bufioPeek(opts.Stdin)
+		if isTarStream(br.head) {
+			dir, err := os.MkdirTemp("", "strata-context-")
+			if err != nil {
+				return nil, err
+			}
+			cleanup = func() { os.RemoveAll(dir) }
+			rc, _, err := archive.Decompress(br)
+			if err != nil {
+				return cleanup, fmt.Errorf("build context from standard input: %w", err)
+			}
+			defer rc.Close()
+			if _, err := archive.Apply(ctx, dir, rc, archive.ApplyOptions{}); err != nil {
+				return cleanup, fmt.Errorf("build context from standard input: %w", err)
+			}
+			ctxDir = dir
+		} else {
+			b, err := io.ReadAll(io.LimitReader(br, maxStdinDockerfile+1))
+			if err != nil {
+				return nil, err
+			}
+			if len(b) > maxStdinDockerfile {
+				return nil, fmt.Errorf("Dockerfile on standard input is over 1 MiB: %w", errdefs.ErrInvalidArgument)
+			}
+			bo.Dockerfile, bo.DockerfileName = b, "Dockerfile"
+			return nil, nil
+		}
+	} else if fi, err := os.Stat(ctxDir); err != nil {
+		return nil, fmt.Errorf("build context %s: %w", ctxDir, err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("build context %s is not a directory: %w", ctxDir, errdefs.ErrInvalidArgument)
+	}
+	bo.ContextDir = ctxDir
+	df := opts.Dockerfile
+	if df == "" {
+		df = filepath.Join(ctxDir, "Dockerfile")
+	} else if !filepath.IsAbs(df) && opts.Context == "-" {
+		df = filepath.Join(ctxDir, df)
+	}
+	b, err := os.ReadFile(df)
+	if err != nil {
+		return cleanup, fmt.Errorf("read Dockerfile: %w", err)
+	}
+	bo.Dockerfile = b
+	bo.DockerfileName = filepath.Base(df)
+	if ig, err := os.ReadFile(filepath.Join(ctxDir, ".dockerignore")); err == nil {
+		bo.Ignore = ig
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return cleanup, err
+	}
+	return cleanup, nil
+}
+
+type peeked struct {
+	head []byte
+	r    io.Reader
+}
+
+func (p *peeked) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+// bufioPeek reads the first bytes of r so the caller can tell a tar from a
+// Dockerfile, and still reads everything after.
+func bufioPeek(r io.Reader) *peeked {
+	head := make([]byte, 1024)
+	n, _ := io.ReadFull(r, head)
+	head = head[:n]
+	return &peeked{head: head, r: io.MultiReader(bytes.NewReader(head), r)}
+}
+
+func isTarStream(head []byte) bool {
+	rc, c, err := archive.Decompress(bytes.NewReader(head))
+	if err != nil {
+		return false
+	}
+	defer rc.Close()
+	if c != archive.Uncompressed {
+		return true // a compressed stream is a context, never a Dockerfile
+	}
+	_, err = tar.NewReader(rc).Next()
+	return err == nil || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// BuildCacheRoots are the gc roots of the build cache: each record's
+// snapshot and layer blob. Wire it into Engine.ExtraRoots.
+func (e *Engine) BuildCacheRoots(ctx context.Context) (gc.Roots, error) {
+	roots := gc.Roots{Blobs: map[digest.Digest]bool{}, Snapshots: map[string]bool{}}
+	recs, err := (&cache.Store{DB: e.DB}).Records(ctx)
+	if err != nil {
+		return roots, err
+	}
+	for _, r := range recs {
+		if r.Empty {
+			continue
+		}
+		roots.Snapshots[r.ChainID.String()] = true
+		roots.Blobs[r.Blob.Digest] = true
+	}
+	return roots, nil
+}
+
+// BuilderPruneOptions tune `strata builder prune`.
+type BuilderPruneOptions struct {
+	// All drops every record; otherwise only records whose layer no image
+	// uses.
+	All bool
+	// KeepStorage, if positive, keeps the most recently used records
+	// whose layers total at most this many bytes.
+	KeepStorage int64
+}
+
+// BuilderPruneReport says what a prune removed.
+type BuilderPruneReport struct {
+	Records   int
+	Reclaimed int64
+}
+
+// PruneBuildCache drops cache records, least recently used first, then
+// collects garbage.
+func (e *Engine) PruneBuildCache(ctx context.Context, opts BuilderPruneOptions) (BuilderPruneReport, error) {
+	var rep BuilderPruneReport
+	cs := &cache.Store{DB: e.DB}
+	recs, err := cs.Records(ctx) // least recently used first
+	if err != nil {
+		return rep, err
+	}
+	inUse := map[digest.Digest]bool{}
+	if !opts.All {
+		list, err := e.Images.List(ctx)
+		if err != nil {
+			return rep, err
+		}
+		for _, img := range list {
+			for _, c := range img.ChainIDs() {
+				inUse[c] = true
+			}
+		}
+	}
+	var total int64
+	for _, r := range recs {
+		total += r.Blob.Size
+	}
+	var drop []digest.Digest
+	for _, r := range recs {
+		if opts.KeepStorage > 0 && total <= opts.KeepStorage {
+			break
+		}
+		if !opts.All && (r.Empty || inUse[r.ChainID]) {
+			continue
+		}
+		drop = append(drop, r.Key)
+		total -= r.Blob.Size
+	}
+	if opts.All && opts.KeepStorage <= 0 {
+		if err := cs.DeleteAll(ctx); err != nil {
+			return rep, err
+		}
+	} else if err := cs.Delete(ctx, drop); err != nil {
+		return rep, err
+	}
+	rep.Records = len(drop)
+	g, err := e.GC(ctx, GCOptions{})
+	rep.Reclaimed = g.Reclaimed()
+	return rep, err
+}
