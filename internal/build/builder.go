@@ -79,7 +79,7 @@ type state struct {
 	key       digest.Digest // cache key of everything so far
 	baseN     int           // layers that came from the FROM image
 	baseChain digest.Digest
-	baseHist  int // history rows that came from the FROM image
+	baseHist  int               // history rows that came from the FROM image
 	args      map[string]string // ARGs in scope
 	argSet    map[string]bool
 	cmdSet    bool
