@@ -173,6 +173,13 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 	if st, err := runtime.Probe(ctx, s.runc, c.ID, dir); err == nil && st.Running {
 		return nil, fmt.Errorf("container %s is already running: %w", c.Name, errdefs.ErrConflict)
 	}
+	// A previous monitor records the exit before it unmounts and deletes;
+	// let it finish so it does not undo this start.
+	if st, err := runtime.ReadStatus(dir); err == nil {
+		for i := 0; i < 500 && processAlive(st.MonitorPid) && strings.Contains(cmdline(st.MonitorPid), c.ID); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	_ = os.Remove(filepath.Join(dir, pausedFile))
 	rootfs := s.rootfs(c.ID)
 	mounts, err := s.sn.Mounts(ctx, c.SnapshotKey)
@@ -373,13 +380,6 @@ func (s *Store) Restart(ctx context.Context, ref string, timeout time.Duration) 
 	c, err := s.Get(ref)
 	if err != nil {
 		return err
-	}
-	// The old monitor unmounts and deletes after recording the exit; wait
-	// for it to be gone.
-	if st, err := runtime.ReadStatus(s.dir(c.ID)); err == nil {
-		for i := 0; i < 500 && processAlive(st.MonitorPid); i++ {
-			time.Sleep(10 * time.Millisecond)
-		}
 	}
 	_, err = s.Start(ctx, c.ID, StartOptions{})
 	return err

@@ -70,6 +70,12 @@ type fullSnapshotter interface {
 func newStore(t *testing.T, kind snapshotterKind) (*Store, string) {
 	t.Helper()
 	requireRunc(t)
+	return newStoreTB(t, kind)
+}
+
+func newStoreTB(t testing.TB, kind snapshotterKind) (*Store, string) {
+	t.Helper()
+	testutil.RequiresRoot(t)
 	ctx := context.Background()
 	root := t.TempDir()
 	sn, err := kind.open(filepath.Join(root, "snapshots"))
@@ -102,7 +108,7 @@ func newStore(t *testing.T, kind snapshotterKind) (*Store, string) {
 
 // cleanupStore force-removes every container left, so no process or mount
 // outlives the test.
-func cleanupStore(t *testing.T, s *Store) {
+func cleanupStore(t testing.TB, s *Store) {
 	ids, _ := s.ids()
 	for _, id := range ids {
 		if err := s.Remove(context.Background(), id, true); err != nil {
@@ -131,7 +137,7 @@ func mountsUnder(dir string) ([]string, error) {
 
 // writeBusybox writes a busybox rootfs: the static binary, a link per
 // applet, /etc/passwd and /etc/group, and a few files the tests change.
-func writeBusybox(t *testing.T, root string) {
+func writeBusybox(t testing.TB, root string) {
 	t.Helper()
 	for _, d := range []string{"bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "root", "home/app", "srv/old", "www", "proc", "sys", "dev"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {

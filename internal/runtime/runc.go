@@ -225,6 +225,11 @@ func (r *Runc) Kill(ctx context.Context, id string, sig syscall.Signal, all bool
 // Delete deletes the container's runc state; force kills it first. A
 // container runc does not know is not an error.
 func (r *Runc) Delete(ctx context.Context, id string, force bool) error {
+	// runc keeps a directory per container under its root; without one
+	// there is nothing to delete and no need to run runc (~10 ms).
+	if _, err := os.Stat(filepath.Join(r.Root, id)); errors.Is(err, os.ErrNotExist) && r.Root != "" {
+		return nil
+	}
 	args := []string{"delete"}
 	if force {
 		args = append(args, "--force")
@@ -316,5 +321,3 @@ func ExitCodeFor(err error) int {
 	}
 	return 125
 }
-
-func absJoin(dir, name string) string { return filepath.Join(dir, name) }
