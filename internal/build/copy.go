@@ -556,3 +556,7 @@ func download(ctx context.Context, url, dir string) (string, string, error) {
 	}
 	return p, name, nil
 }
+
+func symlinkAt(root, target, name string) error {
+	return os.Symlink(target, filepath.Join(root, name))
+}

@@ -1,0 +1,23 @@
+// Package build runs Dockerfiles: it parses them with BuildKit's parser
+// (its AST only; the instructions are interpreted here), builds the stages
+// the target needs, independent ones in parallel, and returns the image
+// config and layers for the engine to store and name.
+//
+// Each step that can change files runs on a new snapshot over the stage's
+// top layer: COPY and ADD write into it directly, RUN runs the command in a
+// runc container whose rootfs is the snapshot, WORKDIR creates its
+// directory. The snapshot's diff (the overlay upper dir, or a tree diff on
+// the native snapshotter) becomes the step's layer, and the snapshot is
+// committed under the layer's chain ID, so the next step and later
+// containers mount it without unpacking. A step that changed nothing, and
+// every config-only instruction, is a history row with empty_layer.
+//
+// The step cache (package cache) maps a key made of the parent key, the
+// step's text, the build args it sees and its sources' content hashes to
+// the layer it made. The key chain also takes each layer's diffID, so a
+// step rerun with a different result invalidates every step after it.
+//
+// What it leaves to others: naming images and writing manifests (engine),
+// pulling base images (a FROM image must already be in the store), and gc
+// (cache records are roots through engine.BuildCacheRoots).
+package build
