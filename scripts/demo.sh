@@ -7,7 +7,9 @@ set -euo pipefail
 STRATA=$(readlink -f "${1:-bin/strata}")
 export STRATA_ROOT=${STRATA_DEMO_ROOT:-/tmp/strata-demo}
 work=$(mktemp -d /tmp/strata-demo-work.XXXXXX)
+DEMO_PIDS=()
 cleanup() {
+  for pid in "${DEMO_PIDS[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
   rm -rf "$work"
 }
 trap cleanup EXIT
