@@ -2,14 +2,19 @@ package registry
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/strata-project/strata/internal/content"
@@ -107,4 +112,78 @@ func errCode(b []byte) string {
 		return ""
 	}
 	return string(rest[:j])
+}
+
+// pushBlob uploads data to repo in one POST ?digest= request.
+func pushBlob(t testing.TB, srv *httptest.Server, repo string, data []byte) digest.Digest {
+	t.Helper()
+	dgst := digest.FromBytes(data)
+	r := do(t, srv, req{method: "POST", path: "/v2/" + repo + "/blobs/uploads/?digest=" + dgst.String(), body: data})
+	if r.status != http.StatusCreated {
+		t.Fatalf("push blob: status %d: %s", r.status, r.body)
+	}
+	return dgst
+}
+
+// testImage builds an OCI image manifest over a config and one layer.
+func testImage(t testing.TB, srv *httptest.Server, repo string, layer []byte, extra func(*ocispec.Manifest)) ([]byte, digest.Digest) {
+	t.Helper()
+	cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
+	m := ocispec.Manifest{
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: pushBlob(t, srv, repo, cfg), Size: int64(len(cfg))},
+		Layers:    []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: pushBlob(t, srv, repo, layer), Size: int64(len(layer))}},
+	}
+	m.SchemaVersion = 2
+	if extra != nil {
+		extra(&m)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, digest.FromBytes(b)
+}
+
+func putManifest(t testing.TB, srv *httptest.Server, repo, ref string, body []byte) resp {
+	t.Helper()
+	return do(t, srv, req{method: "PUT", path: "/v2/" + repo + "/manifests/" + ref, body: body,
+		header: map[string]string{"Content-Type": ocispec.MediaTypeImageManifest}})
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func chtimes(p string, t time.Time) error { return os.Chtimes(p, t, t) }
+
+// overwrite replaces a read-only blob file's bytes in place.
+func overwrite(p string, b []byte) error {
+	if err := os.Chmod(p, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(p, b, 0o444)
+}
+
+// syncBuffer is an access log the test reads while handlers write it (a
+// handler logs after its response is sent).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

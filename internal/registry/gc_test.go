@@ -1,0 +1,140 @@
+package registry
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	bolt "go.etcd.io/bbolt"
+)
+
+// age makes everything in the registry look older than it is, so that a
+// test can step past the grace window without sleeping.
+func age(t *testing.T, g *Registry, d time.Duration) {
+	t.Helper()
+	err := g.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRepos).ForEach(func(name, _ []byte) error {
+			b := tx.Bucket(bucketRepos).Bucket(name)
+			blobs := b.Bucket(bucketBlobs)
+			var keys [][]byte
+			_ = blobs.ForEach(func(k, _ []byte) error { keys = append(keys, k); return nil })
+			for _, k := range keys {
+				if err := blobs.Put(k, encodeTime(time.Now().Add(-d))); err != nil {
+					return err
+				}
+			}
+			ms := b.Bucket(bucketManifests)
+			keys = nil
+			_ = ms.ForEach(func(k, _ []byte) error { keys = append(keys, k); return nil })
+			for _, k := range keys {
+				rec, err := getManifest(tx, string(name), digest.Digest(k))
+				if err != nil {
+					return err
+				}
+				rec.Created = rec.Created.Add(-d)
+				if err := ms.Put(k, mustJSON(rec)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d0 := range storeBlobs(t, g) {
+		p, _ := g.store.BlobPath(d0)
+		old := time.Now().Add(-d)
+		if err := chtimes(p, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestGC(t *testing.T) {
+	g, srv := newTestRegistry(t, Options{})
+	img, imgDgst := testImage(t, srv, "app", []byte("kept layer"), nil)
+	putManifest(t, srv, "app", "v1", img)
+	sig, sigDgst := testImage(t, srv, "app", []byte("signature"), func(m *ocispec.Manifest) {
+		m.Subject = &ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: imgDgst, Size: int64(len(img))}
+	})
+	putManifest(t, srv, "app", sigDgst.String(), sig)
+	old, oldDgst := testImage(t, srv, "app", []byte("dropped layer"), nil)
+	putManifest(t, srv, "app", oldDgst.String(), old) // untagged
+	stray := pushBlob(t, srv, "app", []byte("never referenced"))
+	age(t, g, 2*time.Hour)
+	// Pushed within the window: must survive whatever references it.
+	fresh := pushBlob(t, srv, "app", []byte("uploaded just now"))
+
+	before := storeBlobs(t, g)
+	var out strings.Builder
+	st, err := g.GC(context.Background(), GCOptions{DryRun: true, Grace: time.Hour, Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(before, storeBlobs(t, g)); diff != "" {
+		t.Fatalf("dry run deleted blobs (-before +after)\n%s", diff)
+	}
+	if st.Manifests != 1 || st.Blobs != 3 { // old manifest, its layer, and the stray blob
+		t.Fatalf("dry run stats %+v\n%s", st, out.String())
+	}
+	if !strings.Contains(out.String(), "would delete blob "+stray.String()) {
+		t.Errorf("dry run output lacks the stray blob:\n%s", out.String())
+	}
+
+	if _, err := g.GC(context.Background(), GCOptions{Grace: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	after := storeBlobs(t, g)
+	for _, d := range []digest.Digest{stray, oldDgst, digest.FromBytes([]byte("dropped layer"))} {
+		if slices.Contains(after, d) {
+			t.Errorf("%s survived GC", d)
+		}
+	}
+	for _, d := range []digest.Digest{imgDgst, sigDgst, fresh, digest.FromBytes([]byte("kept layer")), digest.FromBytes([]byte("signature"))} {
+		if !slices.Contains(after, d) {
+			t.Errorf("%s was collected", d)
+		}
+	}
+	if r := do(t, srv, req{method: "GET", path: "/v2/app/manifests/" + oldDgst.String()}); r.status != http.StatusNotFound {
+		t.Errorf("untagged manifest still served: %d", r.status)
+	}
+	if r := do(t, srv, req{method: "GET", path: "/v2/app/manifests/v1"}); r.status != http.StatusOK {
+		t.Errorf("tagged manifest gone: %d", r.status)
+	}
+	if err := g.Fsck(context.Background(), nil); err != nil {
+		t.Fatalf("fsck after GC: %v", err)
+	}
+}
+
+func TestGCAdminEndpoint(t *testing.T) {
+	_, srv := newTestRegistry(t, Options{})
+	pushBlob(t, srv, "app", []byte("x"))
+	r := do(t, srv, req{method: "POST", path: "/strata/v1/gc?dry-run=1&grace=1ns"})
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), "would delete") {
+		t.Fatalf("admin gc: %d %s", r.status, r.body)
+	}
+	r = do(t, srv, req{method: "POST", path: "/strata/v1/fsck"})
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), "ok") {
+		t.Fatalf("admin fsck: %d %s", r.status, r.body)
+	}
+}
+
+func TestFsckFindsCorruption(t *testing.T) {
+	g, srv := newTestRegistry(t, Options{})
+	dgst := pushBlob(t, srv, "app", []byte("precious"))
+	p, _ := g.store.BlobPath(dgst)
+	if err := overwrite(p, []byte("corrupt!")); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := g.Fsck(context.Background(), &out); err == nil || !strings.Contains(out.String(), "corrupt blob "+dgst.String()) {
+		t.Fatalf("fsck: %v\n%s", err, out.String())
+	}
+}
