@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# save and load of a big image, Strata beside docker on the same input, in turn.
+#   image: one directory of RANDOM_MB of random bytes + COMPRESSIBLE_MB of
+#   compressible data (a tar of /usr repeated), imported by each tool.
+#   strata save -o / strata load -i (fresh root)  vs  docker save -o / docker load -i
+#   (after docker rmi), median of RUNS runs, and the ratio strata/docker.
+# Also checks that docker loads what strata saves.
+# Usage: bench/saveload.sh   (as root; docker.io optional: without dockerd only
+# Strata's figures are printed). Env: RANDOM_MB=300 COMPRESSIBLE_MB=200 RUNS=3
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+RANDOM_MB=${RANDOM_MB:-300}
+COMPRESSIBLE_MB=${COMPRESSIBLE_MB:-200}
+RUNS=${RUNS:-3}
+go build -o bin/strata ./cmd/strata
+S=$PWD/bin/strata
+work=$(mktemp -d /var/tmp/strata-saveload.XXXXXX)
+dockerd_pid=""
+cleanup() {
+  if [[ -n $dockerd_pid ]]; then kill "$dockerd_pid" 2>/dev/null || true; wait "$dockerd_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+secs() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "FAILED: $*" >&2; return 1; }; echo "$(date +%s.%N) - $s" | bc; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ratio() { echo "scale=2; $1 / $2" | bc; }
+
+echo "== making the image: ${RANDOM_MB} MiB random + ${COMPRESSIBLE_MB} MiB compressible"
+src=$work/src; mkdir -p "$src/rand" "$src/text"
+for i in $(seq 1 $((RANDOM_MB / 50))); do head -c $((50 << 20)) /dev/urandom > "$src/rand/r$i"; done
+tar -C /usr -cf "$work/usr.tar" share/doc share/man share/locale 2>/dev/null || true
+for i in $(seq 1 $((COMPRESSIBLE_MB / 50))); do
+  f=$src/text/c$i; : > "$f"
+  while (( $(stat -c %s "$f") < (50 << 20) )); do cat "$work/usr.tar" >> "$f"; done
+  truncate -s $((50 << 20)) "$f"
+done
+rm -f "$work/usr.tar"
+echo "source: $(du -sh "$src" | cut -f1)"
+
+declare -A T
+for comp in gzip zstd; do
+  root=$work/sroot-$comp
+  $S --root "$root" import --compression "$comp" "$src" big:$comp >/dev/null
+  saves=(); loads=()
+  for r in $(seq 1 "$RUNS"); do
+    rm -f "$work/s.tar"
+    saves+=("$(secs $S --root "$root" save -o "$work/s.tar" big:$comp)")
+    rm -rf "$work/lroot"
+    loads+=("$(secs $S --root "$work/lroot" load -i "$work/s.tar")")
+  done
+  T[save-$comp]=$(printf '%s\n' "${saves[@]}" | median)
+  T[load-$comp]=$(printf '%s\n' "${loads[@]}" | median)
+  # stdin: spooled to ROOT/tmp first
+  rm -rf "$work/lroot"
+  T[loadstdin-$comp]=$(secs bash -c "$S --root $work/lroot load < $work/s.tar")
+  echo "strata ($comp layers, archive $(du -h "$work/s.tar" | cut -f1)): save ${T[save-$comp]} s   load -i ${T[load-$comp]} s   load from stdin ${T[loadstdin-$comp]} s"
+  cp "$work/s.tar" "$work/strata-$comp.tar"
+  rm -rf "$work/lroot" "$root"
+done
+
+DOCKER=/usr/bin/docker
+if [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; then
+  echo "== docker (dockerd 20.10, overlay2)"
+  dockerd --data-root "$work/docker" --exec-root /run/bench-docker-sl --pidfile /run/bench-docker-sl.pid \
+    --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none \
+    -H unix:///run/bench-docker-sl.sock >"$work/dockerd.log" 2>&1 &
+  dockerd_pid=$!
+  D="$DOCKER -H unix:///run/bench-docker-sl.sock"
+  for i in $(seq 1 100); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
+  tar -C "$src" -c . | $D import - big:docker >/dev/null
+  saves=(); loads=()
+  for r in $(seq 1 "$RUNS"); do
+    rm -f "$work/d.tar"
+    saves+=("$(secs $D save -o "$work/d.tar" big:docker)")
+    $D rmi big:docker >/dev/null
+    loads+=("$(secs $D load -i "$work/d.tar")")
+  done
+  T[dsave]=$(printf '%s\n' "${saves[@]}" | median)
+  T[dload]=$(printf '%s\n' "${loads[@]}" | median)
+  echo "docker (archive $(du -h "$work/d.tar" | cut -f1)): save ${T[dsave]} s   load ${T[dload]} s"
+  for comp in gzip zstd; do
+    echo "ratio strata/docker ($comp): save $(ratio "${T[save-$comp]}" "${T[dsave]}")   load $(ratio "${T[load-$comp]}" "${T[dload]}")"
+  done
+  echo "== cross-loading"
+  rm -rf "$work/xroot"
+  if out=$($S --root "$work/xroot" load -i "$work/d.tar" 2>&1); then echo "strata load of docker save: OK ($out)"; else echo "strata load of docker save: FAILED: $out"; fi
+  for comp in gzip zstd; do
+    if out=$($D load -i "$work/strata-$comp.tar" 2>&1); then echo "docker load of strata save ($comp): OK ($out)"; else echo "docker load of strata save ($comp): FAILED: $out"; fi
+  done
+  $D rmi -f big:gzip big:zstd >/dev/null 2>&1 || true
+else
+  echo "== docker: not installed (apt-get install -y docker.io); no ratios"
+fi
