@@ -33,6 +33,7 @@ func baseLayer() *testutil.Tar {
 		Dir("opt", 0o755).
 		Dir("opt/tool", 0o755).
 		File("opt/tool/bin", []byte("#!/bin/sh\n"), 0o755).
+		Dir("opt/tool/share", 0o755).
 		File("opt/tool/share/doc", []byte("docs"), 0o644).
 		Dir("d2f", 0o755).
 		File("d2f/x", []byte("x"), 0o644).
