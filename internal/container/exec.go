@@ -21,6 +21,10 @@ type ExecOptions struct {
 	User       string // name|uid[:group|gid]; default the container's
 	Tty        bool
 	Detach     bool
+	// ConsoleSize is the terminal's initial size with Tty.
+	ConsoleSize *runtime.Winsize
+	// Resize carries later window changes with Tty (may be nil).
+	Resize <-chan runtime.Winsize
 }
 
 // Exec runs a command in a running container with the given streams and
@@ -73,7 +77,12 @@ func (s *Store) Exec(ctx context.Context, ref string, opts ExecOptions, stdio ru
 	}
 	logf.Close()
 	defer os.Remove(logf.Name())
-	code, err := s.runc.Exec(ctx, c.ID, proc, runtime.ExecOptions{IO: stdio, Tty: opts.Tty, Detach: opts.Detach, LogFile: logf.Name()})
+	var code int
+	if opts.Tty && !opts.Detach {
+		code, err = s.runc.ExecTty(ctx, c.ID, proc, stdio, logf.Name(), opts.ConsoleSize, opts.Resize)
+	} else {
+		code, err = s.runc.Exec(ctx, c.ID, proc, runtime.ExecOptions{IO: stdio, Tty: opts.Tty, Detach: opts.Detach, LogFile: logf.Name()})
+	}
 	if err != nil {
 		return 125, err
 	}

@@ -147,3 +147,29 @@ func TestRestartAndDetachedRm(t *testing.T) {
 		return strings.TrimSpace(string(b)) == c2.ID
 	})
 }
+
+func TestExecTtyAndLogsFollow(t *testing.T) {
+	s, chain := newStore(t, snapshotters[0])
+	ctx := context.Background()
+	c, _, err := s.Run(ctx, baseOptions(chain, "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.2; done"), true, runtime.AttachOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o bytes.Buffer
+	code, err := s.Exec(ctx, c.ID, ExecOptions{Cmd: []string{"tty"}, Tty: true}, runtime.IO{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &o})
+	if err != nil || code != 0 || !strings.HasPrefix(o.String(), "/dev/pts/") {
+		t.Errorf("exec -t tty: %d %v %q", code, err, o.String())
+	}
+	var logs bytes.Buffer
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.Logs(fctx, c.ID, LogsOptions{Follow: true}, &logs, &logs); err != nil {
+		t.Fatal(err)
+	}
+	if logs.String() != "line1\nline2\nline3\n" {
+		t.Errorf("logs -f: %q", logs.String())
+	}
+	if fctx.Err() != nil {
+		t.Errorf("logs -f did not end when the container exited")
+	}
+}

@@ -132,9 +132,6 @@ func (r *Runc) Create(ctx context.Context, id, bundle string, opts CreateOptions
 	if opts.PidFile != "" {
 		args = append(args, "--pid-file", opts.PidFile)
 	}
-	if opts.ConsoleSocket != "" {
-		args = append(args, "--console-socket", opts.ConsoleSocket)
-	}
 	cmd, err := r.command(ctx, opts.LogFile, append(args, id)...)
 	if err != nil {
 		return err
@@ -182,11 +179,7 @@ func (r *Runc) Exec(ctx context.Context, id string, proc specs.Process, opts Exe
 		return -1, fmt.Errorf("exec in %s: %w", id, err)
 	}
 	defer os.Remove(f.Name())
-	if err := json.NewEncoder(f).Encode(proc); err != nil {
-		f.Close()
-		return -1, fmt.Errorf("exec in %s: write process: %w", id, err)
-	}
-	if err := f.Close(); err != nil {
+	if err := writeJSON(f, proc); err != nil {
 		return -1, fmt.Errorf("exec in %s: write process: %w", id, err)
 	}
 	args := []string{"exec", "--process", f.Name()}
@@ -209,6 +202,15 @@ func (r *Runc) Exec(ctx context.Context, id string, proc specs.Process, opts Exe
 		return code, fmt.Errorf("runc exec in %s: %w", id, err)
 	}
 	return code, nil
+}
+
+// writeJSON writes v to f and closes it.
+func writeJSON(f *os.File, v any) error {
+	if err := json.NewEncoder(f).Encode(v); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // Kill sends sig to the container's init process, or with all to every
