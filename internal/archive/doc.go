@@ -46,8 +46,12 @@
 // component with *at calls that never follow it. Entries that climb out
 // ("../x"), escaping hardlinks and whiteouts, and writes through symlinks
 // that leave root are refused with errdefs.ErrInvalidArgument naming the
-// entry. This needs Linux 5.6 or later and /proc mounted (xattrs are set
-// through /proc/self/fd/N/NAME).
+// entry. Relative symlinks that stay inside root (merged-/usr "lib ->
+// usr/lib") are followed; absolute ones in a parent path are refused, since
+// they would name the host's files. Where openat2 is missing (before Linux
+// 5.6, some sandboxes) the same rules are applied by a component-by-component
+// walk with O_NOFOLLOW. /proc must be mounted: xattrs are set through
+// /proc/self/fd/N/NAME.
 //
 // # Index format
 //
