@@ -1,0 +1,140 @@
+package remote
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseChallenge(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     challenge
+	}{
+		{"basic", `Basic realm="strata"`, challenge{Scheme: "basic", Params: map[string]string{"realm": "strata"}}},
+		{"bearer", `Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"`,
+			challenge{Scheme: "bearer", Params: map[string]string{"realm": "https://auth.example/token", "service": "registry.example", "scope": "repository:a/b:pull,push"}}},
+		{"unquoted and escaped", `Bearer realm=https://x/t, error="insufficient_scope", service="a\"b"`,
+			challenge{Scheme: "bearer", Params: map[string]string{"realm": "https://x/t", "error": "insufficient_scope", "service": `a"b`}}},
+		{"empty", ``, challenge{Scheme: "", Params: map[string]string{}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, parseChallenge(tc.in)); diff != "" {
+				t.Errorf("parseChallenge(%q) (-want +got):\n%s", tc.in, diff)
+			}
+		})
+	}
+}
+
+func TestPlainHTTP(t *testing.T) {
+	insecure := []string{"reg.internal:5000", "10.1.0.0/16", "http://plain.example"}
+	for _, tc := range []struct {
+		host string
+		want bool
+	}{
+		{"localhost:5000", true}, {"127.0.0.1:5000", true}, {"127.8.9.1", true}, {"[::1]:5000", true},
+		{"reg.internal:5000", true}, {"reg.internal:5001", false}, {"10.1.2.3:443", true}, {"10.2.0.1", false},
+		{"plain.example", true}, {"registry-1.docker.io", false}, {"ghcr.io", false},
+	} {
+		if got := plainHTTP(tc.host, insecure); got != tc.want {
+			t.Errorf("plainHTTP(%q) = %v, want %v", tc.host, got, tc.want)
+		}
+	}
+}
+
+func TestRangeEnd(t *testing.T) {
+	for in, want := range map[string]int64{"0-0": 0, "0-99": 100, "bytes=0-1023": 1024, "": 0, "junk": 0} {
+		if got := rangeEnd(in); got != want {
+			t.Errorf("rangeEnd(%q) = %d, want %d", in, got, want)
+		}
+	}
+	if n, ok := contentRangeStart("bytes 100-199/200"); !ok || n != 100 {
+		t.Errorf("contentRangeStart = %d, %v", n, ok)
+	}
+}
+
+func TestConfigFileRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.json")
+	orig := `{"auths":{"https://other.example/v1/":{"auth":"dTpw"}},"psFormat":"table {{.ID}}","proxies":{"default":{"httpProxy":"x"}}}`
+	if err := os.WriteFile(path, []byte(orig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := &ConfigFile{Path: path}
+	if c, err := f.Get(ctx, "other.example"); err != nil || c != (Credential{Username: "u", Password: "p"}) {
+		t.Fatalf("Get of a docker-written key: %+v, %v", c, err)
+	}
+	if err := f.Store(ctx, "127.0.0.1:5000", Credential{Username: "alice", Password: "s3:cret"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.Get(ctx, "127.0.0.1:5000")
+	if err != nil || got != (Credential{Username: "alice", Password: "s3:cret"}) {
+		t.Errorf("Get after Store: %+v, %v", got, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("config mode %v, want 0600 (%v)", fi.Mode(), err)
+	}
+	var raw map[string]json.RawMessage
+	b, _ := os.ReadFile(path)
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"psFormat", "proxies", "auths"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("key %q lost on rewrite: %s", k, b)
+		}
+	}
+	var auths map[string]map[string]string
+	json.Unmarshal(raw["auths"], &auths)
+	if auths["127.0.0.1:5000"]["auth"] != "YWxpY2U6czM6Y3JldA==" {
+		t.Errorf("auths entry %v, want docker's base64 user:password", auths["127.0.0.1:5000"])
+	}
+	if ok, err := f.Erase(ctx, "127.0.0.1:5000"); !ok || err != nil {
+		t.Errorf("Erase: %v, %v", ok, err)
+	}
+	if c, _ := f.Get(ctx, "127.0.0.1:5000"); !c.Empty() {
+		t.Errorf("credential left after Erase: %+v", c)
+	}
+	if ok, _ := f.Erase(ctx, "127.0.0.1:5000"); ok {
+		t.Error("second Erase found something")
+	}
+}
+
+func TestCredentialHelper(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	// A helper that stores one record in a file, per the protocol.
+	helper := `#!/bin/sh
+store=` + dir + `/helper.json
+case "$1" in
+get) read host; if [ -f $store ] && grep -q "\"$host\"" $store; then sed 's/"ServerURL":"[^"]*",//' $store; else echo "credentials not found in native keychain"; exit 1; fi ;;
+store) cat > $store ;;
+erase) rm -f $store ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(dir, "docker-credential-test"), []byte(helper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+	path := filepath.Join(dir, "config.json")
+	os.WriteFile(path, []byte(`{"credHelpers":{"reg.example:5000":"test"}}`), 0o600)
+	f := &ConfigFile{Path: path}
+	if c, err := f.Get(ctx, "reg.example:5000"); err != nil || !c.Empty() {
+		t.Fatalf("Get before store: %+v, %v", c, err)
+	}
+	if err := f.Store(ctx, "reg.example:5000", Credential{Username: "bob", Password: "pw"}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := f.Get(ctx, "reg.example:5000"); err != nil || c != (Credential{Username: "bob", Password: "pw"}) {
+		t.Errorf("Get through the helper: %+v, %v", c, err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != `{"credHelpers":{"reg.example:5000":"test"}}` {
+		t.Errorf("config rewritten although a helper holds the secret: %s", b)
+	}
+}
