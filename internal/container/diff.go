@@ -249,8 +249,10 @@ func (s *Store) Commit(ctx context.Context, ref string, w io.Writer, opts Commit
 // container's mounted rootfs, or a temporary mount of its snapshot.
 func (s *Store) withRootfs(ctx context.Context, c *Container, fn func(root string) error) error {
 	rootfs := s.rootfs(c.ID)
-	if in, err := mount.Lookup(rootfs); err == nil && in.Mountpoint == resolved(rootfs) {
-		return fn(rootfs)
+	if st, err := s.Status(ctx, c.ID); err == nil && st.Running {
+		if in, err := mount.Lookup(rootfs); err == nil && in.Mountpoint == resolved(rootfs) {
+			return fn(rootfs)
+		}
 	}
 	mounts, err := s.sn.Mounts(ctx, c.SnapshotKey)
 	if err != nil {

@@ -175,11 +175,7 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 	}
 	// A previous monitor records the exit before it unmounts and deletes;
 	// let it finish so it does not undo this start.
-	if st, err := runtime.ReadStatus(dir); err == nil {
-		for i := 0; i < 500 && processAlive(st.MonitorPid) && strings.Contains(cmdline(st.MonitorPid), c.ID); i++ {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	s.waitMonitor(c.ID)
 	_ = os.Remove(filepath.Join(dir, pausedFile))
 	rootfs := s.rootfs(c.ID)
 	mounts, err := s.sn.Mounts(ctx, c.SnapshotKey)
@@ -274,6 +270,11 @@ func (s *Store) Run(ctx context.Context, opts CreateOptions, detach bool, o runt
 		return c, 0, nil
 	}
 	code, err := s.Attach(ctx, c.ID, o)
+	if err == nil {
+		// The monitor unmounts and deletes after sending the status; return
+		// once it is done, so nothing of the run is left mounted.
+		s.waitMonitor(c.ID)
+	}
 	if err != nil {
 		// Interrupted: the container keeps running, as docker's does on a
 		// detach; with --rm it goes.
@@ -426,13 +427,9 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) error {
 		_ = s.runc.Kill(ctx, c.ID, unix.SIGKILL, true)
 		s.waitExit(ctx, c.ID, 10*time.Second)
 	}
-	if st, err := runtime.ReadStatus(s.dir(c.ID)); err == nil && st.MonitorPid != os.Getppid() {
-		// Let the monitor finish its own cleanup (unless it is our parent,
-		// running us as its --rm cleanup command).
-		for i := 0; i < 300 && processAlive(st.MonitorPid) && strings.Contains(cmdline(st.MonitorPid), c.ID); i++ {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	// Let the monitor finish its own cleanup (unless it is our parent,
+	// running us as its --rm cleanup command).
+	s.waitMonitor(c.ID)
 	if err := s.runc.Delete(ctx, c.ID, true); err != nil {
 		return fmt.Errorf("remove %s: %w", c.Name, err)
 	}
@@ -455,6 +452,19 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) error {
 		return fmt.Errorf("remove %s: %w", c.Name, err)
 	}
 	return nil
+}
+
+// waitMonitor waits (at most 5 s) for the monitor of a container that is
+// no longer running to finish its cleanup and exit. It does not wait for
+// its own parent: a monitor running "strata rm -f ID" as its cleanup.
+func (s *Store) waitMonitor(id string) {
+	st, err := runtime.ReadStatus(s.dir(id))
+	if err != nil || st.MonitorPid == os.Getppid() {
+		return
+	}
+	for i := 0; i < 500 && processAlive(st.MonitorPid) && strings.Contains(cmdline(st.MonitorPid), id); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func processAlive(pid int) bool {

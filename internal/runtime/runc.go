@@ -132,6 +132,9 @@ func (r *Runc) Create(ctx context.Context, id, bundle string, opts CreateOptions
 	if opts.PidFile != "" {
 		args = append(args, "--pid-file", opts.PidFile)
 	}
+	if opts.ConsoleSocket != "" {
+		args = append(args, "--console-socket", opts.ConsoleSocket)
+	}
 	cmd, err := r.command(ctx, opts.LogFile, append(args, id)...)
 	if err != nil {
 		return err
