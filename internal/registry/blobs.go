@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,6 +25,25 @@ func (g *Registry) getBlob(w http.ResponseWriter, r *http.Request, rt route) err
 	if !linked {
 		return fmt.Errorf("%s@%s: %w", rt.Name, rt.Digest, errBlobUnknown)
 	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Docker-Content-Digest", rt.Digest.String())
+	h.Set("ETag", `"`+rt.Digest.String()+`"`)
+	h.Set("Cache-Control", "max-age=31536000")
+	h.Set("Accept-Ranges", "bytes")
+	if r.Method == http.MethodHead && r.Header.Get("Range") == "" {
+		// A plain HEAD needs only the size: one stat, no open.
+		info, err := g.store.Info(r.Context(), rt.Digest)
+		if err != nil {
+			if errors.Is(err, errdefs.ErrNotFound) {
+				return fmt.Errorf("%s@%s: %w", rt.Name, rt.Digest, errBlobUnknown)
+			}
+			return err
+		}
+		h.Set("Content-Length", strconv.FormatInt(info.Size, 10))
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
 	f, err := g.store.OpenFile(rt.Digest)
 	if err != nil {
 		if errors.Is(err, errdefs.ErrNotFound) {
@@ -32,11 +52,6 @@ func (g *Registry) getBlob(w http.ResponseWriter, r *http.Request, rt route) err
 		return err
 	}
 	defer f.Close()
-	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Docker-Content-Digest", rt.Digest.String())
-	h.Set("ETag", `"`+rt.Digest.String()+`"`)
-	h.Set("Cache-Control", "max-age=31536000")
 	http.ServeContent(w, r, "", time.Time{}, f)
 	return nil
 }

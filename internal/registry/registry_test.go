@@ -187,3 +187,5 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func digestOf(b []byte) string { return digest.FromBytes(b).String() }

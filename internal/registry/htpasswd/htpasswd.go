@@ -1,7 +1,8 @@
 // Package htpasswd checks HTTP Basic credentials against an htpasswd file
 // of bcrypt hashes, as `htpasswd -B` writes them.
 //
-// The file is re-read when its size, modification time or inode changes,
+// The file is re-read when its size, modification time or inode changes
+// (looked at no more than once a second),
 // so editing it takes effect without a restart; a file that fails to parse
 // after an edit keeps the previous entries in force until it parses again.
 // Unknown users are checked against a dummy hash of the same cost, so the
@@ -23,6 +24,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -95,6 +97,11 @@ type File struct {
 	dummy []byte
 	cache map[[32]byte]time.Time
 	now   func() time.Time
+
+	// recheck is how often the file is stat'ed for changes (a stat per
+	// request would be a syscall on every request of a pull).
+	recheck time.Duration
+	checked atomic.Int64 // unix ns of the last stat
 }
 
 type fileStamp struct {
@@ -111,7 +118,7 @@ const (
 
 // Open reads the file at path; it must exist and parse.
 func Open(path string) (*File, error) {
-	f := &File{path: path, cache: map[[32]byte]time.Time{}, now: time.Now}
+	f := &File{path: path, cache: map[[32]byte]time.Time{}, now: time.Now, recheck: time.Second}
 	if err := f.reload(); err != nil {
 		return nil, err
 	}
@@ -171,9 +178,13 @@ func (f *File) reload() error {
 }
 
 // Authenticate reports whether password is user's. It re-reads the file
-// first if it changed (a failing re-read keeps the previous entries).
+// first if it changed, checking at most once a second (a failing re-read
+// keeps the previous entries).
 func (f *File) Authenticate(user, password string) bool {
-	_ = f.reload()
+	if now := f.now().UnixNano(); now-f.checked.Load() >= int64(f.recheck) {
+		f.checked.Store(now)
+		_ = f.reload()
+	}
 	f.mu.RLock()
 	hash, known := f.users[user]
 	dummy := f.dummy

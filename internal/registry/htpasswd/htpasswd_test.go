@@ -109,6 +109,7 @@ func TestAuthenticateAndReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.recheck = 0 // look at the file on every call
 	check := func(user, pw string, want bool) {
 		t.Helper()
 		if got := f.Authenticate(user, pw); got != want {
