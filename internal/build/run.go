@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -72,7 +73,7 @@ func (b *builder) runStep(ctx context.Context, s *state, in Instruction) error {
 	return b.fsStep(ctx, s, in, log, key, createdBy, inp, func(ctx context.Context, root string) error {
 		code, err := b.runContainer(ctx, root, cfg, args, stdin, network, log)
 		if err != nil {
-			return b.errAt(in, "RUN %s: %v", shown, err)
+			return fmt.Errorf("%s:%d: RUN %s: %w", b.df.Name, in.Line, shown, err)
 		}
 		if code != 0 {
 			return &RunError{File: b.df.Name, Line: in.Line, Command: shown, Code: code, Tail: log.flush()}
@@ -135,15 +136,31 @@ func (b *builder) runContainer(ctx context.Context, rootfs string, cfg ocispec.I
 	stop := make(chan struct{})
 	killed := make(chan struct{})
 	go func() {
-		// Ends when the container exits (stop closed) or, on Ctrl-C, after
-		// killing every process of the container.
+		// Ends when the container exits (stop closed). On Ctrl-C it kills
+		// every process of the container, retrying while runc is still
+		// creating it (kill then says it does not exist).
 		defer close(killed)
 		select {
 		case <-stop:
+			return
 		case <-ctx.Done():
-			_ = b.be.Runc.Kill(bg, id, syscall.SIGKILL, true)
+		}
+		for {
+			if err := b.be.Runc.Kill(bg, id, syscall.SIGKILL, true); err == nil {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
 	}()
+	if err := ctx.Err(); err != nil {
+		close(stop)
+		<-killed
+		return -1, err
+	}
 	var in *strings.Reader
 	io := runtime.IO{Stdout: log, Stderr: log}
 	if stdin != "" {

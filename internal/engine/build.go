@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -214,8 +213,8 @@ func isTarStream(head []byte) bool {
 	if c != archive.Uncompressed {
 		return true // a compressed stream is a context, never a Dockerfile
 	}
-	_, err = tar.NewReader(rc).Next()
-	return err == nil || errors.Is(err, io.ErrUnexpectedEOF)
+	// A ustar, pax or GNU header says "ustar" at offset 257.
+	return len(head) >= 262 && string(head[257:262]) == "ustar"
 }
 
 // BuildCacheRoots are the gc roots of the build cache: each record's
