@@ -78,7 +78,7 @@ func (r *Repository) BlobExists(ctx context.Context, desc ocispec.Descriptor) (b
 	case http.StatusNotFound:
 		return false, nil
 	}
-	return false, fmt.Errorf("check blob %s: %w", desc.Digest, responseError(r.Domain, resp))
+	return false, responseError(r.Domain, resp)
 }
 
 // PushKind is how a blob came to be in the repository.
