@@ -1,3 +1,4 @@
+# strata is built static (CGO_ENABLED=0): the same binary runs as --init inside images without a libc.
 # Strata's two entry points for a fresh Debian 12 machine (run as root):
 #   make demo   installs what it needs, builds strata, runs the demo
 #   make test   installs what it needs, runs every test
@@ -14,7 +15,7 @@ setup:
 	@scripts/setup.sh
 
 build:
-	$(GO) build -o $(BIN) ./cmd/strata
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/strata
 
 demo: setup build
 	@scripts/demo.sh $(BIN)

@@ -25,7 +25,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	strataBin = filepath.Join(dir, "strata")
-	out, err := exec.Command("go", "build", "-o", strataBin, ".").CombinedOutput()
+	// Static, as the Makefile builds it: the binary doubles as --init inside
+	// images that have no libc.
+	build := exec.Command("go", "build", "-o", strataBin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build strata: %v\n%s", err, out)
 		os.Exit(1)
