@@ -112,13 +112,14 @@ func New(store *content.Store, root string, opts Options) (*Registry, error) {
 // index.
 func (g *Registry) Close() error {
 	g.mu.Lock()
-	for id, u := range g.uploads {
-		u.sem <- struct{}{}
+	uploads := g.uploads
+	g.uploads = map[string]*upload{}
+	g.mu.Unlock()
+	for _, u := range uploads {
+		u.sem <- struct{}{} // waits for a request still working on it
 		u.closeWriter()
 		<-u.sem
-		delete(g.uploads, id)
 	}
-	g.mu.Unlock()
 	return g.db.Close()
 }
 
