@@ -117,7 +117,6 @@ type builder struct {
 	runs    []*stageRun
 	usedMu  sync.Mutex
 	used    []digest.Digest
-	lex     *shell.Lex
 }
 
 // Build builds the Dockerfile in opts and returns the image; it writes no
@@ -142,7 +141,7 @@ func Build(ctx context.Context, be Backend, opts Options) (Result, error) {
 		return Result{}, fmt.Errorf("--network %s: want none or host: %w", opts.Network, errdefs.ErrInvalidArgument)
 	}
 	b := &builder{be: be, opts: opts, df: df, p: &printer{w: opts.Progress, verbose: opts.Verbose},
-		cache: &cache.Store{DB: be.DB}, lex: shell.NewLex(df.Escape)}
+		cache: &cache.Store{DB: be.DB}}
 	ig, err := ParseIgnore(opts.Ignore)
 	if err != nil {
 		return Result{}, err
@@ -318,7 +317,8 @@ func (b *builder) wait(ctx context.Context, j int) (*state, error) {
 }
 
 func (b *builder) expand(in Instruction, word string, env []string) (string, error) {
-	s, _, err := b.lex.ProcessWord(word, shell.EnvsFromSlice(env))
+	// A Lex keeps state per word: one each, as stages expand in parallel.
+	s, _, err := shell.NewLex(b.df.Escape).ProcessWord(word, shell.EnvsFromSlice(env))
 	if err != nil {
 		return "", b.errAt(in, "%v", err)
 	}
