@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"syscall"
 
 	"github.com/strata-project/strata/internal/errdefs"
 )
@@ -65,6 +66,8 @@ var errorTable = []errorEntry{
 	{errTooManyRequests, http.StatusTooManyRequests, "TOOMANYREQUESTS"},
 	// Kinds from the packages below us.
 	{errdefs.ErrUnavailable, http.StatusServiceUnavailable, "UNKNOWN"},
+	{syscall.ENOSPC, http.StatusInsufficientStorage, "UNKNOWN"},
+	{syscall.EDQUOT, http.StatusInsufficientStorage, "UNKNOWN"},
 }
 
 // lookupError returns the status and code for err; anything not in the

@@ -56,10 +56,41 @@ func (u *upload) abort(ctx context.Context) {
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
-func copyBuffered(dst io.Writer, src io.Reader) (int64, error) {
+// bodyIdle is how long a request body may stall before the upload gives
+// up on it (and keeps what arrived): a client cut off by the network must
+// not hold its upload's lock until TCP notices.
+const bodyIdle = 2 * time.Minute
+
+// receive copies a request body into an ingest. A failure to read is the
+// client's (400; the bytes that arrived stay for a resume); a failure to
+// write is ours (5xx, 507 for a full disk).
+func receive(w http.ResponseWriter, dst io.Writer, body io.Reader) (int64, error) {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
-	return io.CopyBuffer(struct{ io.Writer }{dst}, src, *bp)
+	br := &bodyReader{r: body, rc: http.NewResponseController(w)}
+	n, err := io.CopyBuffer(struct{ io.Writer }{dst}, br, *bp)
+	if err == nil {
+		return n, nil
+	}
+	if br.err != nil && errors.Is(err, br.err) {
+		return n, fmt.Errorf("receive body after %d bytes: %v: %w", n, err, errBlobUploadInvalid)
+	}
+	return n, fmt.Errorf("store upload after %d bytes: %w", n, err)
+}
+
+type bodyReader struct {
+	r   io.Reader
+	rc  *http.ResponseController
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	_ = b.rc.SetReadDeadline(time.Now().Add(bodyIdle)) // unsupported on some writers: then no idle limit
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
 }
 
 func newUploadID() string {
@@ -161,9 +192,9 @@ func (g *Registry) monolithicUpload(w http.ResponseWriter, r *http.Request, rt r
 		return fmt.Errorf("upload %s: %w", dgst, err)
 	}
 	defer cw.Close() // drops the private ingest unless committed
-	n, err := copyBuffered(cw, r.Body)
+	n, err := receive(w, cw, r.Body)
 	if err != nil {
-		return fmt.Errorf("receive %s after %d bytes: %v: %w", dgst, n, err, errBlobUploadInvalid)
+		return fmt.Errorf("upload %s: %w", dgst, err)
 	}
 	if r.ContentLength >= 0 && n != r.ContentLength {
 		return fmt.Errorf("receive %s: got %d bytes, Content-Length says %d: %w", dgst, n, r.ContentLength, errSizeInvalid)
@@ -305,9 +336,9 @@ func (g *Registry) appendBody(w http.ResponseWriter, r *http.Request, rt route, 
 		want = n
 		body = io.LimitReader(r.Body, n)
 	}
-	n, err := copyBuffered(u.w, body)
+	n, err := receive(w, u.w, body)
 	if err != nil {
-		return fmt.Errorf("upload %s: receive after %d bytes: %v: %w", u.id, n, err, errBlobUploadInvalid)
+		return fmt.Errorf("upload %s: %w", u.id, err)
 	}
 	if want >= 0 && n != want {
 		return fmt.Errorf("upload %s: got %d of %d bytes: %w", u.id, n, want, errSizeInvalid)
