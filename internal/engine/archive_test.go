@@ -401,6 +401,13 @@ func TestLoadDockerV1Archive(t *testing.T) {
 	for _, how := range []string{"file", "stdin"} {
 		t.Run(how, func(t *testing.T) {
 			e := openEngine(t)
+			// What a killed load left behind goes at the next load.
+			dead := exec.Command("true")
+			if err := dead.Run(); err != nil {
+				t.Fatal(err)
+			}
+			os.MkdirAll(filepath.Join(e.Root(), "tmp"), 0o700)
+			os.WriteFile(filepath.Join(e.Root(), "tmp", fmt.Sprintf("load-%d-1.tar", dead.Process.Pid)), []byte("x"), 0o600)
 			opts := engine.LoadOptions{Input: writeTemp(t, b)}
 			if how == "stdin" {
 				opts = engine.LoadOptions{Stdin: bytes.NewReader(b)}

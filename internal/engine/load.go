@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -53,7 +56,9 @@ func (e *Engine) Load(ctx context.Context, opts LoadOptions) ([]string, error) {
 	if what == "" || what == "-" {
 		what = "standard input"
 	}
-	a, err := imagearchive.Open(ctx, opts.Input, opts.Stdin, filepath.Join(e.root, "tmp"))
+	spoolDir := filepath.Join(e.root, "tmp")
+	removeDeadSpools(spoolDir)
+	a, err := imagearchive.Open(ctx, opts.Input, opts.Stdin, spoolDir)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", what, err)
 	}
@@ -352,5 +357,20 @@ func (u *loadUndo) rollback(ctx context.Context, e *Engine) {
 	}
 	for _, d := range u.blobs {
 		_ = e.Content.Delete(ctx, d)
+	}
+}
+
+// removeDeadSpools removes archives spooled by loads whose process died.
+func removeDeadSpools(dir string) {
+	ents, _ := os.ReadDir(dir)
+	for _, ent := range ents {
+		rest, ok := strings.CutPrefix(ent.Name(), imagearchive.SpoolPrefix)
+		if !ok {
+			continue
+		}
+		pidStr, _, _ := strings.Cut(rest, "-")
+		if pid, err := strconv.Atoi(pidStr); err == nil && !alive(pid) {
+			os.Remove(filepath.Join(dir, ent.Name()))
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/strata-project/strata/internal/archive"
@@ -282,6 +283,10 @@ func compressed(magic []byte) bool {
 		len(magic) >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd
 }
 
+// SpoolPrefix starts the names of spooled archives; the writer's pid
+// follows, so that a later load can remove what a killed one left.
+const SpoolPrefix = "load-"
+
 // spool copies r, decompressed, to a temp file in dir and indexes it.
 func spool(ctx context.Context, r io.Reader, what, dir string) (files, error) {
 	dr, _, err := archive.Decompress(r)
@@ -292,7 +297,7 @@ func spool(ctx context.Context, r io.Reader, what, dir string) (files, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(dir, "load-*.tar")
+	f, err := os.CreateTemp(dir, SpoolPrefix+strconv.Itoa(os.Getpid())+"-*.tar")
 	if err != nil {
 		return nil, fmt.Errorf("spool %s: %w", what, err)
 	}
