@@ -877,3 +877,54 @@ func TestConcurrentPullsFetchSharedLayerOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestPushRebuildsMissingBlob(t *testing.T) {
+	host := rtRegistry(t, registry.Options{}, nil)
+	ctx := context.Background()
+	e := rtEngine(t)
+	ref := host + "/app/rebuilt:v1"
+	id := rtImport(t, e, ref, map[string][]byte{"data": randomBytes(256 << 10)})
+	desc := rtLayerDesc(t, e, ref)
+	if err := e.Content.Delete(ctx, desc.Digest); err != nil {
+		t.Fatal(err)
+	}
+	sessions := t.TempDir()
+	var log rtLog
+	pushed, err := e.Push(ctx, ref, engine.PushOptions{Progress: log.report, Client: rtClient(sessions)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if log.count(": Pushed") != 1 {
+		t.Errorf("push output:\n%s", log.String())
+	}
+	// The rebuilt blob is not kept past gc; the registry's copy is
+	// remembered, so the next push sends nothing.
+	for _, b := range []string{desc.Digest.String()} {
+		_ = e.Content.Delete(ctx, digest.Digest(b))
+	}
+	if _, err := e.GC(ctx, engine.GCOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var again rtLog
+	if _, err := e.Push(ctx, ref, engine.PushOptions{Progress: again.report, Client: rtClient(sessions)}); err != nil {
+		t.Fatal(err)
+	}
+	if again.count(": Layer already exists") != 1 || again.count(": Pushed") != 0 {
+		t.Errorf("second push output:\n%s", again.String())
+	}
+	dst := rtEngine(t)
+	if _, err := dst.Pull(ctx, ref, engine.PullOptions{Client: rtClient(sessions)}); err != nil {
+		t.Fatal(err)
+	}
+	img, err := dst.ResolveImage(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.ID() != id {
+		t.Errorf("pulled image %s, want %s (same diffIDs)", img.ID(), id)
+	}
+	t.Logf("pushed manifest %s; rebuilt layer %s (was %s)", pushed.Digest, img.Manifest.Layers[0].Digest, desc.Digest)
+	if diff := cmp.Diff(rtFiles(t, e, ref), rtFiles(t, dst, ref)); diff != "" {
+		t.Errorf("files (-local +pulled):\n%s", diff)
+	}
+}
