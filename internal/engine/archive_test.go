@@ -438,6 +438,84 @@ func TestLoadDockerV1Archive(t *testing.T) {
 	}
 }
 
+// docker25Archive builds an archive as docker 25+ writes it: an OCI layout
+// of uncompressed layers whose index.json gives only the tag, and a
+// manifest.json with RepoTags pointing into blobs/.
+func docker25Archive(t *testing.T, layers [][]byte, tag string, withIndex bool) []byte {
+	t.Helper()
+	var diffIDs []digest.Digest
+	var descs []ocispec.Descriptor
+	tb := testutil.NewTar()
+	for _, l := range layers {
+		d := digest.FromBytes(l)
+		diffIDs = append(diffIDs, d)
+		descs = append(descs, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: d, Size: int64(len(l))})
+	}
+	cfg, _ := json.Marshal(ocispec.Image{RootFS: ocispec.RootFS{Type: "layers", DiffIDs: diffIDs}})
+	cfgDesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(cfg), Size: int64(len(cfg))}
+	m, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": ocispec.MediaTypeImageManifest, "config": cfgDesc, "layers": descs})
+	mDesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(m), Size: int64(len(m)),
+		Annotations: map[string]string{ocispec.AnnotationRefName: "latest"}}
+	idx, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": ocispec.MediaTypeImageIndex, "manifests": []ocispec.Descriptor{mDesc}})
+	var paths []string
+	seen := map[digest.Digest]bool{}
+	for i, l := range layers {
+		paths = append(paths, "blobs/sha256/"+diffIDs[i].Encoded())
+		if !seen[diffIDs[i]] {
+			seen[diffIDs[i]] = true
+			tb.File(paths[i], l, 0o644)
+		}
+	}
+	tb.File("blobs/sha256/"+cfgDesc.Digest.Encoded(), cfg, 0o644)
+	tb.File("blobs/sha256/"+mDesc.Digest.Encoded(), m, 0o644)
+	if withIndex {
+		tb.File("index.json", idx, 0o644)
+		tb.File("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
+	}
+	dm, _ := json.Marshal([]map[string]any{{"Config": "blobs/sha256/" + cfgDesc.Digest.Encoded(), "RepoTags": []string{tag}, "Layers": paths}})
+	tb.File("manifest.json", dm, 0o644)
+	return tb.Bytes()
+}
+
+func TestLoadDocker25Archive(t *testing.T) {
+	ctx := context.Background()
+	layers := smallLayers()
+	for _, withIndex := range []bool{true, false} {
+		t.Run(fmt.Sprint("index.json=", withIndex), func(t *testing.T) {
+			e := openEngine(t)
+			names, err := e.Load(ctx, engine.LoadOptions{Input: writeTemp(t, docker25Archive(t, layers, "new/format:v2", withIndex))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{"new/format:v2"}, names); diff != "" {
+				t.Errorf("names from manifest.json (-want +got):\n%s", diff)
+			}
+			got := imageTree(t, e, "new/format:v2")
+			if got["etc/motd"] == "" || len(got) != 3 {
+				t.Errorf("files: %v", got)
+			}
+		})
+	}
+	t.Run("layer not matching its name", func(t *testing.T) {
+		e := openEngine(t)
+		before := state(t, e)
+		b := docker25Archive(t, layers, "new/format:v2", false)
+		b = rewrite(t, b, func(h *tar.Header, d []byte) (*tar.Header, []byte) {
+			if h.Name == "blobs/sha256/"+digest.FromBytes(layers[1]).Encoded() {
+				d = bytes.Replace(d, []byte("two"), []byte("Two"), 1)
+			}
+			return h, d
+		})
+		_, err := e.Load(ctx, engine.LoadOptions{Input: writeTemp(t, b)})
+		if err == nil || !strings.Contains(err.Error(), "mismatch") {
+			t.Fatalf("got %v, want a mismatch", err)
+		}
+		if diff := cmp.Diff(before, state(t, e)); diff != "" {
+			t.Errorf("store changed (-before +after):\n%s", diff)
+		}
+	})
+}
+
 func sha256Prefix(s string) []byte {
 	sum := sha256.Sum256([]byte(s))
 	return sum[:8]
@@ -598,6 +676,10 @@ func TestLoadRefusesHostileArchives(t *testing.T) {
 				return h, d
 			}))
 		}, "digest mismatch"},
+		{"layer writing outside its root", func(t *testing.T) string {
+			evil := testutil.NewTar().File("ok", []byte("x"), 0o644).File("../../evil", []byte("x"), 0o644).Bytes()
+			return writeTemp(t, dockerV1Archive(t, [][]byte{layers[0], evil}, nil, "x:y"))
+		}, "evil"},
 		{"not an archive", func(t *testing.T) string {
 			return writeTemp(t, []byte("hello, world"))
 		}, "not a tar archive"},
