@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Build benchmark (../shared/PEERS.md "Build"): Strata beside docker BuildKit, classic
+# docker build and buildah (where installed), in turn, on the same Debian base and context.
+#   cold   --no-cache after the previous result and the cache are pruned
+#   warm   nothing changed
+#   edit1  ~300 bytes appended to one context file
+#   touch1 one context file's mtime changed
+#   stages a 3-stage build whose two first stages are independent (1 s of sleep each):
+#          ~1 s when they overlap, ~2 s when they run in turn
+# Then the docker comparison tests (same files and config as docker build) run against the
+# dockerd started here. Prints medians and ratios (Strata / peer).
+# Usage: bench/build.sh [RUNS]   (as root; caches the Debian rootfs in /var/cache/strata-bench)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+RUNS=${1:-5}
+CACHE=${STRATA_BENCH_CACHE:-/var/cache/strata-bench}
+mkdir -p "$CACHE"
+ROOTFS=$CACHE/debian-minbase
+if [[ ! -x $ROOTFS/bin/bash ]]; then
+  dpkg -s debootstrap >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
+  mirror=$(grep -hoE 'https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | grep -v security | head -1)
+  echo "making $ROOTFS from $mirror (about 30 s)"
+  rm -rf "$ROOTFS"
+  debootstrap --variant=minbase bookworm "$ROOTFS" "$mirror" >/dev/null
+fi
+go build -o bin/strata ./cmd/strata
+STRATA=$PWD/bin/strata
+work=$(mktemp -d /var/tmp/strata-buildbench.XXXXXX)
+DOCKER=/usr/bin/docker
+SOCK=/run/bench-docker-build.sock
+DPID=""
+cleanup() {
+  if [[ -n $DPID ]]; then kill "$DPID" 2>/dev/null || true; wait "$DPID" 2>/dev/null || true; fi
+  umount -R "$work" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The context: 2,000 files of 52,429 random bytes in 20 dirs (105 MB).
+ctx=$work/ctx
+mkdir -p "$ctx/ctx"
+for d in $(seq -w 0 19); do
+  mkdir "$ctx/ctx/d$d"
+  for f in $(seq 1 100); do head -c 52429 /dev/urandom > "$ctx/ctx/d$d/f$f"; done
+done
+cat > "$ctx/Dockerfile" <<'DF'
+FROM debian:bench
+ENV APP_HOME=/app LANG=C.UTF-8
+WORKDIR /app
+RUN mkdir -p /opt/gen && cd /opt/gen && for i in $(seq 1 5000); do echo "generated file $i" > f$i.txt; done
+COPY ctx/ /app/ctx/
+RUN rm -rf /app/ctx/d00 /app/ctx/d01 /opt/gen/f1*.txt
+CMD ["/bin/sh", "-c", "ls -R /app | wc -l"]
+DF
+stages=$work/stages
+mkdir -p "$stages"
+cat > "$stages/Dockerfile" <<'DF'
+FROM debian:bench AS a
+RUN sleep 1 && echo a > /a
+FROM debian:bench AS b
+RUN sleep 1 && echo b > /b
+FROM debian:bench
+COPY --from=a /a /a
+COPY --from=b /b /b
+DF
+
+secs() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "FAILED: $*" >&2; "$@" >&2 || true; exit 1; }; echo "$(date +%s.%N) - $s" | bc; }
+median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
+ratio() { echo "scale=2; $1 / $2" | bc; }
+
+# run_case NAME PREPARE BUILD: RUNS times PREPARE then time BUILD; prints the median.
+run_case() {
+  local prep=$1 cmd=$2 i out=()
+  for i in $(seq 1 "$RUNS"); do
+    eval "$prep" >/dev/null 2>&1
+    out+=("$(secs bash -c "$cmd")")
+  done
+  printf '%s\n' "${out[@]}" | median
+}
+
+declare -A T
+edit_file=$ctx/ctx/d07/f42
+touch_file=$ctx/ctx/d08/f17
+# bench_tool NAME COLD_PREP BUILD: the four cases for one tool.
+bench_tool() {
+  local name=$1 coldprep=$2 build=$3 nocache=$4
+  T[$name.cold]=$(run_case "$coldprep" "$build $nocache")
+  eval "$build" >/dev/null 2>&1
+  T[$name.warm]=$(run_case "true" "$build")
+  T[$name.edit1]=$(run_case "head -c 300 /dev/urandom | base64 -w0 | head -c 300 >> $edit_file" "$build")
+  T[$name.touch1]=$(run_case "touch $touch_file" "$build")
+  T[$name.stages]=$(run_case "$coldprep" "${build/$ctx/$stages} $nocache")
+  echo "$name: cold ${T[$name.cold]} s, warm ${T[$name.warm]} s, edit1 ${T[$name.edit1]} s, touch1 ${T[$name.touch1]} s, 3 stages ${T[$name.stages]} s"
+}
+
+echo "== strata ($(du -sh "$ctx" | cut -f1) context, $RUNS runs each, medians)"
+export STRATA_ROOT=$work/strata
+$STRATA import "$ROOTFS" debian:bench >/dev/null
+bench_tool strata "$STRATA rmi -f app:bench; $STRATA builder prune --all" "$STRATA build -q -t app:bench $ctx" "--no-cache"
+$STRATA build --progress plain -t stages:bench --no-cache "$stages" 2>&1 | grep -E 'RUN sleep|DONE' | head -8 | sed 's/^/  /'
+
+if [[ -x $DOCKER && -x /usr/sbin/dockerd ]]; then
+  mkdir -p "$work/docker"
+  dockerd --data-root "$work/docker" --exec-root /run/bench-docker-build --pidfile /run/bench-docker-build.pid \
+    --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none -H "unix://$SOCK" >"$work/dockerd.log" 2>&1 &
+  DPID=$!
+  for _ in $(seq 1 100); do $DOCKER -H "unix://$SOCK" info >/dev/null 2>&1 && break; sleep 0.2; done
+  D="$DOCKER -H unix://$SOCK"
+  tar -C "$ROOTFS" -c . | $D import - debian:bench >/dev/null
+  echo "== docker BuildKit"
+  bench_tool buildkit "$D rmi -f app:bench; $D builder prune -af" "DOCKER_BUILDKIT=1 $D build -q -t app:bench $ctx" "--no-cache"
+  echo "== docker classic builder"
+  bench_tool classic "$D rmi -f app:bench; $D builder prune -af; $D image prune -f" "DOCKER_BUILDKIT=0 $D build -q -t app:bench $ctx" "--no-cache"
+else
+  echo "== docker not installed: apt-get install -y docker.io to compare"
+fi
+if command -v buildah >/dev/null; then
+  echo "== buildah"
+  B="buildah --root $work/buildah --runroot $work/buildah-run --storage-driver overlay"
+  tar -C "$ROOTFS" -c . > "$work/rootfs.tar"
+  c=$($B from scratch); $B add "$c" "$work/rootfs.tar" / >/dev/null; $B commit "$c" debian:bench >/dev/null; $B rm "$c" >/dev/null
+  bench_tool buildah "$B rmi -f app:bench" "$B bud --runtime /usr/sbin/runc --layers -q -t app:bench $ctx" "--no-cache"
+fi
+
+echo "== ratios (Strata / peer; targets vs BuildKit: cold <= 0.8, warm <= 0.5, edit1 <= 0.7)"
+for peer in buildkit classic buildah; do
+  [[ -n ${T[$peer.cold]:-} ]] || continue
+  printf '%-9s cold %s  warm %s  edit1 %s  touch1 %s  3 stages %s\n' "$peer" \
+    "$(ratio "${T[strata.cold]}" "${T[$peer.cold]}")" "$(ratio "${T[strata.warm]}" "${T[$peer.warm]}")" \
+    "$(ratio "${T[strata.edit1]}" "${T[$peer.edit1]}")" "$(ratio "${T[strata.touch1]}" "${T[$peer.touch1]}")" \
+    "$(ratio "${T[strata.stages]}" "${T[$peer.stages]}")"
+done
+
+if [[ -n $DPID ]]; then
+  echo "== same result as docker build (go test -run TestSameAsDocker)"
+  STRATA_TEST_DOCKER_HOST="unix://$SOCK" go test -count=1 -run TestSameAsDocker ./internal/build/ 2>&1 | tail -15
+fi

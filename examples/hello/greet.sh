@@ -1,0 +1,4 @@
+#!/bin/sh
+echo "$GREETING (made by BUILDER as $(id -un))"
+echo "files in $(pwd):"
+ls -l
