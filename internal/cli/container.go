@@ -1,0 +1,368 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/strata-project/strata/internal/container"
+	"github.com/strata-project/strata/internal/engine"
+	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/gc"
+	"github.com/strata-project/strata/internal/runtime"
+)
+
+func init() {
+	commands = append(commands, newContainerCommand)
+	wireHooks = append(wireHooks, func(c *CLI, e *engine.Engine) {
+		// rmi refuses, and prune keeps, an image a container uses.
+		prevUsers := e.ImageUsers
+		e.ImageUsers = func(ctx context.Context, id digest.Digest) ([]string, error) {
+			users, err := e.ContainerUsers(ctx, id)
+			if err != nil || len(users) > 0 || prevUsers == nil {
+				return users, err
+			}
+			return prevUsers(ctx, id)
+		}
+		// A container's snapshot and its image's layers are gc roots.
+		prev := e.ExtraRoots
+		e.ExtraRoots = func(ctx context.Context) (gc.Roots, error) {
+			roots, err := e.ContainerRoots(ctx)
+			if err != nil || prev == nil {
+				return roots, err
+			}
+			more, err := prev(ctx)
+			if err != nil {
+				return roots, err
+			}
+			for d := range more.Blobs {
+				roots.Blobs[d] = true
+			}
+			for s := range more.Snapshots {
+				roots.Snapshots[s] = true
+			}
+			return roots, nil
+		}
+	})
+	// strata inspect answers for a container before an image.
+	inspectors = append(inspectors, func(cmd *cobra.Command, c *CLI, name string) (any, bool, error) {
+		e, err := c.Engine(cmd.Context())
+		if err != nil {
+			return nil, false, err
+		}
+		v, err := e.InspectContainer(cmd.Context(), name)
+		if errdefs.IsNotFound(err) {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		return v, true, nil
+	})
+}
+
+// containerVerbs are the verbs `strata container` groups, as docker's
+// management command does; each is the same command as the top-level one.
+var containerVerbs = []func(c *CLI) *cobra.Command{
+	newCreateCommand, newRunCommand, newStartCommand, newStopCommand, newKillCommand,
+	newRestartCommand, newRmCommand, newLogsCommand, newExecCommand, newWaitCommand,
+	newCpCommand, newExportCommand, newDiffCommand, newCommitCommand, newPauseCommand,
+	newUnpauseCommand, newContainerInspectCommand,
+}
+
+func newContainerCommand(c *CLI) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "container COMMAND",
+		Short: "Manage containers",
+		Long: `Container groups the container verbs, as docker container does: strata container
+ls is strata ps, strata container rm is strata rm, and so on. Each verb's help
+describes it.`,
+		Example: `  strata container ls -a
+  strata container run --rm busybox echo hello
+  strata container inspect web`,
+	}
+	ls := newPsCommand(c)
+	ls.Use = "ls [OPTIONS]"
+	ls.Aliases = []string{"ps", "list"}
+	cmd.AddCommand(ls)
+	for _, f := range containerVerbs {
+		cmd.AddCommand(f(c))
+	}
+	return cmd
+}
+
+func newContainerInspectCommand(c *CLI) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Show low-level information on containers",
+		Long: `Inspect prints a JSON array describing each container, shaped like docker
+container inspect: Id, Created, Path, Args, State (Status, Running, Pid,
+ExitCode, StartedAt, FinishedAt), Image, Name, HostConfig, GraphDriver (the
+snapshot and its upper dir), Config and NetworkSettings.Ports.`,
+		Example: `  strata container inspect web
+  strata container inspect --format '{{.State.Status}} {{.State.ExitCode}}' web`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := c.Engine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var out []any
+			var errs []error
+			for _, a := range args {
+				v, err := e.InspectContainer(cmd.Context(), a)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				out = append(out, v)
+			}
+			if err := printInspect(cmd.OutOrStdout(), format, out); err != nil {
+				return err
+			}
+			return errors.Join(errs...)
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "", "format output with a Go template")
+	return cmd
+}
+
+// createFlags are the flags create and run share.
+type createFlags struct {
+	name        string
+	env         []string
+	envFiles    []string
+	workdir     string
+	user        string
+	entrypoint  string
+	publish     []string
+	volumes     []string
+	network     string
+	hostname    string
+	readOnly    bool
+	init        bool
+	tty         bool
+	interactive bool
+	rm          bool
+}
+
+func addCreateFlags(fs *pflag.FlagSet, f *createFlags) {
+	fs.SetInterspersed(false) // flags after IMAGE belong to the command
+	fs.StringVar(&f.name, "name", "", "assign a name to the container")
+	fs.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable (KEY=VALUE, or KEY to pass the caller's)")
+	fs.StringArrayVar(&f.envFiles, "env-file", nil, "read environment variables from a file (KEY=VALUE lines)")
+	fs.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
+	fs.StringVarP(&f.user, "user", "u", "", "user to run as: name|uid[:group|gid]")
+	fs.StringVar(&f.entrypoint, "entrypoint", "", "override the image's entrypoint (\"\" clears it)")
+	fs.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a port: [IP:]HOSTPORT:PORT[/tcp] (IP defaults to 127.0.0.1)")
+	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount a host path: HOST:CONTAINER[:ro]")
+	fs.StringVar(&f.network, "network", "none", "network: none (loopback only) or host")
+	fs.StringVar(&f.hostname, "hostname", "", "container host name (default: the short ID)")
+	fs.BoolVar(&f.readOnly, "read-only", false, "mount the container's root filesystem read-only")
+	fs.BoolVar(&f.init, "init", false, "run an init as pid 1 that forwards signals and reaps zombies")
+	fs.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-terminal")
+	fs.BoolVarP(&f.interactive, "interactive", "i", false, "keep standard input open")
+	fs.BoolVar(&f.rm, "rm", false, "remove the container when it exits")
+}
+
+// options turns the flags and IMAGE [COMMAND [ARG...]] into create options
+// (the image is resolved by the engine).
+func (f *createFlags) options(cmd *cobra.Command, args []string) (container.CreateOptions, error) {
+	o := container.CreateOptions{
+		Name: f.name, Cmd: args[1:], WorkingDir: f.workdir, User: f.user,
+		Hostname: f.hostname, Tty: f.tty, OpenStdin: f.interactive, ReadOnly: f.readOnly,
+		Binds: f.volumes, Network: f.network, Init: f.init, Publish: f.publish, AutoRemove: f.rm,
+	}
+	if o.Network == "none" {
+		o.Network = ""
+	}
+	if cmd.Flags().Changed("entrypoint") {
+		o.Entrypoint = []string{}
+		if f.entrypoint != "" {
+			o.Entrypoint = []string{f.entrypoint}
+		}
+	}
+	env, err := resolveEnv(f.envFiles, f.env)
+	if err != nil {
+		return o, err
+	}
+	o.Env = env
+	return o, nil
+}
+
+// resolveEnv reads --env-file files, then -e values, into KEY=VALUE: a bare
+// KEY takes the caller's value and is dropped when the caller has none,
+// as docker does.
+func resolveEnv(files, flags []string) ([]string, error) {
+	var out []string
+	add := func(v string) error {
+		if v == "" || strings.HasPrefix(v, "=") {
+			return fmt.Errorf("invalid environment variable %q: %w", v, errdefs.ErrInvalidArgument)
+		}
+		if strings.Contains(v, "=") {
+			out = append(out, v)
+		} else if val, ok := os.LookupEnv(v); ok {
+			out = append(out, v+"="+val)
+		}
+		return nil
+	}
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("env file: %w", err)
+		}
+		sc := bufio.NewScanner(f)
+		for n := 1; sc.Scan(); n++ {
+			line := strings.TrimLeft(sc.Text(), " \t")
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			if err := add(line); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("%s:%d: %w", name, n, err)
+			}
+		}
+		err = sc.Err()
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("env file %s: %w", name, err)
+		}
+	}
+	for _, v := range flags {
+		if err := add(v); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// terminal puts the caller's terminal in raw mode for an attached -t and
+// reports its size, now and on every SIGWINCH. restore undoes both.
+type terminal struct {
+	sizes   chan runtime.Winsize
+	restore func()
+}
+
+// openTerminal prepares the streams of an attached or exec'd -t: stdin in
+// raw mode when it is a terminal, and the size of the terminal (stdout's,
+// else stdin's, else 24x80) sent first, since the pty starts at 0x0.
+func openTerminal(stdin io.Reader, stdout io.Writer) *terminal {
+	t := &terminal{sizes: make(chan runtime.Winsize, 4), restore: func() {}}
+	sizeFd := -1
+	for _, s := range []any{stdout, stdin} {
+		if f, ok := s.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			sizeFd = int(f.Fd())
+			break
+		}
+	}
+	size := func() runtime.Winsize {
+		if sizeFd >= 0 {
+			if w, h, err := term.GetSize(sizeFd); err == nil && w > 0 && h > 0 {
+				return runtime.Winsize{Rows: uint16(h), Cols: uint16(w)}
+			}
+		}
+		return runtime.Winsize{Rows: 24, Cols: 80}
+	}
+	t.sizes <- size()
+	var undo []func()
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if st, err := term.MakeRaw(int(f.Fd())); err == nil {
+			undo = append(undo, func() { _ = term.Restore(int(f.Fd()), st) })
+		}
+	}
+	if sizeFd >= 0 {
+		winch := make(chan os.Signal, 1)
+		signal.Notify(winch, syscall.SIGWINCH)
+		stop := make(chan struct{})
+		go func() {
+			// Ends when restore closes stop.
+			for {
+				select {
+				case <-winch:
+					select {
+					case t.sizes <- size():
+					default: // the container is not reading sizes; drop
+					}
+				case <-stop:
+					return
+				}
+			}
+		}()
+		undo = append(undo, func() { signal.Stop(winch); close(stop) })
+	}
+	t.restore = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	return t
+}
+
+// containerStore opens the engine and its container store.
+func containerStore(cmd *cobra.Command, c *CLI) (*engine.Engine, *container.Store, error) {
+	e, err := c.Engine(cmd.Context())
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := e.Containers()
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, s, nil
+}
+
+// eachContainer runs fn for each argument, printing the argument on
+// success as docker's stop, kill, rm, pause do, and joining the errors.
+func eachContainer(cmd *cobra.Command, args []string, fn func(ref string) error) error {
+	var errs []error
+	for _, a := range args {
+		if err := fn(a); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), a)
+	}
+	return errors.Join(errs...)
+}
+
+// printInspect prints inspect's JSON array, or each object through a
+// --format template over its JSON names (.State.Status), as inspect does.
+func printInspect(w io.Writer, format string, out []any) error {
+	if format == "" {
+		if out == nil {
+			out = []any{}
+		}
+		b, err := json.MarshalIndent(out, "", "    ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(w, string(b))
+		return err
+	}
+	rows := make([]any, len(out))
+	for i, v := range out {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			return err
+		}
+		rows[i] = m
+	}
+	return render(w, format, "", rows, nil)
+}

@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-project/strata/internal/container"
+	"github.com/strata-project/strata/internal/errdefs"
+)
+
+func init() { commands = append(commands, newLogsCommand) }
+
+func newLogsCommand(c *CLI) *cobra.Command {
+	var o container.LogsOptions
+	var tail string
+	cmd := &cobra.Command{
+		Use:   "logs [OPTIONS] CONTAINER",
+		Short: "Fetch the logs of a container",
+		Long: `Logs prints what a container wrote, its standard output to standard output and
+its standard error to standard error, from the JSON-lines log its monitor keeps
+(docker's json-file format, so the log survives the CLI and every restart).
+-f keeps following until the container exits; --tail N shows only the last N
+lines; -t prefixes each line with its RFC 3339 time.`,
+		Example: `  strata logs web
+  strata logs -f --tail 10 web
+  strata logs -t job`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if tail != "all" && tail != "" {
+				n, err := strconv.Atoi(tail)
+				if err != nil {
+					return fmt.Errorf("--tail %q: want a number or \"all\": %w", tail, errdefs.ErrInvalidArgument)
+				}
+				o.Tail, o.TailSet = n, n >= 0
+			}
+			_, s, err := containerStore(cmd, c)
+			if err != nil {
+				return err
+			}
+			return s.Logs(cmd.Context(), args[0], o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "follow log output")
+	cmd.Flags().BoolVarP(&o.Timestamps, "timestamps", "t", false, "show timestamps")
+	cmd.Flags().StringVarP(&tail, "tail", "n", "all", "number of lines to show from the end of the logs")
+	return cmd
+}

@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-project/strata/internal/container"
+)
+
+func init() { commands = append(commands, newPsCommand) }
+
+// psRow is one row of ps, with docker's template fields.
+type psRow struct {
+	ID         string
+	Image      string
+	Command    string
+	CreatedAt  string
+	RunningFor string
+	Status     string
+	State      string
+	Ports      string
+	Names      string
+	Size       string
+	ExitCode   int
+}
+
+func newPsCommand(c *CLI) *cobra.Command {
+	var all, quiet, size, noTrunc bool
+	var format string
+	cmd := &cobra.Command{
+		Use:   "ps [OPTIONS]",
+		Short: "List containers",
+		Long: `Ps lists the running containers (every container with -a), newest first, with
+docker's columns: CONTAINER ID, IMAGE, COMMAND, CREATED, STATUS, PORTS, NAMES.
+The state comes from each container's monitor, checked against runc, so it is
+right even after the monitor or the CLI was killed. -s adds the size of each
+container's own writable layer. --format takes json or a Go template over
+.ID, .Image, .Command, .CreatedAt, .RunningFor, .Status, .State, .Ports,
+.Names, .Size and .ExitCode.`,
+		Example: `  strata ps
+  strata ps -a -s
+  strata ps -aq
+  strata ps --format '{{.Names}}\t{{.Status}}'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, s, err := containerStore(cmd, c)
+			if err != nil {
+				return err
+			}
+			list, err := s.List(cmd.Context(), container.ListOptions{All: all, Size: size})
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if quiet {
+				for _, r := range list {
+					fmt.Fprintln(w, shortHex(r.ID, !noTrunc))
+				}
+				return nil
+			}
+			rows := make([]psRow, 0, len(list))
+			for _, r := range list {
+				var ports []string
+				for _, p := range r.Ports {
+					ports = append(ports, p.String())
+				}
+				cmdline := r.Command
+				if !noTrunc && len(cmdline) > 22 {
+					cmdline = cmdline[:19] + "…\""
+				}
+				row := psRow{
+					ID: shortHex(r.ID, !noTrunc), Image: r.Image, Command: cmdline,
+					CreatedAt:  r.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
+					RunningFor: since(r.Created), Status: r.Status, State: r.State,
+					Ports: strings.Join(ports, ", "), Names: r.Name, ExitCode: r.ExitCode,
+				}
+				if size {
+					row.Size = humanSize(r.SizeRw)
+				}
+				rows = append(rows, row)
+			}
+			def := "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+			if size {
+				def += "\t{{.Size}}"
+			}
+			return render(w, format, def, rows, map[string]string{
+				"ID": "CONTAINER ID", "RunningFor": "CREATED", "CreatedAt": "CREATED AT", "Names": "NAMES",
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all containers (default shows just running)")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display container IDs")
+	cmd.Flags().BoolVarP(&size, "size", "s", false, "display the size of each container's writable layer")
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
+	cmd.Flags().StringVar(&format, "format", "", "format output: json or a Go template")
+	return cmd
+}

@@ -1,0 +1,36 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func init() { commands = append(commands, newRmCommand) }
+
+func newRmCommand(c *CLI) *cobra.Command {
+	var force, volumes bool
+	cmd := &cobra.Command{
+		Use:     "rm [OPTIONS] CONTAINER [CONTAINER...]",
+		Aliases: []string{"remove"},
+		Short:   "Remove one or more containers",
+		Long: `Rm deletes containers: the writable layer with every change, the mounts, the
+runc state, the logs and the name. A running container is refused unless -f,
+which kills it first. The image's layers stay (strata rmi removes images).
+-v is accepted for docker's sake: Strata has no anonymous volumes to remove.
+Prints each name as given.`,
+		Example: `  strata rm job
+  strata rm -f web`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, s, err := containerStore(cmd, c)
+			if err != nil {
+				return err
+			}
+			return eachContainer(cmd, args, func(ref string) error {
+				return s.Remove(cmd.Context(), ref, force)
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill and remove a running container")
+	cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "remove anonymous volumes (there are none)")
+	return cmd
+}

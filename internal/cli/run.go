@@ -1,0 +1,140 @@
+package cli
+
+import (
+	"context"
+
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-project/strata/internal/container"
+	"github.com/strata-project/strata/internal/engine"
+	"github.com/strata-project/strata/internal/runtime"
+)
+
+func init() { commands = append(commands, newRunCommand) }
+
+func newRunCommand(c *CLI) *cobra.Command {
+	var f createFlags
+	var detach bool
+	cmd := &cobra.Command{
+		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create and run a new container from an image",
+		Long: `Run creates a container from a local image and starts it, as docker run does. The
+image's layers are the read-only lower layers of an overlay mount; the container
+writes to its own upper layer, which diff lists and commit turns into a layer.
+
+The process runs under runc in new pid, mount, uts, ipc and network namespaces
+with docker's default capabilities. Without -d, run streams its output and
+exits with its status: 125 when Strata itself fails (an unknown image, a bad
+flag), 126 when the command cannot be run, 127 when it is not found. With -d,
+a small monitor process keeps the container's logs and records its exit, and
+run prints the container's ID. An interrupt while attached is passed to the
+container (then SIGKILL if it is still running two seconds later).
+
+There is no bridge: the network is loopback only (--network none, the default)
+or the host's (--network host). -p publishes a port on the host's 127.0.0.1
+(or the address given) by forwarding each connection into the container.
+
+Images are not pulled implicitly: get them with strata pull or strata import.`,
+		Example: `  strata run --rm busybox echo hello
+  strata run -d --name web -p 8080:80 busybox httpd -f -p 80 -h /www
+  strata run -it --rm -e TERM busybox sh
+  strata run --rm -v /srv/data:/data:ro -w /data busybox ls`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRun(cmd, c, &f, detach, args)
+		},
+	}
+	addCreateFlags(cmd.Flags(), &f)
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "run in the background and print the container ID")
+	return cmd
+}
+
+func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach bool, args []string) error {
+	opts, err := f.options(cmd, args)
+	if err != nil {
+		return &ExitError{Code: 125, Err: err}
+	}
+	e, err := c.Engine(cmd.Context())
+	if err != nil {
+		return &ExitError{Code: 125, Err: err}
+	}
+	ro := engine.RunOptions{Detach: detach}
+	ctx := cmd.Context()
+	var stopProxy func()
+	if !detach {
+		ro.Attach = runtime.AttachOptions{Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
+		if f.interactive {
+			ro.Attach.Stdin = c.Stdin
+		}
+		if f.tty {
+			t := openTerminal(c.Stdin, cmd.OutOrStdout())
+			defer t.restore()
+			ro.Attach.Resize = t.sizes
+		}
+		// Signals go to the container (docker's sig-proxy), not to
+		// detaching: main cancels the context on SIGINT and SIGTERM, so
+		// attach on a context without that cancel.
+		ctx = context.WithoutCancel(ctx)
+		ro.Started = func(ctr *container.Container) { stopProxy = proxySignals(e, ctr.ID) }
+	}
+	ctr, code, err := e.RunContainer(ctx, args[0], opts, ro)
+	if stopProxy != nil {
+		stopProxy()
+	}
+	if err != nil {
+		return &ExitError{Code: code, Err: err}
+	}
+	if detach {
+		fmt.Fprintln(cmd.OutOrStdout(), ctr.ID)
+		return nil
+	}
+	if code != 0 {
+		return &ExitError{Code: code}
+	}
+	return nil
+}
+
+// proxySignals passes SIGINT and SIGTERM to the container; if it is still
+// running two seconds after one (a pid 1 without a handler ignores them),
+// or on a second signal, it is killed. stop ends the proxy.
+func proxySignals(e *engine.Engine, id string) (stop func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		// Ends when stop closes done.
+		s, err := e.Containers()
+		if err != nil {
+			return
+		}
+		ctx := context.Background()
+		var timer <-chan time.Time
+		got := 0
+		for {
+			select {
+			case sig := <-sigs:
+				got++
+				if got == 1 {
+					_ = s.Kill(ctx, id, sig.(syscall.Signal))
+					timer = time.After(2 * time.Second)
+					continue
+				}
+				_ = s.Kill(ctx, id, syscall.SIGKILL)
+			case <-timer:
+				_ = s.Kill(ctx, id, syscall.SIGKILL)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
+}

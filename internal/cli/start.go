@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-project/strata/internal/container"
+	"github.com/strata-project/strata/internal/runtime"
+)
+
+func init() { commands = append(commands, newStartCommand) }
+
+func newStartCommand(c *CLI) *cobra.Command {
+	var attach, interactive bool
+	cmd := &cobra.Command{
+		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Start one or more stopped containers",
+		Long: `Start mounts a created or exited container's filesystem, with every change it
+made so far, and starts its command again under a new monitor. It prints each
+container's name as given. With -a it streams the container's output instead
+and exits with its status (-i also sends standard input, for a container made
+with -i).`,
+		Example: `  strata start web
+  strata start -a job`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, s, err := containerStore(cmd, c)
+			if err != nil {
+				return err
+			}
+			if attach || interactive {
+				if len(args) > 1 {
+					return fmt.Errorf("start: you cannot attach to more than one container")
+				}
+				ctr, err := s.Get(args[0])
+				if err != nil {
+					return err
+				}
+				if _, err := s.Start(cmd.Context(), ctr.ID, container.StartOptions{Attach: true}); err != nil {
+					return &ExitError{Code: container.ExitCode(err), Err: err}
+				}
+				o := runtime.AttachOptions{Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
+				if interactive {
+					o.Stdin = c.Stdin
+				}
+				if ctr.Options.Tty {
+					t := openTerminal(c.Stdin, cmd.OutOrStdout())
+					defer t.restore()
+					o.Resize = t.sizes
+				}
+				stop := proxySignals(e, ctr.ID)
+				code, err := s.Attach(context.WithoutCancel(cmd.Context()), ctr.ID, o)
+				stop()
+				if err != nil {
+					return err
+				}
+				if code != 0 {
+					return &ExitError{Code: code}
+				}
+				return nil
+			}
+			return eachContainer(cmd, args, func(ref string) error {
+				_, err := s.Start(cmd.Context(), ref, container.StartOptions{})
+				return err
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&attach, "attach", "a", false, "attach standard output and error, and exit with the container's status")
+	cmd.Flags().BoolVarP(&interactive, "interactive", "i", false, "attach the container's standard input")
+	return cmd
+}

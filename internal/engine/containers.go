@@ -1,0 +1,560 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/strata-project/strata/internal/container"
+	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/gc"
+	"github.com/strata-project/strata/internal/images"
+	"github.com/strata-project/strata/internal/layer"
+	"github.com/strata-project/strata/internal/manifest"
+	"github.com/strata-project/strata/internal/metadata"
+	"github.com/strata-project/strata/internal/runtime"
+)
+
+// Containers opens the container store of the root (<root>/containers,
+// runc's state in <root>/runc). Opening is cheap (a mkdir), so it is not
+// kept.
+func (e *Engine) Containers() (*container.Store, error) {
+	s, err := container.Open(container.Options{Root: e.root, Snapshotter: e.Snap})
+	if err != nil {
+		return nil, storeErr(e.root, err)
+	}
+	return s, nil
+}
+
+// ImageNotFoundError is an image that run or create cannot find locally
+// (Strata does not pull implicitly).
+type ImageNotFoundError struct {
+	Ref string
+	Err error
+}
+
+func (e *ImageNotFoundError) Error() string {
+	return fmt.Sprintf("Unable to find image '%s' locally: get it with \"strata pull %s\" or \"strata import\"", e.Ref, e.Ref)
+}
+
+func (e *ImageNotFoundError) Unwrap() error { return e.Err }
+
+// ContainerImage fills opts' image fields (ImageRef, ImageID, ChainID,
+// Config) from the local image ref.
+func (e *Engine) ContainerImage(ctx context.Context, ref string, opts *container.CreateOptions) error {
+	img, err := e.ResolveImage(ctx, ref)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return &ImageNotFoundError{Ref: ref, Err: err}
+		}
+		return err
+	}
+	if img.ChainID() == "" {
+		return fmt.Errorf("image %s has no layers to run: %w", ref, errdefs.ErrInvalidArgument)
+	}
+	opts.ImageRef, opts.ImageID, opts.ChainID = ref, img.ID().String(), img.ChainID().String()
+	opts.Config = img.Config.Config
+	return nil
+}
+
+// CreateContainer resolves the image and creates a container from it.
+func (e *Engine) CreateContainer(ctx context.Context, image string, opts container.CreateOptions) (*container.Container, error) {
+	if err := e.ContainerImage(ctx, image, &opts); err != nil {
+		return nil, err
+	}
+	s, err := e.Containers()
+	if err != nil {
+		return nil, err
+	}
+	return s.Create(ctx, opts)
+}
+
+// RunOptions are the attach side of run.
+type RunOptions struct {
+	Detach bool
+	Attach runtime.AttachOptions
+	// Started, if set, is called with the container once it is created
+	// and its process started (the CLI proxies signals to it).
+	Started func(c *container.Container)
+}
+
+// RunContainer is docker run: create, start, and unless detached attach
+// until the container exits, then (with AutoRemove) remove it. It returns
+// the container and docker run's exit code: the container's status, or
+// 125 for Strata's failure and 126/127 for a command that cannot run.
+// Cancelling ctx while attached detaches (and removes an AutoRemove
+// container, as there is no one left to).
+func (e *Engine) RunContainer(ctx context.Context, image string, opts container.CreateOptions, ro RunOptions) (*container.Container, int, error) {
+	c, err := e.CreateContainer(ctx, image, opts)
+	if err != nil {
+		return nil, 125, err
+	}
+	s, _ := e.Containers()
+	if _, err := s.Start(ctx, c.ID, container.StartOptions{Attach: !ro.Detach}); err != nil {
+		if opts.AutoRemove {
+			_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
+		}
+		return c, container.ExitCode(err), err
+	}
+	if ro.Started != nil {
+		ro.Started(c)
+	}
+	if ro.Detach {
+		return c, 0, nil
+	}
+	code, err := s.Attach(ctx, c.ID, ro.Attach)
+	if err != nil {
+		if opts.AutoRemove {
+			_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
+		}
+		return c, 125, err
+	}
+	waitMonitor(s.Dir(c.ID))
+	if opts.AutoRemove {
+		if err := s.Remove(context.WithoutCancel(ctx), c.ID, true); err != nil {
+			return c, code, err
+		}
+	}
+	return c, code, nil
+}
+
+// waitMonitor waits (at most 5 s) for the monitor of an exited container
+// to finish: it records the exit before it unmounts the rootfs and
+// deletes the container from runc, and run returns after that.
+func waitMonitor(dir string) {
+	st, err := runtime.ReadStatus(dir)
+	if err != nil || st.MonitorPid <= 0 {
+		return
+	}
+	for i := 0; i < 500; i++ {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(st.MonitorPid), "stat"))
+		if err != nil || !strings.Contains(cmdlineOf(st.MonitorPid), filepath.Base(dir)) {
+			return
+		}
+		if j := strings.LastIndexByte(string(b), ')'); j >= 0 && len(b) > j+2 && b[j+2] == 'Z' {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func cmdlineOf(pid int) string {
+	b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	return string(b)
+}
+
+// ContainerUsers names the containers made from imageID (rmi's check;
+// wired into ImageUsers).
+func (e *Engine) ContainerUsers(ctx context.Context, imageID digest.Digest) ([]string, error) {
+	s, err := e.Containers()
+	if err != nil {
+		return nil, err
+	}
+	users, err := s.Users(imageID.String())
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, id := range sortedKeys(users) {
+		names = append(names, users[id])
+	}
+	return names, nil
+}
+
+// ContainerRoots are the gc roots of the containers: each one's snapshot,
+// its image's layer snapshots, config blob and layer blobs, so a container
+// whose image lost its names can still be committed and exported.
+func (e *Engine) ContainerRoots(ctx context.Context) (gc.Roots, error) {
+	roots := gc.Roots{Blobs: map[digest.Digest]bool{}, Snapshots: map[string]bool{}}
+	s, err := e.Containers()
+	if err != nil {
+		return roots, err
+	}
+	keys, err := s.SnapshotKeys()
+	if err != nil {
+		return roots, err
+	}
+	for _, k := range keys {
+		roots.Snapshots[k] = true
+		id := strings.TrimPrefix(k, "container-")
+		c, err := s.Get(id)
+		if err != nil {
+			continue
+		}
+		cfgDigest, err := digest.Parse(c.ImageID)
+		if err != nil {
+			continue
+		}
+		roots.Blobs[cfgDigest] = true
+		cfg, err := e.readConfig(ctx, cfgDigest)
+		if err != nil {
+			continue
+		}
+		for _, ch := range manifest.ChainIDs(cfg.RootFS.DiffIDs) {
+			roots.Snapshots[ch.String()] = true
+		}
+		_ = e.DB.View(ctx, func(tx *metadata.Tx) error {
+			for _, d := range cfg.RootFS.DiffIDs {
+				if l, err := tx.Layer(d); err == nil {
+					for _, b := range l.Blobs {
+						roots.Blobs[b.Digest] = true
+					}
+				}
+			}
+			return nil
+		})
+	}
+	return roots, nil
+}
+
+func (e *Engine) readConfig(ctx context.Context, d digest.Digest) (ocispec.Image, error) {
+	b, err := e.Content.ReadAll(ctx, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: d}, manifest.MaxSize)
+	if err != nil {
+		return ocispec.Image{}, err
+	}
+	return manifest.DecodeConfig(b)
+}
+
+// CommitOptions are commit's flags.
+type CommitOptions struct {
+	Ref     string   // REPO[:TAG]; empty leaves the image untagged
+	Message string   // -m, the history comment
+	Author  string   // -a
+	Changes []string // -c, Dockerfile instructions applied to the config
+	Pause   bool     // -p
+	// Compression of the new layer: gzip (default), zstd, none.
+	Compression string
+}
+
+// CommitContainer makes an image of the container: its image's layers
+// (shared, not copied) and one new layer from the container's changes,
+// with the container's config (its command, env, workdir and user as run)
+// and a history row. It returns the new image's ID.
+func (e *Engine) CommitContainer(ctx context.Context, ref string, opts CommitOptions) (digest.Digest, error) {
+	var named string
+	if opts.Ref != "" {
+		tagged, err := images.ParseTagged(opts.Ref)
+		if err != nil {
+			return "", err
+		}
+		named = tagged.String()
+	}
+	comp, err := layer.ParseCompression(opts.Compression)
+	if err != nil {
+		return "", err
+	}
+	s, err := e.Containers()
+	if err != nil {
+		return "", err
+	}
+	c, err := s.Get(ref)
+	if err != nil {
+		return "", err
+	}
+	parent, parentLayers, err := e.containerImage(ctx, c)
+	if err != nil {
+		return "", fmt.Errorf("commit %s: %w", c.Name, err)
+	}
+	cfg := containerConfig(c, parent.Config)
+	if err := ApplyChanges(&cfg, opts.Changes); err != nil {
+		return "", err
+	}
+
+	unlock, err := e.lock(ctx, false)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		// Ends when the layer is written (EOF for the reader), on an error
+		// (passed to the reader), or when the reader is closed below.
+		err := s.Commit(ctx, c.ID, pw, container.CommitOptions{Pause: opts.Pause})
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	lay, err := e.unpackAndStore(ctx, digest.Digest(c.ChainID), pr, comp)
+	pr.CloseWithError(errors.New("commit: layer reader closed"))
+	if werr := <-done; err == nil && werr != nil {
+		err = werr
+	}
+	if err != nil {
+		return "", fmt.Errorf("commit %s: %w", c.Name, err)
+	}
+
+	now := time.Now().UTC()
+	img := parent
+	img.Created = &now
+	img.Author = opts.Author
+	img.Config = cfg
+	img.RootFS.Type = "layers"
+	img.RootFS.DiffIDs = append(append([]digest.Digest{}, parent.RootFS.DiffIDs...), lay.DiffID)
+	img.History = append(append([]ocispec.History{}, parent.History...), ocispec.History{
+		Created:   &now,
+		CreatedBy: strings.Join(append([]string{c.Path}, c.Args...), " "),
+		Comment:   opts.Message,
+		Author:    opts.Author,
+	})
+	layers := append(append([]ocispec.Descriptor{}, parentLayers...), lay.Desc)
+	target, err := e.WriteImage(ctx, img, layers)
+	if err != nil {
+		return "", err
+	}
+	if err := e.nameImage(ctx, named, target); err != nil {
+		return "", err
+	}
+	return digest.FromBytes(mustJSON(img)), nil
+}
+
+// containerImage returns the container's image config and layer
+// descriptors: from the image if it still resolves, else from its config
+// blob and the layer records (the image lost its names).
+func (e *Engine) containerImage(ctx context.Context, c *container.Container) (ocispec.Image, []ocispec.Descriptor, error) {
+	if img, err := e.ResolveImage(ctx, c.ImageID); err == nil && img.ID().String() == c.ImageID {
+		return img.Config, img.Manifest.Layers, nil
+	}
+	d, err := digest.Parse(c.ImageID)
+	if err != nil {
+		return ocispec.Image{}, nil, fmt.Errorf("image %s: %w", c.ImageID, err)
+	}
+	cfg, err := e.readConfig(ctx, d)
+	if err != nil {
+		return ocispec.Image{}, nil, fmt.Errorf("image %s: %w", c.ImageRef, err)
+	}
+	var layers []ocispec.Descriptor
+	err = e.DB.View(ctx, func(tx *metadata.Tx) error {
+		for _, diffID := range cfg.RootFS.DiffIDs {
+			l, err := tx.Layer(diffID)
+			if err != nil {
+				return fmt.Errorf("layer %s: %w", diffID, err)
+			}
+			if len(l.Blobs) == 0 {
+				return fmt.Errorf("layer %s has no blob: %w", diffID, errdefs.ErrNotFound)
+			}
+			layers = append(layers, l.Blobs[0])
+		}
+		return nil
+	})
+	return cfg, layers, err
+}
+
+// containerConfig is the image config a commit records: the image's, with
+// the container's entrypoint, command, env, workdir and user as it was run
+// (docker commit keeps them too).
+func containerConfig(c *container.Container, cfg ocispec.ImageConfig) ocispec.ImageConfig {
+	o := c.Options
+	if o.Entrypoint != nil {
+		cfg.Entrypoint = append([]string{}, o.Entrypoint...)
+		cfg.Cmd = nil
+	}
+	if len(o.Cmd) > 0 {
+		cfg.Cmd = append([]string{}, o.Cmd...)
+	}
+	if len(o.Env) > 0 {
+		cfg.Env = runtime.MergeEnv(cfg.Env, o.Env)
+	}
+	if o.WorkingDir != "" {
+		cfg.WorkingDir = o.WorkingDir
+	}
+	if o.User != "" {
+		cfg.User = o.User
+	}
+	return cfg
+}
+
+// ContainerInspect is `strata inspect CONTAINER`, shaped as docker's.
+type ContainerInspect struct {
+	ID              string                `json:"Id"`
+	Created         time.Time             `json:"Created"`
+	Path            string                `json:"Path"`
+	Args            []string              `json:"Args"`
+	State           ContainerState        `json:"State"`
+	Image           string                `json:"Image"`
+	ResolvConfPath  string                `json:"ResolvConfPath"`
+	HostnamePath    string                `json:"HostnamePath"`
+	HostsPath       string                `json:"HostsPath"`
+	LogPath         string                `json:"LogPath"`
+	Name            string                `json:"Name"`
+	Driver          string                `json:"Driver"`
+	HostConfig      ContainerHostConfig   `json:"HostConfig"`
+	GraphDriver     GraphDriver           `json:"GraphDriver"`
+	Config          ContainerConfig       `json:"Config"`
+	NetworkSettings ContainerNetSettings  `json:"NetworkSettings"`
+	Mounts          []ContainerMountPoint `json:"Mounts"`
+}
+
+// ContainerState is inspect's State.
+type ContainerState struct {
+	Status     string `json:"Status"` // created, running, paused, exited
+	Running    bool   `json:"Running"`
+	Paused     bool   `json:"Paused"`
+	Restarting bool   `json:"Restarting"`
+	OOMKilled  bool   `json:"OOMKilled"`
+	Dead       bool   `json:"Dead"`
+	Pid        int    `json:"Pid"`
+	ExitCode   int    `json:"ExitCode"`
+	Error      string `json:"Error"`
+	StartedAt  string `json:"StartedAt"`
+	FinishedAt string `json:"FinishedAt"`
+}
+
+// ContainerHostConfig is inspect's HostConfig (the run flags that are not
+// in the image config).
+type ContainerHostConfig struct {
+	Binds          []string                 `json:"Binds"`
+	NetworkMode    string                   `json:"NetworkMode"`
+	PortBindings   map[string][]PortBinding `json:"PortBindings"`
+	AutoRemove     bool                     `json:"AutoRemove"`
+	ReadonlyRootfs bool                     `json:"ReadonlyRootfs"`
+	Init           bool                     `json:"Init"`
+}
+
+// PortBinding is one host side of a published port.
+type PortBinding struct {
+	HostIP   string `json:"HostIp"`
+	HostPort string `json:"HostPort"`
+}
+
+// ContainerConfig is inspect's Config: the image config as the container
+// runs it.
+type ContainerConfig struct {
+	Hostname     string              `json:"Hostname"`
+	User         string              `json:"User"`
+	Tty          bool                `json:"Tty"`
+	OpenStdin    bool                `json:"OpenStdin"`
+	Env          []string            `json:"Env"`
+	Cmd          []string            `json:"Cmd"`
+	Image        string              `json:"Image"`
+	WorkingDir   string              `json:"WorkingDir"`
+	Entrypoint   []string            `json:"Entrypoint"`
+	Labels       map[string]string   `json:"Labels"`
+	StopSignal   string              `json:"StopSignal,omitempty"`
+	ExposedPorts map[string]struct{} `json:"ExposedPorts,omitempty"`
+}
+
+// ContainerNetSettings is inspect's NetworkSettings: only the published
+// ports, as there is no bridge.
+type ContainerNetSettings struct {
+	Ports map[string][]PortBinding `json:"Ports"`
+}
+
+// ContainerMountPoint is one -v bind.
+type ContainerMountPoint struct {
+	Type        string `json:"Type"`
+	Source      string `json:"Source"`
+	Destination string `json:"Destination"`
+	Mode        string `json:"Mode"`
+	RW          bool   `json:"RW"`
+}
+
+// InspectContainer returns docker's inspect shape of a container.
+func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerInspect, error) {
+	s, err := e.Containers()
+	if err != nil {
+		return ContainerInspect{}, err
+	}
+	d, err := s.Inspect(ctx, ref)
+	if err != nil {
+		return ContainerInspect{}, err
+	}
+	o := d.Options
+	cfg := containerConfig(&d.Container, d.Config)
+	st := d.State
+	status := "created"
+	switch {
+	case st.Running && fileExists(filepath.Join(d.Dir, "paused")):
+		status = "paused"
+	case st.Running:
+		status = "running"
+	case !st.FinishedAt.IsZero():
+		status = "exited"
+	}
+	ts := func(t time.Time) string {
+		if t.IsZero() {
+			return "0001-01-01T00:00:00Z"
+		}
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	ports := map[string][]PortBinding{}
+	for _, p := range d.Ports {
+		k := fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)
+		ports[k] = append(ports[k], PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(p.HostPort)})
+	}
+	live := map[string][]PortBinding{}
+	for _, p := range st.Ports {
+		k := fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)
+		live[k] = append(live[k], PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(p.HostPort)})
+	}
+	gd := GraphDriver{Name: e.driver, Data: map[string]string{"SnapshotKey": d.SnapshotKey}}
+	if up, err := e.Snap.UpperDir(ctx, d.SnapshotKey); err == nil {
+		gd.Data["UpperDir"] = up
+	}
+	if e.driver == "overlay" {
+		gd.Data["MergedDir"] = filepath.Join(d.Dir, "bundle", "rootfs")
+	}
+	var mounts []ContainerMountPoint
+	for _, b := range o.Binds {
+		m, err := runtime.ParseBind(b)
+		if err != nil {
+			continue
+		}
+		rw := true
+		for _, opt := range m.Options {
+			if opt == "ro" {
+				rw = false
+			}
+		}
+		mode := ""
+		if !rw {
+			mode = "ro"
+		}
+		mounts = append(mounts, ContainerMountPoint{Type: "bind", Source: m.Source, Destination: m.Destination, Mode: mode, RW: rw})
+	}
+	netMode := o.Network
+	if netMode == "" {
+		netMode = "none"
+	}
+	return ContainerInspect{
+		ID: d.ID, Created: d.Created, Path: d.Path, Args: d.Args,
+		State: ContainerState{
+			Status: status, Running: st.Running, Paused: status == "paused", Pid: st.Pid,
+			ExitCode: st.ExitCode, Error: st.Error, StartedAt: ts(st.StartedAt), FinishedAt: ts(st.FinishedAt),
+		},
+		Image:          d.ImageID,
+		ResolvConfPath: filepath.Join(d.Dir, "resolv.conf"),
+		HostnamePath:   filepath.Join(d.Dir, "hostname"),
+		HostsPath:      filepath.Join(d.Dir, "hosts"),
+		LogPath:        d.LogPath,
+		Name:           "/" + d.Name,
+		Driver:         e.driver,
+		HostConfig: ContainerHostConfig{
+			Binds: o.Binds, NetworkMode: netMode, PortBindings: ports,
+			AutoRemove: o.AutoRemove, ReadonlyRootfs: o.ReadOnly, Init: o.Init,
+		},
+		GraphDriver: gd,
+		Config: ContainerConfig{
+			Hostname: o.Hostname, User: cfg.User, Tty: o.Tty, OpenStdin: o.OpenStdin,
+			Env: cfg.Env, Cmd: cfg.Cmd, Image: d.ImageRef, WorkingDir: cfg.WorkingDir,
+			Entrypoint: cfg.Entrypoint, Labels: cfg.Labels, StopSignal: cfg.StopSignal,
+			ExposedPorts: cfg.ExposedPorts,
+		},
+		NetworkSettings: ContainerNetSettings{Ports: live},
+		Mounts:          mounts,
+	}, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
