@@ -21,7 +21,13 @@ import (
 )
 
 // TestHelperRegistryServer is not a test: TestKillDuringPushes runs the
-// test binary with it as a registry server it can kill -9.
+// test binary with it as a registry server it can kill -9. It also serves
+// for load tools by hand:
+//
+//	go test -c -o /tmp/regtest ./internal/registry
+//	STRATA_REGISTRY_HELPER_DIR=/tmp/r STRATA_REGISTRY_HELPER_ADDR=127.0.0.1:5101 \
+//	  [STRATA_REGISTRY_HELPER_HTPASSWD=FILE] /tmp/regtest -test.run '^TestHelperRegistryServer$'
+
 func TestHelperRegistryServer(t *testing.T) {
 	dir := os.Getenv("STRATA_REGISTRY_HELPER_DIR")
 	if dir == "" {
@@ -31,7 +37,8 @@ func TestHelperRegistryServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Serve(context.Background(), store, filepath.Join(dir, "registry"), Options{Addr: os.Getenv("STRATA_REGISTRY_HELPER_ADDR")})
+	opts := Options{Addr: os.Getenv("STRATA_REGISTRY_HELPER_ADDR"), HtpasswdPath: os.Getenv("STRATA_REGISTRY_HELPER_HTPASSWD")}
+	err = Serve(context.Background(), store, filepath.Join(dir, "registry"), opts)
 	t.Fatal(err)
 }
 
