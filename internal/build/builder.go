@@ -459,8 +459,9 @@ func (b *builder) from(ctx context.Context, i int) (*state, error) {
 	s.step, s.n = 1, 1
 	s.missed = false
 	log.done()
-	if s.img.Config.Env == nil && base == "scratch" {
-		s.img.Config.Env = []string{"PATH=" + runtime.DefaultPath}
+	if _, ok := getEnv(s.img.Config.Env, "PATH"); !ok {
+		// As BuildKit: an image without PATH gets the default, first.
+		s.img.Config.Env = append([]string{"PATH=" + runtime.DefaultPath}, s.img.Config.Env...)
 	}
 	return s, nil
 }
