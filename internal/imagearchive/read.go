@@ -3,6 +3,7 @@ package imagearchive
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -53,7 +54,8 @@ type Archive struct {
 // Open opens a docker save archive (old or new format) or an OCI layout
 // (a directory or a tar), plain or compressed. A plain tar file is read in
 // place; a compressed one, or standard input when input is "" or "-", is
-// first decompressed into a temp file in spoolDir, removed by Close.
+// read as a stream when its JSON comes first (as Write puts it), else first
+// decompressed into a temp file in spoolDir; Close removes temp files.
 func Open(ctx context.Context, input string, stdin io.Reader, spoolDir string) (*Archive, error) {
 	f, err := openFiles(ctx, input, stdin, spoolDir)
 	if err != nil {
@@ -111,6 +113,29 @@ func (a *Archive) readJSON(name string, want digest.Digest) ([]byte, error) {
 // An archive that is both (as Write makes) is read as an OCI layout, with
 // names from manifest.json's RepoTags where index.json has none.
 func (a *Archive) Images(ctx context.Context) ([]Image, error) {
+	if s, ok := a.files.(*streamFiles); ok && s.planning {
+		if s.Has("index.json") {
+			imgs, err := a.images(ctx)
+			if err == nil {
+				s.plan(imgs)
+				return imgs, nil
+			}
+			if !errors.Is(err, errNotInHead) {
+				return nil, err
+			}
+		}
+		// Not in Write's order: read it as a file.
+		t, err := s.spoolAll()
+		s.Close()
+		if err != nil {
+			return nil, err
+		}
+		a.files = t
+	}
+	return a.images(ctx)
+}
+
+func (a *Archive) images(ctx context.Context) ([]Image, error) {
 	hasIndex, hasDocker := a.files.Has("index.json"), a.files.Has("manifest.json")
 	var dms []dockerManifest
 	if hasDocker {
@@ -223,11 +248,13 @@ func (a *Archive) dockerImages(ctx context.Context, dms []dockerManifest) ([]Ima
 			if err != nil {
 				return nil, fmt.Errorf("%s: layer %d: %w", where, j, err)
 			}
-			rc, size, err := a.files.Open(p)
+			size, err := a.files.Size(p)
 			if err != nil {
 				return nil, fmt.Errorf("%s: layer %d: %w", where, j, err)
 			}
-			rc.Close()
+			if size < 0 {
+				size = 0 // not known until the stream reaches it
+			}
 			img.Layers = append(img.Layers, Layer{Path: p, Desc: ocispec.Descriptor{Digest: digestFromPath(p), Size: size}, DiffID: cfg.RootFS.DiffIDs[j]})
 		}
 		out = append(out, img)
@@ -393,12 +420,11 @@ func (a *Archive) ociImage(where string, d ocispec.Descriptor) (Image, error) {
 			return Image{}, fmt.Errorf("%s: layer %d (%s): media type %q is not a layer Strata can unpack: %w", where, j, l.Digest, l.MediaType, errdefs.ErrNotImplemented)
 		}
 		p := blobPath(l.Digest)
-		rc, size, err := a.files.Open(p)
+		size, err := a.files.Size(p)
 		if err != nil {
 			return Image{}, fmt.Errorf("%s: layer %d: %w", where, j, err)
 		}
-		rc.Close()
-		if size != l.Size {
+		if size >= 0 && size != l.Size {
 			return Image{}, fmt.Errorf("%s: layer %d: %s is %d bytes, its descriptor says %d: %w", where, j, p, size, l.Size, errdefs.ErrDataCorrupt)
 		}
 		img.Layers = append(img.Layers, Layer{Path: p, Desc: l, DiffID: cfg.RootFS.DiffIDs[j]})

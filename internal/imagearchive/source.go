@@ -9,10 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"strconv"
 	"strings"
 
-	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/errdefs"
 )
 
@@ -25,6 +23,10 @@ type files interface {
 	Open(name string) (io.ReadCloser, int64, error)
 	// Has reports whether name exists as a regular file.
 	Has(name string) bool
+	// Size returns the size of the file called name, -1 if it is not
+	// known yet (a stream not read that far), or an error wrapping
+	// errdefs.ErrNotFound.
+	Size(name string) (int64, error)
 	Close() error
 }
 
@@ -102,16 +104,9 @@ func indexTar(ctx context.Context, f *os.File) (*tarFiles, error) {
 		case tar.TypeDir:
 			t.dirs[name] = true
 		case tar.TypeSymlink, tar.TypeLink:
-			target := hdr.Linkname
-			if hdr.Typeflag == tar.TypeSymlink {
-				if path.IsAbs(target) {
-					return nil, fmt.Errorf("archive entry %q is a symlink to the absolute path %q: refused: %w", hdr.Name, target, errdefs.ErrInvalidArgument)
-				}
-				target = path.Join(path.Dir(name), target)
-			}
-			clean, err := cleanName(target)
-			if err != nil || clean == "." {
-				return nil, fmt.Errorf("archive entry %q links to %q, outside the archive: refused: %w", hdr.Name, hdr.Linkname, errdefs.ErrInvalidArgument)
+			clean, err := linkTarget(hdr, name)
+			if err != nil {
+				return nil, err
 			}
 			if hdr.Typeflag == tar.TypeLink {
 				e, ok := t.regs[clean]
@@ -145,15 +140,34 @@ func indexTar(ctx context.Context, f *os.File) (*tarFiles, error) {
 	return t, nil
 }
 
+// linkTarget is the clean archive path a link entry points at; links
+// may only point at other entries of the archive.
+func linkTarget(hdr *tar.Header, name string) (string, error) {
+	target := hdr.Linkname
+	if hdr.Typeflag == tar.TypeSymlink {
+		if path.IsAbs(target) {
+			return "", fmt.Errorf("archive entry %q is a symlink to the absolute path %q: refused: %w", hdr.Name, target, errdefs.ErrInvalidArgument)
+		}
+		target = path.Join(path.Dir(name), target)
+	}
+	clean, err := cleanName(target)
+	if err != nil || clean == "." {
+		return "", fmt.Errorf("archive entry %q links to %q, outside the archive: refused: %w", hdr.Name, hdr.Linkname, errdefs.ErrInvalidArgument)
+	}
+	return clean, nil
+}
+
 // resolve follows symlinks inside the archive (docker's old format links
 // duplicate layers to one copy), in any component, at most 16 times.
-func (t *tarFiles) resolve(name string) (string, error) {
+func (t *tarFiles) resolve(name string) (string, error) { return resolveLinks(t.links, name) }
+
+func resolveLinks(links map[string]string, name string) (string, error) {
 	for hops := 0; hops < 16; hops++ {
 		parts := strings.Split(name, "/")
 		changed := false
 		for i := 1; i <= len(parts); i++ {
 			prefix := strings.Join(parts[:i], "/")
-			if target, ok := t.links[prefix]; ok {
+			if target, ok := links[prefix]; ok {
 				name = path.Join(append([]string{target}, parts[i:]...)...)
 				clean, err := cleanName(name)
 				if err != nil {
@@ -177,6 +191,18 @@ func (t *tarFiles) Has(name string) bool {
 	}
 	_, ok := t.regs[r]
 	return ok
+}
+
+func (t *tarFiles) Size(name string) (int64, error) {
+	r, err := t.resolve(name)
+	if err != nil {
+		return 0, err
+	}
+	e, ok := t.regs[r]
+	if !ok {
+		return 0, fmt.Errorf("%s is missing from the archive: %w", name, errdefs.ErrNotFound)
+	}
+	return e.size, nil
 }
 
 func (t *tarFiles) Open(name string) (io.ReadCloser, int64, error) {
@@ -210,6 +236,15 @@ func (d *dirFiles) Has(name string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
+func (d *dirFiles) Size(name string) (int64, error) {
+	rc, size, err := d.Open(name)
+	if err != nil {
+		return 0, err
+	}
+	rc.Close()
+	return size, nil
+}
+
 func (d *dirFiles) Open(name string) (io.ReadCloser, int64, error) {
 	f, err := d.root.Open(name)
 	if err != nil {
@@ -234,8 +269,8 @@ func (d *dirFiles) Close() error { return d.root.Close() }
 
 // openFiles opens what Load reads: a directory (an OCI layout), a plain tar
 // file (indexed in place), or anything else — a compressed tar, a pipe,
-// standard input — which is first decompressed into a temp file in
-// spoolDir, since docker's archives put manifest.json after the layers.
+// standard input — as a stream (see streamFiles), spooled to a temp file
+// in spoolDir only when it is not in Write's order.
 func openFiles(ctx context.Context, input string, stdin io.Reader, spoolDir string) (files, error) {
 	if input != "" && input != "-" {
 		fi, err := os.Stat(input)
@@ -269,13 +304,29 @@ func openFiles(ctx context.Context, input string, stdin io.Reader, spoolDir stri
 				return nil, err
 			}
 		}
-		defer f.Close()
-		return spool(ctx, f, input, spoolDir)
+		st, err := openStream(ctx, f, input, spoolDir)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		st.src = closeBoth{st.src, f}
+		return st, nil
 	}
 	if stdin == nil {
 		return nil, fmt.Errorf("load from standard input: no input: %w", errdefs.ErrInvalidArgument)
 	}
-	return spool(ctx, stdin, "standard input", spoolDir)
+	return openStream(ctx, stdin, "standard input", spoolDir)
+}
+
+type closeBoth struct {
+	io.ReadCloser
+	f *os.File
+}
+
+func (c closeBoth) Close() error {
+	err := c.ReadCloser.Close()
+	c.f.Close()
+	return err
 }
 
 func compressed(magic []byte) bool {
@@ -286,39 +337,6 @@ func compressed(magic []byte) bool {
 // SpoolPrefix starts the names of spooled archives; the writer's pid
 // follows, so that a later load can remove what a killed one left.
 const SpoolPrefix = "load-"
-
-// spool copies r, decompressed, to a temp file in dir and indexes it.
-func spool(ctx context.Context, r io.Reader, what, dir string) (files, error) {
-	dr, _, err := archive.Decompress(r)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", what, err)
-	}
-	defer dr.Close()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	f, err := os.CreateTemp(dir, SpoolPrefix+strconv.Itoa(os.Getpid())+"-*.tar")
-	if err != nil {
-		return nil, fmt.Errorf("spool %s: %w", what, err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := io.Copy(f, ctxReader{ctx, dr}); err != nil {
-		return nil, fmt.Errorf("spool %s to %s: %w", what, dir, err)
-	}
-	t, err := indexTar(ctx, f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	t.spooled = f.Name()
-	ok = true
-	return t, nil
-}
 
 // ctxReader stops a long copy when ctx ends.
 type ctxReader struct {
