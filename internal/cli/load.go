@@ -32,9 +32,10 @@ nothing at all is kept or named. Each layer is read once: it is stored,
 verified and unpacked into its snapshot in one pass. Layers already in the
 store are not read again.
 
-A plain archive file is read in place; standard input and compressed
-archives are first decompressed into a temp file under the store root
-(ROOT/tmp), because docker writes manifest.json after the layers.
+A plain archive file is read in place. Standard input and compressed archives
+are read in one pass when their JSON comes first, as "strata save" writes them;
+others ("docker save" writes manifest.json after the layers) are first
+decompressed into a temp file under the store root (ROOT/tmp).
 
 Prints "Loaded image: NAME" per name, or "Loaded image ID: sha256:..." for an
 image saved without a name, as docker does.`,

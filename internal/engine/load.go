@@ -49,8 +49,9 @@ type LoadOptions struct {
 // removed again and nothing is named.
 //
 // A plain archive file is read in place. Standard input and compressed
-// archives are first decompressed into a temp file under the store's
-// tmp/ directory, since docker writes manifest.json after the layers.
+// archives are streamed when in Write's order (JSON first); otherwise
+// (docker writes manifest.json after the layers) they are first
+// decompressed into a temp file under the store's tmp/ directory.
 func (e *Engine) Load(ctx context.Context, opts LoadOptions) ([]string, error) {
 	what := opts.Input
 	if what == "" || what == "-" {

@@ -21,9 +21,13 @@
 // of the archive, a layout directory read through an os.Root). Layer bytes
 // are left to the caller (engine.Load), which verifies them as it unpacks.
 //
-// A plain tar file is indexed in place and each file read at its offset;
-// a compressed tar or a stream (standard input) is first decompressed into a
-// temp file, since docker writes manifest.json after the layers.
+// A plain tar file is indexed in place and each file read at its offset.
+// A compressed tar or a stream (standard input) is read in one pass when
+// its JSON comes first, as Write orders it: the head is kept in memory and
+// each layer handed to the loader as the stream reaches it (copied to a temp
+// file only if it comes before it is wanted, or is wanted twice). Archives
+// in another order — docker writes manifest.json after the layers — are
+// decompressed whole into a temp file first.
 //
 // The package knows nothing of the store: it neither writes blobs nor names
 // images.
