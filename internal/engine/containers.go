@@ -28,7 +28,16 @@ import (
 // runc's state in <root>/runc). Opening is cheap (a mkdir), so it is not
 // kept.
 func (e *Engine) Containers() (*container.Store, error) {
-	s, err := container.Open(container.Options{Root: e.root, Snapshotter: e.Snap})
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("open container store: find own executable: %w", err)
+	}
+	// The monitor of a detached --rm container removes it with this
+	// binary, which must find the same root.
+	s, err := container.Open(container.Options{
+		Root: e.root, Snapshotter: e.Snap,
+		RemoveCommand: []string{exe, "--root", e.root, "rm", "-f"},
+	})
 	if err != nil {
 		return nil, storeErr(e.root, err)
 	}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/strata-project/strata/internal/testutil"
+)
+
+// containerRoot makes a store with a busybox image "bb" (made by strata
+// import, with a page under /www), or skips without root, runc or busybox.
+// Every container left is removed at the end, and nothing of the root may
+// stay mounted.
+func containerRoot(t *testing.T) string {
+	t.Helper()
+	testutil.RequiresRoot(t)
+	testutil.RequiresBusybox(t)
+	if _, err := exec.LookPath("runc"); err != nil {
+		t.Skipf("skipping %s: runc is not installed (apt-get install runc)", t.Name())
+	}
+	root := t.TempDir()
+	rootfs := filepath.Join(t.TempDir(), "rootfs")
+	testutil.BusyboxRootfs(t, rootfs)
+	for name, data := range map[string]string{"www/index.html": "hello from strata\n", "etc/data.txt": "original\n", "etc/old.txt": "to be deleted\n"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(rootfs, name)), 0o755)
+		if err := os.WriteFile(filepath.Join(rootfs, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustStrata(t, root, "import", "-c", `CMD ["sh"]`, rootfs, "bb")
+	t.Cleanup(func() {
+		if ids := strings.Fields(strata(t, root, "ps", "-aq").stdout); len(ids) > 0 {
+			strata(t, root, append([]string{"rm", "-f"}, ids...)...)
+		}
+		if m := mountsUnder(root); len(m) > 0 {
+			t.Errorf("mounts left under the root: %v", m)
+		}
+	})
+	return root
+}
+
+func mountsUnder(dir string) []string {
+	b, _ := os.ReadFile("/proc/self/mounts")
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir) {
+			out = append(out, f[1])
+		}
+	}
+	return out
+}
+
+func TestContainerRunExitCodes(t *testing.T) {
+	root := containerRoot(t)
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		stdout   string
+		inStderr string
+	}{
+		{"echo", []string{"run", "--rm", "bb", "echo", "hello"}, 0, "hello\n", ""},
+		{"status", []string{"run", "--rm", "bb", "sh", "-c", "echo out; echo err >&2; exit 3"}, 3, "out\n", "err"},
+		{"not executable", []string{"run", "--rm", "bb", "/etc/data.txt"}, 126, "", "Error: "},
+		{"not found", []string{"run", "--rm", "bb", "nosuchcmd"}, 127, "", "Error: "},
+		{"unknown image", []string{"run", "--rm", "nosuch:1", "true"}, 125, "", "Unable to find image 'nosuch:1' locally"},
+		{"env and workdir", []string{"run", "--rm", "-e", "A=1", "-w", "/tmp", "--hostname", "box", "bb", "sh", "-c", "echo $A $(pwd) $(hostname)"}, 0, "1 /tmp box\n", ""},
+		{"entrypoint", []string{"run", "--rm", "--entrypoint", "echo", "bb", "a", "b"}, 0, "a b\n", ""},
+		{"stdin", []string{"run", "--rm", "-i", "bb", "cat"}, 0, "", ""},
+		{"read-only", []string{"run", "--rm", "--read-only", "bb", "touch", "/x"}, 1, "", "Read-only"},
+		{"init", []string{"run", "--rm", "--init", "bb", "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"}, 0, "/sbin/strata-init init-reaper -- sh -c cat /proc/1/cmdline | tr '\\0' ' ' ", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := strata(t, root, tt.args...)
+			if r.code != tt.code || r.stdout != tt.stdout || !strings.Contains(r.stderr, tt.inStderr) {
+				t.Errorf("strata %s: exit %d, stdout %q, stderr %q; want exit %d, stdout %q, stderr with %q",
+					strings.Join(tt.args, " "), r.code, r.stdout, r.stderr, tt.code, tt.stdout, tt.inStderr)
+			}
+		})
+	}
+	if out := mustStrata(t, root, "ps", "-aq"); out != "" {
+		t.Errorf("run --rm left containers: %q", out)
+	}
+}
+
+// freePort returns a loopback port nothing listens on (yet).
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestContainerDetachedLifecycle(t *testing.T) {
+	root := containerRoot(t)
+	port := freePort(t)
+	id := strings.TrimSpace(mustStrata(t, root, "run", "-d", "--name", "web", "-p", fmt.Sprintf("127.0.0.1:%d:80", port),
+		"bb", "sh", "-c", "echo started; exec httpd -f -v -p 80 -h /www"))
+	if len(id) != 64 {
+		t.Fatalf("run -d printed %q, want a container ID", id)
+	}
+	ps := mustStrata(t, root, "ps")
+	lines := strings.Split(strings.TrimSpace(ps), "\n")
+	if got := strings.Join(strings.Fields(lines[0]), " "); got != "CONTAINER ID IMAGE COMMAND CREATED STATUS PORTS NAMES" || len(lines) != 2 {
+		t.Fatalf("ps:\n%s", ps)
+	}
+	if !strings.HasPrefix(lines[1], id[:12]) || !strings.Contains(lines[1], "Up ") ||
+		!strings.Contains(lines[1], fmt.Sprintf("127.0.0.1:%d->80/tcp", port)) || !strings.HasSuffix(lines[1], "web") {
+		t.Errorf("ps row: %q", lines[1])
+	}
+
+	// The published port answers on loopback.
+	var body string
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/index.html", port))
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET through the published port: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if body != "hello from strata\n" {
+		t.Errorf("GET / = %q", body)
+	}
+
+	// exec changes files; diff shows A, C and D.
+	mustStrata(t, root, "exec", "web", "sh", "-c", "echo changed > /etc/data.txt; rm /etc/old.txt; echo new > /www/new.html")
+	if r := strata(t, root, "exec", "web", "sh", "-c", "exit 4"); r.code != 4 {
+		t.Errorf("exec exit 4: got %d", r.code)
+	}
+	diff := mustStrata(t, root, "diff", "web")
+	for _, want := range []string{"C /etc/data.txt", "D /etc/old.txt", "A /www/new.html", "C /www"} {
+		if !strings.Contains(diff, want+"\n") {
+			t.Errorf("diff lacks %q:\n%s", want, diff)
+		}
+	}
+	if logs := mustStrata(t, root, "logs", "web"); !strings.HasPrefix(logs, "started\n") {
+		t.Errorf("logs = %q", logs)
+	}
+	if got := strings.TrimSpace(mustStrata(t, root, "inspect", "--format", "{{.State.Status}} {{.Name}}", "web")); got != "running /web" {
+		t.Errorf("inspect = %q", got)
+	}
+
+	// rmi refuses the image, naming the container; prune keeps its layers.
+	if r := strata(t, root, "rmi", "bb"); r.code != 1 || !strings.Contains(r.stderr, "web") {
+		t.Errorf("rmi of a used image: exit %d, %q", r.code, r.stderr)
+	}
+	mustStrata(t, root, "system", "prune", "-a")
+	if r := strata(t, root, "exec", "web", "cat", "/etc/data.txt"); r.stdout != "changed\n" {
+		t.Errorf("after prune, the container reads %q", r.stdout)
+	}
+
+	// commit: a new layer on the shared base, a history row, and it runs.
+	img := strings.TrimSpace(mustStrata(t, root, "commit", "-m", "edit data", "-a", "tester", "web", "bb:v2"))
+	if !strings.HasPrefix(img, "sha256:") {
+		t.Errorf("commit printed %q", img)
+	}
+	hist := strings.Split(strings.TrimSpace(mustStrata(t, root, "history", "--no-trunc", "bb:v2")), "\n")
+	if len(hist) != 3 || !strings.Contains(hist[1], "edit data") || !strings.Contains(hist[1], "httpd -f -v -p 80") {
+		t.Errorf("history of the commit:\n%s", strings.Join(hist, "\n"))
+	}
+	got := mustStrata(t, root, "run", "--rm", "bb:v2", "sh", "-c", "cat /etc/data.txt /www/new.html; ls /etc/old.txt 2>&1; true")
+	if diff := cmp.Diff("changed\nnew\nls: /etc/old.txt: No such file or directory\n", got); diff != "" {
+		t.Errorf("run of the committed image (-want +got):\n%s", diff)
+	}
+	if got := strings.TrimSpace(mustStrata(t, root, "inspect", "--format", "{{json .RootFS.Layers}}", "bb:v2")); strings.Count(got, "sha256:") != 2 {
+		t.Errorf("committed image layers = %s, want the base and one new", got)
+	}
+
+	// stop, then rm: nothing mounted, no directory, fsck clean.
+	mustStrata(t, root, "stop", "-t", "1", "web")
+	if st := mustStrata(t, root, "ps", "-a", "--format", "{{.State}} {{.Status}}"); !strings.HasPrefix(st, "exited Exited (137)") {
+		t.Errorf("after stop: %q", st)
+	}
+	if r := strata(t, root, "rm", "bb"); r.code != 1 {
+		t.Errorf("rm of no container: exit %d", r.code)
+	}
+	mustStrata(t, root, "rm", "web")
+	if m := mountsUnder(root); len(m) > 0 {
+		t.Errorf("mounts left after rm: %v", m)
+	}
+	if _, err := os.Stat(filepath.Join(root, "containers", id)); !os.IsNotExist(err) {
+		t.Errorf("container dir left after rm: %v", err)
+	}
+	if r := strata(t, root, "system", "fsck"); r.code != 0 || !strings.Contains(r.stdout, "clean") {
+		t.Errorf("fsck after rm: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	mustStrata(t, root, "rmi", "bb:v2")
+}
+
+func TestContainerCreateStartWaitCp(t *testing.T) {
+	root := containerRoot(t)
+	id := strings.TrimSpace(mustStrata(t, root, "create", "--name", "job", "bb", "sh", "-c", "cat /in.txt; exit 5"))
+	if st := mustStrata(t, root, "container", "ls", "-a", "--format", "{{.Names}} {{.Status}}"); st != "job Created\n" {
+		t.Errorf("container ls after create: %q", st)
+	}
+	in := filepath.Join(t.TempDir(), "in.txt")
+	os.WriteFile(in, []byte("copied in\n"), 0o644)
+	mustStrata(t, root, "cp", in, "job:/in.txt")
+	r := strata(t, root, "start", "-a", "job")
+	if r.code != 5 || r.stdout != "copied in\n" {
+		t.Errorf("start -a: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	if got := mustStrata(t, root, "wait", "job"); got != "5\n" {
+		t.Errorf("wait = %q", got)
+	}
+	out := filepath.Join(t.TempDir(), "out.txt")
+	mustStrata(t, root, "cp", "job:/in.txt", out)
+	if b, _ := os.ReadFile(out); string(b) != "copied in\n" {
+		t.Errorf("cp out: %q", b)
+	}
+	if r := strata(t, root, "run", "--name", "job", "bb", "true"); r.code != 125 || !strings.Contains(r.stderr, "job") {
+		t.Errorf("run with a taken name: exit %d %q", r.code, r.stderr)
+	}
+	mustStrata(t, root, "container", "rm", id[:12])
+	if out := mustStrata(t, root, "ps", "-aq"); out != "" {
+		t.Errorf("ps -aq after rm = %q", out)
+	}
+}
+
+func TestContainerVerbsHelp(t *testing.T) {
+	root := t.TempDir()
+	verbs := []string{"run", "create", "start", "stop", "kill", "restart", "rm", "ps", "logs", "exec", "wait", "cp",
+		"export", "diff", "commit", "pause", "unpause", "container", "container ls", "container inspect"}
+	for _, verb := range verbs {
+		out := mustStrata(t, root, append(strings.Fields(verb), "--help")...)
+		if !strings.Contains(out, "Examples:") || !strings.Contains(out, "Usage:") {
+			t.Errorf("strata %s --help has no usage or example:\n%s", verb, out)
+		}
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("--help touched the store: %v", entries)
+	}
+}
