@@ -215,3 +215,27 @@ func FuzzDecodeManifest(f *testing.F) {
 		}
 	})
 }
+
+func TestAcceptable(t *testing.T) {
+	tests := []struct {
+		name   string
+		accept []string
+		mt     string
+		want   bool
+	}{
+		{"no accept", nil, ocispec.MediaTypeImageIndex, true},
+		{"image always", []string{"text/plain"}, ocispec.MediaTypeImageManifest, true},
+		{"index listed", []string{ocispec.MediaTypeImageManifest + ", " + ocispec.MediaTypeImageIndex}, ocispec.MediaTypeImageIndex, true},
+		{"index with params", []string{ocispec.MediaTypeImageIndex + ";q=0.5"}, ocispec.MediaTypeImageIndex, true},
+		{"wildcard", []string{"*/*"}, mediaTypeDockerManifestList, true},
+		{"index not listed", []string{ocispec.MediaTypeImageManifest, mediaTypeDockerManifest}, ocispec.MediaTypeImageIndex, false},
+		{"list not listed", []string{ocispec.MediaTypeImageIndex}, mediaTypeDockerManifestList, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := acceptable(tt.accept, tt.mt); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

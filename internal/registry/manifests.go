@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +54,12 @@ func (g *Registry) getManifest(w http.ResponseWriter, r *http.Request, rt route)
 	if err != nil {
 		return err
 	}
+	if !acceptable(r.Header.Values("Accept"), rec.MediaType) {
+		// As distribution does: a client that lists what it takes and
+		// no index type cannot use an index (and there is nothing to
+		// convert it to).
+		return fmt.Errorf("%s is an index and the client does not accept one: %w", dgst, errManifestUnknown)
+	}
 	h := w.Header()
 	h.Set("Content-Type", rec.MediaType)
 	h.Set("Docker-Content-Digest", dgst.String())
@@ -70,6 +77,27 @@ func (g *Registry) getManifest(w http.ResponseWriter, r *http.Request, rt route)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 	return nil
+}
+
+// acceptable decides content negotiation: any single-image manifest is
+// served whatever Accept says (clients that omit a type they can parse
+// still get what was pushed, as the conformance suite expects), while an
+// index or manifest list is only sent to clients that list it, a wildcard,
+// or nothing at all.
+func acceptable(accept []string, mediaType string) bool {
+	if len(accept) == 0 || (mediaType != ocispec.MediaTypeImageIndex && mediaType != mediaTypeDockerManifestList) {
+		return true
+	}
+	for _, line := range accept {
+		for _, a := range strings.Split(line, ",") {
+			mt, _, _ := strings.Cut(strings.TrimSpace(a), ";")
+			switch strings.TrimSpace(mt) {
+			case mediaType, "*/*", "application/*":
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (g *Registry) manifestBytes(ctx context.Context, dgst digest.Digest, size int64) ([]byte, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -34,9 +35,12 @@ type Options struct {
 	// TLSCert and TLSKey make Serve speak HTTPS.
 	TLSCert string `yaml:"tls-cert"`
 	TLSKey  string `yaml:"tls-key"`
-	// ReadOnly refuses every write with 405 UNSUPPORTED.
+	// ReadOnly refuses every client write with 405 UNSUPPORTED. The admin
+	// GC endpoint still works: read-only is how one collects with other
+	// registries, and here it is not needed for that.
 	ReadOnly bool `yaml:"read-only"`
-	// AccessLog receives one line per request when not nil.
+	// AccessLog receives one line per request when not nil; without it
+	// only 5xx failures are logged (to the standard logger).
 	AccessLog io.Writer `yaml:"-"`
 	// GCGrace is how old unreferenced content must be before GC removes
 	// it (default 1h): uploads and manifest puts in the window are safe.
@@ -142,7 +146,11 @@ func (g *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = g.serve(w, r, rt)
 	}
 	if err != nil {
-		g.writeError(w, r, err)
+		// 5xx are logged once, here: to the access log when there is one
+		// (the line carries the error), else to the standard logger.
+		if status := g.writeError(w, r, err); status >= 500 && lw == nil {
+			log.Printf("registry: %s %s: %d: %v", r.Method, r.URL.Path, status, err)
+		}
 	}
 	if lw != nil {
 		g.logRequest(lw, r, rt, user, time.Since(start), err)
