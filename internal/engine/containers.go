@@ -226,7 +226,11 @@ func (e *Engine) ContainerRoots(ctx context.Context) (gc.Roots, error) {
 }
 
 func (e *Engine) readConfig(ctx context.Context, d digest.Digest) (ocispec.Image, error) {
-	b, err := e.Content.ReadAll(ctx, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: d}, manifest.MaxSize)
+	info, err := e.Content.Info(ctx, d)
+	if err != nil {
+		return ocispec.Image{}, err
+	}
+	b, err := e.Content.ReadAll(ctx, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: d, Size: info.Size}, manifest.MaxSize)
 	if err != nil {
 		return ocispec.Image{}, err
 	}
