@@ -48,10 +48,12 @@ func (s GCStats) String() string {
 // then store blobs no repository still links or lists, older than grace,
 // are deleted.
 //
-// GC holds the registry's GC lock exclusively throughout, so an upload
+// GC walks the store for blobs older than grace first, then holds the
+// registry's GC lock exclusively while it marks and sweeps, so an upload
 // finishing, a mount or a manifest put (which take it shared between
-// relying on a blob and recording it) never sees a blob vanish under it;
-// anything they record is younger than the grace window when GC next runs.
+// relying on a blob and recording it) never sees a blob vanish under it:
+// whatever they recorded before GC took the lock is in the index GC reads,
+// and whatever comes after finds the blob gone and stores it again.
 func (g *Registry) GC(ctx context.Context, opts GCOptions) (GCStats, error) {
 	if opts.Grace <= 0 {
 		opts.Grace = g.opts.GCGrace
@@ -64,10 +66,25 @@ func (g *Registry) GC(ctx context.Context, opts GCOptions) (GCStats, error) {
 	if opts.DryRun {
 		verb = "would delete"
 	}
-	g.gcMu.Lock()
-	defer g.gcMu.Unlock()
 	now := time.Now()
 	young := func(t time.Time) bool { return now.Sub(t) < opts.Grace }
+
+	// Candidates first, without the lock (the walk is the slow part): only
+	// blobs already older than grace can go, and whether they are still
+	// referenced is decided under the lock below, from the index.
+	var candidates []content.Info
+	err := g.store.Walk(ctx, func(info content.Info) error {
+		if !young(info.ModTime) {
+			candidates = append(candidates, info)
+		}
+		return nil
+	})
+	if err != nil {
+		return GCStats{}, fmt.Errorf("gc: walk blobs: %w", err)
+	}
+
+	g.gcMu.Lock()
+	defer g.gcMu.Unlock()
 
 	var st GCStats
 	live := map[digest.Digest]bool{} // blobs any repository keeps
@@ -77,7 +94,7 @@ func (g *Registry) GC(ctx context.Context, opts GCOptions) (GCStats, error) {
 	}
 	garbage := map[string]*repoGarbage{}
 
-	err := g.db.View(func(tx *bolt.Tx) error {
+	err = g.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketRepos).ForEach(func(name, _ []byte) error {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -200,17 +217,10 @@ func (g *Registry) GC(ctx context.Context, opts GCOptions) (GCStats, error) {
 		}
 	}
 
-	var doomed []content.Info
-	err = g.store.Walk(ctx, func(info content.Info) error {
-		if !live[info.Digest] && !young(info.ModTime) {
-			doomed = append(doomed, info)
+	for _, info := range candidates {
+		if live[info.Digest] {
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		return st, fmt.Errorf("gc sweep blobs: %w", err)
-	}
-	for _, info := range doomed {
 		fmt.Fprintf(out, "%s blob %s (%d bytes)\n", verb, info.Digest, info.Size)
 		st.Blobs++
 		st.Bytes += info.Size
