@@ -244,3 +244,33 @@ func TestReadOnlyStore(t *testing.T) {
 	}
 	_ = root
 }
+
+// A store that fills up mid-import fails clearly and stays as it was.
+func TestImportIntoFullStore(t *testing.T) {
+	testutil.RequiresRoot(t)
+	src := bigRootfs(t) // 160 MiB of random data
+	small := filepath.Join(t.TempDir(), "small")
+	os.MkdirAll(small, 0o755)
+	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=24m"); err != nil {
+		t.Skipf("cannot mount a small tmpfs: %v", err)
+	}
+	defer syscall.Unmount(small, syscall.MNT_DETACH)
+	root := filepath.Join(small, "store")
+	rootfs := filepath.Join(t.TempDir(), "rootfs")
+	testutil.BusyboxRootfs(t, rootfs)
+	mustStrata(t, root, "import", rootfs, "fits")
+	before := mustStrata(t, root, "images", "--format", "{{.Repository}} {{.ID}}")
+	r := strata(t, root, "import", src, "toobig")
+	if r.code != 1 || !strings.Contains(r.stderr, "no space left on device") {
+		t.Fatalf("import into a full store: exit %d, %q", r.code, r.stderr)
+	}
+	if after := mustStrata(t, root, "images", "--format", "{{.Repository}} {{.ID}}"); after != before {
+		t.Errorf("images changed: before %q after %q", before, after)
+	}
+	if r := strata(t, root, "system", "fsck"); r.code != 0 {
+		t.Errorf("fsck after a full disk:\n%s%s", r.stdout, r.stderr)
+	}
+	// the space comes back and the store works on
+	mustStrata(t, root, "system", "prune")
+	mustStrata(t, root, "import", rootfs, "again")
+}

@@ -83,7 +83,7 @@ func storeErr(root string, err error) error {
 	case errors.Is(err, syscall.EROFS):
 		return fmt.Errorf("store %s is on a read-only filesystem; give a writable --root: %w", root, err)
 	case errors.Is(err, syscall.ENOSPC):
-		return fmt.Errorf("store %s: no space left on device; free space or run \"strata system prune\": %w", root, err)
+		return fmt.Errorf("%w (the store %s is full: free space or run \"strata system prune\"; nothing was kept)", err, root)
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("store %s: permission denied; run as root or give a --root you own: %w", root, err)
 	}

@@ -69,7 +69,7 @@ func (e *Engine) Import(ctx context.Context, opts ImportOptions) (digest.Digest,
 
 	lay, err := e.unpackAndStore(ctx, "", src, comp)
 	if err != nil {
-		return "", fmt.Errorf("import %s: %w", sourceName(opts.Source), err)
+		return "", fmt.Errorf("import %s: %w", sourceName(opts.Source), storeErr(e.root, err))
 	}
 	now := time.Now().UTC()
 	comment := opts.Message
