@@ -1,13 +1,13 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/distribution/reference"
@@ -261,6 +261,9 @@ func (e *Engine) pullLayers(ctx context.Context, repo *remote.Repository, descs 
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	ready := make([]chan struct{}, len(descs))
+	streamed := make([]bool, len(descs)) // written before ready[i] closes
+	var waiting atomic.Int64             // the layer the unpacker waits for
+	waiting.Store(int64(start))
 	sem := make(chan struct{}, pullConcurrency)
 	for i := start; i < len(descs); i++ {
 		ready[i] = make(chan struct{})
@@ -271,9 +274,16 @@ func (e *Engine) pullLayers(ctx context.Context, repo *remote.Repository, descs 
 				return gctx.Err()
 			}
 			defer func() { <-sem }()
-			if err := e.fetchLayer(gctx, repo, descs[i], rep); err != nil {
+			// The layer the unpacker waits for, and only it, is unpacked
+			// as it downloads: its parent is complete.
+			var stream *layerStream
+			if waiting.Load() == int64(i) {
+				stream = &layerStream{parent: parentOf(chains, i), diffID: diffIDs[i]}
+			}
+			if err := e.fetchLayer(gctx, repo, descs[i], rep, stream); err != nil {
 				return err
 			}
+			streamed[i] = stream != nil && stream.done
 			close(ready[i])
 			return nil
 		})
@@ -282,16 +292,16 @@ func (e *Engine) pullLayers(ctx context.Context, repo *remote.Repository, descs 
 	// (gctx is cancelled), or on its own error (which cancels the fetches).
 	g.Go(func() error {
 		for i := start; i < len(descs); i++ {
+			waiting.Store(int64(i))
 			select {
 			case <-ready[i]:
 			case <-gctx.Done():
 				return gctx.Err()
 			}
-			var parent digest.Digest
-			if i > 0 {
-				parent = chains[i-1]
+			if streamed[i] {
+				continue
 			}
-			if err := e.unpackPulled(gctx, repo, descs[i], parent, diffIDs[i], rep); err != nil {
+			if err := e.unpackPulled(gctx, repo, descs[i], parentOf(chains, i), diffIDs[i], rep); err != nil {
 				return err
 			}
 		}
@@ -300,12 +310,30 @@ func (e *Engine) pullLayers(ctx context.Context, repo *remote.Repository, descs 
 	return g.Wait()
 }
 
+func parentOf(chains []digest.Digest, i int) digest.Digest {
+	if i == 0 {
+		return ""
+	}
+	return chains[i-1]
+}
+
+// layerStream asks fetchLayer to unpack the layer while it downloads.
+type layerStream struct {
+	parent, diffID digest.Digest
+	done           bool // the layer was unpacked from the download
+}
+
 // fetchLayer brings the blob of desc into the content store through a
 // resumable ingest named after its digest: bytes a killed or cut pull left
 // are kept and only the rest is asked for (HTTP Range). Two pulls of the
 // same blob share the ingest: the second waits for the first and then
 // finds the blob committed.
-func (e *Engine) fetchLayer(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, rep progress.Reporter) error {
+//
+// With stream, a download that starts from byte 0 is also unpacked as it
+// arrives (tee into a pipe read by the unpacker); if that fails for any
+// reason the download goes on alone and stream.done stays false, so the
+// layer is unpacked from the stored blob afterwards.
+func (e *Engine) fetchLayer(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, rep progress.Reporter, stream *layerStream) error {
 	id := images.ShortID(desc.Digest)
 	if info, err := e.Content.Info(ctx, desc.Digest); err == nil && info.Size == desc.Size {
 		rep.Report(progress.Event{ID: id, Action: "Download complete"})
@@ -326,6 +354,12 @@ func (e *Engine) fetchLayer(ctx context.Context, repo *remote.Repository, desc o
 	buf := make([]byte, 1<<20)
 	failures := 0
 	wait := 200 * time.Millisecond
+	var un *streamUnpack
+	defer func() {
+		if un != nil {
+			un.abort(fmt.Errorf("download ended early"))
+		}
+	}()
 	for w.Offset() < desc.Size {
 		off := w.Offset()
 		rc, startAt, err := repo.FetchBlob(ctx, desc, off)
@@ -333,13 +367,25 @@ func (e *Engine) fetchLayer(ctx context.Context, repo *remote.Repository, desc o
 			err = w.Truncate(startAt)
 		}
 		if err == nil {
+			var dst io.Writer = w
+			if stream != nil && startAt == 0 && failures == 0 {
+				un = e.startStreamUnpack(ctx, repo, desc, stream, rep)
+				dst = io.MultiWriter(w, un)
+			} else if un != nil {
+				un.abort(fmt.Errorf("download restarted"))
+				un = nil
+			}
 			c := progress.NewCounter(rep, id, "Downloading", startAt, desc.Size)
-			_, err = io.CopyBuffer(io.MultiWriter(w, c), io.LimitReader(rc, desc.Size-startAt), buf)
+			_, err = io.CopyBuffer(io.MultiWriter(dst, c), io.LimitReader(rc, desc.Size-startAt), buf)
 			c.Flush()
 			rc.Close()
 		}
 		if err == nil {
 			break
+		}
+		if un != nil {
+			un.abort(err)
+			un = nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err() // the ingest keeps what came, for the next pull
@@ -361,6 +407,13 @@ func (e *Engine) fetchLayer(ctx context.Context, repo *remote.Repository, desc o
 		wait *= 2
 	}
 	rep.Report(progress.Event{ID: id, Action: "Verifying Checksum"})
+	if un != nil {
+		// The unpacker's result is only used once the digest is checked:
+		// a snapshot whose diffID matched is right in any case, but the
+		// layer is reported only with its blob committed.
+		stream.done = un.finish() == nil
+		un = nil
+	}
 	if err := w.Commit(ctx, desc.Size, desc.Digest); err != nil && !errdefs.IsAlreadyExists(err) {
 		var mm *verify.MismatchError
 		if errors.As(err, &mm) {
@@ -369,7 +422,58 @@ func (e *Engine) fetchLayer(ctx context.Context, repo *remote.Repository, desc o
 		return fmt.Errorf("layer %s: %w", desc.Digest, err)
 	}
 	rep.Report(progress.Event{ID: id, Action: "Download complete"})
+	if stream != nil && stream.done {
+		rep.Report(progress.Event{ID: id, Action: "Pull complete"})
+	}
 	return nil
+}
+
+// streamUnpack unpacks a layer from the bytes written to it, in a
+// goroutine reading a pipe.
+type streamUnpack struct {
+	pw     *io.PipeWriter
+	result chan error
+	failed bool // a write failed: the unpacker stopped; writes are dropped
+}
+
+// startStreamUnpack starts the unpacker. Its goroutine ends when the pipe
+// ends: closed after the last byte (finish), or closed with an error
+// (abort); it drains the pipe after the tar ends so writes never block.
+func (e *Engine) startStreamUnpack(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, stream *layerStream, rep progress.Reporter) *streamUnpack {
+	pr, pw := io.Pipe()
+	u := &streamUnpack{pw: pw, result: make(chan error, 1)}
+	go func() {
+		err := e.unpackFrom(ctx, repo, pr, desc, stream.parent, stream.diffID, nil)
+		if err == nil {
+			_, err = io.Copy(io.Discard, pr)
+		}
+		pr.CloseWithError(errStreamStopped)
+		u.result <- err
+	}()
+	return u
+}
+
+var errStreamStopped = errors.New("stream unpack stopped")
+
+// Write passes p to the unpacker; once it has stopped, p is dropped (the
+// download goes on without it).
+func (u *streamUnpack) Write(p []byte) (int, error) {
+	if !u.failed {
+		if _, err := u.pw.Write(p); err != nil {
+			u.failed = true
+		}
+	}
+	return len(p), nil
+}
+
+func (u *streamUnpack) finish() error {
+	u.pw.Close()
+	return <-u.result
+}
+
+func (u *streamUnpack) abort(err error) {
+	u.pw.CloseWithError(err)
+	<-u.result
 }
 
 // unpackPulled unpacks a fetched layer blob onto parent, checking its
@@ -383,7 +487,18 @@ func (e *Engine) unpackPulled(ctx context.Context, repo *remote.Repository, desc
 	}
 	defer f.Close()
 	c := progress.NewCounter(rep, id, "Extracting", 0, desc.Size)
-	dr, _, err := archive.Decompress(bufio.NewReaderSize(io.TeeReader(f, c), 1<<20))
+	if err := e.unpackFrom(ctx, repo, io.TeeReader(f, c), desc, parent, diffID, c); err != nil {
+		return err
+	}
+	rep.Report(progress.Event{ID: id, Action: "Pull complete"})
+	return nil
+}
+
+// unpackFrom decompresses and unpacks the compressed layer r onto parent,
+// keeps its tar-split index and records the layer with the repository its
+// blob came from.
+func (e *Engine) unpackFrom(ctx context.Context, repo *remote.Repository, r io.Reader, desc ocispec.Descriptor, parent, diffID digest.Digest, c *progress.Counter) error {
+	dr, _, err := archive.Decompress(r)
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", desc.Digest, err)
 	}
@@ -404,31 +519,15 @@ func (e *Engine) unpackPulled(ctx context.Context, repo *remote.Repository, desc
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", desc.Digest, err)
 	}
-	c.Flush()
+	if c != nil {
+		c.Flush()
+	}
 	idx := ocispec.Descriptor{MediaType: MediaTypeTarSplit, Digest: iw.Digest(), Size: iw.Offset()}
 	if err := commit(ctx, iw, idx); err != nil {
 		return err
 	}
 	rec := metadata.Layer{DiffID: u.DiffID, ChainID: u.ChainID, Size: u.Size, Index: &idx}
-	if err := e.noteRemoteBlob(ctx, rec, desc, repo.Name()); err != nil {
-		return err
-	}
-	rep.Report(progress.Event{ID: id, Action: "Pull complete"})
-	return nil
-}
-
-// AnnotationRepositories, on a blob descriptor of a layer record, lists
-// (space-separated DOMAIN/PATH) the registry repositories known to hold
-// that blob, so a push can skip it or mount it from there.
-const AnnotationRepositories = "org.strata.remote.repositories"
-
-// remoteClient is the caller's client, or one whose upload sessions live in
-// the store so that a push cut short resumes in the next process.
-func (e *Engine) remoteClient(c *remote.Client) *remote.Client {
-	if c != nil {
-		return c
-	}
-	return remote.New(remote.WithSessions(remote.DirSessions(filepath.Join(e.root, "push-sessions"))))
+	return e.noteRemoteBlob(ctx, rec, desc, repo.Name())
 }
 
 // blobRepos reads the repositories a blob descriptor is known in.
@@ -489,4 +588,18 @@ func (e *Engine) layerRecord(ctx context.Context, diffID digest.Digest) (metadat
 		return err
 	})
 	return l, err == nil
+}
+
+// AnnotationRepositories, on a blob descriptor of a layer record, lists
+// (space-separated DOMAIN/PATH) the registry repositories known to hold
+// that blob, so a push can skip it or mount it from there.
+const AnnotationRepositories = "org.strata.remote.repositories"
+
+// remoteClient is the caller's client, or one whose upload sessions live in
+// the store so that a push cut short resumes in the next process.
+func (e *Engine) remoteClient(c *remote.Client) *remote.Client {
+	if c != nil {
+		return c
+	}
+	return remote.New(remote.WithSessions(remote.DirSessions(filepath.Join(e.root, "push-sessions"))))
 }
