@@ -96,7 +96,7 @@ describes it.`,
 	ls := newPsCommand(c)
 	ls.Use = "ls [OPTIONS]"
 	ls.Aliases = []string{"ps", "list"}
-	cmd.AddCommand(ls)
+	cmd.AddCommand(ls, newContainerPruneCommand(c))
 	for _, f := range containerVerbs {
 		cmd.AddCommand(f(c))
 	}
@@ -137,6 +137,55 @@ snapshot and its upper dir), Config and NetworkSettings.Ports.`,
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format output with a Go template")
+	return cmd
+}
+
+func newContainerPruneCommand(c *CLI) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "Remove all stopped containers",
+		Long: `Prune removes every container that is not running (created or exited), with its
+writable layer, and prints their IDs and the space their layers took, as docker
+container prune does. Strata never prompts, so -f is accepted and ignored.`,
+		Example: `  strata container prune`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, s, err := containerStore(cmd, c)
+			if err != nil {
+				return err
+			}
+			list, err := s.List(cmd.Context(), container.ListOptions{All: true, Size: true})
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			var errs []error
+			var total int64
+			first := true
+			for _, r := range list {
+				if r.State == "running" || r.State == "paused" {
+					continue
+				}
+				if err := s.Remove(cmd.Context(), r.ID, false); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if first {
+					fmt.Fprintln(w, "Deleted Containers:")
+					first = false
+				}
+				fmt.Fprintln(w, r.ID)
+				total += r.SizeRw
+			}
+			if !first {
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintf(w, "Total reclaimed space: %s\n", humanSize(total))
+			return errors.Join(errs...)
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation (Strata never prompts)")
 	return cmd
 }
 
