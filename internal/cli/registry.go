@@ -1,14 +1,10 @@
 package cli
 
 import (
-	"bufio"
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -183,52 +179,13 @@ func (a *adminFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&a.insecure, "tls-insecure", false, "accept a self-signed certificate")
 }
 
-// post calls an admin endpoint and streams its text to w.
-func (a *adminFlags) post(ctx context.Context, path string, q url.Values, w io.Writer) error {
-	u, err := url.Parse(strings.TrimSuffix(a.url, "/") + path)
-	if err != nil {
-		return fmt.Errorf("--url %q: %w", a.url, err)
-	}
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
-	if err != nil {
-		return err
-	}
-	if a.user != "" {
-		req.SetBasicAuth(a.user, a.pass)
-	}
-	client := http.DefaultClient
+// remote is how to reach a running registry's admin endpoints.
+func (a *adminFlags) remote() (string, registry.RemoteOptions) {
+	ro := registry.RemoteOptions{Username: a.user, Password: a.pass}
 	if a.insecure {
-		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // asked for
+		ro.Client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // asked for
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("reach registry %s: %w", a.url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusUnauthorized {
-		return fmt.Errorf("registry %s: unauthorized: give -u and -p of an htpasswd user", a.url)
-	}
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return fmt.Errorf("registry %s: %s: %s", a.url, resp.Status, strings.TrimSpace(string(b)))
-	}
-	failed := false
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "error:") {
-			failed = true
-		}
-		fmt.Fprintln(w, line)
-	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	if failed {
-		return &ExitError{Code: 1}
-	}
-	return nil
+	return strings.TrimSuffix(a.url, "/"), ro
 }
 
 func (a *adminFlags) open() (*registry.Registry, error) {
@@ -260,25 +217,19 @@ collect; without, it opens --root directly (stop the server first, or use --url)
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := cmd.OutOrStdout()
+			opts := registry.GCOptions{DryRun: dry, Out: w}
+			if cmd.Flags().Changed("grace") {
+				opts.Grace = grace
+			}
 			if a.url != "" {
-				q := url.Values{}
-				if dry {
-					q.Set("dry-run", "1")
-				}
-				if cmd.Flags().Changed("grace") {
-					q.Set("grace", grace.String())
-				}
-				return a.post(cmd.Context(), "/strata/v1/gc", q, w)
+				u, ro := a.remote()
+				return registry.RemoteGC(cmd.Context(), u, ro, opts)
 			}
 			r, err := a.open()
 			if err != nil {
 				return err
 			}
 			defer r.Close()
-			opts := registry.GCOptions{DryRun: dry, Out: w}
-			if cmd.Flags().Changed("grace") {
-				opts.Grace = grace
-			}
 			st, err := r.GC(cmd.Context(), opts)
 			if err != nil {
 				return err
@@ -307,7 +258,8 @@ are printed one per line and make it exit 1.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := cmd.OutOrStdout()
 			if a.url != "" {
-				return a.post(cmd.Context(), "/strata/v1/fsck", nil, w)
+				u, ro := a.remote()
+				return registry.RemoteFsck(cmd.Context(), u, ro, w)
 			}
 			r, err := a.open()
 			if err != nil {
