@@ -181,13 +181,17 @@ func TestDistributionResume(t *testing.T) {
 	const chunk = 1 << 20
 	var patches, patchBytes, failAt, blobBytes atomic.Int64
 	var cut atomic.Bool
+	var onPatch atomic.Value
+	onPatch.Store(func(int64) {})
 	var cutDigest atomic.Value
 	cutDigest.Store("-")
 	var gets atomic.Int32
 	host := rtDistribution(t, "", func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodPatch {
-				if patches.Add(1) == failAt.Load() {
+				n := patches.Add(1)
+				onPatch.Load().(func(int64))(n)
+				if n == failAt.Load() {
 					http.Error(w, "proxy gave up", http.StatusBadGateway)
 					return
 				}
@@ -226,6 +230,39 @@ func TestDistributionResume(t *testing.T) {
 	}
 	if got, want := patchBytes.Load(), desc.Size+img.ConfigDesc.Size; got != want {
 		t.Errorf("push sent %d bytes in PATCHes, want %d", got, want)
+	}
+	// A push cancelled (Ctrl-C) while a chunk is on its way lets that
+	// chunk finish, so distribution's session stays resumable, and the
+	// next push sends only the rest.
+	e2 := rtEngine(t)
+	other := host + "/dist/other:v1"
+	rtImport(t, e2, other, map[string][]byte{"big": randomBytes(4 << 20)})
+	desc2 := rtLayerDesc(t, e2, other)
+	img2, _ := e2.ResolveImage(ctx, other)
+	sessions := t.TempDir()
+	cctx, cancelPush := context.WithCancel(ctx)
+	defer cancelPush()
+	onPatch.Store(func(n int64) {
+		if n == 2 {
+			cancelPush()
+		}
+	})
+	patches.Store(0)
+	patchBytes.Store(0)
+	failAt.Store(0)
+	if _, err := e2.Push(cctx, other, engine.PushOptions{Client: rtClient(sessions, remote.WithChunkSize(chunk))}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled push: %v", err)
+	}
+	onPatch.Store(func(int64) {})
+	if got := patchBytes.Load(); got != 2*chunk {
+		t.Fatalf("cancelled push sent %d bytes, want 2 whole chunks", got)
+	}
+	patchBytes.Store(0)
+	if _, err := e2.Push(ctx, other, engine.PushOptions{Client: rtClient(sessions, remote.WithChunkSize(chunk))}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := patchBytes.Load(), desc2.Size-2*chunk+img2.ConfigDesc.Size; got != want {
+		t.Errorf("resumed push sent %d bytes, want the %d left", got, want)
 	}
 	// A pull whose connection is cut at 3 MiB resumes with a Range request.
 	cut.Store(true)

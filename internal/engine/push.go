@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
@@ -269,10 +270,13 @@ func (e *Engine) pushStored(ctx context.Context, repo *remote.Repository, desc o
 	sort.Strings(from)
 	id := images.ShortID(desc.Digest)
 	c := progress.NewCounter(rep, id, "Pushing", 0, desc.Size)
+	var mu sync.Mutex // the body of a chunk is read on the transport's goroutine
 	res, err := repo.PushBlob(ctx, desc, ra, remote.PushBlobOptions{
 		MountFrom: from,
 		Progress: func(n int64) {
+			mu.Lock()
 			c.Add(n - c.Current())
+			mu.Unlock()
 		},
 	})
 	if err != nil {

@@ -181,13 +181,18 @@ func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, src 
 	wait := r.h.c.backoff
 	for offset < desc.Size {
 		n := min(r.h.c.chunkSize, desc.Size-offset)
-		l, next, err := r.patch(ctx, loc, src, offset, n, report)
+		pctx, stop := graceful(ctx, patchGrace)
+		l, next, err := r.patch(pctx, loc, src, offset, n, report)
+		stop()
 		if err == nil {
 			loc, offset, failures, wait = l, next, 0, r.h.c.backoff
 			if r.h.c.sessions != nil {
 				r.h.c.sessions.Save(key, loc)
 			}
 			report(offset)
+			if ctx.Err() != nil {
+				return PushResult{}, ctx.Err() // the session stays for the next push
+			}
 			continue
 		}
 		if ctx.Err() != nil {
@@ -380,5 +385,23 @@ func (r *Repository) cancelUpload(ctx context.Context, loc string) {
 	resp, err := r.h.do(ctx, request{method: http.MethodDelete, url: loc, scopes: r.scopes})
 	if err == nil {
 		resp.Body.Close()
+	}
+}
+
+// patchGrace is how long a chunk already on its way may still take when
+// the push is cancelled (Ctrl-C). Registries such as distribution keep the
+// part of a chunk that arrived but then refuse to resume a session whose
+// size no longer matches their signed state, so cutting a chunk short
+// loses the whole upload; letting it finish keeps the session resumable.
+const patchGrace = 5 * time.Second
+
+// graceful returns a context that ends grace after ctx does (or when stop
+// is called).
+func graceful(ctx context.Context, grace time.Duration) (context.Context, func()) {
+	g, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stopAfter := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+	return g, func() {
+		stopAfter()
+		cancel()
 	}
 }
