@@ -238,6 +238,14 @@ func (w *Writer) Close() error {
 	return err
 }
 
+// Abort drops the ingest and its bytes, even a resumable one: a cancelled
+// upload, or bytes that cannot be trusted.
+func (w *Writer) Abort() {
+	if !w.done {
+		w.discard()
+	}
+}
+
 func (w *Writer) discard() {
 	w.done = true
 	if w.f != nil {

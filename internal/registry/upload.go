@@ -45,11 +45,10 @@ func (u *upload) closeWriter() {
 	}
 }
 
-// abort drops the ingest's bytes. content.Writer has no Abort, but Commit
-// drops the ingest on a size mismatch, which is what we ask for here.
+// abort drops the ingest's bytes.
 func (u *upload) abort(ctx context.Context) {
 	if u.w != nil {
-		_ = u.w.Commit(ctx, u.w.Offset()+1, "")
+		u.w.Abort()
 		u.w = nil
 	}
 }
