@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# push and pull of a big image through a loopback registry, Strata beside
+# skopeo and docker on the same input and the same registry, in turn.
+#   image: a base layer (BASE_TAR, e.g. a debootstrap'ed Debian rootfs tar, else a
+#   busybox rootfs) + RANDOM_MB of random bytes + COMPRESSIBLE_MB of compressible
+#   data, three gzipped layers put into Debian's docker-registry (distribution 2.8)
+#   with skopeo.
+#   pull:    strata pull (fresh root; fetch, verify, gunzip, unpack)
+#            vs docker pull (after rmi) and skopeo copy to an OCI dir (no unpack)
+#   push:    strata push to an empty registry (blobs kept: upload only), strata push
+#            with the layer blobs deleted (rebuilt from the snapshots, pgzip),
+#            re-push when every layer exists
+#            vs docker push (gzip on one core), skopeo copy from the OCI dir
+#   resume:  strata pull / push killed (kill -9) at 50%, then re-run: the bytes the
+#            re-run moves over loopback (lo rx_bytes) as a share of the image.
+# Medians of RUNS runs and the ratios strata/peer. Peers that are not installed
+# are skipped (apt-get install -y docker-registry skopeo docker.io pigz jq).
+# Usage: bench/pushpull.sh   (as root). Env: RANDOM_MB=500 COMPRESSIBLE_MB=200
+# RUNS=3 BASE_TAR=/path/to/rootfs.tar STRATA_BIN=/path/to/strata (else built here)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+RANDOM_MB=${RANDOM_MB:-500}
+COMPRESSIBLE_MB=${COMPRESSIBLE_MB:-200}
+RUNS=${RUNS:-3}
+BASE_TAR=${BASE_TAR:-}
+for tool in docker-registry skopeo pigz jq bc; do
+  command -v $tool >/dev/null || apt-get install -y docker-registry skopeo pigz jq bc >/dev/null
+done
+if [[ -n ${STRATA_BIN:-} ]]; then S=$STRATA_BIN; else go build -o bin/strata ./cmd/strata; S=$PWD/bin/strata; fi
+work=$(mktemp -d /var/tmp/strata-pushpull.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+secs() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "FAILED: $*" >&2; return 1; }; echo "$(date +%s.%N) - $s" | bc; }
+median() { sort -n | awk '{a[NR]=$1} END {printf "%.3f\n", a[int((NR+1)/2)]}'; }
+ratio() { echo "scale=2; $1 / $2" | bc; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+lo_rx() { cat /sys/class/net/lo/statistics/rx_bytes; }
+
+# start_registry NAME: a docker-registry on a free loopback port with empty
+# storage; sets REG (host:port) and REG_PID.
+start_registry() {
+  local name=$1 port; port=$(free_port)
+  rm -rf "$work/$name"; mkdir -p "$work/$name"
+  cat > "$work/$name/config.yml" <<YML
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: $work/$name/data
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: 127.0.0.1:$port
+YML
+  docker-registry serve "$work/$name/config.yml" >"$work/$name/log" 2>&1 &
+  REG_PID=$!; pids+=("$REG_PID"); REG=127.0.0.1:$port
+  for i in $(seq 1 100); do curl -sf "http://$REG/v2/" >/dev/null && return 0; sleep 0.05; done
+  echo "registry $name did not start" >&2; cat "$work/$name/log" >&2; return 1
+}
+stop_registry() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+echo "== making the image: base + ${RANDOM_MB} MiB random + ${COMPRESSIBLE_MB} MiB compressible"
+mkdir -p "$work/l"
+if [[ -n $BASE_TAR && -f $BASE_TAR ]]; then
+  cp "$BASE_TAR" "$work/l/base.tar"; echo "base: $BASE_TAR"
+else
+  b=$work/bb; mkdir -p "$b/bin" "$b/etc"; cp /bin/busybox "$b/bin/"
+  for a in $(/bin/busybox --list); do [[ $a == busybox ]] || ln -s busybox "$b/bin/$a"; done
+  echo 'root:x:0:0:root:/root:/bin/sh' > "$b/etc/passwd"
+  tar -C "$b" -cf "$work/l/base.tar" .; echo "base: busybox (set BASE_TAR for a Debian rootfs)"
+fi
+d=$work/rand; mkdir -p "$d/opt/rand"
+for i in $(seq 1 $((RANDOM_MB / 50))); do head -c $((50 << 20)) /dev/urandom > "$d/opt/rand/r$i"; done
+tar -C "$d" -cf "$work/l/rand.tar" .; rm -rf "$d"
+d=$work/comp; mkdir -p "$d/opt/text"
+tar -C /usr -cf "$work/usr.tar" share/doc share/man share/locale lib 2>/dev/null || true
+for i in $(seq 1 $((COMPRESSIBLE_MB / 50))); do
+  f=$d/opt/text/c$i; : > "$f"
+  while (( $(stat -c %s "$f") < (50 << 20) )); do cat "$work/usr.tar" >> "$f"; done
+  truncate -s $((50 << 20)) "$f"
+done
+rm -f "$work/usr.tar"
+tar -C "$d" -cf "$work/l/comp.tar" .; rm -rf "$d"
+oci=$work/oci; mkdir -p "$oci/blobs/sha256"
+echo '{"imageLayoutVersion":"1.0.0"}' > "$oci/oci-layout"
+layers=(); diffids=(); total=0
+for l in base rand comp; do
+  diffids+=("sha256:$(sha256sum < "$work/l/$l.tar" | cut -d' ' -f1)")
+  pigz -6 -n -c "$work/l/$l.tar" > "$work/l/$l.tgz"
+  dg=$(sha256sum < "$work/l/$l.tgz" | cut -d' ' -f1); sz=$(stat -c %s "$work/l/$l.tgz")
+  mv "$work/l/$l.tgz" "$oci/blobs/sha256/$dg"
+  layers+=("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$dg\",\"size\":$sz}")
+  total=$((total + sz))
+done
+unc=$(cat "$work"/l/*.tar | wc -c); rm -rf "$work/l"
+cfg=$(jq -cn --arg a "$(go env GOARCH)" --argjson d "$(printf '%s\n' "${diffids[@]}" | jq -R . | jq -cs .)" \
+  '{architecture:$a, os:"linux", config:{Cmd:["/bin/sh"]}, rootfs:{type:"layers", diff_ids:$d}}')
+cdg=$(printf '%s' "$cfg" | sha256sum | cut -d' ' -f1); printf '%s' "$cfg" > "$oci/blobs/sha256/$cdg"
+man=$(printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[%s]}' \
+  "$cdg" "${#cfg}" "$(IFS=,; echo "${layers[*]}")")
+mdg=$(printf '%s' "$man" | sha256sum | cut -d' ' -f1); printf '%s' "$man" > "$oci/blobs/sha256/$mdg"
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' \
+  "$mdg" "${#man}" > "$oci/index.json"
+echo "image: $unc bytes uncompressed, $total bytes gzipped, in 3 layers"
+
+start_registry src; SRC=$REG
+skopeo copy -q --dest-tls-verify=false "oci:$oci:v1" "docker://$SRC/big:v1"
+declare -A T
+
+echo "== pull"
+runs=()
+for r in $(seq 1 "$RUNS"); do rm -rf "$work/sp"; runs+=("$(secs $S --root "$work/sp" pull "$SRC/big:v1")"); done
+T[spull]=$(printf '%s\n' "${runs[@]}" | median)
+echo "strata pull: ${T[spull]} s ($(echo "scale=0; $total / ${T[spull]} / 1000000" | bc) MB/s gzipped, $(echo "scale=0; $unc / ${T[spull]} / 1000000" | bc) MB/s unpacked)"
+runs=()
+for r in $(seq 1 "$RUNS"); do rm -rf "$work/so"; runs+=("$(secs skopeo copy -q --src-tls-verify=false "docker://$SRC/big:v1" "oci:$work/so:v1")"); done
+T[kpull]=$(printf '%s\n' "${runs[@]}" | median); rm -rf "$work/so"
+echo "skopeo copy to an OCI dir (no unpack): ${T[kpull]} s   ratio strata/skopeo $(ratio "${T[spull]}" "${T[kpull]}")"
+# The machine's floor for a pull: gunzip + sha256 of every layer (pigz -d uses
+# one core for inflate), no network, no unpack.
+floor=$(secs bash -c "for f in $oci/blobs/sha256/*; do pigz -dc \$f | sha256sum >/dev/null; done")
+echo "floor (pigz -d | sha256sum of every blob, serial): $floor s   ratio strata/floor $(ratio "${T[spull]}" "$floor")"
+
+echo "== push"
+$S --root "$work/sp" tag "$SRC/big:v1" big:local >/dev/null
+runs=(); reruns=()
+for r in $(seq 1 "$RUNS"); do
+  start_registry dst; DST=$REG
+  $S --root "$work/sp" tag big:local "$DST/big:v1" >/dev/null
+  runs+=("$(secs $S --root "$work/sp" push "$DST/big:v1")")
+  reruns+=("$(secs $S --root "$work/sp" push "$DST/big:v1")")
+  $S --root "$work/sp" rmi "$DST/big:v1" >/dev/null
+  stop_registry "$REG_PID"
+done
+T[spush]=$(printf '%s\n' "${runs[@]}" | median); T[srepush]=$(printf '%s\n' "${reruns[@]}" | median)
+echo "strata push (blobs kept): ${T[spush]} s   re-push with every layer there: ${T[srepush]} s"
+runs=()
+for r in $(seq 1 "$RUNS"); do
+  start_registry dst; DST=$REG
+  for l in "${layers[@]}"; do dg=$(jq -r .digest <<<"$l"); rm -f "$work/sp/blobs/sha256/${dg#sha256:}"; done
+  $S --root "$work/sp" tag big:local "$DST/big:v1" >/dev/null
+  runs+=("$(secs $S --root "$work/sp" push "$DST/big:v1")")
+  $S --root "$work/sp" rmi "$DST/big:v1" >/dev/null
+  stop_registry "$REG_PID"
+done
+T[spushz]=$(printf '%s\n' "${runs[@]}" | median)
+echo "strata push (layers rebuilt from snapshots + pgzip): ${T[spushz]} s"
+runs=()
+for r in $(seq 1 "$RUNS"); do
+  start_registry dst; DST=$REG
+  runs+=("$(secs skopeo copy -q --dest-tls-verify=false "oci:$oci:v1" "docker://$DST/big:v1")")
+  stop_registry "$REG_PID"
+done
+T[kpush]=$(printf '%s\n' "${runs[@]}" | median)
+echo "skopeo copy from the OCI dir (layers already gzipped): ${T[kpush]} s   ratio strata/skopeo $(ratio "${T[spush]}" "${T[kpush]}")"
+
+echo "== resume after an interruption at 50%"
+half=$((total / 2))
+# interrupt_at_half SIGNAL command...: run it, send SIGNAL once lo moved half
+# the image, wait for it to end.
+interrupt_at_half() {
+  local sig=$1; shift
+  local start; start=$(lo_rx)
+  "$@" >/dev/null 2>&1 & local p=$!
+  while kill -0 $p 2>/dev/null && (( $(lo_rx) - start < half )); do sleep 0.01; done
+  kill -s "$sig" $p 2>/dev/null || true; wait $p 2>/dev/null || true
+}
+moved() { local start; start=$(lo_rx); "$@" >/dev/null 2>&1; echo $(( $(lo_rx) - start )); }
+share() { echo "$(echo "scale=1; 100 * $1 / $total" | bc)% of the image moved by the re-run, $(echo "scale=1; 100 * ($1 - ($total - $half)) / $total" | bc)% twice"; }
+rm -rf "$work/kp"
+interrupt_at_half KILL $S --root "$work/kp" pull "$SRC/big:v1"
+echo "pull killed (-9): kept $(cat "$work"/kp/ingest/*/data "$work"/kp/blobs/sha256/* 2>/dev/null | wc -c) bytes; $(share "$(moved $S --root "$work/kp" pull "$SRC/big:v1")")"
+rm -rf "$work/kp"
+interrupt_at_half INT $S --root "$work/kp" pull "$SRC/big:v1"
+echo "pull interrupted (Ctrl-C): $(share "$(moved $S --root "$work/kp" pull "$SRC/big:v1")")"
+rm -rf "$work/kp"
+for sig in INT KILL; do
+  start_registry dst; DST=$REG
+  $S --root "$work/sp" tag big:local "$DST/big:v1" >/dev/null
+  interrupt_at_half $sig $S --root "$work/sp" push "$DST/big:v1"
+  echo "push to distribution interrupted (SIG$sig): $(share "$(moved $S --root "$work/sp" push "$DST/big:v1")")"
+  $S --root "$work/sp" rmi "$DST/big:v1" >/dev/null
+  stop_registry "$REG_PID"
+done
+echo "   (distribution refuses to resume a session whose last chunk was cut, so after kill -9 the upload starts over; Ctrl-C lets the chunk finish)"
+port=$(free_port)
+$S registry serve --addr 127.0.0.1:$port --root "$work/sreg" --access-log none >/dev/null 2>&1 &
+SREG_PID=$!; pids+=("$SREG_PID")
+for i in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.05; done
+$S --root "$work/sp" tag big:local "127.0.0.1:$port/big:v1" >/dev/null
+interrupt_at_half KILL $S --root "$work/sp" push "127.0.0.1:$port/big:v1"
+echo "push to strata's registry killed (-9): $(share "$(moved $S --root "$work/sp" push "127.0.0.1:$port/big:v1")")"
+$S --root "$work/sp" rmi "127.0.0.1:$port/big:v1" >/dev/null
+stop_registry "$SREG_PID"
+
+DOCKER=/usr/bin/docker
+if [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; then
+  echo "== docker (dockerd 20.10, overlay2)"
+  dockerd --data-root "$work/docker" --exec-root /run/bench-docker-pp --pidfile /run/bench-docker-pp.pid \
+    --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none \
+    -H unix:///run/bench-docker-pp.sock >"$work/dockerd.log" 2>&1 &
+  pids+=("$!")
+  D="$DOCKER -H unix:///run/bench-docker-pp.sock"
+  for i in $(seq 1 100); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
+  runs=()
+  for r in $(seq 1 "$RUNS"); do
+    $D rmi -f "$SRC/big:v1" >/dev/null 2>&1 || true
+    runs+=("$(secs $D pull "$SRC/big:v1")")
+  done
+  T[dpull]=$(printf '%s\n' "${runs[@]}" | median)
+  runs=(); reruns=()
+  for r in $(seq 1 "$RUNS"); do
+    start_registry dst; DST=$REG
+    $D tag "$SRC/big:v1" "$DST/big:v1"
+    runs+=("$(secs $D push "$DST/big:v1")")
+    reruns+=("$(secs $D push "$DST/big:v1")")
+    $D rmi "$DST/big:v1" >/dev/null
+    stop_registry "$REG_PID"
+  done
+  T[dpush]=$(printf '%s\n' "${runs[@]}" | median); T[drepush]=$(printf '%s\n' "${reruns[@]}" | median)
+  echo "docker pull: ${T[dpull]} s   docker push: ${T[dpush]} s   re-push: ${T[drepush]} s"
+  echo "ratio strata/docker: pull $(ratio "${T[spull]}" "${T[dpull]}")   push $(ratio "${T[spush]}" "${T[dpush]}")   push with rebuild+pgzip $(ratio "${T[spushz]}" "${T[dpush]}")   re-push $(ratio "${T[srepush]}" "${T[drepush]}")"
+else
+  echo "== docker: not installed (apt-get install -y docker.io); no docker ratios"
+fi
