@@ -89,8 +89,28 @@ func TestContainerRunExitCodes(t *testing.T) {
 			}
 		})
 	}
+	// Runs that cannot start leave nothing behind.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := fmt.Sprintf("%d:80", l.Addr().(*net.TCPAddr).Port)
+	for _, args := range [][]string{
+		{"run", "-d", "-p", taken, "bb", "httpd", "-f", "-p", "80"},
+		{"run", "bb", "nosuchcmd"},
+		{"run", "-v", "/does/not/exist:/x", "bb", "true"},
+		{"run", "--network", "bridge", "bb", "true"},
+	} {
+		if r := strata(t, root, args...); r.code < 125 || !strings.HasPrefix(r.stderr, "Error: ") {
+			t.Errorf("strata %s: exit %d, stderr %q; want 125-127 and an error", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
 	if out := mustStrata(t, root, "ps", "-aq"); out != "" {
-		t.Errorf("run --rm left containers: %q", out)
+		t.Errorf("failed and --rm runs left containers: %q", out)
+	}
+	if m := mountsUnder(root); len(m) > 0 {
+		t.Errorf("failed runs left mounts: %v", m)
 	}
 }
 

@@ -100,8 +100,9 @@ type RunOptions struct {
 // until the container exits, then (with AutoRemove) remove it. It returns
 // the container and docker run's exit code: the container's status, or
 // 125 for Strata's failure and 126/127 for a command that cannot run.
-// Cancelling ctx while attached detaches (and removes an AutoRemove
-// container, as there is no one left to).
+// A container that cannot start is removed. Cancelling ctx while attached
+// detaches (and removes an AutoRemove container, as there is no one left
+// to).
 func (e *Engine) RunContainer(ctx context.Context, image string, opts container.CreateOptions, ro RunOptions) (*container.Container, int, error) {
 	c, err := e.CreateContainer(ctx, image, opts)
 	if err != nil {
@@ -109,10 +110,10 @@ func (e *Engine) RunContainer(ctx context.Context, image string, opts container.
 	}
 	s, _ := e.Containers()
 	if _, err := s.Start(ctx, c.ID, container.StartOptions{Attach: !ro.Detach}); err != nil {
-		if opts.AutoRemove {
-			_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
-		}
-		return c, container.ExitCode(err), err
+		// Nothing half-made: a run that could not start (a port taken, a
+		// command missing) leaves no container behind, unlike docker's.
+		_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
+		return nil, container.ExitCode(err), err
 	}
 	if ro.Started != nil {
 		ro.Started(c)
