@@ -421,8 +421,10 @@ var clients = []client{
 		del: func(r string) []string { return []string{"manifest", "delete", "--plain-http", "--force", r} },
 	},
 	{
-		name:  "regctl",
-		setup: func(h string) [][]string { return [][]string{{"registry", "set", "--skip-check", "--tls", "disabled", h}} },
+		name: "regctl",
+		setup: func(h string) [][]string {
+			return [][]string{{"registry", "set", "--skip-check", "--tls", "disabled", h}}
+		},
 		login: func(h, u, p string) []string { return []string{"registry", "login", "-u", u, "-p", p, h} },
 		push:  func(l, r string) []string { return []string{"image", "copy", "ocidir://" + l + ":v1", r} },
 		pull:  func(r, l string) []string { return []string{"image", "copy", r, "ocidir://" + l + ":v1"} },
