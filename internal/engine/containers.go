@@ -13,6 +13,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/container"
 	"github.com/strata-project/strata/internal/errdefs"
@@ -139,15 +140,29 @@ func (e *Engine) RunContainer(ctx context.Context, image string, opts container.
 
 // waitMonitor waits (at most 5 s) for the monitor of an exited container
 // to finish: it records the exit before it unmounts the rootfs and
-// deletes the container from runc, and run returns after that.
+// deletes the container from runc, and run returns after that. A pidfd
+// wakes it the moment the monitor exits; without one it polls.
 func waitMonitor(dir string) {
 	st, err := runtime.ReadStatus(dir)
 	if err != nil || st.MonitorPid <= 0 {
 		return
 	}
+	pid := st.MonitorPid
+	if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+		defer unix.Close(fd)
+		if !strings.Contains(cmdlineOf(pid), filepath.Base(dir)) {
+			return // the pid is gone or reused: not our monitor
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			if _, err := unix.Poll(fds, 5000); !errors.Is(err, unix.EINTR) {
+				return
+			}
+		}
+	}
 	for i := 0; i < 500; i++ {
-		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(st.MonitorPid), "stat"))
-		if err != nil || !strings.Contains(cmdlineOf(st.MonitorPid), filepath.Base(dir)) {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+		if err != nil || !strings.Contains(cmdlineOf(pid), filepath.Base(dir)) {
 			return
 		}
 		if j := strings.LastIndexByte(string(b), ')'); j >= 0 && len(b) > j+2 && b[j+2] == 'Z' {
