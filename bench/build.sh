@@ -36,6 +36,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # The context: 2,000 files of 52,429 random bytes in 20 dirs (105 MB).
 ctx=$work/ctx
@@ -65,7 +66,14 @@ COPY --from=a /a /a
 COPY --from=b /b /b
 DF
 
-secs() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "FAILED: $*" >&2; "$@" >&2 || true; exit 1; }; echo "$(date +%s.%N) - $s" | bc; }
+# secs CMD...: wall seconds of CMD; a failure shows its output and stops the script.
+secs() {
+  local s; s=$(date +%s.%N)
+  if ! "$@" >"$work/last.log" 2>&1; then
+    echo "FAILED: $*" >&2; tail -20 "$work/last.log" >&2; touch "$work/failed"; exit 1
+  fi
+  echo "$(date +%s.%N) - $s" | bc
+}
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
 
@@ -91,6 +99,7 @@ bench_tool() {
   T[$name.edit1]=$(run_case "head -c 300 /dev/urandom | base64 -w0 | head -c 300 >> $edit_file" "$build")
   T[$name.touch1]=$(run_case "touch $touch_file" "$build")
   T[$name.stages]=$(run_case "$coldprep" "${build/$ctx/$stages} $nocache")
+  [[ ! -e $work/failed ]] || exit 1
   echo "$name: cold ${T[$name.cold]} s, warm ${T[$name.warm]} s, edit1 ${T[$name.edit1]} s, touch1 ${T[$name.touch1]} s, 3 stages ${T[$name.stages]} s"
 }
 
@@ -109,9 +118,9 @@ if [[ -x $DOCKER && -x /usr/sbin/dockerd ]]; then
   D="$DOCKER -H unix://$SOCK"
   tar -C "$ROOTFS" -c . | $D import - debian:bench >/dev/null
   echo "== docker BuildKit"
-  bench_tool buildkit "$D rmi -f app:bench; $D builder prune -af" "DOCKER_BUILDKIT=1 $D build -q -t app:bench $ctx" "--no-cache"
+  bench_tool buildkit "$D rmi -f app:bench; $D builder prune -af" "DOCKER_BUILDKIT=1 $D build --network none -q -t app:bench $ctx" "--no-cache"
   echo "== docker classic builder"
-  bench_tool classic "$D rmi -f app:bench; $D builder prune -af; $D image prune -f" "DOCKER_BUILDKIT=0 $D build -q -t app:bench $ctx" "--no-cache"
+  bench_tool classic "$D rmi -f app:bench; $D builder prune -af; $D image prune -f" "DOCKER_BUILDKIT=0 $D build --network none -q -t app:bench $ctx" "--no-cache"
 else
   echo "== docker not installed: apt-get install -y docker.io to compare"
 fi

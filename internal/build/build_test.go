@@ -710,3 +710,47 @@ func TestDockerfileOnStdin(t *testing.T) {
 		t.Errorf("/a = %q", got)
 	}
 }
+
+func TestBuilderPruneKeepStorage(t *testing.T) {
+	e := newEngine(t)
+	ctx := context.Background()
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN head -c 100000 /dev/urandom > /r1\nRUN head -c 100000 /dev/urandom > /r2\n"})
+	mustBuild(t, e, engine.BuildOptions{Context: dir})
+	roots, err := e.BuildCacheRoots(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(roots.Snapshots) != 2 || len(roots.Blobs) != 2 {
+		t.Fatalf("cache roots %d snapshots, %d blobs; want 2 each", len(roots.Snapshots), len(roots.Blobs))
+	}
+	// The image is untagged; dropping its name leaves only the cache to keep
+	// the layers.
+	list, err := e.Images.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range list {
+		for _, n := range img.Names {
+			if strings.HasPrefix(n, "untagged/") {
+				if _, err := e.RemoveImage(ctx, img.ID().String(), true); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if _, err := e.GC(ctx, engine.GCOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, out := mustBuild(t, e, engine.BuildOptions{Context: dir})
+	if strings.Count(out, "CACHED") != 2 {
+		t.Fatalf("gc dropped cached layers:\n%s", out)
+	}
+	// Keep about one layer: the least recently used goes.
+	rep, err := e.PruneBuildCache(ctx, engine.BuilderPruneOptions{All: true, KeepStorage: 120000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Records != 1 {
+		t.Errorf("pruned %d records, want 1", rep.Records)
+	}
+}

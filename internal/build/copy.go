@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/archive"
@@ -200,7 +201,7 @@ func walkItem(ctx context.Context, it srcItem, fn func(full, sub string, st *uni
 // hashItems returns the content hash of the sources (names, types, modes,
 // link targets and file contents; not mtimes or owners, which COPY does not
 // keep either way) and each file's hash, for miss reasons.
-func hashItems(ctx context.Context, items []srcItem, stat *cache.StatCache) (digest.Digest, map[string]digest.Digest, error) {
+func hashItems(ctx context.Context, items []srcItem, stat *cache.StatCache, statRoot string) (digest.Digest, map[string]digest.Digest, error) {
 	h := sha256.New()
 	files := map[string]digest.Digest{}
 	for _, it := range items {
@@ -211,7 +212,7 @@ func hashItems(ctx context.Context, items []srcItem, stat *cache.StatCache) (dig
 			switch st.Mode & unix.S_IFMT {
 			case unix.S_IFREG:
 				var err error
-				if stat != nil {
+				if stat != nil && it.root == statRoot {
 					fh, err = stat.Hash(full, path.Join(it.rel, sub), st)
 				} else {
 					fh, err = hashFile(full)
@@ -323,7 +324,13 @@ func copyItems(ctx context.Context, rootfs string, items []srcItem, dest string,
 			return err
 		}
 		var dirs []dirTime
-		err := walkItem(ctx, it, func(full, sub string, st *unix.Stat_t) error {
+		// Parents are resolved once per directory; regular files are
+		// copied by a few workers (the walk makes each directory before
+		// handing out its files).
+		parents := map[string]string{}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(4)
+		err := walkItem(gctx, it, func(full, sub string, st *unix.Stat_t) error {
 			if sub == "" && isDir {
 				d, err := mkdirs(rootfs, target, o)
 				if err != nil {
@@ -340,9 +347,24 @@ func copyItems(ctx context.Context, rootfs string, items []srcItem, dest string,
 					return nil
 				}
 			}
-			dst, err := resolveIn(rootfs, path.Join(target, sub), false)
-			if err != nil {
-				return err
+			rel := path.Join(target, sub)
+			pdir := path.Dir(rel)
+			phost, ok := parents[pdir]
+			if !ok {
+				var err error
+				if phost, err = resolveIn(rootfs, pdir, true); err != nil {
+					return err
+				}
+				parents[pdir] = phost
+			}
+			dst := filepath.Join(phost, path.Base(rel))
+			if st.Mode&unix.S_IFMT == unix.S_IFREG {
+				st := *st
+				g.Go(func() error {
+					_, err := copyEntry(full, dst, &st, o)
+					return err
+				})
+				return nil
 			}
 			d, err := copyEntry(full, dst, st, o)
 			if d {
@@ -350,6 +372,9 @@ func copyItems(ctx context.Context, rootfs string, items []srcItem, dest string,
 			}
 			return err
 		})
+		if werr := g.Wait(); err == nil {
+			err = werr
+		}
 		if err != nil {
 			return err
 		}

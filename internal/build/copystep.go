@@ -143,10 +143,11 @@ func (b *builder) copyStep(ctx context.Context, s *state, in Instruction) error 
 		}
 		b.statMu.Lock()
 		var stat *cache.StatCache
+		statRoot := ""
 		if b.ctxTree != nil {
-			stat = b.ctxTree.stat
+			stat, statRoot = b.ctxTree.stat, b.ctxTree.root
 		}
-		h, files, err := hashItems(ctx, items, stat)
+		h, files, err := hashItems(ctx, items, stat, statRoot)
 		b.statMu.Unlock()
 		if err != nil {
 			return b.errAt(in, "%s: hash sources: %v", strings.ToUpper(in.Cmd), err)

@@ -37,7 +37,7 @@ func (b *builder) dispatch(ctx context.Context, s *state, in Instruction) error 
 			env = s.env()
 			parts = append(parts, k+"="+v)
 		}
-		return b.metaStep(s, in, "ENV "+strings.Join(parts, " "))
+		return b.metaStep(ctx, s, in, "ENV "+strings.Join(parts, " "))
 	case "label":
 		var parts []string
 		for i := 0; i+1 < len(in.Args); i += 2 {
@@ -55,14 +55,14 @@ func (b *builder) dispatch(ctx context.Context, s *state, in Instruction) error 
 			s.img.Config.Labels[k] = v
 			parts = append(parts, k+"="+v)
 		}
-		return b.metaStep(s, in, "LABEL "+strings.Join(parts, " "))
+		return b.metaStep(ctx, s, in, "LABEL "+strings.Join(parts, " "))
 	case "maintainer":
 		v, err := ex(in.Args[0])
 		if err != nil {
 			return err
 		}
 		s.img.Author = v
-		return b.metaStep(s, in, "MAINTAINER "+v)
+		return b.metaStep(ctx, s, in, "MAINTAINER "+v)
 	case "arg":
 		var parts []string
 		for _, kv := range in.Args {
@@ -90,14 +90,14 @@ func (b *builder) dispatch(ctx context.Context, s *state, in Instruction) error 
 			}
 			env = s.env()
 		}
-		return b.metaStep(s, in, "ARG "+strings.Join(parts, " "))
+		return b.metaStep(ctx, s, in, "ARG "+strings.Join(parts, " "))
 	case "user":
 		v, err := ex(in.Args[0])
 		if err != nil {
 			return err
 		}
 		s.img.Config.User = v
-		return b.metaStep(s, in, "USER "+v)
+		return b.metaStep(ctx, s, in, "USER "+v)
 	case "expose":
 		var ports []string
 		for _, a := range in.Args {
@@ -116,7 +116,7 @@ func (b *builder) dispatch(ctx context.Context, s *state, in Instruction) error 
 				ports = append(ports, p)
 			}
 		}
-		return b.metaStep(s, in, "EXPOSE map["+strings.Join(portsMap(ports), " ")+"]")
+		return b.metaStep(ctx, s, in, "EXPOSE map["+strings.Join(portsMap(ports), " ")+"]")
 	case "volume":
 		var vols []string
 		for _, a := range in.Args {
@@ -133,39 +133,39 @@ func (b *builder) dispatch(ctx context.Context, s *state, in Instruction) error 
 			s.img.Config.Volumes[v] = struct{}{}
 			vols = append(vols, v)
 		}
-		return b.metaStep(s, in, "VOLUME "+jsonList(vols))
+		return b.metaStep(ctx, s, in, "VOLUME "+jsonList(vols))
 	case "stopsignal":
 		v, err := ex(in.Args[0])
 		if err != nil {
 			return err
 		}
 		s.img.Config.StopSignal = v
-		return b.metaStep(s, in, "STOPSIGNAL "+v)
+		return b.metaStep(ctx, s, in, "STOPSIGNAL "+v)
 	case "shell":
 		s.img.Config.Shell = append([]string(nil), in.Args...)
-		return b.metaStep(s, in, "SHELL "+jsonList(in.Args))
+		return b.metaStep(ctx, s, in, "SHELL "+jsonList(in.Args))
 	case "cmd":
 		s.img.Config.Cmd = b.command(s, in)
 		s.cmdSet = true
-		return b.metaStep(s, in, "CMD "+jsonList(s.img.Config.Cmd))
+		return b.metaStep(ctx, s, in, "CMD "+jsonList(s.img.Config.Cmd))
 	case "entrypoint":
 		s.img.Config.Entrypoint = b.command(s, in)
 		if !s.cmdSet {
 			s.img.Config.Cmd = nil
 		}
-		return b.metaStep(s, in, "ENTRYPOINT "+jsonList(s.img.Config.Entrypoint))
+		return b.metaStep(ctx, s, in, "ENTRYPOINT "+jsonList(s.img.Config.Entrypoint))
 	case "healthcheck":
 		hc, err := b.healthcheck(s, in)
 		if err != nil {
 			return err
 		}
 		s.img.Config.Healthcheck = hc
-		return b.metaStep(s, in, "HEALTHCHECK "+strings.TrimSpace(strings.TrimPrefix(in.Original, strings.Fields(in.Original)[0])))
+		return b.metaStep(ctx, s, in, "HEALTHCHECK "+strings.TrimSpace(strings.TrimPrefix(in.Original, strings.Fields(in.Original)[0])))
 	case "onbuild":
 		t := strings.TrimSpace(in.Original)
 		t = strings.TrimSpace(t[len("ONBUILD"):])
 		s.img.Config.OnBuild = append(s.img.Config.OnBuild, t)
-		return b.metaStep(s, in, "ONBUILD "+t)
+		return b.metaStep(ctx, s, in, "ONBUILD "+t)
 	case "workdir":
 		v, err := ex(in.Args[0])
 		if err != nil {
@@ -267,14 +267,14 @@ func (b *builder) healthcheck(s *state, in Instruction) (*Healthcheck, error) {
 // metaStep records a step that changes only the config: a history row with
 // empty_layer, and the step in the cache key chain. Its created time is
 // kept in the cache so a rebuild gives the same image.
-func (b *builder) metaStep(s *state, in Instruction, createdBy string) error {
+func (b *builder) metaStep(ctx context.Context, s *state, in Instruction, createdBy string) error {
 	s.key = cache.Key(s.key, createdBy)
 	at := b.created()
 	if !b.opts.NoCache && b.opts.SourceDateEpoch == nil {
-		if rec, ok, err := b.cache.Get(context.Background(), s.key); err == nil && ok {
+		if rec, ok, err := b.cache.Get(ctx, s.key); err == nil && ok {
 			at = rec.Created
 		} else {
-			_ = b.cache.Put(context.Background(), cache.Record{Key: s.key, Empty: true, Created: at})
+			_ = b.cache.Put(ctx, cache.Record{Key: s.key, Empty: true, Created: at})
 		}
 		b.use(s.key)
 	}

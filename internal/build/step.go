@@ -51,18 +51,10 @@ func (b *builder) fsStep(ctx context.Context, s *state, in Instruction, log *ste
 	}
 	log.miss(b.missReason(ctx, s, inp))
 	s.missed = true
-	rec, err := b.execute(ctx, s, key, mutate)
+	rec, err := b.execute(ctx, s, key, inp, mutate)
 	if err != nil {
 		log.failed(err)
 		return err
-	}
-	if err := b.cache.Put(ctx, rec); err != nil {
-		return err
-	}
-	if inp != nil {
-		if err := b.cache.PutInputs(ctx, inp.id, inp.in); err != nil {
-			return err
-		}
 	}
 	b.apply(s, rec, createdBy)
 	log.done()
@@ -163,7 +155,7 @@ func (b *builder) writeOptions() archive.WriteOptions {
 // execute runs mutate on a new snapshot over s.chainID and stores the
 // snapshot's diff as a layer, committing the snapshot under its chain ID.
 // On any failure, or a cancelled ctx, the snapshot is removed.
-func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, mutate func(ctx context.Context, root string) error) (cache.Record, error) {
+func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp *stepInputs, mutate func(ctx context.Context, root string) error) (cache.Record, error) {
 	rec := cache.Record{Key: key, Created: b.created()}
 	skey := layer.ExtractKey()
 	mounts, err := b.be.Snap.Prepare(ctx, skey, s.chainID.String())
@@ -196,7 +188,7 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, muta
 		}
 		if len(names) == 0 {
 			rec.Empty = true
-			return rec, nil
+			return rec, b.putRecord(ctx, rec, inp, nil)
 		}
 		write = func(w io.Writer) error { return archive.WriteOverlayDiff(ctx, w, upper, b.writeOptions()) }
 	} else {
@@ -225,7 +217,7 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, muta
 	}
 	if created.Size <= 1024 && b.be.Driver != "overlay" {
 		rec.Empty = true // only the tar's end blocks
-		return rec, nil
+		return rec, b.putRecord(ctx, rec, inp, nil)
 	}
 	chainID := chainOf(s.chainID, created.DiffID)
 	if err := b.be.Snap.Commit(ctx, chainID.String(), skey); err != nil {
@@ -235,13 +227,25 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, muta
 	} else {
 		committed = true
 	}
-	if err := b.be.DB.Update(ctx, func(tx *metadata.Tx) error {
-		return tx.PutLayer(metadata.Layer{DiffID: created.DiffID, ChainID: chainID, Size: created.Size, Blobs: []ocispec.Descriptor{created.Desc}})
-	}); err != nil {
-		return rec, err
-	}
 	rec.ChainID, rec.DiffID, rec.Blob, rec.Size = chainID, created.DiffID, created.Desc, created.Size
-	return rec, nil
+	lrec := &metadata.Layer{DiffID: created.DiffID, ChainID: chainID, Size: created.Size, Blobs: []ocispec.Descriptor{created.Desc}}
+	return rec, b.putRecord(ctx, rec, inp, lrec)
+}
+
+// putRecord writes a step's layer record, cache record and inputs in one
+// transaction: the layer's blob and snapshot are already committed.
+func (b *builder) putRecord(ctx context.Context, rec cache.Record, inp *stepInputs, lrec *metadata.Layer) error {
+	return b.be.DB.Update(ctx, func(tx *metadata.Tx) error {
+		if lrec != nil {
+			if err := tx.PutLayer(*lrec); err != nil {
+				return err
+			}
+		}
+		if inp == nil {
+			return cache.PutTx(tx, rec, "", nil)
+		}
+		return cache.PutTx(tx, rec, inp.id, &inp.in)
+	})
 }
 
 func readNames(dir string) ([]string, error) {

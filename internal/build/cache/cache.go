@@ -123,6 +123,33 @@ func (s *Store) Put(ctx context.Context, rec Record) error {
 	})
 }
 
+// PutTx stores rec and, when id is set, the step's inputs, inside the
+// caller's write transaction (so a step's layer record, cache record and
+// inputs cost one commit).
+func PutTx(tx *metadata.Tx, rec Record, id digest.Digest, in *Inputs) error {
+	b, err := tx.Bucket(bucket)
+	if err != nil {
+		return err
+	}
+	if rec.LastUsed.IsZero() {
+		rec.LastUsed = time.Now().UTC()
+	}
+	j, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := b.Put([]byte("r/"+rec.Key.String()), j); err != nil {
+		return err
+	}
+	if id == "" || in == nil {
+		return nil
+	}
+	if j, err = json.Marshal(in); err != nil {
+		return err
+	}
+	return b.Put([]byte("i/"+id.String()), j)
+}
+
 // Touch marks keys used now.
 func (s *Store) Touch(ctx context.Context, keys []digest.Digest) error {
 	if len(keys) == 0 {
