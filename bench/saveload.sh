@@ -45,15 +45,15 @@ for comp in gzip zstd; do
   $S --root "$root" import --compression "$comp" "$src" big:$comp >/dev/null
   saves=(); loads=()
   for r in $(seq 1 "$RUNS"); do
-    rm -f "$work/s.tar"
+    rm -f "$work/s.tar"; sync
     saves+=("$(secs $S --root "$root" save -o "$work/s.tar" big:$comp)")
-    rm -rf "$work/lroot"
+    rm -rf "$work/lroot"; sync
     loads+=("$(secs $S --root "$work/lroot" load -i "$work/s.tar")")
   done
   T[save-$comp]=$(printf '%s\n' "${saves[@]}" | median)
   T[load-$comp]=$(printf '%s\n' "${loads[@]}" | median)
   # stdin: spooled to ROOT/tmp first
-  rm -rf "$work/lroot"
+  rm -rf "$work/lroot"; sync
   T[loadstdin-$comp]=$(secs bash -c "$S --root $work/lroot load < $work/s.tar")
   echo "strata ($comp layers, archive $(du -h "$work/s.tar" | cut -f1)): save ${T[save-$comp]} s   load -i ${T[load-$comp]} s   load from stdin ${T[loadstdin-$comp]} s"
   cp "$work/s.tar" "$work/strata-$comp.tar"
@@ -72,9 +72,9 @@ if [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; then
   tar -C "$src" -c . | $D import - big:docker >/dev/null
   saves=(); loads=()
   for r in $(seq 1 "$RUNS"); do
-    rm -f "$work/d.tar"
+    rm -f "$work/d.tar"; sync
     saves+=("$(secs $D save -o "$work/d.tar" big:docker)")
-    $D rmi big:docker >/dev/null
+    $D rmi big:docker >/dev/null; sync
     loads+=("$(secs $D load -i "$work/d.tar")")
   done
   T[dsave]=$(printf '%s\n' "${saves[@]}" | median)

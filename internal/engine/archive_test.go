@@ -899,3 +899,29 @@ func TestSavedArchiveReadByPeers(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkLoad loads the archive named by $STRATA_BENCH_ARCHIVE into a
+// fresh root per iteration (bench/saveload.sh times the whole command).
+func BenchmarkLoad(b *testing.B) {
+	p := os.Getenv("STRATA_BENCH_ARCHIVE")
+	if p == "" {
+		b.Skip("set STRATA_BENCH_ARCHIVE to an archive to load")
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(fi.Size())
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		e, err := engine.Open(context.Background(), engine.Options{Root: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := e.Load(context.Background(), engine.LoadOptions{Input: p}); err != nil {
+			b.Fatal(err)
+		}
+		e.Close()
+	}
+}
