@@ -900,6 +900,43 @@ func TestSavedArchiveReadByPeers(t *testing.T) {
 	})
 }
 
+// TestConcurrentLoads loads one archive from two engines on one root at
+// once, as two strata processes would: both succeed, with one copy kept.
+func TestConcurrentLoads(t *testing.T) {
+	ctx := context.Background()
+	src := openEngine(t)
+	busyboxImage(t, src, "busybox:latest", nil)
+	p := writeTemp(t, save(t, src, "busybox"))
+	root := t.TempDir()
+	errs := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			e, err := engine.Open(ctx, engine.Options{Root: root})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer e.Close()
+			_, err = e.Load(ctx, engine.LoadOptions{Input: p})
+			errs <- err
+		}()
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("load %d: %v", i, err)
+		}
+	}
+	e, err := engine.Open(ctx, engine.Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	st := state(t, e)
+	if len(st.Images) != 1 || len(st.Layers) != 1 || len(st.Snapshots) != 1 {
+		t.Errorf("store after two loads: %+v", st)
+	}
+}
+
 // BenchmarkLoad loads the archive named by $STRATA_BENCH_ARCHIVE into a
 // fresh root per iteration (bench/saveload.sh times the whole command).
 func BenchmarkLoad(b *testing.B) {
