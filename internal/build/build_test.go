@@ -754,3 +754,36 @@ func TestBuilderPruneKeepStorage(t *testing.T) {
 		t.Errorf("pruned %d records, want 1", rep.Records)
 	}
 }
+
+func TestBadInput(t *testing.T) {
+	e := newEngine(t)
+	tests := []struct{ name, dockerfile, want string }{
+		{"other platform", "FROM --platform=linux/s390x busybox\n", "Dockerfile:1: FROM --platform=linux/s390x: this machine builds only for linux/"},
+		{"missing image", "FROM nosuch:1\n", "Dockerfile:1: FROM nosuch:1: image not found in the store"},
+		{"copy from later stage", "FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\n", "Dockerfile:2: COPY --from=b refers to this or a later stage"},
+		{"unknown instruction", "FROM busybox\nCOPPY a b\n", `Dockerfile:2: unknown instruction "COPPY" (did you mean COPY?)`},
+		{"run mount", "FROM busybox\nRUN --mount=type=cache,target=/x true\n", "Dockerfile:2: RUN --mount is not supported"},
+		{"bad chmod", "FROM busybox\nCOPY --chmod=999 Dockerfile /\n", "Dockerfile:2: --chmod=999: want an octal mode"},
+		{"unknown chown user", "FROM busybox\nCOPY --chown=nosuchuser Dockerfile /\n", "Dockerfile:2: --chown=nosuchuser:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := writeContext(t, map[string]string{"Dockerfile": tt.dockerfile})
+			_, out, err := doBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{"bad:1"}})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want %q\n%s", err, tt.want, out)
+			}
+		})
+	}
+}
+func TestHeredocRunAndArgInFrom(t *testing.T) {
+	e := newEngine(t)
+	df := "ARG IMG=busybox\nFROM ${IMG}:latest\nRUN <<EOF\necho one > /h\necho two >> /h\nEOF\nRUN cat > /stdin <<EOF\nfrom stdin\nEOF\n"
+	dir := writeContext(t, map[string]string{"Dockerfile": df})
+	mustBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{"hd:1"}})
+	got := pick(imageFiles(t, e, "hd:1"), "h", "stdin")
+	want := map[string]string{"h": "file 644 0:0 one\ntwo\n", "stdin": "file 644 0:0 from stdin\n"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("files (-want +got):\n%s", diff)
+	}
+}

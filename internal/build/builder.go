@@ -193,6 +193,11 @@ func Build(ctx context.Context, be Backend, opts Options) (Result, error) {
 			return Result{}, fmt.Errorf("target stage %q not found (stages: %s): %w", opts.Target, strings.Join(names, ", "), errdefs.ErrInvalidArgument)
 		}
 	}
+	for i := range df.Stages {
+		if err := b.checkRefs(i); err != nil {
+			return Result{}, err
+		}
+	}
 	need := map[int]bool{}
 	if err := b.needs(target, need); err != nil {
 		return Result{}, err
@@ -285,8 +290,6 @@ func (b *builder) needs(i int, need map[int]bool) error {
 			from, _ = b.expand(in, from, envOf(b.meta))
 			if j := b.stageRef(from, i); j >= 0 {
 				deps = append(deps, j)
-			} else if b.stageRef(from, len(b.df.Stages)) >= 0 {
-				return b.errAt(in, "COPY --from=%s refers to a later stage; a stage can only copy from stages above it", from)
 			}
 		}
 	}
@@ -300,6 +303,22 @@ func (b *builder) needs(i int, need map[int]bool) error {
 
 func (b *builder) errAt(in Instruction, format string, args ...any) error {
 	return &Error{File: b.df.Name, Line: in.Line, Msg: fmt.Sprintf(format, args...)}
+}
+
+// checkRefs refuses COPY --from a stage at or below stage i, whether or
+// not the target needs stage i.
+func (b *builder) checkRefs(i int) error {
+	for _, in := range b.df.Stages[i].Instrs {
+		from := in.flag("from")
+		if in.Cmd != "copy" || from == "" {
+			continue
+		}
+		from, _ = b.expand(in, from, envOf(b.meta))
+		if b.stageRef(from, i) < 0 && b.stageRef(from, len(b.df.Stages)) >= 0 {
+			return b.errAt(in, "COPY --from=%s refers to this or a later stage; a stage can only copy from stages above it", from)
+		}
+	}
+	return nil
 }
 
 // wait returns the finished state of stage j.

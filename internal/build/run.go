@@ -45,12 +45,18 @@ func (b *builder) runStep(ctx context.Context, s *state, in Instruction) error {
 	args := b.command(s, in)
 	stdin := ""
 	if len(in.Heredocs) > 0 && !in.JSON {
+		// As BuildKit: "RUN <<EOF" runs the document as the script; any
+		// other heredoc goes back to the shell with its body and end line.
 		h := in.Heredocs[0]
 		line := strings.TrimSpace(strings.Join(in.Args, " "))
-		if strings.HasPrefix(line, "<<") && strings.Trim(strings.TrimLeft(line[2:], "-"), `"' `) == h.Name {
+		if len(in.Heredocs) == 1 && strings.HasPrefix(line, "<<") && strings.Trim(strings.TrimLeft(line[2:], "-"), `"' `) == h.Name {
 			args = append(append([]string{}, s.shellOf()...), h.Content)
 		} else {
-			stdin = h.Content
+			script := line + "\n"
+			for _, h := range in.Heredocs {
+				script += h.Content + h.Name + "\n"
+			}
+			args = append(append([]string{}, s.shellOf()...), script)
 		}
 	}
 	network := b.opts.Network
