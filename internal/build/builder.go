@@ -117,6 +117,7 @@ type builder struct {
 	runs    []*stageRun
 	usedMu  sync.Mutex
 	used    []digest.Digest
+	pending []cache.Record // new config-only step records
 }
 
 // Build builds the Dockerfile in opts and returns the image; it writes no
@@ -227,7 +228,7 @@ func Build(ctx context.Context, be Backend, opts Options) (Result, error) {
 		b.statMu.Unlock()
 	}
 	if err == nil {
-		err = b.cache.Touch(context.WithoutCancel(ctx), b.used)
+		err = b.cache.Touch(context.WithoutCancel(ctx), b.used, b.pending)
 	}
 	if err != nil {
 		return Result{}, err

@@ -273,10 +273,13 @@ func (b *builder) metaStep(ctx context.Context, s *state, in Instruction, create
 	if !b.opts.NoCache && b.opts.SourceDateEpoch == nil {
 		if rec, ok, err := b.cache.Get(ctx, s.key); err == nil && ok {
 			at = rec.Created
+			b.use(s.key)
 		} else {
-			_ = b.cache.Put(ctx, cache.Record{Key: s.key, Empty: true, Created: at})
+			// Written with the others at the end of the build, in one commit.
+			b.usedMu.Lock()
+			b.pending = append(b.pending, cache.Record{Key: s.key, Empty: true, Created: at})
+			b.usedMu.Unlock()
 		}
-		b.use(s.key)
 	}
 	b.addHistory(s, createdBy, true, at)
 	return nil

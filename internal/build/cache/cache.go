@@ -150,9 +150,9 @@ func PutTx(tx *metadata.Tx, rec Record, id digest.Digest, in *Inputs) error {
 	return b.Put([]byte("i/"+id.String()), j)
 }
 
-// Touch marks keys used now.
-func (s *Store) Touch(ctx context.Context, keys []digest.Digest) error {
-	if len(keys) == 0 {
+// Touch marks keys used now and stores the new records, in one commit.
+func (s *Store) Touch(ctx context.Context, keys []digest.Digest, add []Record) error {
+	if len(keys) == 0 && len(add) == 0 {
 		return nil
 	}
 	now := time.Now().UTC()
@@ -160,6 +160,11 @@ func (s *Store) Touch(ctx context.Context, keys []digest.Digest) error {
 		b, err := tx.Bucket(bucket)
 		if err != nil {
 			return err
+		}
+		for _, rec := range add {
+			if err := PutTx(tx, rec, "", nil); err != nil {
+				return err
+			}
 		}
 		for _, k := range keys {
 			v := b.Get([]byte("r/" + k.String()))
