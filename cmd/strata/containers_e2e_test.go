@@ -243,6 +243,12 @@ func TestContainerCreateStartWaitCp(t *testing.T) {
 	if got := mustStrata(t, root, "wait", "job"); got != "5\n" {
 		t.Errorf("wait = %q", got)
 	}
+	if got := mustStrata(t, root, "ps", "-aq", "-f", "exited=5", "-f", "name=jo"); got != id[:12]+"\n" {
+		t.Errorf("ps -aq -f exited=5 -f name=jo = %q, want %s", got, id[:12])
+	}
+	if got := mustStrata(t, root, "ps", "-aq", "-f", "status=running"); got != "" {
+		t.Errorf("ps -f status=running = %q", got)
+	}
 	out := filepath.Join(t.TempDir(), "out.txt")
 	mustStrata(t, root, "cp", "job:/in.txt", out)
 	if b, _ := os.ReadFile(out); string(b) != "copied in\n" {

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-project/strata/internal/container"
+	"github.com/strata-project/strata/internal/errdefs"
 )
 
 func init() { commands = append(commands, newPsCommand) }
@@ -27,8 +28,10 @@ type psRow struct {
 }
 
 func newPsCommand(c *CLI) *cobra.Command {
-	var all, quiet, size, noTrunc bool
+	var all, quiet, size, noTrunc, latest bool
+	var last int
 	var format string
+	var filters []string
 	cmd := &cobra.Command{
 		Use:   "ps [OPTIONS]",
 		Short: "List containers",
@@ -38,10 +41,12 @@ The state comes from each container's monitor, checked against runc, so it is
 right even after the monitor or the CLI was killed. -s adds the size of each
 container's own writable layer. --format takes json or a Go template over
 .ID, .Image, .Command, .CreatedAt, .RunningFor, .Status, .State, .Ports,
-.Names, .Size and .ExitCode.`,
+.Names, .Size and .ExitCode. -f filters by id (prefix), name (substring),
+status, ancestor (the image as given to run) and exited (the exit code);
+several values of one key match either, different keys must all match.`,
 		Example: `  strata ps
   strata ps -a -s
-  strata ps -aq
+  strata ps -aq -f status=exited
   strata ps --format '{{.Names}}\t{{.Status}}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -49,9 +54,26 @@ container's own writable layer. --format takes json or a Go template over
 			if err != nil {
 				return err
 			}
-			list, err := s.List(cmd.Context(), container.ListOptions{All: all, Size: size})
+			match, err := psFilter(filters)
 			if err != nil {
 				return err
+			}
+			if latest {
+				last = 1
+			}
+			list, err := s.List(cmd.Context(), container.ListOptions{All: all || last > 0, Size: size})
+			if err != nil {
+				return err
+			}
+			kept := list[:0]
+			for _, r := range list {
+				if match(r) {
+					kept = append(kept, r)
+				}
+			}
+			list = kept
+			if last > 0 && len(list) > last {
+				list = list[:last]
 			}
 			w := cmd.OutOrStdout()
 			if quiet {
@@ -95,5 +117,51 @@ container's own writable layer. --format takes json or a Go template over
 	cmd.Flags().BoolVarP(&size, "size", "s", false, "display the size of each container's writable layer")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
 	cmd.Flags().StringVar(&format, "format", "", "format output: json or a Go template")
+	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter: id=, name=, status=created|running|paused|exited, ancestor=IMAGE, exited=CODE")
+	cmd.Flags().IntVarP(&last, "last", "n", 0, "show the n last created containers (any state)")
+	cmd.Flags().BoolVarP(&latest, "latest", "l", false, "show the latest created container (any state)")
 	return cmd
+}
+
+// psFilter turns ps's -f KEY=VALUE flags into a predicate: values of one key
+// are alternatives, different keys must all match (docker's rules).
+func psFilter(filters []string) (func(container.Summary) bool, error) {
+	byKey := map[string][]string{}
+	for _, f := range filters {
+		k, v, ok := strings.Cut(f, "=")
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("filter %q: want KEY=VALUE: %w", f, errdefs.ErrInvalidArgument)
+		case k != "id" && k != "name" && k != "status" && k != "ancestor" && k != "exited":
+			return nil, fmt.Errorf("filter %q: unknown key %s (want id, name, status, ancestor or exited): %w", f, k, errdefs.ErrInvalidArgument)
+		}
+		byKey[k] = append(byKey[k], v)
+	}
+	one := func(k, v string, r container.Summary) bool {
+		switch k {
+		case "id":
+			return strings.HasPrefix(r.ID, v)
+		case "name":
+			return strings.Contains(r.Name, v)
+		case "status":
+			return r.State == v
+		case "ancestor":
+			return r.Image == v || strings.TrimSuffix(r.Image, ":latest") == strings.TrimSuffix(v, ":latest")
+		case "exited":
+			return r.State == "exited" && fmt.Sprint(r.ExitCode) == v
+		}
+		return false
+	}
+	return func(r container.Summary) bool {
+		for k, vs := range byKey {
+			ok := false
+			for _, v := range vs {
+				ok = ok || one(k, v, r)
+			}
+			if !ok {
+				return false
+			}
+		}
+		return true
+	}, nil
 }

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"github.com/spf13/cobra"
+
+	"github.com/strata-project/strata/internal/errdefs"
 )
 
 func init() { commands = append(commands, newRmCommand) }
@@ -14,7 +16,7 @@ func newRmCommand(c *CLI) *cobra.Command {
 		Short:   "Remove one or more containers",
 		Long: `Rm deletes containers: the writable layer with every change, the mounts, the
 runc state, the logs and the name. A running container is refused unless -f,
-which kills it first. The image's layers stay (strata rmi removes images).
+which kills it first (and is quiet about a container that is not there). The image's layers stay (strata rmi removes images).
 -v is accepted for docker's sake: Strata has no anonymous volumes to remove.
 Prints each name as given.`,
 		Example: `  strata rm job
@@ -26,7 +28,11 @@ Prints each name as given.`,
 				return err
 			}
 			return eachContainer(cmd, args, func(ref string) error {
-				return s.Remove(cmd.Context(), ref, force)
+				err := s.Remove(cmd.Context(), ref, force)
+				if force && errdefs.IsNotFound(err) {
+					return nil // rm -f of what is not there is done, as docker's
+				}
+				return err
 			})
 		},
 	}

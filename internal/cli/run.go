@@ -20,7 +20,7 @@ func init() { commands = append(commands, newRunCommand) }
 
 func newRunCommand(c *CLI) *cobra.Command {
 	var f createFlags
-	var detach bool
+	var detach, sigProxy bool
 	cmd := &cobra.Command{
 		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
 		Short: "Create and run a new container from an image",
@@ -34,7 +34,8 @@ exits with its status: 125 when Strata itself fails (an unknown image, a bad
 flag), 126 when the command cannot be run, 127 when it is not found. With -d,
 a small monitor process keeps the container's logs and records its exit, and
 run prints the container's ID. An interrupt while attached is passed to the
-container (then SIGKILL if it is still running two seconds later).
+container (then SIGKILL if it is still running two seconds later); with
+--sig-proxy=false it detaches instead, leaving the container running.
 
 There is no bridge: the network is loopback only (--network none, the default)
 or the host's (--network host). -p publishes a port on the host's 127.0.0.1
@@ -47,15 +48,16 @@ Images are not pulled implicitly: get them with strata pull or strata import.`,
   strata run --rm -v /srv/data:/data:ro -w /data busybox ls`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRun(cmd, c, &f, detach, args)
+			return runRun(cmd, c, &f, detach, sigProxy, args)
 		},
 	}
 	addCreateFlags(cmd.Flags(), &f)
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "run in the background and print the container ID")
+	cmd.Flags().BoolVar(&sigProxy, "sig-proxy", true, "pass SIGINT and SIGTERM to the container (false: they detach)")
 	return cmd
 }
 
-func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach bool, args []string) error {
+func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach, sigProxy bool, args []string) error {
 	opts, err := f.options(cmd, args)
 	if err != nil {
 		return &ExitError{Code: 125, Err: err}
@@ -67,6 +69,13 @@ func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach bool, args []stri
 	ro := engine.RunOptions{Detach: detach}
 	ctx := cmd.Context()
 	var stopProxy func()
+	if !detach && sigProxy {
+		// Signals go to the container (docker's sig-proxy), not to
+		// detaching: main cancels the context on SIGINT and SIGTERM, so
+		// attach on a context without that cancel.
+		ctx = context.WithoutCancel(ctx)
+		ro.Started = func(ctr *container.Container) { stopProxy = proxySignals(e, ctr.ID) }
+	}
 	if !detach {
 		ro.Attach = runtime.AttachOptions{Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
 		if f.interactive {
@@ -77,11 +86,6 @@ func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach bool, args []stri
 			defer t.restore()
 			ro.Attach.Resize = t.sizes
 		}
-		// Signals go to the container (docker's sig-proxy), not to
-		// detaching: main cancels the context on SIGINT and SIGTERM, so
-		// attach on a context without that cancel.
-		ctx = context.WithoutCancel(ctx)
-		ro.Started = func(ctr *container.Container) { stopProxy = proxySignals(e, ctr.ID) }
 	}
 	ctr, code, err := e.RunContainer(ctx, args[0], opts, ro)
 	if stopProxy != nil {
