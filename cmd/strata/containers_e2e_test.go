@@ -277,3 +277,38 @@ func TestContainerVerbsHelp(t *testing.T) {
 		t.Errorf("--help touched the store: %v", entries)
 	}
 }
+
+// An attached run passes SIGINT to the container (docker's sig-proxy) and
+// exits with its status; --rm then leaves nothing.
+func TestContainerRunSignalProxy(t *testing.T) {
+	root := containerRoot(t)
+	cmd := exec.Command(strataBin, "--root", root, "run", "--rm", "bb", "sh", "-c", `trap "exit 7" INT; echo ready; sleep 30 & wait`)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
+		t.Fatalf("read %q, %v; want ready", buf, err)
+	}
+	// The proxy is set up before attaching starts the process, so before
+	// "ready".
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
+			t.Errorf("run after SIGINT: %v, want exit 7", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not end 10 s after SIGINT")
+	}
+	if got := mustStrata(t, root, "ps", "-aq"); got != "" {
+		t.Errorf("run --rm left %q", got)
+	}
+}
