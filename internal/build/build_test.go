@@ -41,7 +41,8 @@ func newEngineBase(t *testing.T) (*engine.Engine, string) {
 	t.Helper()
 	testutil.RequiresRoot(t)
 	ctx := context.Background()
-	e, err := engine.Open(ctx, engine.Options{Root: t.TempDir()})
+	// STRATA_TEST_DRIVER=native runs the suite on the native snapshotter.
+	e, err := engine.Open(ctx, engine.Options{Root: t.TempDir(), StorageDriver: os.Getenv("STRATA_TEST_DRIVER")})
 	if err != nil {
 		t.Fatal(err)
 	}
