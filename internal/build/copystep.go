@@ -60,6 +60,11 @@ func (b *builder) copyStep(ctx context.Context, s *state, in Instruction) error 
 		}
 		exclude = append(exclude, ig)
 	}
+	for _, f := range []string{"checksum", "keep-git-dir", "parents"} {
+		if in.flag(f) != "" {
+			return b.errAt(in, "%s --%s is not supported yet", strings.ToUpper(in.Cmd), f)
+		}
+	}
 	from, _ := b.expand(in, in.flag("from"), env)
 	if in.Cmd == "add" && from != "" {
 		return b.errAt(in, "ADD takes no --from; use COPY --from")
