@@ -98,10 +98,12 @@ func (e *Engine) Driver() string { return e.driver }
 
 func (e *Engine) openSnapshotter(ctx context.Context, want string) error {
 	rec := filepath.Join(e.root, "driver")
+	recorded := ""
+	if b, err := os.ReadFile(rec); err == nil {
+		recorded = strings.TrimSpace(string(b))
+	}
 	if want == "" {
-		if b, err := os.ReadFile(rec); err == nil {
-			want = strings.TrimSpace(string(b))
-		}
+		want = recorded
 	}
 	if want == "" {
 		want = "native"
@@ -114,8 +116,12 @@ func (e *Engine) openSnapshotter(ctx context.Context, want string) error {
 	var err error
 	switch want {
 	case "overlay":
-		if err := mount.OverlaySupported(e.root); err != nil {
-			return fmt.Errorf("storage driver overlay cannot mount here (%v); use --storage-driver native", err)
+		// Probing mounts and unmounts a test overlay (and so syncs the
+		// filesystem): do it once, not on every command.
+		if recorded != "overlay" {
+			if err := mount.OverlaySupported(e.root); err != nil {
+				return fmt.Errorf("storage driver overlay cannot mount here (%v); use --storage-driver native", err)
+			}
 		}
 		sn, err = overlay.New(dir)
 	case "native":

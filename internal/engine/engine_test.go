@@ -277,11 +277,13 @@ func TestFsckFindsCorruptBlob(t *testing.T) {
 	}
 	p, _ := e.Content.BlobPath(img.Manifest.Layers[0].Digest)
 	os.Chmod(p, 0o644)
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.WriteAt([]byte{0x42}, 100)
+	b := make([]byte, 1)
+	f.ReadAt(b, 100)
+	f.WriteAt([]byte{b[0] ^ 0xff}, 100) // flip, so the byte surely changes
 	f.Close()
 	rep, err := e.Fsck(ctx)
 	if err != nil {

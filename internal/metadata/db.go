@@ -44,6 +44,34 @@ func Open(path string) (*DB, error) {
 			db.timeout = d
 		}
 	}
+	// Most opens find the schema in place: check it read-only, so that
+	// every command does not pay a write transaction and its fdatasync.
+	current := false
+	if fileExists(path) {
+		bdb, err := db.open(true)
+		if err != nil {
+			return nil, err
+		}
+		err = bdb.View(func(btx *bolt.Tx) error {
+			root := btx.Bucket(bucketRoot)
+			if root == nil || root.Bucket(bucketMeta) == nil {
+				return nil
+			}
+			v := root.Bucket(bucketMeta).Get([]byte("version"))
+			if v != nil && string(v) != schemaVersion {
+				return fmt.Errorf("metadata schema version %s, this strata knows %s: %w", v, schemaVersion, errdefs.ErrFailedPrecondition)
+			}
+			current = v != nil && root.Bucket(bucketImages) != nil && root.Bucket(bucketLayers) != nil && root.Bucket(bucketCache) != nil
+			return nil
+		})
+		bdb.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	if current {
+		return db, nil
+	}
 	err := db.Update(context.Background(), func(tx *Tx) error {
 		meta := tx.root.Bucket(bucketMeta)
 		v := meta.Get([]byte("version"))

@@ -59,6 +59,18 @@ func (s *Snapshotter) dbPath() string { return filepath.Join(s.root, "metadata.d
 
 // initDB creates the database and its buckets if they are missing.
 func (s *Snapshotter) initDB() error {
+	// Most opens find the schema in place: check it read-only first, so
+	// that every strata command does not pay a write and its fdatasync.
+	if _, err := os.Stat(s.dbPath()); err == nil {
+		ok := false
+		if err := s.view(func(tx *bolt.Tx) error {
+			_, err := snapshotsBucket(tx)
+			ok = err == nil
+			return nil
+		}); err == nil && ok {
+			return nil
+		}
+	}
 	return s.update(func(tx *bolt.Tx) error {
 		v1, err := tx.CreateBucketIfNotExists(bucketV1)
 		if err != nil {
