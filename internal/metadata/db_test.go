@@ -29,7 +29,9 @@ func TestImagesAndLayers(t *testing.T) {
 	d := digest.FromString("layer")
 	b1 := ocispec.Descriptor{Digest: digest.FromString("b1")}
 	b2 := ocispec.Descriptor{Digest: digest.FromString("b2")}
-	db.Update(ctx, func(tx *Tx) error { return tx.PutLayer(Layer{DiffID: d, ChainID: d, Size: 5, Blobs: []ocispec.Descriptor{b1}}) })
+	db.Update(ctx, func(tx *Tx) error {
+		return tx.PutLayer(Layer{DiffID: d, ChainID: d, Size: 5, Blobs: []ocispec.Descriptor{b1}})
+	})
 	db.Update(ctx, func(tx *Tx) error { return tx.PutLayer(Layer{DiffID: d, Blobs: []ocispec.Descriptor{b2}}) })
 	err = db.View(ctx, func(tx *Tx) error {
 		img, err := tx.Image("docker.io/library/a:latest")
