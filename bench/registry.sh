@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# Registry load: Strata's registry (`strata registry serve`) beside Debian's
+# docker-registry (distribution 2.8.2), in turn, same loads, on loopback
+# (issue 6, ../shared/PEERS.md "Registry load").
+#   seed:     one small image (OCI layout made here, pushed with skopeo), a 1 MiB
+#             and a 100 MiB random blob, 10,000 tags in one repository and
+#             10,000 repositories (a mount + a manifest PUT each, one curl
+#             process per batch over keep-alive connections)
+#   manifest: wrk -t1 -c16 GET manifest by tag (req/s, p99)
+#   head:     ab -k -i -c16 -n20000 HEAD manifest, HEAD blob (req/s)
+#   blobs:    wrk -t1 -c16 GET 1 MiB blob, GET 100 MiB blob (MB/s)
+#   auth:     the same GET manifest with htpasswd, bcrypt cost 10 (req/s)
+#   pages:    tags list at 10,000 tags and _catalog at 10,000 repositories,
+#             n=100, ms per page (median over PAGES pages spread over the list)
+# Each server runs with its access log off, started and stopped by its PID.
+# Prints metric, strata, distribution, ratio (strata/distribution; for ms the
+# ratio is distribution/strata, so above 1 is always Strata ahead).
+# Usage: bench/registry.sh   (as root, Debian 12). Env: DURATION=10s PAGES=20
+# STRATA_BIN=/path/to/strata (else built here) WORK=/dev/shm (where both roots go:
+# tmpfs by default, so seeding 30,000 writes is not bound by fsync; with WORK=/var/tmp
+# Strata's fsync per manifest put makes seeding take ~1 min, distribution does not fsync)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+DURATION=${DURATION:-10s}
+PAGES=${PAGES:-20}
+NTAGS=10000
+NREPOS=10000
+
+need=()
+for t in docker-registry:docker-registry wrk:wrk ab:apache2-utils htpasswd:apache2-utils skopeo:skopeo jq:jq bc:bc curl:curl python3:python3; do
+  command -v "${t%%:*}" >/dev/null || need+=("${t#*:}")
+done
+if ((${#need[@]})); then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if [[ -n ${STRATA_BIN:-} ]]; then S=$STRATA_BIN; else CGO_ENABLED=0 go build -o bin/strata ./cmd/strata; S=$PWD/bin/strata; fi
+
+work=$(mktemp -d "${WORK:-/dev/shm}/strata-registry-bench.XXXXXX")
+PID=
+stop_server() {
+  if [[ -n $PID ]]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=; fi
+}
+cleanup() { stop_server; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+size() { stat -c %s "$1"; }
+OCI_MANIFEST=application/vnd.oci.image.manifest.v1+json
+
+# ---- inputs, the same for both servers -------------------------------------
+# A busybox-like image as an OCI layout: one gzipped layer, a config, a manifest.
+mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/layout/blobs/sha256"
+if [[ -x /bin/busybox ]]; then cp /bin/busybox "$work/rootfs/bin/busybox"; else head -c 1M /dev/urandom >"$work/rootfs/bin/busybox"; fi
+ln -s busybox "$work/rootfs/bin/sh"
+echo 'root:x:0:0:root:/root:/bin/sh' >"$work/rootfs/etc/passwd"
+tar -C "$work/rootfs" --sort=name --mtime=@0 --owner=0 --group=0 -cf "$work/layer.tar" .
+diffid=$(sha "$work/layer.tar")
+gzip -n -c "$work/layer.tar" >"$work/layer.tgz"
+blob() { local d; d=$(sha "$1"); cp "$1" "$work/layout/blobs/sha256/$d"; echo "$d"; }
+ldg=$(blob "$work/layer.tgz")
+printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$diffid" >"$work/config.json"
+cdg=$(blob "$work/config.json")
+printf '{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%d}]}' \
+  "$OCI_MANIFEST" "$cdg" "$(size "$work/config.json")" "$ldg" "$(size "$work/layer.tgz")" >"$work/manifest.json"
+mdg=$(blob "$work/manifest.json")
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"%s","digest":"sha256:%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' \
+  "$OCI_MANIFEST" "$mdg" "$(size "$work/manifest.json")" >"$work/layout/index.json"
+echo '{"imageLayoutVersion":"1.0.0"}' >"$work/layout/oci-layout"
+head -c 1M /dev/urandom >"$work/blob1m"
+head -c 100M /dev/urandom >"$work/blob100m"
+b1=sha256:$(sha "$work/blob1m")
+b100=sha256:$(sha "$work/blob100m")
+PASS=bench-secret
+htpasswd -Bbc -C 10 "$work/htpasswd" bench "$PASS" 2>/dev/null
+AUTH="Authorization: Basic $(printf 'bench:%s' "$PASS" | base64)"
+
+# ---- the servers -------------------------------------------------------------
+# start NAME [auth]: starts the server on a free loopback port with its own root
+# (kept between the anonymous and the htpasswd run); sets URL and PID.
+start() {
+  local name=$1 auth=${2:-} port; port=$(free_port)
+  URL=http://127.0.0.1:$port
+  mkdir -p "$work/$name"
+  case $name in
+  strata)
+    "$S" registry serve --addr "127.0.0.1:$port" --root "$work/strata/root" --access-log none \
+      ${auth:+--htpasswd "$work/htpasswd" --realm bench} 2>"$work/strata/log" &
+    PID=$! ;;
+  distribution)
+    cat >"$work/distribution/config.yml" <<YML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $work/distribution/root
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: 127.0.0.1:$port
+YML
+    if [[ -n $auth ]]; then
+      printf 'auth:\n  htpasswd:\n    realm: bench\n    path: %s\n' "$work/htpasswd" >>"$work/distribution/config.yml"
+    fi
+    /usr/bin/docker-registry serve "$work/distribution/config.yml" 2>"$work/distribution/log" &
+    PID=$! ;;
+  esac
+  for _ in $(seq 200); do
+    curl -s -o /dev/null "$URL/v2/" && return 0
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "$name did not start:" >&2; cat "$work/$name/log" >&2; exit 1
+}
+
+# put_blob REPO FILE: a two-request upload (POST, then PUT with the body).
+put_blob() {
+  local loc d; d=sha256:$(sha "$2")
+  loc=$(curl -sf -X POST -D - -o /dev/null "$URL/v2/$1/blobs/uploads/" | tr -d '\r' | awk 'tolower($1)=="location:"{print $2}')
+  [[ $loc == http* ]] || loc=$URL$loc
+  [[ $loc == *\?* ]] && loc="$loc&digest=$d" || loc="$loc?digest=$d"
+  curl -sf -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$2" "$loc" -o /dev/null
+}
+
+# seed: the image, both blobs, 10,000 tags, 10,000 repositories. Batches are
+# one curl process (URL globbing, --parallel over keep-alive connections).
+seed() {
+  skopeo copy -q --dest-tls-verify=false "oci:$work/layout:v1" "docker://${URL#http://}/bench/app:v1" >/dev/null
+  put_blob bench/app "$work/blob1m"
+  put_blob bench/app "$work/blob100m"
+  local t0; t0=$(date +%s.%N)
+  curl -sf --no-progress-meter --parallel --parallel-max 8 -o /dev/null -H "Content-Type: $OCI_MANIFEST" \
+    -T "$work/manifest.json" "$URL/v2/bench/app/manifests/t[10001-$((10000 + NTAGS))]" >/dev/null
+  curl -sf --no-progress-meter --parallel --parallel-max 8 -o /dev/null -X POST \
+    "$URL/v2/r[10001-$((10000 + NREPOS))]/app/blobs/uploads/?mount=sha256:$cdg&from=bench/app" \
+    "$URL/v2/r[10001-$((10000 + NREPOS))]/app/blobs/uploads/?mount=sha256:$ldg&from=bench/app" >/dev/null
+  curl -sf --no-progress-meter --parallel --parallel-max 8 -o /dev/null -H "Content-Type: $OCI_MANIFEST" \
+    -T "$work/manifest.json" "$URL/v2/r[10001-$((10000 + NREPOS))]/app/manifests/v1" >/dev/null
+  SEED_S=$(echo "$(date +%s.%N) - $t0" | bc)
+}
+
+# ---- measurements --------------------------------------------------------------
+declare -A R
+wrk_rps() { # URL [header]: prints "req/s p99ms"
+  local out
+  out=$(wrk -t1 -c16 -d"$DURATION" --latency ${2:+-H "$2"} -H "Accept: $OCI_MANIFEST" "$1")
+  if grep -q 'Non-2xx' <<<"$out"; then echo "non-2xx responses from $1:" >&2; echo "$out" >&2; fi
+  awk '/Requests\/sec/{r=$2} /^ +99%/{p=$2} END{
+    if (p ~ /us$/) {sub(/us$/,"",p); p/=1000} else if (p ~ /ms$/) {sub(/ms$/,"",p)} else if (p ~ /s$/) {sub(/s$/,"",p); p*=1000}
+    printf "%.1f %.1f\n", r, p}' <<<"$out"
+}
+ab_rps() { # URL: HEAD req/s
+  local out
+  out=$(ab -k -i -q -c16 -n20000 -H "Accept: $OCI_MANIFEST" "$1" 2>&1)
+  if grep -q 'Non-2xx' <<<"$out"; then echo "non-2xx responses from $1:" >&2; grep -E 'Non-2xx|Failed' <<<"$out" >&2; fi
+  awk '/Requests per second/{printf "%.1f\n", $4}' <<<"$out"
+}
+# page_ms PATH PREFIX FIRST COUNT [SUFFIX]: median ms of PAGES pages of n=100, the first
+# page and pages starting after evenly spread names, on one keep-alive connection.
+page_ms() {
+  local path=$1 prefix=$2 first=$3 count=$4 suffix=${5:-} urls=() i step
+  step=$((count / PAGES))
+  urls+=(-o /dev/null "$URL$path?n=100")
+  for ((i = 1; i < PAGES; i++)); do urls+=(-o /dev/null "$URL$path?n=100&last=$prefix$((first + i * step))$suffix"); done
+  curl -sf -w '%{time_total}\n' "${urls[@]}" |
+    sort -n | awk '{a[NR]=$1*1000} END{printf "%.3f\n", a[int((NR+1)/2)]}'
+}
+
+run() {
+  local name=$1 x
+  echo "== $name" >&2
+  start "$name"
+  seed
+  R[$name,seed]=$(echo "($NTAGS + 3 * $NREPOS) / $SEED_S" | bc -l)
+  # the count a tags page returns (distribution 2.8 ignores n on tags lists)
+  R[$name,tags_n]=$(curl -sf "$URL/v2/bench/app/tags/list?n=100" | jq '.tags | length')
+  R[$name,tags]=$(page_ms /v2/bench/app/tags/list t 10001 "$NTAGS")
+  R[$name,catalog]=$(page_ms /v2/_catalog r 10001 "$NREPOS" /app)
+  read -r R[$name,man] R[$name,man_p99] < <(wrk_rps "$URL/v2/bench/app/manifests/v1")
+  R[$name,head_man]=$(ab_rps "$URL/v2/bench/app/manifests/v1")
+  R[$name,head_blob]=$(ab_rps "$URL/v2/bench/app/blobs/$b1")
+  read -r x _ < <(wrk_rps "$URL/v2/bench/app/blobs/$b1")
+  R[$name,blob1]=$(echo "$x * 1048576 / 1000000" | bc -l)
+  read -r x _ < <(wrk_rps "$URL/v2/bench/app/blobs/$b100")
+  R[$name,blob100]=$(echo "$x * 104857600 / 1000000" | bc -l)
+  stop_server
+  start "$name" auth
+  curl -sf -o /dev/null -H "$AUTH" "$URL/v2/" || { echo "$name: auth check failed" >&2; exit 1; }
+  read -r R[$name,auth] R[$name,auth_p99] < <(wrk_rps "$URL/v2/bench/app/manifests/v1" "$AUTH")
+  stop_server
+}
+
+t_start=$SECONDS
+run strata
+run distribution
+
+row() { # label key unit higher-is-better(1|0)
+  local s=${R[strata,$2]} d=${R[distribution,$2]} r
+  if [[ $4 == 1 ]]; then r=$(echo "scale=2; $s / $d" | bc -l); else r=$(echo "scale=2; $d / $s" | bc -l); fi
+  local f=%12.1f g=%14.1f
+  [[ $3 == ms ]] && f=%12.3f g=%14.3f
+  printf "%-44s $f $g %7.2fx\n" "$1 ($3)" "$s" "$d" "$r"
+}
+echo
+printf '%-44s %12s %14s %8s\n' metric strata distribution ratio
+row "GET manifest by tag, 16 conns" man req/s 1
+row "  p99 latency" man_p99 ms 0
+row "HEAD manifest (ab -k)" head_man req/s 1
+row "HEAD blob (ab -k)" head_blob req/s 1
+row "GET 1 MiB blob" blob1 MB/s 1
+row "GET 100 MiB blob" blob100 MB/s 1
+row "GET manifest, htpasswd bcrypt cost 10" auth req/s 1
+row "  p99 latency" auth_p99 ms 0
+row "tags list page, 10,000 tags, n=100" tags ms 0
+row "_catalog page, 10,000 repos, n=100" catalog ms 0
+row "seeding: PUT manifest / mount, 8 conns" seed writes/s 1
+printf '%-44s %12s %14s\n' "tags returned for n=100" "${R[strata,tags_n]}" "${R[distribution,tags_n]}"
+printf '%-44s %11.0f%% %13.0f%%\n' "authenticated / anonymous GET manifest" \
+  "$(echo "100 * ${R[strata,auth]} / ${R[strata,man]}" | bc -l)" "$(echo "100 * ${R[distribution,auth]} / ${R[distribution,man]}" | bc -l)"
+echo "(ratio: strata/distribution for rates, distribution/strata for times; total $((SECONDS - t_start)) s)"
