@@ -149,7 +149,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if again := save(t, src, "busybox"); !bytes.Equal(archiveBytes, again) {
 		t.Errorf("saving the same image twice gave different bytes")
 	}
-	for _, how := range []string{"file", "stdin", "gzip-file", "oci-dir"} {
+	for _, how := range []string{"file", "stdin", "gzip-file", "zstd-stdin", "oci-dir"} {
 		t.Run(how, func(t *testing.T) {
 			dst := openEngine(t)
 			opts := engine.LoadOptions{}
@@ -164,6 +164,15 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 				zw.Write(archiveBytes)
 				zw.Close()
 				opts.Input = writeTemp(t, gz.Bytes())
+			case "zstd-stdin":
+				var zb bytes.Buffer
+				zw, err := archive.Compress(&zb, archive.Zstd, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				zw.Write(archiveBytes)
+				zw.Close()
+				opts.Stdin = &zb
 			case "oci-dir":
 				opts.Input = untar(t, archiveBytes)
 			}
