@@ -151,42 +151,49 @@ container prune does. Strata never prompts, so -f is accepted and ignored.`,
 		Example: `  strata container prune`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, s, err := containerStore(cmd, c)
-			if err != nil {
-				return err
-			}
-			list, err := s.List(cmd.Context(), container.ListOptions{All: true, Size: true})
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			var errs []error
-			var total int64
-			first := true
-			for _, r := range list {
-				if r.State == "running" || r.State == "paused" {
-					continue
-				}
-				if err := s.Remove(cmd.Context(), r.ID, false); err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				if first {
-					fmt.Fprintln(w, "Deleted Containers:")
-					first = false
-				}
-				fmt.Fprintln(w, r.ID)
-				total += r.SizeRw
-			}
-			if !first {
-				fmt.Fprintln(w)
-			}
-			fmt.Fprintf(w, "Total reclaimed space: %s\n", humanSize(total))
-			return errors.Join(errs...)
+			total, err := pruneContainers(cmd, c)
+			fmt.Fprintf(cmd.OutOrStdout(), "Total reclaimed space: %s\n", humanSize(total))
+			return err
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation (Strata never prompts)")
 	return cmd
+}
+
+// pruneContainers removes every container that is not running and
+// returns the bytes their writable layers took.
+func pruneContainers(cmd *cobra.Command, c *CLI) (int64, error) {
+	_, s, err := containerStore(cmd, c)
+	if err != nil {
+		return 0, err
+	}
+	list, err := s.List(cmd.Context(), container.ListOptions{All: true, Size: true})
+	if err != nil {
+		return 0, err
+	}
+	w := cmd.OutOrStdout()
+	var errs []error
+	var total int64
+	first := true
+	for _, r := range list {
+		if r.State == "running" || r.State == "paused" {
+			continue
+		}
+		if err := s.Remove(cmd.Context(), r.ID, false); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if first {
+			fmt.Fprintln(w, "Deleted Containers:")
+			first = false
+		}
+		fmt.Fprintln(w, r.ID)
+		total += r.SizeRw
+	}
+	if !first {
+		fmt.Fprintln(w)
+	}
+	return total, errors.Join(errs...)
 }
 
 // createFlags are the flags create and run share.

@@ -24,7 +24,7 @@ func newImageCommand(c *CLI) *cobra.Command {
 		Example: `  strata image prune
   strata image prune -a`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runPrune(c, cmd, all, false) },
+		RunE: func(cmd *cobra.Command, args []string) error { return runPrune(c, cmd, all, 0) },
 	}
 	prune.Flags().BoolVarP(&all, "all", "a", false, "remove all images no container uses")
 	prune.Flags().BoolP("force", "f", false, "do not prompt for confirmation (Strata never prompts)")

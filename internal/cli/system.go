@@ -131,25 +131,32 @@ are harmless and listed as notes: "strata system prune" removes them.`,
 }
 
 func newSystemPruneCommand(c *CLI) *cobra.Command {
-	var all, dry bool
+	var all, force bool
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove unused data",
-		Long: `Prune removes untagged images (all unused images with -a) and then every blob
-and layer snapshot nothing references, and leftovers of interrupted work.`,
+		Long: `Prune removes stopped containers, untagged images (all images no container
+uses with -a), and then every blob and layer snapshot nothing references, and the
+leftovers of interrupted work, as docker system prune does.`,
 		Example: `  strata system prune
   strata system prune -a`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runPrune(c, cmd, all, dry)
+			freed, err := pruneContainers(cmd, c)
+			if err != nil {
+				return err
+			}
+			return runPrune(c, cmd, all, freed)
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all images no container uses, not just untagged ones")
-	cmd.Flags().BoolVarP(&dry, "force", "f", false, "do not prompt for confirmation (Strata never prompts)")
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation (Strata never prompts)")
 	return cmd
 }
 
-func runPrune(c *CLI, cmd *cobra.Command, all, _ bool) error {
+// runPrune removes images and garbage; already is what an earlier step
+// (container prune) freed, added to the total.
+func runPrune(c *CLI, cmd *cobra.Command, all bool, already int64) error {
 	e, err := c.Engine(cmd.Context())
 	if err != nil {
 		return err
@@ -176,6 +183,6 @@ func runPrune(c *CLI, cmd *cobra.Command, all, _ bool) error {
 	if len(extra) > 0 {
 		fmt.Fprintf(w, "Removed %s\n", strings.Join(extra, " and "))
 	}
-	fmt.Fprintf(w, "Total reclaimed space: %s\n", humanSize(rep.Reclaimed()))
+	fmt.Fprintf(w, "Total reclaimed space: %s\n", humanSize(already+rep.Reclaimed()))
 	return nil
 }
