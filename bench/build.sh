@@ -77,37 +77,40 @@ secs() {
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
 
-# run_case NAME PREPARE BUILD: RUNS times PREPARE then time BUILD; prints the median.
-run_case() {
-  local prep=$1 cmd=$2 i out=()
-  for i in $(seq 1 "$RUNS"); do
-    eval "$prep" >/dev/null 2>&1
-    out+=("$(secs bash -c "$cmd")")
-  done
-  printf '%s\n' "${out[@]}" | median
-}
-
-declare -A T
+declare -A PREP BUILD T
+TOOLS=()
 edit_file=$ctx/ctx/d07/f42
 touch_file=$ctx/ctx/d08/f17
-# bench_tool NAME COLD_PREP BUILD: the four cases for one tool.
-bench_tool() {
-  local name=$1 coldprep=$2 build=$3 nocache=$4
-  T[$name.cold]=$(run_case "$coldprep" "$build $nocache")
-  eval "$build" >/dev/null 2>&1
-  T[$name.warm]=$(run_case "true" "$build")
-  T[$name.edit1]=$(run_case "head -c 300 /dev/urandom | base64 -w0 | head -c 300 >> $edit_file" "$build")
-  T[$name.touch1]=$(run_case "touch $touch_file" "$build")
-  T[$name.stages]=$(run_case "$coldprep" "${build/$ctx/$stages} $nocache")
-  [[ ! -e $work/failed ]] || exit 1
-  echo "$name: cold ${T[$name.cold]} s, warm ${T[$name.warm]} s, edit1 ${T[$name.edit1]} s, touch1 ${T[$name.touch1]} s, 3 stages ${T[$name.stages]} s"
+
+# measure CASE PREPARE-SUFFIX: for each run, every tool in turn (so the
+# machine's load falls on all of them alike) prepares and builds; the
+# median per tool goes to T[tool.CASE].
+measure() {
+  local case=$1 i t prep cmd
+  declare -A runs=()
+  for i in $(seq 1 "$RUNS"); do
+    for t in "${TOOLS[@]}"; do
+      cmd=${BUILD[$t]}
+      case $case in
+        cold) prep=${PREP[$t]}; cmd="$cmd --no-cache" ;;
+        warm) prep=true ;;
+        edit1) prep="head -c 300 /dev/urandom | base64 -w0 | head -c 300 >> $edit_file" ;;
+        touch1) prep="touch $touch_file" ;;
+        stages) prep=${PREP[$t]}; cmd="${cmd/$ctx/$stages} --no-cache" ;;
+      esac
+      eval "$prep" >/dev/null 2>&1
+      runs[$t]+="$(secs bash -c "$cmd") "
+      [[ ! -e $work/failed ]] || exit 1
+    done
+  done
+  for t in "${TOOLS[@]}"; do T[$t.$case]=$(echo "${runs[$t]}" | tr ' ' '\n' | grep . | median); done
 }
 
-echo "== strata ($(du -sh "$ctx" | cut -f1) context, $RUNS runs each, medians)"
 export STRATA_ROOT=$work/strata
 $STRATA import "$ROOTFS" debian:bench >/dev/null
-bench_tool strata "$STRATA rmi -f app:bench; $STRATA builder prune --all" "$STRATA build -q -t app:bench $ctx" "--no-cache"
-$STRATA build --progress plain -t stages:bench --no-cache "$stages" 2>&1 | grep -E 'RUN sleep|DONE' | head -8 | sed 's/^/  /'
+TOOLS+=(strata)
+PREP[strata]="$STRATA rmi -f app:bench; $STRATA builder prune --all"
+BUILD[strata]="$STRATA build -q -t app:bench $ctx"
 
 if [[ -x $DOCKER && -x /usr/sbin/dockerd ]]; then
   mkdir -p "$work/docker"
@@ -117,24 +120,37 @@ if [[ -x $DOCKER && -x /usr/sbin/dockerd ]]; then
   for _ in $(seq 1 100); do $DOCKER -H "unix://$SOCK" info >/dev/null 2>&1 && break; sleep 0.2; done
   D="$DOCKER -H unix://$SOCK"
   tar -C "$ROOTFS" -c . | $D import - debian:bench >/dev/null
-  echo "== docker BuildKit"
-  bench_tool buildkit "$D rmi -f app:bench; $D builder prune -af" "DOCKER_BUILDKIT=1 $D build --network none -q -t app:bench $ctx" "--no-cache"
-  echo "== docker classic builder"
-  bench_tool classic "$D rmi -f app:bench; $D builder prune -af; $D image prune -f" "DOCKER_BUILDKIT=0 $D build --network none -q -t app:bench $ctx" "--no-cache"
+  TOOLS+=(buildkit classic)
+  PREP[buildkit]="$D rmi -f app:bench; $D builder prune -af"
+  BUILD[buildkit]="DOCKER_BUILDKIT=1 $D build --network none -q -t app:bench $ctx"
+  PREP[classic]="$D rmi -f app:bench; $D builder prune -af; $D image prune -f"
+  BUILD[classic]="DOCKER_BUILDKIT=0 $D build --network none -q -t app:bench $ctx"
 else
   echo "== docker not installed: apt-get install -y docker.io to compare"
 fi
 if command -v buildah >/dev/null; then
-  echo "== buildah"
   B="buildah --root $work/buildah --runroot $work/buildah-run --storage-driver overlay"
   tar -C "$ROOTFS" -c . > "$work/rootfs.tar"
   c=$($B from scratch); $B add "$c" "$work/rootfs.tar" / >/dev/null; $B commit "$c" debian:bench >/dev/null; $B rm "$c" >/dev/null
-  bench_tool buildah "$B rmi -f app:bench" "$B bud --runtime /usr/sbin/runc --layers -q -t app:bench $ctx" "--no-cache"
+  TOOLS+=(buildah)
+  PREP[buildah]="$B rmi -f app:bench"
+  BUILD[buildah]="$B bud --runtime /usr/sbin/runc --layers -q -t app:bench $ctx"
 fi
 
+echo "== ${TOOLS[*]} in turn ($(du -sh "$ctx" | cut -f1) context, $RUNS runs each, medians in seconds); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+measure cold
+for t in "${TOOLS[@]}"; do eval "${BUILD[$t]}" >/dev/null 2>&1; done
+measure warm
+measure edit1
+measure touch1
+measure stages
+for t in "${TOOLS[@]}"; do
+  printf '%-9s cold %s  warm %s  edit1 %s  touch1 %s  3 stages %s\n' "$t" "${T[$t.cold]}" "${T[$t.warm]}" "${T[$t.edit1]}" "${T[$t.touch1]}" "${T[$t.stages]}"
+done
+$STRATA build --progress plain -t stages:bench --no-cache "$stages" 2>&1 | grep -E 'RUN sleep|DONE' | head -8 | sed 's/^/  strata 3 stages: /'
+
 echo "== ratios (Strata / peer; targets vs BuildKit: cold <= 0.8, warm <= 0.5, edit1 <= 0.7)"
-for peer in buildkit classic buildah; do
-  [[ -n ${T[$peer.cold]:-} ]] || continue
+for peer in "${TOOLS[@]:1}"; do
   printf '%-9s cold %s  warm %s  edit1 %s  touch1 %s  3 stages %s\n' "$peer" \
     "$(ratio "${T[strata.cold]}" "${T[$peer.cold]}")" "$(ratio "${T[strata.warm]}" "${T[$peer.warm]}")" \
     "$(ratio "${T[strata.edit1]}" "${T[$peer.edit1]}")" "$(ratio "${T[strata.touch1]}" "${T[$peer.touch1]}")" \
