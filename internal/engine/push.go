@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -290,10 +291,10 @@ func (e *Engine) pushStored(ctx context.Context, repo *remote.Repository, desc o
 	default:
 		rep.Report(progress.Event{ID: id, Action: "Pushed"})
 	}
-	if diffID != "" {
-		return e.noteRemoteBlob(ctx, metadata.Layer{DiffID: diffID}, desc, repo.Name())
+	if diffID == "" || (res.Kind == remote.Existed && slices.Contains(repos, repo.Name())) {
+		return nil // nothing new to remember
 	}
-	return nil
+	return e.noteRemoteBlob(ctx, metadata.Layer{DiffID: diffID}, desc, repo.Name())
 }
 
 // rebuildLayer regenerates the compressed blob of a layer whose blob is
