@@ -89,10 +89,12 @@ func New(opts ...Option) *Client {
 type hostState struct {
 	c           *Client
 	domain      string // as in references and the config file: localhost:5000, docker.io
-	base        string // scheme://apihost
+	base        string // scheme://apihost, set for good by the first ping
+	insecure    bool   // loopback or named insecure: HTTPS unverified if it answers, else HTTP
 	client      *http.Client
 	tokenClient *http.Client
 
+	pingMu     sync.Mutex // one first ping at a time
 	mu         sync.Mutex
 	pinged     bool
 	challenge  challenge
@@ -108,17 +110,17 @@ func (c *Client) host(domain string) (*hostState, error) {
 		return h, nil
 	}
 	api := apiHost(domain)
-	plain := plainHTTP(api, c.insecure) || plainHTTP(domain, c.insecure)
-	t, err := newTransport(api, plain)
+	insecure := plainHTTP(api, c.insecure) || plainHTTP(domain, c.insecure)
+	t, err := newTransport(api, insecure)
 	if err != nil {
 		return nil, err
 	}
 	scheme := "https"
-	if plain {
+	if insecure {
 		scheme = "http"
 	}
 	h := &hostState{
-		c: c, domain: domain, base: scheme + "://" + api,
+		c: c, domain: domain, base: scheme + "://" + api, insecure: insecure,
 		client:      &http.Client{Transport: t},
 		tokenClient: &http.Client{Transport: http.DefaultTransport, Timeout: time.Minute},
 		tokens:      map[string]token{},
@@ -175,11 +177,28 @@ func redact(u *url.URL) string {
 
 // ping learns the registry's challenge from GET /v2/ once.
 func (h *hostState) ping(ctx context.Context) error {
+	h.pingMu.Lock()
+	defer h.pingMu.Unlock()
 	h.mu.Lock()
 	done := h.pinged
 	h.mu.Unlock()
 	if done {
 		return nil
+	}
+	if h.insecure && strings.HasPrefix(h.base, "http://") {
+		// As docker does for insecure registries: HTTPS (unverified) when
+		// the registry speaks it, plain HTTP otherwise. One try: a plain
+		// server fails the handshake at once.
+		tls := "https://" + strings.TrimPrefix(h.base, "http://")
+		resp, err := h.c.send(ctx, h.client, func() (*http.Request, error) {
+			return http.NewRequestWithContext(ctx, http.MethodGet, tls+"/v2/", nil)
+		}, false)
+		if err == nil {
+			resp.Body.Close()
+			h.base = tls
+		} else if ctx.Err() != nil {
+			return ctx.Err()
+		}
 	}
 	resp, err := h.c.send(ctx, h.client, func() (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.base+"/v2/", nil)

@@ -137,8 +137,9 @@ func tlsConfig(host string) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// newTransport is one connection pool per registry host.
-func newTransport(host string, plain bool) (*http.Transport, error) {
+// newTransport is one connection pool per registry host. An insecure host's
+// certificate is not verified (it may also be spoken to over plain HTTP).
+func newTransport(host string, insecure bool) (*http.Transport, error) {
 	t := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -154,12 +155,11 @@ func newTransport(host string, plain bool) (*http.Transport, error) {
 	if isLoopback(host) {
 		t.Proxy = nil
 	}
-	if !plain {
-		cfg, err := tlsConfig(host)
-		if err != nil {
-			return nil, err
-		}
-		t.TLSClientConfig = cfg
+	cfg, err := tlsConfig(host)
+	if err != nil {
+		return nil, err
 	}
+	cfg.InsecureSkipVerify = insecure
+	t.TLSClientConfig = cfg
 	return t, nil
 }

@@ -2,12 +2,20 @@ package remote
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
+	"github.com/distribution/reference"
 	"github.com/google/go-cmp/cmp"
+	"github.com/opencontainers/go-digest"
 )
 
 func TestParseChallenge(t *testing.T) {
@@ -136,5 +144,80 @@ esac
 	}
 	if b, _ := os.ReadFile(path); string(b) != `{"credHelpers":{"reg.example:5000":"test"}}` {
 		t.Errorf("config rewritten although a helper holds the secret: %s", b)
+	}
+}
+
+func TestLoopbackTLSAndCAFiles(t *testing.T) {
+	ctx := context.Background()
+	body := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}`)
+	var schemes []string
+	var mu sync.Mutex
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		schemes = append(schemes, map[bool]string{true: "https", false: "http"}[r.TLS != nil])
+		mu.Unlock()
+		if strings.HasSuffix(r.URL.Path, "/manifests/v1") {
+			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			w.Write(body)
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		srv  *httptest.Server
+		want string
+	}{
+		{"https when the registry speaks it", httptest.NewTLSServer(h), "https"},
+		{"plain http otherwise", httptest.NewServer(h), "http"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer tc.srv.Close()
+			mu.Lock()
+			schemes = nil
+			mu.Unlock()
+			host := strings.TrimPrefix(strings.TrimPrefix(tc.srv.URL, "https://"), "http://")
+			named, _ := reference.ParseNormalizedNamed(host + "/a/b")
+			repo, err := New(WithCredentials(nil), WithInsecure()).Repository(ctx, named, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			desc, got, err := repo.FetchManifest(ctx, "v1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(body) || desc.Digest != digest.FromBytes(body) {
+				t.Errorf("manifest %s %q", desc.Digest, got)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if schemes[len(schemes)-1] != tc.want {
+				t.Errorf("requests went over %v, want the last over %s", schemes, tc.want)
+			}
+		})
+	}
+
+	// A registry's own CA file makes its certificate trusted.
+	srv := httptest.NewTLSServer(h)
+	defer srv.Close()
+	dir := t.TempDir()
+	old := CertDirs
+	CertDirs = []string{filepath.Join(dir, "none"), dir}
+	defer func() { CertDirs = old }()
+	if err := os.MkdirAll(filepath.Join(dir, "reg.example:5000"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(filepath.Join(dir, "reg.example:5000", "ca.crt"), pemBytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := tlsConfig("reg.example:5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Certificate().Verify(x509.VerifyOptions{Roots: cfg.RootCAs, DNSName: "example.com"}); err != nil {
+		t.Errorf("certificate not trusted with the CA file: %v", err)
+	}
+	cfg, _ = tlsConfig("other.example")
+	if _, err := srv.Certificate().Verify(x509.VerifyOptions{Roots: cfg.RootCAs, DNSName: "example.com"}); err == nil {
+		t.Error("another registry trusts the CA file too")
 	}
 }
