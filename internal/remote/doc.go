@@ -2,7 +2,10 @@
 // distribution spec (https://github.com/opencontainers/distribution-spec/blob/main/spec.md).
 //
 // It owns talking HTTP to a registry: choosing HTTP or HTTPS and the CAs to
-// trust (hosts.go), finding credentials in docker's config file and its
+// trust (hosts.go: HTTPS with the system pool plus
+// /etc/docker/certs.d/HOST/*.crt and /etc/strata/certs.d/HOST/*.crt; for
+// loopback registries and those named insecure, unverified HTTPS when they
+// speak it, else plain HTTP), finding credentials in docker's config file and its
 // credential helpers (credentials.go), answering Basic and Bearer-token
 // challenges (auth.go), retrying what failed for want of a server
 // (transport.go), resolving and fetching manifests (client.go), fetching
