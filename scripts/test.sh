@@ -34,7 +34,7 @@ while read -r file; do
   pkg=./$(dirname "$file")
   for f in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)' "$file" | awk '{print $2}'); do
     echo "-- $pkg $f"
-    go test -run '^$' -fuzz "^$f\$" -fuzztime "$FUZZTIME" "$pkg" >/tmp/strata-fuzz.log 2>&1 || { cat /tmp/strata-fuzz.log; exit 1; }
+    go test -run '^$' -fuzz "^$f\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 1s "$pkg" >/tmp/strata-fuzz.log 2>&1 || { cat /tmp/strata-fuzz.log; exit 1; }
   done
 done < <(grep -rl --include='*_test.go' '^func Fuzz' internal | sort)
 
