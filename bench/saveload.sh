@@ -18,7 +18,10 @@ S=$PWD/bin/strata
 work=$(mktemp -d /var/tmp/strata-saveload.XXXXXX)
 dockerd_pid=""
 cleanup() {
-  if [[ -n $dockerd_pid ]]; then kill "$dockerd_pid" 2>/dev/null || true; wait "$dockerd_pid" 2>/dev/null || true; fi
+  if [[ -n $dockerd_pid ]]; then
+    kill "$dockerd_pid" 2>/dev/null || true; wait "$dockerd_pid" 2>/dev/null || true
+    rm -rf /run/bench-docker-sl /run/bench-docker-sl.sock /run/bench-docker-sl.pid
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
