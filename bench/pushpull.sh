@@ -11,12 +11,13 @@
 #            with the layer blobs deleted (rebuilt from the snapshots, pgzip),
 #            re-push when every layer exists
 #            vs docker push (gzip on one core), skopeo copy from the OCI dir
-#   resume:  strata pull / push killed (kill -9) at 50%, then re-run: the bytes the
-#            re-run moves over loopback (lo rx_bytes) as a share of the image.
+#   resume:  strata pull / push interrupted (kill -9, Ctrl-C) at 50%, then re-run:
+#            the bytes each run moves (counted by a TCP proxy) as shares of the image.
 # Medians of RUNS runs and the ratios strata/peer. Peers that are not installed
 # are skipped (apt-get install -y docker-registry skopeo docker.io pigz jq).
 # Usage: bench/pushpull.sh   (as root). Env: RANDOM_MB=500 COMPRESSIBLE_MB=200
 # RUNS=3 BASE_TAR=/path/to/rootfs.tar STRATA_BIN=/path/to/strata (else built here)
+# PHASES="pull push resume docker" (a subset runs only those)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -24,6 +25,8 @@ RANDOM_MB=${RANDOM_MB:-500}
 COMPRESSIBLE_MB=${COMPRESSIBLE_MB:-200}
 RUNS=${RUNS:-3}
 BASE_TAR=${BASE_TAR:-}
+PHASES=${PHASES:-pull push resume docker}
+want() { [[ " $PHASES " == *" $1 "* ]]; }
 for tool in docker-registry skopeo pigz jq bc; do
   command -v $tool >/dev/null || apt-get install -y docker-registry skopeo pigz jq bc >/dev/null
 done
@@ -40,7 +43,6 @@ secs() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "FAILED: $*" 
 median() { sort -n | awk '{a[NR]=$1} END {printf "%.3f\n", a[int((NR+1)/2)]}'; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-lo_rx() { cat /sys/class/net/lo/statistics/rx_bytes; }
 
 # start_registry NAME: a docker-registry on a free loopback port with empty
 # storage; sets REG (host:port) and REG_PID.
@@ -116,6 +118,7 @@ start_registry src; SRC=$REG
 skopeo copy -q --dest-tls-verify=false "oci:$oci:v1" "docker://$SRC/big:v1"
 declare -A T
 
+if want pull; then
 echo "== pull"
 runs=()
 for r in $(seq 1 "$RUNS"); do rm -rf "$work/sp"; runs+=("$(secs $S --root "$work/sp" pull "$SRC/big:v1")"); done
@@ -130,8 +133,12 @@ echo "skopeo copy to an OCI dir (no unpack): ${T[kpull]} s   ratio strata/skopeo
 floor=$(secs bash -c "for f in $oci/blobs/sha256/*; do pigz -dc \$f | sha256sum >/dev/null; done")
 echo "floor (pigz -d | sha256sum of every blob, serial): $floor s   ratio strata/floor $(ratio "${T[spull]}" "$floor")"
 
-echo "== push"
+else
+  $S --root "$work/sp" pull "$SRC/big:v1" >/dev/null 2>&1
+fi
 $S --root "$work/sp" tag "$SRC/big:v1" big:local >/dev/null
+if want push; then
+echo "== push"
 runs=(); reruns=()
 for r in $(seq 1 "$RUNS"); do
   start_registry dst; DST=$REG
@@ -163,47 +170,104 @@ done
 T[kpush]=$(printf '%s\n' "${runs[@]}" | median)
 echo "skopeo copy from the OCI dir (layers already gzipped): ${T[kpush]} s   ratio strata/skopeo $(ratio "${T[spush]}" "${T[kpush]}")"
 
+fi
+if want resume; then
 echo "== resume after an interruption at 50%"
+# Bytes are counted by a small TCP proxy in front of the registry (both
+# directions), not by lo's counters, which other processes' traffic moves.
+cat > "$work/count_proxy.py" <<'PY'
+import asyncio, sys
+listen_port, target_port, count_file = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+total = 0
+async def pipe(r, w):
+    global total
+    try:
+        while True:
+            b = await r.read(1 << 20)
+            if not b:
+                break
+            total += len(b)
+            w.write(b)
+            await w.drain()
+    except Exception:
+        pass
+    finally:
+        w.close()
+async def handle(cr, cw):
+    try:
+        ur, uw = await asyncio.open_connection("127.0.0.1", target_port)
+    except Exception:
+        cw.close(); return
+    await asyncio.gather(pipe(cr, uw), pipe(ur, cw))
+async def report():
+    last = -1
+    while True:
+        if total != last:
+            with open(count_file + ".tmp", "w") as f:
+                f.write(str(total))
+            import os; os.replace(count_file + ".tmp", count_file); last = total
+        await asyncio.sleep(0.01)
+async def main():
+    srv = await asyncio.start_server(handle, "127.0.0.1", listen_port)
+    asyncio.ensure_future(report())
+    async with srv:
+        await srv.serve_forever()
+asyncio.run(main())
+PY
+# start_proxy TARGET_HOST_PORT: sets PX (host:port) and PX_COUNT (file).
+start_proxy() {
+  local port; port=$(free_port); PX_COUNT=$work/count-$port
+  echo 0 > "$PX_COUNT"
+  python3 "$work/count_proxy.py" "$port" "${1##*:}" "$PX_COUNT" & pids+=("$!"); PX_PID=$!
+  PX=127.0.0.1:$port
+  for i in $(seq 1 100); do curl -sf "http://$PX/v2/" >/dev/null && return 0; sleep 0.05; done
+}
+counted() { cat "$PX_COUNT"; }
 half=$((total / 2))
-# interrupt_at_half SIGNAL command...: run it, send SIGNAL once lo moved half
-# the image, wait for it to end.
+# interrupt_at_half SIGNAL command...: run it, send SIGNAL once the proxy
+# moved half the image, wait for it to end.
 interrupt_at_half() {
   local sig=$1; shift
-  local start; start=$(lo_rx)
+  local start; start=$(counted)
   "$@" >/dev/null 2>&1 & local p=$!
-  while kill -0 $p 2>/dev/null && (( $(lo_rx) - start < half )); do sleep 0.01; done
+  while kill -0 $p 2>/dev/null && (( $(counted) - start < half )); do sleep 0.01; done
   kill -s "$sig" $p 2>/dev/null || true; wait $p 2>/dev/null || true
+  echo "$(( $(counted) - start ))" > "$work/first"
 }
-moved() { local start; start=$(lo_rx); "$@" >/dev/null 2>&1; echo $(( $(lo_rx) - start )); }
-share() { echo "$(echo "scale=1; 100 * $1 / $total" | bc)% of the image moved by the re-run, $(echo "scale=1; 100 * ($1 - ($total - $half)) / $total" | bc)% twice"; }
-rm -rf "$work/kp"
-interrupt_at_half KILL $S --root "$work/kp" pull "$SRC/big:v1"
-echo "pull killed (-9): kept $(cat "$work"/kp/ingest/*/data "$work"/kp/blobs/sha256/* 2>/dev/null | wc -c) bytes; $(share "$(moved $S --root "$work/kp" pull "$SRC/big:v1")")"
-rm -rf "$work/kp"
-interrupt_at_half INT $S --root "$work/kp" pull "$SRC/big:v1"
-echo "pull interrupted (Ctrl-C): $(share "$(moved $S --root "$work/kp" pull "$SRC/big:v1")")"
-rm -rf "$work/kp"
-for sig in INT KILL; do
-  start_registry dst; DST=$REG
-  $S --root "$work/sp" tag big:local "$DST/big:v1" >/dev/null
-  interrupt_at_half $sig $S --root "$work/sp" push "$DST/big:v1"
-  echo "push to distribution interrupted (SIG$sig): $(share "$(moved $S --root "$work/sp" push "$DST/big:v1")")"
-  $S --root "$work/sp" rmi "$DST/big:v1" >/dev/null
-  stop_registry "$REG_PID"
+moved() { local start; start=$(counted); "$@" >/dev/null 2>&1; sleep 0.05; echo $(( $(counted) - start )); }
+share() { echo "the first run moved $(echo "scale=1; 100 * $(cat "$work/first") / $total" | bc)%, the re-run $(echo "scale=1; 100 * $1 / $total" | bc)% of the image: $(echo "scale=1; 100 * ($(cat "$work/first") + $1 - $total) / $total" | bc)% moved twice"; }
+start_proxy "$SRC"
+for sig in KILL INT; do
+  rm -rf "$work/kp"
+  interrupt_at_half $sig $S --root "$work/kp" pull "$PX/big:v1"
+  echo "pull interrupted (SIG$sig): $(share "$(moved $S --root "$work/kp" pull "$PX/big:v1")")"
 done
-echo "   (distribution refuses to resume a session whose last chunk was cut, so after kill -9 the upload starts over; Ctrl-C lets the chunk finish)"
+rm -rf "$work/kp"; stop_registry "$PX_PID"
+for sig in INT KILL; do
+  start_registry dst; DST=$REG; start_proxy "$DST"
+  $S --root "$work/sp" tag big:local "$PX/big:v1" >/dev/null
+  interrupt_at_half $sig $S --root "$work/sp" push "$PX/big:v1"
+  echo "push to distribution interrupted (SIG$sig): $(share "$(moved $S --root "$work/sp" push "$PX/big:v1")")"
+  $S --root "$work/sp" rmi "$PX/big:v1" >/dev/null
+  stop_registry "$PX_PID"; stop_registry "$REG_PID"
+done
+echo "   (distribution refuses to resume a session whose last chunk was cut, so after kill -9 that upload starts over; Ctrl-C lets the chunk finish)"
 port=$(free_port)
 $S registry serve --addr 127.0.0.1:$port --root "$work/sreg" --access-log none >/dev/null 2>&1 &
 SREG_PID=$!; pids+=("$SREG_PID")
 for i in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.05; done
-$S --root "$work/sp" tag big:local "127.0.0.1:$port/big:v1" >/dev/null
-interrupt_at_half KILL $S --root "$work/sp" push "127.0.0.1:$port/big:v1"
-echo "push to strata's registry killed (-9): $(share "$(moved $S --root "$work/sp" push "127.0.0.1:$port/big:v1")")"
-$S --root "$work/sp" rmi "127.0.0.1:$port/big:v1" >/dev/null
-stop_registry "$SREG_PID"
+start_proxy "127.0.0.1:$port"
+$S --root "$work/sp" tag big:local "$PX/big:v1" >/dev/null
+interrupt_at_half KILL $S --root "$work/sp" push "$PX/big:v1"
+echo "push to strata's registry interrupted (SIGKILL): $(share "$(moved $S --root "$work/sp" push "$PX/big:v1")")"
+$S --root "$work/sp" rmi "$PX/big:v1" >/dev/null
+stop_registry "$PX_PID"; stop_registry "$SREG_PID"
 
+fi
 DOCKER=/usr/bin/docker
-if [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; then
+if ! want docker; then
+  :
+elif [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; then
   echo "== docker (dockerd 20.10, overlay2)"
   dockerd --data-root "$work/docker" --exec-root /run/bench-docker-pp --pidfile /run/bench-docker-pp.pid \
     --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none \
@@ -228,7 +292,7 @@ if [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; then
   done
   T[dpush]=$(printf '%s\n' "${runs[@]}" | median); T[drepush]=$(printf '%s\n' "${reruns[@]}" | median)
   echo "docker pull: ${T[dpull]} s   docker push: ${T[dpush]} s   re-push: ${T[drepush]} s"
-  echo "ratio strata/docker: pull $(ratio "${T[spull]}" "${T[dpull]}")   push $(ratio "${T[spush]}" "${T[dpush]}")   push with rebuild+pgzip $(ratio "${T[spushz]}" "${T[dpush]}")   re-push $(ratio "${T[srepush]}" "${T[drepush]}")"
+  echo "ratio strata/docker: pull $(ratio "${T[spull]:-0}" "${T[dpull]}")   push $(ratio "${T[spush]:-0}" "${T[dpush]}")   push with rebuild+pgzip $(ratio "${T[spushz]:-0}" "${T[dpush]}")   re-push $(ratio "${T[srepush]:-0}" "${T[drepush]}")"
 else
   echo "== docker: not installed (apt-get install -y docker.io); no docker ratios"
 fi
