@@ -928,3 +928,46 @@ func TestPushRebuildsMissingBlob(t *testing.T) {
 		t.Errorf("files (-local +pulled):\n%s", diff)
 	}
 }
+
+func TestAllTags(t *testing.T) {
+	host := rtRegistry(t, registry.Options{}, nil)
+	ctx := context.Background()
+	src := rtEngine(t)
+	repoName := host + "/app/tags"
+	rtImport(t, src, repoName+":v1", nil)
+	if err := src.Tag(ctx, repoName+":v1", repoName+":v2"); err != nil {
+		t.Fatal(err)
+	}
+	rtImport(t, src, host+"/app/other:v1", nil)
+	sessions := t.TempDir()
+	if _, err := src.Push(ctx, repoName+":v1", engine.PushOptions{All: true, Client: rtClient(sessions)}); err == nil {
+		t.Error("push --all-tags with a tag succeeded")
+	}
+	if _, err := src.Push(ctx, repoName, engine.PushOptions{All: true, Client: rtClient(sessions)}); err != nil {
+		t.Fatal(err)
+	}
+	named, _ := reference.ParseNormalizedNamed(repoName)
+	repo, err := rtClient(sessions).Repository(ctx, named, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := repo.Tags(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"v1", "v2"}, tags); diff != "" {
+		t.Errorf("tags pushed (-want +got):\n%s", diff)
+	}
+	dst := rtEngine(t)
+	if _, err := dst.Pull(ctx, repoName, engine.PullOptions{All: true, Client: rtClient(sessions)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range []string{"v1", "v2"} {
+		if _, err := dst.ResolveImage(ctx, repoName+":"+tag); err != nil {
+			t.Errorf("pull --all-tags: %s: %v", tag, err)
+		}
+	}
+	if _, err := dst.ResolveImage(ctx, host+"/app/other:v1"); !errdefs.IsNotFound(err) {
+		t.Errorf("pull --all-tags pulled another repository: %v", err)
+	}
+}
