@@ -98,7 +98,7 @@ measure() {
         touch1) prep="touch $touch_file" ;;
         stages) prep=${PREP[$t]}; cmd="${cmd/$ctx/$stages} --no-cache" ;;
       esac
-      eval "$prep" >/dev/null 2>&1
+      eval "$prep" >/dev/null 2>&1 || true
       runs[$t]+="$(secs bash -c "$cmd") "
       [[ ! -e $work/failed ]] || exit 1
     done
@@ -139,7 +139,7 @@ fi
 
 echo "== ${TOOLS[*]} in turn ($(du -sh "$ctx" | cut -f1) context, $RUNS runs each, medians in seconds); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 measure cold
-for t in "${TOOLS[@]}"; do eval "${BUILD[$t]}" >/dev/null 2>&1; done
+for t in "${TOOLS[@]}"; do eval "${BUILD[$t]}" >/dev/null 2>&1 || true; done
 measure warm
 measure edit1
 measure touch1
