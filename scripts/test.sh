@@ -5,6 +5,10 @@ cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 FUZZTIME=${FUZZTIME:-3s}
 
+# Real registry clients (crane, oras, regctl via go install; skopeo via apt) for
+# the registry's end-to-end tests: about a minute the first time, cached after.
+scripts/install-clients.sh || echo "warning: registry clients not installed; their tests will skip" >&2
+
 echo "== go test ./..."
 set +e
 go test -count=1 -v -timeout 20m ./... > /tmp/strata-test.log 2>&1
