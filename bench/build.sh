@@ -159,5 +159,5 @@ done
 
 if [[ -n $DPID ]]; then
   echo "== same result as docker build (go test -run TestSameAsDocker)"
-  STRATA_TEST_DOCKER_HOST="unix://$SOCK" go test -count=1 -run TestSameAsDocker ./internal/build/ 2>&1 | tail -15
+  STRATA_TEST_DOCKER_HOST="unix://$SOCK" go test -count=1 -v -run TestSameAsDocker ./internal/build/ 2>&1 | grep -E "^ *(--- |ok|FAIL)" | tail -15
 fi

@@ -118,6 +118,8 @@ type builder struct {
 	usedMu  sync.Mutex
 	used    []digest.Digest
 	pending []cache.Record // new config-only step records
+	steps   []doneStep     // finished steps, recorded by flush
+	syncDir string         // a new snapshot's dir: flush syncs its filesystem
 }
 
 // Build builds the Dockerfile in opts and returns the image; it writes no
@@ -227,8 +229,8 @@ func Build(ctx context.Context, be Backend, opts Options) (Result, error) {
 		}
 		b.statMu.Unlock()
 	}
-	if err == nil {
-		err = b.cache.Touch(context.WithoutCancel(ctx), b.used, b.pending)
+	if ferr := b.flush(context.WithoutCancel(ctx)); err == nil && ferr != nil {
+		err = ferr
 	}
 	if err != nil {
 		return Result{}, err

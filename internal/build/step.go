@@ -7,11 +7,14 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/build/cache"
@@ -169,6 +172,15 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 		}
 	}()
 	t0 := time.Now()
+	// The step's overlay is mounted once and committed or removed right
+	// after, so it is mounted volatile: its unmount does not sync the whole
+	// filesystem. The build syncs once before it writes the records that
+	// point at its snapshots (flush).
+	for i := range mounts {
+		if mounts[i].Type == "overlay" && hasUpper(mounts[i].Options) {
+			mounts[i].Options = append(mounts[i].Options, "volatile")
+		}
+	}
 	if err := layer.WithMounted(ctx, mounts, func(root string) error { return mutate(ctx, root) }); err != nil {
 		return rec, err
 	}
@@ -188,7 +200,8 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 		}
 		if len(names) == 0 {
 			rec.Empty = true
-			return rec, b.putRecord(ctx, rec, inp, nil)
+			b.queue(rec, inp, nil, "")
+			return rec, nil
 		}
 		write = func(w io.Writer) error { return archive.WriteOverlayDiff(ctx, w, upper, b.writeOptions()) }
 	} else {
@@ -217,7 +230,8 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 	}
 	if created.Size <= 1024 && b.be.Driver != "overlay" {
 		rec.Empty = true // only the tar's end blocks
-		return rec, b.putRecord(ctx, rec, inp, nil)
+		b.queue(rec, inp, nil, "")
+		return rec, nil
 	}
 	chainID := chainOf(s.chainID, created.DiffID)
 	if err := b.be.Snap.Commit(ctx, chainID.String(), skey); err != nil {
@@ -229,23 +243,93 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 	}
 	rec.ChainID, rec.DiffID, rec.Blob, rec.Size = chainID, created.DiffID, created.Desc, created.Size
 	lrec := &metadata.Layer{DiffID: created.DiffID, ChainID: chainID, Size: created.Size, Blobs: []ocispec.Descriptor{created.Desc}}
-	return rec, b.putRecord(ctx, rec, inp, lrec)
+	b.queue(rec, inp, lrec, upper)
+	return rec, nil
 }
 
-// putRecord writes a step's layer record, cache record and inputs in one
-// transaction: the layer's blob and snapshot are already committed.
-func (b *builder) putRecord(ctx context.Context, rec cache.Record, inp *stepInputs, lrec *metadata.Layer) error {
+func hasUpper(opts []string) bool {
+	for _, o := range opts {
+		if strings.HasPrefix(o, "upperdir=") {
+			return true
+		}
+	}
+	return false
+}
+
+// doneStep is a finished step whose records are written by flush.
+type doneStep struct {
+	rec   cache.Record
+	inp   *stepInputs
+	layer *metadata.Layer
+}
+
+func (b *builder) queue(rec cache.Record, inp *stepInputs, lrec *metadata.Layer, upper string) {
+	b.usedMu.Lock()
+	defer b.usedMu.Unlock()
+	b.steps = append(b.steps, doneStep{rec: rec, inp: inp, layer: lrec})
+	if upper != "" && b.syncDir == "" {
+		b.syncDir = upper
+	}
+}
+
+// flush makes the build's new snapshots durable with one syncfs, then
+// writes every finished step's layer record, cache record and inputs, the
+// config-only steps' records, and the use times of cache hits, in one
+// commit. It runs whether or not the build failed: finished steps stay
+// cached.
+func (b *builder) flush(ctx context.Context) error {
+	b.usedMu.Lock()
+	steps, pending, used, syncDir := b.steps, b.pending, b.used, b.syncDir
+	b.steps, b.pending, b.used = nil, nil, nil
+	b.usedMu.Unlock()
+	if len(steps) == 0 && len(pending) == 0 && len(used) == 0 {
+		return nil
+	}
+	if syncDir != "" {
+		if err := syncFS(syncDir); err != nil {
+			return fmt.Errorf("sync build snapshots: %w", err)
+		}
+	}
 	return b.be.DB.Update(ctx, func(tx *metadata.Tx) error {
-		if lrec != nil {
-			if err := tx.PutLayer(*lrec); err != nil {
+		for _, st := range steps {
+			if st.layer != nil {
+				if err := tx.PutLayer(*st.layer); err != nil {
+					return err
+				}
+			}
+			var id digest.Digest
+			var in *cache.Inputs
+			if st.inp != nil {
+				id, in = st.inp.id, &st.inp.in
+			}
+			if err := cache.PutTx(tx, st.rec, id, in); err != nil {
 				return err
 			}
 		}
-		if inp == nil {
-			return cache.PutTx(tx, rec, "", nil)
+		for _, rec := range pending {
+			if err := cache.PutTx(tx, rec, "", nil); err != nil {
+				return err
+			}
 		}
-		return cache.PutTx(tx, rec, inp.id, &inp.in)
+		return cache.TouchTx(tx, used)
 	})
+}
+
+// syncFS syncs the filesystem holding dir (or its nearest existing
+// parent: a step snapshot that lost a commit race is gone).
+func syncFS(dir string) error {
+	for {
+		f, err := os.Open(dir)
+		if err == nil {
+			defer f.Close()
+			return unix.Syncfs(int(f.Fd()))
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return err
+		}
+		dir = parent
+	}
 }
 
 func readNames(dir string) ([]string, error) {

@@ -150,39 +150,43 @@ func PutTx(tx *metadata.Tx, rec Record, id digest.Digest, in *Inputs) error {
 	return b.Put([]byte("i/"+id.String()), j)
 }
 
-// Touch marks keys used now and stores the new records, in one commit.
-func (s *Store) Touch(ctx context.Context, keys []digest.Digest, add []Record) error {
-	if len(keys) == 0 && len(add) == 0 {
+// Touch marks keys used now.
+func (s *Store) Touch(ctx context.Context, keys []digest.Digest) error {
+	if len(keys) == 0 {
 		return nil
 	}
+	return s.DB.Update(ctx, func(tx *metadata.Tx) error { return TouchTx(tx, keys) })
+}
+
+// TouchTx marks keys used now inside the caller's write transaction.
+func TouchTx(tx *metadata.Tx, keys []digest.Digest) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	b, err := tx.Bucket(bucket)
+	if err != nil {
+		return err
+	}
 	now := time.Now().UTC()
-	return s.DB.Update(ctx, func(tx *metadata.Tx) error {
-		b, err := tx.Bucket(bucket)
+	for _, k := range keys {
+		v := b.Get([]byte("r/" + k.String()))
+		if v == nil {
+			continue
+		}
+		var rec Record
+		if json.Unmarshal(v, &rec) != nil {
+			continue
+		}
+		rec.LastUsed = now
+		j, err := json.Marshal(rec)
 		if err != nil {
 			return err
 		}
-		for _, rec := range add {
-			if err := PutTx(tx, rec, "", nil); err != nil {
-				return err
-			}
+		if err := b.Put([]byte("r/"+k.String()), j); err != nil {
+			return err
 		}
-		for _, k := range keys {
-			v := b.Get([]byte("r/" + k.String()))
-			if v == nil {
-				continue
-			}
-			var rec Record
-			if json.Unmarshal(v, &rec) != nil {
-				continue
-			}
-			rec.LastUsed = now
-			j, _ := json.Marshal(rec)
-			if err := b.Put([]byte("r/"+k.String()), j); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // Records lists every record, least recently used first.

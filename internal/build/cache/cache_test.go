@@ -49,7 +49,7 @@ func TestRecordsLRUAndDelete(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Touch(ctx, []digest.Digest{"sha256:c"}, nil); err != nil {
+	if err := s.Touch(ctx, []digest.Digest{"sha256:c"}); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := s.Records(ctx)
