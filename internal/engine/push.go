@@ -340,3 +340,68 @@ func (e *Engine) rebuildLayer(ctx context.Context, diffID, chainID digest.Digest
 	})
 	return created.Desc, err
 }
+
+// blobRepos reads the repositories a blob descriptor is known in.
+func blobRepos(d ocispec.Descriptor) []string {
+	return strings.Fields(d.Annotations[AnnotationRepositories])
+}
+
+// withRepo returns d (without its other annotations) noting repo.
+func withRepo(d ocispec.Descriptor, repo string) ocispec.Descriptor {
+	repos := blobRepos(d)
+	for _, r := range repos {
+		if r == repo {
+			return d
+		}
+	}
+	out := ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+	out.Annotations = map[string]string{AnnotationRepositories: strings.TrimSpace(strings.Join(append(repos, repo), " "))}
+	return out
+}
+
+// noteRemoteBlob records that repo holds blob desc of layer diffID. rec
+// fills a new record; an existing one is merged (the blob's repositories
+// are added to).
+func (e *Engine) noteRemoteBlob(ctx context.Context, rec metadata.Layer, desc ocispec.Descriptor, repo string) error {
+	return e.DB.Update(ctx, func(tx *metadata.Tx) error {
+		old, err := tx.Layer(rec.DiffID)
+		if err != nil && !errdefs.IsNotFound(err) {
+			return err
+		}
+		if err == nil {
+			for _, b := range old.Blobs {
+				if b.Digest == desc.Digest {
+					desc = mergeRepos(desc, b)
+				}
+			}
+			if rec.ChainID == "" {
+				rec.ChainID = old.ChainID
+			}
+		}
+		rec.Blobs = []ocispec.Descriptor{withRepo(desc, repo)}
+		return tx.PutLayer(rec)
+	})
+}
+
+func mergeRepos(d, old ocispec.Descriptor) ocispec.Descriptor {
+	for _, r := range blobRepos(old) {
+		d = withRepo(d, r)
+	}
+	return d
+}
+
+// layerRecord reads what is known of diffID, or nothing.
+func (e *Engine) layerRecord(ctx context.Context, diffID digest.Digest) (metadata.Layer, bool) {
+	var l metadata.Layer
+	err := e.DB.View(ctx, func(tx *metadata.Tx) error {
+		var err error
+		l, err = tx.Layer(diffID)
+		return err
+	})
+	return l, err == nil
+}
+
+// AnnotationRepositories, on a blob descriptor of a layer record, lists
+// (space-separated DOMAIN/PATH) the registry repositories known to hold
+// that blob, so a push can skip it or mount it from there.
+const AnnotationRepositories = "org.strata.remote.repositories"
