@@ -8,7 +8,7 @@
 // speak it, else plain HTTP), finding credentials in docker's config file and its
 // credential helpers (credentials.go), answering Basic and Bearer-token
 // challenges (auth.go), retrying what failed for want of a server
-// (transport.go), resolving, fetching and putting manifests (manifest.go), fetching
+// (client.go), resolving, fetching and putting manifests (manifest.go), fetching
 // blobs from an offset (fetch.go), and pushing blobs in resumable chunks,
 // mounting them from other repositories where it can (push.go).
 //
