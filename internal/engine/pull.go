@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/distribution/reference"
@@ -61,7 +62,7 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (digest
 	if !opts.All {
 		d, err := e.pullOne(ctx, client, named, opts)
 		if err != nil {
-			return "", fmt.Errorf("pull %s: %w", reference.FamiliarString(named), err)
+			return "", e.diskHint(fmt.Errorf("pull %s: %w", reference.FamiliarString(named), err))
 		}
 		return d, nil
 	}
@@ -84,7 +85,7 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (digest
 			continue
 		}
 		if last, err = e.pullOne(ctx, client, t, opts); err != nil {
-			return "", fmt.Errorf("pull %s: %w", reference.FamiliarString(t), err)
+			return "", e.diskHint(fmt.Errorf("pull %s: %w", reference.FamiliarString(t), err))
 		}
 	}
 	return last, nil
@@ -528,6 +529,15 @@ func (e *Engine) unpackFrom(ctx context.Context, repo *remote.Repository, r io.R
 	}
 	rec := metadata.Layer{DiffID: u.DiffID, ChainID: u.ChainID, Size: u.Size, Index: &idx}
 	return e.noteRemoteBlob(ctx, rec, desc, repo.Name())
+}
+
+// diskHint adds what to do to an error that ran out of disk space. What a
+// pull received stays in its ingest, so the pull resumes once there is room.
+func (e *Engine) diskHint(err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w; free space in %s (\"strata system prune\") and pull again: what was received is kept", err, e.root)
+	}
+	return err
 }
 
 // remoteClient is the caller's client, or one whose upload sessions live in

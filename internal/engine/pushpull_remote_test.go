@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ import (
 	"github.com/strata-project/strata/internal/progress"
 	"github.com/strata-project/strata/internal/registry"
 	"github.com/strata-project/strata/internal/remote"
+	"github.com/strata-project/strata/internal/snapshot"
 	"github.com/strata-project/strata/internal/testutil"
 )
 
@@ -972,5 +974,47 @@ func TestAllTags(t *testing.T) {
 	}
 	if _, err := dst.ResolveImage(ctx, host+"/app/other:v1"); !errdefs.IsNotFound(err) {
 		t.Errorf("pull --all-tags pulled another repository: %v", err)
+	}
+}
+
+func TestPullDiskFull(t *testing.T) {
+	testutil.RequiresRoot(t)
+	host := rtRegistry(t, registry.Options{}, nil)
+	ctx := context.Background()
+	src := rtEngine(t)
+	ref := host + "/app/huge:v1"
+	rtImport(t, src, ref, map[string][]byte{"big": randomBytes(12 << 20)})
+	sessions := t.TempDir()
+	if _, err := src.Push(ctx, ref, engine.PushOptions{Client: rtClient(sessions)}); err != nil {
+		t.Fatal(err)
+	}
+	// A store on a 16 MiB tmpfs holds the blob or the files, not both.
+	root := t.TempDir()
+	if err := syscall.Mount("tmpfs", root, "tmpfs", 0, "size=16m"); err != nil {
+		t.Skipf("skipping: cannot mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(root, syscall.MNT_DETACH) })
+	dst, err := engine.Open(ctx, engine.Options{Root: root, StorageDriver: "native"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	_, err = dst.Pull(ctx, ref, engine.PullOptions{Client: rtClient(sessions)})
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "free space in "+root) {
+		t.Fatalf("pull onto a full disk: %v, want ENOSPC with advice", err)
+	}
+	t.Logf("error: %v", err)
+	if _, err := dst.ResolveImage(ctx, ref); !errdefs.IsNotFound(err) {
+		t.Errorf("image named after a failed pull: %v", err)
+	}
+	var active []string
+	dst.Snap.Walk(ctx, func(_ context.Context, info snapshot.Info) error {
+		if info.Kind == snapshot.KindActive {
+			active = append(active, info.Name)
+		}
+		return nil
+	})
+	if len(active) != 0 {
+		t.Errorf("half-unpacked snapshots left: %v", active)
 	}
 }
