@@ -12,6 +12,12 @@
 // containers mount it without unpacking. A step that changed nothing, and
 // every config-only instruction, is a history row with empty_layer.
 //
+// Durability: a step's overlay is mounted "volatile" (mounted once, then
+// committed or removed), so its unmount does not sync the filesystem; the
+// build syncs once at its end, failed or not, and only then writes the
+// layer, cache and input records of its steps in one commit. A crash before
+// that leaves committed snapshots nothing refers to, which gc removes.
+//
 // The step cache (package cache) maps a key made of the parent key, the
 // step's text, the build args it sees and its sources' content hashes to
 // the layer it made. The key chain also takes each layer's diffID, so a
