@@ -329,7 +329,7 @@ func copyItems(ctx context.Context, rootfs string, items []srcItem, dest string,
 		// handing out its files).
 		parents := map[string]string{}
 		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(copyWorkers())
+		g.SetLimit(4)
 		err := walkItem(gctx, it, func(full, sub string, st *unix.Stat_t) error {
 			if sub == "" && isDir {
 				d, err := mkdirs(rootfs, target, o)
@@ -584,11 +584,4 @@ func download(ctx context.Context, url, dir string) (string, string, error) {
 
 func symlinkAt(root, target, name string) error {
 	return os.Symlink(target, filepath.Join(root, name))
-}
-
-func copyWorkers() int {
-	if n, err := strconv.Atoi(os.Getenv("STRATA_COPY_WORKERS")); err == nil && n > 0 {
-		return n
-	}
-	return 4
 }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -171,7 +170,6 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 			_ = b.be.Snap.Remove(context.WithoutCancel(ctx), skey)
 		}
 	}()
-	t0 := time.Now()
 	// The step's overlay is mounted once and committed or removed right
 	// after, so it is mounted volatile: its unmount does not sync the whole
 	// filesystem. The build syncs once before it writes the records that
@@ -184,7 +182,6 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 	if err := layer.WithMounted(ctx, mounts, func(root string) error { return mutate(ctx, root) }); err != nil {
 		return rec, err
 	}
-	tMutate := time.Since(t0)
 	if err := ctx.Err(); err != nil {
 		return rec, err
 	}
@@ -220,13 +217,9 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 		}
 		write = func(w io.Writer) error { return archive.WriteDiff(ctx, w, lower, upper, b.writeOptions()) }
 	}
-	t1 := time.Now()
 	created, err := layer.Create(ctx, b.be.Content, b.opts.Compression, write)
 	if err != nil {
 		return rec, fmt.Errorf("write layer: %w", err)
-	}
-	if os.Getenv("STRATA_BUILD_TRACE") != "" {
-		fmt.Fprintf(os.Stderr, "trace: mutate %v, layer %v (%d bytes)\n", tMutate, time.Since(t1), created.Size)
 	}
 	if created.Size <= 1024 && b.be.Driver != "overlay" {
 		rec.Empty = true // only the tar's end blocks
