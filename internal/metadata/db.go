@@ -106,9 +106,12 @@ func (db *DB) open(readOnly bool) (*bolt.DB, error) {
 	return bdb, nil
 }
 
+// fileExists reports whether p is a database file bbolt has initialized:
+// a process killed while creating it leaves an empty file, which only a
+// read-write open can initialize.
 func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
+	fi, err := os.Stat(p)
+	return err == nil && fi.Size() > 0
 }
 
 // View runs fn in a read-only transaction.

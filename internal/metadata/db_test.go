@@ -3,6 +3,7 @@ package metadata
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -73,5 +74,21 @@ func TestBusyTimesOut(t *testing.T) {
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("took %s", time.Since(start))
+	}
+}
+
+// A process killed while creating the database leaves an empty file; the
+// next open initializes it instead of failing.
+func TestOpenEmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "metadata.db")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open of an empty file: %v", err)
+	}
+	if err := db.View(context.Background(), func(tx *Tx) error { _, err := tx.Images(); return err }); err != nil {
+		t.Fatal(err)
 	}
 }
