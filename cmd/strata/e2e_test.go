@@ -158,17 +158,24 @@ func TestKill9DuringImport(t *testing.T) {
 	testutil.RequiresBusybox(t)
 	root := t.TempDir()
 	src := bigRootfs(t)
-	for _, delay := range []time.Duration{5 * time.Millisecond, 60 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond} {
-		cmd := exec.Command(strataBin, "--root", root, "import", src, "victim")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(delay)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-		r := strata(t, root, "system", "fsck")
-		if r.code != 0 || !strings.Contains(r.stdout, "clean") {
-			t.Fatalf("fsck after kill -9 at %s: exit %d\n%s%s", delay, r.code, r.stdout, r.stderr)
+	for _, delay := range []time.Duration{time.Millisecond, 3 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 60 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond} {
+		// one store that has seen earlier kills, and one the killed
+		// import was creating
+		for _, r := range []string{root, t.TempDir()} {
+			cmd := exec.Command(strataBin, "--root", r, "import", src, "victim")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(delay)
+			cmd.Process.Signal(syscall.SIGKILL)
+			cmd.Wait()
+			res := strata(t, r, "system", "fsck")
+			if res.code != 0 || !strings.Contains(res.stdout, "clean") {
+				t.Fatalf("fsck after kill -9 at %s: exit %d\n%s%s", delay, res.code, res.stdout, res.stderr)
+			}
+			if r != root {
+				mustStrata(t, r, "import", src, "next")
+			}
 		}
 	}
 	mustStrata(t, root, "import", src, "survivor")

@@ -97,6 +97,8 @@ func (e *Engine) Root() string { return e.root }
 func (e *Engine) Driver() string { return e.driver }
 
 func (e *Engine) openSnapshotter(ctx context.Context, want string) error {
+	// A process killed while probing leaves a test mount behind.
+	mount.CleanOverlayChecks(e.root)
 	rec := filepath.Join(e.root, "driver")
 	recorded := ""
 	if b, err := os.ReadFile(rec); err == nil {

@@ -1,10 +1,13 @@
 package mount
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // OverlaySupported reports, by mounting one, whether an overlay filesystem
@@ -12,7 +15,8 @@ import (
 // missing, and some filesystems cannot be an upper layer. It returns nil if
 // so and an error saying why not otherwise.
 func OverlaySupported(dir string) error {
-	tmp, err := os.MkdirTemp(dir, "overlay-check-")
+	// The pid in the name tells CleanOverlayChecks whose probe it is.
+	tmp, err := os.MkdirTemp(dir, fmt.Sprintf("overlay-check-%d-", os.Getpid()))
 	if err != nil {
 		return fmt.Errorf("check overlay support on %s: %w", dir, err)
 	}
@@ -40,4 +44,23 @@ func OverlaySupported(dir string) error {
 		return fmt.Errorf("check overlay support on %s: %w", dir, err)
 	}
 	return nil
+}
+
+// CleanOverlayChecks unmounts and removes what an OverlaySupported probe in
+// dir left behind when its process was killed mid-way; a probe whose
+// process still runs is left alone. Callers run it at start-up; it costs
+// one directory read when there is nothing to clean.
+func CleanOverlayChecks(dir string) {
+	leftovers, _ := filepath.Glob(filepath.Join(dir, "overlay-check-*"))
+	for _, tmp := range leftovers {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(tmp), "overlay-check-%d-", &pid); err != nil || pid <= 0 {
+			continue
+		}
+		if err := unix.Kill(pid, 0); err == nil || errors.Is(err, unix.EPERM) {
+			continue // its prober is alive
+		}
+		_ = UnmountAll(filepath.Join(tmp, "merged"), 0)
+		_ = os.RemoveAll(tmp)
+	}
 }
