@@ -28,7 +28,7 @@ fi
 
 echo "== go test -race (packages with goroutines)"
 race_pkgs=()
-for p in ./internal/content ./internal/metadata ./internal/registry/... ./internal/remote/... ./internal/build/...; do
+for p in ./internal/content ./internal/metadata ./internal/engine ./internal/registry/... ./internal/remote/... ./internal/build/...; do
   [[ -d ${p%/...} ]] && race_pkgs+=("$p")
 done
 go test -count=1 -race -timeout 15m "${race_pkgs[@]}"
