@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-project/strata/internal/engine"
+	"github.com/strata-project/strata/internal/errdefs"
 )
 
 // CLI holds the global flags and the lazily opened engine.
@@ -116,10 +117,10 @@ func Main(ctx context.Context, args []string) int {
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		if ee.Err != nil {
-			fmt.Fprintln(os.Stderr, "Error:", ee.Err)
+			fmt.Fprintln(os.Stderr, "Error:", errdefs.Message(ee.Err))
 		}
 		return ee.Code
 	}
-	fmt.Fprintln(os.Stderr, "Error:", err)
+	fmt.Fprintln(os.Stderr, "Error:", errdefs.Message(err))
 	return 1
 }

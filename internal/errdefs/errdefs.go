@@ -10,7 +10,10 @@
 // one of these kinds.
 package errdefs
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 var (
 	ErrNotFound           = errors.New("not found")
@@ -36,3 +39,20 @@ func IsInvalidArgument(err error) bool { return errors.Is(err, ErrInvalidArgumen
 
 // IsConflict reports whether err is of kind ErrConflict.
 func IsConflict(err error) bool { return errors.Is(err, ErrConflict) }
+
+var kinds = []error{ErrNotFound, ErrAlreadyExists, ErrInvalidArgument, ErrUnauthorized, ErrDenied,
+	ErrConflict, ErrUnavailable, ErrFailedPrecondition, ErrNotImplemented, ErrDataCorrupt}
+
+// Message is err's text for a person: the kind a package wrapped at the
+// end for errors.Is ("...: invalid argument") is dropped when the message
+// before it already says what went wrong.
+func Message(err error) string {
+	msg := err.Error()
+	for _, k := range kinds {
+		suffix := ": " + k.Error()
+		if strings.HasSuffix(msg, suffix) && len(msg) > len(suffix) {
+			return strings.TrimSuffix(msg, suffix)
+		}
+	}
+	return msg
+}
