@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,31 +9,13 @@ import (
 
 	"github.com/strata-project/strata/internal/engine"
 	"github.com/strata-project/strata/internal/errdefs"
-	"github.com/strata-project/strata/internal/gc"
 )
 
 func init() {
 	commands = append(commands, newBuilderCommand)
 	// The build cache's layers are gc roots until builder prune drops them.
 	wireHooks = append(wireHooks, func(c *CLI, e *engine.Engine) {
-		prev := e.ExtraRoots
-		e.ExtraRoots = func(ctx context.Context) (gc.Roots, error) {
-			roots, err := e.BuildCacheRoots(ctx)
-			if err != nil || prev == nil {
-				return roots, err
-			}
-			more, err := prev(ctx)
-			if err != nil {
-				return roots, err
-			}
-			for d := range more.Blobs {
-				roots.Blobs[d] = true
-			}
-			for s := range more.Snapshots {
-				roots.Snapshots[s] = true
-			}
-			return roots, nil
-		}
+		e.AddRoots(e.BuildCacheRoots)
 	})
 }
 

@@ -20,7 +20,6 @@ import (
 	"github.com/strata-project/strata/internal/container"
 	"github.com/strata-project/strata/internal/engine"
 	"github.com/strata-project/strata/internal/errdefs"
-	"github.com/strata-project/strata/internal/gc"
 	"github.com/strata-project/strata/internal/runtime"
 )
 
@@ -37,24 +36,7 @@ func init() {
 			return prevUsers(ctx, id)
 		}
 		// A container's snapshot and its image's layers are gc roots.
-		prev := e.ExtraRoots
-		e.ExtraRoots = func(ctx context.Context) (gc.Roots, error) {
-			roots, err := e.ContainerRoots(ctx)
-			if err != nil || prev == nil {
-				return roots, err
-			}
-			more, err := prev(ctx)
-			if err != nil {
-				return roots, err
-			}
-			for d := range more.Blobs {
-				roots.Blobs[d] = true
-			}
-			for s := range more.Snapshots {
-				roots.Snapshots[s] = true
-			}
-			return roots, nil
-		}
+		e.AddRoots(e.ContainerRoots)
 	})
 	// strata inspect answers for a container before an image.
 	inspectors = append(inspectors, func(cmd *cobra.Command, c *CLI, name string) (any, bool, error) {

@@ -218,7 +218,7 @@ func isTarStream(head []byte) bool {
 }
 
 // BuildCacheRoots are the gc roots of the build cache: each record's
-// snapshot and layer blob. Wire it into Engine.ExtraRoots.
+// snapshot and layer blob. Register it with Engine.AddRoots.
 func (e *Engine) BuildCacheRoots(ctx context.Context) (gc.Roots, error) {
 	roots := gc.Roots{Blobs: map[digest.Digest]bool{}, Snapshots: map[string]bool{}}
 	recs, err := (&cache.Store{DB: e.DB}).Records(ctx)

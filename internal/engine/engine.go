@@ -49,9 +49,9 @@ type Engine struct {
 	// ImageUsers, if set, names the containers that use an image ID; rmi
 	// refuses to delete an image a container uses.
 	ImageUsers func(ctx context.Context, imageID digest.Digest) ([]string, error)
-	// ExtraRoots, if set, adds gc roots owned by others (containers, the
-	// build cache).
-	ExtraRoots func(ctx context.Context) (gc.Roots, error)
+	// rootSources add gc roots owned by others (containers, the build
+	// cache); see AddRoots.
+	rootSources []func(ctx context.Context) (gc.Roots, error)
 }
 
 // Open opens (creating if needed) the root.
@@ -139,6 +139,13 @@ func (e *Engine) openSnapshotter(ctx context.Context, want string) error {
 	}
 	e.Snap, e.driver = sn, want
 	return nil
+}
+
+// AddRoots registers a source of gc roots owned by another part of Strata
+// (containers, the build cache). Every collection keeps what any source
+// returns.
+func (e *Engine) AddRoots(src func(ctx context.Context) (gc.Roots, error)) {
+	e.rootSources = append(e.rootSources, src)
 }
 
 // Close releases the snapshotter.

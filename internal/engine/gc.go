@@ -101,17 +101,12 @@ func (e *Engine) roots(ctx context.Context) (gc.Roots, map[digest.Digest]bool, e
 			return roots, nil, err
 		}
 	}
-	if e.ExtraRoots != nil {
-		extra, err := e.ExtraRoots(ctx)
+	for _, src := range e.rootSources {
+		extra, err := src(ctx)
 		if err != nil {
 			return roots, nil, err
 		}
-		for d := range extra.Blobs {
-			roots.Blobs[d] = true
-		}
-		for s := range extra.Snapshots {
-			roots.Snapshots[s] = true
-		}
+		roots.Merge(extra)
 	}
 	// A layer record stays while its snapshot or one of its blobs does; its
 	// tar-split index stays with it.

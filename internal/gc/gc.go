@@ -26,6 +26,16 @@ type Roots struct {
 	Snapshots map[string]bool
 }
 
+// Merge adds other's blobs and snapshots to r.
+func (r Roots) Merge(other Roots) {
+	for d := range other.Blobs {
+		r.Blobs[d] = true
+	}
+	for s := range other.Snapshots {
+		r.Snapshots[s] = true
+	}
+}
+
 // Report says what a sweep removed (or, dry, would remove).
 type Report struct {
 	Blobs         []digest.Digest
