@@ -46,6 +46,24 @@ func WriteDir(ctx context.Context, w io.Writer, root string, opts WriteOptions) 
 	return tw.Close()
 }
 
+// WritePath writes src (a file, or a directory and everything under it) as
+// a tar whose top entry is name, as `cp` into or out of a container needs.
+// Entries are recorded as WriteDir records them.
+func WritePath(ctx context.Context, w io.Writer, src, name string, opts WriteOptions) error {
+	tw := newTarWriter(w, opts, skipOverlayXattr)
+	name = path.Clean(name)
+	if err := tw.writePath(src, name); err != nil {
+		return fmt.Errorf("write tar of %s: %w", src, err)
+	}
+	err := walk(ctx, src, func(full, rel string, d fs.DirEntry) error {
+		return tw.writePath(full, path.Join(name, rel))
+	})
+	if err != nil {
+		return fmt.Errorf("write tar of %s: %w", src, err)
+	}
+	return tw.Close()
+}
+
 func skipOverlayXattr(name string) bool { return strings.HasPrefix(name, "trusted.overlay.") }
 
 // walk calls fn for every entry under root in depth-first, sorted order with

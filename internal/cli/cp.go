@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -133,7 +132,7 @@ func copyIn(ctx context.Context, s *container.Store, src, ref, dst string) error
 	go func() {
 		// Ends when the tree is written, on an error, or when CopyTo stops
 		// reading and closes pr.
-		pw.CloseWithError(writeHostTar(pw, src, name))
+		pw.CloseWithError(archive.WritePath(ctx, pw, src, name, archive.WriteOptions{}))
 	}()
 	err = s.CopyTo(ctx, ref, dir, pr)
 	pr.CloseWithError(errors.New("cp: copy stopped"))
@@ -154,51 +153,4 @@ func containerPathKind(ctx context.Context, s *container.Store, ref, p string) (
 		return false, false
 	}
 	return hdr.Typeflag == tar.TypeDir, true
-}
-
-// writeHostTar writes the host's src as a tar whose top entry is name.
-func writeHostTar(w io.Writer, src, name string) error {
-	tw := tar.NewWriter(w)
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		}
-		hdr, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		hdr.Name = filepath.ToSlash(filepath.Join(name, rel))
-		if fi.IsDir() {
-			hdr.Name += "/"
-		}
-		hdr.Uname, hdr.Gname = "", ""
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if fi.Mode().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(tw, f)
-			f.Close()
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return tw.Close()
 }

@@ -309,53 +309,7 @@ func (s *Store) CopyFrom(ctx context.Context, ref, path string, w io.Writer) err
 		if base == "/" {
 			base = "."
 		}
-		tw := tar.NewWriter(w)
-		err = filepath.WalkDir(src, func(full string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(src, full)
-			name := filepath.ToSlash(filepath.Join(base, rel))
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			link := ""
-			if fi.Mode()&fs.ModeSymlink != 0 {
-				if link, err = os.Readlink(full); err != nil {
-					return err
-				}
-			}
-			hdr, err := tar.FileInfoHeader(fi, link)
-			if err != nil {
-				return nil // sockets and the like: skip
-			}
-			hdr.Name = name
-			if fi.IsDir() {
-				hdr.Name += "/"
-			}
-			hdr.Uname, hdr.Gname = "", ""
-			if err := tw.WriteHeader(hdr); err != nil {
-				return err
-			}
-			if fi.Mode().IsRegular() {
-				f, err := os.Open(full)
-				if err != nil {
-					return err
-				}
-				_, err = io.Copy(tw, f)
-				f.Close()
-				return err
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		return tw.Close()
+		return archive.WritePath(ctx, w, src, base, archive.WriteOptions{})
 	})
 	if err != nil {
 		return fmt.Errorf("copy %s:%s: %w", c.Name, path, err)
