@@ -3,7 +3,7 @@
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
 need=()
-for pkg in runc busybox-static debootstrap apache2-utils curl skopeo docker-registry zstd jq; do
+for pkg in runc busybox-static debootstrap apache2-utils curl skopeo docker-registry docker.io zstd jq; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
