@@ -166,6 +166,10 @@ func TestPushPullLogin(t *testing.T) {
 			u.fails(t, nil, []string{"pull " + app, loginHint}, "pull", app)
 			u.fails(t, nil, []string{"push " + app, loginHint}, "push", app)
 
+			// Pushes that finished leave no upload sessions behind.
+			if ents, _ := os.ReadDir(filepath.Join(u.root, "push-sessions")); len(ents) != 0 {
+				t.Errorf("%d push session files left after pushes that finished", len(ents))
+			}
 			u.fsckClean(t)
 		})
 	}
