@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Strata's demo and tests need on a fresh Debian 12 machine (as root).
+# docker.io is for the tests that compare with docker (scripts/ci-dockerd.sh starts its dockerd).
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
 need=()
