@@ -97,7 +97,7 @@ ci_dockerd_start() {
 
 ci_dockerd_stop() {
   [[ -n $CI_DOCKERD_PID ]] || return 0
-  local cpid
+  local cpid start=$SECONDS
   cpid=$(ci_dockerd_containerd_pid)
   ci_dockerd_kill "$CI_DOCKERD_PID"
   wait "$CI_DOCKERD_PID" 2>/dev/null || true
@@ -105,6 +105,10 @@ ci_dockerd_stop() {
   if [[ -n $cpid ]] && kill -0 "$cpid" 2>/dev/null; then
     ci_dockerd_kill "$cpid"
   fi
+  # Leave nothing behind: the images the tests made go with the data-root.
+  grep -oE " ($CI_DOCKER_DATA|$CI_DOCKER_EXEC)/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$CI_DOCKER_DATA" "$CI_DOCKER_EXEC"
+  echo "docker: dockerd $CI_DOCKERD_PID stopped, its data-root removed, in $((SECONDS - start)) s"
   CI_DOCKERD_PID=
   unset STRATA_TEST_DOCKER_HOST
 }
