@@ -108,7 +108,8 @@ ci_dockerd_stop() {
   # Leave nothing behind: the images the tests made go with the data-root.
   grep -oE " ($CI_DOCKER_DATA|$CI_DOCKER_EXEC)/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$CI_DOCKER_DATA" "$CI_DOCKER_EXEC"
-  echo "docker: dockerd $CI_DOCKERD_PID stopped, its data-root removed, in $((SECONDS - start)) s"
+  # on stderr: the last line of stdout is the summary CI reads
+  echo "docker: dockerd $CI_DOCKERD_PID stopped, its data-root removed, in $((SECONDS - start)) s" >&2
   CI_DOCKERD_PID=
   unset STRATA_TEST_DOCKER_HOST
 }
