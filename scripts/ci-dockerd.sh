@@ -67,8 +67,10 @@ ci_dockerd_start() {
   # A fresh data-root each run: images and build cache of the last run
   # must not make this one pass. Unmount what a killed daemon left first.
   grep -oE " ($CI_DOCKER_DATA|$CI_DOCKER_EXEC)/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  rm -rf "$CI_DOCKER_DATA" "$CI_DOCKER_EXEC"
-  mkdir -p "$CI_DOCKER_DATA"
+  if ! rm -rf "$CI_DOCKER_DATA" "$CI_DOCKER_EXEC" || ! mkdir -p "$CI_DOCKER_DATA"; then
+    echo "docker: cannot make a fresh $CI_DOCKER_DATA; the docker comparison tests will skip" >&2
+    return 0
+  fi
   "$CI_DOCKERD" --data-root "$CI_DOCKER_DATA" --exec-root "$CI_DOCKER_EXEC" --pidfile "$CI_DOCKER_PIDFILE" \
     -H "unix://$CI_DOCKER_SOCK" --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none \
     --containerd-namespace strata-ci --containerd-plugins-namespace strata-ci-plugins \
