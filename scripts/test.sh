@@ -11,6 +11,17 @@ FUZZTIME=${FUZZTIME:-2000x}
 # the registry's end-to-end tests: about a minute the first time, cached after.
 scripts/install-clients.sh || echo "warning: registry clients not installed; their tests will skip" >&2
 
+# A dockerd of the tests' own, so the comparisons with docker (docker build,
+# docker load/save) run rather than skip; stopped by pid on any exit, a
+# failure or Ctrl-C included. STRATA_CI_DOCKER=0 leaves it out.
+. scripts/ci-dockerd.sh
+trap ci_dockerd_stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+if [[ ${STRATA_CI_DOCKER:-1} != 0 ]]; then
+  ci_dockerd_start
+fi
+
 echo "== go test ./..."
 set +e
 go test -count=1 -v -timeout 20m ./... > /tmp/strata-test.log 2>&1
@@ -33,7 +44,8 @@ race_pkgs=()
 for p in ./internal/content ./internal/metadata ./internal/engine ./internal/registry/... ./internal/remote/... ./internal/build/...; do
   [[ -d ${p%/...} ]] && race_pkgs+=("$p")
 done
-go test -count=1 -race -timeout 15m "${race_pkgs[@]}"
+# The docker comparisons ran above; under -race they would only add time.
+env -u STRATA_TEST_DOCKER_HOST go test -count=1 -race -timeout 15m "${race_pkgs[@]}"
 
 echo "== fuzz (each target $FUZZTIME inputs)"
 while read -r file; do

@@ -11,6 +11,8 @@
 //	  driver                 the snapshotter chosen at first use: overlay|native
 //	  snapshots/<driver>/    the snapshotter's own root (package snapshot)
 //	  containers/            container records (package container)
+//	  push-sessions/         upload URLs of pushes cut short, to resume; gone when a
+//	                         push of the blob finishes, or after a day (gc)
 //	  gc.lock                flock: writers hold it shared, gc exclusive
 //
 // Crash order everywhere: content first, then snapshots, then the names that

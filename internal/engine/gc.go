@@ -24,6 +24,9 @@ type GCReport struct {
 	Layers  int // layer records forgotten
 	Ingests int // abandoned ingests removed
 	Extract int // half-unpacked snapshots of dead processes removed
+	// PushSessions is the upload sessions of cut pushes, older than a
+	// day, removed.
+	PushSessions int
 }
 
 // Reclaimed is the bytes freed.
@@ -51,6 +54,9 @@ func (e *Engine) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 			return rep, err
 		}
 		if rep.Ingests, err = e.Content.CleanIngests(ctx, staleIngest); err != nil {
+			return rep, err
+		}
+		if rep.PushSessions, err = e.pushSessions().Prune(stalePushSession); err != nil {
 			return rep, err
 		}
 	}

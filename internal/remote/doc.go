@@ -20,5 +20,7 @@
 // Upload sessions a push started are remembered (SessionStore) so that a
 // push cut short continues, in a later process, from the offset the
 // registry reports: GET on the upload URL answers with a Range header
-// (distribution-spec "Pushing a blob in chunks").
+// (distribution-spec "Pushing a blob in chunks"). A session is forgotten
+// (and cancelled on the registry) once its blob is known to be there;
+// DirSessions.Prune removes the ones nobody came back for.
 package remote

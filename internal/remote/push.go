@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -65,6 +67,64 @@ func (d DirSessions) Save(key, location string) {
 // Delete forgets key.
 func (d DirSessions) Delete(key string) { _ = os.Remove(d.path(key)) }
 
+// Prune removes the sessions (and half-written session files) not saved
+// for age: a push that was cut and never run again would otherwise leave
+// its file for ever. A running push saves its session after every chunk,
+// so only abandoned ones are that old; registries expire such uploads
+// anyway (distribution after a week, Strata's after --upload-expiry).
+// A missing directory holds nothing to prune.
+func (d DirSessions) Prune(age time.Duration) (int, error) {
+	ents, err := os.ReadDir(string(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	cutoff := time.Now().Add(-age)
+	n := 0
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() || !info.ModTime().Before(cutoff) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(string(d), e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// ForgetUploads drops the sessions saved for these blobs in this
+// repository, once they are known to be there (a push that put its
+// manifest): a session an earlier, cut push left for one of them would
+// never be resumed. Each is first cancelled on the registry, best effort,
+// so the registry can free the partial upload.
+func (r *Repository) ForgetUploads(ctx context.Context, descs ...ocispec.Descriptor) {
+	for _, d := range descs {
+		r.forgetUpload(ctx, r.Name()+"@"+d.Digest.String())
+	}
+}
+
+// forgetUploadTimeout bounds the DELETE of a stale session, so a registry
+// that does not answer cannot hold up the end of a push that succeeded.
+const forgetUploadTimeout = 5 * time.Second
+
+func (r *Repository) forgetUpload(ctx context.Context, key string) {
+	if r.h.c.sessions == nil {
+		return
+	}
+	loc := r.h.c.sessions.Load(key)
+	if loc == "" {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, forgetUploadTimeout)
+	r.cancelUpload(cctx, loc)
+	cancel()
+	r.h.c.sessions.Delete(key)
+}
+
 // BlobExists asks with HEAD whether the repository has the blob.
 func (r *Repository) BlobExists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
 	resp, err := r.h.do(ctx, request{method: http.MethodHead, url: r.url("blobs", desc.Digest.String()), scopes: r.scopes})
@@ -123,6 +183,9 @@ func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, src 
 			return PushResult{}, err
 		}
 		if ok {
+			// Another push put it there: a session a cut push of ours
+			// left for it will not be resumed.
+			r.forgetUpload(ctx, r.Name()+"@"+desc.Digest.String())
 			return PushResult{Kind: Existed}, nil
 		}
 	}
