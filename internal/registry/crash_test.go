@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -61,8 +62,9 @@ func startHelper(t *testing.T, dir, addr string) *exec.Cmd {
 
 // chunkedPush uploads data in 64 KiB PATCHes from offset off of the session
 // at loc (starting one when loc is empty) and finishes it. It returns the
-// session so that an interrupted push can be resumed.
-func chunkedPush(base, repo string, data []byte, loc string, off int) (string, error) {
+// session so that an interrupted push can be resumed. Each accepted PATCH
+// adds one to accepted when it is not nil.
+func chunkedPush(base, repo string, data []byte, loc string, off int, accepted *atomic.Int64) (string, error) {
 	const chunk = 64 << 10
 	client := &http.Client{Timeout: 10 * time.Second}
 	if loc == "" {
@@ -87,6 +89,9 @@ func chunkedPush(base, repo string, data []byte, loc string, off int) (string, e
 		res.Body.Close()
 		if res.StatusCode != http.StatusAccepted {
 			return loc, fmt.Errorf("PATCH %d: %s", off, res.Status)
+		}
+		if accepted != nil {
+			accepted.Add(1)
 		}
 		off = end
 	}
@@ -121,11 +126,21 @@ func TestKillDuringPushes(t *testing.T) {
 	for i := range blobs {
 		blobs[i] = randomBytes(t, 1<<20+i)
 	}
+	// Kill once a fifth of all chunks have been accepted: pushes are then
+	// mid-way whatever the machine's load (a fixed sleep could come before
+	// the first PATCH or after the last PUT on a busy machine).
+	var accepted atomic.Int64
+	chunksPerPush := int64((1<<20)/(64<<10) + 1)
 	var wg sync.WaitGroup
 	for i := range pushes {
-		wg.Go(func() { locs[i], _ = chunkedPush(base, "crash", blobs[i], "", 0) })
+		wg.Go(func() { locs[i], _ = chunkedPush(base, "crash", blobs[i], "", 0, &accepted) })
 	}
-	time.Sleep(150 * time.Millisecond)
+	for deadline := time.Now().Add(time.Minute); accepted.Load() < pushes*chunksPerPush/5; {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d chunks accepted in a minute", accepted.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
 	if err := srv.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +190,7 @@ func TestKillDuringPushes(t *testing.T) {
 		if off > 0 {
 			resumed++
 		}
-		if _, err := chunkedPush(base, "crash", data, loc, off); err != nil {
+		if _, err := chunkedPush(base, "crash", data, loc, off, nil); err != nil {
 			t.Fatalf("resume push %d from %d: %v", i, off, err)
 		}
 	}
