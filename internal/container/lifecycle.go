@@ -249,7 +249,16 @@ func (s *Store) Attach(ctx context.Context, ref string, o runtime.AttachOptions)
 	if err != nil {
 		return -1, err
 	}
-	return runtime.Attach(ctx, s.dir(c.ID), o)
+	code, err := runtime.Attach(ctx, s.dir(c.ID), o)
+	if err != nil {
+		return code, err
+	}
+	// A process held back for the attach may fail to start only now (a
+	// command missing or not executable): that is an error, as from Start.
+	if st, serr := runtime.ReadStatus(s.dir(c.ID)); serr == nil && st.StartFailed && !st.Running {
+		return st.ExitCode, &runtime.StartError{ExitCode: st.ExitCode, Msg: st.Error}
+	}
+	return code, nil
 }
 
 // Run is create, start and, unless detach, attach and (with AutoRemove)
@@ -270,10 +279,16 @@ func (s *Store) Run(ctx context.Context, opts CreateOptions, detach bool, o runt
 		return c, 0, nil
 	}
 	code, err := s.Attach(ctx, c.ID, o)
-	if err == nil {
+	var se *runtime.StartError
+	if err == nil || errors.As(err, &se) {
 		// The monitor unmounts and deletes after sending the status; return
 		// once it is done, so nothing of the run is left mounted.
 		s.waitMonitor(c.ID)
+	}
+	if se != nil {
+		// The process could not start: nothing is left of the run.
+		_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
+		return c, ExitCode(err), err
 	}
 	if err != nil {
 		// Interrupted: the container keeps running, as docker's does on a

@@ -123,6 +123,14 @@ func (e *Engine) RunContainer(ctx context.Context, image string, opts container.
 		return c, 0, nil
 	}
 	code, err := s.Attach(ctx, c.ID, ro.Attach)
+	var se *runtime.StartError
+	if errors.As(err, &se) {
+		// Held back for the attach, the process could not start: as
+		// above, nothing is left of the run.
+		waitMonitor(s.Dir(c.ID))
+		_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
+		return nil, container.ExitCode(err), err
+	}
 	if err != nil {
 		if opts.AutoRemove {
 			_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -70,6 +71,9 @@ type Status struct {
 	ExitCode   int           `json:"exitCode"`
 	Error      string        `json:"error,omitempty"`
 	Ports      []PortMapping `json:"ports,omitempty"`
+	// StartFailed says the process never ran: Error says why and
+	// ExitCode is docker run's code for it (125, 126 or 127).
+	StartFailed bool `json:"startFailed,omitempty"`
 	// MonitorLost is set by Probe, never stored: the monitor died, so the
 	// status comes from runc and the exit status is unknown (255).
 	MonitorLost bool `json:"-"`
@@ -88,7 +92,8 @@ func (e *StartError) Error() string { return e.Msg }
 // errdefs.ErrNotFound if it never ran.
 func ReadStatus(dir string) (*Status, error) {
 	b, err := os.ReadFile(filepath.Join(dir, StatusFile))
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) || err == nil && len(b) == 0 {
+		// Empty: an unsynced status a crash cut short.
 		return nil, fmt.Errorf("status of %s: %w", filepath.Base(dir), errdefs.ErrNotFound)
 	}
 	if err != nil {
@@ -158,9 +163,21 @@ func writeStatus(dir string, s *Status) error {
 	return WriteFileAtomic(filepath.Join(dir, StatusFile), s)
 }
 
+// writeStatusNoSync is writeStatus without the fsync, for a status whose
+// loss in a crash costs nothing.
+func writeStatusNoSync(dir string, s *Status) error {
+	return writeFileAtomic(filepath.Join(dir, StatusFile), s, false)
+}
+
 // WriteFileAtomic writes v as JSON to path through a temp file in the same
 // dir, fsynced and renamed over path.
-func WriteFileAtomic(path string, v any) error {
+func WriteFileAtomic(path string, v any) error { return writeFileAtomic(path, v, true) }
+
+// WriteFileAtomicNoSync is WriteFileAtomic without the fsync: a crash may
+// leave the old file or an empty one, never a torn one.
+func WriteFileAtomicNoSync(path string, v any) error { return writeFileAtomic(path, v, false) }
+
+func writeFileAtomic(path string, v any, sync bool) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
@@ -174,9 +191,11 @@ func WriteFileAtomic(path string, v any) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
@@ -314,7 +333,7 @@ func (m *monitor) sendReport(rep startReport) {
 // fail reports a failure to start, records it and cleans up.
 func (m *monitor) fail(code int, err error) error {
 	m.sendReport(startReport{Error: err.Error(), ExitCode: code})
-	_ = writeStatus(m.dir, &Status{MonitorPid: os.Getpid(), ExitCode: code, FinishedAt: time.Now().UTC(), Error: err.Error()})
+	_ = writeStatus(m.dir, &Status{MonitorPid: os.Getpid(), ExitCode: code, FinishedAt: time.Now().UTC(), Error: err.Error(), StartFailed: true})
 	m.cleanup()
 	return err
 }
@@ -380,67 +399,41 @@ func (m *monitor) run() error {
 		}()
 	}
 
-	opts := CreateOptions{PidFile: pidFile, LogFile: runcLogFile}
-	var closeAfterCreate []*os.File
-	var console *consoleSocket
-	if m.cfg.Tty {
-		if console, err = newConsoleSocket(consoleSocketFile); err != nil {
-			return m.fail(125, err)
-		}
-		defer console.Close()
-		// runc dials the socket after changing into the bundle; a path
-		// relative to it stays short where an absolute one may not fit.
-		bundle, err := filepath.Abs(m.cfg.Bundle)
-		if err != nil {
-			return m.fail(125, err)
-		}
-		rel, err := filepath.Rel(bundle, filepath.Join(m.dir, consoleSocketFile))
-		if err != nil {
-			return m.fail(125, err)
-		}
-		opts.ConsoleSocket = rel
-	} else {
-		outR, outW, err := os.Pipe()
-		if err != nil {
-			return m.fail(125, err)
-		}
-		errR, errW, err := os.Pipe()
-		if err != nil {
-			return m.fail(125, err)
-		}
-		opts.Stdout, opts.Stderr = outW, errW
-		closeAfterCreate = append(closeAfterCreate, outW, errW)
-		copyOut(outR, &streamWriter{hub: hub, typ: frameStdout, line: outLine})
-		copyOut(errR, &streamWriter{hub: hub, typ: frameStderr, line: errLine})
-		if m.cfg.OpenStdin {
-			inR, inW, err := os.Pipe()
-			if err != nil {
-				return m.fail(125, err)
-			}
-			opts.Stdin = inR
-			closeAfterCreate = append(closeAfterCreate, inR)
-			hub.stdin = inW
-		}
+	if !m.cfg.Tty {
+		return m.runForeground(hub, proxies, ports, outLine, errLine)
 	}
+	// With a terminal: runc create hands the pty master over the console
+	// socket, runc start lets the process go.
+	opts := CreateOptions{PidFile: pidFile, LogFile: runcLogFile}
+	console, err := newConsoleSocket(consoleSocketFile)
+	if err != nil {
+		return m.fail(125, err)
+	}
+	defer console.Close()
+	// runc dials the socket after changing into the bundle; a path
+	// relative to it stays short where an absolute one may not fit.
+	bundle, err := filepath.Abs(m.cfg.Bundle)
+	if err != nil {
+		return m.fail(125, err)
+	}
+	rel, err := filepath.Rel(bundle, filepath.Join(m.dir, consoleSocketFile))
+	if err != nil {
+		return m.fail(125, err)
+	}
+	opts.ConsoleSocket = rel
 	type ptyResult struct {
 		f   *os.File
 		err error
 	}
 	ptyc := make(chan ptyResult, 1)
-	if console != nil {
-		go func() {
-			f, err := console.receive()
-			ptyc <- ptyResult{f, err}
-		}()
+	go func() {
+		f, err := console.receive()
+		ptyc <- ptyResult{f, err}
+	}()
+	if err := m.cfg.Runc.Create(ctx, m.cfg.ID, m.cfg.Bundle, opts); err != nil {
+		return m.fail(ExitCodeFor(err), err)
 	}
-	cerr := m.cfg.Runc.Create(ctx, m.cfg.ID, m.cfg.Bundle, opts)
-	for _, f := range closeAfterCreate {
-		f.Close()
-	}
-	if cerr != nil {
-		return m.fail(ExitCodeFor(cerr), cerr)
-	}
-	if console != nil {
+	{
 		var res ptyResult
 		select {
 		case res = <-ptyc:
@@ -487,11 +480,7 @@ func (m *monitor) run() error {
 		}
 	}
 	if err := m.cfg.Runc.Start(ctx, m.cfg.ID); err != nil {
-		code := ExitCodeFor(err)
-		hub.send(frameStderr, []byte(err.Error()+"\n"))
-		hub.send(frameExit, exitFrame(code))
-		hub.closeAll()
-		return m.fail(code, err)
+		return m.startFailed(hub, ExitCodeFor(err), err)
 	}
 	// Without attach the caller learns of the start only now, so a status
 	// read after StartMonitor returns is the started one.
@@ -556,4 +545,249 @@ func waitPid(pid int) int {
 		}
 		return ws.ExitStatus()
 	}
+}
+
+// runForeground runs a container without a terminal as one foreground
+// "runc run": create, start, wait and delete in a single runc process,
+// where create + start + delete cost three. runc hands the container
+// pipes of its own and copies them to the monitor's. Attached, the
+// process starts once the first client is there, so none of its output
+// is missed; a start that fails (a command missing or not executable)
+// is then reported through the status and the exit frame.
+func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMapping, outLine, errLine *lineWriter) error {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return m.fail(125, err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return m.fail(125, err)
+	}
+	// runc writes its own failure to its stderr, the container's stream:
+	// hold that stream back until the process is known to have started,
+	// and drop it if it did not (the failure is reported once, as an
+	// error).
+	errGate := &gateWriter{w: &streamWriter{hub: hub, typ: frameStderr, line: errLine}}
+	copies := make(chan struct{}, 2)
+	for _, c := range []struct {
+		r *os.File
+		w io.Writer
+	}{{outR, &streamWriter{hub: hub, typ: frameStdout, line: outLine}}, {errR, errGate}} {
+		// Ends at EOF: runc and every process holding the pipe are gone.
+		go func(r *os.File, w io.Writer) {
+			_, _ = io.Copy(w, r)
+			r.Close()
+			copies <- struct{}{}
+		}(c.r, c.w)
+	}
+	opts := CreateOptions{PidFile: pidFile, LogFile: runcLogFile}
+	opts.Stdout, opts.Stderr = outW, errW
+	closeAfterStart := []*os.File{outW, errW}
+	if m.cfg.OpenStdin {
+		inR, inW, err := os.Pipe()
+		if err != nil {
+			outW.Close()
+			errW.Close()
+			return m.fail(125, err)
+		}
+		opts.Stdin = inR
+		closeAfterStart = append(closeAfterStart, inR)
+		hub.stdin = inW
+	}
+	// A pid file or log left by an earlier start would be taken for this
+	// one's.
+	_ = os.Remove(pidFile)
+	_ = os.Remove(runcLogFile)
+	st := &Status{MonitorPid: os.Getpid(), Running: true, Ports: ports}
+	if m.cfg.Attach {
+		m.sendReport(startReport{Ports: ports})
+		select {
+		case <-hub.first:
+		case <-time.After(60 * time.Second):
+		}
+		// The client may see output (and pass on a signal) before the pid
+		// is known: the status says running from the start.
+		st.StartedAt = time.Now().UTC()
+		if err := writeStatusNoSync(m.dir, st); err != nil {
+			return m.startFailed(hub, 125, fmt.Errorf("write status: %w", err))
+		}
+	}
+	cmd, err := m.cfg.Runc.runCommand(m.cfg.ID, m.cfg.Bundle, opts)
+	if err == nil {
+		err = cmd.Start()
+	}
+	for _, f := range closeAfterStart {
+		f.Close()
+	}
+	if err != nil {
+		errGate.drop()
+		return m.startFailed(hub, 125, fmt.Errorf("runc run: %w", err))
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
+	pid := waitPidFile(pidFile, exited)
+	if pid == 0 {
+		// runc exited without starting the process.
+		<-exited
+		errGate.drop()
+		msg := LastRuncError(runcLogFile)
+		if msg == "" {
+			msg = fmt.Sprintf("runc run: %v", waitErr)
+		}
+		err := fmt.Errorf("runc run: %s", msg)
+		return m.startFailed(hub, ExitCodeFor(err), err)
+	}
+	errGate.open()
+	var netns *os.File
+	if !m.cfg.HostNetwork && len(proxies) > 0 {
+		if netns, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", pid)); err != nil {
+			_ = m.cfg.Runc.Kill(context.Background(), m.cfg.ID, syscall.SIGKILL, true)
+			<-exited
+			return m.startFailed(hub, 125, fmt.Errorf("open network namespace of %s: %w", m.cfg.ID, err))
+		}
+		defer netns.Close()
+	}
+	for _, p := range proxies {
+		p.netns = netns
+		go p.serve()
+	}
+	st.Pid = pid
+	if st.StartedAt.IsZero() {
+		st.StartedAt = time.Now().UTC()
+	}
+	// Not synced: after a crash, a running status whose monitor is gone
+	// reads as exited (Probe); only the exit status is worth a sync.
+	if err := writeStatusNoSync(m.dir, st); err != nil {
+		_ = m.cfg.Runc.Kill(context.Background(), m.cfg.ID, syscall.SIGKILL, true)
+		<-exited
+		return m.startFailed(hub, 125, fmt.Errorf("write status: %w", err))
+	}
+	// Detached, the caller learns of the start only now, so a status read
+	// after StartMonitor returns is the started one.
+	m.sendReport(startReport{Pid: pid, Ports: ports})
+
+	<-exited
+	code, _ := exitStatus(waitErr)
+	if code < 0 {
+		code = 255
+	}
+	if ps := cmd.ProcessState; ps != nil {
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() && processAlive(pid) {
+			// runc itself was killed; the container's init, orphaned, is
+			// this subreaper's child now: its status is the one to keep.
+			code = waitPid(pid)
+		}
+	}
+	// The streams end once every process holding them has gone; with the
+	// pid namespace's init gone that is at once, but do not hang on a
+	// straggler.
+	deadline := time.After(2 * time.Second)
+	for i := 0; i < 2; i++ {
+		select {
+		case <-copies:
+		case <-deadline:
+			i = 2
+		}
+	}
+	outLine.Flush()
+	errLine.Flush()
+	st.Running, st.ExitCode, st.FinishedAt = false, code, time.Now().UTC()
+	if err := writeStatus(m.dir, st); err != nil {
+		fmt.Fprintf(os.Stderr, "monitor: write status: %v\n", err)
+	}
+	hub.send(frameExit, exitFrame(code))
+	hub.closeAll()
+	for _, p := range proxies {
+		p.ln.Close()
+	}
+	m.cleanup()
+	return nil
+}
+
+// startFailed records a process that could not start: the caller learns of
+// it from the report (detached) or from the exit frame and the status
+// (attached).
+func (m *monitor) startFailed(hub *attachHub, code int, err error) error {
+	if m.report == nil {
+		// Attached: the report went out; write the status first so the
+		// client reads the failure after the exit frame.
+		_ = writeStatus(m.dir, &Status{MonitorPid: os.Getpid(), ExitCode: code, FinishedAt: time.Now().UTC(), Error: err.Error(), StartFailed: true})
+		hub.send(frameExit, exitFrame(code))
+		hub.closeAll()
+	}
+	return m.fail(code, err)
+}
+
+// waitPidFile waits for runc to write the container's pid to path, which
+// it does once the process has started, and returns it; 0 if exited is
+// closed first (runc is gone) and no pid came.
+func waitPidFile(path string, exited <-chan struct{}) int {
+	read := func() int {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return 0
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		return pid
+	}
+	t := time.NewTicker(500 * time.Microsecond)
+	defer t.Stop()
+	for {
+		if pid := read(); pid > 0 {
+			return pid
+		}
+		select {
+		case <-exited:
+			return read()
+		case <-t.C:
+		}
+	}
+}
+
+func processAlive(pid int) bool {
+	return pid > 0 && unix.Kill(pid, 0) == nil
+}
+
+// gateWriter holds what is written until open (then writes it through)
+// or drop (then discards it and everything after).
+type gateWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	buf     []byte
+	opened  bool
+	dropped bool
+}
+
+func (g *gateWriter) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.dropped:
+	case g.opened:
+		_, _ = g.w.Write(p)
+	default:
+		g.buf = append(g.buf, p...)
+	}
+	return len(p), nil
+}
+
+func (g *gateWriter) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.dropped && !g.opened && len(g.buf) > 0 {
+		_, _ = g.w.Write(g.buf)
+	}
+	g.opened, g.buf = true, nil
+}
+
+func (g *gateWriter) drop() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.dropped, g.buf = true, nil
 }
