@@ -157,6 +157,11 @@ type StartOptions struct {
 	// Attach holds the process back until Attach is called, so an attached
 	// run misses none of its output.
 	Attach bool
+	// Here, with Attach and no terminal, makes this process the
+	// container's monitor (runtime.StartLocalMonitor): an attached run
+	// does not start a second one. The caller must Attach, and should
+	// outlive the container.
+	Here bool
 }
 
 // Start mounts the container's rootfs, writes its runtime spec and starts
@@ -186,6 +191,7 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 	if err := mount.UnmountAll(rootfs, 0); err != nil {
 		return nil, fmt.Errorf("start %s: %w", c.Name, err)
 	}
+	runtime.Tracef("start: mounting")
 	if err := mount.All(mounts, rootfs); err != nil {
 		return nil, fmt.Errorf("start %s: mount rootfs: %w", c.Name, err)
 	}
@@ -221,7 +227,13 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 	if o.AutoRemove && !opts.Attach {
 		cfg.CleanupArgs = append(append([]string{}, s.remove...), c.ID)
 	}
-	st, err := runtime.StartMonitor(ctx, dir, s.monitor, cfg)
+	runtime.Tracef("start: spec written")
+	var st *runtime.Status
+	if opts.Here && opts.Attach && !o.Tty {
+		st, err = runtime.StartLocalMonitor(ctx, dir, cfg)
+	} else {
+		st, err = runtime.StartMonitor(ctx, dir, s.monitor, cfg)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +281,7 @@ func (s *Store) Run(ctx context.Context, opts CreateOptions, detach bool, o runt
 	if err != nil {
 		return nil, 125, err
 	}
-	if _, err := s.Start(ctx, c.ID, StartOptions{Attach: !detach}); err != nil {
+	if _, err := s.Start(ctx, c.ID, StartOptions{Attach: !detach, Here: !detach}); err != nil {
 		if opts.AutoRemove {
 			_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
 		}
@@ -473,11 +485,14 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) error {
 // no longer running to finish its cleanup and exit. It does not wait for
 // its own parent: a monitor running "strata rm -f ID" as its cleanup.
 func (s *Store) waitMonitor(id string) {
-	st, err := runtime.ReadStatus(s.dir(id))
-	if err != nil || st.MonitorPid == os.Getppid() {
+	if runtime.WaitLocalMonitor(s.dir(id)) {
 		return
 	}
-	for i := 0; i < 500 && processAlive(st.MonitorPid) && strings.Contains(cmdline(st.MonitorPid), id); i++ {
+	st, err := runtime.ReadStatus(s.dir(id))
+	if err != nil || st.MonitorPid == os.Getppid() || st.MonitorPid == os.Getpid() {
+		return
+	}
+	for i := 0; i < 500 && runtime.MonitorAlive(st, s.dir(id)); i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
@@ -493,11 +508,6 @@ func isZombie(pid int) bool {
 	}
 	i := strings.LastIndexByte(string(b), ')')
 	return i >= 0 && len(b) > i+2 && b[i+2] == 'Z'
-}
-
-func cmdline(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return string(b)
 }
 
 // ParseSignal parses a signal as docker does: "SIGTERM", "TERM" or "15".

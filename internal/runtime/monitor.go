@@ -64,6 +64,9 @@ type MonitorConfig struct {
 // atomically (temp file + rename) into StatusFile.
 type Status struct {
 	MonitorPid int           `json:"monitorPid"`
+	// MonitorStart is the monitor's start time (/proc/PID/stat's
+	// starttime), so that a reused pid is not taken for it.
+	MonitorStart uint64 `json:"monitorStart,omitempty"`
 	Pid        int           `json:"pid"`
 	Running    bool          `json:"running"`
 	StartedAt  time.Time     `json:"startedAt"`
@@ -112,7 +115,7 @@ func ReadStatus(dir string) (*Status, error) {
 // status 255 and FinishedAt now. Nothing is written.
 func Probe(ctx context.Context, r *Runc, id, dir string) (*Status, error) {
 	s, err := ReadStatus(dir)
-	if err != nil || !s.Running || monitorAlive(s.MonitorPid, dir) {
+	if err != nil || !s.Running || MonitorAlive(s, dir) {
 		return s, err
 	}
 	// Read again: the monitor may have finished between the two looks.
@@ -134,11 +137,18 @@ func Probe(ctx context.Context, r *Runc, id, dir string) (*Status, error) {
 	return s, nil
 }
 
-// monitorAlive reports whether pid is a monitor of dir (so a reused pid
-// is not taken for it).
-func monitorAlive(pid int, dir string) bool {
+// MonitorAlive reports whether the monitor that wrote s still runs: its
+// pid is alive, not a zombie, and started when s says (or, in a status
+// without the start time, has dir on its command line), so that a reused
+// pid is not taken for it.
+func MonitorAlive(s *Status, dir string) bool {
+	pid := s.MonitorPid
 	if pid <= 0 {
 		return false
+	}
+	if s.MonitorStart != 0 {
+		start, zombie, err := procStart(pid)
+		return err == nil && !zombie && start == s.MonitorStart
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {
@@ -309,31 +319,44 @@ func MonitorMain(dir string) error {
 	if err := os.Chdir(dir); err != nil {
 		return fmt.Errorf("monitor: %w", err)
 	}
+	Tracef("monitor: begin")
 	report := os.NewFile(3, "report")
-	m := &monitor{dir: dir, cfg: cfg, report: report}
+	m := &monitor{dir: dir, cfg: cfg, report: func(rep startReport) {
+		b, _ := json.Marshal(rep)
+		_, _ = report.Write(append(b, '\n'))
+		report.Close()
+	}}
+	// Terminal and pipe signals are not for the monitor: it outlives both.
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
 	return m.run()
 }
 
 type monitor struct {
-	dir    string
-	cfg    MonitorConfig
-	report *os.File
+	dir string
+	cfg MonitorConfig
+	// report tells the starter how the start went, once; nil after.
+	report func(startReport)
+	// local, in a monitor running inside its client's process, is the
+	// monitor's end of that client's connection: there is no attach
+	// socket.
+	local *net.UnixConn
 }
 
 func (m *monitor) sendReport(rep startReport) {
 	if m.report == nil {
 		return
 	}
-	b, _ := json.Marshal(rep)
-	_, _ = m.report.Write(append(b, '\n'))
-	m.report.Close()
+	m.report(rep)
 	m.report = nil
 }
+
+// path is name in the container's directory.
+func (m *monitor) path(name string) string { return filepath.Join(m.dir, name) }
 
 // fail reports a failure to start, records it and cleans up.
 func (m *monitor) fail(code int, err error) error {
 	m.sendReport(startReport{Error: err.Error(), ExitCode: code})
-	_ = writeStatus(m.dir, &Status{MonitorPid: os.Getpid(), ExitCode: code, FinishedAt: time.Now().UTC(), Error: err.Error(), StartFailed: true})
+	_ = writeStatus(m.dir, &Status{MonitorPid: os.Getpid(), MonitorStart: selfStart(), ExitCode: code, FinishedAt: time.Now().UTC(), Error: err.Error(), StartFailed: true})
 	m.cleanup()
 	return err
 }
@@ -345,8 +368,10 @@ func (m *monitor) cleanup() {
 	if m.cfg.Rootfs != "" {
 		_ = mount.UnmountAll(m.cfg.Rootfs, 0)
 	}
-	_ = os.Remove(AttachSocket)
-	_ = os.Remove(consoleSocketFile)
+	if m.local == nil {
+		_ = os.Remove(m.path(AttachSocket))
+	}
+	_ = os.Remove(m.path(consoleSocketFile))
 	if len(m.cfg.CleanupArgs) > 0 {
 		cmd := exec.CommandContext(ctx, m.cfg.CleanupArgs[0], m.cfg.CleanupArgs[1:]...)
 		_ = cmd.Run()
@@ -354,7 +379,6 @@ func (m *monitor) cleanup() {
 }
 
 func (m *monitor) run() error {
-	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
 	ctx := context.Background()
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return m.fail(125, fmt.Errorf("monitor: become subreaper: %w", err))
@@ -375,14 +399,18 @@ func (m *monitor) run() error {
 			p.ln.Close()
 		}
 	}()
-	_ = os.Remove(AttachSocket)
-	aln, err := net.ListenUnix("unix", &net.UnixAddr{Name: AttachSocket, Net: "unix"})
-	if err != nil {
-		return m.fail(125, fmt.Errorf("attach socket: %w", err))
-	}
-	defer aln.Close()
 	hub := newAttachHub()
-	go hub.serve(aln)
+	if m.local != nil {
+		hub.add(m.local)
+	} else {
+		_ = os.Remove(AttachSocket)
+		aln, err := net.ListenUnix("unix", &net.UnixAddr{Name: AttachSocket, Net: "unix"})
+		if err != nil {
+			return m.fail(125, fmt.Errorf("attach socket: %w", err))
+		}
+		defer aln.Close()
+		go hub.serve(aln)
+	}
 
 	outLine := &lineWriter{log: lw, stream: "stdout"}
 	errLine := &lineWriter{log: lw, stream: "stderr"}
@@ -467,7 +495,7 @@ func (m *monitor) run() error {
 	}
 	// The status says running from here on: the process exists (created)
 	// and this monitor answers for it.
-	st := &Status{MonitorPid: os.Getpid(), Pid: pid, Running: true, StartedAt: time.Now().UTC(), Ports: ports}
+	st := &Status{MonitorPid: os.Getpid(), MonitorStart: selfStart(), Pid: pid, Running: true, StartedAt: time.Now().UTC(), Ports: ports}
 	if err := writeStatus(m.dir, st); err != nil {
 		_ = m.cfg.Runc.Delete(ctx, m.cfg.ID, true)
 		return m.fail(125, fmt.Errorf("write status: %w", err))
@@ -582,7 +610,8 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 			copies <- struct{}{}
 		}(c.r, c.w)
 	}
-	opts := CreateOptions{PidFile: pidFile, LogFile: runcLogFile}
+	pidPath, logPath := m.path(pidFile), m.path(runcLogFile)
+	opts := CreateOptions{PidFile: pidPath, LogFile: logPath}
 	opts.Stdout, opts.Stderr = outW, errW
 	closeAfterStart := []*os.File{outW, errW}
 	if m.cfg.OpenStdin {
@@ -598,9 +627,9 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 	}
 	// A pid file or log left by an earlier start would be taken for this
 	// one's.
-	_ = os.Remove(pidFile)
-	_ = os.Remove(runcLogFile)
-	st := &Status{MonitorPid: os.Getpid(), Running: true, Ports: ports}
+	_ = os.Remove(pidPath)
+	_ = os.Remove(logPath)
+	st := &Status{MonitorPid: os.Getpid(), MonitorStart: selfStart(), Running: true, Ports: ports}
 	if m.cfg.Attach {
 		m.sendReport(startReport{Ports: ports})
 		select {
@@ -614,6 +643,7 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 			return m.startFailed(hub, 125, fmt.Errorf("write status: %w", err))
 		}
 	}
+	Tracef("monitor: runc run")
 	cmd, err := m.cfg.Runc.runCommand(m.cfg.ID, m.cfg.Bundle, opts)
 	if err == nil {
 		err = cmd.Start()
@@ -631,12 +661,13 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 		waitErr = cmd.Wait()
 		close(exited)
 	}()
-	pid := waitPidFile(pidFile, exited)
+	pid := waitPidFile(pidPath, exited)
+	Tracef("monitor: pid %d", pid)
 	if pid == 0 {
 		// runc exited without starting the process.
 		<-exited
 		errGate.drop()
-		msg := LastRuncError(runcLogFile)
+		msg := LastRuncError(logPath)
 		if msg == "" {
 			msg = fmt.Sprintf("runc run: %v", waitErr)
 		}
@@ -673,6 +704,7 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 	m.sendReport(startReport{Pid: pid, Ports: ports})
 
 	<-exited
+	Tracef("monitor: runc exited")
 	code, _ := exitStatus(waitErr)
 	if code < 0 {
 		code = 255
@@ -707,6 +739,7 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 		p.ln.Close()
 	}
 	m.cleanup()
+	Tracef("monitor: cleaned up")
 	return nil
 }
 
@@ -717,7 +750,7 @@ func (m *monitor) startFailed(hub *attachHub, code int, err error) error {
 	if m.report == nil {
 		// Attached: the report went out; write the status first so the
 		// client reads the failure after the exit frame.
-		_ = writeStatus(m.dir, &Status{MonitorPid: os.Getpid(), ExitCode: code, FinishedAt: time.Now().UTC(), Error: err.Error(), StartFailed: true})
+		_ = writeStatus(m.dir, &Status{MonitorPid: os.Getpid(), MonitorStart: selfStart(), ExitCode: code, FinishedAt: time.Now().UTC(), Error: err.Error(), StartFailed: true})
 		hub.send(frameExit, exitFrame(code))
 		hub.closeAll()
 	}
@@ -790,4 +823,35 @@ func (g *gateWriter) drop() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.dropped, g.buf = true, nil
+}
+
+// procStart returns pid's start time (field 22 of /proc/PID/stat, in clock
+// ticks since boot) and whether it is a zombie.
+func procStart(pid int) (start uint64, zombie bool, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false, err
+	}
+	// The fields after comm, which ends at the last ")": state is field 3,
+	// starttime field 22.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, false, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0, false, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	start, err = strconv.ParseUint(f[19], 10, 64)
+	return start, f[0] == "Z", err
+}
+
+var selfStartTime uint64
+
+// selfStart is this process's start time, as procStart gives it.
+func selfStart() uint64 {
+	if selfStartTime == 0 {
+		selfStartTime, _, _ = procStart(os.Getpid())
+	}
+	return selfStartTime
 }
