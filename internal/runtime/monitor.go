@@ -63,17 +63,17 @@ type MonitorConfig struct {
 // Status is a container's process state as its monitor records it, written
 // atomically (temp file + rename) into StatusFile.
 type Status struct {
-	MonitorPid int           `json:"monitorPid"`
+	MonitorPid int `json:"monitorPid"`
 	// MonitorStart is the monitor's start time (/proc/PID/stat's
 	// starttime), so that a reused pid is not taken for it.
-	MonitorStart uint64 `json:"monitorStart,omitempty"`
-	Pid        int           `json:"pid"`
-	Running    bool          `json:"running"`
-	StartedAt  time.Time     `json:"startedAt"`
-	FinishedAt time.Time     `json:"finishedAt"`
-	ExitCode   int           `json:"exitCode"`
-	Error      string        `json:"error,omitempty"`
-	Ports      []PortMapping `json:"ports,omitempty"`
+	MonitorStart uint64        `json:"monitorStart,omitempty"`
+	Pid          int           `json:"pid"`
+	Running      bool          `json:"running"`
+	StartedAt    time.Time     `json:"startedAt"`
+	FinishedAt   time.Time     `json:"finishedAt"`
+	ExitCode     int           `json:"exitCode"`
+	Error        string        `json:"error,omitempty"`
+	Ports        []PortMapping `json:"ports,omitempty"`
 	// StartFailed says the process never ran: Error says why and
 	// ExitCode is docker run's code for it (125, 126 or 127).
 	StartFailed bool `json:"startFailed,omitempty"`
