@@ -216,13 +216,15 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", c.Name, err)
 	}
-	if err := runtime.WriteFileAtomic(filepath.Join(dir, "bundle", "config.json"), spec); err != nil {
+	// Written again at every start: not worth an fsync.
+	if err := runtime.WriteFileAtomicNoSync(filepath.Join(dir, "bundle", "config.json"), spec); err != nil {
 		return nil, fmt.Errorf("start %s: %w", c.Name, err)
 	}
 	cfg := runtime.MonitorConfig{
 		ID: c.ID, Bundle: filepath.Join(dir, "bundle"), Runc: *s.runc,
 		LogPath: s.logPath(c.ID), Tty: o.Tty, OpenStdin: o.OpenStdin, Attach: opts.Attach,
 		Ports: c.Ports, HostNetwork: o.Network == "host", Rootfs: rootfs,
+		NoSync: o.AutoRemove,
 	}
 	if o.AutoRemove && !opts.Attach {
 		cfg.CleanupArgs = append(append([]string{}, s.remove...), c.ID)

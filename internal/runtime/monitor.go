@@ -58,6 +58,9 @@ type MonitorConfig struct {
 	// CleanupArgs, when set, is run after the exit is recorded (e.g.
 	// strata rm -f ID for run --rm -d).
 	CleanupArgs []string `json:"cleanupArgs,omitempty"`
+	// NoSync skips the fsync of the exit status: the container is removed
+	// when it exits (--rm), so the status need not outlive a crash.
+	NoSync bool `json:"noSync,omitempty"`
 }
 
 // Status is a container's process state as its monitor records it, written
@@ -235,7 +238,8 @@ func StartMonitor(ctx context.Context, dir string, exe []string, cfg MonitorConf
 	if _, err := cfg.Runc.path(); err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, MonitorConfigFile), cfg); err != nil {
+	// Written again at every start: not worth an fsync.
+	if err := WriteFileAtomicNoSync(filepath.Join(dir, MonitorConfigFile), cfg); err != nil {
 		return nil, fmt.Errorf("start monitor: %w", err)
 	}
 	logf, err := os.OpenFile(filepath.Join(dir, MonitorLogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -730,7 +734,11 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 	outLine.Flush()
 	errLine.Flush()
 	st.Running, st.ExitCode, st.FinishedAt = false, code, time.Now().UTC()
-	if err := writeStatus(m.dir, st); err != nil {
+	write := writeStatus
+	if m.cfg.NoSync {
+		write = writeStatusNoSync
+	}
+	if err := write(m.dir, st); err != nil {
 		fmt.Fprintf(os.Stderr, "monitor: write status: %v\n", err)
 	}
 	hub.send(frameExit, exitFrame(code))
