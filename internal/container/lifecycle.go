@@ -121,9 +121,11 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 	if err = os.MkdirAll(filepath.Join(dir, "bundle", "rootfs"), 0o711); err != nil {
 		return nil, fmt.Errorf("create container: %w", err)
 	}
+	runtime.Tracef("create: claimed")
 	if _, err = s.sn.Prepare(ctx, key, opts.ChainID); err != nil {
 		return nil, fmt.Errorf("create container from %s: %w", opts.ImageRef, err)
 	}
+	runtime.Tracef("create: prepared")
 	prepared = true
 	hostname := opts.Hostname
 	if hostname == "" {
@@ -459,6 +461,7 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) error {
 	// Let the monitor finish its own cleanup (unless it is our parent,
 	// running us as its --rm cleanup command).
 	s.waitMonitor(c.ID)
+	runtime.Tracef("remove: monitor gone")
 	if err := s.runc.Delete(ctx, c.ID, true); err != nil {
 		return fmt.Errorf("remove %s: %w", c.Name, err)
 	}
@@ -471,9 +474,11 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) error {
 			_ = mount.UnmountAll(m, unix.MNT_DETACH)
 		}
 	}
+	runtime.Tracef("remove: unmounted")
 	if err := s.sn.Remove(ctx, c.SnapshotKey); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove %s: %w", c.Name, err)
 	}
+	runtime.Tracef("remove: snapshot removed")
 	if link, err := os.Readlink(s.nameLink(c.Name)); err == nil && link == c.ID {
 		_ = os.Remove(s.nameLink(c.Name))
 	}
