@@ -312,3 +312,42 @@ func TestContainerRunSignalProxy(t *testing.T) {
 		t.Errorf("run --rm left %q", got)
 	}
 }
+
+// An attached run is its container's monitor: a kill -9 of it leaves the
+// container to runc, and ps keeps telling the truth: running while it
+// runs, then exited with the status unknown (255), settled and unmounted.
+func TestContainerRunCLIKilled(t *testing.T) {
+	root := containerRoot(t)
+	cmd := exec.Command(strataBin, "--root", root, "run", "--name", "k", "bb", "sh", "-c", "echo ready; exec sleep 30")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
+		t.Fatalf("read %q, %v; want ready", buf, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if ps := mustStrata(t, root, "ps"); !strings.Contains(ps, "Up ") || !strings.Contains(ps, " k\n") {
+		t.Fatalf("ps after kill -9 of run:\n%s", ps)
+	}
+	mustStrata(t, root, "kill", "k")
+	var ps string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ps = mustStrata(t, root, "ps", "-a"); strings.Contains(ps, "Exited (255)") {
+			break
+		}
+	}
+	if !strings.Contains(ps, "Exited (255)") {
+		t.Fatalf("ps -a after kill:\n%s", ps)
+	}
+	if m := mountsUnder(root); len(m) > 0 {
+		t.Errorf("mounts left once the exit was seen: %v", m)
+	}
+	mustStrata(t, root, "rm", "k")
+}

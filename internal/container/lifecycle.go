@@ -330,7 +330,23 @@ func (s *Store) Status(ctx context.Context, id string) (*runtime.Status, error) 
 	if errdefs.IsNotFound(err) {
 		return &runtime.Status{}, nil
 	}
+	if err == nil && st.MonitorLost && !st.Running {
+		s.settleLost(ctx, id, st)
+	}
 	return st, err
+}
+
+// settleLost does what the killed monitor of a container that has since
+// exited did not: it records the exit (the time it was first seen, the
+// status unknown: 255), so that ps and inspect stop moving, and unmounts
+// the rootfs and deletes runc's state, so that nothing of the run stays
+// mounted. Two callers doing it at once write the same thing.
+func (s *Store) settleLost(ctx context.Context, id string, st *runtime.Status) {
+	_ = s.runc.Delete(ctx, id, true)
+	_ = mount.UnmountAll(s.rootfs(id), 0)
+	rec := *st
+	rec.MonitorPid, rec.MonitorStart = 0, 0
+	_ = runtime.WriteFileAtomic(filepath.Join(s.dir(id), runtime.StatusFile), &rec)
 }
 
 // Kill sends sig to the container's processes.

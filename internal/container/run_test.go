@@ -221,6 +221,19 @@ func TestPsAfterMonitorKilled(t *testing.T) {
 		l, _ := s.List(ctx, ListOptions{All: true})
 		return len(l) == 1 && l[0].State == "exited"
 	})
+	// What the monitor did not record is settled once seen: the status
+	// stops moving, and nothing of the run stays mounted.
+	st3, err := s.Status(ctx, c.ID)
+	if err != nil || st3.Running || st3.ExitCode != 255 || st3.Error == "" {
+		t.Fatalf("after the container exited: %+v %v, want exited 255 with an error", st3, err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if st4, err := s.Status(ctx, c.ID); err != nil || !st4.FinishedAt.Equal(st3.FinishedAt) {
+		t.Errorf("status moved: finished %v, then %v (%v)", st3.FinishedAt, st4.FinishedAt, err)
+	}
+	if left, _ := mountsUnder(s.dir(c.ID)); len(left) > 0 {
+		t.Errorf("mounts left after the exit: %v", left)
+	}
 	if err := s.Remove(ctx, c.ID, false); err != nil {
 		t.Fatal(err)
 	}
