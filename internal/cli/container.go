@@ -205,7 +205,7 @@ func addCreateFlags(fs *pflag.FlagSet, f *createFlags) {
 	fs.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
 	fs.StringVarP(&f.user, "user", "u", "", "user to run as: name|uid[:group|gid]")
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "override the image's entrypoint (\"\" clears it)")
-	fs.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a port: [IP:]HOSTPORT:PORT[/tcp] (IP defaults to 127.0.0.1)")
+	fs.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a port: [IP:]HOSTPORT:PORT[/tcp|/udp] (IP defaults to 127.0.0.1)")
 	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount a host path: HOST:CONTAINER[:ro]")
 	fs.StringVar(&f.network, "network", "none", "network: none (loopback only) or host")
 	fs.StringVar(&f.hostname, "hostname", "", "container host name (default: the short ID)")

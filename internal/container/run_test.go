@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -332,6 +334,64 @@ func TestPublish(t *testing.T) {
 	})
 	if err := s.Stop(ctx, c.ID, time.Second); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// -p HOSTPORT:PORT/udp forwards datagrams into the container's network
+// namespace and the replies back, a flow per client address.
+func TestPublishUDP(t *testing.T) {
+	requireRunc(t)
+	bin := filepath.Join(t.TempDir(), "udpecho")
+	cmd := exec.Command("go", "build", "-o", bin, "./testdata/udpecho")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("skipping: cannot build a static udpecho: %v\n%s", err, out)
+	}
+	s, chain := newStore(t, snapshotters[0])
+	ctx := context.Background()
+	opts := baseOptions(chain, "/udpecho", "5353")
+	opts.Binds = []string{bin + ":/udpecho:ro"}
+	opts.Publish = []string{"127.0.0.1:0:5353/udp"}
+	c, _, err := s.Run(ctx, opts, true, runtime.AttachOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Status(ctx, c.ID)
+	if err != nil || len(st.Ports) != 1 || st.Ports[0].HostPort == 0 || st.Ports[0].Proto != "udp" {
+		t.Fatalf("status ports: %+v %v", st, err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(st.Ports[0].HostPort)
+	for _, client := range []string{"one", "two"} {
+		conn, err := net.Dial("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		var got string
+		// The server may not listen yet: a datagram sent before is lost.
+		waitFor(t, func() bool {
+			if _, err := conn.Write([]byte(client)); err != nil {
+				return false
+			}
+			conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			b := make([]byte, 100)
+			n, err := conn.Read(b)
+			got = string(b[:n])
+			return err == nil
+		})
+		if got != "echo: "+client {
+			t.Errorf("client %s got %q", client, got)
+		}
+	}
+	l, _ := s.List(ctx, ListOptions{})
+	if len(l) != 1 || len(l[0].Ports) != 1 || !strings.HasSuffix(l[0].Ports[0].String(), "->5353/udp") {
+		t.Errorf("ps ports: %+v", l)
+	}
+	if err := s.Remove(ctx, c.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := net.ListenPacket("udp", addr); err != nil {
+		t.Errorf("the host port is still taken after rm: %v", err)
 	}
 }
 

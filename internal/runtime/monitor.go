@@ -400,7 +400,7 @@ func (m *monitor) run() error {
 	}
 	defer func() {
 		for _, p := range proxies {
-			p.ln.Close()
+			p.close()
 		}
 	}()
 	hub := newAttachHub()
@@ -540,7 +540,7 @@ func (m *monitor) run() error {
 	hub.send(frameExit, exitFrame(code))
 	hub.closeAll()
 	for _, p := range proxies {
-		p.ln.Close()
+		p.close()
 	}
 	m.cleanup()
 	return nil
@@ -744,7 +744,7 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 	hub.send(frameExit, exitFrame(code))
 	hub.closeAll()
 	for _, p := range proxies {
-		p.ln.Close()
+		p.close()
 	}
 	m.cleanup()
 	Tracef("monitor: cleaned up")
