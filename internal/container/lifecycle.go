@@ -42,7 +42,9 @@ type CreateOptions struct {
 	Binds []string `json:"binds,omitempty"`
 	// Network is "" / "none" or "host".
 	Network string `json:"network,omitempty"`
-	Init    bool   `json:"init,omitempty"`
+	// SeccompUnconfined runs without the default seccomp profile.
+	SeccompUnconfined bool `json:"seccompUnconfined,omitempty"`
+	Init              bool `json:"init,omitempty"`
 	// Publish are -p [IP:]HOSTPORT:PORT[/tcp] (host IP default 127.0.0.1).
 	Publish []string `json:"publish,omitempty"`
 	// AutoRemove (--rm): a detached container's monitor removes it on
@@ -210,10 +212,11 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 		WorkingDir: o.WorkingDir, User: o.User, Hostname: o.Hostname,
 		Tty: o.Tty, ReadOnly: o.ReadOnly, Binds: o.Binds, Network: o.Network,
 		Init: o.Init, InitPath: s.init, InitArgs: s.initArg,
-		HostsPath:      filepath.Join(dir, "hosts"),
-		HostnamePath:   filepath.Join(dir, "hostname"),
-		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
-		CgroupsPath:    "/strata/" + c.ID,
+		HostsPath:         filepath.Join(dir, "hosts"),
+		HostnamePath:      filepath.Join(dir, "hostname"),
+		ResolvConfPath:    filepath.Join(dir, "resolv.conf"),
+		CgroupsPath:       "/strata/" + c.ID,
+		SeccompUnconfined: o.SeccompUnconfined,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", c.Name, err)

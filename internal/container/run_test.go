@@ -395,6 +395,26 @@ func TestPublishUDP(t *testing.T) {
 	}
 }
 
+// The default seccomp profile filters the container's calls: a call it
+// blocks fails even where the capabilities would let it through
+// (CAP_SYS_ADMIN is not among them, so the filter is seen in the status);
+// seccomp=unconfined runs without one.
+func TestSeccomp(t *testing.T) {
+	s, chain := newStore(t, snapshotters[0])
+	for _, tt := range []struct {
+		unconfined bool
+		want       string
+	}{{false, "2"}, {true, "0"}} {
+		opts := baseOptions(chain, "sh", "-c", `sed -n "s/^Seccomp:\t//p" /proc/self/status`)
+		opts.AutoRemove = true
+		opts.SeccompUnconfined = tt.unconfined
+		out, errOut, code, err := run(t, s, opts)
+		if err != nil || code != 0 || strings.TrimSpace(out) != tt.want {
+			t.Errorf("unconfined %v: seccomp mode %q (code %d, %v, %q), want %s", tt.unconfined, out, code, err, errOut, tt.want)
+		}
+	}
+}
+
 func TestNames(t *testing.T) {
 	s, chain := newStore(t, snapshotters[0])
 	ctx := context.Background()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +133,14 @@ func TestSpecShape(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{InitTarget, "--", "sh"}, s.Process.Args); diff != "" {
 		t.Errorf("init args (-want +got):\n%s", diff)
+	}
+	// Docker's default seccomp profile, unless unconfined.
+	if sc := s.Linux.Seccomp; sc == nil || sc.DefaultAction != specs.ActAllow || len(sc.Architectures) == 0 ||
+		!slices.Contains(sc.Syscalls[0].Names, "mount") || !slices.Contains(sc.Syscalls[0].Names, "unshare") {
+		t.Errorf("seccomp: %+v", sc)
+	}
+	if u, err := Spec(SpecOptions{Rootfs: root, Config: ocispec.ImageConfig{Cmd: []string{"sh"}}, SeccompUnconfined: true}); err != nil || u.Linux.Seccomp != nil {
+		t.Errorf("seccomp=unconfined: %v %+v", err, u.Linux.Seccomp)
 	}
 	host, err := Spec(SpecOptions{Rootfs: root, Config: ocispec.ImageConfig{Cmd: []string{"sh"}}, Network: "host"})
 	if err != nil {
