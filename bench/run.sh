@@ -96,11 +96,27 @@ EOF
   jq --arg root "$lower" '.root.path=$root' "$b/config.json" > "$b-plain/config.json"
 done
 
-echo "== run --rm IMAGE true (median of $RUNS)"
+# inturn NAME_A CMD_A NAME_B CMD_B: A and B (simple commands, no shell)
+# run alternately RUNS times (after 3 of each to warm up), medians of each. On a shared machine the
+# load moves between hyperfine's blocks of runs; taking A and B in turn
+# gives both the same load, so their ratio holds.
+inturn() {
+  local a=() b=() i t0 t1 t2
+  for _ in 1 2 3; do $2 >/dev/null 2>&1; $4 >/dev/null 2>&1; done
+  for i in $(seq "$RUNS"); do
+    t0=$EPOCHREALTIME; $2 >/dev/null 2>&1 || echo "FAILED: $2" >&2
+    t1=$EPOCHREALTIME; $4 >/dev/null 2>&1 || echo "FAILED: $4" >&2
+    t2=$EPOCHREALTIME
+    a+=("$(echo "$t1 - $t0" | bc)"); b+=("$(echo "$t2 - $t1" | bc)")
+  done
+  T[$1]=$(printf '%s\n' "${a[@]}" | median); T[$3]=$(printf '%s\n' "${b[@]}" | median)
+  printf '  %-34s %.4f s\n' "$1" "${T[$1]}" "$3" "${T[$3]}"
+}
+
+echo "== run --rm IMAGE true (median of $RUNS; floor and strata in turn)   load: $(cut -d' ' -f1-3 /proc/loadavg)"
 timeit "runc run (busybox)" "runc --root $work/runc run -b $work/bundle-busybox-plain plain-bb"
 for img in busybox debian; do
-  timeit "floor ($img)" "$work/floor-$img.sh"
-  timeit "strata run --rm ($img)" "$S run --rm bench/$img true"
+  inturn "floor ($img)" "$work/floor-$img.sh" "strata run --rm ($img)" "$S run --rm bench/$img true"
 done
 
 if [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; then
