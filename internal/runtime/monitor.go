@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -615,7 +616,19 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 		}(c.r, c.w)
 	}
 	pidPath, logPath := m.path(pidFile), m.path(runcLogFile)
-	opts := CreateOptions{PidFile: pidPath, LogFile: logPath}
+	opts := CreateOptions{LogFile: logPath}
+	// runc writes the pid file once the process has started, with O_SYNC:
+	// a journal commit (~1-3 ms) between the start and runc's wait, on the
+	// path of every short run. Only a detached start (the caller waits for
+	// the pid) or published ports (the proxy enters the container's
+	// network namespace) need the pid at once; an attached run learns it
+	// from runc's state and tells a failed start from runc's log.
+	usePidFile := !m.cfg.Attach || len(proxies) > 0
+	if usePidFile {
+		opts.PidFile = pidPath
+	} else {
+		errGate.prefix = []byte(runcRunFailed)
+	}
 	opts.Stdout, opts.Stderr = outW, errW
 	closeAfterStart := []*os.File{outW, errW}
 	if m.cfg.OpenStdin {
@@ -665,9 +678,25 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 		waitErr = cmd.Wait()
 		close(exited)
 	}()
-	pid := waitPidFile(pidPath, exited)
-	Tracef("monitor: pid %d", pid)
-	if pid == 0 {
+	var stMu sync.Mutex // st, between the pid's writer and the exit's
+	finished := false
+	pid := 0
+	if usePidFile {
+		pid = waitPidFile(pidPath, exited)
+		Tracef("monitor: pid %d", pid)
+	} else {
+		// Ends when the pid is recorded or runc has exited.
+		go func() {
+			p := waitRuncPid(m.cfg.Runc.Root, m.cfg.ID, exited)
+			stMu.Lock()
+			defer stMu.Unlock()
+			if p > 0 && !finished {
+				st.Pid = p
+				_ = writeStatusNoSync(m.dir, st)
+			}
+		}()
+	}
+	if usePidFile && pid == 0 {
 		// runc exited without starting the process.
 		<-exited
 		errGate.drop()
@@ -678,7 +707,9 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 		err := fmt.Errorf("runc run: %s", msg)
 		return m.startFailed(hub, ExitCodeFor(err), err)
 	}
-	errGate.open()
+	if usePidFile {
+		errGate.open()
+	}
 	var netns *os.File
 	if !m.cfg.HostNetwork && len(proxies) > 0 {
 		if netns, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", pid)); err != nil {
@@ -692,26 +723,45 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 		p.netns = netns
 		go p.serve()
 	}
-	st.Pid = pid
-	if st.StartedAt.IsZero() {
-		st.StartedAt = time.Now().UTC()
+	if usePidFile {
+		st.Pid = pid
+		if st.StartedAt.IsZero() {
+			st.StartedAt = time.Now().UTC()
+		}
+		// Not synced: after a crash, a running status whose monitor is
+		// gone reads as exited (Probe); only the exit status is worth a
+		// sync.
+		if err := writeStatusNoSync(m.dir, st); err != nil {
+			_ = m.cfg.Runc.Kill(context.Background(), m.cfg.ID, syscall.SIGKILL, true)
+			<-exited
+			return m.startFailed(hub, 125, fmt.Errorf("write status: %w", err))
+		}
+		// Detached, the caller learns of the start only now, so a status
+		// read after StartMonitor returns is the started one.
+		m.sendReport(startReport{Pid: pid, Ports: ports})
 	}
-	// Not synced: after a crash, a running status whose monitor is gone
-	// reads as exited (Probe); only the exit status is worth a sync.
-	if err := writeStatusNoSync(m.dir, st); err != nil {
-		_ = m.cfg.Runc.Kill(context.Background(), m.cfg.ID, syscall.SIGKILL, true)
-		<-exited
-		return m.startFailed(hub, 125, fmt.Errorf("write status: %w", err))
-	}
-	// Detached, the caller learns of the start only now, so a status read
-	// after StartMonitor returns is the started one.
-	m.sendReport(startReport{Pid: pid, Ports: ports})
 
 	<-exited
 	Tracef("monitor: runc exited")
 	code, _ := exitStatus(waitErr)
 	if code < 0 {
 		code = 255
+	}
+	if !usePidFile {
+		// runc run exits 1 with its failure in the log when the process
+		// could not start; a process that ran and exited 1 leaves none.
+		if msg := LastRuncError(logPath); code != 0 && msg != "" {
+			stMu.Lock()
+			finished = true
+			stMu.Unlock()
+			errGate.drop()
+			err := fmt.Errorf("runc run: %s", msg)
+			return m.startFailed(hub, ExitCodeFor(err), err)
+		}
+		errGate.open()
+		if pid == 0 {
+			pid = runcPid(m.cfg.Runc.Root, m.cfg.ID)
+		}
 	}
 	if ps := cmd.ProcessState; ps != nil {
 		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() && processAlive(pid) {
@@ -733,6 +783,9 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 	}
 	outLine.Flush()
 	errLine.Flush()
+	stMu.Lock()
+	finished = true
+	stMu.Unlock()
 	st.Running, st.ExitCode, st.FinishedAt = false, code, time.Now().UTC()
 	write := writeStatus
 	if m.cfg.NoSync {
@@ -795,11 +848,16 @@ func processAlive(pid int) bool {
 	return pid > 0 && unix.Kill(pid, 0) == nil
 }
 
+// runcRunFailed begins what runc run writes to its stderr when it fails.
+const runcRunFailed = "runc run failed"
+
 // gateWriter holds what is written until open (then writes it through)
-// or drop (then discards it and everything after).
+// or drop (then discards it and everything after). With a prefix, only a
+// first write that begins with it is held; any other opens the gate.
 type gateWriter struct {
 	mu      sync.Mutex
 	w       io.Writer
+	prefix  []byte
 	buf     []byte
 	opened  bool
 	dropped bool
@@ -808,6 +866,9 @@ type gateWriter struct {
 func (g *gateWriter) Write(p []byte) (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if !g.opened && !g.dropped && g.prefix != nil && len(g.buf) == 0 && !bytes.HasPrefix(p, g.prefix) {
+		g.opened = true
+	}
 	switch {
 	case g.dropped:
 	case g.opened:
@@ -862,4 +923,35 @@ func selfStart() uint64 {
 		selfStartTime, _, _ = procStart(os.Getpid())
 	}
 	return selfStartTime
+}
+
+// runcPid reads the container's init pid from runc's state (0 if none).
+func runcPid(root, id string) int {
+	b, err := os.ReadFile(filepath.Join(root, id, "state.json"))
+	if err != nil {
+		return 0
+	}
+	var st struct {
+		Pid int `json:"init_process_pid"`
+	}
+	if json.Unmarshal(b, &st) != nil {
+		return 0
+	}
+	return st.Pid
+}
+
+// waitRuncPid waits for runc to record the container's init pid in its
+// state, looking at growing intervals (it is there within milliseconds),
+// and returns it; 0 once exited is closed.
+func waitRuncPid(root, id string, exited <-chan struct{}) int {
+	for d := time.Millisecond; ; d = min(2*d, 100*time.Millisecond) {
+		select {
+		case <-exited:
+			return 0
+		case <-time.After(d):
+		}
+		if pid := runcPid(root, id); pid > 0 {
+			return pid
+		}
+	}
 }
