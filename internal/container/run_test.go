@@ -415,6 +415,25 @@ func TestSeccomp(t *testing.T) {
 	}
 }
 
+// A --rm container's layer is mounted volatile (no syncs: it goes when
+// the run ends); any other container's is not, as its layer must survive
+// a crash.
+func TestRunRmVolatile(t *testing.T) {
+	s, chain := newStore(t, snapshotters[0])
+	for _, rm := range []bool{true, false} {
+		opts := baseOptions(chain, "sh", "-c", `grep -c "^overlay / .*volatile" /proc/mounts`)
+		opts.AutoRemove = rm
+		out, errOut, code, err := run(t, s, opts)
+		want := "0\n"
+		if rm {
+			want = "1\n"
+		}
+		if err != nil || out != want {
+			t.Errorf("--rm %v: volatile mounts %q (code %d, %v, %q), want %q", rm, out, code, err, errOut, want)
+		}
+	}
+}
+
 func TestNames(t *testing.T) {
 	s, chain := newStore(t, snapshotters[0])
 	ctx := context.Background()

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"syscall"
 
@@ -47,10 +46,7 @@ func StartLocalMonitor(ctx context.Context, dir string, cfg MonitorConfig) (*Sta
 	if _, err := cfg.Runc.path(); err != nil {
 		return nil, err
 	}
-	// Only for inspection: nothing reads it back.
-	if err := WriteFileAtomicNoSync(filepath.Join(dir, MonitorConfigFile), cfg); err != nil {
-		return nil, fmt.Errorf("start monitor: %w", err)
-	}
+	// No monitor.json: nothing would read it back.
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("start monitor: %w", err)

@@ -370,6 +370,7 @@ func (m *monitor) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_ = m.cfg.Runc.Delete(ctx, m.cfg.ID, true)
+	Tracef("monitor: runc deleted")
 	if m.cfg.Rootfs != "" {
 		_ = mount.UnmountAll(m.cfg.Rootfs, 0)
 	}
@@ -622,11 +623,15 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 	// path of every short run. Only a detached start (the caller waits for
 	// the pid) or published ports (the proxy enters the container's
 	// network namespace) need the pid at once; an attached run learns it
-	// from runc's state and tells a failed start from runc's log.
+	// from runc's state, and tells a failed start by runc's exit and the
+	// failure line it writes to stderr, which the gate holds (no log file
+	// either).
 	usePidFile := !m.cfg.Attach || len(proxies) > 0
 	if usePidFile {
 		opts.PidFile = pidPath
 	} else {
+		// Without --log runc would write its messages to stderr too.
+		opts.LogFile = os.DevNull
 		errGate.prefix = []byte(runcRunFailed)
 	}
 	opts.Stdout, opts.Stderr = outW, errW
@@ -748,9 +753,9 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 		code = 255
 	}
 	if !usePidFile {
-		// runc run exits 1 with its failure in the log when the process
+		// runc run exits 1 with its failure on stderr when the process
 		// could not start; a process that ran and exited 1 leaves none.
-		if msg := LastRuncError(logPath); code != 0 && msg != "" {
+		if msg := errGate.held(); code != 0 && msg != "" {
 			stMu.Lock()
 			finished = true
 			stMu.Unlock()
@@ -877,6 +882,13 @@ func (g *gateWriter) Write(p []byte) (int, error) {
 		g.buf = append(g.buf, p...)
 	}
 	return len(p), nil
+}
+
+// held returns what the gate holds, as one line of text.
+func (g *gateWriter) held() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return strings.TrimSpace(string(g.buf))
 }
 
 func (g *gateWriter) open() {
