@@ -351,3 +351,19 @@ func TestContainerRunCLIKilled(t *testing.T) {
 	}
 	mustStrata(t, root, "rm", "k")
 }
+
+// start -a of a container whose command cannot run exits with docker's
+// code for it and leaves the container created, as docker start -a does.
+func TestContainerStartAttachedFails(t *testing.T) {
+	root := containerRoot(t)
+	mustStrata(t, root, "create", "--name", "bad", "bb", "nosuchcmd")
+	if r := strata(t, root, "start", "-a", "bad"); r.code != 127 || !strings.HasPrefix(r.stderr, "Error: ") {
+		t.Errorf("start -a: exit %d, stderr %q; want 127 and an error", r.code, r.stderr)
+	}
+	if ps := mustStrata(t, root, "ps", "-a"); !strings.Contains(ps, "Created") {
+		t.Errorf("ps -a after a failed start:\n%s", ps)
+	}
+	if m := mountsUnder(root); len(m) > 0 {
+		t.Errorf("a failed start left mounts: %v", m)
+	}
+}
