@@ -283,6 +283,9 @@ func (s *Store) Attach(ctx context.Context, ref string, o runtime.AttachOptions)
 	if err != nil {
 		return code, err
 	}
+	// The monitor unmounts after it sends the exit: return once it is
+	// done, so nothing of the run is left mounted.
+	s.waitMonitor(c.ID)
 	// A process held back for the attach may fail to start only now (a
 	// command missing or not executable): that is an error, as from Start.
 	if st, serr := runtime.ReadStatus(s.dir(c.ID)); serr == nil && st.StartFailed && !st.Running {
@@ -527,6 +530,19 @@ func (s *Store) waitMonitor(id string) {
 	}
 	st, err := runtime.ReadStatus(s.dir(id))
 	if err != nil || st.MonitorPid == os.Getppid() || st.MonitorPid == os.Getpid() {
+		return
+	}
+	// A pidfd wakes us the moment the monitor exits; without one, poll.
+	if fd, err := unix.PidfdOpen(st.MonitorPid, 0); err == nil {
+		defer unix.Close(fd)
+		if runtime.MonitorAlive(st, s.dir(id)) {
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			for {
+				if _, err := unix.Poll(fds, 5000); !errors.Is(err, unix.EINTR) {
+					return
+				}
+			}
+		}
 		return
 	}
 	for i := 0; i < 500 && runtime.MonitorAlive(st, s.dir(id)); i++ {
