@@ -91,16 +91,42 @@ runc --root $work/runc run -b $b floor-$img$$
 umount $b/rootfs
 EOF
   chmod +x "$work/floor-$img.sh"
+  # strata mounts a --rm container's overlay volatile (no syncs, none at
+  # umount): the floor with the same option, for a like-for-like ratio
+  sed "s/,workdir=\([^ ]*\) /,workdir=\1,volatile /" "$work/floor-$img.sh" > "$work/floorv-$img.sh"
+  chmod +x "$work/floorv-$img.sh"
   # runc alone: the rootfs already mounted
   mkdir -p "$b-plain"
   jq --arg root "$lower" '.root.path=$root' "$b/config.json" > "$b-plain/config.json"
 done
 
-echo "== run --rm IMAGE true (median of $RUNS)"
+# inturn NAME CMD [NAME CMD]...: the commands (simple commands, no shell)
+# run one after the other, RUNS rounds (after 3 to warm up), median of
+# each. On a shared machine the load moves between hyperfine's blocks of
+# runs; taking the commands in turn gives them the same load, so their
+# ratio holds.
+inturn() {
+  local -a names=() cmds=() times=()
+  local i j t0 t1
+  while (($#)); do names+=("$1"); cmds+=("$2"); shift 2; done
+  for _ in 1 2 3; do for c in "${cmds[@]}"; do $c >/dev/null 2>&1; done; done
+  for i in $(seq "$RUNS"); do
+    for j in "${!cmds[@]}"; do
+      t0=$EPOCHREALTIME; ${cmds[j]} >/dev/null 2>&1 || echo "FAILED: ${cmds[j]}" >&2; t1=$EPOCHREALTIME
+      times[j]+="$(echo "$t1 - $t0" | bc) "
+    done
+  done
+  for j in "${!cmds[@]}"; do
+    T[${names[j]}]=$(printf '%s\n' ${times[j]} | median)
+    printf '  %-34s %.4f s\n' "${names[j]}" "${T[${names[j]}]}"
+  done
+}
+
+echo "== run --rm IMAGE true (median of $RUNS; floor and strata in turn)   load: $(cut -d' ' -f1-3 /proc/loadavg)"
 timeit "runc run (busybox)" "runc --root $work/runc run -b $work/bundle-busybox-plain plain-bb"
 for img in busybox debian; do
-  timeit "floor ($img)" "$work/floor-$img.sh"
-  timeit "strata run --rm ($img)" "$S run --rm bench/$img true"
+  inturn "floor ($img)" "$work/floor-$img.sh" "strata run --rm ($img)" "$S run --rm bench/$img true" \
+    "floor, volatile overlay ($img)" "$work/floorv-$img.sh"
 done
 
 if [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; then
@@ -121,6 +147,7 @@ fi
 echo "== ratios (target: strata <= 1.4x the floor, <= 0.5x docker)"
 for img in busybox debian; do
   line="  $img: strata/floor $(ratio "${T[strata run --rm ($img)]}" "${T[floor ($img)]}")"
+  line+="   strata/volatile-floor $(ratio "${T[strata run --rm ($img)]}" "${T[floor, volatile overlay ($img)]}")"
   [[ -n ${T[docker run --rm ($img)]:-} ]] && line+="   strata/docker $(ratio "${T[strata run --rm ($img)]}" "${T[docker run --rm ($img)]}")"
   echo "$line"
 done

@@ -312,3 +312,58 @@ func TestContainerRunSignalProxy(t *testing.T) {
 		t.Errorf("run --rm left %q", got)
 	}
 }
+
+// An attached run is its container's monitor: a kill -9 of it leaves the
+// container to runc, and ps keeps telling the truth: running while it
+// runs, then exited with the status unknown (255), settled and unmounted.
+func TestContainerRunCLIKilled(t *testing.T) {
+	root := containerRoot(t)
+	cmd := exec.Command(strataBin, "--root", root, "run", "--name", "k", "bb", "sh", "-c", "echo ready; exec sleep 30")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
+		t.Fatalf("read %q, %v; want ready", buf, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if ps := mustStrata(t, root, "ps"); !strings.Contains(ps, "Up ") || !strings.Contains(ps, " k\n") {
+		t.Fatalf("ps after kill -9 of run:\n%s", ps)
+	}
+	mustStrata(t, root, "kill", "k")
+	var ps string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ps = mustStrata(t, root, "ps", "-a"); strings.Contains(ps, "Exited (255)") {
+			break
+		}
+	}
+	if !strings.Contains(ps, "Exited (255)") {
+		t.Fatalf("ps -a after kill:\n%s", ps)
+	}
+	if m := mountsUnder(root); len(m) > 0 {
+		t.Errorf("mounts left once the exit was seen: %v", m)
+	}
+	mustStrata(t, root, "rm", "k")
+}
+
+// start -a of a container whose command cannot run exits with docker's
+// code for it and leaves the container created, as docker start -a does.
+func TestContainerStartAttachedFails(t *testing.T) {
+	root := containerRoot(t)
+	mustStrata(t, root, "create", "--name", "bad", "bb", "nosuchcmd")
+	if r := strata(t, root, "start", "-a", "bad"); r.code != 127 || !strings.HasPrefix(r.stderr, "Error: ") {
+		t.Errorf("start -a: exit %d, stderr %q; want 127 and an error", r.code, r.stderr)
+	}
+	if ps := mustStrata(t, root, "ps", "-a"); !strings.Contains(ps, "Created") {
+		t.Errorf("ps -a after a failed start:\n%s", ps)
+	}
+	if m := mountsUnder(root); len(m) > 0 {
+		t.Errorf("a failed start left mounts: %v", m)
+	}
+}

@@ -195,6 +195,7 @@ type createFlags struct {
 	tty         bool
 	interactive bool
 	rm          bool
+	securityOpt []string
 }
 
 func addCreateFlags(fs *pflag.FlagSet, f *createFlags) {
@@ -205,11 +206,12 @@ func addCreateFlags(fs *pflag.FlagSet, f *createFlags) {
 	fs.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
 	fs.StringVarP(&f.user, "user", "u", "", "user to run as: name|uid[:group|gid]")
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "override the image's entrypoint (\"\" clears it)")
-	fs.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a port: [IP:]HOSTPORT:PORT[/tcp] (IP defaults to 127.0.0.1)")
+	fs.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a port: [IP:]HOSTPORT:PORT[/tcp|/udp] (IP defaults to 127.0.0.1)")
 	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount a host path: HOST:CONTAINER[:ro]")
 	fs.StringVar(&f.network, "network", "none", "network: none (loopback only) or host")
 	fs.StringVar(&f.hostname, "hostname", "", "container host name (default: the short ID)")
 	fs.BoolVar(&f.readOnly, "read-only", false, "mount the container's root filesystem read-only")
+	fs.StringArrayVar(&f.securityOpt, "security-opt", nil, "security option: seccomp=unconfined runs without the default seccomp profile")
 	fs.BoolVar(&f.init, "init", false, "run an init as pid 1 that forwards signals and reaps zombies")
 	fs.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-terminal")
 	fs.BoolVarP(&f.interactive, "interactive", "i", false, "keep standard input open")
@@ -226,6 +228,15 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (container.Crea
 	}
 	if o.Network == "none" {
 		o.Network = ""
+	}
+	for _, so := range f.securityOpt {
+		// Docker's form, with "=" or ":".
+		switch strings.Replace(so, ":", "=", 1) {
+		case "seccomp=unconfined":
+			o.SeccompUnconfined = true
+		default:
+			return o, fmt.Errorf("--security-opt %q: only seccomp=unconfined is supported: %w", so, errdefs.ErrInvalidArgument)
+		}
 	}
 	if cmd.Flags().Changed("entrypoint") {
 		o.Entrypoint = []string{}

@@ -58,11 +58,13 @@ Images are not pulled implicitly: get them with strata pull or strata import.`,
 }
 
 func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach, sigProxy bool, args []string) error {
+	runtime.Tracef("cli: run")
 	opts, err := f.options(cmd, args)
 	if err != nil {
 		return &ExitError{Code: 125, Err: err}
 	}
 	e, err := c.Engine(cmd.Context())
+	runtime.Tracef("cli: engine open")
 	if err != nil {
 		return &ExitError{Code: 125, Err: err}
 	}
@@ -88,6 +90,7 @@ func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach, sigProxy bool, a
 		}
 	}
 	ctr, code, err := e.RunContainer(ctx, args[0], opts, ro)
+	runtime.Tracef("cli: run done")
 	if stopProxy != nil {
 		stopProxy()
 	}

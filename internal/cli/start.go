@@ -54,7 +54,9 @@ with -i).`,
 				code, err := s.Attach(context.WithoutCancel(cmd.Context()), ctr.ID, o)
 				stop()
 				if err != nil {
-					return err
+					// A process held back for the attach may fail to start
+					// only now: docker's 125, 126 or 127.
+					return &ExitError{Code: container.ExitCode(err), Err: err}
 				}
 				if code != 0 {
 					return &ExitError{Code: code}

@@ -54,7 +54,7 @@ func (s *Store) Diff(ctx context.Context, ref string) ([]archive.Change, error) 
 		if err != nil {
 			return nil, err
 		}
-		return dropRuntimeFiles(changes, exists), nil
+		return dropRuntimeDirs(dropRuntimeFiles(changes, exists), upper, func(p string) string { return lowerPath(parents, p) }), nil
 	}
 	lower := ""
 	if len(parents) > 0 {
@@ -71,10 +71,82 @@ func (s *Store) Diff(ctx context.Context, ref string) ([]archive.Change, error) 
 	if err != nil {
 		return nil, err
 	}
-	return dropRuntimeFiles(changes, func(p string) bool {
+	changes = dropRuntimeFiles(changes, func(p string) bool {
 		_, err := os.Lstat(filepath.Join(lower, p))
 		return err == nil
-	}), nil
+	})
+	return dropRuntimeDirs(changes, upper, func(p string) string { return filepath.Join(lower, p) }), nil
+}
+
+// runtimeParents are the directories that hold runtimeFiles.
+var runtimeParents = map[string]bool{"/etc": true}
+
+// dropRuntimeDirs drops "C DIR" for a directory that holds runc's mount
+// points and nothing else that changed, with the image's mode and owner:
+// runc's files made it change, not the container. Docker keeps these
+// mount points in an init layer under the container's, so its diff of a
+// container that touched nothing is empty; so is Strata's.
+func dropRuntimeDirs(changes []archive.Change, upper string, lower func(string) string) []archive.Change {
+	out := changes[:0]
+	for i, c := range changes {
+		if c.Kind == 'C' && runtimeParents[c.Path] && !changedBelow(changes, i) && sameDir(filepath.Join(upper, c.Path), lower(c.Path)) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// changedBelow reports whether a change other than changes[i] is under
+// changes[i].Path.
+func changedBelow(changes []archive.Change, i int) bool {
+	prefix := changes[i].Path + "/"
+	for j, c := range changes {
+		if j != i && strings.HasPrefix(c.Path, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameDir reports whether a and b are directories of the same mode and
+// owner.
+func sameDir(a, b string) bool {
+	if b == "" {
+		return false
+	}
+	var sa, sb unix.Stat_t
+	if unix.Lstat(a, &sa) != nil || unix.Lstat(b, &sb) != nil {
+		return false
+	}
+	return sa.Mode&unix.S_IFMT == unix.S_IFDIR && sa.Mode == sb.Mode && sa.Uid == sb.Uid && sa.Gid == sb.Gid
+}
+
+// sameAsImage reports whether the directory header hdr has the mode and
+// owner of the image's directory at path.
+func sameAsImage(hdr *tar.Header, path string) bool {
+	if path == "" {
+		return false
+	}
+	var st unix.Stat_t
+	if unix.Lstat(path, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return false
+	}
+	return uint32(hdr.Mode)&0o7777 == st.Mode&0o7777 && hdr.Uid == int(st.Uid) && hdr.Gid == int(st.Gid)
+}
+
+// lowerPath returns p in the nearest of the overlay lower dirs that shows
+// it, or "".
+func lowerPath(lowers []string, p string) string {
+	if !lowerExists(lowers, p) {
+		return ""
+	}
+	for _, l := range lowers {
+		if _, err := os.Lstat(filepath.Join(l, p)); err == nil {
+			return filepath.Join(l, p)
+		}
+	}
+	return ""
 }
 
 // runtimeFiles are the mount points runc creates in the rootfs when the
@@ -109,10 +181,16 @@ func dropRuntimeFiles(changes []archive.Change, inImage func(string) bool) []arc
 	return out
 }
 
-// filterLayer copies the layer tar r to w without runc's mount points.
-func filterLayer(w io.Writer, r io.Reader, inImage func(string) bool) error {
+// filterLayer copies the layer tar r to w without runc's mount points,
+// nor a directory of theirs that holds nothing else and has the image's
+// mode and owner (see dropRuntimeDirs); lower gives a path in the image.
+func filterLayer(w io.Writer, r io.Reader, inImage func(string) bool, lower func(string) string) error {
 	tr := tar.NewReader(r)
 	tw := tar.NewWriter(w)
+	// A runtime parent's header, held until an entry under it shows it
+	// is needed.
+	var held *tar.Header
+	heldPath := ""
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -123,6 +201,18 @@ func filterLayer(w io.Writer, r io.Reader, inImage func(string) bool) error {
 		}
 		p := "/" + strings.TrimSuffix(strings.TrimPrefix(hdr.Name, "./"), "/")
 		if isRuntimeFile(p, inImage) {
+			continue
+		}
+		if held != nil {
+			if strings.HasPrefix(p, heldPath+"/") {
+				if err := tw.WriteHeader(held); err != nil {
+					return err
+				}
+			}
+			held = nil
+		}
+		if hdr.Typeflag == tar.TypeDir && runtimeParents[p] && sameAsImage(hdr, lower(p)) {
+			held, heldPath = hdr, p
 			continue
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
@@ -217,10 +307,15 @@ func (s *Store) Commit(ctx context.Context, ref string, w io.Writer, opts Commit
 		return fmt.Errorf("commit %s: %w", c.Name, err)
 	}
 	inImage := func(p string) bool { return lowerExists(parents, p) }
-	if !ov && len(parents) > 0 {
-		inImage = func(p string) bool {
-			_, err := os.Lstat(filepath.Join(parents[0], p))
-			return err == nil
+	lower := func(p string) string { return lowerPath(parents, p) }
+	if !ov {
+		lower = func(string) string { return "" }
+		if len(parents) > 0 {
+			inImage = func(p string) bool {
+				_, err := os.Lstat(filepath.Join(parents[0], p))
+				return err == nil
+			}
+			lower = func(p string) string { return filepath.Join(parents[0], p) }
 		}
 	}
 	write := func(pw io.Writer) error {
@@ -237,7 +332,7 @@ func (s *Store) Commit(ctx context.Context, ref string, w io.Writer, opts Commit
 	// it has written everything or the reader side fails (CloseWithError).
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(write(pw)) }()
-	err = filterLayer(w, pr, inImage)
+	err = filterLayer(w, pr, inImage, lower)
 	pr.CloseWithError(err)
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", c.Name, err)

@@ -161,3 +161,34 @@ func tarFile(t *testing.T, r io.Reader, name string) string {
 		}
 	}
 }
+
+// runc makes /etc/hosts, /etc/hostname and /etc/resolv.conf in a rootfs
+// that lacks them; as docker's init layer, they and their /etc are not
+// the container's changes: a container that touched nothing has an empty
+// diff, and its commit no etc/.
+func TestDiffIgnoresRuntimeMountPoints(t *testing.T) {
+	for _, kind := range snapshotters {
+		t.Run(kind.name, func(t *testing.T) {
+			s, chain := newStore(t, kind)
+			ctx := context.Background()
+			c, code, err := s.Run(ctx, baseOptions(chain, "true"), false, runtime.AttachOptions{})
+			if err != nil || code != 0 {
+				t.Fatalf("run: %d %v", code, err)
+			}
+			changes, err := s.Diff(ctx, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(changes) != 0 {
+				t.Errorf("diff of a container that changed nothing: %v", changes)
+			}
+			var layer bytes.Buffer
+			if err := s.Commit(ctx, c.ID, &layer, CommitOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if names := tarNames(t, &layer); len(names) != 0 {
+				t.Errorf("commit of a container that changed nothing: %v", names)
+			}
+		})
+	}
+}

@@ -42,7 +42,9 @@ type CreateOptions struct {
 	Binds []string `json:"binds,omitempty"`
 	// Network is "" / "none" or "host".
 	Network string `json:"network,omitempty"`
-	Init    bool   `json:"init,omitempty"`
+	// SeccompUnconfined runs without the default seccomp profile.
+	SeccompUnconfined bool `json:"seccompUnconfined,omitempty"`
+	Init              bool `json:"init,omitempty"`
 	// Publish are -p [IP:]HOSTPORT:PORT[/tcp] (host IP default 127.0.0.1).
 	Publish []string `json:"publish,omitempty"`
 	// AutoRemove (--rm): a detached container's monitor removes it on
@@ -121,9 +123,11 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 	if err = os.MkdirAll(filepath.Join(dir, "bundle", "rootfs"), 0o711); err != nil {
 		return nil, fmt.Errorf("create container: %w", err)
 	}
+	runtime.Tracef("create: claimed")
 	if _, err = s.sn.Prepare(ctx, key, opts.ChainID); err != nil {
 		return nil, fmt.Errorf("create container from %s: %w", opts.ImageRef, err)
 	}
+	runtime.Tracef("create: prepared")
 	prepared = true
 	hostname := opts.Hostname
 	if hostname == "" {
@@ -157,6 +161,11 @@ type StartOptions struct {
 	// Attach holds the process back until Attach is called, so an attached
 	// run misses none of its output.
 	Attach bool
+	// Here, with Attach and no terminal, makes this process the
+	// container's monitor (runtime.StartLocalMonitor): an attached run
+	// does not start a second one. The caller must Attach, and should
+	// outlive the container.
+	Here bool
 }
 
 // Start mounts the container's rootfs, writes its runtime spec and starts
@@ -186,8 +195,20 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 	if err := mount.UnmountAll(rootfs, 0); err != nil {
 		return nil, fmt.Errorf("start %s: %w", c.Name, err)
 	}
-	if err := mount.All(mounts, rootfs); err != nil {
-		return nil, fmt.Errorf("start %s: mount rootfs: %w", c.Name, err)
+	runtime.Tracef("start: mounting")
+	merr := errors.New("not tried")
+	if c.Options.AutoRemove {
+		// A --rm container's layer goes when it exits, so a crash cannot
+		// cost anything worth a sync: overlay's volatile skips them all,
+		// the one at unmount too (a few ms of every run --rm, more when
+		// the disk is busy). A kernel without it (< 5.10) refuses the
+		// option: then mount as usual.
+		merr = mount.All(volatile(mounts), rootfs)
+	}
+	if merr != nil {
+		if err := mount.All(mounts, rootfs); err != nil {
+			return nil, fmt.Errorf("start %s: mount rootfs: %w", c.Name, err)
+		}
 	}
 	ok := false
 	defer func() {
@@ -202,26 +223,35 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 		WorkingDir: o.WorkingDir, User: o.User, Hostname: o.Hostname,
 		Tty: o.Tty, ReadOnly: o.ReadOnly, Binds: o.Binds, Network: o.Network,
 		Init: o.Init, InitPath: s.init, InitArgs: s.initArg,
-		HostsPath:      filepath.Join(dir, "hosts"),
-		HostnamePath:   filepath.Join(dir, "hostname"),
-		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
-		CgroupsPath:    "/strata/" + c.ID,
+		HostsPath:         filepath.Join(dir, "hosts"),
+		HostnamePath:      filepath.Join(dir, "hostname"),
+		ResolvConfPath:    filepath.Join(dir, "resolv.conf"),
+		CgroupsPath:       "/strata/" + c.ID,
+		SeccompUnconfined: o.SeccompUnconfined,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", c.Name, err)
 	}
-	if err := runtime.WriteFileAtomic(filepath.Join(dir, "bundle", "config.json"), spec); err != nil {
+	// Written again at every start: not worth an fsync.
+	if err := runtime.WriteFileAtomicNoSync(filepath.Join(dir, "bundle", "config.json"), spec); err != nil {
 		return nil, fmt.Errorf("start %s: %w", c.Name, err)
 	}
 	cfg := runtime.MonitorConfig{
 		ID: c.ID, Bundle: filepath.Join(dir, "bundle"), Runc: *s.runc,
 		LogPath: s.logPath(c.ID), Tty: o.Tty, OpenStdin: o.OpenStdin, Attach: opts.Attach,
 		Ports: c.Ports, HostNetwork: o.Network == "host", Rootfs: rootfs,
+		NoSync: o.AutoRemove,
 	}
 	if o.AutoRemove && !opts.Attach {
 		cfg.CleanupArgs = append(append([]string{}, s.remove...), c.ID)
 	}
-	st, err := runtime.StartMonitor(ctx, dir, s.monitor, cfg)
+	runtime.Tracef("start: spec written")
+	var st *runtime.Status
+	if opts.Here && opts.Attach && !o.Tty {
+		st, err = runtime.StartLocalMonitor(ctx, dir, cfg)
+	} else {
+		st, err = runtime.StartMonitor(ctx, dir, s.monitor, cfg)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +279,19 @@ func (s *Store) Attach(ctx context.Context, ref string, o runtime.AttachOptions)
 	if err != nil {
 		return -1, err
 	}
-	return runtime.Attach(ctx, s.dir(c.ID), o)
+	code, err := runtime.Attach(ctx, s.dir(c.ID), o)
+	if err != nil {
+		return code, err
+	}
+	// The monitor unmounts after it sends the exit: return once it is
+	// done, so nothing of the run is left mounted.
+	s.waitMonitor(c.ID)
+	// A process held back for the attach may fail to start only now (a
+	// command missing or not executable): that is an error, as from Start.
+	if st, serr := runtime.ReadStatus(s.dir(c.ID)); serr == nil && st.StartFailed && !st.Running {
+		return st.ExitCode, &runtime.StartError{ExitCode: st.ExitCode, Msg: st.Error}
+	}
+	return code, nil
 }
 
 // Run is create, start and, unless detach, attach and (with AutoRemove)
@@ -260,7 +302,7 @@ func (s *Store) Run(ctx context.Context, opts CreateOptions, detach bool, o runt
 	if err != nil {
 		return nil, 125, err
 	}
-	if _, err := s.Start(ctx, c.ID, StartOptions{Attach: !detach}); err != nil {
+	if _, err := s.Start(ctx, c.ID, StartOptions{Attach: !detach, Here: !detach}); err != nil {
 		if opts.AutoRemove {
 			_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
 		}
@@ -270,10 +312,16 @@ func (s *Store) Run(ctx context.Context, opts CreateOptions, detach bool, o runt
 		return c, 0, nil
 	}
 	code, err := s.Attach(ctx, c.ID, o)
-	if err == nil {
+	var se *runtime.StartError
+	if err == nil || errors.As(err, &se) {
 		// The monitor unmounts and deletes after sending the status; return
 		// once it is done, so nothing of the run is left mounted.
 		s.waitMonitor(c.ID)
+	}
+	if se != nil {
+		// The process could not start: nothing is left of the run.
+		_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
+		return c, ExitCode(err), err
 	}
 	if err != nil {
 		// Interrupted: the container keeps running, as docker's does on a
@@ -299,7 +347,23 @@ func (s *Store) Status(ctx context.Context, id string) (*runtime.Status, error) 
 	if errdefs.IsNotFound(err) {
 		return &runtime.Status{}, nil
 	}
+	if err == nil && st.MonitorLost && !st.Running {
+		s.settleLost(ctx, id, st)
+	}
 	return st, err
+}
+
+// settleLost does what the killed monitor of a container that has since
+// exited did not: it records the exit (the time it was first seen, the
+// status unknown: 255), so that ps and inspect stop moving, and unmounts
+// the rootfs and deletes runc's state, so that nothing of the run stays
+// mounted. Two callers doing it at once write the same thing.
+func (s *Store) settleLost(ctx context.Context, id string, st *runtime.Status) {
+	_ = s.runc.Delete(ctx, id, true)
+	_ = mount.UnmountAll(s.rootfs(id), 0)
+	rec := *st
+	rec.MonitorPid, rec.MonitorStart = 0, 0
+	_ = runtime.WriteFileAtomic(filepath.Join(s.dir(id), runtime.StatusFile), &rec)
 }
 
 // Kill sends sig to the container's processes.
@@ -430,6 +494,7 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) error {
 	// Let the monitor finish its own cleanup (unless it is our parent,
 	// running us as its --rm cleanup command).
 	s.waitMonitor(c.ID)
+	runtime.Tracef("remove: monitor gone")
 	if err := s.runc.Delete(ctx, c.ID, true); err != nil {
 		return fmt.Errorf("remove %s: %w", c.Name, err)
 	}
@@ -442,9 +507,11 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) error {
 			_ = mount.UnmountAll(m, unix.MNT_DETACH)
 		}
 	}
+	runtime.Tracef("remove: unmounted")
 	if err := s.sn.Remove(ctx, c.SnapshotKey); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove %s: %w", c.Name, err)
 	}
+	runtime.Tracef("remove: snapshot removed")
 	if link, err := os.Readlink(s.nameLink(c.Name)); err == nil && link == c.ID {
 		_ = os.Remove(s.nameLink(c.Name))
 	}
@@ -458,11 +525,27 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) error {
 // no longer running to finish its cleanup and exit. It does not wait for
 // its own parent: a monitor running "strata rm -f ID" as its cleanup.
 func (s *Store) waitMonitor(id string) {
-	st, err := runtime.ReadStatus(s.dir(id))
-	if err != nil || st.MonitorPid == os.Getppid() {
+	if runtime.WaitLocalMonitor(s.dir(id)) {
 		return
 	}
-	for i := 0; i < 500 && processAlive(st.MonitorPid) && strings.Contains(cmdline(st.MonitorPid), id); i++ {
+	st, err := runtime.ReadStatus(s.dir(id))
+	if err != nil || st.MonitorPid == os.Getppid() || st.MonitorPid == os.Getpid() {
+		return
+	}
+	// A pidfd wakes us the moment the monitor exits; without one, poll.
+	if fd, err := unix.PidfdOpen(st.MonitorPid, 0); err == nil {
+		defer unix.Close(fd)
+		if runtime.MonitorAlive(st, s.dir(id)) {
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			for {
+				if _, err := unix.Poll(fds, 5000); !errors.Is(err, unix.EINTR) {
+					return
+				}
+			}
+		}
+		return
+	}
+	for i := 0; i < 500 && runtime.MonitorAlive(st, s.dir(id)); i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
@@ -478,11 +561,6 @@ func isZombie(pid int) bool {
 	}
 	i := strings.LastIndexByte(string(b), ')')
 	return i >= 0 && len(b) > i+2 && b[i+2] == 'Z'
-}
-
-func cmdline(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return string(b)
 }
 
 // ParseSignal parses a signal as docker does: "SIGTERM", "TERM" or "15".
@@ -542,4 +620,19 @@ func (s *Store) Unpause(ctx context.Context, ref string) error {
 func (s *Store) paused(id string) bool {
 	_, err := os.Stat(filepath.Join(s.dir(id), pausedFile))
 	return err == nil
+}
+
+// volatile returns mounts with overlay's "volatile" option: no syncs, and
+// an upper dir that no later mount accepts after a crash (or at all: the
+// option leaves a mark in the work dir, so a volatile layer is mounted
+// once, which a --rm container is).
+func volatile(mounts []mount.Mount) []mount.Mount {
+	out := make([]mount.Mount, len(mounts))
+	for i, m := range mounts {
+		out[i] = m
+		if m.Type == "overlay" {
+			out[i].Options = append(append([]string{}, m.Options...), "volatile")
+		}
+	}
+	return out
 }

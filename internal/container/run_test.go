@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -221,6 +223,19 @@ func TestPsAfterMonitorKilled(t *testing.T) {
 		l, _ := s.List(ctx, ListOptions{All: true})
 		return len(l) == 1 && l[0].State == "exited"
 	})
+	// What the monitor did not record is settled once seen: the status
+	// stops moving, and nothing of the run stays mounted.
+	st3, err := s.Status(ctx, c.ID)
+	if err != nil || st3.Running || st3.ExitCode != 255 || st3.Error == "" {
+		t.Fatalf("after the container exited: %+v %v, want exited 255 with an error", st3, err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if st4, err := s.Status(ctx, c.ID); err != nil || !st4.FinishedAt.Equal(st3.FinishedAt) {
+		t.Errorf("status moved: finished %v, then %v (%v)", st3.FinishedAt, st4.FinishedAt, err)
+	}
+	if left, _ := mountsUnder(s.dir(c.ID)); len(left) > 0 {
+		t.Errorf("mounts left after the exit: %v", left)
+	}
 	if err := s.Remove(ctx, c.ID, false); err != nil {
 		t.Fatal(err)
 	}
@@ -319,6 +334,103 @@ func TestPublish(t *testing.T) {
 	})
 	if err := s.Stop(ctx, c.ID, time.Second); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// -p HOSTPORT:PORT/udp forwards datagrams into the container's network
+// namespace and the replies back, a flow per client address.
+func TestPublishUDP(t *testing.T) {
+	requireRunc(t)
+	bin := filepath.Join(t.TempDir(), "udpecho")
+	cmd := exec.Command("go", "build", "-o", bin, "./testdata/udpecho")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("skipping: cannot build a static udpecho: %v\n%s", err, out)
+	}
+	s, chain := newStore(t, snapshotters[0])
+	ctx := context.Background()
+	opts := baseOptions(chain, "/udpecho", "5353")
+	opts.Binds = []string{bin + ":/udpecho:ro"}
+	opts.Publish = []string{"127.0.0.1:0:5353/udp"}
+	c, _, err := s.Run(ctx, opts, true, runtime.AttachOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Status(ctx, c.ID)
+	if err != nil || len(st.Ports) != 1 || st.Ports[0].HostPort == 0 || st.Ports[0].Proto != "udp" {
+		t.Fatalf("status ports: %+v %v", st, err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(st.Ports[0].HostPort)
+	for _, client := range []string{"one", "two"} {
+		conn, err := net.Dial("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		var got string
+		// The server may not listen yet: a datagram sent before is lost.
+		waitFor(t, func() bool {
+			if _, err := conn.Write([]byte(client)); err != nil {
+				return false
+			}
+			conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			b := make([]byte, 100)
+			n, err := conn.Read(b)
+			got = string(b[:n])
+			return err == nil
+		})
+		if got != "echo: "+client {
+			t.Errorf("client %s got %q", client, got)
+		}
+	}
+	l, _ := s.List(ctx, ListOptions{})
+	if len(l) != 1 || len(l[0].Ports) != 1 || !strings.HasSuffix(l[0].Ports[0].String(), "->5353/udp") {
+		t.Errorf("ps ports: %+v", l)
+	}
+	if err := s.Remove(ctx, c.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := net.ListenPacket("udp", addr); err != nil {
+		t.Errorf("the host port is still taken after rm: %v", err)
+	}
+}
+
+// The default seccomp profile filters the container's calls: a call it
+// blocks fails even where the capabilities would let it through
+// (CAP_SYS_ADMIN is not among them, so the filter is seen in the status);
+// seccomp=unconfined runs without one.
+func TestSeccomp(t *testing.T) {
+	s, chain := newStore(t, snapshotters[0])
+	for _, tt := range []struct {
+		unconfined bool
+		want       string
+	}{{false, "2"}, {true, "0"}} {
+		opts := baseOptions(chain, "sh", "-c", `sed -n "s/^Seccomp:\t//p" /proc/self/status`)
+		opts.AutoRemove = true
+		opts.SeccompUnconfined = tt.unconfined
+		out, errOut, code, err := run(t, s, opts)
+		if err != nil || code != 0 || strings.TrimSpace(out) != tt.want {
+			t.Errorf("unconfined %v: seccomp mode %q (code %d, %v, %q), want %s", tt.unconfined, out, code, err, errOut, tt.want)
+		}
+	}
+}
+
+// A --rm container's layer is mounted volatile (no syncs: it goes when
+// the run ends); any other container's is not, as its layer must survive
+// a crash.
+func TestRunRmVolatile(t *testing.T) {
+	s, chain := newStore(t, snapshotters[0])
+	for _, rm := range []bool{true, false} {
+		opts := baseOptions(chain, "sh", "-c", `grep -c "^overlay / .*volatile" /proc/mounts`)
+		opts.AutoRemove = rm
+		out, errOut, code, err := run(t, s, opts)
+		want := "0\n"
+		if rm {
+			want = "1\n"
+		}
+		if err != nil || out != want {
+			t.Errorf("--rm %v: volatile mounts %q (code %d, %v, %q), want %q", rm, out, code, err, errOut, want)
+		}
 	}
 }
 

@@ -198,7 +198,14 @@ func (s *Store) claimName(name, id string) error {
 }
 
 func (s *Store) save(c *Container) error {
-	if err := runtime.WriteFileAtomic(filepath.Join(s.dir(c.ID), "config.json"), c); err != nil {
+	write := runtime.WriteFileAtomic
+	if c.Options.AutoRemove {
+		// A --rm container is gone once its run ends: a crash that loses
+		// its record (the file stays whole or empty, never torn) costs
+		// nothing worth an fsync on every run.
+		write = runtime.WriteFileAtomicNoSync
+	}
+	if err := write(filepath.Join(s.dir(c.ID), "config.json"), c); err != nil {
 		return fmt.Errorf("save container %s: %w", ShortID(c.ID), err)
 	}
 	return nil

@@ -105,12 +105,14 @@ type RunOptions struct {
 // detaches (and removes an AutoRemove container, as there is no one left
 // to).
 func (e *Engine) RunContainer(ctx context.Context, image string, opts container.CreateOptions, ro RunOptions) (*container.Container, int, error) {
+	runtime.Tracef("run: begin")
 	c, err := e.CreateContainer(ctx, image, opts)
 	if err != nil {
 		return nil, 125, err
 	}
+	runtime.Tracef("run: created")
 	s, _ := e.Containers()
-	if _, err := s.Start(ctx, c.ID, container.StartOptions{Attach: !ro.Detach}); err != nil {
+	if _, err := s.Start(ctx, c.ID, container.StartOptions{Attach: !ro.Detach, Here: !ro.Detach}); err != nil {
 		// Nothing half-made: a run that could not start (a port taken, a
 		// command missing) leaves no container behind, unlike docker's.
 		_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
@@ -122,7 +124,17 @@ func (e *Engine) RunContainer(ctx context.Context, image string, opts container.
 	if ro.Detach {
 		return c, 0, nil
 	}
+	runtime.Tracef("run: started")
 	code, err := s.Attach(ctx, c.ID, ro.Attach)
+	runtime.Tracef("run: exit frame")
+	var se *runtime.StartError
+	if errors.As(err, &se) {
+		// Held back for the attach, the process could not start: as
+		// above, nothing is left of the run.
+		waitMonitor(s.Dir(c.ID))
+		_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
+		return nil, container.ExitCode(err), err
+	}
 	if err != nil {
 		if opts.AutoRemove {
 			_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
@@ -130,11 +142,13 @@ func (e *Engine) RunContainer(ctx context.Context, image string, opts container.
 		return c, 125, err
 	}
 	waitMonitor(s.Dir(c.ID))
+	runtime.Tracef("run: monitor gone")
 	if opts.AutoRemove {
 		if err := s.Remove(context.WithoutCancel(ctx), c.ID, true); err != nil {
 			return c, code, err
 		}
 	}
+	runtime.Tracef("run: removed")
 	return c, code, nil
 }
 
@@ -143,14 +157,17 @@ func (e *Engine) RunContainer(ctx context.Context, image string, opts container.
 // deletes the container from runc, and run returns after that. A pidfd
 // wakes it the moment the monitor exits; without one it polls.
 func waitMonitor(dir string) {
+	if runtime.WaitLocalMonitor(dir) {
+		return
+	}
 	st, err := runtime.ReadStatus(dir)
-	if err != nil || st.MonitorPid <= 0 {
+	if err != nil || st.MonitorPid <= 0 || st.MonitorPid == os.Getpid() {
 		return
 	}
 	pid := st.MonitorPid
 	if fd, err := unix.PidfdOpen(pid, 0); err == nil {
 		defer unix.Close(fd)
-		if !strings.Contains(cmdlineOf(pid), filepath.Base(dir)) {
+		if !runtime.MonitorAlive(st, dir) {
 			return // the pid is gone or reused: not our monitor
 		}
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
@@ -162,7 +179,7 @@ func waitMonitor(dir string) {
 	}
 	for i := 0; i < 500; i++ {
 		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-		if err != nil || !strings.Contains(cmdlineOf(pid), filepath.Base(dir)) {
+		if err != nil || !runtime.MonitorAlive(st, dir) {
 			return
 		}
 		if j := strings.LastIndexByte(string(b), ')'); j >= 0 && len(b) > j+2 && b[j+2] == 'Z' {
@@ -170,11 +187,6 @@ func waitMonitor(dir string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func cmdlineOf(pid int) string {
-	b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
-	return string(b)
 }
 
 // ContainerUsers names the containers made from imageID (rmi's check;

@@ -74,9 +74,12 @@ type AttachOptions struct {
 // process, so nothing it prints is missed. If the monitor goes away
 // without sending the status, the status file is read instead.
 func Attach(ctx context.Context, dir string, o AttachOptions) (int, error) {
-	c, err := dialUnixIn(dir, AttachSocket)
-	if err != nil {
-		return -1, fmt.Errorf("attach: %w", err)
+	c := takeLocal(dir)
+	if c == nil {
+		var err error
+		if c, err = dialUnixIn(dir, AttachSocket); err != nil {
+			return -1, fmt.Errorf("attach: %w", err)
+		}
 	}
 	defer c.Close()
 	// Ends when ctx is done or Attach returns (done closed).
@@ -198,12 +201,17 @@ func (h *attachHub) serve(ln *net.UnixListener) {
 		if err != nil {
 			return
 		}
-		h.mu.Lock()
-		h.clients[c] = &sync.Mutex{}
-		h.mu.Unlock()
-		h.once.Do(func() { close(h.first) })
-		go h.readClient(c)
+		h.add(c)
 	}
+}
+
+// add takes c as a client.
+func (h *attachHub) add(c *net.UnixConn) {
+	h.mu.Lock()
+	h.clients[c] = &sync.Mutex{}
+	h.mu.Unlock()
+	h.once.Do(func() { close(h.first) })
+	go h.readClient(c)
 }
 
 // readClient applies a client's frames until it disconnects.

@@ -5,14 +5,24 @@
 // It owns no record of containers (package container does) and mounts
 // nothing but the monitor's final unmount of the rootfs it is given.
 //
-// The monitor is a re-exec of the strata binary (the hidden command the
-// CLI wires to MonitorMain): StartMonitor starts it in a session of its
-// own, so it outlives the CLI, and waits for its one-line report on fd 3
-// (created, with the pid and bound ports, or why not). The monitor is
-// runc's parent and a child subreaper, so the container's init becomes its
-// child after runc create; it waits for it, writes the exit status, runs
-// runc delete, unmounts the rootfs and exits. If it is killed the
-// container runs on; Probe then asks runc.
+// The monitor of a detached container is a re-exec of the strata binary
+// (the hidden command the CLI wires to MonitorMain): StartMonitor starts it
+// in a session of its own, so it outlives the CLI, and waits for its
+// one-line report on fd 3 (started, with the pid and bound ports, or why
+// not). An attached run without a terminal needs no second process: the
+// CLI is the monitor (StartLocalMonitor), attached through a socketpair,
+// and records the same status and logs; if it is killed the container is
+// left to runc, as after a killed monitor.
+//
+// Without a terminal the monitor runs the container as one foreground
+// "runc run" (create, start, wait and delete in one runc process), its
+// child; runc hands the process pipes of its own and copies them to the
+// monitor's. With a terminal it runs runc create (the pty master comes
+// back over the console socket) and runc start, and, as a child
+// subreaper, reaps the container's init itself and runs runc delete. It
+// writes the exit status and unmounts the rootfs. If it is killed the
+// container runs on; Probe then asks runc, and package container settles
+// the exit (status unknown, 255) once the container is gone.
 //
 // Ports are published without a bridge: the monitor listens on the host
 // address (127.0.0.1 unless one is given: see DefaultHostIP) and, per

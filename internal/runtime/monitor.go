@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -57,19 +59,28 @@ type MonitorConfig struct {
 	// CleanupArgs, when set, is run after the exit is recorded (e.g.
 	// strata rm -f ID for run --rm -d).
 	CleanupArgs []string `json:"cleanupArgs,omitempty"`
+	// NoSync skips the fsync of the exit status: the container is removed
+	// when it exits (--rm), so the status need not outlive a crash.
+	NoSync bool `json:"noSync,omitempty"`
 }
 
 // Status is a container's process state as its monitor records it, written
 // atomically (temp file + rename) into StatusFile.
 type Status struct {
-	MonitorPid int           `json:"monitorPid"`
-	Pid        int           `json:"pid"`
-	Running    bool          `json:"running"`
-	StartedAt  time.Time     `json:"startedAt"`
-	FinishedAt time.Time     `json:"finishedAt"`
-	ExitCode   int           `json:"exitCode"`
-	Error      string        `json:"error,omitempty"`
-	Ports      []PortMapping `json:"ports,omitempty"`
+	MonitorPid int `json:"monitorPid"`
+	// MonitorStart is the monitor's start time (/proc/PID/stat's
+	// starttime), so that a reused pid is not taken for it.
+	MonitorStart uint64        `json:"monitorStart,omitempty"`
+	Pid          int           `json:"pid"`
+	Running      bool          `json:"running"`
+	StartedAt    time.Time     `json:"startedAt"`
+	FinishedAt   time.Time     `json:"finishedAt"`
+	ExitCode     int           `json:"exitCode"`
+	Error        string        `json:"error,omitempty"`
+	Ports        []PortMapping `json:"ports,omitempty"`
+	// StartFailed says the process never ran: Error says why and
+	// ExitCode is docker run's code for it (125, 126 or 127).
+	StartFailed bool `json:"startFailed,omitempty"`
 	// MonitorLost is set by Probe, never stored: the monitor died, so the
 	// status comes from runc and the exit status is unknown (255).
 	MonitorLost bool `json:"-"`
@@ -88,7 +99,8 @@ func (e *StartError) Error() string { return e.Msg }
 // errdefs.ErrNotFound if it never ran.
 func ReadStatus(dir string) (*Status, error) {
 	b, err := os.ReadFile(filepath.Join(dir, StatusFile))
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) || err == nil && len(b) == 0 {
+		// Empty: an unsynced status a crash cut short.
 		return nil, fmt.Errorf("status of %s: %w", filepath.Base(dir), errdefs.ErrNotFound)
 	}
 	if err != nil {
@@ -107,7 +119,7 @@ func ReadStatus(dir string) (*Status, error) {
 // status 255 and FinishedAt now. Nothing is written.
 func Probe(ctx context.Context, r *Runc, id, dir string) (*Status, error) {
 	s, err := ReadStatus(dir)
-	if err != nil || !s.Running || monitorAlive(s.MonitorPid, dir) {
+	if err != nil || !s.Running || MonitorAlive(s, dir) {
 		return s, err
 	}
 	// Read again: the monitor may have finished between the two looks.
@@ -129,11 +141,18 @@ func Probe(ctx context.Context, r *Runc, id, dir string) (*Status, error) {
 	return s, nil
 }
 
-// monitorAlive reports whether pid is a monitor of dir (so a reused pid
-// is not taken for it).
-func monitorAlive(pid int, dir string) bool {
+// MonitorAlive reports whether the monitor that wrote s still runs: its
+// pid is alive, not a zombie, and started when s says (or, in a status
+// without the start time, has dir on its command line), so that a reused
+// pid is not taken for it.
+func MonitorAlive(s *Status, dir string) bool {
+	pid := s.MonitorPid
 	if pid <= 0 {
 		return false
+	}
+	if s.MonitorStart != 0 {
+		start, zombie, err := procStart(pid)
+		return err == nil && !zombie && start == s.MonitorStart
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {
@@ -158,9 +177,21 @@ func writeStatus(dir string, s *Status) error {
 	return WriteFileAtomic(filepath.Join(dir, StatusFile), s)
 }
 
+// writeStatusNoSync is writeStatus without the fsync, for a status whose
+// loss in a crash costs nothing.
+func writeStatusNoSync(dir string, s *Status) error {
+	return writeFileAtomic(filepath.Join(dir, StatusFile), s, false)
+}
+
 // WriteFileAtomic writes v as JSON to path through a temp file in the same
 // dir, fsynced and renamed over path.
-func WriteFileAtomic(path string, v any) error {
+func WriteFileAtomic(path string, v any) error { return writeFileAtomic(path, v, true) }
+
+// WriteFileAtomicNoSync is WriteFileAtomic without the fsync: a crash may
+// leave the old file or an empty one, never a torn one.
+func WriteFileAtomicNoSync(path string, v any) error { return writeFileAtomic(path, v, false) }
+
+func writeFileAtomic(path string, v any, sync bool) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
@@ -174,9 +205,11 @@ func WriteFileAtomic(path string, v any) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
@@ -206,7 +239,8 @@ func StartMonitor(ctx context.Context, dir string, exe []string, cfg MonitorConf
 	if _, err := cfg.Runc.path(); err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, MonitorConfigFile), cfg); err != nil {
+	// Written again at every start: not worth an fsync.
+	if err := WriteFileAtomicNoSync(filepath.Join(dir, MonitorConfigFile), cfg); err != nil {
 		return nil, fmt.Errorf("start monitor: %w", err)
 	}
 	logf, err := os.OpenFile(filepath.Join(dir, MonitorLogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -290,31 +324,44 @@ func MonitorMain(dir string) error {
 	if err := os.Chdir(dir); err != nil {
 		return fmt.Errorf("monitor: %w", err)
 	}
+	Tracef("monitor: begin")
 	report := os.NewFile(3, "report")
-	m := &monitor{dir: dir, cfg: cfg, report: report}
+	m := &monitor{dir: dir, cfg: cfg, report: func(rep startReport) {
+		b, _ := json.Marshal(rep)
+		_, _ = report.Write(append(b, '\n'))
+		report.Close()
+	}}
+	// Terminal and pipe signals are not for the monitor: it outlives both.
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
 	return m.run()
 }
 
 type monitor struct {
-	dir    string
-	cfg    MonitorConfig
-	report *os.File
+	dir string
+	cfg MonitorConfig
+	// report tells the starter how the start went, once; nil after.
+	report func(startReport)
+	// local, in a monitor running inside its client's process, is the
+	// monitor's end of that client's connection: there is no attach
+	// socket.
+	local *net.UnixConn
 }
 
 func (m *monitor) sendReport(rep startReport) {
 	if m.report == nil {
 		return
 	}
-	b, _ := json.Marshal(rep)
-	_, _ = m.report.Write(append(b, '\n'))
-	m.report.Close()
+	m.report(rep)
 	m.report = nil
 }
+
+// path is name in the container's directory.
+func (m *monitor) path(name string) string { return filepath.Join(m.dir, name) }
 
 // fail reports a failure to start, records it and cleans up.
 func (m *monitor) fail(code int, err error) error {
 	m.sendReport(startReport{Error: err.Error(), ExitCode: code})
-	_ = writeStatus(m.dir, &Status{MonitorPid: os.Getpid(), ExitCode: code, FinishedAt: time.Now().UTC(), Error: err.Error()})
+	_ = writeStatus(m.dir, &Status{MonitorPid: os.Getpid(), MonitorStart: selfStart(), ExitCode: code, FinishedAt: time.Now().UTC(), Error: err.Error(), StartFailed: true})
 	m.cleanup()
 	return err
 }
@@ -323,11 +370,14 @@ func (m *monitor) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_ = m.cfg.Runc.Delete(ctx, m.cfg.ID, true)
+	Tracef("monitor: runc deleted")
 	if m.cfg.Rootfs != "" {
 		_ = mount.UnmountAll(m.cfg.Rootfs, 0)
 	}
-	_ = os.Remove(AttachSocket)
-	_ = os.Remove(consoleSocketFile)
+	if m.local == nil {
+		_ = os.Remove(m.path(AttachSocket))
+	}
+	_ = os.Remove(m.path(consoleSocketFile))
 	if len(m.cfg.CleanupArgs) > 0 {
 		cmd := exec.CommandContext(ctx, m.cfg.CleanupArgs[0], m.cfg.CleanupArgs[1:]...)
 		_ = cmd.Run()
@@ -335,7 +385,6 @@ func (m *monitor) cleanup() {
 }
 
 func (m *monitor) run() error {
-	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
 	ctx := context.Background()
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return m.fail(125, fmt.Errorf("monitor: become subreaper: %w", err))
@@ -353,17 +402,21 @@ func (m *monitor) run() error {
 	}
 	defer func() {
 		for _, p := range proxies {
-			p.ln.Close()
+			p.close()
 		}
 	}()
-	_ = os.Remove(AttachSocket)
-	aln, err := net.ListenUnix("unix", &net.UnixAddr{Name: AttachSocket, Net: "unix"})
-	if err != nil {
-		return m.fail(125, fmt.Errorf("attach socket: %w", err))
-	}
-	defer aln.Close()
 	hub := newAttachHub()
-	go hub.serve(aln)
+	if m.local != nil {
+		hub.add(m.local)
+	} else {
+		_ = os.Remove(AttachSocket)
+		aln, err := net.ListenUnix("unix", &net.UnixAddr{Name: AttachSocket, Net: "unix"})
+		if err != nil {
+			return m.fail(125, fmt.Errorf("attach socket: %w", err))
+		}
+		defer aln.Close()
+		go hub.serve(aln)
+	}
 
 	outLine := &lineWriter{log: lw, stream: "stdout"}
 	errLine := &lineWriter{log: lw, stream: "stderr"}
@@ -380,67 +433,41 @@ func (m *monitor) run() error {
 		}()
 	}
 
-	opts := CreateOptions{PidFile: pidFile, LogFile: runcLogFile}
-	var closeAfterCreate []*os.File
-	var console *consoleSocket
-	if m.cfg.Tty {
-		if console, err = newConsoleSocket(consoleSocketFile); err != nil {
-			return m.fail(125, err)
-		}
-		defer console.Close()
-		// runc dials the socket after changing into the bundle; a path
-		// relative to it stays short where an absolute one may not fit.
-		bundle, err := filepath.Abs(m.cfg.Bundle)
-		if err != nil {
-			return m.fail(125, err)
-		}
-		rel, err := filepath.Rel(bundle, filepath.Join(m.dir, consoleSocketFile))
-		if err != nil {
-			return m.fail(125, err)
-		}
-		opts.ConsoleSocket = rel
-	} else {
-		outR, outW, err := os.Pipe()
-		if err != nil {
-			return m.fail(125, err)
-		}
-		errR, errW, err := os.Pipe()
-		if err != nil {
-			return m.fail(125, err)
-		}
-		opts.Stdout, opts.Stderr = outW, errW
-		closeAfterCreate = append(closeAfterCreate, outW, errW)
-		copyOut(outR, &streamWriter{hub: hub, typ: frameStdout, line: outLine})
-		copyOut(errR, &streamWriter{hub: hub, typ: frameStderr, line: errLine})
-		if m.cfg.OpenStdin {
-			inR, inW, err := os.Pipe()
-			if err != nil {
-				return m.fail(125, err)
-			}
-			opts.Stdin = inR
-			closeAfterCreate = append(closeAfterCreate, inR)
-			hub.stdin = inW
-		}
+	if !m.cfg.Tty {
+		return m.runForeground(hub, proxies, ports, outLine, errLine)
 	}
+	// With a terminal: runc create hands the pty master over the console
+	// socket, runc start lets the process go.
+	opts := CreateOptions{PidFile: pidFile, LogFile: runcLogFile}
+	console, err := newConsoleSocket(consoleSocketFile)
+	if err != nil {
+		return m.fail(125, err)
+	}
+	defer console.Close()
+	// runc dials the socket after changing into the bundle; a path
+	// relative to it stays short where an absolute one may not fit.
+	bundle, err := filepath.Abs(m.cfg.Bundle)
+	if err != nil {
+		return m.fail(125, err)
+	}
+	rel, err := filepath.Rel(bundle, filepath.Join(m.dir, consoleSocketFile))
+	if err != nil {
+		return m.fail(125, err)
+	}
+	opts.ConsoleSocket = rel
 	type ptyResult struct {
 		f   *os.File
 		err error
 	}
 	ptyc := make(chan ptyResult, 1)
-	if console != nil {
-		go func() {
-			f, err := console.receive()
-			ptyc <- ptyResult{f, err}
-		}()
+	go func() {
+		f, err := console.receive()
+		ptyc <- ptyResult{f, err}
+	}()
+	if err := m.cfg.Runc.Create(ctx, m.cfg.ID, m.cfg.Bundle, opts); err != nil {
+		return m.fail(ExitCodeFor(err), err)
 	}
-	cerr := m.cfg.Runc.Create(ctx, m.cfg.ID, m.cfg.Bundle, opts)
-	for _, f := range closeAfterCreate {
-		f.Close()
-	}
-	if cerr != nil {
-		return m.fail(ExitCodeFor(cerr), cerr)
-	}
-	if console != nil {
+	{
 		var res ptyResult
 		select {
 		case res = <-ptyc:
@@ -474,7 +501,7 @@ func (m *monitor) run() error {
 	}
 	// The status says running from here on: the process exists (created)
 	// and this monitor answers for it.
-	st := &Status{MonitorPid: os.Getpid(), Pid: pid, Running: true, StartedAt: time.Now().UTC(), Ports: ports}
+	st := &Status{MonitorPid: os.Getpid(), MonitorStart: selfStart(), Pid: pid, Running: true, StartedAt: time.Now().UTC(), Ports: ports}
 	if err := writeStatus(m.dir, st); err != nil {
 		_ = m.cfg.Runc.Delete(ctx, m.cfg.ID, true)
 		return m.fail(125, fmt.Errorf("write status: %w", err))
@@ -487,11 +514,7 @@ func (m *monitor) run() error {
 		}
 	}
 	if err := m.cfg.Runc.Start(ctx, m.cfg.ID); err != nil {
-		code := ExitCodeFor(err)
-		hub.send(frameStderr, []byte(err.Error()+"\n"))
-		hub.send(frameExit, exitFrame(code))
-		hub.closeAll()
-		return m.fail(code, err)
+		return m.startFailed(hub, ExitCodeFor(err), err)
 	}
 	// Without attach the caller learns of the start only now, so a status
 	// read after StartMonitor returns is the started one.
@@ -519,7 +542,7 @@ func (m *monitor) run() error {
 	hub.send(frameExit, exitFrame(code))
 	hub.closeAll()
 	for _, p := range proxies {
-		p.ln.Close()
+		p.close()
 	}
 	m.cleanup()
 	return nil
@@ -555,5 +578,392 @@ func waitPid(pid int) int {
 			return 128 + int(ws.Signal())
 		}
 		return ws.ExitStatus()
+	}
+}
+
+// runForeground runs a container without a terminal as one foreground
+// "runc run": create, start, wait and delete in a single runc process,
+// where create + start + delete cost three. runc hands the container
+// pipes of its own and copies them to the monitor's. Attached, the
+// process starts once the first client is there, so none of its output
+// is missed; a start that fails (a command missing or not executable)
+// is then reported through the status and the exit frame.
+func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMapping, outLine, errLine *lineWriter) error {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return m.fail(125, err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return m.fail(125, err)
+	}
+	// runc writes its own failure to its stderr, the container's stream:
+	// hold that stream back until the process is known to have started,
+	// and drop it if it did not (the failure is reported once, as an
+	// error).
+	errGate := &gateWriter{w: &streamWriter{hub: hub, typ: frameStderr, line: errLine}}
+	copies := make(chan struct{}, 2)
+	for _, c := range []struct {
+		r *os.File
+		w io.Writer
+	}{{outR, &streamWriter{hub: hub, typ: frameStdout, line: outLine}}, {errR, errGate}} {
+		// Ends at EOF: runc and every process holding the pipe are gone.
+		go func(r *os.File, w io.Writer) {
+			_, _ = io.Copy(w, r)
+			r.Close()
+			copies <- struct{}{}
+		}(c.r, c.w)
+	}
+	pidPath, logPath := m.path(pidFile), m.path(runcLogFile)
+	opts := CreateOptions{LogFile: logPath}
+	// runc writes the pid file once the process has started, with O_SYNC:
+	// a journal commit (~1-3 ms) between the start and runc's wait, on the
+	// path of every short run. Only a detached start (the caller waits for
+	// the pid) or published ports (the proxy enters the container's
+	// network namespace) need the pid at once; an attached run learns it
+	// from runc's state, and tells a failed start by runc's exit and the
+	// failure line it writes to stderr, which the gate holds (no log file
+	// either).
+	usePidFile := !m.cfg.Attach || len(proxies) > 0
+	if usePidFile {
+		opts.PidFile = pidPath
+	} else {
+		// Without --log runc would write its messages to stderr too.
+		opts.LogFile = os.DevNull
+		errGate.prefix = []byte(runcRunFailed)
+	}
+	opts.Stdout, opts.Stderr = outW, errW
+	closeAfterStart := []*os.File{outW, errW}
+	if m.cfg.OpenStdin {
+		inR, inW, err := os.Pipe()
+		if err != nil {
+			outW.Close()
+			errW.Close()
+			return m.fail(125, err)
+		}
+		opts.Stdin = inR
+		closeAfterStart = append(closeAfterStart, inR)
+		hub.stdin = inW
+	}
+	// A pid file or log left by an earlier start would be taken for this
+	// one's.
+	_ = os.Remove(pidPath)
+	_ = os.Remove(logPath)
+	st := &Status{MonitorPid: os.Getpid(), MonitorStart: selfStart(), Running: true, Ports: ports}
+	if m.cfg.Attach {
+		m.sendReport(startReport{Ports: ports})
+		select {
+		case <-hub.first:
+		case <-time.After(60 * time.Second):
+		}
+		// The client may see output (and pass on a signal) before the pid
+		// is known: the status says running from the start.
+		st.StartedAt = time.Now().UTC()
+		if err := writeStatusNoSync(m.dir, st); err != nil {
+			return m.startFailed(hub, 125, fmt.Errorf("write status: %w", err))
+		}
+	}
+	Tracef("monitor: runc run")
+	cmd, err := m.cfg.Runc.runCommand(m.cfg.ID, m.cfg.Bundle, opts)
+	if err == nil {
+		err = cmd.Start()
+	}
+	for _, f := range closeAfterStart {
+		f.Close()
+	}
+	if err != nil {
+		errGate.drop()
+		return m.startFailed(hub, 125, fmt.Errorf("runc run: %w", err))
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
+	var stMu sync.Mutex // st, between the pid's writer and the exit's
+	finished := false
+	pid := 0
+	if usePidFile {
+		pid = waitPidFile(pidPath, exited)
+		Tracef("monitor: pid %d", pid)
+	} else {
+		// Ends when the pid is recorded or runc has exited.
+		go func() {
+			p := waitRuncPid(m.cfg.Runc.Root, m.cfg.ID, exited)
+			stMu.Lock()
+			defer stMu.Unlock()
+			if p > 0 && !finished {
+				st.Pid = p
+				_ = writeStatusNoSync(m.dir, st)
+			}
+		}()
+	}
+	if usePidFile && pid == 0 {
+		// runc exited without starting the process.
+		<-exited
+		errGate.drop()
+		msg := LastRuncError(logPath)
+		if msg == "" {
+			msg = fmt.Sprintf("runc run: %v", waitErr)
+		}
+		err := fmt.Errorf("runc run: %s", msg)
+		return m.startFailed(hub, ExitCodeFor(err), err)
+	}
+	if usePidFile {
+		errGate.open()
+	}
+	var netns *os.File
+	if !m.cfg.HostNetwork && len(proxies) > 0 {
+		if netns, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", pid)); err != nil {
+			_ = m.cfg.Runc.Kill(context.Background(), m.cfg.ID, syscall.SIGKILL, true)
+			<-exited
+			return m.startFailed(hub, 125, fmt.Errorf("open network namespace of %s: %w", m.cfg.ID, err))
+		}
+		defer netns.Close()
+	}
+	for _, p := range proxies {
+		p.netns = netns
+		go p.serve()
+	}
+	if usePidFile {
+		st.Pid = pid
+		if st.StartedAt.IsZero() {
+			st.StartedAt = time.Now().UTC()
+		}
+		// Not synced: after a crash, a running status whose monitor is
+		// gone reads as exited (Probe); only the exit status is worth a
+		// sync.
+		if err := writeStatusNoSync(m.dir, st); err != nil {
+			_ = m.cfg.Runc.Kill(context.Background(), m.cfg.ID, syscall.SIGKILL, true)
+			<-exited
+			return m.startFailed(hub, 125, fmt.Errorf("write status: %w", err))
+		}
+		// Detached, the caller learns of the start only now, so a status
+		// read after StartMonitor returns is the started one.
+		m.sendReport(startReport{Pid: pid, Ports: ports})
+	}
+
+	<-exited
+	Tracef("monitor: runc exited")
+	code, _ := exitStatus(waitErr)
+	if code < 0 {
+		code = 255
+	}
+	if !usePidFile {
+		// runc run exits 1 with its failure on stderr when the process
+		// could not start; a process that ran and exited 1 leaves none.
+		if msg := errGate.held(); code != 0 && msg != "" {
+			stMu.Lock()
+			finished = true
+			stMu.Unlock()
+			errGate.drop()
+			err := fmt.Errorf("runc run: %s", msg)
+			return m.startFailed(hub, ExitCodeFor(err), err)
+		}
+		errGate.open()
+		if pid == 0 {
+			pid = runcPid(m.cfg.Runc.Root, m.cfg.ID)
+		}
+	}
+	if ps := cmd.ProcessState; ps != nil {
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() && processAlive(pid) {
+			// runc itself was killed; the container's init, orphaned, is
+			// this subreaper's child now: its status is the one to keep.
+			code = waitPid(pid)
+		}
+	}
+	// The streams end once every process holding them has gone; with the
+	// pid namespace's init gone that is at once, but do not hang on a
+	// straggler.
+	deadline := time.After(2 * time.Second)
+	for i := 0; i < 2; i++ {
+		select {
+		case <-copies:
+		case <-deadline:
+			i = 2
+		}
+	}
+	outLine.Flush()
+	errLine.Flush()
+	stMu.Lock()
+	finished = true
+	stMu.Unlock()
+	st.Running, st.ExitCode, st.FinishedAt = false, code, time.Now().UTC()
+	write := writeStatus
+	if m.cfg.NoSync {
+		write = writeStatusNoSync
+	}
+	if err := write(m.dir, st); err != nil {
+		fmt.Fprintf(os.Stderr, "monitor: write status: %v\n", err)
+	}
+	hub.send(frameExit, exitFrame(code))
+	hub.closeAll()
+	for _, p := range proxies {
+		p.close()
+	}
+	m.cleanup()
+	Tracef("monitor: cleaned up")
+	return nil
+}
+
+// startFailed records a process that could not start: the caller learns of
+// it from the report (detached) or from the exit frame and the status
+// (attached).
+func (m *monitor) startFailed(hub *attachHub, code int, err error) error {
+	if m.report == nil {
+		// Attached: the report went out; write the status first so the
+		// client reads the failure after the exit frame.
+		_ = writeStatus(m.dir, &Status{MonitorPid: os.Getpid(), MonitorStart: selfStart(), ExitCode: code, FinishedAt: time.Now().UTC(), Error: err.Error(), StartFailed: true})
+		hub.send(frameExit, exitFrame(code))
+		hub.closeAll()
+	}
+	return m.fail(code, err)
+}
+
+// waitPidFile waits for runc to write the container's pid to path, which
+// it does once the process has started, and returns it; 0 if exited is
+// closed first (runc is gone) and no pid came.
+func waitPidFile(path string, exited <-chan struct{}) int {
+	read := func() int {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return 0
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		return pid
+	}
+	t := time.NewTicker(500 * time.Microsecond)
+	defer t.Stop()
+	for {
+		if pid := read(); pid > 0 {
+			return pid
+		}
+		select {
+		case <-exited:
+			return read()
+		case <-t.C:
+		}
+	}
+}
+
+func processAlive(pid int) bool {
+	return pid > 0 && unix.Kill(pid, 0) == nil
+}
+
+// runcRunFailed begins what runc run writes to its stderr when it fails.
+const runcRunFailed = "runc run failed"
+
+// gateWriter holds what is written until open (then writes it through)
+// or drop (then discards it and everything after). With a prefix, only a
+// first write that begins with it is held; any other opens the gate.
+type gateWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	prefix  []byte
+	buf     []byte
+	opened  bool
+	dropped bool
+}
+
+func (g *gateWriter) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.opened && !g.dropped && g.prefix != nil && len(g.buf) == 0 && !bytes.HasPrefix(p, g.prefix) {
+		g.opened = true
+	}
+	switch {
+	case g.dropped:
+	case g.opened:
+		_, _ = g.w.Write(p)
+	default:
+		g.buf = append(g.buf, p...)
+	}
+	return len(p), nil
+}
+
+// held returns what the gate holds, as one line of text.
+func (g *gateWriter) held() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return strings.TrimSpace(string(g.buf))
+}
+
+func (g *gateWriter) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.dropped && !g.opened && len(g.buf) > 0 {
+		_, _ = g.w.Write(g.buf)
+	}
+	g.opened, g.buf = true, nil
+}
+
+func (g *gateWriter) drop() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.dropped, g.buf = true, nil
+}
+
+// procStart returns pid's start time (field 22 of /proc/PID/stat, in clock
+// ticks since boot) and whether it is a zombie.
+func procStart(pid int) (start uint64, zombie bool, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false, err
+	}
+	// The fields after comm, which ends at the last ")": state is field 3,
+	// starttime field 22.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, false, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0, false, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	start, err = strconv.ParseUint(f[19], 10, 64)
+	return start, f[0] == "Z", err
+}
+
+var selfStartTime uint64
+
+// selfStart is this process's start time, as procStart gives it.
+func selfStart() uint64 {
+	if selfStartTime == 0 {
+		selfStartTime, _, _ = procStart(os.Getpid())
+	}
+	return selfStartTime
+}
+
+// runcPid reads the container's init pid from runc's state (0 if none).
+func runcPid(root, id string) int {
+	b, err := os.ReadFile(filepath.Join(root, id, "state.json"))
+	if err != nil {
+		return 0
+	}
+	var st struct {
+		Pid int `json:"init_process_pid"`
+	}
+	if json.Unmarshal(b, &st) != nil {
+		return 0
+	}
+	return st.Pid
+}
+
+// waitRuncPid waits for runc to record the container's init pid in its
+// state, looking at growing intervals (it is there within milliseconds),
+// and returns it; 0 once exited is closed.
+func waitRuncPid(root, id string, exited <-chan struct{}) int {
+	for d := time.Millisecond; ; d = min(2*d, 100*time.Millisecond) {
+		select {
+		case <-exited:
+			return 0
+		case <-time.After(d):
+		}
+		if pid := runcPid(root, id); pid > 0 {
+			return pid
+		}
 	}
 }

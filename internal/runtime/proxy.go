@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,7 +22,7 @@ import (
 // publishes on loopback unless told otherwise (-p 0.0.0.0:8080:80).
 const DefaultHostIP = "127.0.0.1"
 
-// PortMapping is one -p [IP:]HOSTPORT:PORT[/tcp]. HostPort 0 picks a free
+// PortMapping is one -p [IP:]HOSTPORT:PORT[/tcp|/udp]. HostPort 0 picks a free
 // port (recorded in Status.Ports once listening).
 type PortMapping struct {
 	HostIP        string `json:"hostIP"`
@@ -35,17 +36,17 @@ func (p PortMapping) String() string {
 	return net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort)) + "->" + strconv.Itoa(p.ContainerPort) + "/" + p.Proto
 }
 
-// ParsePort parses -p [IP:][HOSTPORT:]PORT[/tcp]. Only tcp is supported.
+// ParsePort parses -p [IP:][HOSTPORT:]PORT[/tcp|/udp].
 func ParsePort(s string) (PortMapping, error) {
 	bad := func(why string) (PortMapping, error) {
-		return PortMapping{}, fmt.Errorf("publish %q: %s (want [IP:]HOSTPORT:PORT[/tcp]): %w", s, why, errdefs.ErrInvalidArgument)
+		return PortMapping{}, fmt.Errorf("publish %q: %s (want [IP:]HOSTPORT:PORT[/tcp|/udp]): %w", s, why, errdefs.ErrInvalidArgument)
 	}
 	spec, proto, _ := strings.Cut(s, "/")
 	if proto == "" {
 		proto = "tcp"
 	}
-	if proto != "tcp" {
-		return bad("only tcp is supported")
+	if proto != "tcp" && proto != "udp" {
+		return bad("the protocol is tcp or udp (sctp is not supported)")
 	}
 	p := PortMapping{HostIP: DefaultHostIP, Proto: proto}
 	var host, hostPort, ctrPort string
@@ -79,13 +80,25 @@ func ParsePort(s string) (PortMapping, error) {
 	return p, nil
 }
 
-// proxy forwards connections accepted on a host listener to
-// 127.0.0.1:PORT inside a network namespace.
+// proxy forwards connections accepted on a host listener (tcp) or
+// datagrams received on a host socket (udp) to 127.0.0.1:PORT inside a
+// network namespace.
 type proxy struct {
-	ln    net.Listener
+	ln    net.Listener   // tcp
+	pc    net.PacketConn // udp
 	port  int
 	netns *os.File // nil: dial in the host's namespace (--network host)
 	wg    sync.WaitGroup
+}
+
+// close stops the proxy taking connections or datagrams.
+func (p *proxy) close() {
+	if p.ln != nil {
+		p.ln.Close()
+	}
+	if p.pc != nil {
+		p.pc.Close()
+	}
 }
 
 // listenPorts binds every mapping, so a taken port fails before the
@@ -94,16 +107,24 @@ func listenPorts(ports []PortMapping) ([]*proxy, []PortMapping, error) {
 	var out []*proxy
 	var bound []PortMapping
 	for _, p := range ports {
-		ln, err := net.Listen("tcp", net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort)))
+		addr := net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort))
+		px := &proxy{port: p.ContainerPort}
+		var err error
+		if p.Proto == "udp" {
+			if px.pc, err = net.ListenPacket("udp", addr); err == nil {
+				p.HostPort = px.pc.LocalAddr().(*net.UDPAddr).Port
+			}
+		} else if px.ln, err = net.Listen("tcp", addr); err == nil {
+			p.HostPort = px.ln.Addr().(*net.TCPAddr).Port
+		}
 		if err != nil {
 			for _, q := range out {
-				q.ln.Close()
+				q.close()
 			}
 			return nil, nil, fmt.Errorf("publish %s: %w (is the host port already taken?)", p, err)
 		}
-		p.HostPort = ln.Addr().(*net.TCPAddr).Port
 		bound = append(bound, p)
-		out = append(out, &proxy{ln: ln, port: p.ContainerPort})
+		out = append(out, px)
 	}
 	return out, bound, nil
 }
@@ -111,6 +132,10 @@ func listenPorts(ports []PortMapping) ([]*proxy, []PortMapping, error) {
 // serve accepts until the listener is closed. Each connection is handled
 // by its own goroutine, which ends when both directions have ended.
 func (p *proxy) serve() {
+	if p.pc != nil {
+		p.serveUDP()
+		return
+	}
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
@@ -126,7 +151,7 @@ func (p *proxy) serve() {
 
 func (p *proxy) handle(c net.Conn) {
 	defer c.Close()
-	up, err := dialIn(p.netns, net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)))
+	up, err := dialIn(p.netns, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)))
 	if err != nil {
 		return // the client sees its connection closed, as with docker-proxy
 	}
@@ -153,9 +178,9 @@ func (p *proxy) handle(c net.Conn) {
 // back to the host namespace and the connection is used from any thread.
 // If the thread cannot go back it is never unlocked, and the runtime ends
 // it with the goroutine rather than reuse it.
-func dialIn(netns *os.File, addr string) (net.Conn, error) {
+func dialIn(netns *os.File, network, addr string) (net.Conn, error) {
 	if netns == nil {
-		return net.DialTimeout("tcp", addr, 5*time.Second)
+		return net.DialTimeout(network, addr, 5*time.Second)
 	}
 	type result struct {
 		c   net.Conn
@@ -176,7 +201,7 @@ func dialIn(netns *os.File, addr string) (net.Conn, error) {
 			ch <- result{nil, fmt.Errorf("enter network namespace: %w", err)}
 			return
 		}
-		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		c, err := net.DialTimeout(network, addr, 5*time.Second)
 		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()
 		}
@@ -184,4 +209,69 @@ func dialIn(netns *os.File, addr string) (net.Conn, error) {
 	}()
 	r := <-ch
 	return r.c, r.err
+}
+
+// udpIdle is how long a UDP flow (a client address) keeps its socket into
+// the container without traffic either way, as docker-proxy's.
+const udpIdle = 90 * time.Second
+
+// serveUDP forwards datagrams until the host socket is closed. Each client
+// address gets a socket of its own dialled into the container, so replies
+// find their way back; a goroutine per flow copies the replies and ends
+// when the flow has been idle for udpIdle or the proxy closes.
+func (p *proxy) serveUDP() {
+	var mu sync.Mutex
+	flows := map[string]net.Conn{}
+	defer func() {
+		mu.Lock()
+		for _, c := range flows {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	buf := make([]byte, 65535)
+	for {
+		n, from, err := p.pc.ReadFrom(buf)
+		if err != nil {
+			return // closed
+		}
+		key := from.String()
+		mu.Lock()
+		up := flows[key]
+		mu.Unlock()
+		if up == nil {
+			if up, err = dialIn(p.netns, "udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port))); err != nil {
+				continue // dropped, as a datagram may be
+			}
+			mu.Lock()
+			flows[key] = up
+			mu.Unlock()
+			go func(up net.Conn, to net.Addr) {
+				defer func() {
+					mu.Lock()
+					if flows[key] == up {
+						delete(flows, key)
+					}
+					mu.Unlock()
+					up.Close()
+				}()
+				rb := make([]byte, 65535)
+				for {
+					_ = up.SetReadDeadline(time.Now().Add(udpIdle))
+					n, err := up.Read(rb)
+					if errors.Is(err, unix.ECONNREFUSED) {
+						continue // nothing listens (yet): an ICMP error, not the end of the flow
+					}
+					if err != nil {
+						return
+					}
+					if _, err := p.pc.WriteTo(rb[:n], to); err != nil {
+						return
+					}
+				}
+			}(up, from)
+		}
+		_ = up.SetReadDeadline(time.Now().Add(udpIdle))
+		_, _ = up.Write(buf[:n])
+	}
 }

@@ -157,6 +157,25 @@ func (r *Runc) Create(ctx context.Context, id, bundle string, opts CreateOptions
 	return nil
 }
 
+// runCommand is "runc run" of id in the foreground, not started: it
+// creates the container, starts its process, waits for it, deletes the
+// container and exits with the process's status (128+signal when
+// killed). Without a terminal runc gives the process pipes of its own and
+// copies them to and from opts' streams, which must be *os.File to be
+// handed on.
+func (r *Runc) runCommand(id, bundle string, opts CreateOptions) (*exec.Cmd, error) {
+	args := []string{"run", "--bundle", bundle}
+	if opts.PidFile != "" {
+		args = append(args, "--pid-file", opts.PidFile)
+	}
+	cmd, err := r.command(context.Background(), opts.LogFile, append(args, id)...)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, opts.Stdout, opts.Stderr
+	return cmd, nil
+}
+
 // Start starts the process of a created container (runc start).
 func (r *Runc) Start(ctx context.Context, id string) error {
 	_, err := r.run(ctx, "start", id)

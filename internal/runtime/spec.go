@@ -64,6 +64,9 @@ type SpecOptions struct {
 	HostsPath, HostnamePath, ResolvConfPath string
 	// CgroupsPath is the container's cgroup (default /strata/<hostname>).
 	CgroupsPath string
+	// SeccompUnconfined leaves out the default seccomp profile
+	// (--security-opt seccomp=unconfined).
+	SeccompUnconfined bool
 }
 
 // Spec builds the OCI runtime spec for a container from opts: new pid,
@@ -135,6 +138,9 @@ func Spec(opts SpecOptions) (*specs.Spec, error) {
 	case "host":
 	default:
 		return nil, fmt.Errorf("network %q: want none or host (there is no bridge): %w", opts.Network, errdefs.ErrInvalidArgument)
+	}
+	if !opts.SeccompUnconfined {
+		s.Linux.Seccomp = DefaultSeccomp()
 	}
 	for _, f := range []struct{ src, dst string }{
 		{opts.HostsPath, "/etc/hosts"},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -133,6 +134,14 @@ func TestSpecShape(t *testing.T) {
 	if diff := cmp.Diff([]string{InitTarget, "--", "sh"}, s.Process.Args); diff != "" {
 		t.Errorf("init args (-want +got):\n%s", diff)
 	}
+	// Docker's default seccomp profile, unless unconfined.
+	if sc := s.Linux.Seccomp; sc == nil || sc.DefaultAction != specs.ActAllow || len(sc.Architectures) == 0 ||
+		!slices.Contains(sc.Syscalls[0].Names, "mount") || !slices.Contains(sc.Syscalls[0].Names, "unshare") {
+		t.Errorf("seccomp: %+v", sc)
+	}
+	if u, err := Spec(SpecOptions{Rootfs: root, Config: ocispec.ImageConfig{Cmd: []string{"sh"}}, SeccompUnconfined: true}); err != nil || u.Linux.Seccomp != nil {
+		t.Errorf("seccomp=unconfined: %v %+v", err, u.Linux.Seccomp)
+	}
 	host, err := Spec(SpecOptions{Rootfs: root, Config: ocispec.ImageConfig{Cmd: []string{"sh"}}, Network: "host"})
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +219,8 @@ func TestParsePort(t *testing.T) {
 		{"127.0.0.2::80", PortMapping{HostIP: "127.0.0.2", ContainerPort: 80, Proto: "tcp"}, false},
 		{"[::1]:8080:80", PortMapping{HostIP: "::1", HostPort: 8080, ContainerPort: 80, Proto: "tcp"}, false},
 		{"80", PortMapping{HostIP: "127.0.0.1", ContainerPort: 80, Proto: "tcp"}, false},
-		{"8080:80/udp", PortMapping{}, true},
+		{"8080:80/udp", PortMapping{HostIP: "127.0.0.1", HostPort: 8080, ContainerPort: 80, Proto: "udp"}, false},
+		{"8080:80/sctp", PortMapping{}, true},
 		{"x:80", PortMapping{}, true},
 		{"8080:0", PortMapping{}, true},
 		{"host:8080:80", PortMapping{}, true},
