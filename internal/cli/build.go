@@ -121,6 +121,7 @@ on any store. A failed build tags nothing; its finished steps stay cached.`,
 	f.BoolVar(&opts.Squash, "squash", false, "merge the layers above the base image into one")
 	f.StringVar(&opts.Network, "network", "none", "network for RUN: none or host")
 	f.StringVar(&opts.Compression, "compression", "gzip", "layer compression: gzip, zstd or none")
+	f.StringArrayVar(&opts.Secrets, "secret", nil, "a secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR")
 	return cmd
 }
 
