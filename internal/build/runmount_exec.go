@@ -19,7 +19,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
-
 )
 
 // mountKeys resolves where each mount reads from and returns the RUN's
@@ -451,7 +450,7 @@ func (s *stubs) pruneUpper(upper string) error {
 		full := filepath.Join(upper, rel)
 		var st unix.Stat_t
 		if err := unix.Lstat(full, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0 {
-			if err := os.Remove(full); err != nil {
+			if err := removeKeepParentTime(full); err != nil {
 				return err
 			}
 		}
@@ -478,9 +477,24 @@ func (s *stubs) pruneUpper(upper string) error {
 		if isOpaqueDir(full) {
 			continue
 		}
-		if err := os.Remove(full); err != nil {
+		if err := removeKeepParentTime(full); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// removeKeepParentTime removes full and gives its parent back its mtime,
+// which the removal changed.
+func removeKeepParentTime(full string) error {
+	var pst unix.Stat_t
+	perr := unix.Lstat(filepath.Dir(full), &pst)
+	if err := os.Remove(full); err != nil {
+		return err
+	}
+	if perr == nil {
+		ts := []unix.Timespec{pst.Atim, pst.Mtim}
+		_ = unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Dir(full), ts, unix.AT_SYMLINK_NOFOLLOW)
 	}
 	return nil
 }
