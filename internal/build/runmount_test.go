@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -95,17 +96,19 @@ RUN mkdir -p /data && echo from-stage > /data/x
 FROM busybox
 RUN --mount=type=bind,source=src,target=/src cat /src/a.txt > /out
 RUN --mount=target=/ctx,rw touch /ctx/written && ls /ctx > /list
+RUN --mount=target=/ro touch /ro/x 2>/dev/null || echo refused > /ro.txt
 RUN --mount=from=gen,source=/data,target=/opt/old/d cat /opt/old/d/x > /y
 `
 	dir := writeContext(t, map[string]string{"Dockerfile": df, "src/a.txt": "hello from ctx\n", "other.txt": "o"})
 	_, out := mustBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{"bm:1"}})
 	files := imageFiles(t, e, "bm:1")
 	want := map[string]string{
-		"out":  "file 644 0:0 hello from ctx\n",
-		"list": "file 644 0:0 Dockerfile\nother.txt\nsrc\nwritten\n",
-		"y":    "file 644 0:0 from-stage\n",
+		"out":    "file 644 0:0 hello from ctx\n",
+		"list":   "file 644 0:0 Dockerfile\nother.txt\nsrc\nwritten\n",
+		"y":      "file 644 0:0 from-stage\n",
+		"ro.txt": "file 644 0:0 refused\n",
 	}
-	if diff := cmp.Diff(want, pick(files, "out", "list", "y")); diff != "" {
+	if diff := cmp.Diff(want, pick(files, "out", "list", "y", "ro.txt")); diff != "" {
 		t.Errorf("files (-want +got):\n%s", diff)
 	}
 	for _, p := range []string{"src", "ctx", "opt/old/d"} {
@@ -125,8 +128,8 @@ RUN --mount=from=gen,source=/data,target=/opt/old/d cat /opt/old/d/x > /y
 	}
 	// Unchanged: all cached; a changed bind source reruns its RUN.
 	_, out = mustBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{"bm:2"}})
-	if n := strings.Count(out, "CACHED"); n != 4 {
-		t.Errorf("rebuild: %d CACHED, want 4:\n%s", n, out)
+	if n := strings.Count(out, "CACHED"); n != 5 {
+		t.Errorf("rebuild: %d CACHED, want 5:\n%s", n, out)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "src", "a.txt"), []byte("changed\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -169,6 +172,12 @@ RUN --mount=type=secret,id=absent ls /run/secrets 2>&1 > /absent || true
 		if strings.HasPrefix(p, "run") || p == "etc/tok" {
 			t.Errorf("the image has %s, a secret mount point", p)
 		}
+	}
+	// The secret's file stub in the existing /etc leaves no /etc behind.
+	got := layerEntries(t, e, "sec:1", -2)
+	sort.Strings(got)
+	if !cmp.Equal(got, []string{"mode2", "sum2"}) {
+		t.Errorf("second RUN layer has %v, want mode2 and sum2", got)
 	}
 	if bytes.Contains(layerBytes(t, e, "sec:1"), []byte("s3cret")) {
 		t.Error("a layer holds the secret")
@@ -228,5 +237,20 @@ func TestRunMountBadInput(t *testing.T) {
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN true\n"})
 	if _, _, err := doBuild(t, e, engine.BuildOptions{Context: dir, Secrets: []string{"src=/etc/hostname"}}); err == nil || !strings.Contains(err.Error(), "--secret src=/etc/hostname: needs id=NAME") {
 		t.Errorf("--secret without id: got %v", err)
+	}
+}
+
+func TestRunMountCacheLocked(t *testing.T) {
+	e := newEngine(t)
+	// Two independent stages run in parallel; sharing=locked makes their
+	// RUNs take turns on the cache, so the log never interleaves (with
+	// sharing=shared it reads start, start, end, end).
+	run := "RUN --mount=type=cache,id=lk,target=/c,sharing=locked echo start >> /c/log && sleep 0.3 && echo end >> /c/log && touch /done\n"
+	df := "FROM busybox AS a\n" + run + "FROM busybox AS b\nENV B=1\n" + run +
+		"FROM busybox\nCOPY --from=a /done /a\nCOPY --from=b /done /b\nRUN --mount=type=cache,id=lk,target=/c,sharing=locked cp /c/log /log\n"
+	dir := writeContext(t, map[string]string{"Dockerfile": df})
+	mustBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{"lk:1"}})
+	if got := imageFiles(t, e, "lk:1")["log"]; got != "file 644 0:0 start\nend\nstart\nend\n" {
+		t.Errorf("locked cache log = %q, want two whole turns", got)
 	}
 }
