@@ -254,3 +254,15 @@ func TestRunMountCacheLocked(t *testing.T) {
 		t.Errorf("locked cache log = %q, want two whole turns", got)
 	}
 }
+
+func TestRunMountBindHonoursDockerignore(t *testing.T) {
+	e := newEngine(t)
+	df := "FROM busybox\nRUN --mount=target=/c ls -A /c > /ls && ls -A /c/sub > /lssub\n"
+	dir := writeContext(t, map[string]string{"Dockerfile": df, ".dockerignore": "private.key\nsub/*.log\n",
+		"private.key": "k", "app.txt": "a", "sub/keep.txt": "k", "sub/debug.log": "d"})
+	mustBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{"ig:1"}})
+	want := map[string]string{"ls": "file 644 0:0 .dockerignore\nDockerfile\napp.txt\nsub\n", "lssub": "file 644 0:0 keep.txt\n"}
+	if diff := cmp.Diff(want, pick(imageFiles(t, e, "ig:1"), "ls", "lssub")); diff != "" {
+		t.Errorf("what the bind mount shows (-want +got):\n%s", diff)
+	}
+}
