@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -295,15 +294,35 @@ func (b *builder) cacheDir(ctx context.Context, m *runMount, root string) (strin
 		dir = base + "-" + strconv.Itoa(n)
 	}
 	unlock := func() { lock.Close() }
-	if _, err := os.Lstat(dir); err == nil {
-		return dir, unlock, nil
-	}
-	// A new cache: made beside its final name and renamed, so a build that
-	// fails half-way through seeding leaves nothing.
-	tmp, err := os.MkdirTemp(b.opts.CacheMountDir, ".new-")
-	if err != nil {
+	if err := b.makeCacheDir(ctx, m, root, dir); err != nil {
 		unlock()
 		return "", nil, err
+	}
+	return dir, unlock, nil
+}
+
+// makeCacheDir makes a missing cache dir with the mount's mode and owner,
+// seeded from its from/source. Builds that share the id make it one at a
+// time (an exclusive lock on .create.lock), and it is filled beside its
+// final name and renamed, so a failure half-way leaves nothing.
+func (b *builder) makeCacheDir(ctx context.Context, m *runMount, root, dir string) error {
+	if _, err := os.Lstat(dir); err == nil {
+		return nil
+	}
+	f, err := os.OpenFile(filepath.Join(b.opts.CacheMountDir, ".create.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := flockCtx(ctx, f, unix.LOCK_EX); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		return nil // made while this build waited
+	}
+	tmp, err := os.MkdirTemp(b.opts.CacheMountDir, ".new-")
+	if err != nil {
+		return err
 	}
 	defer os.RemoveAll(tmp)
 	if m.fromView {
@@ -313,18 +332,16 @@ func (b *builder) cacheDir(ctx context.Context, m *runMount, root string) (strin
 			err = copyItems(ctx, tmp, items, "/", true, copyOpts{})
 		}
 		if err != nil {
-			unlock()
-			return "", nil, fmt.Errorf("cache mount %s: seed from %s: %w", m.id, m.from, err)
+			return fmt.Errorf("cache mount %s: seed from %s: %w", m.id, m.from, err)
 		}
 	}
-	if err := os.Chown(tmp, m.uid, m.gid); err == nil {
-		err = os.Chmod(tmp, m.mode)
+	if err := os.Chown(tmp, m.uid, m.gid); err != nil {
+		return err
 	}
-	if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, fs.ErrExist) && !errors.Is(err, unix.ENOTEMPTY) {
-		unlock()
-		return "", nil, err
+	if err := os.Chmod(tmp, m.mode); err != nil {
+		return err
 	}
-	return dir, unlock, nil
+	return os.Rename(tmp, dir)
 }
 
 // flockCtx takes a flock, retrying a blocking one so that ctx can end the

@@ -266,3 +266,15 @@ func TestRunMountBindHonoursDockerignore(t *testing.T) {
 		t.Errorf("what the bind mount shows (-want +got):\n%s", diff)
 	}
 }
+
+func TestRunMountCacheSeededFromStage(t *testing.T) {
+	e := newEngine(t)
+	df := "FROM busybox AS gen\nRUN mkdir -p /data && echo seed > /data/x\n" +
+		"FROM busybox\nRUN --mount=type=cache,id=seeded,target=/c,from=gen,source=/data,uid=1000,gid=50,mode=0700 stat -c %a:%u:%g /c > /st && cat /c/x > /seed\n"
+	dir := writeContext(t, map[string]string{"Dockerfile": df})
+	mustBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{"seed:1"}})
+	want := map[string]string{"st": "file 644 0:0 700:1000:50\n", "seed": "file 644 0:0 seed\n"}
+	if diff := cmp.Diff(want, pick(imageFiles(t, e, "seed:1"), "st", "seed")); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
