@@ -59,6 +59,12 @@ type Options struct {
 	Progress    io.Writer
 	Verbose     bool
 	Compression archive.Compression
+	// Secrets are --secret values (id=NAME,src=FILE|env=VAR) that RUN
+	// --mount=type=secret reads.
+	Secrets []string
+	// CacheMountDir holds RUN --mount=type=cache directories between
+	// builds (the store's build-cache-mounts).
+	CacheMountDir string
 }
 
 // Result is the built image: its config and its layers, bottom first.
@@ -120,6 +126,7 @@ type builder struct {
 	pending []cache.Record // new config-only step records
 	steps   []doneStep     // finished steps, recorded by flush
 	syncDir string         // a new snapshot's dir: flush syncs its filesystem
+	secrets map[string]secretSource
 }
 
 // Build builds the Dockerfile in opts and returns the image; it writes no
@@ -145,6 +152,9 @@ func Build(ctx context.Context, be Backend, opts Options) (Result, error) {
 	}
 	b := &builder{be: be, opts: opts, df: df, p: &printer{w: opts.Progress, verbose: opts.Verbose},
 		cache: &cache.Store{DB: be.DB}}
+	if b.secrets, err = parseSecrets(opts.Secrets); err != nil {
+		return Result{}, err
+	}
 	ig, err := ParseIgnore(opts.Ignore)
 	if err != nil {
 		return Result{}, err
@@ -293,6 +303,14 @@ func (b *builder) needs(i int, need map[int]bool) error {
 			from, _ = b.expand(in, from, envOf(b.meta))
 			if j := b.stageRef(from, i); j >= 0 {
 				deps = append(deps, j)
+			}
+		}
+		if in.Cmd == "run" {
+			for _, from := range mountFroms(in) {
+				from, _ = b.expand(in, from, envOf(b.meta))
+				if j := b.stageRef(from, i); j >= 0 {
+					deps = append(deps, j)
+				}
 			}
 		}
 	}

@@ -60,10 +60,20 @@ func (b *builder) copyStep(ctx context.Context, s *state, in Instruction) error 
 		}
 		exclude = append(exclude, ig)
 	}
-	for _, f := range []string{"checksum", "keep-git-dir", "parents"} {
-		if in.flag(f) != "" {
-			return b.errAt(in, "%s --%s is not supported yet", strings.ToUpper(in.Cmd), f)
-		}
+	if in.flag("keep-git-dir") != "" {
+		return b.errAt(in, "%s --keep-git-dir is not supported yet", strings.ToUpper(in.Cmd))
+	}
+	checksum, err := b.addChecksum(in, env, srcs)
+	if err != nil {
+		return err
+	}
+	parents, err := copyParentsOn(in)
+	if err != nil {
+		return b.errAt(in, "%v", err)
+	}
+	copySources := copyItems
+	if parents {
+		copySources = parentsCopier(srcs)
 	}
 	from, _ := b.expand(in, in.flag("from"), env)
 	if in.Cmd == "add" && from != "" {
@@ -110,6 +120,9 @@ func (b *builder) copyStep(ctx context.Context, s *state, in Instruction) error 
 					return err
 				}
 				p, name, err := download(ctx, src, dir)
+				if err == nil {
+					err = verifyDownload(p, src, checksum)
+				}
 				if err != nil {
 					log.failed(err)
 					return b.errAt(in, "%v", err)
@@ -158,6 +171,9 @@ func (b *builder) copyStep(ctx context.Context, s *state, in Instruction) error 
 			return b.errAt(in, "%s: hash sources: %v", strings.ToUpper(in.Cmd), err)
 		}
 		part = "content:" + h.String()
+		if parents {
+			part += parentsKey(items)
+		}
 		inp = &stepInputs{id: b.stepID(s, createdBy), in: cache.Inputs{Files: files}}
 	}
 	key := cache.Key(s.key, createdBy, part)
@@ -171,7 +187,7 @@ func (b *builder) copyStep(ctx context.Context, s *state, in Instruction) error 
 			o.uid, o.gid, o.chown = uid, gid, true
 		}
 		if from == "" {
-			if err := copyItems(ctx, root, items, dest, destDir, o); err != nil {
+			if err := copySources(ctx, root, items, dest, destDir, o); err != nil {
 				return b.errAt(in, "%s: %v", strings.TrimSuffix(createdBy, " # buildkit"), err)
 			}
 			return nil
@@ -186,7 +202,7 @@ func (b *builder) copyStep(ctx context.Context, s *state, in Instruction) error 
 				}
 				its = append(its, m...)
 			}
-			if err := copyItems(ctx, root, its, dest, destDir, o); err != nil {
+			if err := copySources(ctx, root, its, dest, destDir, o); err != nil {
 				return b.errAt(in, "%s: %v", strings.TrimSuffix(createdBy, " # buildkit"), err)
 			}
 			return nil

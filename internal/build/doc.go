@@ -18,6 +18,14 @@
 // layer, cache and input records of its steps in one commit. A crash before
 // that leaves committed snapshots nothing refers to, which gc removes.
 //
+// RUN --mount (runmount*.go) adds runtime-spec mounts to the RUN's
+// container: binds of the context, a stage or an image (read-only, or a
+// throwaway copy when rw), persistent cache dirs under
+// Options.CacheMountDir, tmpfs, and --secret files from a private temp dir.
+// None of them is in the layer: mount points the rootfs lacked are made for
+// the run and removed after it, with their parents' mtimes and any
+// directory overlay copied up to hold them. A secret's value is in no key.
+//
 // The step cache (package cache) maps a key made of the parent key, the
 // step's text, the build args it sees and its sources' content hashes to
 // the layer it made. The key chain also takes each layer's diffID, so a

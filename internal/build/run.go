@@ -13,6 +13,7 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/strata-project/strata/internal/build/cache"
 	"github.com/strata-project/strata/internal/runtime"
@@ -39,8 +40,9 @@ func (e *RunError) Error() string {
 // runStep runs RUN in a container on a new snapshot; the layer is what the
 // command changed.
 func (b *builder) runStep(ctx context.Context, s *state, in Instruction) error {
-	if in.flag("mount") != "" {
-		return b.errAt(in, "RUN --mount is not supported yet")
+	mounts, err := b.parseRunMounts(s, in)
+	if err != nil {
+		return err
 	}
 	args := b.command(s, in)
 	stdin := ""
@@ -67,8 +69,18 @@ func (b *builder) runStep(ctx context.Context, s *state, in Instruction) error {
 		return b.errAt(in, "RUN --network=%s: want none, host or default", network)
 	}
 	createdBy := "RUN " + strings.Join(args, " ") + " # buildkit"
+	mountPart, mountFiles, err := b.mountKeys(ctx, s, in, mounts)
+	if err != nil {
+		return err
+	}
 	key := cache.Key(s.key, createdBy, "args:"+strings.Join(sortedKV(s.args), "\n"), "network:"+network, "stdin:"+stdin)
+	if len(mounts) > 0 {
+		key = cache.Key(key, "mounts:"+mountPart)
+	}
 	inp := &stepInputs{id: b.stepID(s, createdBy), in: cache.Inputs{Args: s.args}}
+	if len(mountFiles) > 0 {
+		inp.in.Files = mountFiles
+	}
 	shown := strings.Join(in.Args, " ")
 	if in.JSON {
 		shown = jsonList(in.Args)
@@ -77,7 +89,13 @@ func (b *builder) runStep(ctx context.Context, s *state, in Instruction) error {
 	env := append(envOf(s.args), s.img.Config.Env...)
 	cfg := ocispec.ImageConfig{Env: dedupEnv(env), WorkingDir: s.img.Config.WorkingDir, User: s.img.Config.User}
 	return b.fsStep(ctx, s, in, log, key, createdBy, inp, func(ctx context.Context, root string) error {
-		code, err := b.runContainer(ctx, root, cfg, args, stdin, network, log)
+		var code int
+		st, err := b.withRunMounts(ctx, root, mounts, func(ms []specs.Mount) error {
+			var err error
+			code, err = b.runContainer(ctx, root, cfg, args, stdin, network, ms, log)
+			return err
+		})
+		inp.pruneUpper = st.pruneUpper
 		if err != nil {
 			return fmt.Errorf("%s:%d: RUN %s: %w", b.df.Name, in.Line, shown, err)
 		}
@@ -107,7 +125,7 @@ func dedupEnv(env []string) []string {
 
 // runContainer runs args with runc on the mounted rootfs and returns the
 // exit code. Cancelling ctx kills the container; it is always deleted.
-func (b *builder) runContainer(ctx context.Context, rootfs string, cfg ocispec.ImageConfig, args []string, stdin, network string, log *stepLog) (int, error) {
+func (b *builder) runContainer(ctx context.Context, rootfs string, cfg ocispec.ImageConfig, args []string, stdin, network string, mounts []specs.Mount, log *stepLog) (int, error) {
 	if b.be.Runc == nil {
 		return -1, fmt.Errorf("no container runtime configured")
 	}
@@ -126,6 +144,7 @@ func (b *builder) runContainer(ctx context.Context, rootfs string, cfg ocispec.I
 	if err != nil {
 		return -1, err
 	}
+	spec.Mounts = append(spec.Mounts, mounts...)
 	bundle, err := os.MkdirTemp("", "strata-bundle-")
 	if err != nil {
 		return -1, err

@@ -28,6 +28,9 @@ import (
 type stepInputs struct {
 	id digest.Digest
 	in cache.Inputs
+	// pruneUpper, when set, tidies an overlay upper dir after the step's
+	// unmount and before its diff (RUN --mount's mount points).
+	pruneUpper func(upper string) error
 }
 
 func (b *builder) stepID(s *state, createdBy string) digest.Digest {
@@ -191,6 +194,11 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 	}
 	var write func(w io.Writer) error
 	if b.be.Driver == "overlay" {
+		if inp != nil && inp.pruneUpper != nil {
+			if err := inp.pruneUpper(upper); err != nil {
+				return rec, err
+			}
+		}
 		names, err := readNames(upper)
 		if err != nil {
 			return rec, err

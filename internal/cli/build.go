@@ -41,10 +41,16 @@ stages that do not depend on each other run at the same time.
 
 With SOURCE_DATE_EPOCH (in the environment or as a --build-arg) file times and
 created times are clamped to it, so the same context gives the same image digest
-on any store. A failed build tags nothing; its finished steps stay cached.`,
+on any store. A failed build tags nothing; its finished steps stay cached.
+
+RUN --mount takes BuildKit's bind, cache, tmpfs and secret mounts. Cache mounts
+live under the store's build-cache-mounts until "strata builder prune --all"; a
+--secret is readable by the RUNs that mount it and lands in no layer, history row
+or cache key.`,
 		Example: `  strata build -t app:v1 .
   strata build -f docker/Dockerfile.prod --build-arg VERSION=1.2 --target runtime -t app .
   strata build --progress plain --no-cache .
+  strata build --secret id=npmrc,src=$HOME/.npmrc --secret id=token,env=API_TOKEN -t app .
   tar -c . | strata build -t app -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -121,6 +127,7 @@ on any store. A failed build tags nothing; its finished steps stay cached.`,
 	f.BoolVar(&opts.Squash, "squash", false, "merge the layers above the base image into one")
 	f.StringVar(&opts.Network, "network", "none", "network for RUN: none or host")
 	f.StringVar(&opts.Compression, "compression", "gzip", "layer compression: gzip, zstd or none")
+	f.StringArrayVar(&opts.Secrets, "secret", nil, "a secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR")
 	return cmd
 }
 

@@ -44,6 +44,8 @@ type BuildOptions struct {
 	Progress        io.Writer // step lines; nil for none
 	Verbose         bool      // cache miss reasons
 	Compression     string    // gzip (default), zstd, none
+	// Secrets are --secret values for RUN --mount=type=secret.
+	Secrets []string
 }
 
 // BuildResult is the built image.
@@ -77,6 +79,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (BuildResult, err
 		BuildArgs: opts.BuildArgs, Target: opts.Target, NoCache: opts.NoCache, Labels: opts.Labels,
 		Network: opts.Network, Squash: opts.Squash, SourceDateEpoch: opts.SourceDateEpoch,
 		Progress: opts.Progress, Verbose: opts.Verbose, Compression: comp,
+		Secrets: opts.Secrets, CacheMountDir: e.cacheMountDir(),
 	}
 	cleanup, err := e.buildInput(ctx, opts, &bo)
 	if cleanup != nil {
@@ -297,5 +300,12 @@ func (e *Engine) PruneBuildCache(ctx context.Context, opts BuilderPruneOptions) 
 	rep.Records = len(drop)
 	g, err := e.GC(ctx, GCOptions{})
 	rep.Reclaimed = g.Reclaimed()
+	if err == nil && opts.All && opts.KeepStorage <= 0 {
+		var n int
+		var size int64
+		n, size, err = e.pruneCacheMounts(ctx)
+		rep.Records += n
+		rep.Reclaimed += size
+	}
 	return rep, err
 }

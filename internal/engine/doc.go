@@ -13,6 +13,8 @@
 //	  containers/            container records (package container)
 //	  push-sessions/         upload URLs of pushes cut short, to resume; gone when a
 //	                         push of the blob finishes, or after a day (gc)
+//	  build-cache-mounts/    RUN --mount=type=cache dirs, kept between builds and in
+//	                         no layer; `strata builder prune --all` removes them
 //	  gc.lock                flock: writers hold it shared, gc exclusive
 //
 // Crash order everywhere: content first, then snapshots, then the names that
