@@ -55,6 +55,9 @@ type Record struct {
 	DiffID  digest.Digest      `json:"diffID,omitempty"`
 	Blob    ocispec.Descriptor `json:"blob"`
 	Size    int64              `json:"size"` // uncompressed layer bytes
+	// Index is the layer's tar-split index when Blob, its uncompressed
+	// form, is not stored (a build keeps only the snapshot and the index).
+	Index *ocispec.Descriptor `json:"index,omitempty"`
 	// Created is when the step ran; a rebuild reuses it so a cached image
 	// keeps its digest.
 	Created  time.Time `json:"created"`
