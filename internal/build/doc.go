@@ -20,6 +20,11 @@
 // Compressing 100 MB of incompressible context on every edit cost more
 // than the rest of the step, and docker build does not do it either.
 //
+// A COPY from the context that runs again because some of its files
+// changed hard-links the unchanged ones from the layer it made last time
+// (on the overlay snapshotter, whose committed layers nothing writes to);
+// see reuse.go for why that is safe and gives the same bytes.
+//
 // Durability: a step's overlay is mounted "volatile" (mounted once, then
 // committed or removed), so its unmount does not sync the filesystem; the
 // build syncs once at its end, failed or not, and only then writes the

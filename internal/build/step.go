@@ -28,6 +28,9 @@ import (
 type stepInputs struct {
 	id digest.Digest
 	in cache.Inputs
+	// reuse, for a COPY from the context, links unchanged files from the
+	// layer the step made last time (see reuse.go).
+	reuse *reuse
 }
 
 func (b *builder) stepID(s *state, createdBy string) digest.Digest {
@@ -193,6 +196,11 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 	if err != nil {
 		return rec, err
 	}
+	if inp != nil && inp.reuse != nil {
+		if _, err := inp.reuse.finish(ctx, upper); err != nil {
+			return rec, err
+		}
+	}
 	var write func(w io.Writer, o archive.WriteOptions) error
 	if b.be.Driver == "overlay" {
 		names, err := readNames(upper)
@@ -239,6 +247,10 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 		committed = true
 	}
 	rec.ChainID, rec.DiffID, rec.Blob, rec.Size, rec.Index = chainID, created.DiffID, created.Desc, created.Size, index
+	if inp != nil && inp.reuse != nil {
+		inp.reuse.recordInputs(&inp.in)
+		inp.in.Layer = chainID
+	}
 	lrec := &metadata.Layer{DiffID: created.DiffID, ChainID: chainID, Size: created.Size, Blobs: []ocispec.Descriptor{created.Desc}, Index: index}
 	b.queue(rec, inp, lrec, upper)
 	return rec, nil

@@ -68,6 +68,12 @@ type Record struct {
 type Inputs struct {
 	Files map[string]digest.Digest `json:"files,omitempty"`
 	Args  map[string]string        `json:"args,omitempty"`
+	// Layer is the chain ID of the snapshot the step made, and Dests,
+	// for a COPY from the context, which source (a key of Files) each
+	// destination path (relative to the rootfs) holds in it: the next run
+	// links the files whose source is unchanged instead of copying them.
+	Layer digest.Digest     `json:"layer,omitempty"`
+	Dests map[string]string `json:"dests,omitempty"`
 }
 
 // Store is the cache on a metadata database.
