@@ -11,8 +11,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/build/cache"
@@ -57,6 +59,7 @@ type reuse struct {
 
 	mu      sync.Mutex
 	dests   map[string]string  // this run's destinations → source keys
+	written map[string]bool    // destinations written through the overlay by something else
 	links   map[string]planned // destination → the file finish puts there
 	dirs    []dirTime          // rootfs-relative dirs whose mtime copyItems set
 	dirSeen map[string]bool    // the same, as a set
@@ -66,6 +69,7 @@ type reuse struct {
 type planned struct {
 	src         string // the source file on the host (written from it on a mismatch)
 	size        int64
+	linkable    bool // the previous layer had the same source (same content) at this path
 	placeholder bool // written through the overlay without data; else not written at all
 	// What a copy would have: for a file not written, finish checks the
 	// old file against these (for a placeholder, against the placeholder).
@@ -73,6 +77,12 @@ type planned struct {
 	uid, gid int
 	mtime    unix.Timespec
 }
+
+// reuseEnabled is turned off by tests to get a COPY written wholly through
+// the overlay, the reference reuse must match.
+var reuseEnabled atomic.Bool
+
+func init() { reuseEnabled.Store(true) }
 
 // What plan says to do with a regular file.
 type reuseAction int
@@ -87,10 +97,10 @@ const (
 // are in the context ctxRoot. Without a usable previous layer it still
 // records this run's destinations, so that the next run can reuse.
 func (b *builder) newReuse(ctx context.Context, inp *stepInputs, ctxRoot string) *reuse {
-	if b.be.Driver != "overlay" || inp == nil || ctxRoot == "" {
+	if b.be.Driver != "overlay" || inp == nil || ctxRoot == "" || !reuseEnabled.Load() {
 		return nil
 	}
-	r := &reuse{files: inp.in.Files, ctxRoot: ctxRoot, dests: map[string]string{}, links: map[string]planned{}, dirSeen: map[string]bool{}}
+	r := &reuse{files: inp.in.Files, ctxRoot: ctxRoot, dests: map[string]string{}, written: map[string]bool{}, links: map[string]planned{}, dirSeen: map[string]bool{}}
 	if b.opts.NoCache {
 		return r // --no-cache: nothing from earlier builds
 	}
@@ -116,28 +126,38 @@ func (r *reuse) plan(k, src, dest string, st *unix.Stat_t, mode uint32, uid, gid
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, again := r.dests[dest]
+	again = again || r.written[dest]
 	r.dests[dest] = k
 	delete(r.links, dest) // a later source for the same destination wins
-	if again || r.prevUpper == "" || st.Size == 0 || r.prevDests[dest] != k {
-		return reuseNo
-	}
-	if h, ok := r.files[k]; !ok || r.prevFiles[k] != h {
-		return reuseNo
+	if again {
+		return reuseNo // written twice: the overlay replaces the first
 	}
 	p := planned{src: src, size: st.Size, mode: mode, uid: uid, gid: gid, mtime: st.Mtim}
-	p.placeholder = !r.dirSeen[path.Dir(dest)]
-	r.links[dest] = p
-	if p.placeholder {
-		return reusePlaceholder
+	if h, ok := r.files[k]; ok && r.prevUpper != "" && st.Size > 0 && r.prevDests[dest] == k && r.prevFiles[k] == h {
+		p.linkable = true
 	}
-	return reuseLater
+	if r.dirSeen[path.Dir(dest)] {
+		// Its directory will be in the upper dir: finish links it there,
+		// or copies it (in the kernel, copy_file_range) without the
+		// overlay's cost per file.
+		r.links[dest] = p
+		return reuseLater
+	}
+	if !p.linkable {
+		return reuseNo
+	}
+	p.placeholder = true
+	r.links[dest] = p
+	return reusePlaceholder
 }
 
-// unplan drops dest's placeholder: something else was written there.
+// unplan drops what was planned for dest: something else is written
+// there through the overlay.
 func (r *reuse) unplan(dest string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.links, dest)
+	r.written[dest] = true
 }
 
 // dir records a directory copyItems made or set the mtime of: it is in
@@ -169,23 +189,34 @@ func (r *reuse) finish(ctx context.Context, upper string) (int, error) {
 		}
 		defer unix.Close(prevfd)
 	}
-	linked := 0
+	var linked atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
 	for _, dest := range slices.Sorted(maps.Keys(r.links)) {
-		if err := ctx.Err(); err != nil {
-			return linked, err
+		if err := gctx.Err(); err != nil {
+			break
 		}
 		p := r.links[dest]
-		ok, err := linkPlanned(upfd, prevfd, dest, p)
-		if err != nil {
-			return linked, fmt.Errorf("link %s from the previous build: %w", dest, err)
-		}
-		if ok {
-			linked++
-			continue
-		}
-		if err := writePlanned(upfd, dest, p); err != nil {
-			return linked, fmt.Errorf("write %s: %w", dest, err)
-		}
+		g.Go(func() error {
+			ok, err := linkPlanned(upfd, prevfd, dest, p)
+			if err != nil {
+				return fmt.Errorf("link %s from the previous build: %w", dest, err)
+			}
+			if ok {
+				linked.Add(1)
+				return nil
+			}
+			if err := writePlanned(upfd, dest, p); err != nil {
+				return fmt.Errorf("write %s: %w", dest, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return int(linked.Load()), err
+	}
+	if err := ctx.Err(); err != nil {
+		return int(linked.Load()), err
 	}
 	// In the order copyItems set them: a directory two sources write keeps
 	// the later one's mtime.
@@ -196,15 +227,15 @@ func (r *reuse) finish(ctx context.Context, upper string) (int, error) {
 			continue // not in this layer's upper dir (an existing lower dir left as it was)
 		}
 		if err != nil {
-			return linked, err
+			return int(linked.Load()), err
 		}
 		err = unix.UtimesNanoAt(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", fd), ts, 0)
 		unix.Close(fd)
 		if err != nil {
-			return linked, fmt.Errorf("set mtime of %s: %w", d.path, err)
+			return int(linked.Load()), fmt.Errorf("set mtime of %s: %w", d.path, err)
 		}
 	}
-	return linked, nil
+	return int(linked.Load()), nil
 }
 
 // linkPlanned makes upper/dest a hard link to prev/dest when that is a
@@ -213,6 +244,9 @@ func (r *reuse) finish(ctx context.Context, upper string) (int, error) {
 // one, dest must not exist. Neither path may go through a symlink. It
 // reports whether it linked; when it did not, upper/dest is as before.
 func linkPlanned(upfd, prevfd int, dest string, p planned) (bool, error) {
+	if !p.linkable || prevfd < 0 {
+		return false, nil
+	}
 	dir, name := path.Split(dest)
 	dirfd, err := openNoSymlinks(upfd, strings.TrimSuffix(dir, "/"), unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {

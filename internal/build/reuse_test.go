@@ -1,6 +1,7 @@
 package build_test
 
 import (
+	"archive/tar"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
+	"github.com/strata-project/strata/internal/build"
 	"github.com/strata-project/strata/internal/engine"
 )
 
@@ -125,19 +127,40 @@ func TestCopyReusesUnchangedFiles(t *testing.T) {
 		t.Errorf("opt/old/f1 (through a placeholder) has %d links, want it linked", got)
 	}
 
-	// The same context built from scratch gives the same image.
-	fresh, _ := mustBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{"fresh:3"}, SourceDateEpoch: &epoch, NoCache: true})
-	if fresh.Manifest.Digest != res3.Manifest.Digest {
-		t.Errorf("after reuse: manifest %s; built with --no-cache: %s", res3.Manifest.Digest, fresh.Manifest.Digest)
+	// The same context built from scratch, with every file written by
+	// the overlay, gives the same image; so does --no-cache, which links
+	// nothing but writes straight into the upper dir.
+	build.DisableReuse(t)
+	ref, _ := mustBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{"overlay:3"}, SourceDateEpoch: &epoch, NoCache: true})
+	if ref.Manifest.Digest != res3.Manifest.Digest {
+		t.Errorf("after reuse: manifest %s; written through the overlay: %s", res3.Manifest.Digest, ref.Manifest.Digest)
 	}
-	want := imageFiles(t, e, "fresh:3")
+	want := imageFiles(t, e, "overlay:3")
 	if d := cmp.Diff(want, imageFiles(t, e, "reuse:3")); d != "" {
-		t.Errorf("files after reuse (-fresh +reused):\n%s", d)
+		t.Errorf("files after reuse (-overlay +reused):\n%s", d)
+	}
+	build.EnableReuse()
+	fresh, _ := mustBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{"fresh:3"}, SourceDateEpoch: &epoch, NoCache: true})
+	if fresh.Manifest.Digest != ref.Manifest.Digest {
+		t.Errorf("--no-cache: manifest %s; written through the overlay: %s", fresh.Manifest.Digest, ref.Manifest.Digest)
+	}
+
+	// Without SOURCE_DATE_EPOCH the copied entries keep their sources'
+	// mtimes, through links and direct writes alike.
+	if err := os.WriteFile(edit, []byte(strings.Repeat("more", 500)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{"reuse:4"}})
+	build.DisableReuse(t)
+	mustBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{"overlay:4"}, NoCache: true})
+	build.EnableReuse()
+	if d := cmp.Diff(copiedHeaders(t, e, "overlay:4"), copiedHeaders(t, e, "reuse:4")); d != "" {
+		t.Errorf("copied entries (-overlay +reused):\n%s", d)
 	}
 
 	// The RUN appended to linked files through copy-up: every layer of
 	// every build still rebuilds to its diffID (OpenLayer verifies it).
-	for _, ref := range []string{"reuse:1", "reuse:2", "reuse:3", "fresh:3"} {
+	for _, ref := range []string{"reuse:1", "reuse:2", "reuse:3", "overlay:3", "fresh:3"} {
 		img, err := e.ResolveImage(ctx, ref)
 		if err != nil {
 			t.Fatal(err)
@@ -163,4 +186,39 @@ func TestCopyReusesUnchangedFiles(t *testing.T) {
 	if !rep.Clean() {
 		t.Errorf("fsck: %v", rep.Problems)
 	}
+}
+
+// copiedHeaders describes the tar entries of the two COPY layers of the
+// test's image that come from the context (not the parent dirs the copy
+// touched, whose mtimes are the time of the build).
+func copiedHeaders(t *testing.T, e *engine.Engine, ref string) []string {
+	t.Helper()
+	ctx := context.Background()
+	img, err := e.ResolveImage(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(img.Manifest.Layers)
+	var out []string
+	for _, l := range img.Manifest.Layers[n-3 : n-1] {
+		rc, err := e.OpenLayer(ctx, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(h.Name, "app/ctx/") || (strings.HasPrefix(h.Name, "opt/old/") && h.Name != "opt/old/") {
+				out = append(out, fmt.Sprintf("%s %c %o %d:%d %d %s", h.Name, h.Typeflag, h.Mode, h.Uid, h.Gid, h.Size, h.ModTime.UTC().Format(time.RFC3339)))
+			}
+		}
+		rc.Close()
+	}
+	return out
 }

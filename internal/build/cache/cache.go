@@ -24,6 +24,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -288,9 +289,10 @@ type statEntry struct {
 
 // StatCache maps the files of one context directory to content hashes,
 // trusting a remembered hash while (size, mtime, ctime, inode, mode) are
-// unchanged. It is safe for one goroutine at a time.
+// unchanged. Hash may be called from several goroutines at once.
 type StatCache struct {
 	dir     string
+	mu      sync.Mutex
 	entries map[string]statEntry
 	dirty   bool
 }
@@ -321,7 +323,10 @@ func (s *Store) SaveStat(ctx context.Context, c *StatCache) error {
 // context), reading it only when its stat changed since it was last hashed.
 func (c *StatCache) Hash(full, rel string, st *unix.Stat_t) (digest.Digest, error) {
 	cur := statEntry{Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino, Mode: st.Mode}
-	if e, ok := c.entries[rel]; ok && e.Hash != "" {
+	c.mu.Lock()
+	e, ok := c.entries[rel]
+	c.mu.Unlock()
+	if ok && e.Hash != "" {
 		h := e.Hash
 		e.Hash = ""
 		if e == cur {
@@ -338,7 +343,9 @@ func (c *StatCache) Hash(full, rel string, st *unix.Stat_t) (digest.Digest, erro
 		return "", fmt.Errorf("hash %s: %w", rel, err)
 	}
 	cur.Hash = digest.NewDigest(digest.SHA256, h)
+	c.mu.Lock()
 	c.entries[rel] = cur
 	c.dirty = true
+	c.mu.Unlock()
 	return cur.Hash, nil
 }
