@@ -98,6 +98,7 @@ type tarWriter struct {
 	opts      WriteOptions
 	skipXattr func(string) bool
 	inodes    map[inodeKey]string
+	buf       []byte // file payloads are copied through it
 }
 
 func newTarWriter(w io.Writer, opts WriteOptions, skipXattr func(string) bool) *tarWriter {
@@ -160,7 +161,14 @@ func (t *tarWriter) writeHeader(full string, hdr *tar.Header) error {
 		t.rec.payload = true
 		defer func() { t.rec.payload = false }()
 	}
-	if _, err := io.CopyN(t.tw, f, hdr.Size); err != nil {
+	if t.buf == nil {
+		t.buf = make([]byte, 256<<10) // one buffer for every file: fewer reads, no garbage per file
+	}
+	n, err := io.CopyBuffer(t.tw, io.LimitReader(f, hdr.Size), t.buf)
+	if err == nil && n < hdr.Size {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
 		return fmt.Errorf("copy %s: %w (did it change while being archived?)", hdr.Name, err)
 	}
 	return nil

@@ -229,6 +229,12 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 		}
 		write = func(w io.Writer, o archive.WriteOptions) error { return archive.WriteDiff(ctx, w, lower, upper, o) }
 	}
+	if b.be.Driver == "overlay" {
+		pctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { prefetch(pctx, upper); close(done) }()
+		defer func() { stop(); <-done }()
+	}
 	created, index, err := b.createLayer(ctx, write)
 	if err != nil {
 		return rec, fmt.Errorf("write layer: %w", err)
