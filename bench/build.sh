@@ -90,13 +90,15 @@ measure() {
   declare -A runs=()
   for i in $(seq 1 "$RUNS"); do
     for t in "${TOOLS[@]}"; do
-      cmd=${BUILD[$t]}
+      cmd="${BUILD[$t]} $ctx"
       case $case in
-        cold) prep=${PREP[$t]}; cmd="$cmd --no-cache" ;;
+        cold) prep=${PREP[$t]}; cmd="${BUILD[$t]} --no-cache $ctx" ;;
         warm) prep=true ;;
         edit1) prep="head -c 300 /dev/urandom | base64 -w0 | head -c 300 >> $edit_file" ;;
-        touch1) prep="touch $touch_file" ;;
-        stages) prep=${PREP[$t]}; cmd="${cmd/$ctx/$stages} --no-cache" ;;
+        # Bring the tool up to date first: the other tools' edit1 turns
+        # changed a file since its last build.
+        touch1) prep="${BUILD[$t]} $ctx; touch $touch_file" ;;
+        stages) prep=${PREP[$t]}; cmd="${BUILD[$t]} --no-cache $stages" ;;
       esac
       eval "$prep" >/dev/null 2>&1 || true
       runs[$t]+="$(secs bash -c "$cmd") "
@@ -110,11 +112,11 @@ export STRATA_ROOT=$work/strata
 $STRATA import "$ROOTFS" debian:bench >/dev/null
 TOOLS+=(strata)
 PREP[strata]="$STRATA rmi -f app:bench; $STRATA builder prune --all"
-BUILD[strata]="$STRATA build -q -t app:bench $ctx"
+BUILD[strata]="$STRATA build -q -t app:bench"
 
 if [[ -x $DOCKER && -x /usr/sbin/dockerd ]]; then
-  mkdir -p "$work/docker"
-  dockerd --data-root "$work/docker" --exec-root /run/bench-docker-build --pidfile /run/bench-docker-build.pid \
+  mkdir -p /var/lib/bench-docker-build
+  dockerd --data-root /var/lib/bench-docker-build --exec-root /run/bench-docker-build --pidfile /run/bench-docker-build.pid \
     --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none -H "unix://$SOCK" >"$work/dockerd.log" 2>&1 &
   DPID=$!
   for _ in $(seq 1 100); do $DOCKER -H "unix://$SOCK" info >/dev/null 2>&1 && break; sleep 0.2; done
@@ -122,9 +124,9 @@ if [[ -x $DOCKER && -x /usr/sbin/dockerd ]]; then
   tar -C "$ROOTFS" -c . | $D import - debian:bench >/dev/null
   TOOLS+=(buildkit classic)
   PREP[buildkit]="$D rmi -f app:bench; $D builder prune -af"
-  BUILD[buildkit]="DOCKER_BUILDKIT=1 $D build --network none -q -t app:bench $ctx"
+  BUILD[buildkit]="DOCKER_BUILDKIT=1 $D build --network none -q -t app:bench"
   PREP[classic]="$D rmi -f app:bench; $D builder prune -af; $D image prune -f"
-  BUILD[classic]="DOCKER_BUILDKIT=0 $D build --network none -q -t app:bench $ctx"
+  BUILD[classic]="DOCKER_BUILDKIT=0 $D build --network none -q -t app:bench"
 else
   echo "== docker not installed: apt-get install -y docker.io to compare"
 fi
@@ -133,13 +135,13 @@ if command -v buildah >/dev/null; then
   tar -C "$ROOTFS" -c . > "$work/rootfs.tar"
   c=$($B from scratch); $B add "$c" "$work/rootfs.tar" / >/dev/null; $B commit "$c" debian:bench >/dev/null; $B rm "$c" >/dev/null
   TOOLS+=(buildah)
-  PREP[buildah]="$B rmi -f app:bench"
-  BUILD[buildah]="$B bud --runtime /usr/sbin/runc --layers -q -t app:bench $ctx"
+  PREP[buildah]="$B rmi -f app:bench; $B rmi --prune"
+  BUILD[buildah]="$B bud --runtime /usr/sbin/runc --network none --layers -q -t app:bench"
 fi
 
 echo "== ${TOOLS[*]} in turn ($(du -sh "$ctx" | cut -f1) context, $RUNS runs each, medians in seconds); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 measure cold
-for t in "${TOOLS[@]}"; do eval "${BUILD[$t]}" >/dev/null 2>&1 || true; done
+for t in "${TOOLS[@]}"; do eval "${BUILD[$t]} $ctx" >/dev/null 2>&1 || true; done
 measure warm
 measure edit1
 measure touch1

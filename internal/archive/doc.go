@@ -8,7 +8,8 @@
 //   - Making layers: WriteDir (a whole tree), WriteOverlayDiff (an overlayfs
 //     upper dir, with no lower dir walked) and WriteDiff (two full trees, for
 //     the plain-copy snapshotter), plus Changes and OverlayChanges for
-//     `strata diff`.
+//     `strata diff`; each can write the stream's index as it goes
+//     (WriteOptions.Index).
 //   - Applying layers: Apply unpacks a tar onto a rootfs, with whiteouts and
 //     path safety, optionally writing an index from which Rebuild
 //     regenerates the byte-identical tar.

@@ -197,3 +197,19 @@ func (rr *recordingReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// indexingWriter passes a tar stream being written to w and records in idx
+// every byte that is not a regular file's payload.
+type indexingWriter struct {
+	w       io.Writer
+	idx     *indexWriter
+	payload bool // the bytes being written are a payload idx already has as a file
+}
+
+func (iw *indexingWriter) Write(p []byte) (int, error) {
+	n, err := iw.w.Write(p)
+	if !iw.payload && n > 0 {
+		iw.idx.addRaw(p[:n])
+	}
+	return n, err
+}

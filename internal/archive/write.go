@@ -25,6 +25,11 @@ type WriteOptions struct {
 	// NormalizeOwner records uid and gid 0 for every entry. Names (uname,
 	// gname) are never recorded: they mean nothing inside another rootfs.
 	NormalizeOwner bool
+	// Index, if set, receives the tar-split index of the stream written (the
+	// format ApplyOptions.Index writes, see doc.go), so Rebuild can regenerate
+	// the same tar from a tree that holds each regular file at its entry's
+	// name: the tree written for WriteDir, the merged rootfs for the diffs.
+	Index io.Writer
 }
 
 // WriteDir writes to w a tar of every entry under root (root itself is not an
@@ -89,18 +94,29 @@ type inodeKey struct{ dev, ino uint64 }
 // tarWriter turns paths into tar entries, remembering inodes for hardlinks.
 type tarWriter struct {
 	tw        *tar.Writer
+	rec       *indexingWriter // nil without WriteOptions.Index
 	opts      WriteOptions
 	skipXattr func(string) bool
 	inodes    map[inodeKey]string
+	buf       []byte // file payloads are copied through it
 }
 
 func newTarWriter(w io.Writer, opts WriteOptions, skipXattr func(string) bool) *tarWriter {
-	return &tarWriter{tw: tar.NewWriter(w), opts: opts, skipXattr: skipXattr, inodes: map[inodeKey]string{}}
+	t := &tarWriter{opts: opts, skipXattr: skipXattr, inodes: map[inodeKey]string{}}
+	if opts.Index != nil {
+		t.rec = &indexingWriter{w: w, idx: newIndexWriter(opts.Index)}
+		w = t.rec
+	}
+	t.tw = tar.NewWriter(w)
+	return t
 }
 
 func (t *tarWriter) Close() error {
 	if err := t.tw.Close(); err != nil {
 		return fmt.Errorf("finish tar: %w", err)
+	}
+	if t.rec != nil {
+		return t.rec.idx.close()
 	}
 	return nil
 }
@@ -138,7 +154,21 @@ func (t *tarWriter) writeHeader(full string, hdr *tar.Header) error {
 		return err
 	}
 	defer f.Close()
-	if _, err := io.CopyN(t.tw, f, hdr.Size); err != nil {
+	if t.rec != nil {
+		// tar.Writer passes payload bytes straight through, unbuffered, and
+		// writes the padding at the next header: only the payload is a file.
+		t.rec.idx.addFile(hdr.Name, hdr.Size)
+		t.rec.payload = true
+		defer func() { t.rec.payload = false }()
+	}
+	if t.buf == nil {
+		t.buf = make([]byte, 256<<10) // one buffer for every file: fewer reads, no garbage per file
+	}
+	n, err := io.CopyBuffer(t.tw, io.LimitReader(f, hdr.Size), t.buf)
+	if err == nil && n < hdr.Size {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
 		return fmt.Errorf("copy %s: %w (did it change while being archived?)", hdr.Name, err)
 	}
 	return nil

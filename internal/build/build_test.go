@@ -233,7 +233,7 @@ func layerEntries(t *testing.T, e *engine.Engine, ref string, idx int) []string 
 	if idx < 0 {
 		idx += len(img.Manifest.Layers)
 	}
-	rc, err := e.Content.Reader(ctx, img.Manifest.Layers[idx])
+	rc, err := e.OpenLayer(ctx, img.Manifest.Layers[idx])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,8 +56,15 @@ type Options struct {
 	SourceDateEpoch *time.Time
 	// Progress gets the step lines (nil: quiet); Verbose adds cache miss
 	// reasons (--progress plain).
-	Progress    io.Writer
-	Verbose     bool
+	Progress io.Writer
+	Verbose  bool
+	// StoreBlobs compresses each new layer with Compression into the
+	// content store as its step ends. Without it a layer is kept as its
+	// snapshot and a tar-split index, and its descriptor names the
+	// uncompressed tar (digest = diffID), rebuilt from the snapshot when
+	// pushed (and then compressed) or saved, as docker build leaves layers
+	// uncompressed until push.
+	StoreBlobs  bool
 	Compression archive.Compression
 	// Secrets are --secret values (id=NAME,src=FILE|env=VAR) that RUN
 	// --mount=type=secret reads.

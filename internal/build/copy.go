@@ -3,7 +3,6 @@ package build
 import (
 	"archive/tar"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
@@ -198,62 +196,17 @@ func walkItem(ctx context.Context, it srcItem, fn func(full, sub string, st *uni
 	})
 }
 
-// hashItems returns the content hash of the sources (names, types, modes,
-// link targets and file contents; not mtimes or owners, which COPY does not
-// keep either way) and each file's hash, for miss reasons.
-func hashItems(ctx context.Context, items []srcItem, stat *cache.StatCache, statRoot string) (digest.Digest, map[string]digest.Digest, error) {
-	h := sha256.New()
-	files := map[string]digest.Digest{}
-	for _, it := range items {
-		fmt.Fprintf(h, "item %s\x00", it.name)
-		err := walkItem(ctx, it, func(full, sub string, st *unix.Stat_t) error {
-			var fh digest.Digest
-			var extra string
-			switch st.Mode & unix.S_IFMT {
-			case unix.S_IFREG:
-				var err error
-				if stat != nil && it.root == statRoot {
-					fh, err = stat.Hash(full, path.Join(it.rel, sub), st)
-				} else {
-					fh, err = hashFile(full)
-				}
-				if err != nil {
-					return err
-				}
-			case unix.S_IFLNK:
-				t, err := os.Readlink(full)
-				if err != nil {
-					return err
-				}
-				extra = t
-			}
-			line := fmt.Sprintf("%s\x00%o\x00%s\x00%s\x00%d", sub, st.Mode, fh, extra, st.Rdev)
-			fmt.Fprintf(h, "%s\n", line)
-			files[path.Join(it.rel, sub)] = digest.FromString(line)
-			return nil
-		})
-		if err != nil {
-			return "", nil, err
-		}
-	}
-	return digest.NewDigest(digest.SHA256, h), files, nil
-}
-
-func hashFile(p string) (digest.Digest, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	return digest.FromReader(f)
-}
-
 // copyOpts are a COPY's effects on what it writes.
 type copyOpts struct {
 	uid, gid int
 	chown    bool
 	chmod    *os.FileMode
 	exclude  []*Ignore
+	// reuse, if set, may have regular files from the context written as
+	// placeholders (their metadata without their data) to be linked from
+	// the previous build (see reuse.go).
+	reuse       *reuse
+	placeholder bool // copyEntry: write this file as a placeholder
 }
 
 // parseChmod reads --chmod's octal mode.
@@ -337,6 +290,9 @@ func copyItems(ctx context.Context, rootfs string, items []srcItem, dest string,
 					return err
 				}
 				dirs = append(dirs, dirTime{d, st.Mtim})
+				if o.reuse != nil {
+					o.reuse.dir(relTo(rootfs, d), st.Mtim)
+				}
 				return nil
 			}
 			for _, ex := range o.exclude {
@@ -360,15 +316,35 @@ func copyItems(ctx context.Context, rootfs string, items []srcItem, dest string,
 			dst := filepath.Join(phost, path.Base(rel))
 			if st.Mode&unix.S_IFMT == unix.S_IFREG {
 				st := *st
+				eo := o
+				if o.reuse != nil {
+					if it.root != o.reuse.ctxRoot {
+						o.reuse.unplan(relTo(rootfs, dst))
+					} else {
+						mode, uid, gid := entryAttrs(&st, o)
+						switch o.reuse.plan(path.Join(it.rel, sub), full, relTo(rootfs, dst), &st, unixMode(mode), uid, gid) {
+						case reuseLater:
+							return nil // finish links it (or writes it) straight into the upper dir
+						case reusePlaceholder:
+							eo.placeholder = true
+						}
+					}
+				}
 				g.Go(func() error {
-					_, err := copyEntry(full, dst, &st, o)
+					_, err := copyEntry(full, dst, &st, eo)
 					return err
 				})
 				return nil
 			}
+			if o.reuse != nil {
+				o.reuse.unplan(relTo(rootfs, dst))
+			}
 			d, err := copyEntry(full, dst, st, o)
 			if d {
 				dirs = append(dirs, dirTime{dst, st.Mtim})
+				if o.reuse != nil {
+					o.reuse.dir(relTo(rootfs, dst), st.Mtim)
+				}
 			}
 			return err
 		})
@@ -384,6 +360,52 @@ func copyItems(ctx context.Context, rootfs string, items []srcItem, dest string,
 		}
 	}
 	return nil
+}
+
+// entryAttrs are the mode and owner COPY gives the copy of an entry.
+func entryAttrs(st *unix.Stat_t, o copyOpts) (os.FileMode, int, int) {
+	mode := os.FileMode(st.Mode & 0o777)
+	if st.Mode&unix.S_ISUID != 0 {
+		mode |= os.ModeSetuid
+	}
+	if st.Mode&unix.S_ISGID != 0 {
+		mode |= os.ModeSetgid
+	}
+	if st.Mode&unix.S_ISVTX != 0 {
+		mode |= os.ModeSticky
+	}
+	if o.chmod != nil {
+		mode = *o.chmod
+	}
+	uid, gid := 0, 0
+	if o.chown {
+		uid, gid = o.uid, o.gid
+	}
+	return mode, uid, gid
+}
+
+// unixMode is the st_mode permission bits os.Chmod sets for m.
+func unixMode(m os.FileMode) uint32 {
+	b := uint32(m.Perm())
+	if m&os.ModeSetuid != 0 {
+		b |= unix.S_ISUID
+	}
+	if m&os.ModeSetgid != 0 {
+		b |= unix.S_ISGID
+	}
+	if m&os.ModeSticky != 0 {
+		b |= unix.S_ISVTX
+	}
+	return b
+}
+
+// relTo returns p (a host path under rootfs) relative to rootfs, slash-separated.
+func relTo(rootfs, p string) string {
+	rel, err := filepath.Rel(rootfs, p)
+	if err != nil {
+		return p
+	}
+	return filepath.ToSlash(rel)
 }
 
 type dirTime struct {
@@ -427,23 +449,7 @@ func mkdirs(rootfs, dir string, o copyOpts) (string, error) {
 // copyEntry writes one entry at dst; it says whether dst is a directory
 // whose mtime is set once its contents are written.
 func copyEntry(src, dst string, st *unix.Stat_t, o copyOpts) (bool, error) {
-	mode := os.FileMode(st.Mode & 0o777)
-	if st.Mode&unix.S_ISUID != 0 {
-		mode |= os.ModeSetuid
-	}
-	if st.Mode&unix.S_ISGID != 0 {
-		mode |= os.ModeSetgid
-	}
-	if st.Mode&unix.S_ISVTX != 0 {
-		mode |= os.ModeSticky
-	}
-	if o.chmod != nil {
-		mode = *o.chmod
-	}
-	uid, gid := 0, 0
-	if o.chown {
-		uid, gid = o.uid, o.gid
-	}
+	mode, uid, gid := entryAttrs(st, o)
 	typ := st.Mode & unix.S_IFMT
 	if old, err := os.Lstat(dst); err == nil {
 		if !(typ == unix.S_IFDIR && old.IsDir()) {
@@ -462,18 +468,22 @@ func copyEntry(src, dst string, st *unix.Stat_t, o copyOpts) (bool, error) {
 		}
 		return true, os.Chmod(dst, mode)
 	case unix.S_IFREG:
-		in, err := os.Open(src)
-		if err != nil {
-			return false, err
-		}
-		defer in.Close()
 		out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
 		if err != nil {
 			return false, err
 		}
-		if _, err := io.Copy(out, in); err != nil {
-			out.Close()
-			return false, fmt.Errorf("copy %s: %w", src, err)
+		if !o.placeholder {
+			in, err := os.Open(src)
+			if err != nil {
+				out.Close()
+				return false, err
+			}
+			_, err = io.Copy(out, in)
+			in.Close()
+			if err != nil {
+				out.Close()
+				return false, fmt.Errorf("copy %s: %w", src, err)
+			}
 		}
 		if err := out.Chown(uid, gid); err != nil {
 			out.Close()

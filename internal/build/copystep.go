@@ -187,6 +187,10 @@ func (b *builder) copyStep(ctx context.Context, s *state, in Instruction) error 
 			o.uid, o.gid, o.chown = uid, gid, true
 		}
 		if from == "" {
+			if inp != nil && b.ctxTree != nil && plainItems(items) && !parents {
+				inp.reuse = b.newReuse(ctx, inp, b.ctxTree.root)
+				o.reuse = inp.reuse
+			}
 			if err := copySources(ctx, root, items, dest, destDir, o); err != nil {
 				return b.errAt(in, "%s: %v", strings.TrimSuffix(createdBy, " # buildkit"), err)
 			}
@@ -209,6 +213,17 @@ func (b *builder) copyStep(ctx context.Context, s *state, in Instruction) error 
 		})
 	}
 	return b.fsStep(ctx, s, in, log, key, createdBy, inp, mutate)
+}
+
+// plainItems says whether the sources are only files and directories (no
+// URL, no tar that ADD unpacks), which is when a COPY may reuse files.
+func plainItems(items []srcItem) bool {
+	for _, it := range items {
+		if it.url || it.tar {
+			return false
+		}
+	}
+	return true
 }
 
 var _ = fmt.Sprint

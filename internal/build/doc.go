@@ -12,6 +12,19 @@
 // containers mount it without unpacking. A step that changed nothing, and
 // every config-only instruction, is a history row with empty_layer.
 //
+// Layers are not compressed while building (unless Options.StoreBlobs):
+// the diff is tarred once to hash it (the diffID) and to record a
+// tar-split index, which is all the content store gets. The manifest names
+// each such layer's uncompressed tar (digest = diffID); push rebuilds it
+// from the snapshot and the index and compresses it, save rebuilds it.
+// Compressing 100 MB of incompressible context on every edit cost more
+// than the rest of the step, and docker build does not do it either.
+//
+// A COPY from the context that runs again because some of its files
+// changed hard-links the unchanged ones from the layer it made last time
+// (on the overlay snapshotter, whose committed layers nothing writes to);
+// see reuse.go for why that is safe and gives the same bytes.
+//
 // Durability: a step's overlay is mounted "volatile" (mounted once, then
 // committed or removed), so its unmount does not sync the filesystem; the
 // build syncs once at its end, failed or not, and only then writes the

@@ -28,7 +28,7 @@ func layerBytes(t *testing.T, e *engine.Engine, ref string) []byte {
 	}
 	var out bytes.Buffer
 	for _, l := range img.Manifest.Layers {
-		rc, err := e.Content.Reader(ctx, l)
+		rc, err := e.OpenLayer(ctx, l)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -31,6 +31,9 @@ type stepInputs struct {
 	// pruneUpper, when set, tidies an overlay upper dir after the step's
 	// unmount and before its diff (RUN --mount's mount points).
 	pruneUpper func(upper string) error
+	// reuse, for a COPY from the context, links unchanged files from the
+	// layer the step made last time (see reuse.go).
+	reuse *reuse
 }
 
 func (b *builder) stepID(s *state, createdBy string) digest.Digest {
@@ -81,7 +84,11 @@ func (b *builder) lookup(ctx context.Context, s *state, key digest.Digest) (cach
 	if _, err := b.be.Snap.Stat(ctx, rec.ChainID.String()); err != nil {
 		return rec, false
 	}
-	if _, err := b.be.Content.Info(ctx, rec.Blob.Digest); err != nil {
+	blob := rec.Blob.Digest
+	if rec.Index != nil && layer.Unstored(rec.Blob, rec.DiffID) {
+		blob = rec.Index.Digest // the layer is rebuilt from its snapshot with it
+	}
+	if _, err := b.be.Content.Info(ctx, blob); err != nil {
 		return rec, false
 	}
 	return rec, true
@@ -192,7 +199,12 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 	if err != nil {
 		return rec, err
 	}
-	var write func(w io.Writer) error
+	if inp != nil && inp.reuse != nil {
+		if _, err := inp.reuse.finish(ctx, upper); err != nil {
+			return rec, err
+		}
+	}
+	var write func(w io.Writer, o archive.WriteOptions) error
 	if b.be.Driver == "overlay" {
 		if inp != nil && inp.pruneUpper != nil {
 			if err := inp.pruneUpper(upper); err != nil {
@@ -208,7 +220,7 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 			b.queue(rec, inp, nil, "")
 			return rec, nil
 		}
-		write = func(w io.Writer) error { return archive.WriteOverlayDiff(ctx, w, upper, b.writeOptions()) }
+		write = func(w io.Writer, o archive.WriteOptions) error { return archive.WriteOverlayDiff(ctx, w, upper, o) }
 	} else {
 		lower := ""
 		if dirs, err := b.be.Snap.ParentDirs(ctx, skey); err != nil {
@@ -223,9 +235,15 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 			defer os.Remove(tmp)
 			lower = tmp
 		}
-		write = func(w io.Writer) error { return archive.WriteDiff(ctx, w, lower, upper, b.writeOptions()) }
+		write = func(w io.Writer, o archive.WriteOptions) error { return archive.WriteDiff(ctx, w, lower, upper, o) }
 	}
-	created, err := layer.Create(ctx, b.be.Content, b.opts.Compression, write)
+	if b.be.Driver == "overlay" {
+		pctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { prefetch(pctx, upper); close(done) }()
+		defer func() { stop(); <-done }()
+	}
+	created, index, err := b.createLayer(ctx, write)
 	if err != nil {
 		return rec, fmt.Errorf("write layer: %w", err)
 	}
@@ -242,10 +260,34 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 	} else {
 		committed = true
 	}
-	rec.ChainID, rec.DiffID, rec.Blob, rec.Size = chainID, created.DiffID, created.Desc, created.Size
-	lrec := &metadata.Layer{DiffID: created.DiffID, ChainID: chainID, Size: created.Size, Blobs: []ocispec.Descriptor{created.Desc}}
+	rec.ChainID, rec.DiffID, rec.Blob, rec.Size, rec.Index = chainID, created.DiffID, created.Desc, created.Size, index
+	if inp != nil && inp.reuse != nil {
+		inp.reuse.recordInputs(&inp.in)
+		inp.in.Layer = chainID
+	}
+	lrec := &metadata.Layer{DiffID: created.DiffID, ChainID: chainID, Size: created.Size, Blobs: []ocispec.Descriptor{created.Desc}, Index: index}
 	b.queue(rec, inp, lrec, upper)
 	return rec, nil
+}
+
+// createLayer makes the layer that write writes. With StoreBlobs it is
+// compressed into the store; by default only its tar-split index is
+// stored, and the layer's descriptor names its uncompressed tar, rebuilt
+// from the snapshot when it is pushed or saved (index is then set).
+func (b *builder) createLayer(ctx context.Context, write func(w io.Writer, o archive.WriteOptions) error) (layer.Created, *ocispec.Descriptor, error) {
+	o := b.writeOptions()
+	if b.opts.StoreBlobs {
+		c, err := layer.Create(ctx, b.be.Content, b.opts.Compression, func(w io.Writer) error { return write(w, o) })
+		return c, nil, err
+	}
+	ix, err := layer.CreateIndexed(ctx, b.be.Content, func(w, index io.Writer) error {
+		o.Index = index
+		return write(w, o)
+	})
+	if err != nil {
+		return layer.Created{}, nil, err
+	}
+	return ix.Created, &ix.Index, nil
 }
 
 func hasUpper(opts []string) bool {

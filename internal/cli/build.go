@@ -39,6 +39,11 @@ sources are unchanged; file hashes are remembered by size, mtime and inode, so a
 warm build reads no file data. Only the stages the target needs are built, and
 stages that do not depend on each other run at the same time.
 
+As docker build does, layers are not compressed while building: each stays in its
+snapshot with a small index, the manifest names it uncompressed, and push
+compresses it (gzip) on the way out; save writes it from the snapshot.
+--compression stores a compressed blob per new layer as the build runs instead.
+
 With SOURCE_DATE_EPOCH (in the environment or as a --build-arg) file times and
 created times are clamped to it, so the same context gives the same image digest
 on any store. A failed build tags nothing; its finished steps stay cached.
@@ -126,7 +131,7 @@ or cache key.`,
 	f.BoolVarP(&quiet, "quiet", "q", false, "print only the image ID")
 	f.BoolVar(&opts.Squash, "squash", false, "merge the layers above the base image into one")
 	f.StringVar(&opts.Network, "network", "none", "network for RUN: none or host")
-	f.StringVar(&opts.Compression, "compression", "gzip", "layer compression: gzip, zstd or none")
+	f.StringVar(&opts.Compression, "compression", "", "store each new layer as a gzip, zstd or none (uncompressed) blob as the build runs (default: keep it unpacked only, compressed with gzip when pushed)")
 	f.StringArrayVar(&opts.Secrets, "secret", nil, "a secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR")
 	return cmd
 }

@@ -43,7 +43,11 @@ type BuildOptions struct {
 	SourceDateEpoch *time.Time
 	Progress        io.Writer // step lines; nil for none
 	Verbose         bool      // cache miss reasons
-	Compression     string    // gzip (default), zstd, none
+	// Compression, if set (gzip, zstd, none), stores each new layer's blob
+	// so compressed as the build runs. By default ("") no blob is stored:
+	// a layer stays in its snapshot with a tar-split index, and is
+	// compressed when pushed or rebuilt when saved (see build.Options).
+	Compression string
 	// Secrets are --secret values for RUN --mount=type=secret.
 	Secrets []string
 }
@@ -75,10 +79,11 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (BuildResult, err
 	if err != nil {
 		return res, err
 	}
+	store := opts.Compression != ""
 	bo := build.Options{
 		BuildArgs: opts.BuildArgs, Target: opts.Target, NoCache: opts.NoCache, Labels: opts.Labels,
 		Network: opts.Network, Squash: opts.Squash, SourceDateEpoch: opts.SourceDateEpoch,
-		Progress: opts.Progress, Verbose: opts.Verbose, Compression: comp,
+		Progress: opts.Progress, Verbose: opts.Verbose, StoreBlobs: store, Compression: comp,
 		Secrets: opts.Secrets, CacheMountDir: e.cacheMountDir(),
 	}
 	cleanup, err := e.buildInput(ctx, opts, &bo)
@@ -221,7 +226,8 @@ func isTarStream(head []byte) bool {
 }
 
 // BuildCacheRoots are the gc roots of the build cache: each record's
-// snapshot and layer blob. Register it with Engine.AddRoots.
+// snapshot and layer blob, or its tar-split index where the blob was not
+// stored. Register it with Engine.AddRoots.
 func (e *Engine) BuildCacheRoots(ctx context.Context) (gc.Roots, error) {
 	roots := gc.Roots{Blobs: map[digest.Digest]bool{}, Snapshots: map[string]bool{}}
 	recs, err := (&cache.Store{DB: e.DB}).Records(ctx)
@@ -233,7 +239,11 @@ func (e *Engine) BuildCacheRoots(ctx context.Context) (gc.Roots, error) {
 			continue
 		}
 		roots.Snapshots[r.ChainID.String()] = true
-		roots.Blobs[r.Blob.Digest] = true
+		if r.Index != nil && layer.Unstored(r.Blob, r.DiffID) {
+			roots.Blobs[r.Index.Digest] = true // the blob itself was never stored
+		} else {
+			roots.Blobs[r.Blob.Digest] = true
+		}
 	}
 	return roots, nil
 }

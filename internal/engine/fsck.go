@@ -82,7 +82,7 @@ func (e *Engine) Fsck(ctx context.Context) (FsckReport, error) {
 			continue
 		}
 		for i, l := range img.Manifest.Layers {
-			if _, err := e.Content.Info(ctx, l.Digest); err != nil {
+			if err := e.layerAvailable(ctx, l); err != nil {
 				rep.Problems = append(rep.Problems, fmt.Sprintf("image %s: layer %d blob %s: %v", name, i, l.Digest, err))
 			}
 		}

@@ -16,7 +16,8 @@ import (
 // both a docker save archive and an OCI image layout (see imagearchive).
 // An image given by name is saved with that name; one given by ID with no
 // name, as docker does. Blobs are copied from the store as they are
-// verified. The gc lock is held throughout so nothing is swept meanwhile.
+// verified; a layer a build kept only as a snapshot is rebuilt from it.
+// The gc lock is held throughout so nothing is swept meanwhile.
 func (e *Engine) Save(ctx context.Context, w io.Writer, refs []string) error {
 	if len(refs) == 0 {
 		return fmt.Errorf("save: give at least one image: %w", errdefs.ErrInvalidArgument)
@@ -42,7 +43,7 @@ func (e *Engine) Save(ctx context.Context, w io.Writer, refs []string) error {
 			}
 		}
 		for _, l := range img.Manifest.Layers {
-			if _, err := e.Content.Info(ctx, l.Digest); err != nil {
+			if err := e.layerAvailable(ctx, l); err != nil {
 				return fmt.Errorf("save %s: layer %s: %w", ref, l.Digest, err)
 			}
 		}
@@ -57,7 +58,7 @@ func (e *Engine) Save(ctx context.Context, w io.Writer, refs []string) error {
 		byManifest[img.ManifestDesc.Digest] = len(out)
 		out = append(out, imagearchive.SaveImage{Names: names, Manifest: img.ManifestDesc, Config: img.ConfigDesc, Layers: img.Manifest.Layers})
 	}
-	if err := imagearchive.Write(ctx, w, e.Content, out); err != nil {
+	if err := imagearchive.Write(ctx, w, layerProvider{e}, out); err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
 	return nil

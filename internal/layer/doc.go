@@ -9,5 +9,7 @@
 // The unpacked snapshot is the permanent copy of a layer. Unpack can also
 // keep a tar-split index of the tar (archive.ApplyOptions.Index) as a blob,
 // so that the exact tar, and so the diffID, can be rebuilt from the snapshot
-// if the compressed blob is ever evicted.
+// if the compressed blob is ever evicted. CreateIndexed makes a layer that
+// way from the start: it hashes the tar and stores only its index, for
+// builds, whose layers are compressed only when pushed.
 package layer

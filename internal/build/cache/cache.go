@@ -24,6 +24,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -55,6 +56,9 @@ type Record struct {
 	DiffID  digest.Digest      `json:"diffID,omitempty"`
 	Blob    ocispec.Descriptor `json:"blob"`
 	Size    int64              `json:"size"` // uncompressed layer bytes
+	// Index is the layer's tar-split index when Blob, its uncompressed
+	// form, is not stored (a build keeps only the snapshot and the index).
+	Index *ocispec.Descriptor `json:"index,omitempty"`
 	// Created is when the step ran; a rebuild reuses it so a cached image
 	// keeps its digest.
 	Created  time.Time `json:"created"`
@@ -65,6 +69,12 @@ type Record struct {
 type Inputs struct {
 	Files map[string]digest.Digest `json:"files,omitempty"`
 	Args  map[string]string        `json:"args,omitempty"`
+	// Layer is the chain ID of the snapshot the step made, and Dests,
+	// for a COPY from the context, which source (a key of Files) each
+	// destination path (relative to the rootfs) holds in it: the next run
+	// links the files whose source is unchanged instead of copying them.
+	Layer digest.Digest     `json:"layer,omitempty"`
+	Dests map[string]string `json:"dests,omitempty"`
 }
 
 // Store is the cache on a metadata database.
@@ -279,9 +289,10 @@ type statEntry struct {
 
 // StatCache maps the files of one context directory to content hashes,
 // trusting a remembered hash while (size, mtime, ctime, inode, mode) are
-// unchanged. It is safe for one goroutine at a time.
+// unchanged. Hash may be called from several goroutines at once.
 type StatCache struct {
 	dir     string
+	mu      sync.Mutex
 	entries map[string]statEntry
 	dirty   bool
 }
@@ -312,7 +323,10 @@ func (s *Store) SaveStat(ctx context.Context, c *StatCache) error {
 // context), reading it only when its stat changed since it was last hashed.
 func (c *StatCache) Hash(full, rel string, st *unix.Stat_t) (digest.Digest, error) {
 	cur := statEntry{Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino, Mode: st.Mode}
-	if e, ok := c.entries[rel]; ok && e.Hash != "" {
+	c.mu.Lock()
+	e, ok := c.entries[rel]
+	c.mu.Unlock()
+	if ok && e.Hash != "" {
 		h := e.Hash
 		e.Hash = ""
 		if e == cur {
@@ -329,7 +343,9 @@ func (c *StatCache) Hash(full, rel string, st *unix.Stat_t) (digest.Digest, erro
 		return "", fmt.Errorf("hash %s: %w", rel, err)
 	}
 	cur.Hash = digest.NewDigest(digest.SHA256, h)
+	c.mu.Lock()
 	c.entries[rel] = cur
 	c.dirty = true
+	c.mu.Unlock()
 	return cur.Hash, nil
 }

@@ -1,0 +1,126 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/layer"
+	"github.com/strata-project/strata/internal/metadata"
+	"github.com/strata-project/strata/internal/verify"
+)
+
+// A build keeps each layer it makes as its snapshot and a tar-split index,
+// with no blob (layer.CreateIndexed): its manifest names the uncompressed
+// tar, whose digest is the diffID. Push compresses such a layer from the
+// snapshot (rebuildLayer); save and fsck use what follows.
+
+// unstoredLayer returns the record of the layer whose blob desc is not in
+// the store but can be rebuilt: desc is its uncompressed form and the
+// record has a tar-split index.
+func (e *Engine) unstoredLayer(ctx context.Context, desc ocispec.Descriptor) (metadata.Layer, bool) {
+	rec, ok := e.layerRecord(ctx, desc.Digest)
+	if !ok || rec.Index == nil || !layer.Unstored(desc, rec.DiffID) {
+		return rec, false
+	}
+	return rec, true
+}
+
+// layerAvailable says whether layer blob desc can be read: it is in the
+// store, or it is rebuildable from a committed snapshot and an index that
+// are both there.
+func (e *Engine) layerAvailable(ctx context.Context, desc ocispec.Descriptor) error {
+	_, err := e.Content.Info(ctx, desc.Digest)
+	if err == nil || !errdefs.IsNotFound(err) {
+		return err
+	}
+	rec, ok := e.unstoredLayer(ctx, desc)
+	if !ok {
+		return err
+	}
+	if _, ierr := e.Content.Info(ctx, rec.Index.Digest); ierr != nil {
+		return fmt.Errorf("not stored, and its tar-split index %s: %w", rec.Index.Digest, ierr)
+	}
+	if _, serr := e.Snap.Stat(ctx, rec.ChainID.String()); serr != nil {
+		return fmt.Errorf("not stored, and its snapshot %s: %w", rec.ChainID, serr)
+	}
+	return nil
+}
+
+// OpenLayer reads layer blob desc of a local image, verified: from the
+// store, or rebuilt from its snapshot when a build did not store it.
+func (e *Engine) OpenLayer(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	return layerProvider{e}.Reader(ctx, desc)
+}
+
+// layerProvider reads blobs from the store and rebuilds the layers a build
+// did not store, verifying them as content.Store.Reader does.
+type layerProvider struct{ e *Engine }
+
+func (p layerProvider) Reader(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	rc, err := p.e.Content.Reader(ctx, desc)
+	if err == nil || !errdefs.IsNotFound(err) {
+		return rc, err
+	}
+	rec, ok := p.e.unstoredLayer(ctx, desc)
+	if !ok {
+		return nil, err
+	}
+	return p.e.rebuiltTar(ctx, rec, desc)
+}
+
+// rebuiltTar streams the tar of layer rec from a read-only view of its
+// snapshot. The rebuilding goroutine ends when the tar is written or when
+// the reader is closed (its next write fails); Close waits for it, so the
+// view is unmounted and removed by then.
+func (e *Engine) rebuiltTar(ctx context.Context, rec metadata.Layer, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	key := layer.ExtractKey() + "-rebuild"
+	mounts, err := e.Snap.View(ctx, key, rec.ChainID.String())
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: view snapshot %s: %w", desc.Digest, rec.ChainID, err)
+	}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := layer.WithMounted(ctx, mounts, func(root string) error {
+			return layer.RebuildTar(ctx, e.Content, *rec.Index, root, pw)
+		})
+		if rerr := e.Snap.Remove(context.WithoutCancel(ctx), key); err == nil && rerr != nil {
+			err = rerr
+		}
+		if err != nil {
+			err = fmt.Errorf("rebuild layer %s: %w", desc.Digest, err)
+		}
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	v, err := verify.NewReader(&pipeWait{pr: pr, done: done}, desc)
+	if err != nil {
+		pr.Close()
+		<-done
+		return nil, err
+	}
+	return v, nil
+}
+
+// pipeWait is the read end of a pipe whose Close also waits for the writer
+// to be done.
+type pipeWait struct {
+	pr   *io.PipeReader
+	done chan error
+}
+
+func (p *pipeWait) Read(b []byte) (int, error) { return p.pr.Read(b) }
+
+func (p *pipeWait) Close() error {
+	p.pr.Close()
+	err := <-p.done
+	if errors.Is(err, io.ErrClosedPipe) {
+		return nil // closed before the end: the caller stopped reading
+	}
+	return err
+}
