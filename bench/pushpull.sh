@@ -18,6 +18,9 @@
 # Usage: bench/pushpull.sh   (as root). Env: RANDOM_MB=500 COMPRESSIBLE_MB=200
 # RUNS=3 BASE_TAR=/path/to/rootfs.tar STRATA_BIN=/path/to/strata (else built here)
 # PHASES="pull push resume docker" (a subset runs only those)
+# PORTS=5600-5699 (loopback ports used) DOCKERD_NAME=bench-docker-pull (the
+# dockerd's data root /var/lib/NAME, exec root /run/NAME, /run/NAME.pid and
+# /run/NAME.sock, so that it never meets another dockerd)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -26,6 +29,7 @@ COMPRESSIBLE_MB=${COMPRESSIBLE_MB:-200}
 RUNS=${RUNS:-3}
 BASE_TAR=${BASE_TAR:-}
 PHASES=${PHASES:-pull push resume docker}
+DOCKERD_NAME=${DOCKERD_NAME:-bench-docker-pull}
 want() { [[ " $PHASES " == *" $1 "* ]]; }
 for tool in docker-registry skopeo pigz jq bc; do
   command -v $tool >/dev/null || apt-get install -y docker-registry skopeo pigz jq bc >/dev/null
@@ -33,8 +37,10 @@ done
 if [[ -n ${STRATA_BIN:-} ]]; then S=$STRATA_BIN; else go build -o bin/strata ./cmd/strata; S=$PWD/bin/strata; fi
 work=$(mktemp -d /var/tmp/strata-pushpull.XXXXXX)
 pids=()
+dockerd_started=""
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  [[ -z $dockerd_started ]] || rm -rf "/var/lib/$DOCKERD_NAME" "/run/$DOCKERD_NAME" "/run/$DOCKERD_NAME.sock" "/run/$DOCKERD_NAME.pid"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -42,7 +48,26 @@ trap cleanup EXIT
 secs() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "FAILED: $*" >&2; return 1; }; echo "$(date +%s.%N) - $s" | bc; }
 median() { sort -n | awk '{a[NR]=$1} END {printf "%.3f\n", a[int((NR+1)/2)]}'; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Ports come from PORTS (first-last, default 5600-5699), the range this
+# bench may use on a shared machine; a port in use is skipped.
+PORTS=${PORTS:-5600-5699}
+free_port() {
+  python3 - "${PORTS%-*}" "${PORTS#*-}" <<'PY'
+import random, socket, sys
+lo, hi = int(sys.argv[1]), int(sys.argv[2])
+ports = list(range(lo, hi + 1)); random.shuffle(ports)
+for p in ports:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+else:
+    sys.exit("no free port in %d-%d" % (lo, hi))
+PY
+}
 
 # start_registry NAME: a docker-registry on a free loopback port with empty
 # storage; sets REG (host:port) and REG_PID.
@@ -271,11 +296,13 @@ if ! want docker; then
   :
 elif [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; then
   echo "== docker (dockerd 20.10, overlay2)"
-  dockerd --data-root "$work/docker" --exec-root /run/bench-docker-pp --pidfile /run/bench-docker-pp.pid \
+  # a fresh data root: what an earlier run left must not make a pull "Already exists"
+  rm -rf "/var/lib/$DOCKERD_NAME"; dockerd_started=1
+  dockerd --data-root "/var/lib/$DOCKERD_NAME" --exec-root "/run/$DOCKERD_NAME" --pidfile "/run/$DOCKERD_NAME.pid" \
     --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none \
-    -H unix:///run/bench-docker-pp.sock >"$work/dockerd.log" 2>&1 &
+    -H "unix:///run/$DOCKERD_NAME.sock" >"$work/dockerd.log" 2>&1 &
   pids+=("$!")
-  D="$DOCKER -H unix:///run/bench-docker-pp.sock"
+  D="$DOCKER -H unix:///run/$DOCKERD_NAME.sock"
   for i in $(seq 1 100); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
   runs=()
   for r in $(seq 1 "$RUNS"); do

@@ -7,12 +7,15 @@
 # Also checks that docker loads what strata saves.
 # Usage: bench/saveload.sh   (as root; docker.io optional: without dockerd only
 # Strata's figures are printed). Env: RANDOM_MB=300 COMPRESSIBLE_MB=200 RUNS=3
+# DOCKERD_NAME=bench-docker-pull (the dockerd's data root /var/lib/NAME, exec
+# root /run/NAME, /run/NAME.pid and /run/NAME.sock, apart from any other)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 RANDOM_MB=${RANDOM_MB:-300}
 COMPRESSIBLE_MB=${COMPRESSIBLE_MB:-200}
 RUNS=${RUNS:-3}
+DOCKERD_NAME=${DOCKERD_NAME:-bench-docker-pull}
 go build -o bin/strata ./cmd/strata
 S=$PWD/bin/strata
 work=$(mktemp -d /var/tmp/strata-saveload.XXXXXX)
@@ -20,7 +23,7 @@ dockerd_pid=""
 cleanup() {
   if [[ -n $dockerd_pid ]]; then
     kill "$dockerd_pid" 2>/dev/null || true; wait "$dockerd_pid" 2>/dev/null || true
-    rm -rf /run/bench-docker-sl /run/bench-docker-sl.sock /run/bench-docker-sl.pid
+    rm -rf "/var/lib/$DOCKERD_NAME" "/run/$DOCKERD_NAME" "/run/$DOCKERD_NAME.sock" "/run/$DOCKERD_NAME.pid"
   fi
   rm -rf "$work"
 }
@@ -66,11 +69,12 @@ done
 DOCKER=/usr/bin/docker
 if [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; then
   echo "== docker (dockerd 20.10, overlay2)"
-  dockerd --data-root "$work/docker" --exec-root /run/bench-docker-sl --pidfile /run/bench-docker-sl.pid \
+  rm -rf "/var/lib/$DOCKERD_NAME" # fresh, whatever an earlier run left
+  dockerd --data-root "/var/lib/$DOCKERD_NAME" --exec-root "/run/$DOCKERD_NAME" --pidfile "/run/$DOCKERD_NAME.pid" \
     --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none \
-    -H unix:///run/bench-docker-sl.sock >"$work/dockerd.log" 2>&1 &
+    -H "unix:///run/$DOCKERD_NAME.sock" >"$work/dockerd.log" 2>&1 &
   dockerd_pid=$!
-  D="$DOCKER -H unix:///run/bench-docker-sl.sock"
+  D="$DOCKER -H unix:///run/$DOCKERD_NAME.sock"
   for i in $(seq 1 100); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
   tar -C "$src" -c . | $D import - big:docker >/dev/null
   saves=(); loads=()

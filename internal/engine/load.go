@@ -23,6 +23,7 @@ import (
 	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/manifest"
 	"github.com/strata-project/strata/internal/metadata"
+	"github.com/strata-project/strata/internal/progress"
 	"github.com/strata-project/strata/internal/verify"
 )
 
@@ -32,6 +33,10 @@ type LoadOptions struct {
 	// compressed, or a directory); "" or "-" reads Stdin.
 	Input string
 	Stdin io.Reader
+	// Progress receives a "Loading layer" event per layer with the bytes
+	// read of its file, as docker load shows them, and "Already exists"
+	// for a layer the store has.
+	Progress progress.Reporter
 }
 
 // Load reads the images of a docker save archive (old or new format) or an
@@ -74,7 +79,7 @@ func (e *Engine) Load(ctx context.Context, opts LoadOptions) ([]string, error) {
 	}
 	defer unlock()
 	u := &loadUndo{}
-	loaded, err := e.loadImages(ctx, a, imgs, u)
+	loaded, err := e.loadImages(ctx, a, imgs, u, opts.Progress)
 	if err != nil {
 		u.rollback(context.WithoutCancel(ctx), e)
 		return nil, fmt.Errorf("load %s: %w; nothing was kept", what, err)
@@ -88,7 +93,7 @@ type loadedImage struct {
 	id     digest.Digest
 }
 
-func (e *Engine) loadImages(ctx context.Context, a *imagearchive.Archive, imgs []imagearchive.Image, u *loadUndo) ([]string, error) {
+func (e *Engine) loadImages(ctx context.Context, a *imagearchive.Archive, imgs []imagearchive.Image, u *loadUndo, rep progress.Reporter) ([]string, error) {
 	stored := map[digest.Digest]ocispec.Descriptor{} // chain ID -> stored blob
 	var done []loadedImage
 	for _, img := range imgs {
@@ -99,7 +104,7 @@ func (e *Engine) loadImages(ctx context.Context, a *imagearchive.Archive, imgs [
 			desc, ok := stored[chainIDs[i]]
 			if !ok || (l.Desc.MediaType != "" && desc.Digest != l.Desc.Digest) {
 				var err error
-				desc, err = e.loadLayer(ctx, a, parent, chainIDs[i], l, u)
+				desc, err = e.loadLayer(ctx, a, parent, chainIDs[i], l, u, rep)
 				if err != nil {
 					return nil, fmt.Errorf("layer %d (%s): %w", i, l.Path, err)
 				}
@@ -163,8 +168,9 @@ func (e *Engine) loadImages(ctx context.Context, a *imagearchive.Archive, imgs [
 
 // loadLayer stores and unpacks one layer file on parent, unless the store
 // already has its snapshot and a blob for it.
-func (e *Engine) loadLayer(ctx context.Context, a *imagearchive.Archive, parent, chainID digest.Digest, l imagearchive.Layer, u *loadUndo) (ocispec.Descriptor, error) {
+func (e *Engine) loadLayer(ctx context.Context, a *imagearchive.Archive, parent, chainID digest.Digest, l imagearchive.Layer, u *loadUndo, rep progress.Reporter) (ocispec.Descriptor, error) {
 	if desc, ok := e.haveLayer(ctx, chainID, l); ok {
+		rep.Report(progress.Event{ID: images.ShortID(l.DiffID), Action: "Already exists"})
 		return desc, nil
 	}
 	var oldRec *metadata.Layer
@@ -177,7 +183,7 @@ func (e *Engine) loadLayer(ctx context.Context, a *imagearchive.Archive, parent,
 	_, statErr := e.Snap.Stat(ctx, chainID.String())
 	snapExisted := statErr == nil
 
-	rc, err := a.OpenLayer(l)
+	rc, size, err := a.OpenLayer(l)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
@@ -197,49 +203,39 @@ func (e *Engine) loadLayer(ctx context.Context, a *imagearchive.Archive, parent,
 		return ocispec.Descriptor{}, err
 	}
 
-	// Two stages on two cores: this goroutine reads the raw file into the
-	// ingest while it decompresses it into the pipe; Unpack hashes and
-	// applies what comes out. It ends when the raw file is read to its end
-	// (then the pipe gets EOF), on a read or decompress error (passed to
-	// Unpack through the pipe), or when Unpack fails and closes the pipe.
-	pr, pw := io.Pipe()
-	type result struct {
-		comp archive.Compression
-		err  error
+	// Three stages, so two cores stay busy: one goroutine reads the raw
+	// file into the ingest (hashing it), one decompresses, and Unpack
+	// hashes and applies what comes out. Errors reach Unpack through the
+	// readers; if Unpack stops early the stages are stopped.
+	id := images.ShortID(l.DiffID)
+	c := progress.NewCounter(rep, id, "Loading layer", 0, size)
+	raw := newReadahead(io.NopCloser(io.TeeReader(rc, io.MultiWriter(cw, c))), 4, 1<<20)
+	var comp archive.Compression
+	var un layer.Unpacked
+	dr, comp, err := archive.Decompress(raw)
+	if err == nil {
+		unz := newReadahead(dr, 4, 1<<20)
+		un, err = layer.Unpack(ctx, e.Snap, parent, unz, layer.UnpackOptions{Index: izw, Expect: l.DiffID})
+		unz.stopWait()
 	}
-	res := make(chan result, 1)
-	go func() {
-		dr, comp, err := archive.Decompress(io.TeeReader(rc, cw))
-		if err == nil {
-			_, err = io.CopyBuffer(pw, dr, make([]byte, 256<<10))
-			dr.Close()
-		}
-		if err == nil {
-			// Bytes after the end of the compressed stream belong to the
-			// blob too.
-			_, err = io.Copy(cw, rc)
-		}
-		pw.CloseWithError(err)
-		res <- result{comp, err}
-	}()
-	un, err := layer.Unpack(ctx, e.Snap, parent, pr, layer.UnpackOptions{Index: izw, Expect: l.DiffID})
-	pr.CloseWithError(errors.New("unpack ended"))
-	r := <-res
+	// The rest of the raw file (bytes after the end of the compressed
+	// stream belong to the blob too, and after an error the digest tells
+	// a corrupt file from a bad one) goes through the tee into the ingest.
+	if _, derr := io.Copy(io.Discard, raw); err == nil && derr != nil {
+		err = derr
+	}
+	raw.stopWait()
+	c.Flush()
 	if err == nil && !snapExisted {
 		u.snaps = append(u.snaps, chainID.String())
-	}
-	if err == nil {
-		err = r.err
 	}
 	if cerr := izw.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("compress index: %w", cerr)
 	}
-	if err != nil && l.Desc.Digest != "" {
+	if err != nil && l.Desc.Digest != "" && cw.Digest() != l.Desc.Digest {
 		// A layer that fails to unpack may simply be corrupt: say so
 		// when its bytes are not what the archive names them.
-		if _, cerr := io.Copy(cw, rc); cerr == nil && cw.Digest() != l.Desc.Digest {
-			err = fmt.Errorf("%w (%v)", &verify.MismatchError{Want: l.Desc.Digest, Got: cw.Digest(), WantSize: -1}, err)
-		}
+		err = fmt.Errorf("%w (%v)", &verify.MismatchError{Want: l.Desc.Digest, Got: cw.Digest(), WantSize: -1}, err)
 	}
 	if err == nil && un.ChainID != chainID {
 		err = fmt.Errorf("chain ID %s, want %s: %w", un.ChainID, chainID, errdefs.ErrDataCorrupt)
@@ -249,7 +245,7 @@ func (e *Engine) loadLayer(ctx context.Context, a *imagearchive.Archive, parent,
 	}
 	mt := l.Desc.MediaType
 	if mt == "" {
-		mt = manifest.LayerMediaType(compressionName(r.comp))
+		mt = manifest.LayerMediaType(compressionName(comp))
 	}
 	desc := ocispec.Descriptor{MediaType: mt, Digest: cw.Digest(), Size: cw.Offset()}
 	if err := u.commit(ctx, e, cw, desc, l.Desc.Size, l.Desc.Digest); err != nil {

@@ -15,6 +15,7 @@ type readahead struct {
 	filled chan []byte
 	free   chan []byte
 	stop   chan struct{}
+	done   chan struct{} // closed when the goroutine has ended
 	once   sync.Once
 	cur    []byte // unread part of the chunk being read
 	chunk  []byte // the whole chunk cur is part of
@@ -22,11 +23,12 @@ type readahead struct {
 }
 
 func newReadahead(r io.ReadCloser, n, size int) *readahead {
-	ra := &readahead{filled: make(chan []byte, n), free: make(chan []byte, n+1), stop: make(chan struct{})}
+	ra := &readahead{filled: make(chan []byte, n), free: make(chan []byte, n+1), stop: make(chan struct{}), done: make(chan struct{})}
 	for i := 0; i < n+1; i++ {
 		ra.free <- make([]byte, size)
 	}
 	go func() {
+		defer close(ra.done)
 		defer r.Close()
 		defer close(ra.filled)
 		for {
@@ -80,4 +82,11 @@ func (ra *readahead) Read(p []byte) (int, error) {
 func (ra *readahead) Close() error {
 	ra.once.Do(func() { close(ra.stop) })
 	return nil
+}
+
+// stopWait stops the goroutine and waits until it has ended and closed the
+// source, for a caller that reads the source's source next.
+func (ra *readahead) stopWait() {
+	ra.Close()
+	<-ra.done
 }

@@ -67,18 +67,19 @@ func Open(ctx context.Context, input string, stdin io.Reader, spoolDir string) (
 // Close releases the archive and removes any spooled copy.
 func (a *Archive) Close() error { return a.files.Close() }
 
-// OpenLayer returns the raw bytes of a layer file, unverified: the caller
-// checks them against l.Desc and l.DiffID as it reads.
-func (a *Archive) OpenLayer(l Layer) (io.ReadCloser, error) {
+// OpenLayer returns the raw bytes of a layer file and their size,
+// unverified: the caller checks them against l.Desc and l.DiffID as it
+// reads.
+func (a *Archive) OpenLayer(l Layer) (io.ReadCloser, int64, error) {
 	rc, size, err := a.files.Open(l.Path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if l.Desc.Size > 0 && size != l.Desc.Size {
 		rc.Close()
-		return nil, fmt.Errorf("%s: %d bytes, but its descriptor says %d: %w", l.Path, size, l.Desc.Size, errdefs.ErrDataCorrupt)
+		return nil, 0, fmt.Errorf("%s: %d bytes, but its descriptor says %d: %w", l.Path, size, l.Desc.Size, errdefs.ErrDataCorrupt)
 	}
-	return rc, nil
+	return rc, size, nil
 }
 
 // readJSON reads a small file through the manifest.MaxSize cap and, when
