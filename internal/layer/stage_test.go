@@ -22,6 +22,7 @@ import (
 	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/snapshot"
+	"github.com/strata-project/strata/internal/snapshot/native"
 	"github.com/strata-project/strata/internal/snapshot/overlay"
 	"github.com/strata-project/strata/internal/testutil"
 )
@@ -282,4 +283,23 @@ func xattrsOf(p string) string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ",")
+}
+
+// TestStageNeedsOverlay: a snapshotter that copies its parents cannot
+// stack a layer afterwards.
+func TestStageNeedsOverlay(t *testing.T) {
+	sn, err := native.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if CanStage(sn) {
+		t.Error("native says it can stage")
+	}
+	l := testutil.NewTar().File("a", []byte("a"), 0o644).Bytes()
+	if _, err := Stage(context.Background(), sn, bytes.NewReader(l), UnpackOptions{}); !errors.Is(err, errdefs.ErrNotImplemented) {
+		t.Errorf("Stage on native = %v, want ErrNotImplemented", err)
+	}
+	if err := sn.CommitOnto(context.Background(), "x", "y", ""); !errors.Is(err, errdefs.ErrNotImplemented) {
+		t.Errorf("CommitOnto on native = %v, want ErrNotImplemented", err)
+	}
 }
