@@ -121,4 +121,3 @@ func TestLoadProgress(t *testing.T) {
 		t.Errorf("second load: %+v, want one Already exists for %s", events, last.ID)
 	}
 }
-
