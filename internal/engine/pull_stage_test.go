@@ -14,6 +14,7 @@ import (
 	"github.com/strata-project/strata/internal/manifest"
 	"github.com/strata-project/strata/internal/progress"
 	"github.com/strata-project/strata/internal/registry"
+	"github.com/strata-project/strata/internal/snapshot"
 	"github.com/strata-project/strata/internal/testutil"
 )
 
@@ -27,17 +28,10 @@ func gzipLayer(t *testing.T, tb *testutil.Tar) ([]byte, digest.Digest) {
 	return buf.Bytes(), digest.FromBytes(raw)
 }
 
-// TestPullStagedMatchesNative pulls an image whose layers use whiteouts,
-// an opaque directory and a path through a lower layer's symlink (which
-// cannot be unpacked before its parent and so goes the serial way) on
-// overlay, where layers unpack into their own snapshots at once, and on
-// native, where each unpacks onto a copy of its parent: both must show
-// the same files.
-func TestPullStagedMatchesNative(t *testing.T) {
-	testutil.RequiresRoot(t)
-	host := rtRegistry(t, registry.Options{}, nil)
-	ctx := context.Background()
-	client := rtClient(t.TempDir())
+// stagingLayers are gzipped layers using whiteouts, an opaque directory
+// and a path through a lower layer's symlink (which cannot be unpacked
+// before its parent and so goes the serial way).
+func stagingLayers(t *testing.T) ([][]byte, []digest.Digest) {
 	base, baseID := gzipLayer(t, testutil.NewTar().
 		Dir("usr", 0o755).Dir("usr/lib", 0o755).File("usr/lib/a", []byte("a"), 0o644).
 		Symlink("lib", "usr/lib").
@@ -50,8 +44,38 @@ func TestPullStagedMatchesNative(t *testing.T) {
 		Dir("var", 0o755).Dir("var/cache", 0o700).Opaque("var/cache").File("var/cache/fresh", []byte("fresh"), 0o644).
 		Whiteout("usr"))
 	again, againID := gzipLayer(t, testutil.NewTar().Dir("usr", 0o755).File("usr/only", []byte("only"), 0o644))
+	return [][]byte{base, mid, top, again}, []digest.Digest{baseID, midID, topID, againID}
+}
+
+// stagingCheck checks the files of an image of stagingLayers.
+func stagingCheck(t *testing.T, files map[string]string) {
+	t.Helper()
+	for _, p := range []string{"lib", "etc/keep", "etc/new", "var/cache/fresh", "usr/only"} {
+		if _, ok := files[p]; !ok {
+			t.Errorf("missing %s: %v", p, files)
+		}
+	}
+	for _, p := range []string{"etc/gone", "var/cache/old", "usr/lib", "usr/lib/a", "usr/lib/b"} {
+		if _, ok := files[p]; ok {
+			t.Errorf("%s should be gone: %v", p, files)
+		}
+	}
+}
+
+// TestPullStagedMatchesNative pulls an image whose layers use whiteouts,
+// an opaque directory and a path through a lower layer's symlink (which
+// cannot be unpacked before its parent and so goes the serial way) on
+// overlay, where layers unpack into their own snapshots at once, and on
+// native, where each unpacks onto a copy of its parent: both must show
+// the same files.
+func TestPullStagedMatchesNative(t *testing.T) {
+	testutil.RequiresRoot(t)
+	host := rtRegistry(t, registry.Options{}, nil)
+	ctx := context.Background()
+	client := rtClient(t.TempDir())
+	layers, diffIDs := stagingLayers(t)
 	ref := host + "/stage/app:1"
-	rtPushSynthetic(t, client, ref, [][]byte{base, mid, top, again}, []digest.Digest{baseID, midID, topID, againID}, manifest.Platform())
+	rtPushSynthetic(t, client, ref, layers, diffIDs, manifest.Platform())
 
 	got := map[string]map[string]string{}
 	for _, driver := range []string{"overlay", "native"} {
@@ -72,17 +96,50 @@ func TestPullStagedMatchesNative(t *testing.T) {
 	if diff := cmp.Diff(got["native"], got["overlay"]); diff != "" {
 		t.Errorf("overlay (staged) differs from native (-native +overlay):\n%s", diff)
 	}
-	files := got["overlay"]
-	for _, p := range []string{"lib", "etc/keep", "etc/new", "var/cache/fresh", "usr/only"} {
-		if _, ok := files[p]; !ok {
-			t.Errorf("missing %s: %v", p, files)
+	stagingCheck(t, got["overlay"])
+}
+
+// TestLoadStagedMatchesNative loads a saved image of stagingLayers from a
+// file on overlay (layers staged at once) and native: same files.
+func TestLoadStagedMatchesNative(t *testing.T) {
+	testutil.RequiresRoot(t)
+	host := rtRegistry(t, registry.Options{}, nil)
+	ctx := context.Background()
+	client := rtClient(t.TempDir())
+	layers, diffIDs := stagingLayers(t)
+	ref := host + "/stage/app:1"
+	rtPushSynthetic(t, client, ref, layers, diffIDs, manifest.Platform())
+	src := openEngine(t)
+	if _, err := src.Pull(ctx, ref, engine.PullOptions{Client: client}); err != nil {
+		t.Fatal(err)
+	}
+	input := writeTemp(t, save(t, src, ref))
+	got := map[string]map[string]string{}
+	for _, driver := range []string{"overlay", "native"} {
+		e, err := engine.Open(ctx, engine.Options{Root: t.TempDir(), StorageDriver: driver})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		if _, err := e.Load(ctx, engine.LoadOptions{Input: input}); err != nil {
+			t.Fatalf("%s: %v", driver, err)
+		}
+		got[driver] = rtFiles(t, e, ref)
+		var active []string
+		_ = e.Snap.Walk(ctx, func(_ context.Context, info snapshot.Info) error {
+			if info.Kind != snapshot.KindCommitted {
+				active = append(active, info.Name)
+			}
+			return nil
+		})
+		if len(active) > 0 {
+			t.Errorf("%s: snapshots left active: %v", driver, active)
 		}
 	}
-	for _, p := range []string{"etc/gone", "var/cache/old", "usr/lib", "usr/lib/a", "usr/lib/b"} {
-		if _, ok := files[p]; ok {
-			t.Errorf("%s should be gone: %v", p, files)
-		}
+	if diff := cmp.Diff(got["native"], got["overlay"]); diff != "" {
+		t.Errorf("overlay (staged) differs from native (-native +overlay):\n%s", diff)
 	}
+	stagingCheck(t, got["overlay"])
 }
 
 // TestLoadProgress: a Loading layer event per layer counting its bytes to

@@ -432,3 +432,14 @@ func (a *Archive) ociImage(where string, d ocispec.Descriptor) (Image, error) {
 	}
 	return img, nil
 }
+
+// RandomAccess tells whether layers can be opened in any order and read at
+// once (a plain tar file, spooled or not, or a directory); a stream gives
+// them in its own order, one at a time.
+func (a *Archive) RandomAccess() bool {
+	switch a.files.(type) {
+	case *tarFiles, *dirFiles:
+		return true
+	}
+	return false
+}
