@@ -98,7 +98,13 @@ type applier struct {
 	// the full filesystem; rootSet records a "." entry.
 	upper   bool
 	rootSet bool
+	buf     []byte // for file contents
 }
+
+// onlyWriter hides a file's ReadFrom so io.CopyBuffer uses the buffer.
+type onlyWriter struct{ w io.Writer }
+
+func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
 
 func (a *applier) run(ctx context.Context, tr *tar.Reader) error {
 	for {
@@ -275,7 +281,12 @@ func (a *applier) writeFile(pfd int, base, rel string, hdr *tar.Header, tr *tar.
 	if asFile {
 		a.rr.payload = true
 	}
-	_, err = io.Copy(f, tr)
+	// A big buffer, not io.Copy's 32 KiB through os.File.ReadFrom: a
+	// layer of big files is otherwise tens of thousands of write calls.
+	if a.buf == nil {
+		a.buf = make([]byte, 1<<20)
+	}
+	_, err = io.CopyBuffer(onlyWriter{f}, tr, a.buf)
 	a.rr.payload = false
 	if err != nil {
 		return fmt.Errorf("write content: %w", err)
