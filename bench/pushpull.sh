@@ -143,22 +143,52 @@ start_registry src; SRC=$REG
 skopeo copy -q --dest-tls-verify=false "oci:$oci:v1" "docker://$SRC/big:v1"
 declare -A T
 
+DOCKER=/usr/bin/docker
+have_docker() { want docker && [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; }
+D=""
+start_dockerd() {
+  # a fresh data root: what an earlier run left must not make a pull "Already exists"
+  rm -rf "/var/lib/$DOCKERD_NAME"; dockerd_started=1
+  dockerd --data-root "/var/lib/$DOCKERD_NAME" --exec-root "/run/$DOCKERD_NAME" --pidfile "/run/$DOCKERD_NAME.pid" \
+    --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none \
+    -H "unix:///run/$DOCKERD_NAME.sock" >"$work/dockerd.log" 2>&1 &
+  pids+=("$!")
+  D="$DOCKER -H unix:///run/$DOCKERD_NAME.sock"
+  for i in $(seq 1 100); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
+}
+have_docker && start_dockerd
+
 if want pull; then
 echo "== pull"
-runs=()
-for r in $(seq 1 "$RUNS"); do rm -rf "$work/sp"; runs+=("$(secs $S --root "$work/sp" pull "$SRC/big:v1")"); done
+# With docker, each run pulls with strata and then with docker, so that both
+# see the same load on a shared machine; the ratio is also given run by run.
+# The machine's floor for a pull: gunzip + sha256 of every layer (pigz -d uses
+# one core for inflate; openssl's sha256 uses SHA-NI as Go's does, coreutils'
+# does not), no network, no unpack; measured in each run too.
+sum=sha256sum; command -v openssl >/dev/null && sum="openssl dgst -sha256"
+runs=(); druns=(); pairs=(); floors=()
+for r in $(seq 1 "$RUNS"); do
+  rm -rf "$work/sp"; runs+=("$(secs $S --root "$work/sp" pull "$SRC/big:v1")")
+  floors+=("$(secs bash -c "for f in $oci/blobs/sha256/*; do pigz -dc \$f | $sum >/dev/null; done")")
+  if [[ -n $D ]]; then
+    $D rmi -f "$SRC/big:v1" >/dev/null 2>&1 || true
+    druns+=("$(secs $D pull "$SRC/big:v1")")
+    pairs+=("$(ratio "${runs[-1]}" "${druns[-1]}")")
+  fi
+done
 T[spull]=$(printf '%s\n' "${runs[@]}" | median)
-echo "strata pull: ${T[spull]} s ($(echo "scale=0; $total / ${T[spull]} / 1000000" | bc) MB/s gzipped, $(echo "scale=0; $unc / ${T[spull]} / 1000000" | bc) MB/s unpacked)"
+echo "strata pull: ${T[spull]} s ($(echo "scale=0; $total / ${T[spull]} / 1000000" | bc) MB/s gzipped, $(echo "scale=0; $unc / ${T[spull]} / 1000000" | bc) MB/s unpacked)   runs: ${runs[*]}"
+if [[ -n $D ]]; then
+  T[dpull]=$(printf '%s\n' "${druns[@]}" | median)
+  echo "docker pull (in turn with strata's): ${T[dpull]} s   runs: ${druns[*]}"
+  echo "ratio strata/docker pull: $(ratio "${T[spull]}" "${T[dpull]}") (medians); run by run: ${pairs[*]}"
+fi
 runs=()
 for r in $(seq 1 "$RUNS"); do rm -rf "$work/so"; runs+=("$(secs skopeo copy -q --src-tls-verify=false "docker://$SRC/big:v1" "oci:$work/so:v1")"); done
 T[kpull]=$(printf '%s\n' "${runs[@]}" | median); rm -rf "$work/so"
 echo "skopeo copy to an OCI dir (no unpack): ${T[kpull]} s   ratio strata/skopeo $(ratio "${T[spull]}" "${T[kpull]}")"
-# The machine's floor for a pull: gunzip + sha256 of every layer (pigz -d uses
-# one core for inflate; openssl's sha256 uses SHA-NI as Go's does, coreutils'
-# does not), no network, no unpack.
-sum=sha256sum; command -v openssl >/dev/null && sum="openssl dgst -sha256"
-floor=$(secs bash -c "for f in $oci/blobs/sha256/*; do pigz -dc \$f | $sum >/dev/null; done")
-echo "floor (pigz -d | $sum of every blob, serial): $floor s   ratio strata/floor $(ratio "${T[spull]}" "$floor")"
+floor=$(printf '%s\n' "${floors[@]}" | median)
+echo "floor (pigz -d | $sum of every blob, serial): $floor s   ratio strata/floor $(ratio "${T[spull]}" "$floor")   runs: ${floors[*]}"
 
 else
   $S --root "$work/sp" pull "$SRC/big:v1" >/dev/null 2>&1
@@ -291,25 +321,18 @@ $S --root "$work/sp" rmi "$PX/big:v1" >/dev/null
 stop_registry "$PX_PID"; stop_registry "$SREG_PID"
 
 fi
-DOCKER=/usr/bin/docker
 if ! want docker; then
   :
-elif [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; then
+elif [[ -n $D ]]; then
   echo "== docker (dockerd 20.10, overlay2)"
-  # a fresh data root: what an earlier run left must not make a pull "Already exists"
-  rm -rf "/var/lib/$DOCKERD_NAME"; dockerd_started=1
-  dockerd --data-root "/var/lib/$DOCKERD_NAME" --exec-root "/run/$DOCKERD_NAME" --pidfile "/run/$DOCKERD_NAME.pid" \
-    --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none \
-    -H "unix:///run/$DOCKERD_NAME.sock" >"$work/dockerd.log" 2>&1 &
-  pids+=("$!")
-  D="$DOCKER -H unix:///run/$DOCKERD_NAME.sock"
-  for i in $(seq 1 100); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
-  runs=()
-  for r in $(seq 1 "$RUNS"); do
-    $D rmi -f "$SRC/big:v1" >/dev/null 2>&1 || true
-    runs+=("$(secs $D pull "$SRC/big:v1")")
-  done
-  T[dpull]=$(printf '%s\n' "${runs[@]}" | median)
+  if [[ -z ${T[dpull]:-} ]]; then
+    runs=()
+    for r in $(seq 1 "$RUNS"); do
+      $D rmi -f "$SRC/big:v1" >/dev/null 2>&1 || true
+      runs+=("$(secs $D pull "$SRC/big:v1")")
+    done
+    T[dpull]=$(printf '%s\n' "${runs[@]}" | median)
+  fi
   runs=(); reruns=()
   for r in $(seq 1 "$RUNS"); do
     start_registry dst; DST=$REG

@@ -46,29 +46,9 @@ rm -f "$work/usr.tar"
 echo "source: $(du -sh "$src" | cut -f1)"
 
 declare -A T
-for comp in gzip zstd; do
-  root=$work/sroot-$comp
-  $S --root "$root" import --compression "$comp" "$src" big:$comp >/dev/null
-  saves=(); loads=()
-  for r in $(seq 1 "$RUNS"); do
-    rm -f "$work/s.tar"; sync
-    saves+=("$(secs $S --root "$root" save -o "$work/s.tar" big:$comp)")
-    rm -rf "$work/lroot"; sync
-    loads+=("$(secs $S --root "$work/lroot" load -i "$work/s.tar")")
-  done
-  T[save-$comp]=$(printf '%s\n' "${saves[@]}" | median)
-  T[load-$comp]=$(printf '%s\n' "${loads[@]}" | median)
-  # stdin: spooled to ROOT/tmp first
-  rm -rf "$work/lroot"; sync
-  T[loadstdin-$comp]=$(secs bash -c "$S --root $work/lroot load < $work/s.tar")
-  echo "strata ($comp layers, archive $(du -h "$work/s.tar" | cut -f1)): save ${T[save-$comp]} s   load -i ${T[load-$comp]} s   load from stdin ${T[loadstdin-$comp]} s"
-  cp "$work/s.tar" "$work/strata-$comp.tar"
-  rm -rf "$work/lroot" "$root"
-done
-
 DOCKER=/usr/bin/docker
+D=""
 if [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; then
-  echo "== docker (dockerd 20.10, overlay2)"
   rm -rf "/var/lib/$DOCKERD_NAME" # fresh, whatever an earlier run left
   dockerd --data-root "/var/lib/$DOCKERD_NAME" --exec-root "/run/$DOCKERD_NAME" --pidfile "/run/$DOCKERD_NAME.pid" \
     --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none \
@@ -77,18 +57,45 @@ if [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; then
   D="$DOCKER -H unix:///run/$DOCKERD_NAME.sock"
   for i in $(seq 1 100); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
   tar -C "$src" -c . | $D import - big:docker >/dev/null
-  saves=(); loads=()
+fi
+# With docker, each run saves and loads with strata and then with docker, so
+# that both see the same load on a shared machine.
+dsaves=(); dloads=()
+for comp in gzip zstd; do
+  root=$work/sroot-$comp
+  $S --root "$root" import --compression "$comp" "$src" big:$comp >/dev/null
+  saves=(); loads=(); spairs=(); lpairs=()
   for r in $(seq 1 "$RUNS"); do
-    rm -f "$work/d.tar"; sync
-    saves+=("$(secs $D save -o "$work/d.tar" big:docker)")
-    $D rmi big:docker >/dev/null; sync
-    loads+=("$(secs $D load -i "$work/d.tar")")
+    rm -f "$work/s.tar"; sync
+    saves+=("$(secs $S --root "$root" save -o "$work/s.tar" big:$comp)")
+    rm -rf "$work/lroot"; sync
+    loads+=("$(secs $S --root "$work/lroot" load -i "$work/s.tar")")
+    if [[ -n $D ]]; then
+      rm -f "$work/d.tar"; sync
+      dsaves+=("$(secs $D save -o "$work/d.tar" big:docker)")
+      $D rmi big:docker >/dev/null; sync
+      dloads+=("$(secs $D load -i "$work/d.tar")")
+      spairs+=("$(ratio "${saves[-1]}" "${dsaves[-1]}")"); lpairs+=("$(ratio "${loads[-1]}" "${dloads[-1]}")")
+    fi
   done
-  T[dsave]=$(printf '%s\n' "${saves[@]}" | median)
-  T[dload]=$(printf '%s\n' "${loads[@]}" | median)
-  echo "docker (archive $(du -h "$work/d.tar" | cut -f1)): save ${T[dsave]} s   load ${T[dload]} s"
+  T[save-$comp]=$(printf '%s\n' "${saves[@]}" | median)
+  T[load-$comp]=$(printf '%s\n' "${loads[@]}" | median)
+  T[spairs-$comp]="${spairs[*]}"; T[lpairs-$comp]="${lpairs[*]}"
+  # stdin: spooled to ROOT/tmp first
+  rm -rf "$work/lroot"; sync
+  T[loadstdin-$comp]=$(secs bash -c "$S --root $work/lroot load < $work/s.tar")
+  echo "strata ($comp layers, archive $(du -h "$work/s.tar" | cut -f1)): save ${T[save-$comp]} s   load -i ${T[load-$comp]} s   load from stdin ${T[loadstdin-$comp]} s   load runs: ${loads[*]}"
+  cp "$work/s.tar" "$work/strata-$comp.tar"
+  rm -rf "$work/lroot" "$root"
+done
+
+if [[ -n $D ]]; then
+  echo "== docker (dockerd 20.10, overlay2), in turn with strata's runs"
+  T[dsave]=$(printf '%s\n' "${dsaves[@]}" | median)
+  T[dload]=$(printf '%s\n' "${dloads[@]}" | median)
+  echo "docker (archive $(du -h "$work/d.tar" | cut -f1)): save ${T[dsave]} s   load ${T[dload]} s   load runs: ${dloads[*]}"
   for comp in gzip zstd; do
-    echo "ratio strata/docker ($comp): save $(ratio "${T[save-$comp]}" "${T[dsave]}")   load $(ratio "${T[load-$comp]}" "${T[dload]}")"
+    echo "ratio strata/docker ($comp): save $(ratio "${T[save-$comp]}" "${T[dsave]}")   load $(ratio "${T[load-$comp]}" "${T[dload]}") (medians); run by run: save ${T[spairs-$comp]}   load ${T[lpairs-$comp]}"
   done
   echo "== cross-loading"
   rm -rf "$work/xroot"
