@@ -43,7 +43,7 @@
 // marker (and for a directory made where the layer wrote a whiteout); what
 // only the lower layers can resolve (a missing parent directory, a hardlink
 // to a lower file) fails with ErrNeedsLower. Whiteouts and markers written
-// here are empty regular files
+// into tars here are empty regular files
 // with mode 0644 and mtime 0 (the Unix epoch), so diffs are reproducible.
 //
 // # Path safety
