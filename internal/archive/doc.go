@@ -43,8 +43,8 @@
 // marker (and for a directory made where the layer wrote a whiteout); what
 // only the lower layers can resolve (a missing parent directory, a hardlink
 // to a lower file) fails with ErrNeedsLower. Whiteouts and markers written
-// into tars here are empty regular files
-// with mode 0644 and mtime 0 (the Unix epoch), so diffs are reproducible.
+// into tars here are empty regular files with mode 0644 and mtime 0 (the
+// Unix epoch), so diffs are reproducible.
 //
 // # Path safety
 //
