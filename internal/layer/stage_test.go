@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -67,7 +68,21 @@ func stageLayers() [][]byte {
 		Dir("usr", 0o755).Dir("usr/lib", 0o755).Whiteout("usr/lib/a.so").File("usr/lib/b.so", []byte("b"), 0o755).
 		Whiteout("hl-dst").
 		Bytes()
-	return [][]byte{base, mid, top}
+	// Entries that meet what the same layer wrote before: a file written
+	// twice, a file then a directory of that name, a directory of files
+	// then a file of its name, a whiteout and a hardlink of new files.
+	busy := testutil.NewTar().Dir("many", 0o755)
+	for i := range 200 {
+		busy.File(fmt.Sprintf("many/f%03d", i), []byte(strings.Repeat("x", i*97)), 0o640)
+	}
+	busy.File("twice", []byte("1"), 0o644).File("twice", []byte("22"), 0o600).
+		File("f2dir", []byte("x"), 0o644).Dir("f2dir", 0o751).File("f2dir/in", []byte("in"), 0o644).
+		Dir("d2file", 0o755).File("d2file/a", []byte("a"), 0o644).File("d2file/b", []byte("b"), 0o644).
+		File("d2file", []byte("now a file"), 0o644).
+		File("wh-me", []byte("x"), 0o644).Whiteout("wh-me").
+		File("ln-src", []byte("s"), 0o644).Hardlink("ln-dst", "ln-src").
+		File("many/f000", []byte("rewritten"), 0o644)
+	return [][]byte{base, mid, top, busy.Bytes()}
 }
 
 // TestStageMatchesUnpack unpacks the same chain twice on overlay: layer by
