@@ -18,6 +18,9 @@
 # Usage: bench/pushpull.sh   (as root). Env: RANDOM_MB=500 COMPRESSIBLE_MB=200
 # RUNS=3 BASE_TAR=/path/to/rootfs.tar STRATA_BIN=/path/to/strata (else built here)
 # PHASES="pull push resume docker" (a subset runs only those)
+# PORTS=5600-5699 (loopback ports used) DOCKERD_NAME=bench-docker-pull (the
+# dockerd's data root /var/lib/NAME, exec root /run/NAME, /run/NAME.pid and
+# /run/NAME.sock, so that it never meets another dockerd)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -26,6 +29,7 @@ COMPRESSIBLE_MB=${COMPRESSIBLE_MB:-200}
 RUNS=${RUNS:-3}
 BASE_TAR=${BASE_TAR:-}
 PHASES=${PHASES:-pull push resume docker}
+DOCKERD_NAME=${DOCKERD_NAME:-bench-docker-pull}
 want() { [[ " $PHASES " == *" $1 "* ]]; }
 for tool in docker-registry skopeo pigz jq bc; do
   command -v $tool >/dev/null || apt-get install -y docker-registry skopeo pigz jq bc >/dev/null
@@ -33,8 +37,10 @@ done
 if [[ -n ${STRATA_BIN:-} ]]; then S=$STRATA_BIN; else go build -o bin/strata ./cmd/strata; S=$PWD/bin/strata; fi
 work=$(mktemp -d /var/tmp/strata-pushpull.XXXXXX)
 pids=()
+dockerd_started=""
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  [[ -z $dockerd_started ]] || rm -rf "/var/lib/$DOCKERD_NAME" "/run/$DOCKERD_NAME" "/run/$DOCKERD_NAME.sock" "/run/$DOCKERD_NAME.pid"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -42,7 +48,26 @@ trap cleanup EXIT
 secs() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "FAILED: $*" >&2; return 1; }; echo "$(date +%s.%N) - $s" | bc; }
 median() { sort -n | awk '{a[NR]=$1} END {printf "%.3f\n", a[int((NR+1)/2)]}'; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Ports come from PORTS (first-last, default 5600-5699), the range this
+# bench may use on a shared machine; a port in use is skipped.
+PORTS=${PORTS:-5600-5699}
+free_port() {
+  python3 - "${PORTS%-*}" "${PORTS#*-}" <<'PY'
+import random, socket, sys
+lo, hi = int(sys.argv[1]), int(sys.argv[2])
+ports = list(range(lo, hi + 1)); random.shuffle(ports)
+for p in ports:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+else:
+    sys.exit("no free port in %d-%d" % (lo, hi))
+PY
+}
 
 # start_registry NAME: a docker-registry on a free loopback port with empty
 # storage; sets REG (host:port) and REG_PID.
@@ -118,22 +143,52 @@ start_registry src; SRC=$REG
 skopeo copy -q --dest-tls-verify=false "oci:$oci:v1" "docker://$SRC/big:v1"
 declare -A T
 
+DOCKER=/usr/bin/docker
+have_docker() { want docker && [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; }
+D=""
+start_dockerd() {
+  # a fresh data root: what an earlier run left must not make a pull "Already exists"
+  rm -rf "/var/lib/$DOCKERD_NAME"; dockerd_started=1
+  dockerd --data-root "/var/lib/$DOCKERD_NAME" --exec-root "/run/$DOCKERD_NAME" --pidfile "/run/$DOCKERD_NAME.pid" \
+    --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none \
+    -H "unix:///run/$DOCKERD_NAME.sock" >"$work/dockerd.log" 2>&1 &
+  pids+=("$!")
+  D="$DOCKER -H unix:///run/$DOCKERD_NAME.sock"
+  for i in $(seq 1 100); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
+}
+have_docker && start_dockerd
+
 if want pull; then
 echo "== pull"
-runs=()
-for r in $(seq 1 "$RUNS"); do rm -rf "$work/sp"; runs+=("$(secs $S --root "$work/sp" pull "$SRC/big:v1")"); done
+# With docker, each run pulls with strata and then with docker, so that both
+# see the same load on a shared machine; the ratio is also given run by run.
+# The machine's floor for a pull: gunzip + sha256 of every layer (pigz -d uses
+# one core for inflate; openssl's sha256 uses SHA-NI as Go's does, coreutils'
+# does not), no network, no unpack; measured in each run too.
+sum=sha256sum; command -v openssl >/dev/null && sum="openssl dgst -sha256"
+runs=(); druns=(); pairs=(); floors=()
+for r in $(seq 1 "$RUNS"); do
+  rm -rf "$work/sp"; runs+=("$(secs $S --root "$work/sp" pull "$SRC/big:v1")")
+  floors+=("$(secs bash -c "for f in $oci/blobs/sha256/*; do pigz -dc \$f | $sum >/dev/null; done")")
+  if [[ -n $D ]]; then
+    $D rmi -f "$SRC/big:v1" >/dev/null 2>&1 || true
+    druns+=("$(secs $D pull "$SRC/big:v1")")
+    pairs+=("$(ratio "${runs[-1]}" "${druns[-1]}")")
+  fi
+done
 T[spull]=$(printf '%s\n' "${runs[@]}" | median)
-echo "strata pull: ${T[spull]} s ($(echo "scale=0; $total / ${T[spull]} / 1000000" | bc) MB/s gzipped, $(echo "scale=0; $unc / ${T[spull]} / 1000000" | bc) MB/s unpacked)"
+echo "strata pull: ${T[spull]} s ($(echo "scale=0; $total / ${T[spull]} / 1000000" | bc) MB/s gzipped, $(echo "scale=0; $unc / ${T[spull]} / 1000000" | bc) MB/s unpacked)   runs: ${runs[*]}"
+if [[ -n $D ]]; then
+  T[dpull]=$(printf '%s\n' "${druns[@]}" | median)
+  echo "docker pull (in turn with strata's): ${T[dpull]} s   runs: ${druns[*]}"
+  echo "ratio strata/docker pull: $(ratio "${T[spull]}" "${T[dpull]}") (medians); run by run: ${pairs[*]}"
+fi
 runs=()
 for r in $(seq 1 "$RUNS"); do rm -rf "$work/so"; runs+=("$(secs skopeo copy -q --src-tls-verify=false "docker://$SRC/big:v1" "oci:$work/so:v1")"); done
 T[kpull]=$(printf '%s\n' "${runs[@]}" | median); rm -rf "$work/so"
 echo "skopeo copy to an OCI dir (no unpack): ${T[kpull]} s   ratio strata/skopeo $(ratio "${T[spull]}" "${T[kpull]}")"
-# The machine's floor for a pull: gunzip + sha256 of every layer (pigz -d uses
-# one core for inflate; openssl's sha256 uses SHA-NI as Go's does, coreutils'
-# does not), no network, no unpack.
-sum=sha256sum; command -v openssl >/dev/null && sum="openssl dgst -sha256"
-floor=$(secs bash -c "for f in $oci/blobs/sha256/*; do pigz -dc \$f | $sum >/dev/null; done")
-echo "floor (pigz -d | $sum of every blob, serial): $floor s   ratio strata/floor $(ratio "${T[spull]}" "$floor")"
+floor=$(printf '%s\n' "${floors[@]}" | median)
+echo "floor (pigz -d | $sum of every blob, serial): $floor s   ratio strata/floor $(ratio "${T[spull]}" "$floor")   runs: ${floors[*]}"
 
 else
   $S --root "$work/sp" pull "$SRC/big:v1" >/dev/null 2>&1
@@ -266,23 +321,18 @@ $S --root "$work/sp" rmi "$PX/big:v1" >/dev/null
 stop_registry "$PX_PID"; stop_registry "$SREG_PID"
 
 fi
-DOCKER=/usr/bin/docker
 if ! want docker; then
   :
-elif [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; then
+elif [[ -n $D ]]; then
   echo "== docker (dockerd 20.10, overlay2)"
-  dockerd --data-root "$work/docker" --exec-root /run/bench-docker-pp --pidfile /run/bench-docker-pp.pid \
-    --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none \
-    -H unix:///run/bench-docker-pp.sock >"$work/dockerd.log" 2>&1 &
-  pids+=("$!")
-  D="$DOCKER -H unix:///run/bench-docker-pp.sock"
-  for i in $(seq 1 100); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
-  runs=()
-  for r in $(seq 1 "$RUNS"); do
-    $D rmi -f "$SRC/big:v1" >/dev/null 2>&1 || true
-    runs+=("$(secs $D pull "$SRC/big:v1")")
-  done
-  T[dpull]=$(printf '%s\n' "${runs[@]}" | median)
+  if [[ -z ${T[dpull]:-} ]]; then
+    runs=()
+    for r in $(seq 1 "$RUNS"); do
+      $D rmi -f "$SRC/big:v1" >/dev/null 2>&1 || true
+      runs+=("$(secs $D pull "$SRC/big:v1")")
+    done
+    T[dpull]=$(printf '%s\n' "${runs[@]}" | median)
+  fi
   runs=(); reruns=()
   for r in $(seq 1 "$RUNS"); do
     start_registry dst; DST=$REG

@@ -7,12 +7,15 @@
 # Also checks that docker loads what strata saves.
 # Usage: bench/saveload.sh   (as root; docker.io optional: without dockerd only
 # Strata's figures are printed). Env: RANDOM_MB=300 COMPRESSIBLE_MB=200 RUNS=3
+# DOCKERD_NAME=bench-docker-pull (the dockerd's data root /var/lib/NAME, exec
+# root /run/NAME, /run/NAME.pid and /run/NAME.sock, apart from any other)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 RANDOM_MB=${RANDOM_MB:-300}
 COMPRESSIBLE_MB=${COMPRESSIBLE_MB:-200}
 RUNS=${RUNS:-3}
+DOCKERD_NAME=${DOCKERD_NAME:-bench-docker-pull}
 go build -o bin/strata ./cmd/strata
 S=$PWD/bin/strata
 work=$(mktemp -d /var/tmp/strata-saveload.XXXXXX)
@@ -20,7 +23,7 @@ dockerd_pid=""
 cleanup() {
   if [[ -n $dockerd_pid ]]; then
     kill "$dockerd_pid" 2>/dev/null || true; wait "$dockerd_pid" 2>/dev/null || true
-    rm -rf /run/bench-docker-sl /run/bench-docker-sl.sock /run/bench-docker-sl.pid
+    rm -rf "/var/lib/$DOCKERD_NAME" "/run/$DOCKERD_NAME" "/run/$DOCKERD_NAME.sock" "/run/$DOCKERD_NAME.pid"
   fi
   rm -rf "$work"
 }
@@ -43,48 +46,56 @@ rm -f "$work/usr.tar"
 echo "source: $(du -sh "$src" | cut -f1)"
 
 declare -A T
+DOCKER=/usr/bin/docker
+D=""
+if [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; then
+  rm -rf "/var/lib/$DOCKERD_NAME" # fresh, whatever an earlier run left
+  dockerd --data-root "/var/lib/$DOCKERD_NAME" --exec-root "/run/$DOCKERD_NAME" --pidfile "/run/$DOCKERD_NAME.pid" \
+    --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none \
+    -H "unix:///run/$DOCKERD_NAME.sock" >"$work/dockerd.log" 2>&1 &
+  dockerd_pid=$!
+  D="$DOCKER -H unix:///run/$DOCKERD_NAME.sock"
+  for i in $(seq 1 100); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
+  tar -C "$src" -c . | $D import - big:docker >/dev/null
+fi
+# With docker, each run saves and loads with strata and then with docker, so
+# that both see the same load on a shared machine.
+dsaves=(); dloads=()
 for comp in gzip zstd; do
   root=$work/sroot-$comp
   $S --root "$root" import --compression "$comp" "$src" big:$comp >/dev/null
-  saves=(); loads=()
+  saves=(); loads=(); spairs=(); lpairs=()
   for r in $(seq 1 "$RUNS"); do
     rm -f "$work/s.tar"; sync
     saves+=("$(secs $S --root "$root" save -o "$work/s.tar" big:$comp)")
     rm -rf "$work/lroot"; sync
     loads+=("$(secs $S --root "$work/lroot" load -i "$work/s.tar")")
+    if [[ -n $D ]]; then
+      rm -f "$work/d.tar"; sync
+      dsaves+=("$(secs $D save -o "$work/d.tar" big:docker)")
+      $D rmi big:docker >/dev/null; sync
+      dloads+=("$(secs $D load -i "$work/d.tar")")
+      spairs+=("$(ratio "${saves[-1]}" "${dsaves[-1]}")"); lpairs+=("$(ratio "${loads[-1]}" "${dloads[-1]}")")
+    fi
   done
   T[save-$comp]=$(printf '%s\n' "${saves[@]}" | median)
   T[load-$comp]=$(printf '%s\n' "${loads[@]}" | median)
+  T[spairs-$comp]="${spairs[*]}"; T[lpairs-$comp]="${lpairs[*]}"
   # stdin: spooled to ROOT/tmp first
   rm -rf "$work/lroot"; sync
   T[loadstdin-$comp]=$(secs bash -c "$S --root $work/lroot load < $work/s.tar")
-  echo "strata ($comp layers, archive $(du -h "$work/s.tar" | cut -f1)): save ${T[save-$comp]} s   load -i ${T[load-$comp]} s   load from stdin ${T[loadstdin-$comp]} s"
+  echo "strata ($comp layers, archive $(du -h "$work/s.tar" | cut -f1)): save ${T[save-$comp]} s   load -i ${T[load-$comp]} s   load from stdin ${T[loadstdin-$comp]} s   load runs: ${loads[*]}"
   cp "$work/s.tar" "$work/strata-$comp.tar"
   rm -rf "$work/lroot" "$root"
 done
 
-DOCKER=/usr/bin/docker
-if [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; then
-  echo "== docker (dockerd 20.10, overlay2)"
-  dockerd --data-root "$work/docker" --exec-root /run/bench-docker-sl --pidfile /run/bench-docker-sl.pid \
-    --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none \
-    -H unix:///run/bench-docker-sl.sock >"$work/dockerd.log" 2>&1 &
-  dockerd_pid=$!
-  D="$DOCKER -H unix:///run/bench-docker-sl.sock"
-  for i in $(seq 1 100); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
-  tar -C "$src" -c . | $D import - big:docker >/dev/null
-  saves=(); loads=()
-  for r in $(seq 1 "$RUNS"); do
-    rm -f "$work/d.tar"; sync
-    saves+=("$(secs $D save -o "$work/d.tar" big:docker)")
-    $D rmi big:docker >/dev/null; sync
-    loads+=("$(secs $D load -i "$work/d.tar")")
-  done
-  T[dsave]=$(printf '%s\n' "${saves[@]}" | median)
-  T[dload]=$(printf '%s\n' "${loads[@]}" | median)
-  echo "docker (archive $(du -h "$work/d.tar" | cut -f1)): save ${T[dsave]} s   load ${T[dload]} s"
+if [[ -n $D ]]; then
+  echo "== docker (dockerd 20.10, overlay2), in turn with strata's runs"
+  T[dsave]=$(printf '%s\n' "${dsaves[@]}" | median)
+  T[dload]=$(printf '%s\n' "${dloads[@]}" | median)
+  echo "docker (archive $(du -h "$work/d.tar" | cut -f1)): save ${T[dsave]} s   load ${T[dload]} s   load runs: ${dloads[*]}"
   for comp in gzip zstd; do
-    echo "ratio strata/docker ($comp): save $(ratio "${T[save-$comp]}" "${T[dsave]}")   load $(ratio "${T[load-$comp]}" "${T[dload]}")"
+    echo "ratio strata/docker ($comp): save $(ratio "${T[save-$comp]}" "${T[dsave]}")   load $(ratio "${T[load-$comp]}" "${T[dload]}") (medians); run by run: save ${T[spairs-$comp]}   load ${T[lpairs-$comp]}"
   done
   echo "== cross-loading"
   rm -rf "$work/xroot"

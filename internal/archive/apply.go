@@ -94,7 +94,17 @@ type applier struct {
 	isRoot   bool
 	touched  map[string]bool // paths this layer wrote, and their ancestors
 	dirTimes []dirTime
+	// upper: root is an overlayfs upper dir on its own (ApplyOverlay), not
+	// the full filesystem; rootSet records a "." entry.
+	upper   bool
+	rootSet bool
+	buf     []byte // for file contents
 }
+
+// onlyWriter hides a file's ReadFrom so io.CopyBuffer uses the buffer.
+type onlyWriter struct{ w io.Writer }
+
+func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
 
 func (a *applier) run(ctx context.Context, tr *tar.Reader) error {
 	for {
@@ -152,12 +162,16 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 		dir = "."
 	}
 	if strings.HasPrefix(base, whiteoutPrefix) {
+		if a.upper {
+			return a.upperWhiteout(dir, base)
+		}
 		return a.whiteout(rel, dir, base)
 	}
 	if rel == "." {
 		if hdr.Typeflag != tar.TypeDir {
 			return invalid("the root can only be a directory, not type %q", hdr.Typeflag)
 		}
+		a.rootSet = true
 		return a.metadata(hdr, a.rootfd, ".", rel)
 	}
 	switch hdr.Typeflag {
@@ -172,8 +186,17 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 	default:
 		return invalid("unsupported tar entry type %q", hdr.Typeflag)
 	}
-	pfd, err := openDir(a.rootfd, dir, true)
+	if a.upper && hdr.Typeflag == tar.TypeChar && hdr.Devmajor == 0 && hdr.Devminor == 0 {
+		return needsLower("a 0/0 device node is an overlay whiteout")
+	}
+	// In an upper dir alone a missing parent may be a directory (or a
+	// symlink to one) of a lower layer, which only the full filesystem can
+	// tell.
+	pfd, err := openDir(a.rootfd, dir, !a.upper)
 	if err != nil {
+		if a.upper && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR)) {
+			return needsLower("parent %s is not in the layer", dir)
+		}
 		return resolveErr(dir, err)
 	}
 	defer unix.Close(pfd)
@@ -186,6 +209,10 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 		return err
 	}
 	isDir := exists && existing.Mode&unix.S_IFMT == unix.S_IFDIR
+	// A directory made where this layer wrote a whiteout must not show
+	// what the lower layers had there: overlayfs makes it opaque, and so
+	// does ApplyOverlay.
+	opaque := a.upper && exists && hdr.Typeflag == tar.TypeDir && isOverlayWhiteout(&existing)
 	if exists && !(hdr.Typeflag == tar.TypeDir && isDir) {
 		if hdr.Typeflag == tar.TypeLink {
 			if t, ok := cleanName(hdr.Linkname); ok && t == rel {
@@ -201,6 +228,11 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 	case tar.TypeDir:
 		if !isDir {
 			if err := unix.Mkdirat(pfd, base, 0o700); err != nil {
+				return err
+			}
+		}
+		if opaque {
+			if err := setOpaque(pfd, base); err != nil {
 				return err
 			}
 		}
@@ -249,7 +281,12 @@ func (a *applier) writeFile(pfd int, base, rel string, hdr *tar.Header, tr *tar.
 	if asFile {
 		a.rr.payload = true
 	}
-	_, err = io.Copy(f, tr)
+	// A big buffer, not io.Copy's 32 KiB through os.File.ReadFrom: a
+	// layer of big files is otherwise tens of thousands of write calls.
+	if a.buf == nil {
+		a.buf = make([]byte, 1<<20)
+	}
+	_, err = io.CopyBuffer(onlyWriter{f}, tr, a.buf)
 	a.rr.payload = false
 	if err != nil {
 		return fmt.Errorf("write content: %w", err)
@@ -284,9 +321,18 @@ func (a *applier) hardlink(pfd int, base string, hdr *tar.Header) error {
 	}
 	tfd, err := openDir(a.rootfd, tdir, false)
 	if err != nil {
+		if a.upper && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR)) {
+			return needsLower("hardlink target %s is not in the layer", target)
+		}
 		return resolveErr(tdir, err)
 	}
 	defer unix.Close(tfd)
+	if a.upper {
+		var st unix.Stat_t
+		if err := unix.Fstatat(tfd, tbase, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || isOverlayWhiteout(&st) {
+			return needsLower("hardlink target %s is not in the layer", target)
+		}
+	}
 	// No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself.
 	if err := unix.Linkat(tfd, tbase, pfd, base, 0); err != nil {
 		return fmt.Errorf("hardlink to %s: %w", target, err)
@@ -388,6 +434,11 @@ func (a *applier) metadata(hdr *tar.Header, pfd int, base, rel string) error {
 		name, ok := strings.CutPrefix(k, paxXattr)
 		if !ok {
 			continue
+		}
+		if a.upper && isOverlayXattr(name) {
+			// In an upper dir it would steer overlayfs (opaque, redirect,
+			// metacopy); through a mount the kernel decides.
+			return needsLower("xattr %s", name)
 		}
 		if err := unix.Lsetxattr(procPath, name, []byte(v), 0); err != nil {
 			if a.opts.NoSameOwner && (errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EPERM)) {

@@ -12,7 +12,9 @@
 //     (WriteOptions.Index).
 //   - Applying layers: Apply unpacks a tar onto a rootfs, with whiteouts and
 //     path safety, optionally writing an index from which Rebuild
-//     regenerates the byte-identical tar.
+//     regenerates the byte-identical tar; ApplyOverlay unpacks it into an
+//     empty overlayfs upper dir with no lower layers at hand, writing
+//     overlay's own whiteouts, so layers can be applied in any order.
 //
 // It leaves to others: digests and sizes of blobs (verify, content), which
 // snapshot a layer goes to and mounting it (layer, snapshot, mount), and
@@ -37,8 +39,13 @@
 // Apply goes the other way on a full rootfs (an overlay mount or a copy): it
 // removes what a whiteout names, and for an opaque marker removes every entry
 // of the directory that the same layer did not write, whichever comes first
-// in the stream. Whiteouts and markers written here are empty regular files
-// with mode 0644 and mtime 0 (the Unix epoch), so diffs are reproducible.
+// in the stream. ApplyOverlay writes what overlayfs itself would have left in
+// the upper dir: the char device for a whiteout, the opaque xattr for a
+// marker (and for a directory made where the layer wrote a whiteout); what
+// only the lower layers can resolve (a missing parent directory, a hardlink
+// to a lower file) fails with ErrNeedsLower. Whiteouts and markers written
+// into tars here are empty regular files with mode 0644 and mtime 0 (the
+// Unix epoch), so diffs are reproducible.
 //
 // # Path safety
 //

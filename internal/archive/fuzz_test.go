@@ -155,6 +155,29 @@ func FuzzApply(f *testing.F) {
 	})
 }
 
+// FuzzApplyOverlay: the same for ApplyOverlay into an upper dir (needs
+// root: whiteouts are device nodes, opaque markers trusted xattrs).
+func FuzzApplyOverlay(f *testing.F) {
+	if os.Geteuid() != 0 {
+		f.Skip("ApplyOverlay needs root")
+	}
+	for _, b := range applySeeds() {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if tooBig(data) {
+			return
+		}
+		parent, root := sandbox(t)
+		before := outsideRoot(t, parent)
+		ApplyOverlay(context.Background(), root, bytes.NewReader(data), ApplyOptions{})
+		checkOutside(t, parent, before)
+		if fi, err := os.Lstat(root); err != nil || !fi.IsDir() {
+			t.Fatalf("root is no longer a directory: %v", err)
+		}
+	})
+}
+
 var whiteoutSeeds = map[string][2]string{
 	"plain":      {"a", "b"},
 	"dir":        {"", "a"},

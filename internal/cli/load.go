@@ -10,6 +10,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/strata-project/strata/internal/engine"
+	"github.com/strata-project/strata/internal/progress"
 )
 
 func init() { commands = append(commands, newLoadCommand) }
@@ -37,7 +38,8 @@ are read in one pass when their JSON comes first, as "strata save" writes them;
 others ("docker save" writes manifest.json after the layers) are first
 decompressed into a temp file under the store root (ROOT/tmp).
 
-Prints "Loaded image: NAME" per name, or "Loaded image ID: sha256:..." for an
+Progress goes to standard error: a "Loading layer" bar per layer on a terminal,
+a line per layer otherwise (none with -q). Prints "Loaded image: NAME" per name, or "Loaded image ID: sha256:..." for an
 image saved without a name, as docker does.`,
 		Example: `  strata load -i busybox.tar
   strata load < app.tar.gz
@@ -56,7 +58,16 @@ image saved without a name, as docker does.`,
 			if err != nil {
 				return err
 			}
+			var p *progress.Printer
+			if !quiet {
+				errOut := cmd.ErrOrStderr()
+				p = progress.NewPrinter(errOut, progress.IsTerminal(errOut))
+				opts.Progress = p.Reporter()
+			}
 			loaded, err := e.Load(ctx, opts)
+			if p != nil {
+				p.Close()
+			}
 			if err != nil {
 				return err
 			}
@@ -72,6 +83,6 @@ image saved without a name, as docker does.`,
 		},
 	}
 	cmd.Flags().StringVarP(&input, "input", "i", "", "read from a file or OCI layout directory instead of standard input")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress the load progress (Strata prints none; kept for docker compatibility)")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress the load progress")
 	return cmd
 }

@@ -47,6 +47,7 @@ type Writer struct {
 	h       hash.Hash
 	alg     digest.Algorithm
 	offset  int64
+	flushed int64 // bytes before this were handed to writeback
 	done    bool
 	started time.Time
 }
@@ -119,7 +120,7 @@ func (s *Store) Writer(ctx context.Context, opts WriterOptions) (*Writer, error)
 		w.release()
 		return nil, fmt.Errorf("resume ingest %s: %w", opts.Ref, err)
 	}
-	w.offset = n
+	w.offset, w.flushed = n, n
 	return w, nil
 }
 
@@ -154,8 +155,18 @@ func (w *Writer) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	w.h.Write(p[:n])
 	w.offset += int64(n)
+	if w.offset-w.flushed >= writebackEvery {
+		// Start writing back what came so far, so that Commit's fsync of
+		// a big blob has little left to wait for; errors show at fsync.
+		_ = unix.SyncFileRange(int(w.f.Fd()), w.flushed, w.offset-w.flushed, unix.SYNC_FILE_RANGE_WRITE)
+		w.flushed = w.offset
+	}
 	return n, err
 }
+
+// writebackEvery is how many bytes Write lets pile up before it asks the
+// kernel to start writing them back.
+const writebackEvery = 8 << 20
 
 // Truncate drops everything after size bytes (a resumed upload whose tail
 // could not be trusted). It re-hashes the kept bytes.
@@ -173,7 +184,7 @@ func (w *Writer) Truncate(size int64) error {
 	if _, err := w.f.Seek(size, io.SeekStart); err != nil {
 		return err
 	}
-	w.offset = size
+	w.offset, w.flushed = size, min(w.flushed, size)
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/content"
@@ -23,6 +24,7 @@ import (
 	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/manifest"
 	"github.com/strata-project/strata/internal/metadata"
+	"github.com/strata-project/strata/internal/progress"
 	"github.com/strata-project/strata/internal/verify"
 )
 
@@ -32,6 +34,10 @@ type LoadOptions struct {
 	// compressed, or a directory); "" or "-" reads Stdin.
 	Input string
 	Stdin io.Reader
+	// Progress receives a "Loading layer" event per layer with the bytes
+	// read of its file, as docker load shows them, and "Already exists"
+	// for a layer the store has.
+	Progress progress.Reporter
 }
 
 // Load reads the images of a docker save archive (old or new format) or an
@@ -74,7 +80,7 @@ func (e *Engine) Load(ctx context.Context, opts LoadOptions) ([]string, error) {
 	}
 	defer unlock()
 	u := &loadUndo{}
-	loaded, err := e.loadImages(ctx, a, imgs, u)
+	loaded, err := e.loadImages(ctx, a, imgs, u, opts.Progress)
 	if err != nil {
 		u.rollback(context.WithoutCancel(ctx), e)
 		return nil, fmt.Errorf("load %s: %w; nothing was kept", what, err)
@@ -88,19 +94,41 @@ type loadedImage struct {
 	id     digest.Digest
 }
 
-func (e *Engine) loadImages(ctx context.Context, a *imagearchive.Archive, imgs []imagearchive.Image, u *loadUndo) ([]string, error) {
+func (e *Engine) loadImages(ctx context.Context, a *imagearchive.Archive, imgs []imagearchive.Image, u *loadUndo, rep progress.Reporter) ([]string, error) {
 	stored := map[digest.Digest]ocispec.Descriptor{} // chain ID -> stored blob
+	stage := layer.CanStage(e.Snap) && a.RandomAccess()
 	var done []loadedImage
 	for _, img := range imgs {
 		var parent digest.Digest
 		var descs []ocispec.Descriptor
 		chainIDs := manifest.ChainIDs(img.Config.RootFS.DiffIDs)
-		for i, l := range img.Layers {
+		need := func(i int) bool {
 			desc, ok := stored[chainIDs[i]]
-			if !ok || (l.Desc.MediaType != "" && desc.Digest != l.Desc.Digest) {
+			return !ok || (img.Layers[i].Desc.MediaType != "" && desc.Digest != img.Layers[i].Desc.Digest)
+		}
+		var reads []*layerRead
+		if stage {
+			var err error
+			if reads, err = e.stageLayers(ctx, a, img.Layers, chainIDs, need, rep); err != nil {
+				return nil, err
+			}
+		}
+		for i, l := range img.Layers {
+			desc := stored[chainIDs[i]]
+			if need(i) {
 				var err error
-				desc, err = e.loadLayer(ctx, a, parent, chainIDs[i], l, u)
+				if i < len(reads) && reads[i] != nil {
+					desc, err = e.finishStaged(ctx, reads[i], parent, chainIDs[i], l, u)
+					reads[i] = nil
+				} else {
+					desc, err = e.loadLayer(ctx, a, parent, chainIDs[i], l, u, rep)
+				}
 				if err != nil {
+					for _, lr := range reads {
+						if lr != nil {
+							lr.close(ctx)
+						}
+					}
 					return nil, fmt.Errorf("layer %d (%s): %w", i, l.Path, err)
 				}
 				stored[chainIDs[i]] = desc
@@ -161,96 +189,199 @@ func (e *Engine) loadImages(ctx context.Context, a *imagearchive.Archive, imgs [
 	return out, nil
 }
 
+// loadConcurrency bounds the layers of one image staged at once; each uses
+// three goroutines (read, decompress, unpack).
+const loadConcurrency = 2
+
+// stageLayers reads and stages, loadConcurrency at once, the layers of an
+// image that need loading and are not in the store, each into a snapshot of
+// its own (layer.Stage), for loadImages to stack in chain order. A layer
+// that cannot be staged (archive.ErrNeedsLower) gets no entry and is
+// loaded onto its parent in its turn, as are those the store has. On error
+// nothing staged is kept.
+func (e *Engine) stageLayers(ctx context.Context, a *imagearchive.Archive, ls []imagearchive.Layer, chainIDs []digest.Digest, need func(int) bool, rep progress.Reporter) ([]*layerRead, error) {
+	reads := make([]*layerRead, len(ls))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(loadConcurrency)
+	for i, l := range ls {
+		if !need(i) {
+			continue
+		}
+		if _, ok := e.haveLayer(ctx, chainIDs[i], l); ok {
+			continue
+		}
+		g.Go(func() error {
+			lr, err := e.readLayer(gctx, a, "", l, rep, true)
+			if err != nil {
+				if lr != nil {
+					lr.close(ctx)
+				}
+				if errors.Is(err, archive.ErrNeedsLower) {
+					return nil
+				}
+				return fmt.Errorf("layer %d (%s): %w", i, l.Path, err)
+			}
+			reads[i] = lr
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		for _, lr := range reads {
+			if lr != nil {
+				lr.close(ctx)
+			}
+		}
+		return nil, err
+	}
+	return reads, nil
+}
+
 // loadLayer stores and unpacks one layer file on parent, unless the store
 // already has its snapshot and a blob for it.
-func (e *Engine) loadLayer(ctx context.Context, a *imagearchive.Archive, parent, chainID digest.Digest, l imagearchive.Layer, u *loadUndo) (ocispec.Descriptor, error) {
+func (e *Engine) loadLayer(ctx context.Context, a *imagearchive.Archive, parent, chainID digest.Digest, l imagearchive.Layer, u *loadUndo, rep progress.Reporter) (ocispec.Descriptor, error) {
 	if desc, ok := e.haveLayer(ctx, chainID, l); ok {
+		rep.Report(progress.Event{ID: images.ShortID(l.DiffID), Action: "Already exists"})
 		return desc, nil
 	}
-	var oldRec *metadata.Layer
+	oldRec := e.oldLayerRecord(ctx, l.DiffID)
+	_, statErr := e.Snap.Stat(ctx, chainID.String())
+	snapExisted := statErr == nil
+	lr, err := e.readLayer(ctx, a, parent, l, rep, false)
+	if lr != nil {
+		defer lr.close(ctx)
+	}
+	if lr != nil && lr.un.ChainID != "" && !snapExisted {
+		u.snaps = append(u.snaps, chainID.String())
+	}
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return e.finishLayer(ctx, lr, chainID, l, u, oldRec)
+}
+
+// finishStaged stacks a layer readLayer staged on parent, then stores it
+// as loadLayer does.
+func (e *Engine) finishStaged(ctx context.Context, lr *layerRead, parent, chainID digest.Digest, l imagearchive.Layer, u *loadUndo) (ocispec.Descriptor, error) {
+	defer lr.close(ctx)
+	oldRec := e.oldLayerRecord(ctx, l.DiffID)
+	_, statErr := e.Snap.Stat(ctx, chainID.String())
+	staged := lr.staged
+	lr.staged = nil
+	un, err := staged.Commit(ctx, parent)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if statErr != nil {
+		u.snaps = append(u.snaps, chainID.String())
+	}
+	lr.un = un
+	return e.finishLayer(ctx, lr, chainID, l, u, oldRec)
+}
+
+func (e *Engine) oldLayerRecord(ctx context.Context, diffID digest.Digest) *metadata.Layer {
+	var rec *metadata.Layer
 	_ = e.DB.View(ctx, func(tx *metadata.Tx) error {
-		if r, err := tx.Layer(l.DiffID); err == nil {
-			oldRec = &r
+		if r, err := tx.Layer(diffID); err == nil {
+			rec = &r
 		}
 		return nil
 	})
-	_, statErr := e.Snap.Stat(ctx, chainID.String())
-	snapExisted := statErr == nil
+	return rec
+}
 
-	rc, err := a.OpenLayer(l)
+// layerRead is a layer file read into ingests and unpacked (or staged),
+// its blob and index not committed yet.
+type layerRead struct {
+	cw, iw *content.Writer
+	comp   archive.Compression
+	un     layer.Unpacked
+	staged *layer.Staged
+}
+
+// close drops what was not committed.
+func (lr *layerRead) close(ctx context.Context) {
+	if lr.staged != nil {
+		lr.staged.Discard(ctx)
+		lr.staged = nil
+	}
+	lr.cw.Close()
+	lr.iw.Close()
+}
+
+// readLayer reads a layer file once: its raw bytes into an ingest, its
+// uncompressed tar checked against l.DiffID and unpacked onto parent, or
+// with stage into a snapshot of its own (layer.Stage). On error the
+// returned layerRead (if any) still has to be closed; its un.ChainID is
+// set when the snapshot was committed.
+func (e *Engine) readLayer(ctx context.Context, a *imagearchive.Archive, parent digest.Digest, l imagearchive.Layer, rep progress.Reporter, stage bool) (*layerRead, error) {
+	rc, size, err := a.OpenLayer(l)
 	if err != nil {
-		return ocispec.Descriptor{}, err
+		return nil, err
 	}
 	defer rc.Close()
 	cw, err := e.Content.Writer(ctx, content.WriterOptions{})
 	if err != nil {
-		return ocispec.Descriptor{}, err
+		return nil, err
 	}
-	defer cw.Close()
 	iw, err := e.Content.Writer(ctx, content.WriterOptions{})
 	if err != nil {
-		return ocispec.Descriptor{}, err
+		cw.Close()
+		return nil, err
 	}
-	defer iw.Close()
+	lr := &layerRead{cw: cw, iw: iw}
 	izw, err := archive.Compress(iw, archive.Gzip, 0)
 	if err != nil {
-		return ocispec.Descriptor{}, err
+		return lr, err
 	}
 
-	// Two stages on two cores: this goroutine reads the raw file into the
-	// ingest while it decompresses it into the pipe; Unpack hashes and
-	// applies what comes out. It ends when the raw file is read to its end
-	// (then the pipe gets EOF), on a read or decompress error (passed to
-	// Unpack through the pipe), or when Unpack fails and closes the pipe.
-	pr, pw := io.Pipe()
-	type result struct {
-		comp archive.Compression
-		err  error
-	}
-	res := make(chan result, 1)
-	go func() {
-		dr, comp, err := archive.Decompress(io.TeeReader(rc, cw))
-		if err == nil {
-			_, err = io.CopyBuffer(pw, dr, make([]byte, 256<<10))
-			dr.Close()
-		}
-		if err == nil {
-			// Bytes after the end of the compressed stream belong to the
-			// blob too.
-			_, err = io.Copy(cw, rc)
-		}
-		pw.CloseWithError(err)
-		res <- result{comp, err}
-	}()
-	un, err := layer.Unpack(ctx, e.Snap, parent, pr, layer.UnpackOptions{Index: izw, Expect: l.DiffID})
-	pr.CloseWithError(errors.New("unpack ended"))
-	r := <-res
-	if err == nil && !snapExisted {
-		u.snaps = append(u.snaps, chainID.String())
-	}
+	// Three stages, so two cores stay busy: one goroutine reads the raw
+	// file into the ingest (hashing it), one decompresses, and Unpack
+	// hashes and applies what comes out. Errors reach Unpack through the
+	// readers; if Unpack stops early the stages are stopped.
+	c := progress.NewCounter(rep, images.ShortID(l.DiffID), "Loading layer", 0, size)
+	raw := newReadahead(io.NopCloser(io.TeeReader(rc, io.MultiWriter(cw, c))), 4, 1<<20)
+	dr, comp, err := archive.Decompress(raw)
+	lr.comp = comp
 	if err == nil {
-		err = r.err
+		unz := newReadahead(dr, 4, 1<<20)
+		opts := layer.UnpackOptions{Index: izw, Expect: l.DiffID}
+		if stage {
+			lr.staged, err = layer.Stage(ctx, e.Snap, unz, opts)
+		} else {
+			lr.un, err = layer.Unpack(ctx, e.Snap, parent, unz, opts)
+		}
+		unz.stopWait()
 	}
+	// The rest of the raw file (bytes after the end of the compressed
+	// stream belong to the blob too, and after an error the digest tells
+	// a corrupt file from a bad one) goes through the tee into the ingest.
+	if _, derr := io.Copy(io.Discard, raw); err == nil && derr != nil {
+		err = derr
+	}
+	raw.stopWait()
+	c.Flush()
 	if cerr := izw.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("compress index: %w", cerr)
 	}
-	if err != nil && l.Desc.Digest != "" {
+	if err != nil && l.Desc.Digest != "" && cw.Digest() != l.Desc.Digest {
 		// A layer that fails to unpack may simply be corrupt: say so
 		// when its bytes are not what the archive names them.
-		if _, cerr := io.Copy(cw, rc); cerr == nil && cw.Digest() != l.Desc.Digest {
-			err = fmt.Errorf("%w (%v)", &verify.MismatchError{Want: l.Desc.Digest, Got: cw.Digest(), WantSize: -1}, err)
-		}
+		err = fmt.Errorf("%w (%v)", &verify.MismatchError{Want: l.Desc.Digest, Got: cw.Digest(), WantSize: -1}, err)
 	}
-	if err == nil && un.ChainID != chainID {
-		err = fmt.Errorf("chain ID %s, want %s: %w", un.ChainID, chainID, errdefs.ErrDataCorrupt)
-	}
-	if err != nil {
-		return ocispec.Descriptor{}, err
+	return lr, err
+}
+
+// finishLayer commits a layer's blob and index and records the layer.
+func (e *Engine) finishLayer(ctx context.Context, lr *layerRead, chainID digest.Digest, l imagearchive.Layer, u *loadUndo, oldRec *metadata.Layer) (ocispec.Descriptor, error) {
+	un := lr.un
+	if un.ChainID != chainID {
+		return ocispec.Descriptor{}, fmt.Errorf("chain ID %s, want %s: %w", un.ChainID, chainID, errdefs.ErrDataCorrupt)
 	}
 	mt := l.Desc.MediaType
 	if mt == "" {
-		mt = manifest.LayerMediaType(compressionName(r.comp))
+		mt = manifest.LayerMediaType(compressionName(lr.comp))
 	}
+	cw, iw := lr.cw, lr.iw
 	desc := ocispec.Descriptor{MediaType: mt, Digest: cw.Digest(), Size: cw.Offset()}
 	if err := u.commit(ctx, e, cw, desc, l.Desc.Size, l.Desc.Digest); err != nil {
 		return ocispec.Descriptor{}, err

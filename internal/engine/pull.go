@@ -232,9 +232,14 @@ func (e *Engine) fetchSmallBlob(ctx context.Context, repo *remote.Repository, de
 
 // pullLayers makes every layer's snapshot exist. Layers whose chain's
 // snapshot is there already are skipped ("Already exists"); the rest are
-// fetched at most pullConcurrency at once while one goroutine unpacks them
-// in chain order as each one's blob is complete, so unpacking layer i
-// overlaps fetching the layers above it.
+// fetched at most pullConcurrency at once. On a snapshotter that can stack
+// layers later (overlay, layer.CanStage) every layer unpacks into its own
+// snapshot as it downloads, and one goroutine stacks them in chain order;
+// otherwise only the layer whose parent is complete unpacks as it
+// downloads, and that goroutine unpacks the others from their blobs in
+// chain order as each one's blob is complete, so unpacking layer i overlaps
+// fetching the layers above it. A layer that could not unpack while it
+// downloaded is unpacked from its blob in its turn.
 func (e *Engine) pullLayers(ctx context.Context, repo *remote.Repository, descs []ocispec.Descriptor, diffIDs []digest.Digest, rep progress.Reporter) error {
 	chains := manifest.ChainIDs(diffIDs)
 	start := 0
@@ -260,10 +265,18 @@ func (e *Engine) pullLayers(ctx context.Context, repo *remote.Repository, descs 
 	if start == len(descs) {
 		return nil
 	}
+	canStage := layer.CanStage(e.Snap)
 	g, gctx := errgroup.WithContext(ctx)
 	ready := make([]chan struct{}, len(descs))
-	streamed := make([]bool, len(descs)) // written before ready[i] closes
-	var waiting atomic.Int64             // the layer the unpacker waits for
+	streams := make([]*layerStream, len(descs)) // written before ready[i] closes
+	defer func() {
+		for _, st := range streams {
+			if st != nil && st.staged != nil {
+				st.staged.s.Discard(ctx)
+			}
+		}
+	}()
+	var waiting atomic.Int64 // the layer the unpacker waits for
 	waiting.Store(int64(start))
 	sem := make(chan struct{}, pullConcurrency)
 	for i := start; i < len(descs); i++ {
@@ -275,16 +288,16 @@ func (e *Engine) pullLayers(ctx context.Context, repo *remote.Repository, descs 
 				return gctx.Err()
 			}
 			defer func() { <-sem }()
-			// The layer the unpacker waits for, and only it, is unpacked
-			// as it downloads: its parent is complete.
+			// Staged, every layer unpacks as it downloads; else only the
+			// one the unpacker waits for: its parent is complete.
 			var stream *layerStream
-			if waiting.Load() == int64(i) {
-				stream = &layerStream{parent: parentOf(chains, i), diffID: diffIDs[i]}
+			if canStage || waiting.Load() == int64(i) {
+				stream = &layerStream{parent: parentOf(chains, i), diffID: diffIDs[i], stage: canStage}
 			}
 			if err := e.fetchLayer(gctx, repo, descs[i], rep, stream); err != nil {
 				return err
 			}
-			streamed[i] = stream != nil && stream.done
+			streams[i] = stream
 			close(ready[i])
 			return nil
 		})
@@ -299,11 +312,20 @@ func (e *Engine) pullLayers(ctx context.Context, repo *remote.Repository, descs 
 			case <-gctx.Done():
 				return gctx.Err()
 			}
-			if streamed[i] {
-				continue
-			}
-			if err := e.unpackPulled(gctx, repo, descs[i], parentOf(chains, i), diffIDs[i], rep); err != nil {
-				return err
+			st := streams[i]
+			switch {
+			case st != nil && st.staged != nil:
+				staged := st.staged
+				st.staged = nil
+				if err := e.commitStaged(gctx, repo, descs[i], staged, parentOf(chains, i)); err != nil {
+					return err
+				}
+				rep.Report(progress.Event{ID: images.ShortID(descs[i].Digest), Action: "Pull complete"})
+			case st != nil && st.done:
+			default:
+				if err := e.unpackPulled(gctx, repo, descs[i], parentOf(chains, i), diffIDs[i], rep); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -318,10 +340,13 @@ func parentOf(chains []digest.Digest, i int) digest.Digest {
 	return chains[i-1]
 }
 
-// layerStream asks fetchLayer to unpack the layer while it downloads.
+// layerStream asks fetchLayer to unpack the layer while it downloads:
+// onto parent, or with stage into a snapshot of its own (layer.Stage).
 type layerStream struct {
 	parent, diffID digest.Digest
-	done           bool // the layer was unpacked from the download
+	stage          bool
+	done           bool         // the layer was unpacked from the download
+	staged         *stagedLayer // with stage and done: to be committed on parent
 }
 
 // fetchLayer brings the blob of desc into the content store through a
@@ -412,10 +437,15 @@ func (e *Engine) fetchLayer(ctx context.Context, repo *remote.Repository, desc o
 		// The unpacker's result is only used once the digest is checked:
 		// a snapshot whose diffID matched is right in any case, but the
 		// layer is reported only with its blob committed.
-		stream.done = un.finish() == nil
+		stream.staged, err = un.finish()
+		stream.done = err == nil
 		un = nil
 	}
 	if err := w.Commit(ctx, desc.Size, desc.Digest); err != nil && !errdefs.IsAlreadyExists(err) {
+		if stream != nil && stream.staged != nil {
+			stream.staged.s.Discard(ctx)
+			stream.staged, stream.done = nil, false
+		}
 		var mm *verify.MismatchError
 		if errors.As(err, &mm) {
 			return fmt.Errorf("layer %w: the registry sent corrupt data; nothing was kept", err)
@@ -423,7 +453,7 @@ func (e *Engine) fetchLayer(ctx context.Context, repo *remote.Repository, desc o
 		return fmt.Errorf("layer %s: %w", desc.Digest, err)
 	}
 	rep.Report(progress.Event{ID: id, Action: "Download complete"})
-	if stream != nil && stream.done {
+	if stream != nil && stream.done && stream.staged == nil {
 		rep.Report(progress.Event{ID: id, Action: "Pull complete"})
 	}
 	return nil
@@ -433,8 +463,13 @@ func (e *Engine) fetchLayer(ctx context.Context, repo *remote.Repository, desc o
 // goroutine reading a pipe.
 type streamUnpack struct {
 	pw     *io.PipeWriter
-	result chan error
+	result chan unpackResult
 	failed bool // a write failed: the unpacker stopped; writes are dropped
+}
+
+type unpackResult struct {
+	staged *stagedLayer
+	err    error
 }
 
 // startStreamUnpack starts the unpacker. Its goroutine ends when the pipe
@@ -442,14 +477,18 @@ type streamUnpack struct {
 // (abort); it drains the pipe after the tar ends so writes never block.
 func (e *Engine) startStreamUnpack(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, stream *layerStream, rep progress.Reporter) *streamUnpack {
 	pr, pw := io.Pipe()
-	u := &streamUnpack{pw: pw, result: make(chan error, 1)}
+	u := &streamUnpack{pw: pw, result: make(chan unpackResult, 1)}
 	go func() {
-		err := e.unpackFrom(ctx, repo, pr, desc, stream.parent, stream.diffID, nil)
+		staged, err := e.unpackFrom(ctx, repo, pr, desc, stream.parent, stream.diffID, nil, stream.stage)
 		if err == nil {
 			_, err = io.Copy(io.Discard, pr)
 		}
 		pr.CloseWithError(errStreamStopped)
-		u.result <- err
+		if err != nil && staged != nil {
+			staged.s.Discard(ctx)
+			staged = nil
+		}
+		u.result <- unpackResult{staged, err}
 	}()
 	return u
 }
@@ -467,14 +506,18 @@ func (u *streamUnpack) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (u *streamUnpack) finish() error {
+// finish ends the stream and returns the unpacker's result.
+func (u *streamUnpack) finish() (*stagedLayer, error) {
 	u.pw.Close()
-	return <-u.result
+	r := <-u.result
+	return r.staged, r.err
 }
 
 func (u *streamUnpack) abort(err error) {
 	u.pw.CloseWithError(err)
-	<-u.result
+	if r := <-u.result; r.staged != nil {
+		r.staged.s.Discard(context.Background())
+	}
 }
 
 // unpackPulled unpacks a fetched layer blob onto parent, checking its
@@ -488,45 +531,81 @@ func (e *Engine) unpackPulled(ctx context.Context, repo *remote.Repository, desc
 	}
 	defer f.Close()
 	c := progress.NewCounter(rep, id, "Extracting", 0, desc.Size)
-	if err := e.unpackFrom(ctx, repo, io.TeeReader(f, c), desc, parent, diffID, c); err != nil {
+	if _, err := e.unpackFrom(ctx, repo, io.TeeReader(f, c), desc, parent, diffID, c, false); err != nil {
 		return err
 	}
 	rep.Report(progress.Event{ID: id, Action: "Pull complete"})
 	return nil
 }
 
+// stagedLayer is a pulled layer unpacked on its own, with its tar-split
+// index stored, waiting to be stacked on its parent.
+type stagedLayer struct {
+	s   *layer.Staged
+	idx ocispec.Descriptor
+}
+
 // unpackFrom decompresses and unpacks the compressed layer r onto parent,
 // keeps its tar-split index and records the layer with the repository its
-// blob came from.
-func (e *Engine) unpackFrom(ctx context.Context, repo *remote.Repository, r io.Reader, desc ocispec.Descriptor, parent, diffID digest.Digest, c *progress.Counter) error {
+// blob came from. With stage it unpacks the layer on its own instead
+// (layer.Stage) and returns it, for commitStaged once parent is there.
+func (e *Engine) unpackFrom(ctx context.Context, repo *remote.Repository, r io.Reader, desc ocispec.Descriptor, parent, diffID digest.Digest, c *progress.Counter, stage bool) (*stagedLayer, error) {
 	dr, _, err := archive.Decompress(r)
 	if err != nil {
-		return fmt.Errorf("layer %s: %w", desc.Digest, err)
+		return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
 	}
-	defer dr.Close()
+	ra := newReadahead(dr, 4, 1<<20) // decompress on one core, unpack on the other
+	defer ra.Close()
 	iw, err := e.Content.Writer(ctx, content.WriterOptions{})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer iw.Close()
 	izw, err := archive.Compress(iw, archive.Gzip, 0)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	u, err := layer.Unpack(ctx, e.Snap, parent, dr, layer.UnpackOptions{Index: izw, Expect: diffID})
+	var u layer.Unpacked
+	var staged *layer.Staged
+	if stage {
+		staged, err = layer.Stage(ctx, e.Snap, ra, layer.UnpackOptions{Index: izw, Expect: diffID})
+	} else {
+		u, err = layer.Unpack(ctx, e.Snap, parent, ra, layer.UnpackOptions{Index: izw, Expect: diffID})
+	}
 	if cerr := izw.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("layer %s: %w", desc.Digest, err)
+		if staged != nil {
+			staged.Discard(ctx)
+		}
+		return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
 	}
 	if c != nil {
 		c.Flush()
 	}
 	idx := ocispec.Descriptor{MediaType: MediaTypeTarSplit, Digest: iw.Digest(), Size: iw.Offset()}
 	if err := commit(ctx, iw, idx); err != nil {
-		return err
+		if staged != nil {
+			staged.Discard(ctx)
+		}
+		return nil, err
 	}
+	if staged != nil {
+		return &stagedLayer{s: staged, idx: idx}, nil
+	}
+	rec := metadata.Layer{DiffID: u.DiffID, ChainID: u.ChainID, Size: u.Size, Index: &idx}
+	return nil, e.noteRemoteBlob(ctx, rec, desc, repo.Name())
+}
+
+// commitStaged stacks a staged layer on parent and records it with the
+// repository its blob came from.
+func (e *Engine) commitStaged(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, sl *stagedLayer, parent digest.Digest) error {
+	u, err := sl.s.Commit(ctx, parent)
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", desc.Digest, err)
+	}
+	idx := sl.idx
 	rec := metadata.Layer{DiffID: u.DiffID, ChainID: u.ChainID, Size: u.Size, Index: &idx}
 	return e.noteRemoteBlob(ctx, rec, desc, repo.Name())
 }

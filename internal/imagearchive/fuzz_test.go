@@ -83,7 +83,7 @@ func checkImages(t *testing.T, a *Archive, imgs []Image) {
 			if path.Clean(l.Path) != l.Path || path.IsAbs(l.Path) || l.Path == ".." || strings.HasPrefix(l.Path, "../") {
 				t.Fatalf("layer path %q is not clean and inside", l.Path)
 			}
-			rc, err := a.OpenLayer(l)
+			rc, _, err := a.OpenLayer(l)
 			if err != nil {
 				t.Fatalf("accepted layer %s cannot be opened: %v", l.Path, err)
 			}

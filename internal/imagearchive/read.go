@@ -67,18 +67,19 @@ func Open(ctx context.Context, input string, stdin io.Reader, spoolDir string) (
 // Close releases the archive and removes any spooled copy.
 func (a *Archive) Close() error { return a.files.Close() }
 
-// OpenLayer returns the raw bytes of a layer file, unverified: the caller
-// checks them against l.Desc and l.DiffID as it reads.
-func (a *Archive) OpenLayer(l Layer) (io.ReadCloser, error) {
+// OpenLayer returns the raw bytes of a layer file and their size,
+// unverified: the caller checks them against l.Desc and l.DiffID as it
+// reads.
+func (a *Archive) OpenLayer(l Layer) (io.ReadCloser, int64, error) {
 	rc, size, err := a.files.Open(l.Path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if l.Desc.Size > 0 && size != l.Desc.Size {
 		rc.Close()
-		return nil, fmt.Errorf("%s: %d bytes, but its descriptor says %d: %w", l.Path, size, l.Desc.Size, errdefs.ErrDataCorrupt)
+		return nil, 0, fmt.Errorf("%s: %d bytes, but its descriptor says %d: %w", l.Path, size, l.Desc.Size, errdefs.ErrDataCorrupt)
 	}
-	return rc, nil
+	return rc, size, nil
 }
 
 // readJSON reads a small file through the manifest.MaxSize cap and, when
@@ -430,4 +431,15 @@ func (a *Archive) ociImage(where string, d ocispec.Descriptor) (Image, error) {
 		img.Layers = append(img.Layers, Layer{Path: p, Desc: l, DiffID: cfg.RootFS.DiffIDs[j]})
 	}
 	return img, nil
+}
+
+// RandomAccess tells whether layers can be opened in any order and read at
+// once (a plain tar file, spooled or not, or a directory); a stream gives
+// them in its own order, one at a time.
+func (a *Archive) RandomAccess() bool {
+	switch a.files.(type) {
+	case *tarFiles, *dirFiles:
+		return true
+	}
+	return false
 }

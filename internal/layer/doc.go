@@ -6,6 +6,14 @@
 // goes the other way in one pass, tar writer → (diffID hash, compressor) →
 // content ingest, with no uncompressed temporary copy.
 //
+// Stage unpacks a layer before its parent is there, on a snapshotter whose
+// snapshots hold only their own changes (overlay, CanStage): into a
+// parentless snapshot as an overlay upper dir (archive.ApplyOverlay), which
+// Staged.Commit then puts on its parent. Pull and load so unpack all the
+// layers of an image at once and stack them in chain order; a layer that
+// needs its lower layers to be applied (archive.ErrNeedsLower) is unpacked
+// with Unpack in its turn.
+//
 // The unpacked snapshot is the permanent copy of a layer. Unpack can also
 // keep a tar-split index of the tar (archive.ApplyOptions.Index) as a blob,
 // so that the exact tar, and so the diffID, can be rebuilt from the snapshot

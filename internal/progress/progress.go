@@ -139,7 +139,7 @@ func (p *Printer) Close() {
 // counted against a known total.
 func Line(ev Event) string {
 	s := ev.ID + ": " + ev.Action
-	if ev.Total > 0 && ev.Current >= 0 && (ev.Action == "Downloading" || ev.Action == "Pushing" || ev.Action == "Extracting") {
+	if ev.Total > 0 && ev.Current >= 0 && (ev.Action == "Downloading" || ev.Action == "Pushing" || ev.Action == "Extracting" || ev.Action == "Loading layer") {
 		s += " " + Bar(ev.Current, ev.Total) + "  " + HumanSize(ev.Current) + "/" + HumanSize(ev.Total)
 	} else if ev.Current > 0 && ev.Total <= 0 {
 		s += "  " + HumanSize(ev.Current)

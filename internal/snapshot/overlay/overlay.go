@@ -89,3 +89,7 @@ func (d driver) Mounts(s storage.Snapshot) []mount.Mount {
 }
 
 func (d driver) ParentDirs(s storage.Snapshot) []string { return s.Parents }
+
+// OwnChangesOnly: an overlay snapshot's fs is an upper dir, its parents are
+// lower dirs given at mount time (storage.OwnChanges).
+func (d driver) OwnChangesOnly() bool { return true }

@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"errors"
+	"io"
+	"sync"
+)
+
+// readahead reads r in its own goroutine, up to n chunks of size bytes
+// ahead of the consumer, so that decompressing a layer (the goroutine) and
+// hashing and unpacking it (the caller) use two cores. It owns r: r is
+// closed by the goroutine when it ends, which Close asks for without
+// waiting (it may be blocked in r.Read until r's own source ends).
+type readahead struct {
+	filled chan []byte
+	free   chan []byte
+	stop   chan struct{}
+	done   chan struct{} // closed when the goroutine has ended
+	once   sync.Once
+	cur    []byte // unread part of the chunk being read
+	chunk  []byte // the whole chunk cur is part of
+	err    error  // the goroutine's last error, read after filled closes
+}
+
+func newReadahead(r io.ReadCloser, n, size int) *readahead {
+	ra := &readahead{filled: make(chan []byte, n), free: make(chan []byte, n+1), stop: make(chan struct{}), done: make(chan struct{})}
+	for i := 0; i < n+1; i++ {
+		ra.free <- make([]byte, size)
+	}
+	go func() {
+		defer close(ra.done)
+		defer r.Close()
+		defer close(ra.filled)
+		for {
+			var buf []byte
+			select {
+			case buf = <-ra.free:
+			case <-ra.stop:
+				return
+			}
+			k, err := io.ReadFull(r, buf)
+			if k > 0 {
+				select {
+				case ra.filled <- buf[:k]:
+				case <-ra.stop:
+					return
+				}
+			}
+			if err != nil {
+				if errors.Is(err, io.ErrUnexpectedEOF) && k > 0 {
+					err = io.EOF // a short last chunk
+				}
+				ra.err = err
+				return
+			}
+		}
+	}()
+	return ra
+}
+
+func (ra *readahead) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if len(ra.cur) == 0 {
+		if ra.chunk != nil {
+			ra.free <- ra.chunk[:cap(ra.chunk)]
+			ra.chunk = nil
+		}
+		b, ok := <-ra.filled
+		if !ok {
+			return 0, ra.err
+		}
+		ra.chunk, ra.cur = b, b
+	}
+	n := copy(p, ra.cur)
+	ra.cur = ra.cur[n:]
+	return n, nil
+}
+
+// Close tells the goroutine to stop; it closes the source when it does.
+func (ra *readahead) Close() error {
+	ra.once.Do(func() { close(ra.stop) })
+	return nil
+}
+
+// stopWait stops the goroutine and waits until it has ended and closed the
+// source, for a caller that reads the source's source next.
+func (ra *readahead) stopWait() {
+	ra.Close()
+	<-ra.done
+}

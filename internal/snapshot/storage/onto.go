@@ -1,0 +1,85 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/snapshot"
+)
+
+// OwnChanges is implemented by a Driver whose snapshot directories hold
+// only the snapshot's own changes, its lower layers being stacked at mount
+// time (overlay): a snapshot filled without its parent can then be put on
+// top of it afterwards.
+type OwnChanges interface {
+	OwnChangesOnly() bool
+}
+
+// CanCommitOnto tells whether CommitOnto works with this driver.
+func (s *Snapshotter) CanCommitOnto() bool {
+	d, ok := s.driver.(OwnChanges)
+	return ok && d.OwnChangesOnly()
+}
+
+// CommitOnto commits the active snapshot key, which was prepared with no
+// parent, as name on top of parent (a committed snapshot; "" keeps it a
+// base). Layers of an image are so unpacked at once, each into its own
+// snapshot, and stacked in chain order as their parents are committed. It
+// fails with ErrNotImplemented unless CanCommitOnto.
+func (s *Snapshotter) CommitOnto(ctx context.Context, name, key, parent string, opts ...snapshot.Opt) error {
+	if !s.CanCommitOnto() {
+		return fmt.Errorf("commit %q onto %q: the snapshotter copies its parents: %w", key, parent, errdefs.ErrNotImplemented)
+	}
+	if name == "" {
+		return fmt.Errorf("commit %q with an empty name: %w", key, errdefs.ErrInvalidArgument)
+	}
+	err := s.update(func(tx *bolt.Tx) error {
+		r, err := get(tx, key)
+		if err != nil {
+			return err
+		}
+		if r.info.Kind != snapshot.KindActive {
+			return fmt.Errorf("snapshot %q is %s, not active: %w", key, r.info.Kind, errdefs.ErrFailedPrecondition)
+		}
+		if r.info.Parent != "" {
+			return fmt.Errorf("snapshot %q has a parent already (%q): %w", key, r.info.Parent, errdefs.ErrFailedPrecondition)
+		}
+		if parent != "" {
+			p, err := get(tx, parent)
+			if err != nil {
+				return fmt.Errorf("parent: %w", err)
+			}
+			if p.info.Kind != snapshot.KindCommitted {
+				return fmt.Errorf("parent %q is %s, not committed: %w", parent, p.info.Kind, errdefs.ErrFailedPrecondition)
+			}
+		}
+		if _, err := get(tx, name); err == nil {
+			return fmt.Errorf("snapshot %q: %w", name, errdefs.ErrAlreadyExists)
+		} else if !errors.Is(err, errdefs.ErrNotFound) {
+			return err
+		}
+		now := time.Now().UTC()
+		c := record{id: r.id, info: snapshot.Info{Labels: r.info.Labels, Created: now, Updated: now}}
+		for _, o := range opts {
+			o(&c.info)
+		}
+		c.info.Kind, c.info.Name, c.info.Parent = snapshot.KindCommitted, name, parent
+		sb, err := snapshotsBucket(tx)
+		if err != nil {
+			return err
+		}
+		if err := sb.DeleteBucket([]byte(key)); err != nil {
+			return err
+		}
+		return put(tx, c)
+	})
+	if err != nil {
+		return fmt.Errorf("commit %q as %q onto %q: %w", key, name, parent, err)
+	}
+	return nil
+}
