@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -625,5 +624,5 @@ func (e *Engine) remoteClient(c *remote.Client) *remote.Client {
 	if c != nil {
 		return c
 	}
-	return remote.New(remote.WithSessions(remote.DirSessions(filepath.Join(e.root, "push-sessions"))))
+	return remote.New(remote.WithSessions(e.pushSessions()))
 }
