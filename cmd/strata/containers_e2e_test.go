@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -366,4 +368,122 @@ func TestContainerStartAttachedFails(t *testing.T) {
 	if m := mountsUnder(root); len(m) > 0 {
 		t.Errorf("a failed start left mounts: %v", m)
 	}
+}
+
+// snapshotDirs lists the snapshot directories of root's overlay store.
+func snapshotDirs(t *testing.T, root string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(root, "snapshots", "overlay", "snapshots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// checkGone checks that nothing of a removed --rm container is left: no
+// row in ps -a, no mount, no container directory, no snapshot beyond the
+// image's (want), and fsck finds the store clean.
+func checkGone(t *testing.T, root string, want []string) {
+	t.Helper()
+	if ps := mustStrata(t, root, "ps", "-aq"); ps != "" {
+		t.Errorf("ps -aq: %q, want nothing", ps)
+	}
+	if m := mountsUnder(root); len(m) > 0 {
+		t.Errorf("mounts left: %v", m)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, "containers")); len(ents) > 0 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		// The name links live beside the container dirs.
+		for _, n := range names {
+			if len(n) == 64 {
+				t.Errorf("container directories left: %v", names)
+				break
+			}
+		}
+	}
+	if got := snapshotDirs(t, root); !cmp.Equal(got, want) {
+		t.Errorf("snapshots %v, want the image's %v", got, want)
+	}
+	if r := strata(t, root, "system", "fsck"); r.code != 0 || !strings.Contains(r.stdout, "clean") {
+		t.Errorf("fsck: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// waitPsGone polls ps -a until no container is left (10 s at most): each
+// ps is the command that settles a container whose monitor is gone.
+func waitPsGone(t *testing.T, root string) {
+	t.Helper()
+	var ps string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ps = mustStrata(t, root, "ps", "-aq"); ps == "" {
+			return
+		}
+	}
+	t.Fatalf("ps -a 10 s after the container was killed:\n%s", mustStrata(t, root, "ps", "-a"))
+}
+
+// A kill -9 of an attached run --rm, the container's monitor, leaves the
+// container running under runc (as docker's does when its CLI dies): ps
+// says so. Once its process has exited, the next command that looks at it
+// removes it as --rm asks: record, mount and snapshot.
+func TestContainerRunRmCLIKilled(t *testing.T) {
+	root := containerRoot(t)
+	snaps := snapshotDirs(t, root)
+	cmd := exec.Command(strataBin, "--root", root, "run", "--rm", "--name", "k", "bb", "sh", "-c", "echo ready; exec sleep 30")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
+		t.Fatalf("read %q, %v; want ready", buf, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if ps := mustStrata(t, root, "ps"); !strings.Contains(ps, "Up ") || !strings.Contains(ps, " k\n") {
+		t.Fatalf("ps after kill -9 of run --rm:\n%s", ps)
+	}
+	mustStrata(t, root, "kill", "k")
+	waitPsGone(t, root)
+	checkGone(t, root, snaps)
+}
+
+// The same for a detached --rm container whose monitor is killed.
+func TestContainerRunRmDetachedMonitorKilled(t *testing.T) {
+	root := containerRoot(t)
+	snaps := snapshotDirs(t, root)
+	id := strings.TrimSpace(mustStrata(t, root, "run", "-d", "--rm", "--name", "d", "bb", "sleep", "30"))
+	b, err := os.ReadFile(filepath.Join(root, "containers", id, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		MonitorPid int `json:"monitorPid"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil || st.MonitorPid <= 0 {
+		t.Fatalf("state.json: %s (%v)", b, err)
+	}
+	if err := syscall.Kill(st.MonitorPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 200 && syscall.Kill(st.MonitorPid, 0) == nil; i++ {
+		time.Sleep(10 * time.Millisecond) // until init reaps it
+	}
+	if ps := mustStrata(t, root, "ps"); !strings.Contains(ps, "Up ") || !strings.Contains(ps, " d\n") {
+		t.Fatalf("ps after kill -9 of the monitor:\n%s", ps)
+	}
+	mustStrata(t, root, "kill", "d")
+	waitPsGone(t, root)
+	checkGone(t, root, snaps)
 }

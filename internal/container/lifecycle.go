@@ -341,14 +341,18 @@ func (s *Store) Run(ctx context.Context, opts CreateOptions, detach bool, o runt
 
 // Status returns the container's process state, checked against runc when
 // the monitor is gone (runtime.Probe). A container never started has the
-// zero Status.
+// zero Status. A --rm container whose monitor died and whose process has
+// since exited is removed here, as its monitor would have done: the error
+// is then errdefs.ErrNotFound.
 func (s *Store) Status(ctx context.Context, id string) (*runtime.Status, error) {
 	st, err := runtime.Probe(ctx, s.runc, id, s.dir(id))
 	if errdefs.IsNotFound(err) {
 		return &runtime.Status{}, nil
 	}
 	if err == nil && st.MonitorLost && !st.Running {
-		s.settleLost(ctx, id, st)
+		if s.settleLost(ctx, id, st) {
+			return nil, fmt.Errorf("no such container: %s (removed on exit, --rm): %w", ShortID(id), errdefs.ErrNotFound)
+		}
 	}
 	return st, err
 }
@@ -357,13 +361,30 @@ func (s *Store) Status(ctx context.Context, id string) (*runtime.Status, error) 
 // exited did not: it records the exit (the time it was first seen, the
 // status unknown: 255), so that ps and inspect stop moving, and unmounts
 // the rootfs and deletes runc's state, so that nothing of the run stays
-// mounted. Two callers doing it at once write the same thing.
-func (s *Store) settleLost(ctx context.Context, id string, st *runtime.Status) {
+// mounted. A --rm container (AutoRemove) is then removed altogether, its
+// snapshot, name and directory too, and settleLost reports true. Two
+// callers doing it at once write the same thing; the second to remove
+// finds nothing left to remove.
+func (s *Store) settleLost(ctx context.Context, id string, st *runtime.Status) (removed bool) {
 	_ = s.runc.Delete(ctx, id, true)
 	_ = mount.UnmountAll(s.rootfs(id), 0)
 	rec := *st
 	rec.MonitorPid, rec.MonitorStart = 0, 0
 	_ = runtime.WriteFileAtomic(filepath.Join(s.dir(id), runtime.StatusFile), &rec)
+	c, err := s.load(id)
+	if err != nil || !c.Options.AutoRemove {
+		return false
+	}
+	// The status now says exited with no monitor: Remove neither waits
+	// nor comes back here.
+	if err := s.Remove(context.WithoutCancel(ctx), id, true); err != nil {
+		runtime.Tracef("settle %s: remove: %v", ShortID(id), err)
+		if errdefs.IsNotFound(err) {
+			return true
+		}
+		return false
+	}
+	return true
 }
 
 // Kill sends sig to the container's processes.
@@ -481,6 +502,9 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) error {
 		return err
 	}
 	st, err := s.Status(ctx, c.ID)
+	if errdefs.IsNotFound(err) {
+		return nil // a --rm container Status settled and removed
+	}
 	if err != nil {
 		return err
 	}
