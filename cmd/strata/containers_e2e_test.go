@@ -487,3 +487,60 @@ func TestContainerRunRmDetachedMonitorKilled(t *testing.T) {
 	waitPsGone(t, root)
 	checkGone(t, root, snaps)
 }
+
+// strata run IMG yes | head -1: once head has gone, the container is sent
+// SIGPIPE (then SIGKILL), so the pipeline ends and --rm removes it.
+func TestContainerRunBrokenPipe(t *testing.T) {
+	root := containerRoot(t)
+	snaps := snapshotDirs(t, root)
+	for _, args := range [][]string{{"--rm", "bb", "yes"}, {"--rm", "--init", "bb", "yes"}} {
+		sh := exec.Command("sh", "-c", `"$@" | head -1`, "sh", strataBin, "--root", root, "run")
+		sh.Args = append(sh.Args, args...)
+		done := make(chan struct{})
+		var out []byte
+		var err error
+		go func() { out, err = sh.Output(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			sh.Process.Kill()
+			t.Fatalf("run %v | head -1 still running after 10 s", args)
+		}
+		if err != nil || string(out) != "y\n" {
+			t.Errorf("run %v | head -1: %q, %v", args, out, err)
+		}
+		checkGone(t, root, snaps)
+	}
+}
+
+// A hangup (the terminal closed) is passed to the container as Ctrl-C is.
+func TestContainerRunHangup(t *testing.T) {
+	root := containerRoot(t)
+	cmd := exec.Command(strataBin, "--root", root, "run", "--rm", "bb", "sh", "-c", `trap "exit 9" HUP; echo ready; sleep 30 & wait`)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
+		t.Fatalf("read %q, %v; want ready", buf, err)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 9 {
+			t.Errorf("run after SIGHUP: %v, want exit 9", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not end 10 s after SIGHUP")
+	}
+	if got := mustStrata(t, root, "ps", "-aq"); got != "" {
+		t.Errorf("run --rm left %q", got)
+	}
+}
