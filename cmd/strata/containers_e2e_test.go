@@ -544,3 +544,41 @@ func TestContainerRunHangup(t *testing.T) {
 		t.Errorf("run --rm left %q", got)
 	}
 }
+
+// Ctrl-C of a run whose first process leaves SIGINT at its default action
+// (which a pid namespace's init is spared) ends it at once, as it would
+// the same process outside a container: SIGKILL, not the 2 s grace.
+func TestContainerRunInterruptDefault(t *testing.T) {
+	root := containerRoot(t)
+	cmd := exec.Command(strataBin, "--root", root, "run", "--rm", "bb", "sh", "-c", "echo ready; exec sleep 30")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
+		t.Fatalf("read %q, %v; want ready", buf, err)
+	}
+	start := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 137 {
+			t.Errorf("run after SIGINT: %v, want exit 137", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not end 10 s after SIGINT")
+	}
+	if d := time.Since(start); d > 1900*time.Millisecond {
+		t.Errorf("run ended %v after SIGINT, want well before the 2 s grace", d)
+	}
+	if got := mustStrata(t, root, "ps", "-aq"); got != "" {
+		t.Errorf("run --rm left %q", got)
+	}
+}

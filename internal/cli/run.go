@@ -37,8 +37,11 @@ run prints the container's ID. An interrupt, SIGTERM or SIGHUP while attached
 is passed to the container (then SIGKILL if it is still running two seconds
 later); with --sig-proxy=false SIGINT and SIGTERM detach instead, leaving the
 container running. When the reader of run's output goes away (strata run IMG
-yes | head -1), the container gets SIGPIPE, then SIGKILL two seconds later,
-and its output goes on to the log only (with --sig-proxy=false it runs on).
+yes | head -1), the container gets SIGPIPE the same way, and its output goes
+on to the log only (with --sig-proxy=false it runs on). A container's first
+process that leaves the signal at its default action, which a pid
+namespace's init is spared, gets SIGKILL at once instead (exit 137): the
+run ends as the same process outside a container would.
 
 There is no bridge: the network is loopback only (--network none, the default)
 or the host's (--network host). -p publishes a port on the host's 127.0.0.1
@@ -86,8 +89,8 @@ func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach, sigProxy bool, a
 		ro.Attach = runtime.AttachOptions{Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
 		// The reader of run's output is gone (yes | head -1): the output
 		// goes on to the log only, and the container is sent SIGPIPE, the
-		// signal a process writing to that pipe itself would get, then
-		// SIGKILL two seconds later as after Ctrl-C. An attached run is
+		// signal a process writing to that pipe itself would get, as a
+		// Ctrl-C is passed on (Store.Interrupt). An attached run is
 		// its container's monitor, so run cannot just die of the broken
 		// pipe as docker's CLI does: that would leave the container
 		// running unwatched, and a --rm one unremoved until it exits.
@@ -149,7 +152,7 @@ func proxySignals(e *engine.Engine, id string) (stop func(), send chan<- os.Sign
 			case sig := <-sigs:
 				got++
 				if got == 1 {
-					_ = s.Kill(ctx, id, sig.(syscall.Signal))
+					_ = s.Interrupt(ctx, id, sig.(syscall.Signal))
 					timer = time.After(2 * time.Second)
 					continue
 				}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -404,6 +405,64 @@ func (s *Store) Kill(ctx context.Context, ref string, sig syscall.Signal) error 
 		return fmt.Errorf("kill %s: %w", c.Name, err)
 	}
 	return nil
+}
+
+// Interrupt sends sig (SIGINT, SIGTERM, SIGHUP or SIGPIPE) to the
+// container's init as the terminal or pipe would to a foreground process:
+// one that leaves sig at its default action dies of it. The init of a pid
+// namespace is spared such a signal (the kernel drops it), so when the
+// init neither catches nor ignores sig, it is sent SIGKILL instead: a
+// pipeline or a Ctrl-C ends at once rather than after the caller's grace
+// period. Other signals, and an init that handles sig, get sig itself.
+func (s *Store) Interrupt(ctx context.Context, ref string, sig syscall.Signal) error {
+	switch sig {
+	case unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGPIPE:
+	default:
+		return s.Kill(ctx, ref, sig)
+	}
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	st, err := s.Status(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	pid := st.Pid
+	if pid == 0 {
+		// An attached run learns its pid from runc's state a moment
+		// after the start.
+		if rs, err := s.runc.State(ctx, c.ID); err == nil {
+			pid = rs.Pid
+		}
+	}
+	if pid > 0 && defaultAction(pid, sig) {
+		sig = unix.SIGKILL
+	}
+	return s.Kill(ctx, c.ID, sig)
+}
+
+// defaultAction reports whether pid leaves sig at its default action (it
+// is in neither SigCgt nor SigIgn of /proc/PID/status).
+func defaultAction(pid int, sig syscall.Signal) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	bit := uint64(1) << (uint(sig) - 1)
+	seen := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || k != "SigCgt" && k != "SigIgn" {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err != nil || mask&bit != 0 {
+			return false
+		}
+		seen++
+	}
+	return seen == 2
 }
 
 // Stop sends the image's STOPSIGNAL (default SIGTERM), waits up to
