@@ -582,3 +582,20 @@ func TestContainerRunInterruptDefault(t *testing.T) {
 		t.Errorf("run --rm left %q", got)
 	}
 }
+
+// A command whose first stderr line reads like runc's own failure, and
+// that exits non-zero, ran: its output and status are its own, not a
+// failed start (runc's log, which the container cannot write, tells).
+func TestContainerRunStderrLooksLikeRunc(t *testing.T) {
+	root := containerRoot(t)
+	r := strata(t, root, "run", "--rm", "bb", "sh", "-c", `echo "runc run failed: not really" >&2; echo out; exit 3`)
+	if r.code != 3 || r.stdout != "out\n" || r.stderr != "runc run failed: not really\n" {
+		t.Errorf("run: exit %d, stdout %q, stderr %q; want 3, the output as printed", r.code, r.stdout, r.stderr)
+	}
+	if r := strata(t, root, "run", "--rm", "bb", "nosuchcmd"); r.code != 127 || !strings.HasPrefix(r.stderr, "Error: ") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("run of a missing command: exit %d, stderr %q; want 127 and one error line", r.code, r.stderr)
+	}
+	if got := mustStrata(t, root, "ps", "-aq"); got != "" {
+		t.Errorf("run --rm left %q", got)
+	}
+}
