@@ -599,3 +599,56 @@ func TestContainerRunStderrLooksLikeRunc(t *testing.T) {
 		t.Errorf("run --rm left %q", got)
 	}
 }
+
+// start -a of a --rm container is watched by its own monitor, which
+// removes it on exit: also when the start -a client was killed first.
+func TestContainerStartAttachedRmClientKilled(t *testing.T) {
+	root := containerRoot(t)
+	snaps := snapshotDirs(t, root)
+	mustStrata(t, root, "create", "--rm", "--name", "a", "bb", "true")
+	if r := strata(t, root, "start", "-a", "a"); r.code != 0 {
+		t.Fatalf("start -a: exit %d, %s", r.code, r.stderr)
+	}
+	waitPsGone(t, root)
+	checkGone(t, root, snaps)
+
+	mustStrata(t, root, "create", "--rm", "--name", "k", "bb", "sh", "-c", "echo ready; exec sleep 30")
+	cmd := exec.Command(strataBin, "--root", root, "start", "-a", "k")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
+		t.Fatalf("read %q, %v; want ready", buf, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if ps := mustStrata(t, root, "ps"); !strings.Contains(ps, "Up ") || !strings.Contains(ps, " k\n") {
+		t.Fatalf("ps after kill -9 of start -a:\n%s", ps)
+	}
+	mustStrata(t, root, "kill", "k")
+	waitPsGone(t, root)
+	checkGone(t, root, snaps)
+}
+
+// run -t --rm: the separate monitor removes the container, and run, which
+// finds it gone, still exits with its status.
+func TestContainerRunTtyRm(t *testing.T) {
+	root := containerRoot(t)
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("skipping: script (util-linux) gives run a terminal")
+	}
+	snaps := snapshotDirs(t, root)
+	cmd := exec.Command("script", "-qec", strataBin+" --root "+root+" run -t --rm bb sh -c 'echo hi; exit 4'", "/dev/null")
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 4 || !strings.Contains(string(out), "hi") {
+		t.Errorf("run -t --rm: %q, %v; want hi and exit 4", out, err)
+	}
+	waitPsGone(t, root)
+	checkGone(t, root, snaps)
+}

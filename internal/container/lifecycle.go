@@ -243,12 +243,16 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 		Ports: c.Ports, HostNetwork: o.Network == "host", Rootfs: rootfs,
 		NoSync: o.AutoRemove,
 	}
-	if o.AutoRemove && !opts.Attach {
+	here := opts.Here && opts.Attach && !o.Tty
+	if o.AutoRemove && !here {
+		// A separate monitor removes a --rm container when it exits, also
+		// when a client is attached (run -t, start -a): the client may be
+		// killed first. The client's own remove then finds it gone.
 		cfg.CleanupArgs = append(append([]string{}, s.remove...), c.ID)
 	}
 	runtime.Tracef("start: spec written")
 	var st *runtime.Status
-	if opts.Here && opts.Attach && !o.Tty {
+	if here {
 		st, err = runtime.StartLocalMonitor(ctx, dir, cfg)
 	} else {
 		st, err = runtime.StartMonitor(ctx, dir, s.monitor, cfg)
@@ -333,7 +337,7 @@ func (s *Store) Run(ctx context.Context, opts CreateOptions, detach bool, o runt
 		return c, 125, err
 	}
 	if opts.AutoRemove {
-		if err := s.Remove(ctx, c.ID, true); err != nil {
+		if err := s.Remove(ctx, c.ID, true); err != nil && !errdefs.IsNotFound(err) {
 			return c, code, err
 		}
 	}
