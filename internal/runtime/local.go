@@ -20,8 +20,7 @@ import (
 // outlive the CLI: a kill -9 of the CLI leaves the container to runc (ps
 // then reports it from runc, and exited 255 once it is gone, as after a
 // killed monitor; the first command to see it gone unmounts it, and
-// removes it if --rm). Its output after that is lost: the log stops, and
-// runc passes the SIGPIPE of its own broken pipe on to the container.
+// removes it if --rm). Its output after that is lost: the log stops.
 // Detached containers, and attached ones with a terminal, keep the
 // separate monitor.
 
