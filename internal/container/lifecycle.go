@@ -350,43 +350,57 @@ func (s *Store) Run(ctx context.Context, opts CreateOptions, detach bool, o runt
 // since exited is removed here, as its monitor would have done: the error
 // is then errdefs.ErrNotFound.
 func (s *Store) Status(ctx context.Context, id string) (*runtime.Status, error) {
+	return s.status(ctx, id, true)
+}
+
+// status is Status; without remove it leaves a settled --rm container be
+// (Remove's own look, which must not come back to Remove).
+func (s *Store) status(ctx context.Context, id string, remove bool) (*runtime.Status, error) {
 	st, err := runtime.Probe(ctx, s.runc, id, s.dir(id))
 	if errdefs.IsNotFound(err) {
 		return &runtime.Status{}, nil
 	}
-	if err == nil && st.MonitorLost && !st.Running {
-		if s.settleLost(ctx, id, st) {
-			return nil, fmt.Errorf("no such container: %s (removed on exit, --rm): %w", ShortID(id), errdefs.ErrNotFound)
-		}
+	if err != nil {
+		return nil, err
 	}
-	return st, err
+	if st.MonitorLost && !st.Running {
+		s.settleLost(ctx, id, st)
+		st.Settled = true
+	}
+	// Settled, also by an earlier command whose remove failed.
+	if remove && st.Settled && !st.Running && s.removeSettled(ctx, id) {
+		return nil, fmt.Errorf("no such container: %s (removed on exit, --rm): %w", ShortID(id), errdefs.ErrNotFound)
+	}
+	return st, nil
 }
 
 // settleLost does what the killed monitor of a container that has since
 // exited did not: it records the exit (the time it was first seen, the
 // status unknown: 255), so that ps and inspect stop moving, and unmounts
 // the rootfs and deletes runc's state, so that nothing of the run stays
-// mounted. A --rm container (AutoRemove) is then removed altogether, its
-// snapshot, name and directory too, and settleLost reports true. Two
-// callers doing it at once write the same thing; the second to remove
-// finds nothing left to remove.
-func (s *Store) settleLost(ctx context.Context, id string, st *runtime.Status) (removed bool) {
+// mounted. Two callers doing it at once write the same thing.
+func (s *Store) settleLost(ctx context.Context, id string, st *runtime.Status) {
 	_ = s.runc.Delete(ctx, id, true)
 	_ = mount.UnmountAll(s.rootfs(id), 0)
 	rec := *st
-	rec.MonitorPid, rec.MonitorStart = 0, 0
+	rec.MonitorPid, rec.MonitorStart, rec.Settled = 0, 0, true
 	_ = runtime.WriteFileAtomic(filepath.Join(s.dir(id), runtime.StatusFile), &rec)
+}
+
+// removeSettled removes a settled container if it is a --rm one, as its
+// monitor would have, snapshot, name and directory too, and reports
+// whether it is gone. Two callers at once: the second finds nothing left
+// to remove, or fails and leaves it to the next command.
+func (s *Store) removeSettled(ctx context.Context, id string) bool {
 	c, err := s.load(id)
+	if errdefs.IsNotFound(err) {
+		return true
+	}
 	if err != nil || !c.Options.AutoRemove {
 		return false
 	}
-	// The status now says exited with no monitor: Remove neither waits
-	// nor comes back here.
-	if err := s.Remove(context.WithoutCancel(ctx), id, true); err != nil {
+	if err := s.Remove(context.WithoutCancel(ctx), id, true); err != nil && !errdefs.IsNotFound(err) {
 		runtime.Tracef("settle %s: remove: %v", ShortID(id), err)
-		if errdefs.IsNotFound(err) {
-			return true
-		}
 		return false
 	}
 	return true
@@ -564,10 +578,7 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) error {
 	if err != nil {
 		return err
 	}
-	st, err := s.Status(ctx, c.ID)
-	if errdefs.IsNotFound(err) {
-		return nil // a --rm container Status settled and removed
-	}
+	st, err := s.status(ctx, c.ID, false)
 	if err != nil {
 		return err
 	}

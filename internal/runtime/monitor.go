@@ -84,6 +84,10 @@ type Status struct {
 	// MonitorLost is set by Probe, never stored: the monitor died, so the
 	// status comes from runc and the exit status is unknown (255).
 	MonitorLost bool `json:"-"`
+	// Settled says a command other than the monitor recorded this exit,
+	// the monitor having died: what the monitor would have done after it
+	// (remove a --rm container) is left to the commands that read it.
+	Settled bool `json:"settled,omitempty"`
 }
 
 // StartError is a container process that could not start; ExitCode is
