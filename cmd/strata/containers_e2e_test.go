@@ -550,18 +550,21 @@ func TestContainerRunHangup(t *testing.T) {
 // the same process outside a container: SIGKILL, not the 2 s grace.
 func TestContainerRunInterruptDefault(t *testing.T) {
 	root := containerRoot(t)
-	cmd := exec.Command(strataBin, "--root", root, "run", "--rm", "bb", "sh", "-c", "echo ready; exec sleep 30")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cmd := exec.Command(strataBin, "--root", root, "run", "--rm", "--name", "i", "bb", "sleep", "30")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	buf := make([]byte, 6)
-	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
-		t.Fatalf("read %q, %v; want ready", buf, err)
+	// Until sleep runs: before runc's init execs it, the signal may be
+	// taken by a handler that the exec then drops.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		pid := strings.TrimSpace(strata(t, root, "inspect", "--format", "{{.State.Pid}}", "i").stdout)
+		if b, _ := os.ReadFile("/proc/" + pid + "/comm"); pid != "" && pid != "0" && string(b) == "sleep\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("sleep not running 10 s after run")
+		}
 	}
 	start := time.Now()
 	cmd.Process.Signal(os.Interrupt)
