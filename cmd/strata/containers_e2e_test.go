@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -366,4 +368,290 @@ func TestContainerStartAttachedFails(t *testing.T) {
 	if m := mountsUnder(root); len(m) > 0 {
 		t.Errorf("a failed start left mounts: %v", m)
 	}
+}
+
+// snapshotDirs lists the snapshot directories of root's overlay store.
+func snapshotDirs(t *testing.T, root string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(root, "snapshots", "overlay", "snapshots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// checkGone checks that nothing of a removed --rm container is left: no
+// row in ps -a, no mount, no container directory, no snapshot beyond the
+// image's (want), and fsck finds the store clean.
+func checkGone(t *testing.T, root string, want []string) {
+	t.Helper()
+	if ps := mustStrata(t, root, "ps", "-aq"); ps != "" {
+		t.Errorf("ps -aq: %q, want nothing", ps)
+	}
+	if m := mountsUnder(root); len(m) > 0 {
+		t.Errorf("mounts left: %v", m)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, "containers")); len(ents) > 0 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		// The name links live beside the container dirs.
+		for _, n := range names {
+			if len(n) == 64 {
+				t.Errorf("container directories left: %v", names)
+				break
+			}
+		}
+	}
+	if got := snapshotDirs(t, root); !cmp.Equal(got, want) {
+		t.Errorf("snapshots %v, want the image's %v", got, want)
+	}
+	if r := strata(t, root, "system", "fsck"); r.code != 0 || !strings.Contains(r.stdout, "clean") {
+		t.Errorf("fsck: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// waitPsGone polls ps -a until no container is left (10 s at most): each
+// ps is the command that settles a container whose monitor is gone.
+func waitPsGone(t *testing.T, root string) {
+	t.Helper()
+	var ps string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ps = mustStrata(t, root, "ps", "-aq"); ps == "" {
+			return
+		}
+	}
+	t.Fatalf("ps -a 10 s after the container was killed:\n%s", mustStrata(t, root, "ps", "-a"))
+}
+
+// A kill -9 of an attached run --rm, the container's monitor, leaves the
+// container running under runc (as docker's does when its CLI dies): ps
+// says so. Once its process has exited, the next command that looks at it
+// removes it as --rm asks: record, mount and snapshot.
+func TestContainerRunRmCLIKilled(t *testing.T) {
+	root := containerRoot(t)
+	snaps := snapshotDirs(t, root)
+	cmd := exec.Command(strataBin, "--root", root, "run", "--rm", "--name", "k", "bb", "sh", "-c", "echo ready; exec sleep 30")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
+		t.Fatalf("read %q, %v; want ready", buf, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if ps := mustStrata(t, root, "ps"); !strings.Contains(ps, "Up ") || !strings.Contains(ps, " k\n") {
+		t.Fatalf("ps after kill -9 of run --rm:\n%s", ps)
+	}
+	mustStrata(t, root, "kill", "k")
+	waitPsGone(t, root)
+	checkGone(t, root, snaps)
+}
+
+// The same for a detached --rm container whose monitor is killed.
+func TestContainerRunRmDetachedMonitorKilled(t *testing.T) {
+	root := containerRoot(t)
+	snaps := snapshotDirs(t, root)
+	id := strings.TrimSpace(mustStrata(t, root, "run", "-d", "--rm", "--name", "d", "bb", "sleep", "30"))
+	b, err := os.ReadFile(filepath.Join(root, "containers", id, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		MonitorPid int `json:"monitorPid"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil || st.MonitorPid <= 0 {
+		t.Fatalf("state.json: %s (%v)", b, err)
+	}
+	if err := syscall.Kill(st.MonitorPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 200 && syscall.Kill(st.MonitorPid, 0) == nil; i++ {
+		time.Sleep(10 * time.Millisecond) // until init reaps it
+	}
+	if ps := mustStrata(t, root, "ps"); !strings.Contains(ps, "Up ") || !strings.Contains(ps, " d\n") {
+		t.Fatalf("ps after kill -9 of the monitor:\n%s", ps)
+	}
+	mustStrata(t, root, "kill", "d")
+	waitPsGone(t, root)
+	checkGone(t, root, snaps)
+}
+
+// strata run IMG yes | head -1: once head has gone, the container is sent
+// SIGPIPE (then SIGKILL), so the pipeline ends and --rm removes it.
+func TestContainerRunBrokenPipe(t *testing.T) {
+	root := containerRoot(t)
+	snaps := snapshotDirs(t, root)
+	for _, args := range [][]string{{"--rm", "bb", "yes"}, {"--rm", "--init", "bb", "yes"}} {
+		sh := exec.Command("sh", "-c", `"$@" | head -1`, "sh", strataBin, "--root", root, "run")
+		sh.Args = append(sh.Args, args...)
+		done := make(chan struct{})
+		var out []byte
+		var err error
+		go func() { out, err = sh.Output(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			sh.Process.Kill()
+			t.Fatalf("run %v | head -1 still running after 10 s", args)
+		}
+		if err != nil || string(out) != "y\n" {
+			t.Errorf("run %v | head -1: %q, %v", args, out, err)
+		}
+		checkGone(t, root, snaps)
+	}
+}
+
+// A hangup (the terminal closed) is passed to the container as Ctrl-C is.
+func TestContainerRunHangup(t *testing.T) {
+	root := containerRoot(t)
+	cmd := exec.Command(strataBin, "--root", root, "run", "--rm", "bb", "sh", "-c", `trap "exit 9" HUP; echo ready; sleep 30 & wait`)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
+		t.Fatalf("read %q, %v; want ready", buf, err)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 9 {
+			t.Errorf("run after SIGHUP: %v, want exit 9", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not end 10 s after SIGHUP")
+	}
+	if got := mustStrata(t, root, "ps", "-aq"); got != "" {
+		t.Errorf("run --rm left %q", got)
+	}
+}
+
+// Ctrl-C of a run whose first process leaves SIGINT at its default action
+// (which a pid namespace's init is spared) ends it at once, as it would
+// the same process outside a container: SIGKILL, not the 2 s grace.
+func TestContainerRunInterruptDefault(t *testing.T) {
+	root := containerRoot(t)
+	cmd := exec.Command(strataBin, "--root", root, "run", "--rm", "--name", "i", "bb", "sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// Until sleep runs: before runc's init execs it, the signal may be
+	// taken by a handler that the exec then drops.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		pid := strings.TrimSpace(strata(t, root, "inspect", "--format", "{{.State.Pid}}", "i").stdout)
+		if b, _ := os.ReadFile("/proc/" + pid + "/comm"); pid != "" && pid != "0" && string(b) == "sleep\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("sleep not running 10 s after run")
+		}
+	}
+	start := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 137 {
+			t.Errorf("run after SIGINT: %v, want exit 137", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not end 10 s after SIGINT")
+	}
+	if d := time.Since(start); d > 1900*time.Millisecond {
+		t.Errorf("run ended %v after SIGINT, want well before the 2 s grace", d)
+	}
+	if got := mustStrata(t, root, "ps", "-aq"); got != "" {
+		t.Errorf("run --rm left %q", got)
+	}
+}
+
+// A command whose first stderr line reads like runc's own failure, and
+// that exits non-zero, ran: its output and status are its own, not a
+// failed start (runc's log, which the container cannot write, tells).
+func TestContainerRunStderrLooksLikeRunc(t *testing.T) {
+	root := containerRoot(t)
+	r := strata(t, root, "run", "--rm", "bb", "sh", "-c", `echo "runc run failed: not really" >&2; echo out; exit 3`)
+	if r.code != 3 || r.stdout != "out\n" || r.stderr != "runc run failed: not really\n" {
+		t.Errorf("run: exit %d, stdout %q, stderr %q; want 3, the output as printed", r.code, r.stdout, r.stderr)
+	}
+	if r := strata(t, root, "run", "--rm", "bb", "nosuchcmd"); r.code != 127 || !strings.HasPrefix(r.stderr, "Error: ") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("run of a missing command: exit %d, stderr %q; want 127 and one error line", r.code, r.stderr)
+	}
+	if got := mustStrata(t, root, "ps", "-aq"); got != "" {
+		t.Errorf("run --rm left %q", got)
+	}
+}
+
+// start -a of a --rm container is watched by its own monitor, which
+// removes it on exit: also when the start -a client was killed first.
+func TestContainerStartAttachedRmClientKilled(t *testing.T) {
+	root := containerRoot(t)
+	snaps := snapshotDirs(t, root)
+	mustStrata(t, root, "create", "--rm", "--name", "a", "bb", "true")
+	if r := strata(t, root, "start", "-a", "a"); r.code != 0 {
+		t.Fatalf("start -a: exit %d, %s", r.code, r.stderr)
+	}
+	waitPsGone(t, root)
+	checkGone(t, root, snaps)
+
+	mustStrata(t, root, "create", "--rm", "--name", "k", "bb", "sh", "-c", "echo ready; exec sleep 30")
+	cmd := exec.Command(strataBin, "--root", root, "start", "-a", "k")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
+		t.Fatalf("read %q, %v; want ready", buf, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if ps := mustStrata(t, root, "ps"); !strings.Contains(ps, "Up ") || !strings.Contains(ps, " k\n") {
+		t.Fatalf("ps after kill -9 of start -a:\n%s", ps)
+	}
+	mustStrata(t, root, "kill", "k")
+	waitPsGone(t, root)
+	checkGone(t, root, snaps)
+}
+
+// run -t --rm: the separate monitor removes the container, and run, which
+// finds it gone, still exits with its status.
+func TestContainerRunTtyRm(t *testing.T) {
+	root := containerRoot(t)
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("skipping: script (util-linux) gives run a terminal")
+	}
+	snaps := snapshotDirs(t, root)
+	cmd := exec.Command("script", "-qec", strataBin+" --root "+root+" run -t --rm bb sh -c 'echo hi; exit 4'", "/dev/null")
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 4 || !strings.Contains(string(out), "hi") {
+		t.Errorf("run -t --rm: %q, %v; want hi and exit 4", out, err)
+	}
+	waitPsGone(t, root)
+	checkGone(t, root, snaps)
 }

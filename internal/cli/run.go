@@ -33,9 +33,15 @@ with docker's default capabilities. Without -d, run streams its output and
 exits with its status: 125 when Strata itself fails (an unknown image, a bad
 flag), 126 when the command cannot be run, 127 when it is not found. With -d,
 a small monitor process keeps the container's logs and records its exit, and
-run prints the container's ID. An interrupt while attached is passed to the
-container (then SIGKILL if it is still running two seconds later); with
---sig-proxy=false it detaches instead, leaving the container running.
+run prints the container's ID. An interrupt, SIGTERM or SIGHUP while attached
+is passed to the container (then SIGKILL if it is still running two seconds
+later); with --sig-proxy=false SIGINT and SIGTERM detach instead, leaving the
+container running. When the reader of run's output goes away (strata run IMG
+yes | head -1), the container gets SIGPIPE the same way, and its output goes
+on to the log only (with --sig-proxy=false it runs on). A container's first
+process that leaves the signal at its default action, which a pid
+namespace's init is spared, gets SIGKILL at once instead (exit 137): the
+run ends as the same process outside a container would.
 
 There is no bridge: the network is loopback only (--network none, the default)
 or the host's (--network host). -p publishes a port on the host's 127.0.0.1
@@ -71,15 +77,32 @@ func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach, sigProxy bool, a
 	ro := engine.RunOptions{Detach: detach}
 	ctx := cmd.Context()
 	var stopProxy func()
+	var proxy chan<- os.Signal
 	if !detach && sigProxy {
 		// Signals go to the container (docker's sig-proxy), not to
 		// detaching: main cancels the context on SIGINT and SIGTERM, so
 		// attach on a context without that cancel.
 		ctx = context.WithoutCancel(ctx)
-		ro.Started = func(ctr *container.Container) { stopProxy = proxySignals(e, ctr.ID) }
+		ro.Started = func(ctr *container.Container) { stopProxy, proxy = proxySignals(e, ctr.ID) }
 	}
 	if !detach {
 		ro.Attach = runtime.AttachOptions{Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
+		// The reader of run's output is gone (yes | head -1): the output
+		// goes on to the log only, and the container is sent SIGPIPE, the
+		// signal a process writing to that pipe itself would get, as a
+		// Ctrl-C is passed on (Store.Interrupt). An attached run is
+		// its container's monitor, so run cannot just die of the broken
+		// pipe as docker's CLI does: that would leave the container
+		// running unwatched, and a --rm one unremoved until it exits.
+		// With --sig-proxy=false the container runs on, run with it.
+		ro.Attach.OutputClosed = func(error) {
+			if proxy != nil {
+				select {
+				case proxy <- syscall.SIGPIPE:
+				default:
+				}
+			}
+		}
 		if f.interactive {
 			ro.Attach.Stdin = c.Stdin
 		}
@@ -107,12 +130,13 @@ func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach, sigProxy bool, a
 	return nil
 }
 
-// proxySignals passes SIGINT and SIGTERM to the container; if it is still
+// proxySignals passes SIGINT, SIGTERM and SIGHUP (the terminal is gone) to
+// the container, and what is sent on the returned channel; if it is still
 // running two seconds after one (a pid 1 without a handler ignores them),
 // or on a second signal, it is killed. stop ends the proxy.
-func proxySignals(e *engine.Engine, id string) (stop func()) {
+func proxySignals(e *engine.Engine, id string) (stop func(), send chan<- os.Signal) {
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	done := make(chan struct{})
 	go func() {
 		// Ends when stop closes done.
@@ -128,7 +152,7 @@ func proxySignals(e *engine.Engine, id string) (stop func()) {
 			case sig := <-sigs:
 				got++
 				if got == 1 {
-					_ = s.Kill(ctx, id, sig.(syscall.Signal))
+					_ = s.Interrupt(ctx, id, sig.(syscall.Signal))
 					timer = time.After(2 * time.Second)
 					continue
 				}
@@ -143,5 +167,5 @@ func proxySignals(e *engine.Engine, id string) (stop func()) {
 	return func() {
 		signal.Stop(sigs)
 		close(done)
-	}
+	}, sigs
 }

@@ -50,7 +50,7 @@ with -i).`,
 					defer t.restore()
 					o.Resize = t.sizes
 				}
-				stop := proxySignals(e, ctr.ID)
+				stop, _ := proxySignals(e, ctr.ID)
 				code, err := s.Attach(context.WithoutCancel(cmd.Context()), ctr.ID, o)
 				stop()
 				if err != nil {

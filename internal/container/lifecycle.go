@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -242,12 +243,16 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 		Ports: c.Ports, HostNetwork: o.Network == "host", Rootfs: rootfs,
 		NoSync: o.AutoRemove,
 	}
-	if o.AutoRemove && !opts.Attach {
+	here := opts.Here && opts.Attach && !o.Tty
+	if o.AutoRemove && !here {
+		// A separate monitor removes a --rm container when it exits, also
+		// when a client is attached (run -t, start -a): the client may be
+		// killed first. The client's own remove then finds it gone.
 		cfg.CleanupArgs = append(append([]string{}, s.remove...), c.ID)
 	}
 	runtime.Tracef("start: spec written")
 	var st *runtime.Status
-	if opts.Here && opts.Attach && !o.Tty {
+	if here {
 		st, err = runtime.StartLocalMonitor(ctx, dir, cfg)
 	} else {
 		st, err = runtime.StartMonitor(ctx, dir, s.monitor, cfg)
@@ -332,7 +337,7 @@ func (s *Store) Run(ctx context.Context, opts CreateOptions, detach bool, o runt
 		return c, 125, err
 	}
 	if opts.AutoRemove {
-		if err := s.Remove(ctx, c.ID, true); err != nil {
+		if err := s.Remove(ctx, c.ID, true); err != nil && !errdefs.IsNotFound(err) {
 			return c, code, err
 		}
 	}
@@ -341,16 +346,32 @@ func (s *Store) Run(ctx context.Context, opts CreateOptions, detach bool, o runt
 
 // Status returns the container's process state, checked against runc when
 // the monitor is gone (runtime.Probe). A container never started has the
-// zero Status.
+// zero Status. A --rm container whose monitor died and whose process has
+// since exited is removed here, as its monitor would have done: the error
+// is then errdefs.ErrNotFound.
 func (s *Store) Status(ctx context.Context, id string) (*runtime.Status, error) {
+	return s.status(ctx, id, true)
+}
+
+// status is Status; without remove it leaves a settled --rm container be
+// (Remove's own look, which must not come back to Remove).
+func (s *Store) status(ctx context.Context, id string, remove bool) (*runtime.Status, error) {
 	st, err := runtime.Probe(ctx, s.runc, id, s.dir(id))
 	if errdefs.IsNotFound(err) {
 		return &runtime.Status{}, nil
 	}
-	if err == nil && st.MonitorLost && !st.Running {
-		s.settleLost(ctx, id, st)
+	if err != nil {
+		return nil, err
 	}
-	return st, err
+	if st.MonitorLost && !st.Running {
+		s.settleLost(ctx, id, st)
+		st.Settled = true
+	}
+	// Settled, also by an earlier command whose remove failed.
+	if remove && st.Settled && !st.Running && s.removeSettled(ctx, id) {
+		return nil, fmt.Errorf("no such container: %s (removed on exit, --rm): %w", ShortID(id), errdefs.ErrNotFound)
+	}
+	return st, nil
 }
 
 // settleLost does what the killed monitor of a container that has since
@@ -362,8 +383,27 @@ func (s *Store) settleLost(ctx context.Context, id string, st *runtime.Status) {
 	_ = s.runc.Delete(ctx, id, true)
 	_ = mount.UnmountAll(s.rootfs(id), 0)
 	rec := *st
-	rec.MonitorPid, rec.MonitorStart = 0, 0
+	rec.MonitorPid, rec.MonitorStart, rec.Settled = 0, 0, true
 	_ = runtime.WriteFileAtomic(filepath.Join(s.dir(id), runtime.StatusFile), &rec)
+}
+
+// removeSettled removes a settled container if it is a --rm one, as its
+// monitor would have, snapshot, name and directory too, and reports
+// whether it is gone. Two callers at once: the second finds nothing left
+// to remove, or fails and leaves it to the next command.
+func (s *Store) removeSettled(ctx context.Context, id string) bool {
+	c, err := s.load(id)
+	if errdefs.IsNotFound(err) {
+		return true
+	}
+	if err != nil || !c.Options.AutoRemove {
+		return false
+	}
+	if err := s.Remove(context.WithoutCancel(ctx), id, true); err != nil && !errdefs.IsNotFound(err) {
+		runtime.Tracef("settle %s: remove: %v", ShortID(id), err)
+		return false
+	}
+	return true
 }
 
 // Kill sends sig to the container's processes.
@@ -383,6 +423,64 @@ func (s *Store) Kill(ctx context.Context, ref string, sig syscall.Signal) error 
 		return fmt.Errorf("kill %s: %w", c.Name, err)
 	}
 	return nil
+}
+
+// Interrupt sends sig (SIGINT, SIGTERM, SIGHUP or SIGPIPE) to the
+// container's init as the terminal or pipe would to a foreground process:
+// one that leaves sig at its default action dies of it. The init of a pid
+// namespace is spared such a signal (the kernel drops it), so when the
+// init neither catches nor ignores sig, it is sent SIGKILL instead: a
+// pipeline or a Ctrl-C ends at once rather than after the caller's grace
+// period. Other signals, and an init that handles sig, get sig itself.
+func (s *Store) Interrupt(ctx context.Context, ref string, sig syscall.Signal) error {
+	switch sig {
+	case unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGPIPE:
+	default:
+		return s.Kill(ctx, ref, sig)
+	}
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	st, err := s.Status(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	pid := st.Pid
+	if pid == 0 {
+		// An attached run learns its pid from runc's state a moment
+		// after the start.
+		if rs, err := s.runc.State(ctx, c.ID); err == nil {
+			pid = rs.Pid
+		}
+	}
+	if pid > 0 && defaultAction(pid, sig) {
+		sig = unix.SIGKILL
+	}
+	return s.Kill(ctx, c.ID, sig)
+}
+
+// defaultAction reports whether pid leaves sig at its default action (it
+// is in neither SigCgt nor SigIgn of /proc/PID/status).
+func defaultAction(pid int, sig syscall.Signal) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	bit := uint64(1) << (uint(sig) - 1)
+	seen := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || k != "SigCgt" && k != "SigIgn" {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err != nil || mask&bit != 0 {
+			return false
+		}
+		seen++
+	}
+	return seen == 2
 }
 
 // Stop sends the image's STOPSIGNAL (default SIGTERM), waits up to
@@ -480,7 +578,7 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) error {
 	if err != nil {
 		return err
 	}
-	st, err := s.Status(ctx, c.ID)
+	st, err := s.status(ctx, c.ID, false)
 	if err != nil {
 		return err
 	}

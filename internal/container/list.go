@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/runtime"
 )
 
@@ -69,6 +70,9 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]Summary, error) {
 			continue // removed meanwhile
 		}
 		st, err := s.Status(ctx, id)
+		if errdefs.IsNotFound(err) {
+			continue // a --rm container settled and removed just now
+		}
 		if err != nil {
 			return nil, err
 		}

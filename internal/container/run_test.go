@@ -473,3 +473,36 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A --rm container settled after its monitor died, whose removal then
+// failed (or was cut short), is removed by the next command that looks at
+// it; a container without --rm stays, exited.
+func TestSettledRmRemovedLater(t *testing.T) {
+	s, chain := newStore(t, snapshotters[0])
+	ctx := context.Background()
+	settled := func(rm bool) *Container {
+		o := baseOptions(chain, "true")
+		o.AutoRemove = rm
+		c, err := s.Create(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		st := &runtime.Status{StartedAt: now, FinishedAt: now, ExitCode: 255, Error: "the container's monitor died", Settled: true}
+		if err := runtime.WriteFileAtomic(filepath.Join(s.dir(c.ID), runtime.StatusFile), st); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	rm, keep := settled(true), settled(false)
+	l, err := s.List(ctx, ListOptions{All: true})
+	if err != nil || len(l) != 1 || l[0].ID != keep.ID || l[0].State != "exited" {
+		t.Fatalf("ps -a: %+v %v, want only the container without --rm, exited", l, err)
+	}
+	if _, err := s.Get(rm.ID); !errdefs.IsNotFound(err) {
+		t.Errorf("the --rm container: %v, want not found", err)
+	}
+	if _, err := os.Stat(s.dir(rm.ID)); !os.IsNotExist(err) {
+		t.Errorf("its directory: %v, want gone", err)
+	}
+}

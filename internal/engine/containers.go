@@ -144,7 +144,8 @@ func (e *Engine) RunContainer(ctx context.Context, image string, opts container.
 	waitMonitor(s.Dir(c.ID))
 	runtime.Tracef("run: monitor gone")
 	if opts.AutoRemove {
-		if err := s.Remove(context.WithoutCancel(ctx), c.ID, true); err != nil {
+		// A separate monitor (run -t) removes it itself.
+		if err := s.Remove(context.WithoutCancel(ctx), c.ID, true); err != nil && !errdefs.IsNotFound(err) {
 			return c, code, err
 		}
 	}

@@ -66,6 +66,11 @@ type AttachOptions struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Resize         <-chan Winsize
+	// OutputClosed, when set, is called once, the first time Stdout or
+	// Stderr fails (EPIPE: the reader of a pipe is gone; EIO: a terminal
+	// hung up). That stream is not written again; the container's output
+	// still goes to its log.
+	OutputClosed func(error)
 }
 
 // Attach connects to the monitor of the container in dir, streams until
@@ -136,6 +141,12 @@ func Attach(ctx context.Context, dir string, o AttachOptions) (int, error) {
 			}
 		}()
 	}
+	var closedOnce sync.Once
+	closed := func(err error) {
+		if o.OutputClosed != nil {
+			closedOnce.Do(func() { o.OutputClosed(err) })
+		}
+	}
 	for {
 		typ, p, err := readFrame(c)
 		if err != nil {
@@ -150,13 +161,9 @@ func Attach(ctx context.Context, dir string, o AttachOptions) (int, error) {
 		}
 		switch typ {
 		case frameStdout:
-			if o.Stdout != nil {
-				_, _ = o.Stdout.Write(p)
-			}
+			o.Stdout = forward(o.Stdout, p, closed)
 		case frameStderr:
-			if o.Stderr != nil {
-				_, _ = o.Stderr.Write(p)
-			}
+			o.Stderr = forward(o.Stderr, p, closed)
 		case frameExit:
 			if len(p) != 4 {
 				return -1, errors.New("attach: bad exit frame")
@@ -164,6 +171,19 @@ func Attach(ctx context.Context, dir string, o AttachOptions) (int, error) {
 			return int(int32(binary.BigEndian.Uint32(p))), nil
 		}
 	}
+}
+
+// forward writes p to w and returns w, or nil (and calls closed) if the
+// write failed: a stream whose reader is gone is not written again.
+func forward(w io.Writer, p []byte, closed func(error)) io.Writer {
+	if w == nil {
+		return nil
+	}
+	if _, err := w.Write(p); err != nil {
+		closed(err)
+		return nil
+	}
+	return w
 }
 
 // dialUnixIn connects to the unix socket name in dir. Socket paths are

@@ -19,7 +19,10 @@ import (
 // logs and wait see no difference while it runs. What it cannot do is
 // outlive the CLI: a kill -9 of the CLI leaves the container to runc (ps
 // then reports it from runc, and exited 255 once it is gone, as after a
-// killed monitor). Detached containers keep the separate monitor.
+// killed monitor; the first command to see it gone unmounts it, and
+// removes it if --rm). Its output after that is lost: the log stops.
+// Detached containers, and attached ones with a terminal, keep the
+// separate monitor.
 
 // locals are the in-process monitors of this process, by container dir.
 var locals struct {
@@ -38,7 +41,8 @@ type localMonitor struct {
 // socket); WaitLocalMonitor waits for the monitor to finish. While it
 // runs, this process ignores SIGHUP and SIGPIPE, as the separate monitor
 // does: a closed terminal or pipe must not take the container's monitor
-// down with it.
+// down with it. The client learns of them instead (AttachOptions'
+// OutputClosed, and a signal.Notify of SIGHUP) and stops the container.
 func StartLocalMonitor(ctx context.Context, dir string, cfg MonitorConfig) (*Status, error) {
 	if cfg.Tty || !cfg.Attach {
 		return nil, fmt.Errorf("start %s: an in-process monitor is for attached runs without a terminal", cfg.ID)

@@ -84,6 +84,10 @@ type Status struct {
 	// MonitorLost is set by Probe, never stored: the monitor died, so the
 	// status comes from runc and the exit status is unknown (255).
 	MonitorLost bool `json:"-"`
+	// Settled says a command other than the monitor recorded this exit,
+	// the monitor having died: what the monitor would have done after it
+	// (remove a --rm container) is left to the commands that read it.
+	Settled bool `json:"settled,omitempty"`
 }
 
 // StartError is a container process that could not start; ExitCode is
@@ -624,18 +628,42 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 	// the pid) or published ports (the proxy enters the container's
 	// network namespace) need the pid at once; an attached run learns it
 	// from runc's state, and tells a failed start by runc's exit and the
-	// failure line it writes to stderr, which the gate holds (no log file
-	// either).
+	// error runc logs: runc writes its log (--log, a pipe here: no file,
+	// and no O_SYNC, which runc opens it with) and the container cannot,
+	// where the container's stderr and runc's own are one pipe. A first
+	// stderr line that looks like runc's failure is held back until runc's
+	// exit and log tell which it was.
 	usePidFile := !m.cfg.Attach || len(proxies) > 0
+	var runcLog *bytes.Buffer
+	var runcLogDone chan struct{}
+	var logW *os.File
 	if usePidFile {
 		opts.PidFile = pidPath
 	} else {
-		// Without --log runc would write its messages to stderr too.
-		opts.LogFile = os.DevNull
+		logR, w, err := os.Pipe()
+		if err != nil {
+			outW.Close()
+			errW.Close()
+			return m.fail(125, err)
+		}
+		logW = w
+		runcLog, runcLogDone = &bytes.Buffer{}, make(chan struct{})
+		// Ends at EOF: runc has exited (its init's copies of the pipe are
+		// closed before the container's command runs).
+		go func() {
+			defer close(runcLogDone)
+			_, _ = io.Copy(runcLog, io.LimitReader(logR, 1<<20))
+			logR.Close()
+		}()
+		// runc's fd 3: ExtraFiles[0] below.
+		opts.LogFile = "/proc/self/fd/3"
 		errGate.prefix = []byte(runcRunFailed)
 	}
 	opts.Stdout, opts.Stderr = outW, errW
 	closeAfterStart := []*os.File{outW, errW}
+	if logW != nil {
+		closeAfterStart = append(closeAfterStart, logW)
+	}
 	if m.cfg.OpenStdin {
 		inR, inW, err := os.Pipe()
 		if err != nil {
@@ -668,6 +696,9 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 	Tracef("monitor: runc run")
 	cmd, err := m.cfg.Runc.runCommand(m.cfg.ID, m.cfg.Bundle, opts)
 	if err == nil {
+		if logW != nil {
+			cmd.ExtraFiles = []*os.File{logW}
+		}
 		err = cmd.Start()
 	}
 	for _, f := range closeAfterStart {
@@ -753,9 +784,14 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 		code = 255
 	}
 	if !usePidFile {
-		// runc run exits 1 with its failure on stderr when the process
-		// could not start; a process that ran and exited 1 leaves none.
-		if msg := errGate.held(); code != 0 && msg != "" {
+		// runc run exits 1 and logs its failure (and writes it to stderr)
+		// when the process could not start; a process that ran and exited
+		// non-zero leaves no error in runc's log, whatever it printed.
+		select {
+		case <-runcLogDone:
+		case <-time.After(2 * time.Second):
+		}
+		if msg := lastRuncError(runcLog.Bytes()); code != 0 && msg != "" {
 			stMu.Lock()
 			finished = true
 			stMu.Unlock()

@@ -316,8 +316,15 @@ func LastRuncError(logFile string) string {
 		return ""
 	}
 	defer f.Close()
+	return lastRuncErrorIn(f)
+}
+
+// lastRuncError is LastRuncError of a log read into b.
+func lastRuncError(b []byte) string { return lastRuncErrorIn(bytes.NewReader(b)) }
+
+func lastRuncErrorIn(r io.Reader) string {
 	var last string
-	s := bufio.NewScanner(f)
+	s := bufio.NewScanner(r)
 	s.Buffer(make([]byte, 64*1024), 1024*1024)
 	for s.Scan() {
 		var l struct{ Level, Msg string }
