@@ -168,10 +168,13 @@ echo "== pull"
 sum=sha256sum; command -v openssl >/dev/null && sum="openssl dgst -sha256"
 runs=(); druns=(); pairs=(); floors=()
 for r in $(seq 1 "$RUNS"); do
-  rm -rf "$work/sp"; runs+=("$(secs $S --root "$work/sp" pull "$SRC/big:v1")")
+  # sync before each timed pull: strata fsyncs its blobs, and on ext4 that
+  # would also wait for the writeback of the previous docker pull's files.
+  rm -rf "$work/sp"; sync; runs+=("$(secs $S --root "$work/sp" pull "$SRC/big:v1")")
   floors+=("$(secs bash -c "for f in $oci/blobs/sha256/*; do pigz -dc \$f | $sum >/dev/null; done")")
   if [[ -n $D ]]; then
     $D rmi -f "$SRC/big:v1" >/dev/null 2>&1 || true
+    sync
     druns+=("$(secs $D pull "$SRC/big:v1")")
     pairs+=("$(ratio "${runs[-1]}" "${druns[-1]}")")
   fi
