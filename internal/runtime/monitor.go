@@ -539,16 +539,7 @@ func (m *monitor) run() error {
 	}
 	outLine.Flush()
 	errLine.Flush()
-	st.Running, st.ExitCode, st.FinishedAt = false, code, time.Now().UTC()
-	if err := writeStatus(m.dir, st); err != nil {
-		fmt.Fprintf(os.Stderr, "monitor: write status: %v\n", err)
-	}
-	hub.send(frameExit, exitFrame(code))
-	hub.closeAll()
-	for _, p := range proxies {
-		p.close()
-	}
-	m.cleanup()
+	m.finish(st, code, hub, proxies)
 	return nil
 }
 
@@ -827,6 +818,17 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 	stMu.Lock()
 	finished = true
 	stMu.Unlock()
+	m.finish(st, code, hub, proxies)
+	return nil
+}
+
+// startFailed records a process that could not start: the caller learns of
+// it from the report (detached) or from the exit frame and the status
+// (attached).
+// finish records the container's exit (without an fsync for a --rm
+// container: a crash cannot hurt it), tells attached clients, closes the
+// published ports and unmounts.
+func (m *monitor) finish(st *Status, code int, hub *attachHub, proxies []*proxy) {
 	st.Running, st.ExitCode, st.FinishedAt = false, code, time.Now().UTC()
 	write := writeStatus
 	if m.cfg.NoSync {
@@ -842,12 +844,8 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 	}
 	m.cleanup()
 	Tracef("monitor: cleaned up")
-	return nil
 }
 
-// startFailed records a process that could not start: the caller learns of
-// it from the report (detached) or from the exit frame and the status
-// (attached).
 func (m *monitor) startFailed(hub *attachHub, code int, err error) error {
 	if m.report == nil {
 		// Attached: the report went out; write the status first so the
