@@ -34,19 +34,25 @@ func (e *Engine) pruneCacheMounts(ctx context.Context) (int, int64, error) {
 		return 0, 0, err
 	}
 	n := 0
-	var size int64
 	for _, ent := range entries {
 		if ent.IsDir() && !strings.HasPrefix(ent.Name(), ".") {
 			n++
 		}
-		_ = filepath.WalkDir(filepath.Join(dir, ent.Name()), func(_ string, d fs.DirEntry, err error) error {
-			if err == nil && d.Type().IsRegular() {
-				if fi, err := d.Info(); err == nil {
-					size += fi.Size()
-				}
-			}
-			return nil
-		})
 	}
+	size := dirSize(dir)
 	return n, size, os.RemoveAll(dir)
+}
+
+// dirSize is the bytes of the regular files under dir (0 if it is missing).
+func dirSize(dir string) int64 {
+	var size int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				size += fi.Size()
+			}
+		}
+		return nil
+	})
+	return size
 }

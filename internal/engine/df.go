@@ -7,6 +7,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/strata-project/strata/internal/build/cache"
 	"github.com/strata-project/strata/internal/content"
 	"github.com/strata-project/strata/internal/images"
 )
@@ -25,6 +26,13 @@ type DiskUsage struct {
 	ActiveImages   int
 	Containers     int
 	ContainersSize int64
+	// The build cache: its records (steps that made a layer), those whose
+	// layer an image also uses, and the disk only the cache holds (the
+	// layers no image uses, and the RUN --mount cache directories): what
+	// `strata builder prune --all` would free.
+	BuildCacheRecords int
+	BuildCacheActive  int
+	BuildCacheSize    int64
 }
 
 // ImageUsage is one image's row of `system df -v`.
@@ -94,6 +102,9 @@ func (e *Engine) DiskUsage(ctx context.Context) (DiskUsage, error) {
 			du.Images = append(du.Images, r)
 		}
 	}
+	if err := e.buildCacheUsage(ctx, users, &du); err != nil {
+		return du, err
+	}
 	err = e.Content.Walk(ctx, func(info content.Info) error {
 		du.BlobsSize += info.Size
 		du.BlobsCount++
@@ -112,4 +123,34 @@ func uniqueChains(img images.Image) []string {
 		}
 	}
 	return out
+}
+
+// buildCacheUsage fills the build cache's figures; images holds the chain
+// IDs images use (their layers are counted in the images' row).
+func (e *Engine) buildCacheUsage(ctx context.Context, images map[string]int, du *DiskUsage) error {
+	recs, err := (&cache.Store{DB: e.DB}).Records(ctx)
+	if err != nil {
+		return err
+	}
+	counted := map[string]bool{}
+	for _, r := range recs {
+		if r.Empty {
+			continue
+		}
+		du.BuildCacheRecords++
+		c := r.ChainID.String()
+		if images[c] > 0 {
+			du.BuildCacheActive++
+			continue
+		}
+		if counted[c] {
+			continue
+		}
+		counted[c] = true
+		if u, err := e.Snap.Usage(ctx, c); err == nil {
+			du.BuildCacheSize += u.Size
+		}
+	}
+	du.BuildCacheSize += dirSize(e.cacheMountDir())
+	return nil
 }
