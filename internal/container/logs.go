@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/runtime"
 )
 
@@ -19,6 +22,14 @@ type LogsOptions struct {
 	// Tail is the number of last lines to show when TailSet.
 	Tail    int
 	TailSet bool
+	// Since and Until, when not zero, keep only the entries written at or
+	// after Since and at or before Until; following stops at Until.
+	Since, Until time.Time
+}
+
+// keep says whether an entry falls within Since and Until.
+func (o LogsOptions) keep(e runtime.LogEntry) bool {
+	return (o.Since.IsZero() || !e.Time.Before(o.Since)) && (o.Until.IsZero() || !e.Time.After(o.Until))
 }
 
 // Logs writes the container's log to stdout and stderr by stream. With
@@ -65,6 +76,9 @@ func (s *Store) Logs(ctx context.Context, ref string, opts LogsOptions, stdout, 
 	if opts.TailSet && opts.Tail >= 0 {
 		var all []runtime.LogEntry
 		n, err := runtime.ReadLog(f, func(e runtime.LogEntry) bool {
+			if !opts.keep(e) {
+				return true
+			}
 			all = append(all, e)
 			if len(all) > 2*opts.Tail+1024 {
 				all = append([]runtime.LogEntry(nil), all[len(all)-opts.Tail:]...)
@@ -82,7 +96,12 @@ func (s *Store) Logs(ctx context.Context, ref string, opts LogsOptions, stdout, 
 		}
 		off = n
 	} else {
-		n, err := runtime.ReadLog(f, func(e runtime.LogEntry) bool { emit(e); return true })
+		n, err := runtime.ReadLog(f, func(e runtime.LogEntry) bool {
+			if opts.keep(e) {
+				emit(e)
+			}
+			return true
+		})
 		if err != nil {
 			return err
 		}
@@ -97,12 +116,17 @@ func (s *Store) Logs(ctx context.Context, ref string, opts LogsOptions, stdout, 
 		if _, err := f.Seek(off, io.SeekStart); err != nil {
 			return err
 		}
-		n, err := runtime.ReadLog(f, func(e runtime.LogEntry) bool { emit(e); return true })
+		n, err := runtime.ReadLog(f, func(e runtime.LogEntry) bool {
+			if opts.keep(e) {
+				emit(e)
+			}
+			return true
+		})
 		if err != nil {
 			return err
 		}
 		off += n
-		if !running {
+		if !running || (!opts.Until.IsZero() && time.Now().After(opts.Until)) {
 			return nil
 		}
 		select {
@@ -111,4 +135,39 @@ func (s *Store) Logs(ctx context.Context, ref string, opts LogsOptions, stdout, 
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// ParseLogTime reads a --since or --until value as docker does: an RFC 3339
+// time (or a prefix of one: a date, a date and hours:minutes; local time
+// when no zone is given), Unix seconds with an optional fraction, or a
+// duration before now ("10m", "1h30m").
+func ParseLogTime(v string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(v); err == nil {
+		return now.Add(-d), nil
+	}
+	if sec, frac, ok := strings.Cut(v, "."); ok || sec != "" {
+		if s, err := strconv.ParseInt(sec, 10, 64); err == nil {
+			var ns int64
+			if ok {
+				f, err := strconv.ParseFloat("0."+frac, 64)
+				if err != nil {
+					return time.Time{}, fmt.Errorf("%q: not a time: %w", v, errdefs.ErrInvalidArgument)
+				}
+				ns = int64(f * 1e9)
+			}
+			return time.Unix(s, ns), nil
+		}
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		if strings.Contains(layout, "Z07") {
+			if t, err := time.Parse(layout, v); err == nil {
+				return t, nil
+			}
+			continue
+		}
+		if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time (2006-01-02T15:04:05Z), Unix seconds or a duration such as 10m: %w", v, errdefs.ErrInvalidArgument)
 }
