@@ -362,10 +362,13 @@ func (m *monitor) sendReport(rep startReport) {
 // path is name in the container's directory.
 func (m *monitor) path(name string) string { return filepath.Join(m.dir, name) }
 
-// fail reports a failure to start, records it and cleans up.
+// fail records a failure to start, reports it and cleans up. The status
+// goes first: it names this monitor, so a "strata rm" run the moment the
+// error is reported waits for the cleanup instead of racing it (it used to
+// find no status, not wait, and fail on a file the monitor wrote next).
 func (m *monitor) fail(code int, err error) error {
-	m.sendReport(startReport{Error: err.Error(), ExitCode: code})
 	_ = writeStatus(m.dir, &Status{MonitorPid: os.Getpid(), MonitorStart: selfStart(), ExitCode: code, FinishedAt: time.Now().UTC(), Error: err.Error(), StartFailed: true})
+	m.sendReport(startReport{Error: err.Error(), ExitCode: code})
 	m.cleanup()
 	return err
 }
