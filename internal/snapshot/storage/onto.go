@@ -2,9 +2,7 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -38,46 +36,7 @@ func (s *Snapshotter) CommitOnto(ctx context.Context, name, key, parent string, 
 	if name == "" {
 		return fmt.Errorf("commit %q with an empty name: %w", key, errdefs.ErrInvalidArgument)
 	}
-	err := s.update(func(tx *bolt.Tx) error {
-		r, err := get(tx, key)
-		if err != nil {
-			return err
-		}
-		if r.info.Kind != snapshot.KindActive {
-			return fmt.Errorf("snapshot %q is %s, not active: %w", key, r.info.Kind, errdefs.ErrFailedPrecondition)
-		}
-		if r.info.Parent != "" {
-			return fmt.Errorf("snapshot %q has a parent already (%q): %w", key, r.info.Parent, errdefs.ErrFailedPrecondition)
-		}
-		if parent != "" {
-			p, err := get(tx, parent)
-			if err != nil {
-				return fmt.Errorf("parent: %w", err)
-			}
-			if p.info.Kind != snapshot.KindCommitted {
-				return fmt.Errorf("parent %q is %s, not committed: %w", parent, p.info.Kind, errdefs.ErrFailedPrecondition)
-			}
-		}
-		if _, err := get(tx, name); err == nil {
-			return fmt.Errorf("snapshot %q: %w", name, errdefs.ErrAlreadyExists)
-		} else if !errors.Is(err, errdefs.ErrNotFound) {
-			return err
-		}
-		now := time.Now().UTC()
-		c := record{id: r.id, info: snapshot.Info{Labels: r.info.Labels, Created: now, Updated: now}}
-		for _, o := range opts {
-			o(&c.info)
-		}
-		c.info.Kind, c.info.Name, c.info.Parent = snapshot.KindCommitted, name, parent
-		sb, err := snapshotsBucket(tx)
-		if err != nil {
-			return err
-		}
-		if err := sb.DeleteBucket([]byte(key)); err != nil {
-			return err
-		}
-		return put(tx, c)
-	})
+	err := s.update(func(tx *bolt.Tx) error { return commitTx(tx, name, key, &parent, opts) })
 	if err != nil {
 		return fmt.Errorf("commit %q as %q onto %q: %w", key, name, parent, err)
 	}

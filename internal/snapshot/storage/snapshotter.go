@@ -227,38 +227,59 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snap
 	if name == "" {
 		return fmt.Errorf("commit %q with an empty name: %w", key, errdefs.ErrInvalidArgument)
 	}
-	err := s.update(func(tx *bolt.Tx) error {
-		r, err := get(tx, key)
-		if err != nil {
-			return err
-		}
-		if r.info.Kind != snapshot.KindActive {
-			return fmt.Errorf("snapshot %q is %s, not active: %w", key, r.info.Kind, errdefs.ErrFailedPrecondition)
-		}
-		if _, err := get(tx, name); err == nil {
-			return fmt.Errorf("snapshot %q: %w", name, errdefs.ErrAlreadyExists)
-		} else if !errors.Is(err, errdefs.ErrNotFound) {
-			return err
-		}
-		now := time.Now().UTC()
-		c := record{id: r.id, info: snapshot.Info{Labels: r.info.Labels, Created: now, Updated: now}}
-		for _, o := range opts {
-			o(&c.info)
-		}
-		c.info.Kind, c.info.Name, c.info.Parent = snapshot.KindCommitted, name, r.info.Parent
-		sb, err := snapshotsBucket(tx)
-		if err != nil {
-			return err
-		}
-		if err := sb.DeleteBucket([]byte(key)); err != nil {
-			return err
-		}
-		return put(tx, c)
-	})
+	err := s.update(func(tx *bolt.Tx) error { return commitTx(tx, name, key, nil, opts) })
 	if err != nil {
 		return fmt.Errorf("commit %q as %q: %w", key, name, err)
 	}
 	return nil
+}
+
+// commitTx turns the active snapshot key into the committed snapshot name,
+// on its own parent, or with onto set on *onto (a snapshot prepared with no
+// parent, see CommitOnto).
+func commitTx(tx *bolt.Tx, name, key string, onto *string, opts []snapshot.Opt) error {
+	r, err := get(tx, key)
+	if err != nil {
+		return err
+	}
+	if r.info.Kind != snapshot.KindActive {
+		return fmt.Errorf("snapshot %q is %s, not active: %w", key, r.info.Kind, errdefs.ErrFailedPrecondition)
+	}
+	parent := r.info.Parent
+	if onto != nil {
+		if parent != "" {
+			return fmt.Errorf("snapshot %q has a parent already (%q): %w", key, parent, errdefs.ErrFailedPrecondition)
+		}
+		parent = *onto
+		if parent != "" {
+			p, err := get(tx, parent)
+			if err != nil {
+				return fmt.Errorf("parent: %w", err)
+			}
+			if p.info.Kind != snapshot.KindCommitted {
+				return fmt.Errorf("parent %q is %s, not committed: %w", parent, p.info.Kind, errdefs.ErrFailedPrecondition)
+			}
+		}
+	}
+	if _, err := get(tx, name); err == nil {
+		return fmt.Errorf("snapshot %q: %w", name, errdefs.ErrAlreadyExists)
+	} else if !errors.Is(err, errdefs.ErrNotFound) {
+		return err
+	}
+	now := time.Now().UTC()
+	c := record{id: r.id, info: snapshot.Info{Labels: r.info.Labels, Created: now, Updated: now}}
+	for _, o := range opts {
+		o(&c.info)
+	}
+	c.info.Kind, c.info.Name, c.info.Parent = snapshot.KindCommitted, name, parent
+	sb, err := snapshotsBucket(tx)
+	if err != nil {
+		return err
+	}
+	if err := sb.DeleteBucket([]byte(key)); err != nil {
+		return err
+	}
+	return put(tx, c)
 }
 
 func (s *Snapshotter) Remove(ctx context.Context, key string) error {
