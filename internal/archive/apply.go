@@ -59,9 +59,16 @@ var geteuid = os.Geteuid
 // index) covers the whole stream. On error, root holds the entries applied
 // so far.
 func Apply(ctx context.Context, root string, r io.Reader, opts ApplyOptions) (int64, error) {
+	_, n, err := apply(ctx, root, r, opts, false)
+	return n, err
+}
+
+// apply runs an applier over the tar stream r into root, as Apply or (with
+// upper) ApplyOverlay, and returns it with the bytes read from r.
+func apply(ctx context.Context, root string, r io.Reader, opts ApplyOptions, upper bool) (*applier, int64, error) {
 	rootf, err := os.Open(root)
 	if err != nil {
-		return 0, fmt.Errorf("apply layer: %w", err)
+		return nil, 0, fmt.Errorf("apply layer: %w", err)
 	}
 	defer rootf.Close()
 	rr := &recordingReader{r: r}
@@ -74,11 +81,12 @@ func Apply(ctx context.Context, root string, r io.Reader, opts ApplyOptions) (in
 		rr:      rr,
 		isRoot:  geteuid() == 0,
 		touched: map[string]bool{},
+		upper:   upper,
 	}
 	if err := a.run(ctx, tar.NewReader(rr)); err != nil {
-		return rr.n, fmt.Errorf("apply layer to %s: %w", root, err)
+		return a, rr.n, fmt.Errorf("apply layer to %s: %w", root, err)
 	}
-	return rr.n, nil
+	return a, rr.n, nil
 }
 
 type dirTime struct {

@@ -1,12 +1,10 @@
 package archive
 
 import (
-	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -48,27 +46,11 @@ type Upper struct {
 // (see there), leaving upper partly written. Needs root (mknod, trusted
 // xattrs).
 func ApplyOverlay(ctx context.Context, upper string, r io.Reader, opts ApplyOptions) (Upper, error) {
-	rootf, err := os.Open(upper)
+	a, n, err := apply(ctx, upper, r, opts, true)
 	if err != nil {
-		return Upper{}, fmt.Errorf("apply layer: %w", err)
+		return Upper{Size: n}, err
 	}
-	defer rootf.Close()
-	rr := &recordingReader{r: r}
-	if opts.Index != nil {
-		rr.idx = newIndexWriter(opts.Index)
-	}
-	a := &applier{
-		rootfd:  int(rootf.Fd()),
-		opts:    opts,
-		rr:      rr,
-		isRoot:  geteuid() == 0,
-		touched: map[string]bool{},
-		upper:   true,
-	}
-	if err := a.run(ctx, tar.NewReader(rr)); err != nil {
-		return Upper{Size: rr.n}, fmt.Errorf("apply layer to %s: %w", upper, err)
-	}
-	return Upper{Size: rr.n, RootSet: a.rootSet}, nil
+	return Upper{Size: n, RootSet: a.rootSet}, nil
 }
 
 // upperWhiteout applies ".wh.NAME" or the opaque marker in dir of an upper
