@@ -408,17 +408,31 @@ func (s *Store) removeSettled(ctx context.Context, id string) bool {
 
 // Kill sends sig to the container's processes.
 func (s *Store) Kill(ctx context.Context, ref string, sig syscall.Signal) error {
-	c, err := s.Get(ref)
+	c, _, err := s.running(ctx, ref)
 	if err != nil {
 		return err
+	}
+	return s.kill(ctx, c, sig)
+}
+
+// running is the container ref and its status, or a conflict if it is not
+// running.
+func (s *Store) running(ctx context.Context, ref string) (*Container, *runtime.Status, error) {
+	c, err := s.Get(ref)
+	if err != nil {
+		return nil, nil, err
 	}
 	st, err := s.Status(ctx, c.ID)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if !st.Running {
-		return fmt.Errorf("container %s is not running: %w", c.Name, errdefs.ErrConflict)
+		return nil, nil, fmt.Errorf("container %s is not running: %w", c.Name, errdefs.ErrConflict)
 	}
+	return c, st, nil
+}
+
+func (s *Store) kill(ctx context.Context, c *Container, sig syscall.Signal) error {
 	if err := s.runc.Kill(ctx, c.ID, sig, sig == unix.SIGKILL); err != nil {
 		return fmt.Errorf("kill %s: %w", c.Name, err)
 	}
@@ -438,11 +452,7 @@ func (s *Store) Interrupt(ctx context.Context, ref string, sig syscall.Signal) e
 	default:
 		return s.Kill(ctx, ref, sig)
 	}
-	c, err := s.Get(ref)
-	if err != nil {
-		return err
-	}
-	st, err := s.Status(ctx, c.ID)
+	c, st, err := s.running(ctx, ref)
 	if err != nil {
 		return err
 	}
@@ -457,7 +467,7 @@ func (s *Store) Interrupt(ctx context.Context, ref string, sig syscall.Signal) e
 	if pid > 0 && defaultAction(pid, sig) {
 		sig = unix.SIGKILL
 	}
-	return s.Kill(ctx, c.ID, sig)
+	return s.kill(ctx, c, sig)
 }
 
 // defaultAction reports whether pid leaves sig at its default action (it
