@@ -64,6 +64,7 @@ func New(root string, d Driver) (*Snapshotter, error) {
 	if err := os.MkdirAll(filepath.Join(root, "snapshots"), 0o700); err != nil {
 		return nil, fmt.Errorf("create snapshot root: %w", err)
 	}
+	markTopDir(filepath.Join(root, "snapshots"))
 	s := &Snapshotter{root: root, driver: d}
 	if err := s.initDB(); err != nil {
 		return nil, err

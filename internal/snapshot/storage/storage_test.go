@@ -9,6 +9,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/mount"
@@ -118,4 +119,32 @@ func TestCommitKeepsDirAndChain(t *testing.T) {
 	if len(dirs) != 3 || dirs[0] != uppers[0] || dirs[2] != uppers[2] {
 		t.Errorf("ParentDirs = %v, want %v", dirs, uppers)
 	}
+}
+
+// The snapshots directory carries the top-of-hierarchy flag where the
+// filesystem has it (ext4), so each snapshot tree is placed on its own.
+func TestSnapshotsDirIsTopDir(t *testing.T) {
+	probe := t.TempDir()
+	markTopDir(probe)
+	if !hasTopDir(t, probe) {
+		t.Skip("this filesystem has no top-of-hierarchy flag (chattr +T)")
+	}
+	root := t.TempDir()
+	if _, err := New(root, plain{}); err != nil {
+		t.Fatal(err)
+	}
+	if !hasTopDir(t, filepath.Join(root, "snapshots")) {
+		t.Fatal("snapshots/ lacks FS_TOPDIR_FL")
+	}
+}
+
+func hasTopDir(t *testing.T, dir string) bool {
+	t.Helper()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	flags, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
+	return err == nil && flags&fsTopDirFlag != 0
 }
