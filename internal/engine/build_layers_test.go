@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/strata-project/strata/internal/content"
 	"github.com/strata-project/strata/internal/engine"
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/layer"
@@ -97,6 +98,20 @@ func TestBuiltLayersWithoutBlobs(t *testing.T) {
 		t.Errorf("loaded files (-built +loaded):\n%s", d)
 	}
 	fsckClean(loaded, "after the load")
+
+	// Loaded back into the store that built it, the archive adds no blob:
+	// the built layers are there already, as snapshots and indexes.
+	before := blobDigests(t, src)
+	if _, err := src.Load(ctx, engine.LoadOptions{Input: writeTemp(t, archiveBytes)}); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(before, blobDigests(t, src)); d != "" {
+		t.Errorf("loading its own save into the store that built it changed its blobs (-before +after):\n%s", d)
+	}
+	if got, err := src.ResolveImage(ctx, "built:1"); err != nil || got.ID() != res.ID {
+		t.Fatalf("reloaded image: %v %v, want ID %s", got.ID(), err, res.ID)
+	}
+	fsckClean(src, "after loading its own save")
 
 	// Push compresses them; the pushed manifest names gzip blobs, and a
 	// pull elsewhere gives the same image.
@@ -201,4 +216,17 @@ func TestBuiltLayersWithoutBlobs(t *testing.T) {
 			t.Errorf("--compression gzip layer %d: %s %v", i, l.MediaType, err)
 		}
 	}
+}
+
+// blobDigests lists the blobs in e's content store.
+func blobDigests(t *testing.T, e *engine.Engine) []string {
+	t.Helper()
+	var out []string
+	if err := e.Content.Walk(context.Background(), func(i content.Info) error {
+		out = append(out, i.Digest.String())
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -424,6 +424,15 @@ func (e *Engine) haveLayer(ctx context.Context, chainID digest.Digest, l imagear
 			return b, true
 		}
 	}
+	// A layer kept as its snapshot and tar-split index (a build's) has no
+	// blob to find; the archive's uncompressed tar of it is that layer, and
+	// storing it would keep a second copy.
+	if rec.Index != nil && l.Desc.Digest == l.DiffID && l.Desc.Size == rec.Size &&
+		(l.Desc.MediaType == "" || layer.Unstored(l.Desc, l.DiffID)) {
+		if _, err := e.Content.Info(ctx, rec.Index.Digest); err == nil {
+			return ocispec.Descriptor{MediaType: manifest.LayerMediaType(""), Digest: l.DiffID, Size: rec.Size}, true
+		}
+	}
 	return ocispec.Descriptor{}, false
 }
 
