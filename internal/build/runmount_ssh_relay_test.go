@@ -3,6 +3,7 @@ package build
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/pem"
 	"net"
 	"os"
 	"path/filepath"
@@ -107,5 +108,37 @@ func TestRelayAgentLimits(t *testing.T) {
 		for _, c := range []net.Conn{client, theirs, up, upTheirs} {
 			c.Close()
 		}
+	}
+}
+
+// TestParseSSHHome: a key path after "ID=" may start with ~, which no
+// shell expands there.
+func TestParseSSHHome(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".ssh", "id_ed25519"), pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srcs, err := parseSSH([]string{"git=~/.ssh/id_ed25519"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := srcs["git"].keyring.List()
+	if err != nil || len(keys) != 1 || keys[0].Comment != "id_ed25519" {
+		t.Errorf("keys of --ssh git=~/.ssh/id_ed25519: %v, %v", keys, err)
+	}
+	if got := expandHome("~other/x"); got != "~other/x" {
+		t.Errorf("expandHome(~other/x) = %q", got)
 	}
 }
