@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,5 +43,58 @@ func TestCLIBuildSecretAndCacheMount(t *testing.T) {
 	mustStrata(t, root, "builder", "prune", "--all")
 	if _, err := os.Stat(filepath.Join(root, "build-cache-mounts")); !os.IsNotExist(err) {
 		t.Errorf("builder prune --all left the cache mounts (%v)", err)
+	}
+}
+
+// TestCLIBuildSSHAndSecretEnv runs `strata build --ssh ID=KEYFILE` with an
+// ssh mount that lists the key through a helper, and `--secret` given to
+// a RUN as a variable; without --ssh the required mount fails the build.
+func TestCLIBuildSSHAndSecretEnv(t *testing.T) {
+	testutil.RequiresRoot(t)
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		t.Skip("skipping: needs ssh-keygen (apt-get install openssh-client)")
+	}
+	root := t.TempDir()
+	rootfs := filepath.Join(t.TempDir(), "rootfs")
+	testutil.BusyboxRootfs(t, rootfs)
+	mustStrata(t, root, "import", rootfs, "busybox")
+	ctx := t.TempDir()
+	helper := exec.Command("go", "build", "-o", filepath.Join(ctx, "sshlist"), "../../internal/build/testdata/sshlist")
+	helper.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := helper.CombinedOutput(); err != nil {
+		t.Fatalf("build the sshlist helper: %v\n%s", err, out)
+	}
+	key := filepath.Join(t.TempDir(), "id_ed25519")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	fp, err := exec.Command("ssh-keygen", "-l", "-E", "sha256", "-f", key+".pub").Output()
+	if err != nil || len(strings.Fields(string(fp))) < 2 {
+		t.Fatalf("ssh-keygen -l: %q %v", fp, err)
+	}
+	df := "FROM busybox\n" +
+		"RUN --mount=type=ssh,id=deploy,required --mount=source=sshlist,target=/t /t > /keys\n" +
+		"RUN --mount=type=secret,id=tok,env=TOK,required printf %s \"$TOK\" | wc -c > /n\n"
+	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tok := filepath.Join(t.TempDir(), "tok")
+	if err := os.WriteFile(tok, []byte("1234567"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustStrata(t, root, "build", "-q", "--ssh", "deploy="+key, "--secret", "id=tok,src="+tok, "-t", "s:1", ctx)
+	want := strings.Fields(string(fp))[1] + " signed\nremove refused\n7\n"
+	if out := mustStrata(t, root, "run", "--rm", "s:1", "cat", "/keys", "/n"); out != want {
+		t.Errorf("run cat /keys /n = %q, want %q", out, want)
+	}
+	if out := mustStrata(t, root, "run", "--rm", "s:1", "env"); strings.Contains(out, "TOK=") || strings.Contains(out, "SSH_AUTH_SOCK") {
+		t.Errorf("the image's environment holds the secret or the agent:\n%s", out)
+	}
+	r := strata(t, root, "build", "-q", "--secret", "id=tok,src="+tok, "-t", "s:2", ctx)
+	if r.code != 1 || !strings.Contains(r.stderr, "Dockerfile:2: RUN --mount=type=ssh,id=deploy: the ssh agent is required but was not given: pass --ssh deploy") {
+		t.Errorf("build without --ssh: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if help := mustStrata(t, root, "build", "--help"); !strings.Contains(help, "--ssh stringArray") || !strings.Contains(help, "--mount=type=ssh") {
+		t.Errorf("build --help does not tell of --ssh:\n%s", help)
 	}
 }

@@ -763,7 +763,7 @@ func TestBadInput(t *testing.T) {
 		{"missing image", "FROM nosuch:1\n", "Dockerfile:1: FROM nosuch:1: image not found in the store"},
 		{"copy from later stage", "FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\n", "Dockerfile:2: COPY --from=b refers to this or a later stage"},
 		{"unknown instruction", "FROM busybox\nCOPPY a b\n", `Dockerfile:2: unknown instruction "COPPY" (did you mean COPY?)`},
-		{"run mount ssh", "FROM busybox\nRUN --mount=type=ssh true\n", "Dockerfile:2: RUN --mount=type=ssh is not supported"},
+		{"run mount ssh not given", "FROM busybox\nRUN --mount=type=ssh,required true\n", "Dockerfile:2: RUN --mount=type=ssh,id=default: the ssh agent is required but was not given: pass --ssh default"},
 		{"bad chmod", "FROM busybox\nCOPY --chmod=999 Dockerfile /\n", "Dockerfile:2: --chmod=999: want an octal mode"},
 		{"unknown chown user", "FROM busybox\nCOPY --chown=nosuchuser Dockerfile /\n", "Dockerfile:2: --chown=nosuchuser:"},
 	}

@@ -69,6 +69,9 @@ type Options struct {
 	// Secrets are --secret values (id=NAME,src=FILE|env=VAR) that RUN
 	// --mount=type=secret reads.
 	Secrets []string
+	// SSH are --ssh values (ID, ID=SOCKET or ID=KEYFILE[,KEYFILE…]) that
+	// RUN --mount=type=ssh forwards.
+	SSH []string
 	// CacheMountDir holds RUN --mount=type=cache directories between
 	// builds (the store's build-cache-mounts).
 	CacheMountDir string
@@ -134,6 +137,7 @@ type builder struct {
 	steps   []doneStep     // finished steps, recorded by flush
 	syncDir string         // a new snapshot's dir: flush syncs its filesystem
 	secrets map[string]secretSource
+	ssh     map[string]*sshSource
 }
 
 // Build builds the Dockerfile in opts and returns the image; it writes no
@@ -160,6 +164,9 @@ func Build(ctx context.Context, be Backend, opts Options) (Result, error) {
 	b := &builder{be: be, opts: opts, df: df, p: &printer{w: opts.Progress, verbose: opts.Verbose},
 		cache: &cache.Store{DB: be.DB}}
 	if b.secrets, err = parseSecrets(opts.Secrets); err != nil {
+		return Result{}, err
+	}
+	if b.ssh, err = parseSSH(opts.SSH); err != nil {
 		return Result{}, err
 	}
 	ig, err := ParseIgnore(opts.Ignore)

@@ -34,10 +34,14 @@
 // RUN --mount (runmount*.go) adds runtime-spec mounts to the RUN's
 // container: binds of the context, a stage or an image (read-only, or a
 // throwaway copy when rw), persistent cache dirs under
-// Options.CacheMountDir, tmpfs, and --secret files from a private temp dir.
-// None of them is in the layer: mount points the rootfs lacked are made for
-// the run and removed after it, with their parents' mtimes and any
-// directory overlay copied up to hold them. A secret's value is in no key.
+// Options.CacheMountDir, tmpfs, --secret files from a private temp dir (or
+// variables of the RUN's environment, with env=), and --ssh agents: a
+// socket per mount in that temp dir, served by the build for the RUN's
+// lifetime, relaying list and sign requests to the host's agent or to a
+// keyring of key files (runmount_ssh.go). None of them is in the layer:
+// mount points the rootfs lacked are made for the run and removed after
+// it, with their parents' mtimes and any directory overlay copied up to
+// hold them. A secret's value, and an agent's socket or keys, are in no key.
 //
 // The step cache (package cache) maps a key made of the parent key, the
 // step's text, the build args it sees and its sources' content hashes to

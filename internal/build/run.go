@@ -88,11 +88,24 @@ func (b *builder) runStep(ctx context.Context, s *state, in Instruction) error {
 	log := b.p.step(b.title(s, "RUN "+shown))
 	env := append(envOf(s.args), s.img.Config.Env...)
 	cfg := ocispec.ImageConfig{Env: dedupEnv(env), WorkingDir: s.img.Config.WorkingDir, User: s.img.Config.User}
+	for _, m := range mounts {
+		// As BuildKit: the first ssh mount is the agent, unless the
+		// stage's environment names one.
+		if m.sshFirst && !hasEnv(cfg.Env, "SSH_AUTH_SOCK") {
+			cfg.Env = append(cfg.Env, "SSH_AUTH_SOCK="+m.target)
+		}
+	}
 	return b.fsStep(ctx, s, in, log, key, createdBy, inp, func(ctx context.Context, root string) error {
 		var code int
-		st, err := b.withRunMounts(ctx, root, mounts, func(ms []specs.Mount) error {
+		st, err := b.withRunMounts(ctx, root, mounts, func(ms []specs.Mount, secretEnv []string) error {
+			// cfg is this RUN's copy: the secrets go into its container's
+			// environment and never into the image config.
+			c := cfg
+			if len(secretEnv) > 0 {
+				c.Env = dedupEnv(append(append([]string(nil), cfg.Env...), secretEnv...))
+			}
 			var err error
-			code, err = b.runContainer(ctx, root, cfg, args, stdin, network, ms, log)
+			code, err = b.runContainer(ctx, root, c, args, stdin, network, ms, log)
 			return err
 		})
 		inp.pruneUpper = st.pruneUpper
@@ -123,6 +136,15 @@ func dedupEnv(env []string) []string {
 	return out
 }
 
+func hasEnv(env []string, name string) bool {
+	for _, e := range env {
+		if k, _, _ := strings.Cut(e, "="); k == name {
+			return true
+		}
+	}
+	return false
+}
+
 // runContainer runs args with runc on the mounted rootfs and returns the
 // exit code. Cancelling ctx kills the container; it is always deleted.
 func (b *builder) runContainer(ctx context.Context, rootfs string, cfg ocispec.ImageConfig, args []string, stdin, network string, mounts []specs.Mount, log *stepLog) (int, error) {
@@ -145,7 +167,9 @@ func (b *builder) runContainer(ctx context.Context, rootfs string, cfg ocispec.I
 		return -1, err
 	}
 	spec.Mounts = append(spec.Mounts, mounts...)
-	bundle, err := os.MkdirTemp("", "strata-bundle-")
+	// The spec holds the environment, and so any secret given as env=:
+	// keep it in memory, as secret files are.
+	bundle, err := os.MkdirTemp(secretTempDir(), "strata-bundle-")
 	if err != nil {
 		return -1, err
 	}

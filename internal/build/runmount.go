@@ -22,21 +22,29 @@ import (
 //	        mode/uid/gid of a new cache dir, from/source to seed it, ro
 //	tmpfs   target, size
 //	secret  id (default the target's base name), target (default
-//	        /run/secrets/<id>), required, mode (default 0400), uid, gid
+//	        /run/secrets/<id> unless env is given), env (a variable of the
+//	        RUN that gets the value), required, mode (default 0400), uid, gid
+//	ssh     id (default "default"), target (default
+//	        /run/buildkit/ssh_agent.N, N counting the RUN's ssh mounts),
+//	        required, mode (default 0600), uid, gid
 //
-// type=ssh is refused: Strata forwards no SSH agent.
+// A secret or ssh mount whose id the build was not given is left out,
+// unless required (then the build fails), as BuildKit does.
 type runMount struct {
-	typ      string
-	target   string
-	source   string
-	from     string
-	readonly bool
-	id       string
-	sharing  string
-	mode     os.FileMode
-	uid, gid int
-	size     int64
-	required bool
+	typ        string
+	target     string
+	source     string
+	from       string
+	readonly   bool
+	id         string
+	sharing    string
+	mode       os.FileMode
+	uid, gid   int
+	size       int64
+	required   bool
+	env        string // secret: the variable that gets the value
+	sshFirst   bool   // the RUN's first ssh mount: SSH_AUTH_SOCK names it
+	autoTarget bool   // an ssh mount without target=
 
 	// Resolved by mountKeys: what the source is read from.
 	fromChain digest.Digest // a stage's or image's layers
@@ -82,6 +90,11 @@ func parseRunMount(v, workdir string) (*runMount, error) {
 			m.from = val
 		case "id":
 			m.id = val
+		case "env":
+			if !validEnvName(val) {
+				return nil, fmt.Errorf("--mount env=%s: want a variable name (letters, digits and _, not starting with a digit)", val)
+			}
+			m.env = val
 		case "sharing":
 			m.sharing = strings.ToLower(val)
 		case "mode":
@@ -146,26 +159,40 @@ func parseRunMount(v, workdir string) (*runMount, error) {
 			}
 			m.id = path.Base(m.target)
 		}
-		if m.target == "" {
+		if m.target == "" && m.env == "" {
 			m.target = "/run/secrets/" + m.id
 		}
 		if mode == "" {
 			m.mode = 0o400
 		}
 	case "ssh":
-		return nil, fmt.Errorf("--mount=type=ssh is not supported: Strata forwards no SSH agent into a build")
+		if m.id == "" {
+			m.id = "default"
+		}
+		if m.target == "" {
+			m.target, m.autoTarget = sshTarget(0), true // parseRunMounts numbers it
+		}
+		if mode == "" {
+			m.mode = 0o600
+		}
 	default:
-		return nil, fmt.Errorf("--mount type=%s: unknown mount type (want bind, cache, tmpfs or secret)", m.typ)
+		return nil, fmt.Errorf("--mount type=%s: unknown mount type (want bind, cache, tmpfs, secret or ssh)", m.typ)
+	}
+	if m.env != "" && m.typ != "secret" {
+		return nil, fmt.Errorf("--mount=%s: only secret mounts take env", v)
 	}
 	if mode != "" {
-		if m.typ != "cache" && m.typ != "secret" {
-			return nil, fmt.Errorf("--mount mode=%s: only cache and secret mounts take a mode", mode)
+		if m.typ != "cache" && m.typ != "secret" && m.typ != "ssh" {
+			return nil, fmt.Errorf("--mount mode=%s: only cache, secret and ssh mounts take a mode", mode)
 		}
 		n, err := strconv.ParseUint(mode, 8, 32)
 		if err != nil || n > 0o7777 {
 			return nil, fmt.Errorf("--mount mode=%s: want an octal mode such as 0755", mode)
 		}
 		m.mode = os.FileMode(n)
+	}
+	if m.target == "" && m.env != "" {
+		return m, nil // a secret only in the environment
 	}
 	if m.target == "" {
 		return nil, fmt.Errorf("--mount=%s: a %s mount needs a target", v, m.typ)
@@ -183,10 +210,28 @@ func parseRunMount(v, workdir string) (*runMount, error) {
 	if (m.from != "" || m.source != "") && m.typ != "bind" && m.typ != "cache" {
 		return nil, fmt.Errorf("--mount=%s: only bind and cache mounts take from or source", v)
 	}
-	if m.required && m.typ != "secret" {
-		return nil, fmt.Errorf("--mount=%s: only secret mounts take required", v)
+	if m.required && m.typ != "secret" && m.typ != "ssh" {
+		return nil, fmt.Errorf("--mount=%s: only secret and ssh mounts take required", v)
 	}
 	return m, nil
+}
+
+// sshTarget is where BuildKit puts the n-th ssh mount of a RUN that names
+// no target.
+func sshTarget(n int) string { return "/run/buildkit/ssh_agent." + strconv.Itoa(n) }
+
+// validEnvName reports whether s can be an environment variable of the
+// RUN's shell.
+func validEnvName(s string) bool {
+	if s == "" || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for _, c := range s {
+		if c != '_' && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseSize reads a byte count with an optional k, m or g suffix (powers
@@ -216,6 +261,7 @@ func (b *builder) parseRunMounts(s *state, in Instruction) ([]*runMount, error) 
 	env := s.env()
 	var out []*runMount
 	seen := map[string]bool{}
+	nSSH := 0
 	for _, raw := range in.flags("mount") {
 		v, err := b.expand(in, raw, env)
 		if err != nil {
@@ -224,6 +270,19 @@ func (b *builder) parseRunMounts(s *state, in Instruction) ([]*runMount, error) 
 		m, err := parseRunMount(v, s.img.Config.WorkingDir)
 		if err != nil {
 			return nil, b.errAt(in, "RUN %v", err)
+		}
+		if m.typ == "ssh" {
+			// As BuildKit: the N-th ssh mount without a target gets
+			// ssh_agent.N, and SSH_AUTH_SOCK names the first one.
+			if m.autoTarget {
+				m.target = sshTarget(nSSH)
+			}
+			m.sshFirst = nSSH == 0
+			nSSH++
+		}
+		if m.target == "" {
+			out = append(out, m) // a secret given only as env=
+			continue
 		}
 		if seen[m.target] {
 			return nil, b.errAt(in, "RUN --mount: two mounts target %s", m.target)

@@ -23,7 +23,9 @@ import (
 // mountKeys resolves where each mount reads from and returns the RUN's
 // cache key part: every mount's spec, plus the layers of a stage or image
 // it reads and the content of a context source (hashed as COPY hashes
-// it). A secret adds its id and target, never its value. files are the
+// it). A secret adds its id, target and variable, never its value; an ssh
+// mount its id and target, never the agent's socket or keys (a rebuild
+// with another agent hits the cache, as in BuildKit). files are the
 // context files read, for miss reasons.
 func (b *builder) mountKeys(ctx context.Context, s *state, in Instruction, mounts []*runMount) (string, map[string]digest.Digest, error) {
 	var parts []string
@@ -70,23 +72,32 @@ func (b *builder) mountKeys(ctx context.Context, s *state, in Instruction, mount
 			if _, ok := b.secrets[m.id]; !ok && m.required {
 				return "", nil, b.errAt(in, "RUN --mount=type=secret,id=%s: the secret is required but was not given (strata build --secret id=%s,src=FILE)", m.id, m.id)
 			}
+		case m.typ == "ssh":
+			if _, ok := b.ssh[m.id]; !ok && m.required {
+				return "", nil, b.errAt(in, "RUN --mount=type=ssh,id=%s: the ssh agent is required but was not given: pass --ssh %s (the agent at $SSH_AUTH_SOCK), --ssh %s=SOCKET or --ssh %s=KEYFILE", m.id, m.id, m.id, m.id)
+			}
 		}
-		parts = append(parts, fmt.Sprintf("%s target=%s source=%s ro=%t id=%s sharing=%s mode=%o uid=%d gid=%d size=%d required=%t %s",
-			m.typ, m.target, m.source, m.readonly, m.id, m.sharing, m.mode, m.uid, m.gid, m.size, m.required, src))
+		part := fmt.Sprintf("%s target=%s source=%s ro=%t id=%s sharing=%s mode=%o uid=%d gid=%d size=%d required=%t %s",
+			m.typ, m.target, m.source, m.readonly, m.id, m.sharing, m.mode, m.uid, m.gid, m.size, m.required, src)
+		if m.env != "" {
+			part += " env=" + m.env // the name only
+		}
+		parts = append(parts, part)
 	}
 	return strings.Join(parts, "\n"), files, nil
 }
 
 // withRunMounts makes the mounts' sources ready (views of stages and
-// images, cache dirs, secret files, copies for rw binds), creates the
-// mount points missing in rootfs and calls fn with the runtime-spec
-// mounts. Afterwards it removes the mount points it made and restores
-// their parents' mtimes; the returned stubs say what it made, for
-// pruneUpper.
-func (b *builder) withRunMounts(ctx context.Context, rootfs string, mounts []*runMount, fn func([]specs.Mount) error) (*stubs, error) {
+// images, cache dirs, secret files, ssh agent sockets, copies for rw
+// binds), creates the mount points missing in rootfs and calls fn with
+// the runtime-spec mounts and the secrets given as env= (VAR=value, for
+// the RUN's environment only). Afterwards it removes the mount points it
+// made and restores their parents' mtimes; the returned stubs say what it
+// made, for pruneUpper.
+func (b *builder) withRunMounts(ctx context.Context, rootfs string, mounts []*runMount, fn func(ms []specs.Mount, env []string) error) (*stubs, error) {
 	st := &stubs{root: rootfs}
 	if len(mounts) == 0 {
-		return st, fn(nil)
+		return st, fn(nil, nil)
 	}
 	roots := make([]string, len(mounts))
 	var open func(i int) error
@@ -108,13 +119,14 @@ func (b *builder) withRunMounts(ctx context.Context, rootfs string, mounts []*ru
 	return st, open(0)
 }
 
-func (b *builder) mountAll(ctx context.Context, rootfs string, mounts []*runMount, roots []string, st *stubs, fn func([]specs.Mount) error) error {
+func (b *builder) mountAll(ctx context.Context, rootfs string, mounts []*runMount, roots []string, st *stubs, fn func([]specs.Mount, []string) error) error {
 	tmp, err := os.MkdirTemp(secretTempDir(), "strata-mounts-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
 	var out []specs.Mount
+	var env []string
 	var release []func()
 	defer func() {
 		for _, r := range release {
@@ -159,6 +171,12 @@ func (b *builder) mountAll(ctx context.Context, rootfs string, mounts []*runMoun
 			if err != nil {
 				return err
 			}
+			if m.env != "" {
+				env = append(env, m.env+"="+string(val))
+				if m.target == "" {
+					continue
+				}
+			}
 			p := filepath.Join(tmp, "secret-"+strconv.Itoa(i))
 			if err := os.WriteFile(p, val, 0o600); err != nil {
 				return err
@@ -169,6 +187,20 @@ func (b *builder) mountAll(ctx context.Context, rootfs string, mounts []*runMoun
 			if err := os.Chmod(p, m.mode); err != nil {
 				return err
 			}
+			sm.Type, sm.Source, sm.Options = "bind", p, []string{"rbind", "rprivate", "ro", "nosuid", "nodev", "noexec"}
+			isFile[m.target] = true
+		case "ssh":
+			src, ok := b.ssh[m.id]
+			if !ok {
+				continue // not required: as BuildKit, the mount is left out
+			}
+			p := filepath.Join(tmp, "ssh-"+strconv.Itoa(i))
+			srv, err := src.listen(p, m.uid, m.gid, m.mode)
+			if err != nil {
+				return err
+			}
+			release = append(release, srv.Close)
+			// Connecting to a socket is allowed on a read-only mount.
 			sm.Type, sm.Source, sm.Options = "bind", p, []string{"rbind", "rprivate", "ro", "nosuid", "nodev", "noexec"}
 			isFile[m.target] = true
 		}
@@ -191,7 +223,7 @@ func (b *builder) mountAll(ctx context.Context, rootfs string, mounts []*runMoun
 			return fmt.Errorf("mount point %s: %w", sm.Destination, err)
 		}
 	}
-	err = fn(out)
+	err = fn(out, env)
 	st.remove()
 	return err
 }

@@ -10,11 +10,11 @@ import (
 
 func TestParseRunMountDefaults(t *testing.T) {
 	type m struct {
-		Typ, Target, Source, From, ID, Sharing string
-		RO, Required                           bool
-		Mode                                   os.FileMode
-		UID, GID                               int
-		Size                                   int64
+		Typ, Target, Source, From, ID, Sharing, Env string
+		RO, Required                                bool
+		Mode                                        os.FileMode
+		UID, GID                                    int
+		Size                                        int64
 	}
 	tests := []struct {
 		name, in, workdir string
@@ -28,6 +28,10 @@ func TestParseRunMountDefaults(t *testing.T) {
 		{"tmpfs", "type=tmpfs,target=/t,size=64m", "/", m{Typ: "tmpfs", Target: "/t", Size: 64 << 20, Mode: ^os.FileMode(0)}},
 		{"secret by id", "type=secret,id=npmrc", "/", m{Typ: "secret", Target: "/run/secrets/npmrc", ID: "npmrc", Mode: 0o400}},
 		{"secret by target", "type=secret,target=/root/.npmrc,required", "/", m{Typ: "secret", Target: "/root/.npmrc", ID: ".npmrc", Mode: 0o400, Required: true}},
+		{"secret as env", "type=secret,id=tok,env=TOKEN,required", "/", m{Typ: "secret", ID: "tok", Env: "TOKEN", Mode: 0o400, Required: true}},
+		{"secret as env and file", "type=secret,id=tok,env=TOKEN,target=tok", "/app", m{Typ: "secret", Target: "/app/tok", ID: "tok", Env: "TOKEN", Mode: 0o400}},
+		{"ssh defaults", "type=ssh", "/", m{Typ: "ssh", Target: "/run/buildkit/ssh_agent.0", ID: "default", Mode: 0o600}},
+		{"ssh options", "type=ssh,id=gh,target=/agent,required,mode=0660,uid=1000,gid=50", "/", m{Typ: "ssh", Target: "/agent", ID: "gh", Mode: 0o660, UID: 1000, GID: 50, Required: true}},
 		{"quoted csv", `type=bind,"source=a,b",target=/x`, "/", m{Typ: "bind", Target: "/x", Source: "a,b", RO: true, Mode: ^os.FileMode(0)}},
 	}
 	for _, tt := range tests {
@@ -36,7 +40,7 @@ func TestParseRunMountDefaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := m{r.typ, r.target, r.source, r.from, r.id, r.sharing, r.readonly, r.required, r.mode, r.uid, r.gid, r.size}
+			got := m{r.typ, r.target, r.source, r.from, r.id, r.sharing, r.env, r.readonly, r.required, r.mode, r.uid, r.gid, r.size}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
@@ -45,10 +49,14 @@ func TestParseRunMountDefaults(t *testing.T) {
 	bad := map[string]string{
 		"type=cache,target=/":            "cannot mount over /",
 		"type=tmpfs,target=/t,size=lots": "size=lots",
-		"type=bind,target=/x,mode=0700":  "only cache and secret mounts take a mode",
+		"type=bind,target=/x,mode=0700":  "only cache, secret and ssh mounts take a mode",
 		"type=cache,target=/x,size=1m":   "only tmpfs mounts take a size",
 		"type=tmpfs,target=/x,from=a":    "only bind and cache mounts take from or source",
-		"type=bind,target=/x,required":   "only secret mounts take required",
+		"type=bind,target=/x,required":   "only secret and ssh mounts take required",
+		"type=ssh,env=X":                 "only secret mounts take env",
+		"type=secret,id=a,env=1X":        "env=1X: want a variable name",
+		"type=secret,id=a,env=A-B":       "env=A-B: want a variable name",
+		"type=ssh,size=1m":               "only tmpfs mounts take a size",
 		"type=cache,target=/x,uid=-1":    "want a number",
 		"type=cache,target=/x,mode=999":  "want an octal mode",
 		"type=secret":                    "needs an id or a target",

@@ -48,14 +48,25 @@ With SOURCE_DATE_EPOCH (in the environment or as a --build-arg) file times and
 created times are clamped to it, so the same context gives the same image digest
 on any store. A failed build tags nothing; its finished steps stay cached.
 
-RUN --mount takes BuildKit's bind, cache, tmpfs and secret mounts. Cache mounts
-live under the store's build-cache-mounts until "strata builder prune --all"; a
---secret is readable by the RUNs that mount it and lands in no layer, history row
-or cache key.`,
+RUN --mount takes BuildKit's bind, cache, tmpfs, secret and ssh mounts. Cache
+mounts live under the store's build-cache-mounts until "strata builder prune
+--all"; a --secret is readable by the RUNs that mount it, as a file or (with
+env=VAR) as a variable, and lands in no layer, history row or cache key.
+
+--ssh ID lets the RUNs with --mount=type=ssh,id=ID (the id defaults to
+"default") use an SSH agent, for git clone over ssh and the like: "--ssh default"
+forwards the agent at $SSH_AUTH_SOCK, "--ssh default=SOCKET" another agent, and
+"--ssh ID=KEYFILE[,KEYFILE...]" serves those unencrypted private keys from an
+agent of Strata's own. The RUN sees a socket of its own (SSH_AUTH_SOCK points at
+it) that can list keys and sign, not add, remove or lock; the keys never enter
+the image, and the cache does not depend on them. A RUN whose ssh id was not
+given runs without the mount, or fails when the mount says required=true.`,
 		Example: `  strata build -t app:v1 .
   strata build -f docker/Dockerfile.prod --build-arg VERSION=1.2 --target runtime -t app .
   strata build --progress plain --no-cache .
   strata build --secret id=npmrc,src=$HOME/.npmrc --secret id=token,env=API_TOKEN -t app .
+  strata build --ssh default -t app .       # RUN --mount=type=ssh git clone git@host:org/repo
+  strata build --ssh deploy=$HOME/.ssh/deploy_ed25519 -t app .
   tar -c . | strata build -t app -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -133,6 +144,7 @@ or cache key.`,
 	f.StringVar(&opts.Network, "network", "none", "network for RUN: none or host")
 	f.StringVar(&opts.Compression, "compression", "", "store each new layer as a gzip, zstd or none (uncompressed) blob as the build runs (default: keep it unpacked only, compressed with gzip when pushed)")
 	f.StringArrayVar(&opts.Secrets, "secret", nil, "a secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR")
+	f.StringArrayVar(&opts.SSH, "ssh", nil, "an SSH agent for RUN --mount=type=ssh: ID (the agent at $SSH_AUTH_SOCK), ID=SOCKET or ID=KEYFILE[,KEYFILE...] (repeatable)")
 	return cmd
 }
 

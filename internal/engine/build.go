@@ -50,6 +50,9 @@ type BuildOptions struct {
 	Compression string
 	// Secrets are --secret values for RUN --mount=type=secret.
 	Secrets []string
+	// SSH are --ssh values (ID, ID=SOCKET, ID=KEYFILE[,KEYFILE...]) for
+	// RUN --mount=type=ssh.
+	SSH []string
 }
 
 // BuildResult is the built image.
@@ -84,7 +87,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (BuildResult, err
 		BuildArgs: opts.BuildArgs, Target: opts.Target, NoCache: opts.NoCache, Labels: opts.Labels,
 		Network: opts.Network, Squash: opts.Squash, SourceDateEpoch: opts.SourceDateEpoch,
 		Progress: opts.Progress, Verbose: opts.Verbose, StoreBlobs: store, Compression: comp,
-		Secrets: opts.Secrets, CacheMountDir: e.cacheMountDir(),
+		Secrets: opts.Secrets, SSH: opts.SSH, CacheMountDir: e.cacheMountDir(),
 	}
 	cleanup, err := e.buildInput(ctx, opts, &bo)
 	if cleanup != nil {
