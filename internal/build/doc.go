@@ -34,7 +34,9 @@
 // RUN --mount (runmount*.go) adds runtime-spec mounts to the RUN's
 // container: binds of the context, a stage or an image (read-only, or a
 // throwaway copy when rw), persistent cache dirs under
-// Options.CacheMountDir, tmpfs, and --secret files from a private temp dir.
+// Options.CacheMountDir (flocked while a RUN uses them; each use is
+// recorded with the build's final commit as a cache.Mount, which `builder
+// prune` orders by), tmpfs, and --secret files from a private temp dir.
 // None of them is in the layer: mount points the rootfs lacked are made for
 // the run and removed after it, with their parents' mtimes and any
 // directory overlay copied up to hold them. A secret's value is in no key.
