@@ -49,7 +49,8 @@ created times are clamped to it, so the same context gives the same image digest
 on any store. A failed build tags nothing; its finished steps stay cached.
 
 RUN --mount takes BuildKit's bind, cache, tmpfs and secret mounts. Cache mounts
-live under the store's build-cache-mounts until "strata builder prune --all"; a
+live under the store's build-cache-mounts, are build cache in "strata system df",
+and go with "strata builder prune" when no build holds them; a
 --secret is readable by the RUNs that mount it and lands in no layer, history row
 or cache key.`,
 		Example: `  strata build -t app:v1 .
