@@ -161,9 +161,11 @@ func TestBuilderPruneSkipsCacheMountInUse(t *testing.T) {
 	buildUntagged(t, e, "idle:1", "FROM busybox\nRUN --mount=type=cache,id=idle,target=/c head -c 20000 /dev/urandom > /c/f\n")
 
 	// The RUN marks the cache, waits for the test's go-ahead, and copies
-	// the mark out: a prune that took the mount away would break it.
-	df := "FROM busybox\nRUN --mount=type=cache,id=busy,target=/c head -c 30000 /dev/urandom > /c/mark && " +
-		"while [ ! -e /c/go ]; do sleep 0.05; done && md5sum < /c/mark > /sum && md5sum < /c/mark > /c/sum\n"
+	// the mark out: a prune that took the mount away would break it. It
+	// gives up after 30s, so that a failed test leaves no container.
+	df := "FROM busybox\nRUN --mount=type=cache,id=busy,target=/c head -c 30000 /dev/urandom > /c/mark && i=0 && " +
+		"while [ ! -e /c/go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done && " +
+		"md5sum < /c/mark > /sum && md5sum < /c/mark > /c/sum\n"
 	built := make(chan error, 1)
 	go func() {
 		_, out, err := doBuild(t, e, engine.BuildOptions{Context: writeContext(t, map[string]string{"Dockerfile": df}), Tags: []string{"busy:1"}})
@@ -173,7 +175,13 @@ func TestBuilderPruneSkipsCacheMountInUse(t *testing.T) {
 		built <- err
 	}()
 	release := func() { os.WriteFile(filepath.Join(mounts, "busy", "go"), nil, 0o644) }
-	defer release()
+	defer func() {
+		release()
+		select { // a failed test still waits for its build, which ends within 30s
+		case <-built:
+		case <-time.After(time.Minute):
+		}
+	}()
 	waitFor(t, "the RUN to start", func() bool { return exists(filepath.Join(mounts, "busy", "mark")) })
 
 	du := diskUsage(t, e)
@@ -200,8 +208,10 @@ func TestBuilderPruneSkipsCacheMountInUse(t *testing.T) {
 	}
 	release()
 	if err := <-built; err != nil {
+		built <- nil // for the deferred wait
 		t.Fatal(err)
 	}
+	built <- nil
 	r := <-pruned
 	if r.err != nil {
 		t.Fatal(r.err)
