@@ -136,8 +136,10 @@ type builder struct {
 	pending []cache.Record // new config-only step records
 	steps   []doneStep     // finished steps, recorded by flush
 	syncDir string         // a new snapshot's dir: flush syncs its filesystem
-	secrets map[string]secretSource
-	ssh     map[string]*sshSource
+	// mountUses are the cache mounts RUNs used, recorded by flush.
+	mountUses []cache.MountUse
+	secrets   map[string]secretSource
+	ssh       map[string]*sshSource
 }
 
 // Build builds the Dockerfile in opts and returns the image; it writes no

@@ -67,9 +67,9 @@ func (b *builder) copyStep(ctx context.Context, s *state, in Instruction) error 
 	if err != nil {
 		return err
 	}
-	parents, err := copyParentsOn(in)
+	parents, err := b.copyParentsOn(in, env, srcs)
 	if err != nil {
-		return b.errAt(in, "%v", err)
+		return err
 	}
 	copySources := copyItems
 	if parents {

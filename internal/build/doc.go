@@ -34,7 +34,9 @@
 // RUN --mount (runmount*.go) adds runtime-spec mounts to the RUN's
 // container: binds of the context, a stage or an image (read-only, or a
 // throwaway copy when rw), persistent cache dirs under
-// Options.CacheMountDir, tmpfs, --secret files from a private temp dir (or
+// Options.CacheMountDir (flocked while a RUN uses them; each use is
+// recorded with the build's final commit as a cache.Mount, which `builder
+// prune` orders by), tmpfs, --secret files from a private temp dir (or
 // variables of the RUN's environment, with env=), and --ssh agents: a
 // socket per mount in that temp dir, served by the build for the RUN's
 // lifetime, relaying list and sign requests to the host's agent or to a

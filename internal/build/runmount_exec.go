@@ -18,6 +18,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/strata-project/strata/internal/build/cache"
 )
 
 // mountKeys resolves where each mount reads from and returns the RUN's
@@ -279,19 +281,28 @@ func secretTempDir() string {
 var unsafeID = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // cacheDirName is a cache id as a directory name: the id itself when it is
-// a plain name, else a readable form and a hash of the id.
+// a plain name, else a readable form and a hash of the id. Names starting
+// with a dot are the cache mount dir's own (.create.lock, .new-*, .del-*),
+// so an id starting with one is hashed too.
 func cacheDirName(id string) string {
-	if !unsafeID.MatchString(id) && id != "." && id != ".." {
+	if !unsafeID.MatchString(id) && !strings.HasPrefix(id, ".") {
 		return id
 	}
 	sum := sha256.Sum256([]byte(id))
-	return strings.Trim(unsafeID.ReplaceAllString(id, "_"), "_") + "-" + hex.EncodeToString(sum[:6])
+	return strings.Trim(unsafeID.ReplaceAllString(id, "_"), "_.") + "-" + hex.EncodeToString(sum[:6])
 }
 
 // cacheDir returns the persistent directory of a cache mount under
 // Options.CacheMountDir, made (and seeded from from/source) on first use,
 // and locked as its sharing says: locked waits for other builds, private
-// takes another directory when this one is in use.
+// takes another directory when this one is in use. The returned release
+// unlocks it and notes the use for the build's final commit (the mount's
+// last use, which `builder prune` orders by).
+//
+// `strata builder prune` removes a mount only while it holds the lock
+// exclusively, and removes the lock file before it lets go; so a lock
+// taken here counts only if the file it was taken on is still the one at
+// the path, and is otherwise taken again on the new file.
 func (b *builder) cacheDir(ctx context.Context, m *runMount, root string) (string, func(), error) {
 	if b.opts.CacheMountDir == "" {
 		return "", nil, fmt.Errorf("cache mounts need a store (no cache mount directory)")
@@ -301,36 +312,64 @@ func (b *builder) cacheDir(ctx context.Context, m *runMount, root string) (strin
 	}
 	base := filepath.Join(b.opts.CacheMountDir, cacheDirName(m.id))
 	dir := base
+	how := unix.LOCK_SH
+	if m.sharing != "shared" {
+		how = unix.LOCK_EX
+	}
+	if m.sharing == "private" {
+		how |= unix.LOCK_NB
+	}
 	var lock *os.File
-	for n := 1; ; n++ {
-		f, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o600)
-		if err != nil {
-			return "", nil, err
-		}
-		how := unix.LOCK_SH
-		if m.sharing != "shared" {
-			how = unix.LOCK_EX
-		}
-		if m.sharing == "private" {
-			how |= unix.LOCK_NB
-		}
-		err = flockCtx(ctx, f, how)
-		if err == nil {
+	for n, retries := 1, 0; lock == nil; {
+		f, err := lockFile(ctx, dir+".lock", how)
+		switch {
+		case err == nil:
 			lock = f
-			break
-		}
-		f.Close()
-		if !errors.Is(err, unix.EWOULDBLOCK) || n > 64 {
+		case errors.Is(err, errLockFileGone) && retries < 64:
+			retries++ // a prune removed the mount while this build waited
+		case errors.Is(err, unix.EWOULDBLOCK) && n <= 64:
+			dir = base + "-" + strconv.Itoa(n)
+			n++
+		default:
 			return "", nil, fmt.Errorf("cache mount %s: lock: %w", m.id, err)
 		}
-		dir = base + "-" + strconv.Itoa(n)
 	}
-	unlock := func() { lock.Close() }
+	release := func() {
+		lock.Close()
+		b.usedMu.Lock()
+		b.mountUses = append(b.mountUses, cache.MountUse{Dir: filepath.Base(dir), ID: m.id, At: time.Now().UTC()})
+		b.usedMu.Unlock()
+	}
 	if err := b.makeCacheDir(ctx, m, root, dir); err != nil {
-		unlock()
+		lock.Close()
 		return "", nil, err
 	}
-	return dir, unlock, nil
+	return dir, release, nil
+}
+
+var errLockFileGone = errors.New("lock file removed while waiting")
+
+// lockFile opens (creating) and flocks the lock file p, and checks that
+// the file locked is still the one at p.
+func lockFile(ctx context.Context, p string, how int) (*os.File, error) {
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := flockCtx(ctx, f, how); err != nil {
+		f.Close()
+		return nil, err
+	}
+	var held, now unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &held); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := unix.Stat(p, &now); err != nil || now.Ino != held.Ino || now.Dev != held.Dev {
+		f.Close()
+		return nil, errLockFileGone
+	}
+	return f, nil
 }
 
 // makeCacheDir makes a missing cache dir with the mount's mode and owner,

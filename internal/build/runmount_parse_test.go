@@ -81,7 +81,9 @@ func TestCacheDirName(t *testing.T) {
 	if a == b || strings.ContainsAny(a, "/") || !strings.HasPrefix(a, "root_.cache-") {
 		t.Errorf("cacheDirName: %q and %q", a, b)
 	}
-	if got := cacheDirName(".."); got == ".." || strings.Contains(got, "/") {
-		t.Errorf("cacheDirName(..) = %q", got)
+	for _, id := range []string{"..", ".", ".npm", ".del-x", "..new-1"} {
+		if got := cacheDirName(id); strings.HasPrefix(got, ".") || strings.Contains(got, "/") {
+			t.Errorf("cacheDirName(%q) = %q: a dot name is the cache mount dir's own", id, got)
+		}
 	}
 }

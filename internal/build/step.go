@@ -317,15 +317,15 @@ func (b *builder) queue(rec cache.Record, inp *stepInputs, lrec *metadata.Layer,
 
 // flush makes the build's new snapshots durable with one syncfs, then
 // writes every finished step's layer record, cache record and inputs, the
-// config-only steps' records, and the use times of cache hits, in one
-// commit. It runs whether or not the build failed: finished steps stay
-// cached.
+// config-only steps' records, and the use times of cache hits and cache
+// mounts, in one commit. It runs whether or not the build failed:
+// finished steps stay cached, and a failed RUN used its cache mounts too.
 func (b *builder) flush(ctx context.Context) error {
 	b.usedMu.Lock()
-	steps, pending, used, syncDir := b.steps, b.pending, b.used, b.syncDir
-	b.steps, b.pending, b.used = nil, nil, nil
+	steps, pending, used, syncDir, mounts := b.steps, b.pending, b.used, b.syncDir, b.mountUses
+	b.steps, b.pending, b.used, b.mountUses = nil, nil, nil, nil
 	b.usedMu.Unlock()
-	if len(steps) == 0 && len(pending) == 0 && len(used) == 0 {
+	if len(steps) == 0 && len(pending) == 0 && len(used) == 0 && len(mounts) == 0 {
 		return nil
 	}
 	if syncDir != "" {
@@ -353,6 +353,9 @@ func (b *builder) flush(ctx context.Context) error {
 			if err := cache.PutTx(tx, rec, "", nil); err != nil {
 				return err
 			}
+		}
+		if err := cache.TouchMountsTx(tx, mounts); err != nil {
+			return err
 		}
 		return cache.TouchTx(tx, used)
 	})

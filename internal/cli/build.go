@@ -49,9 +49,10 @@ created times are clamped to it, so the same context gives the same image digest
 on any store. A failed build tags nothing; its finished steps stay cached.
 
 RUN --mount takes BuildKit's bind, cache, tmpfs, secret and ssh mounts. Cache
-mounts live under the store's build-cache-mounts until "strata builder prune
---all"; a --secret is readable by the RUNs that mount it, as a file or (with
-env=VAR) as a variable, and lands in no layer, history row or cache key.
+mounts live under the store's build-cache-mounts, are build cache in "strata
+system df", and go with "strata builder prune" when no build holds them; a
+--secret is readable by the RUNs that mount it, as a file or (with env=VAR) as
+a variable, and lands in no layer, history row or cache key.
 
 --ssh ID lets the RUNs with --mount=type=ssh,id=ID (the id defaults to
 "default") use an SSH agent, for git clone over ssh and the like: "--ssh default"

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -26,17 +27,26 @@ func newBuilderCommand(c *CLI) *cobra.Command {
 	}
 	var opts engine.BuilderPruneOptions
 	var keep string
+	var filters []string
 	var force bool
 	prune := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove build cache",
-		Long: `Prune drops build cache records, least recently used first, and removes the
-layers and snapshots nothing else uses. Without --all only records whose layers
-no image uses are dropped; --keep-storage keeps the most recently used records up
-to that many bytes.`,
+		Long: `Prune removes build cache as docker builder prune does. The build cache is the
+layers steps made and the RUN --mount=type=cache directories, each with its last
+use ("strata system df -v" lists them).
+
+By default prune removes everything nothing uses: layers no image uses and cache
+mounts no running build holds, however recently used. --all also drops the
+records of layers images use (the layers stay with the images). --keep-storage
+keeps the most recently used entries, layers and cache mounts together, up to
+that size, and removes the rest least recently used first; --filter until=24h
+keeps what was used in the last 24 hours. A cache mount a running build holds is
+never removed.`,
 		Example: `  strata builder prune
   strata builder prune --all
-  strata builder prune --keep-storage 2GB`,
+  strata builder prune --keep-storage 2GB
+  strata builder prune --filter until=72h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_ = force
@@ -47,23 +57,62 @@ to that many bytes.`,
 				}
 				opts.KeepStorage = n
 			}
+			for _, f := range filters {
+				d, err := parsePruneFilter(f)
+				if err != nil {
+					return err
+				}
+				opts.KeepDuration = d
+			}
 			e, err := c.Engine(cmd.Context())
 			if err != nil {
 				return err
 			}
 			rep, err := e.PruneBuildCache(cmd.Context(), opts)
+			w := cmd.OutOrStdout()
+			if len(rep.Removed) > 0 {
+				fmt.Fprintln(w, "Deleted build cache objects:")
+				for _, en := range rep.Removed {
+					fmt.Fprintln(w, cacheEntryID(en))
+				}
+				fmt.Fprintln(w)
+			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleted build cache objects: %d\nTotal reclaimed space: %s\n", rep.Records, humanSize(rep.Reclaimed))
+			fmt.Fprintf(w, "Total reclaimed space: %s\n", humanSize(rep.Reclaimed))
 			return nil
 		},
 	}
 	prune.Flags().BoolVarP(&opts.All, "all", "a", false, "remove all build cache, not just what no image uses")
 	prune.Flags().StringVar(&keep, "keep-storage", "", "keep this much of the most recently used cache (e.g. 2GB, 512MB)")
+	prune.Flags().StringArrayVar(&filters, "filter", nil, "keep what was used recently: until=DURATION (e.g. until=24h)")
 	prune.Flags().BoolVarP(&force, "force", "f", false, "do not prompt (there is no prompt)")
 	cmd.AddCommand(prune)
 	return cmd
+}
+
+// cacheEntryID is how prune and df -v name a build cache entry: a layer
+// by its chain ID's first 12 hex digits, a cache mount by its directory.
+func cacheEntryID(en engine.BuildCacheEntry) string {
+	if en.Type == engine.CacheTypeLayer {
+		return shortHex(en.ID, true)
+	}
+	return en.ID
+}
+
+// parsePruneFilter reads --filter until=DURATION, the one filter builder
+// prune takes.
+func parsePruneFilter(f string) (time.Duration, error) {
+	k, v, ok := strings.Cut(f, "=")
+	if !ok || strings.TrimSpace(strings.ToLower(k)) != "until" {
+		return 0, fmt.Errorf("--filter %q: builder prune takes only until=DURATION (e.g. until=24h): %w", f, errdefs.ErrInvalidArgument)
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("--filter %q: want a positive duration such as 24h or 90m: %w", f, errdefs.ErrInvalidArgument)
+	}
+	return d, nil
 }
 
 // parseBytes reads 512, 10kB, 2GB, 1.5GiB.

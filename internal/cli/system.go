@@ -28,7 +28,16 @@ func newDfCommand(c *CLI) *cobra.Command {
 every unpacked layer once however many images share it; with -v each image's
 SHARED SIZE (layers other images use too) and UNIQUE SIZE (layers only it uses)
 are listed, and the unique sizes plus the shared total add up to the layers'
-disk use. "Layer blobs" is the compressed copies kept for push and save.`,
+disk use. "Layer blobs" is the compressed copies kept for push and save.
+
+The Build Cache row counts the layers steps made (once each) and the RUN
+--mount=type=cache directories. ACTIVE is those in use: layers an image uses too,
+cache mounts a running build holds. SIZE is what only the cache holds (a layer
+an image uses is in the Images row), a layer counted by its uncompressed size and
+a cache mount by its disk use; RECLAIMABLE is what "strata builder prune" can
+free now, all but the cache mounts in use. -v lists each entry with
+its last use ("in use" while a build holds it), most recent first: --keep-storage
+removes them from the bottom up.`,
 		Example: `  strata system df
   strata system df -v`,
 		Args: cobra.NoArgs,
@@ -62,7 +71,7 @@ disk use. "Layer blobs" is the compressed copies kept for push and save.`,
 			fmt.Fprintf(tw, "Images\t%d\t%d\t%s\t%s\n", len(distinct), du.ActiveImages, humanSize(du.LayersSize), pct(reclaim, du.LayersSize))
 			fmt.Fprintf(tw, "Containers\t%d\t%d\t%s\t%s\n", du.Containers, 0, humanSize(du.ContainersSize), pct(du.ContainersSize, du.ContainersSize))
 			fmt.Fprintf(tw, "Local Volumes\t0\t0\t0B\t0B\n")
-			fmt.Fprintf(tw, "Build Cache\t%d\t%d\t%s\t%s\n", du.BuildCacheRecords, du.BuildCacheActive, humanSize(du.BuildCacheSize), humanSize(du.BuildCacheSize))
+			fmt.Fprintf(tw, "Build Cache\t%d\t%d\t%s\t%s\n", du.BuildCacheRecords, du.BuildCacheActive, humanSize(du.BuildCacheSize), humanSize(du.BuildCacheReclaimable))
 			fmt.Fprintf(tw, "Layer blobs\t%d\t%d\t%s\t%s\n", du.BlobsCount, du.BlobsCount, humanSize(du.BlobsSize), "0B")
 			if err := tw.Flush(); err != nil {
 				return err
@@ -77,6 +86,20 @@ disk use. "Layer blobs" is the compressed copies kept for push and save.`,
 			for _, i := range du.Images {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", i.Repository, i.Tag, shortHex(i.ID.String(), true),
 					since(i.Created), humanSize(i.Size), humanSize(i.SharedSize), humanSize(i.UniqueSize), i.Containers)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "\nBuild cache usage: %s\n\n", humanSize(du.BuildCacheSize))
+			tw = newTable(w)
+			fmt.Fprintln(tw, "CACHE ID\tCACHE TYPE\tSIZE\tCREATED\tLAST USED\tUSAGE\tSHARED")
+			for _, en := range du.BuildCache {
+				last := since(en.LastUsed)
+				if en.InUse {
+					last = "in use"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%t\n", cacheEntryID(en), en.Type, humanSize(en.Size),
+					since(en.Created), last, en.UsageCount, en.Shared)
 			}
 			return tw.Flush()
 		},

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"sort"
 	"strings"
 	"time"
 
@@ -26,13 +27,18 @@ type DiskUsage struct {
 	ActiveImages   int
 	Containers     int
 	ContainersSize int64
-	// The build cache: its records (steps that made a layer), those whose
-	// layer an image also uses, and the disk only the cache holds (the
-	// layers no image uses, and the RUN --mount cache directories): what
-	// `strata builder prune --all` would free.
-	BuildCacheRecords int
-	BuildCacheActive  int
-	BuildCacheSize    int64
+	// The build cache (see BuildCacheEntry): its entries, layers and
+	// RUN --mount cache directories; those in use (a layer an image also
+	// uses, a cache mount a running build holds); the size of what only
+	// the cache holds (its layers no image uses, and its cache mounts), so
+	// that it does not count the Images row again; and how much of that a
+	// prune can free now (all but the cache mounts running builds hold).
+	BuildCacheRecords     int
+	BuildCacheActive      int
+	BuildCacheSize        int64
+	BuildCacheReclaimable int64
+	// BuildCache lists the entries, most recently used first.
+	BuildCache []BuildCacheEntry
 }
 
 // ImageUsage is one image's row of `system df -v`.
@@ -132,25 +138,26 @@ func (e *Engine) buildCacheUsage(ctx context.Context, images map[string]int, du 
 	if err != nil {
 		return err
 	}
-	counted := map[string]bool{}
-	for _, r := range recs {
-		if r.Empty {
-			continue
-		}
+	ents := layerEntries(recs, images)
+	mounts, _, err := e.mountEntries(ctx)
+	if err != nil {
+		return err
+	}
+	ents = append(ents, mounts...)
+	sort.SliceStable(ents, func(i, j int) bool { return ents[i].LastUsed.After(ents[j].LastUsed) })
+	du.BuildCache = ents
+	for _, en := range ents {
 		du.BuildCacheRecords++
-		c := r.ChainID.String()
-		if images[c] > 0 {
+		if en.Shared || en.InUse {
 			du.BuildCacheActive++
+		}
+		if en.Shared {
 			continue
 		}
-		if counted[c] {
-			continue
-		}
-		counted[c] = true
-		if u, err := e.Snap.Usage(ctx, c); err == nil {
-			du.BuildCacheSize += u.Size
+		du.BuildCacheSize += en.Size
+		if !en.InUse {
+			du.BuildCacheReclaimable += en.Size
 		}
 	}
-	du.BuildCacheSize += dirSize(e.cacheMountDir())
 	return nil
 }

@@ -14,7 +14,8 @@
 //	  push-sessions/         upload URLs of pushes cut short, to resume; gone when a
 //	                         push of the blob finishes, or after a day (gc)
 //	  build-cache-mounts/    RUN --mount=type=cache dirs, kept between builds and in
-//	                         no layer; `strata builder prune --all` removes them
+//	                         no layer; `strata builder prune` removes those no build
+//	                         holds (layout in build_mounts.go)
 //	  gc.lock                flock: writers hold it shared, gc exclusive
 //
 // Crash order everywhere: content first, then snapshots, then the names that

@@ -7,11 +7,13 @@
 //	buildcache/
 //	├── r/<key>            Record: the layer a step made (or that it made none)
 //	├── i/<step id>        Inputs: the last file hashes and args of a step, for miss reasons
+//	├── m/<dir>            Mount: a RUN --mount=type=cache dir's last use and size (mounts.go)
 //	└── s/<context dir>    the stat cache of a context: path → (size, mtime, inode, mode, digest)
 //
 // A key is sha256(parent key, instruction, visible build args, source
-// content hash). Records are gc roots (Roots) until Prune drops them, least
-// recently used first.
+// content hash). Records are gc roots (engine.BuildCacheRoots) until
+// `strata builder prune` drops them, least recently used first, together
+// with the cache mount directories the Mount records describe.
 package cache
 
 import (
@@ -63,6 +65,8 @@ type Record struct {
 	// keeps its digest.
 	Created  time.Time `json:"created"`
 	LastUsed time.Time `json:"lastUsed"`
+	// UsageCount is how many builds made or reused the step.
+	UsageCount int `json:"usageCount,omitempty"`
 }
 
 // Inputs are what a step saw last time, to explain a miss.
@@ -128,6 +132,7 @@ func (s *Store) Put(ctx context.Context, rec Record) error {
 	if rec.LastUsed.IsZero() {
 		rec.LastUsed = time.Now().UTC()
 	}
+	rec.UsageCount = max(rec.UsageCount, 1)
 	return update(ctx, s.DB, func(put func(string, any) error, _ func(string) error) error {
 		return put("r/"+rec.Key.String(), rec)
 	})
@@ -144,6 +149,7 @@ func PutTx(tx *metadata.Tx, rec Record, id digest.Digest, in *Inputs) error {
 	if rec.LastUsed.IsZero() {
 		rec.LastUsed = time.Now().UTC()
 	}
+	rec.UsageCount = max(rec.UsageCount, 1)
 	j, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -188,6 +194,7 @@ func TouchTx(tx *metadata.Tx, keys []digest.Digest) error {
 			continue
 		}
 		rec.LastUsed = now
+		rec.UsageCount = max(rec.UsageCount, 1) + 1
 		j, err := json.Marshal(rec)
 		if err != nil {
 			return err
@@ -236,7 +243,9 @@ func (s *Store) Delete(ctx context.Context, keys []digest.Digest) error {
 	})
 }
 
-// DeleteAll drops every record, input and stat entry.
+// DeleteAll drops every record, input and stat entry. Cache mount
+// records stay: their directories are removed one by one, under their
+// locks, and a mount a build holds keeps its record.
 func (s *Store) DeleteAll(ctx context.Context) error {
 	return s.DB.Update(ctx, func(tx *metadata.Tx) error {
 		b, err := tx.Bucket(bucket)
@@ -246,6 +255,9 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 		var keys [][]byte
 		c := b.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if strings.HasPrefix(string(k), "m/") {
+				continue
+			}
 			keys = append(keys, append([]byte(nil), k...))
 		}
 		for _, k := range keys {
