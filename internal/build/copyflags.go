@@ -60,30 +60,15 @@ func verifyDownload(p, url string, want digest.Digest) error {
 	return nil
 }
 
-// copyParentsOn says whether COPY or ADD --parents is set (--parents=false
-// is off). ADD takes it for what it reads from the context, as COPY does;
-// a URL has no parent directories in the context to keep, so ADD
-// --parents with one is refused rather than silently flattened. (BuildKit's
-// Dockerfile frontend has --parents on COPY only, up to v0.34 at least.)
-func (b *builder) copyParentsOn(in Instruction, env, srcs []string) (bool, error) {
-	raw := in.flag("parents")
-	if raw == "" {
+// copyParentsOn says whether COPY --parents is set (--parents=false is off).
+func copyParentsOn(in Instruction) (bool, error) {
+	v := in.flag("parents")
+	if v == "" {
 		return false, nil
-	}
-	v, err := b.expand(in, raw, env)
-	if err != nil {
-		return false, err
 	}
 	on, err := strconv.ParseBool(v)
 	if err != nil {
-		return false, b.errAt(in, "--parents=%s: want true or false", v)
-	}
-	if on && in.Cmd == "add" {
-		for _, s := range srcs {
-			if strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") {
-				return false, b.errAt(in, "ADD --parents keeps the directories of sources in the build context; %s is a URL (ADD it without --parents, or in an ADD of its own)", s)
-			}
-		}
+		return false, fmt.Errorf("--parents=%s: want true or false", v)
 	}
 	return on, nil
 }
@@ -92,9 +77,6 @@ func (b *builder) copyParentsOn(in Instruction, env, srcs []string) (bool, error
 // each source keeps its path under its tree below the destination
 // (COPY --parents a/b/c.txt /d/ writes /d/a/b/c.txt); in a source with a
 // "/./" pivot only the part after it is kept (./a/./b/c.txt → /d/b/c.txt).
-// ADD --parents is the same, and a local tar it unpacks is unpacked into
-// the directory the tar would have been copied to (ADD --parents
-// pkg/v1/a.tar /d/ unpacks into /d/pkg/v1/).
 func parentsCopier(srcs []string) func(ctx context.Context, rootfs string, items []srcItem, dest string, destDir bool, o copyOpts) error {
 	var pivots []string
 	for _, s := range srcs {

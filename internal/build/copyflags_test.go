@@ -1,8 +1,6 @@
 package build_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"net"
@@ -105,75 +103,5 @@ COPY --parents=false x/a/one.txt /flat/
 		if strings.HasPrefix(p, "piv/p") {
 			t.Errorf("the /./ pivot kept %s", p)
 		}
-	}
-}
-
-// TestAddParents: ADD --parents writes the same tree as COPY --parents
-// for context sources (globs, a directory, the /./ pivot), unpacks a local
-// tar under its parent directories, and refuses a URL source.
-func TestAddParents(t *testing.T) {
-	e := newEngine(t)
-	var tb bytes.Buffer
-	tw := tar.NewWriter(&tb)
-	tw.WriteHeader(&tar.Header{Name: "bin/tool", Mode: 0o755, Size: 4, Typeflag: tar.TypeReg})
-	tw.Write([]byte("tool"))
-	tw.Close()
-	const lines = ` --parents x/a/one.txt y/*/*.txt DEST/dst/
-%[1]s --parents z/deep DEST/tree
-%[1]s --parents ./p/./q/r.txt DEST/piv/
-`
-	df := "FROM busybox\n" +
-		strings.ReplaceAll(fmt.Sprintf("COPY"+lines, "COPY"), "DEST", "/c") +
-		strings.ReplaceAll(fmt.Sprintf("ADD"+lines, "ADD"), "DEST", "/a") +
-		"ADD --parents pkg/v1/app.tar /t/\n"
-	dir := writeContext(t, map[string]string{
-		"Dockerfile":  df,
-		"x/a/one.txt": "1", "y/b/two.txt": "2", "y/b/skip.md": "s", "z/deep/dir/f": "f", "p/q/r.txt": "r",
-		"pkg/v1/app.tar": tb.String(),
-	})
-	mustBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{"addpar:1"}})
-	files := imageFiles(t, e, "addpar:1")
-	under := func(prefix string) map[string]string {
-		out := map[string]string{}
-		for p, d := range files {
-			if rest, ok := strings.CutPrefix(p, prefix); ok {
-				out[rest] = d
-			}
-		}
-		return out
-	}
-	copied, added := under("c/"), under("a/")
-	if len(copied) < 8 {
-		t.Fatalf("COPY --parents wrote only %v", copied)
-	}
-	if diff := cmp.Diff(copied, added); diff != "" {
-		t.Errorf("ADD --parents tree differs from COPY --parents (-copy +add):\n%s", diff)
-	}
-	want := map[string]string{"t/pkg/v1/bin/tool": "file 755 0:0 tool"}
-	if diff := cmp.Diff(want, pick(files, "t/pkg/v1/bin/tool", "t/pkg/v1/app.tar", "t/bin/tool")); diff != "" {
-		t.Errorf("ADD --parents of a tar (-want +got):\n%s", diff)
-	}
-
-	srv := loopbackServer(t, "body\n")
-	url := srv.URL + "/file.txt"
-	tests := []struct{ name, dockerfile, want string }{
-		{"url source", "FROM busybox\n\nADD --parents x/a/one.txt " + url + " /d/\n",
-			"Dockerfile:3: ADD --parents keeps the directories of sources in the build context; " + url + " is a URL"},
-		{"not a boolean", "FROM busybox\nADD --parents=maybe x/a/one.txt /d/\n", "Dockerfile:2: --parents=maybe: want true or false"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := writeContext(t, map[string]string{"Dockerfile": tt.dockerfile, "x/a/one.txt": "1"})
-			_, out, err := doBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{"addpar:bad"}})
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("got %v, want %q\n%s", err, tt.want, out)
-			}
-		})
-	}
-	// --parents=false is a plain ADD, URL or not.
-	dir = writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nADD --parents=false x/a/one.txt " + url + " /d/\n", "x/a/one.txt": "1"})
-	mustBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{"addpar:2"}})
-	if got := pick(imageFiles(t, e, "addpar:2"), "d/one.txt", "d/file.txt"); len(got) != 2 {
-		t.Errorf("ADD --parents=false wrote %v, want d/one.txt and d/file.txt", got)
 	}
 }

@@ -67,9 +67,9 @@ func (b *builder) copyStep(ctx context.Context, s *state, in Instruction) error 
 	if err != nil {
 		return err
 	}
-	parents, err := b.copyParentsOn(in, env, srcs)
+	parents, err := copyParentsOn(in)
 	if err != nil {
-		return err
+		return b.errAt(in, "%v", err)
 	}
 	copySources := copyItems
 	if parents {

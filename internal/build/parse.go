@@ -66,7 +66,7 @@ var allowedFlags = map[string][]string{
 	"from":        {"platform"},
 	"run":         {"network", "mount", "security"},
 	"copy":        {"from", "chown", "chmod", "link", "exclude", "parents"},
-	"add":         {"chown", "chmod", "link", "exclude", "checksum", "keep-git-dir", "parents"},
+	"add":         {"chown", "chmod", "link", "exclude", "checksum", "keep-git-dir"},
 	"healthcheck": {"interval", "timeout", "start-period", "start-interval", "retries"},
 }
 
