@@ -33,6 +33,26 @@ const (
 	StepCanceled
 )
 
+func (k StepKind) String() string {
+	switch k {
+	case StepPlanned:
+		return "planned"
+	case StepStarted:
+		return "started"
+	case StepOutput:
+		return "output"
+	case StepCached:
+		return "cached"
+	case StepDone:
+		return "done"
+	case StepFailed:
+		return "failed"
+	case StepCanceled:
+		return "canceled"
+	}
+	return fmt.Sprintf("StepKind(%d)", int(k))
+}
+
 // StepEvent is one change in a build step, BuildKit's vertex status.
 type StepEvent struct {
 	ID    int // the step's number, #N in the plain output
