@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,40 +19,71 @@ import (
 	"github.com/strata-project/strata/internal/testutil"
 )
 
-// runTTY runs strata with its standard error on a pseudo-terminal of
-// 100×40 and returns what the terminal got (carriage returns removed),
-// standard output, the exit code and how long it ran.
-func (u *user) runTTY(t *testing.T, args ...string) (term, stdout string, code int, took time.Duration) {
+// ttyRun is strata running with its standard error on a pseudo-terminal
+// of 100×40.
+type ttyRun struct {
+	cmd   *exec.Cmd
+	ptmx  *os.File
+	out   bytes.Buffer // standard output
+	mu    sync.Mutex
+	term  bytes.Buffer // what the terminal got
+	read  chan error
+	start time.Time
+}
+
+func (u *user) startTTY(t *testing.T, args ...string) *ttyRun {
 	t.Helper()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		t.Skipf("no pseudo-terminal: %v", err)
 	}
-	defer ptmx.Close()
 	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 40, Cols: 100}); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(strataBin, args...)
-	cmd.Env = append(os.Environ(), "STRATA_ROOT="+u.root, "DOCKER_CONFIG="+u.config, "HOME="+u.config)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, tty
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		tty.Close()
+	r := &ttyRun{ptmx: ptmx, read: make(chan error, 1)}
+	r.cmd = exec.Command(strataBin, args...)
+	r.cmd.Env = append(os.Environ(), "STRATA_ROOT="+u.root, "DOCKER_CONFIG="+u.config, "HOME="+u.config)
+	r.cmd.Stdout, r.cmd.Stderr = &r.out, tty
+	r.start = time.Now()
+	err = r.cmd.Start()
+	tty.Close() // the child holds it; reads end (EIO) when it exits
+	if err != nil {
+		ptmx.Close()
 		t.Fatal(err)
 	}
-	tty.Close() // the child holds it; reads end (EIO) when it exits
-	var got bytes.Buffer
-	read := make(chan error, 1)
 	go func() {
 		// Ends at EIO once the child, the last holder of the terminal's
-		// other side, exits, or when ptmx is closed.
-		_, err := io.Copy(&got, ptmx)
-		read <- err
+		// other side, exits, or when wait closes ptmx.
+		buf := make([]byte, 4096)
+		for {
+			n, err := ptmx.Read(buf)
+			r.mu.Lock()
+			r.term.Write(buf[:n])
+			r.mu.Unlock()
+			if err != nil {
+				r.read <- err
+				return
+			}
+		}
 	}()
-	werr := cmd.Wait()
-	took = time.Since(start)
-	if err := <-read; err != nil && !errors.Is(err, syscall.EIO) {
+	return r
+}
+
+// sofar is what the terminal got until now, carriage returns removed.
+func (r *ttyRun) sofar() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.ReplaceAll(r.term.String(), "\r", "")
+}
+
+// wait waits for strata to exit and returns what the terminal got, the
+// exit code and how long it ran.
+func (r *ttyRun) wait(t *testing.T) (term string, code int, took time.Duration) {
+	t.Helper()
+	defer r.ptmx.Close()
+	werr := r.cmd.Wait()
+	took = time.Since(r.start)
+	if err := <-r.read; err != nil && !errors.Is(err, syscall.EIO) && !errors.Is(err, io.EOF) {
 		t.Fatalf("read the terminal: %v", err)
 	}
 	if ee, ok := werr.(*exec.ExitError); ok {
@@ -59,7 +91,16 @@ func (u *user) runTTY(t *testing.T, args ...string) (term, stdout string, code i
 	} else if werr != nil {
 		t.Fatal(werr)
 	}
-	return strings.ReplaceAll(got.String(), "\r", ""), out.String(), code, took
+	return r.sofar(), code, took
+}
+
+// runTTY runs strata on a pseudo-terminal and returns what the terminal
+// got, standard output, the exit code and how long it ran.
+func (u *user) runTTY(t *testing.T, args ...string) (term, stdout string, code int, took time.Duration) {
+	t.Helper()
+	r := u.startTTY(t, args...)
+	term, code, took = r.wait(t)
+	return term, r.out.String(), code, took
 }
 
 // finalFrame returns the lines of the display's last frame (after its
@@ -207,5 +248,42 @@ RUN cat /a /b
 	}
 	if !regexp.MustCompile(`^(\x1b\[J)?------\n > \[2/2\] RUN echo compiling; echo oops; exit 7:\n\d\.\d{3} compiling\n\d\.\d{3} oops\n------\nError: Dockerfile:2: RUN .* exited with code 7`).MatchString(rest) {
 		t.Errorf("after the failed build's display: %q", rest)
+	}
+}
+
+// Ctrl-C during a build ends the display: the running step is CANCELED
+// in the final state, which is drawn once, and the ticker stops with it.
+func TestBuildTTYInterrupt(t *testing.T) {
+	u := newUser(t)
+	rootfs := filepath.Join(t.TempDir(), "rootfs")
+	testutil.BusyboxRootfs(t, rootfs)
+	u.ok(t, "import", rootfs, "base")
+	ctx := t.TempDir()
+	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM base\nRUN echo waiting; sleep 60\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := u.startTTY(t, "build", ctx)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(r.sofar(), " => => # waiting") {
+		if time.Now().After(deadline) {
+			r.cmd.Process.Kill()
+			term, _, _ := r.wait(t)
+			t.Fatalf("the RUN did not show its output in 30s: %q", term)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	term, code, took := r.wait(t)
+	if code == 0 || took > 30*time.Second {
+		t.Fatalf("interrupted build: exit %d after %v:\n%q", code, took, term)
+	}
+	header, steps, rest := finalFrame(t, term)
+	if strings.Contains(header, "FINISHED") || len(steps) != 2 || !strings.HasPrefix(steps[1], " => CANCELED [2/2] RUN echo waiting; sleep 60 ") {
+		t.Errorf("final state:\n%s\n%s", header, strings.Join(steps, "\n"))
+	}
+	if strings.Contains(rest, "[+] Building") || strings.Contains(rest, "------") || !strings.HasPrefix(strings.TrimPrefix(lastLine(rest), "\x1b[J"), "Error: ") {
+		t.Errorf("after the final state: %q", rest)
 	}
 }

@@ -1,6 +1,8 @@
 package progress
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -111,8 +113,9 @@ func TerminalSize(w io.Writer) func() (int, int) {
 //	 => [3/3] RUN make                                              3.2s
 //	 => => # cc -c main.c
 //
-// The live area is redrawn in place (cursor up, clear line) by Start's
-// ticker, never more often than every 100ms and never between ticks.
+// The live area is redrawn in place (cursor up, then clear and rewrite
+// each line that changed) by Start's ticker, never more often than every
+// 100ms and never between ticks.
 // Running and failed steps show their last output lines, finished ones
 // one line. Close draws the final state, every step with its time, once,
 // and after it each failed step's recent output with its name.
@@ -129,7 +132,7 @@ type StepDisplay struct {
 	start  time.Time
 	drawMu sync.Mutex // held while a frame is made and written; taken before mu
 	drawn  int        // lines of the live area on screen (drawMu)
-	last   string     // the last frame written (drawMu)
+	last   []string   // the lines on screen (drawMu)
 
 	mu     sync.Mutex
 	steps  []*stepState // by ID
@@ -281,14 +284,15 @@ func (d *StepDisplay) Draw() {
 	width, height := d.size()
 	lines := d.frame(d.now(), width, height, false)
 	d.mu.Unlock()
-	d.write(lines)
+	d.write(lines, false)
 }
 
 // Close stops the ticker and draws the final state: every step once with
 // its time and, when err is not nil, each failed step's recent output. A
-// step still running becomes failed with err when no step failed
-// (something the build did not pin on a step), else canceled; without err,
-// done. Close is idempotent; the caller prints err itself.
+// step still running becomes failed with err when no step failed and err
+// is not a cancellation (the build failed without pinning it on a step),
+// else canceled; without err, done. Close is idempotent; the caller
+// prints err itself.
 func (d *StepDisplay) Close(err error) {
 	d.stopOnce.Do(func() { close(d.stop) })
 	d.mu.Lock()
@@ -314,7 +318,7 @@ func (d *StepDisplay) Close(err error) {
 		switch {
 		case err == nil:
 			s.state, s.logs = StepDone, nil
-		case !failed:
+		case !failed && !errors.Is(err, context.Canceled):
 			s.state, s.err = StepFailed, err.Error()
 		default:
 			s.state, s.logs = StepCanceled, nil
@@ -338,26 +342,30 @@ func (d *StepDisplay) Close(err error) {
 		b.WriteString("------\n")
 	}
 	d.mu.Unlock()
-	d.write(lines)
+	d.write(lines, true)
 	if b.Len() > 0 {
 		io.WriteString(d.w, b.String())
 	}
 }
 
 // write replaces the live area on screen with lines: up to its first
-// line, each line cleared and written, and what is left of a longer
-// previous frame cleared. An unchanged frame is not written again.
-// drawMu is held.
-func (d *StepDisplay) write(lines []string) {
-	frame := strings.Join(lines, "\n")
-	if d.drawn > 0 && frame == d.last {
+// line, then each line that changed cleared and written (a newline steps
+// over the others), and what is left of a longer previous frame cleared.
+// The final frame (all) is written whole, so that the terminal's log
+// has it in one piece. drawMu is held.
+func (d *StepDisplay) write(lines []string, all bool) {
+	if !all && slices.Equal(lines, d.last) {
 		return
 	}
 	var b strings.Builder
 	if d.drawn > 0 {
 		fmt.Fprintf(&b, "\x1b[%dA", d.drawn) // "\x1b[0A" would move up one
 	}
-	for _, l := range lines {
+	for i, l := range lines {
+		if !all && i < len(d.last) && d.last[i] == l {
+			b.WriteByte('\n')
+			continue
+		}
 		b.WriteString("\x1b[2K")
 		b.WriteString(l)
 		b.WriteByte('\n')
@@ -366,7 +374,7 @@ func (d *StepDisplay) write(lines []string) {
 		b.WriteString("\x1b[J")
 	}
 	io.WriteString(d.w, b.String())
-	d.drawn, d.last = len(lines), frame
+	d.drawn, d.last = len(lines), lines
 }
 
 // frame lays out the display at now (d.mu held). The live area keeps

@@ -1,6 +1,7 @@
 package progress
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -163,6 +164,8 @@ func TestStepDisplayCloseEndsRunningSteps(t *testing.T) {
 			[]string{" => ERROR [2/2] COPY x /x", "------\n > [2/2] COPY x /x:\n0.100 warning: x\n------\n"}, []string{"FINISHED"}},
 		{"after a failure", true, errors.New("boom"),
 			[]string{" => CANCELED [2/2] COPY x /x", " => ERROR [3/3] RUN false"}, []string{"COPY x /x:", "FINISHED"}},
+		{"interrupted", false, fmt.Errorf("build: %w", context.Canceled),
+			[]string{" => CANCELED [2/2] COPY x /x"}, []string{"ERROR", "------", "FINISHED"}},
 		{"no error", false, nil,
 			[]string{" => [2/2] COPY x /x", "(2/2) FINISHED"}, []string{"ERROR", "------"}},
 	} {
