@@ -96,8 +96,8 @@ func (s *stepLog) end(kind progress.StepKind, err error) {
 }
 
 // abort ends, for the display, the steps of stage that are still open
-// when it returns err: failed, or canceled when the stage stopped because
-// the build did (canceled).
+// when it returns err: failed with err, or canceled when the stage only
+// stopped because the build did (canceled is set, or err says so).
 func (p *printer) abort(stage int, err error, canceled bool) {
 	if p == nil || p.disp == nil {
 		return
