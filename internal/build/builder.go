@@ -23,6 +23,7 @@ import (
 	"github.com/strata-project/strata/internal/images"
 	"github.com/strata-project/strata/internal/manifest"
 	"github.com/strata-project/strata/internal/metadata"
+	"github.com/strata-project/strata/internal/progress"
 	"github.com/strata-project/strata/internal/runtime"
 	"github.com/strata-project/strata/internal/snapshot"
 )
@@ -58,6 +59,10 @@ type Options struct {
 	// reasons (--progress plain).
 	Progress io.Writer
 	Verbose  bool
+	// Display gets every step's changes and output lines as events, for
+	// the terminal display (progress.StepDisplay); nil for none. It is
+	// independent of Progress.
+	Display progress.StepReporter
 	// StoreBlobs compresses each new layer with Compression into the
 	// content store as its step ends. Without it a layer is kept as its
 	// snapshot and a tar-split index, and its descriptor names the
@@ -121,6 +126,12 @@ type stageRun struct {
 	err  error
 }
 
+// stageFailedError is what a step waiting for a stage gets when that
+// stage failed: the step did not fail, it cannot go on.
+type stageFailedError struct{ stage int }
+
+func (e *stageFailedError) Error() string { return fmt.Sprintf("stage %d failed", e.stage) }
+
 type builder struct {
 	be      Backend
 	opts    Options
@@ -163,7 +174,7 @@ func Build(ctx context.Context, be Backend, opts Options) (Result, error) {
 	if opts.Network != "none" && opts.Network != "host" {
 		return Result{}, fmt.Errorf("--network %s: want none or host: %w", opts.Network, errdefs.ErrInvalidArgument)
 	}
-	b := &builder{be: be, opts: opts, df: df, p: &printer{w: opts.Progress, verbose: opts.Verbose},
+	b := &builder{be: be, opts: opts, df: df, p: &printer{w: opts.Progress, verbose: opts.Verbose, disp: opts.Display},
 		cache: &cache.Store{DB: be.DB}}
 	if b.secrets, err = parseSecrets(opts.Secrets); err != nil {
 		return Result{}, err
@@ -231,6 +242,11 @@ func Build(ctx context.Context, be Backend, opts Options) (Result, error) {
 	if err := b.needs(target, need); err != nil {
 		return Result{}, err
 	}
+	planned := 0
+	for i := range need {
+		planned += 1 + fsSteps(df.Stages[i].Instrs)
+	}
+	b.p.plan(planned)
 	b.runs = make([]*stageRun, len(df.Stages))
 	for i := range b.runs {
 		b.runs[i] = &stageRun{done: make(chan struct{})}
@@ -244,6 +260,11 @@ func Build(ctx context.Context, be Backend, opts Options) (Result, error) {
 			r := b.runs[i]
 			defer close(r.done)
 			r.res, r.err = b.runStage(gctx, i)
+			if r.err != nil {
+				// gctx is done already when another stage failed first
+				// (or the build was cancelled): this one only stopped.
+				b.p.abort(i, r.err, gctx.Err() != nil)
+			}
 			return r.err
 		})
 	}
@@ -261,7 +282,11 @@ func Build(ctx context.Context, be Backend, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return b.finish(ctx, b.runs[target].res)
+	res, err := b.finish(ctx, b.runs[target].res)
+	if err != nil {
+		b.p.abort(-1, err, false)
+	}
+	return res, err
 }
 
 func autoArgs() map[string]string {
@@ -367,7 +392,7 @@ func (b *builder) wait(ctx context.Context, j int) (*state, error) {
 		return nil, ctx.Err()
 	}
 	if r.err != nil {
-		return nil, fmt.Errorf("stage %d failed", j)
+		return nil, &stageFailedError{j}
 	}
 	return r.res, nil
 }
@@ -473,7 +498,7 @@ func (b *builder) from(ctx context.Context, i int) (*state, error) {
 	if len(b.df.Stages) == 1 {
 		title = fmt.Sprintf("[1/%d] FROM %s", n, base)
 	}
-	log := b.p.step(title)
+	log := b.p.step(i, title)
 	var s *state
 	switch j := b.stageRef(base, i); {
 	case j >= 0:

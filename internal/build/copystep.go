@@ -79,7 +79,7 @@ func (b *builder) copyStep(ctx context.Context, s *state, in Instruction) error 
 	if in.Cmd == "add" && from != "" {
 		return b.errAt(in, "ADD takes no --from; use COPY --from")
 	}
-	log := b.p.step(b.title(s, strings.TrimSuffix(createdBy, " # buildkit")))
+	log := b.p.step(s.index, b.title(s, strings.TrimSuffix(createdBy, " # buildkit")))
 
 	tmp, err := os.MkdirTemp("", "strata-copy-")
 	if err != nil {

@@ -178,7 +178,7 @@ func (b *builder) dispatch(ctx context.Context, s *state, in Instruction) error 
 		s.img.Config.WorkingDir = v
 		createdBy := "WORKDIR " + v
 		key := cache.Key(s.key, createdBy)
-		log := b.p.step(b.title(s, createdBy))
+		log := b.p.step(s.index, b.title(s, createdBy))
 		return b.fsStep(ctx, s, in, log, key, createdBy, nil, func(ctx context.Context, root string) error {
 			_, err := mkdirs(root, v, copyOpts{})
 			return err

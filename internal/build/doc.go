@@ -50,6 +50,13 @@
 // the layer it made. The key chain also takes each layer's diffID, so a
 // step rerun with a different result invalidates every step after it.
 //
+// Progress (progress.go) is BuildKit's plain lines to Options.Progress
+// and, for the terminal display, the same steps as progress.StepEvents to
+// Options.Display: each step starts once and ends once, failed, or
+// canceled when it stopped because another stage failed or the build was
+// interrupted; a stage that fails without ending its step itself ends it
+// on its way out. Drawing them is the CLI's (progress.StepDisplay).
+//
 // What it leaves to others: naming images and writing manifests (engine),
 // pulling base images (a FROM image must already be in the store), and gc
 // (cache records are roots through engine.BuildCacheRoots).

@@ -85,7 +85,7 @@ func (b *builder) runStep(ctx context.Context, s *state, in Instruction) error {
 	if in.JSON {
 		shown = jsonList(in.Args)
 	}
-	log := b.p.step(b.title(s, "RUN "+shown))
+	log := b.p.step(s.index, b.title(s, "RUN "+shown))
 	env := append(envOf(s.args), s.img.Config.Env...)
 	cfg := ocispec.ImageConfig{Env: dedupEnv(env), WorkingDir: s.img.Config.WorkingDir, User: s.img.Config.User}
 	for _, m := range mounts {

@@ -23,7 +23,7 @@ import (
 // cache; their history rows stay too, marked empty, followed by one row
 // for the squashed layer.
 func (b *builder) squash(ctx context.Context, s *state, res Result) (Result, error) {
-	log := b.p.step(fmt.Sprintf("squash %d layers", len(s.layers)-s.baseN))
+	log := b.p.step(-1, fmt.Sprintf("squash %d layers", len(s.layers)-s.baseN))
 	var desc ocispec.Descriptor
 	var diffID digest.Digest
 	var err error

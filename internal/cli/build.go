@@ -12,6 +12,7 @@ import (
 
 	"github.com/strata-project/strata/internal/engine"
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/progress"
 )
 
 func init() { commands = append(commands, newBuildCommand) }
@@ -21,7 +22,7 @@ func newBuildCommand(c *CLI) *cobra.Command {
 		opts      engine.BuildOptions
 		buildArgs []string
 		labels    []string
-		progress  string
+		mode      string
 		quiet     bool
 		iidfile   string
 	)
@@ -47,6 +48,13 @@ compresses it (gzip) on the way out; save writes it from the snapshot.
 With SOURCE_DATE_EPOCH (in the environment or as a --build-arg) file times and
 created times are clamped to it, so the same context gives the same image digest
 on any store. A failed build tags nothing; its finished steps stay cached.
+
+Progress goes to standard error. On a terminal (--progress auto, or tty) it is
+BuildKit's display: one line per step with its time, the last lines a running
+step printed under it, redrawn in place; at the end every step once, and a failed
+step's recent output. Otherwise (or with plain) it is BuildKit's plain lines,
+"#3 [2/4] RUN make", each output line, "#3 DONE 1.2s"; plain also says why a step
+missed the cache.
 
 RUN --mount takes BuildKit's bind, cache, tmpfs, secret and ssh mounts. Cache
 mounts live under the store's build-cache-mounts, are build cache in "strata
@@ -90,23 +98,38 @@ given runs without the mount, or fails when the mount says required=true.`,
 				t := time.Unix(sec, 0).UTC()
 				opts.SourceDateEpoch = &t
 			}
-			switch progress {
-			case "auto", "tty", "":
-				opts.Progress = cmd.ErrOrStderr()
+			errOut := cmd.ErrOrStderr()
+			tty := false
+			switch mode {
+			case "auto", "":
+				tty = progress.IsTerminal(errOut)
+				opts.Progress = errOut
+			case "tty":
+				tty = true
 			case "plain":
-				opts.Progress, opts.Verbose = cmd.ErrOrStderr(), true
+				opts.Progress, opts.Verbose = errOut, true
 			case "quiet":
 			default:
-				return fmt.Errorf("--progress %s: want auto, plain or quiet: %w", progress, errdefs.ErrInvalidArgument)
+				return fmt.Errorf("--progress %s: want auto, plain, tty or quiet: %w", mode, errdefs.ErrInvalidArgument)
 			}
 			if quiet {
-				opts.Progress = nil
+				opts.Progress, tty = nil, false
 			}
 			e, err := c.Engine(cmd.Context())
 			if err != nil {
 				return err
 			}
+			var disp *progress.StepDisplay
+			if tty {
+				disp = progress.NewStepDisplay(errOut, progress.StepDisplayOptions{Size: progress.TerminalSize(errOut)})
+				opts.Progress, opts.Display = nil, disp.Reporter()
+				disp.Start()
+			}
 			res, err := e.Build(cmd.Context(), opts)
+			if disp != nil {
+				disp.Close(err)
+				opts.Progress = errOut // for the lines below
+			}
 			if err != nil {
 				return err
 			}
@@ -139,7 +162,7 @@ given runs without the mount, or fails when the mount says required=true.`,
 	f.BoolVar(&opts.NoCache, "no-cache", false, "run every step, ignoring the cache")
 	f.StringArrayVar(&labels, "label", nil, "set an image label KEY=VALUE")
 	f.StringVar(&iidfile, "iidfile", "", "write the image ID to this file")
-	f.StringVar(&progress, "progress", "auto", "progress output: auto, plain (with cache miss reasons) or quiet")
+	f.StringVar(&mode, "progress", "auto", "progress output: auto (tty on a terminal, else plain lines), tty (steps redrawn in place), plain (with cache miss reasons) or quiet")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print only the image ID")
 	f.BoolVar(&opts.Squash, "squash", false, "merge the layers above the base image into one")
 	f.StringVar(&opts.Network, "network", "none", "network for RUN: none or host")

@@ -21,6 +21,7 @@ import (
 	"github.com/strata-project/strata/internal/gc"
 	"github.com/strata-project/strata/internal/images"
 	"github.com/strata-project/strata/internal/layer"
+	"github.com/strata-project/strata/internal/progress"
 	"github.com/strata-project/strata/internal/runtime"
 )
 
@@ -43,6 +44,9 @@ type BuildOptions struct {
 	SourceDateEpoch *time.Time
 	Progress        io.Writer // step lines; nil for none
 	Verbose         bool      // cache miss reasons
+	// Display gets the steps as events, for the terminal display
+	// (progress.StepDisplay); nil for none.
+	Display progress.StepReporter
 	// Compression, if set (gzip, zstd, none), stores each new layer's blob
 	// so compressed as the build runs. By default ("") no blob is stored:
 	// a layer stays in its snapshot with a tar-split index, and is
@@ -86,7 +90,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (BuildResult, err
 	bo := build.Options{
 		BuildArgs: opts.BuildArgs, Target: opts.Target, NoCache: opts.NoCache, Labels: opts.Labels,
 		Network: opts.Network, Squash: opts.Squash, SourceDateEpoch: opts.SourceDateEpoch,
-		Progress: opts.Progress, Verbose: opts.Verbose, StoreBlobs: store, Compression: comp,
+		Progress: opts.Progress, Verbose: opts.Verbose, Display: opts.Display, StoreBlobs: store, Compression: comp,
 		Secrets: opts.Secrets, SSH: opts.SSH, CacheMountDir: e.cacheMountDir(),
 	}
 	cleanup, err := e.buildInput(ctx, opts, &bo)

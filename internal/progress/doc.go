@@ -10,4 +10,12 @@
 //
 // and, when the output is not a terminal, a plain line per state change
 // only (no byte counts), so logs stay short and diffable.
+//
+// A build reports StepEvents instead (a step started, printed a line, was
+// cached, finished, failed, was canceled), which a StepDisplay draws as
+// BuildKit's terminal display (steps.go): a header, a line per step with
+// its time, a running step's last output lines under it, redrawn in place
+// by a ticker at most ten times a second, and the final state once at the
+// end. The build's plain lines ("#3 DONE 1.2s") are the build package's
+// own; the display never writes them.
 package progress
