@@ -14,17 +14,11 @@ import (
 // secret and a cache mount, then `builder prune --all`.
 func TestCLIBuildSecretAndCacheMount(t *testing.T) {
 	testutil.RequiresRoot(t)
-	root := t.TempDir()
-	rootfs := filepath.Join(t.TempDir(), "rootfs")
-	testutil.BusyboxRootfs(t, rootfs)
-	mustStrata(t, root, "import", rootfs, "busybox")
-	ctx := t.TempDir()
+	root, ctx := busyboxStore(t)
 	df := "FROM busybox\n" +
 		"RUN --mount=type=secret,id=tok,required wc -c < /run/secrets/tok > /n\n" +
 		"RUN --mount=type=cache,id=c1,target=/c echo x >> /c/log && wc -l < /c/log > /cn\n"
-	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(df), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeDockerfile(t, ctx, df)
 	tok := filepath.Join(t.TempDir(), "tok")
 	if err := os.WriteFile(tok, []byte("12345"), 0o600); err != nil {
 		t.Fatal(err)
@@ -54,11 +48,7 @@ func TestCLIBuildSSHAndSecretEnv(t *testing.T) {
 	if _, err := exec.LookPath("ssh-keygen"); err != nil {
 		t.Skip("skipping: needs ssh-keygen (apt-get install openssh-client)")
 	}
-	root := t.TempDir()
-	rootfs := filepath.Join(t.TempDir(), "rootfs")
-	testutil.BusyboxRootfs(t, rootfs)
-	mustStrata(t, root, "import", rootfs, "busybox")
-	ctx := t.TempDir()
+	root, ctx := busyboxStore(t)
 	helper := exec.Command("go", "build", "-o", filepath.Join(ctx, "sshlist"), "../../internal/build/testdata/sshlist")
 	helper.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := helper.CombinedOutput(); err != nil {
@@ -75,9 +65,7 @@ func TestCLIBuildSSHAndSecretEnv(t *testing.T) {
 	df := "FROM busybox\n" +
 		"RUN --mount=type=ssh,id=deploy,required --mount=source=sshlist,target=/t /t > /keys\n" +
 		"RUN --mount=type=secret,id=tok,env=TOK,required printf %s \"$TOK\" | wc -c > /n\n"
-	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(df), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeDockerfile(t, ctx, df)
 	tok := filepath.Join(t.TempDir(), "tok")
 	if err := os.WriteFile(tok, []byte("1234567"), 0o600); err != nil {
 		t.Fatal(err)
@@ -104,15 +92,9 @@ func TestCLIBuildSSHAndSecretEnv(t *testing.T) {
 // what it removed and the total, as docker does.
 func TestCLIBuilderPruneCacheMount(t *testing.T) {
 	testutil.RequiresRoot(t)
-	root := t.TempDir()
-	rootfs := filepath.Join(t.TempDir(), "rootfs")
-	testutil.BusyboxRootfs(t, rootfs)
-	mustStrata(t, root, "import", rootfs, "busybox")
-	ctx := t.TempDir()
+	root, ctx := busyboxStore(t)
 	df := "FROM busybox\nRUN --mount=type=cache,id=gomod,target=/c head -c 200000 /dev/urandom > /c/blob && echo built > /done\n"
-	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(df), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeDockerfile(t, ctx, df)
 	mustStrata(t, root, "build", "-q", "-t", "pc:1", ctx)
 	row := func(out, prefix string) []string {
 		for _, l := range strings.Split(out, "\n") {
@@ -147,5 +129,23 @@ func TestCLIBuilderPruneCacheMount(t *testing.T) {
 	}
 	if out := mustStrata(t, root, "run", "--rm", "pc:1", "cat", "/done"); out != "built\n" {
 		t.Errorf("the image after the prune: %q", out)
+	}
+}
+
+// busyboxStore makes a store with busybox imported and an empty build
+// context.
+func busyboxStore(t *testing.T) (root, ctx string) {
+	t.Helper()
+	root = t.TempDir()
+	rootfs := filepath.Join(t.TempDir(), "rootfs")
+	testutil.BusyboxRootfs(t, rootfs)
+	mustStrata(t, root, "import", rootfs, "busybox")
+	return root, t.TempDir()
+}
+
+func writeDockerfile(t *testing.T, ctx, df string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

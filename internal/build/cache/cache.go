@@ -209,24 +209,7 @@ func TouchTx(tx *metadata.Tx, keys []digest.Digest) error {
 // Records lists every record, least recently used first.
 func (s *Store) Records(ctx context.Context) ([]Record, error) {
 	var out []Record
-	err := s.DB.View(ctx, func(tx *metadata.Tx) error {
-		b, err := tx.Bucket(bucket)
-		if errors.Is(err, errdefs.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		c := b.Cursor()
-		for k, v := c.Seek([]byte("r/")); k != nil && strings.HasPrefix(string(k), "r/"); k, v = c.Next() {
-			var rec Record
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("cache record %s: %w", k, err)
-			}
-			out = append(out, rec)
-		}
-		return nil
-	})
+	err := scan(ctx, s.DB, "r/", "cache record", func(rec Record) { out = append(out, rec) })
 	sort.SliceStable(out, func(i, j int) bool { return out[i].LastUsed.Before(out[j].LastUsed) })
 	return out, err
 }
@@ -360,4 +343,27 @@ func (c *StatCache) Hash(full, rel string, st *unix.Stat_t) (digest.Digest, erro
 	c.dirty = true
 	c.mu.Unlock()
 	return cur.Hash, nil
+}
+
+// scan calls fn with each JSON record of the cache bucket whose key starts
+// with prefix (what names the kind in errors).
+func scan[T any](ctx context.Context, db *metadata.DB, prefix, what string, fn func(T)) error {
+	return db.View(ctx, func(tx *metadata.Tx) error {
+		b, err := tx.Bucket(bucket)
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		c := b.Cursor()
+		for k, v := c.Seek([]byte(prefix)); k != nil && strings.HasPrefix(string(k), prefix); k, v = c.Next() {
+			var x T
+			if err := json.Unmarshal(v, &x); err != nil {
+				return fmt.Errorf("%s %s: %w", what, k, err)
+			}
+			fn(x)
+		}
+		return nil
+	})
 }

@@ -3,12 +3,8 @@ package cache
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"strings"
 	"time"
 
-	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/metadata"
 )
 
@@ -79,24 +75,7 @@ func TouchMountsTx(tx *metadata.Tx, uses []MountUse) error {
 // Mounts returns the cache mount records by directory name.
 func (s *Store) Mounts(ctx context.Context) (map[string]Mount, error) {
 	out := map[string]Mount{}
-	err := s.DB.View(ctx, func(tx *metadata.Tx) error {
-		b, err := tx.Bucket(bucket)
-		if errors.Is(err, errdefs.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		c := b.Cursor()
-		for k, v := c.Seek([]byte("m/")); k != nil && strings.HasPrefix(string(k), "m/"); k, v = c.Next() {
-			var m Mount
-			if err := json.Unmarshal(v, &m); err != nil {
-				return fmt.Errorf("cache mount record %s: %w", k, err)
-			}
-			out[m.Dir] = m
-		}
-		return nil
-	})
+	err := scan(ctx, s.DB, "m/", "cache mount record", func(m Mount) { out[m.Dir] = m })
 	return out, err
 }
 
