@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -99,26 +98,9 @@ func writeContext(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func doBuild(t *testing.T, e *engine.Engine, opts engine.BuildOptions) (engine.BuildResult, string, error) {
 	t.Helper()
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	opts.Progress, opts.Verbose = &out, true
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -627,7 +609,7 @@ func TestCancelLeavesNothing(t *testing.T) {
 	e := newEngine(t)
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo started && sleep 30\n"})
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		_, err := e.Build(ctx, engine.BuildOptions{Context: dir, Tags: []string{"cancel:1"}, Progress: &out})

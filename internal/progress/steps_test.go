@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -266,7 +268,7 @@ func TestStepDisplayKeepsToHeight(t *testing.T) {
 // The ticker redraws while events come from many goroutines, at most
 // every 100ms, and Close stops it: run with -race.
 func TestStepDisplayTicker(t *testing.T) {
-	var out lockedBuilder
+	var out testutil.SyncBuffer
 	d := NewStepDisplay(&out, StepDisplayOptions{})
 	start := time.Now()
 	d.Start()
@@ -313,23 +315,6 @@ func TestStepDisplayTicker(t *testing.T) {
 	if strings.Contains(final, "late") || strings.Contains(final, "=> =>") {
 		t.Errorf("final state has output lines or a late step:\n%s", final)
 	}
-}
-
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestCleanLine(t *testing.T) {

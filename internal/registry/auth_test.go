@@ -6,12 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 func TestAuth(t *testing.T) {
 	pw := filepath.Join(t.TempDir(), "htpasswd")
 	writeHtpasswd(t, pw, map[string]string{"alice": "secret"})
-	var log syncBuffer
+	var log testutil.SyncBuffer
 	_, srv := newTestRegistry(t, Options{HtpasswdPath: pw, Realm: "test realm", AccessLog: &log})
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 	tests := []struct {
@@ -56,7 +58,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestAccessLogBlob(t *testing.T) {
-	var log syncBuffer
+	var log testutil.SyncBuffer
 	_, srv := newTestRegistry(t, Options{AccessLog: &log})
 	data := randomBytes(t, 100000)
 	dgst := pushBlob(t, srv, "app/x", data)

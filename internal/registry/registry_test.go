@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -167,25 +166,6 @@ func overwrite(p string, b []byte) error {
 		return err
 	}
 	return os.WriteFile(p, b, 0o444)
-}
-
-// syncBuffer is an access log the test reads while handlers write it (a
-// handler logs after its response is sent).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func digestOf(b []byte) string { return digest.FromBytes(b).String() }
