@@ -31,7 +31,11 @@ DOCKER=/usr/bin/docker
 SOCK=/run/bench-docker-build.sock
 DPID=""
 cleanup() {
-  if [[ -n $DPID ]]; then kill "$DPID" 2>/dev/null || true; wait "$DPID" 2>/dev/null || true; fi
+  if [[ -n $DPID ]]; then
+    kill "$DPID" 2>/dev/null || true; wait "$DPID" 2>/dev/null || true
+    umount -R /var/lib/bench-docker-build /run/bench-docker-build 2>/dev/null || true
+    rm -rf /var/lib/bench-docker-build /run/bench-docker-build "$SOCK" /run/bench-docker-build.pid
+  fi
   umount -R "$work" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -119,7 +123,7 @@ PREP[strata]="$STRATA rmi -f app:bench; $STRATA builder prune --all"
 BUILD[strata]="$STRATA build -q -t app:bench"
 
 if [[ -x $DOCKER && -x /usr/sbin/dockerd ]]; then
-  mkdir -p /var/lib/bench-docker-build
+  rm -rf /var/lib/bench-docker-build; mkdir -p /var/lib/bench-docker-build # fresh, whatever an earlier run left
   dockerd --data-root /var/lib/bench-docker-build --exec-root /run/bench-docker-build --pidfile /run/bench-docker-build.pid \
     --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none -H "unix://$SOCK" >"$work/dockerd.log" 2>&1 &
   DPID=$!
