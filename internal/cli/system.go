@@ -31,8 +31,8 @@ are listed, and the unique sizes plus the shared total add up to the layers'
 disk use. "Layer blobs" is the compressed copies kept for push and save.
 
 The Build Cache row counts the layers steps made (once each) and the RUN
---mount=type=cache directories. ACTIVE is those in use: layers an image uses too,
-cache mounts a running build holds. SIZE is what only the cache holds (a layer
+--mount=type=cache directories. ACTIVE is those in use, as in docker: cache
+mounts a running build holds. SIZE is what only the cache holds (a layer
 an image uses is in the Images row), a layer counted by its uncompressed size and
 a cache mount by its disk use; RECLAIMABLE is what "strata builder prune" can
 free now, all but the cache mounts in use. -v lists each entry with

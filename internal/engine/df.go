@@ -28,8 +28,8 @@ type DiskUsage struct {
 	Containers     int
 	ContainersSize int64
 	// The build cache (see BuildCacheEntry): its entries, layers and
-	// RUN --mount cache directories; those in use (a layer an image also
-	// uses, a cache mount a running build holds); the size of what only
+	// RUN --mount cache directories; those in use (as docker counts
+	// ACTIVE: a cache mount a running build holds); the size of what only
 	// the cache holds (its layers no image uses, and its cache mounts), so
 	// that it does not count the Images row again; and how much of that a
 	// prune can free now (all but the cache mounts running builds hold).
@@ -148,7 +148,7 @@ func (e *Engine) buildCacheUsage(ctx context.Context, images map[string]int, du 
 	du.BuildCache = ents
 	for _, en := range ents {
 		du.BuildCacheRecords++
-		if en.Shared || en.InUse {
+		if en.InUse {
 			du.BuildCacheActive++
 		}
 		if en.Shared {
