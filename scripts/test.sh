@@ -41,7 +41,7 @@ fi
 
 echo "== go test -race (packages with goroutines)"
 race_pkgs=()
-for p in ./internal/content ./internal/metadata ./internal/engine ./internal/registry/... ./internal/remote/... ./internal/build/...; do
+for p in ./internal/content ./internal/metadata ./internal/engine ./internal/registry/... ./internal/remote/... ./internal/build/... ./internal/progress; do
   [[ -d ${p%/...} ]] && race_pkgs+=("$p")
 done
 # The docker comparisons ran above; under -race they would only add time.
