@@ -6,7 +6,7 @@ import (
 	"github.com/strata-project/strata/internal/runtime"
 )
 
-func init() { commands = append(commands, newMonitorCommand, newInitReaperCommand) }
+func init() { commands = append(commands, newMonitorCommand, newStandbyCommand, newInitReaperCommand) }
 
 // newMonitorCommand is the per-container monitor the container store
 // starts (strata container-monitor DIR): hidden, not for people.
@@ -18,6 +18,21 @@ func newMonitorCommand(c *CLI) *cobra.Command {
 		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runtime.MonitorMain(args[0])
+		},
+	}
+}
+
+// newStandbyCommand is an attached run's standby (strata
+// container-standby DIR CONFIG), which takes the container over if the
+// run is killed: hidden, not for people.
+func newStandbyCommand(c *CLI) *cobra.Command {
+	return &cobra.Command{
+		Use:    runtime.StandbyCommand + " DIR CONFIG",
+		Short:  "Stand by to take over an attached run's container (internal)",
+		Hidden: true,
+		Args:   cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runtime.StandbyMain(args[0], args[1])
 		},
 	}
 }

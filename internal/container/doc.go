@@ -5,7 +5,8 @@
 // A container is a directory with a record, a snapshot key
 // "container-<id>" prepared on the image's chain ID, and, while it runs, a
 // monitor (package runtime): a process of its own that outlives the CLI
-// for a detached container, the CLI itself for an attached run. Nothing here is
+// for a detached container, the CLI itself for an attached run (with a
+// standby process that takes over if the CLI is killed). Nothing here is
 // in the metadata database: the record is config.json, the process state
 // is the monitor's state.json (checked against runc when the monitor is
 // gone), and names are claimed by creating a symlink, so several strata

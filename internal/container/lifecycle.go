@@ -244,10 +244,12 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 		NoSync: o.AutoRemove,
 	}
 	here := opts.Here && opts.Attach && !o.Tty
-	if o.AutoRemove && !here {
+	if o.AutoRemove {
 		// A separate monitor removes a --rm container when it exits, also
 		// when a client is attached (run -t, start -a): the client may be
-		// killed first. The client's own remove then finds it gone.
+		// killed first. The client's own remove then finds it gone. An
+		// in-process monitor's client removes it itself; the standby does
+		// if the client is killed.
 		cfg.CleanupArgs = append(append([]string{}, s.remove...), c.ID)
 	}
 	runtime.Tracef("start: spec written")
@@ -313,6 +315,9 @@ func (s *Store) Run(ctx context.Context, opts CreateOptions, detach bool, o runt
 		}
 		return c, ExitCode(err), err
 	}
+	// The run is over (and a --rm container removed): its standby, if
+	// one was started, has nothing to look after.
+	defer runtime.DismissStandby(s.dir(c.ID))
 	if detach {
 		return c, 0, nil
 	}

@@ -27,6 +27,12 @@ func TestMain(m *testing.M) {
 				os.Exit(1)
 			}
 			os.Exit(0)
+		case runtime.StandbyCommand:
+			if err := runtime.StandbyMain(os.Args[2], os.Args[3]); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			os.Exit(0)
 		case "init-reaper":
 			if err := runtime.InitMain(os.Args[2:]); err != nil {
 				fmt.Fprintln(os.Stderr, err)

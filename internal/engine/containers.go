@@ -118,6 +118,9 @@ func (e *Engine) RunContainer(ctx context.Context, image string, opts container.
 		_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
 		return nil, container.ExitCode(err), err
 	}
+	// The run is over (and a --rm container removed): its standby, if
+	// one was started, has nothing to look after.
+	defer runtime.DismissStandby(s.Dir(c.ID))
 	if ro.Started != nil {
 		ro.Started(c)
 	}

@@ -11,8 +11,10 @@
 // one-line report on fd 3 (started, with the pid and bound ports, or why
 // not). An attached run without a terminal needs no second process: the
 // CLI is the monitor (StartLocalMonitor), attached through a socketpair,
-// and records the same status and logs; if it is killed the container is
-// left to runc, as after a killed monitor.
+// and records the same status and logs. A run still going after 250 ms
+// starts a standby (the hidden command wired to StandbyMain) that holds
+// the output pipes and takes the container over if the CLI is killed;
+// DismissStandby ends it when the run is over.
 //
 // Without a terminal the monitor runs the container as one foreground
 // "runc run" (create, start, wait and delete in one runc process), its
@@ -38,6 +40,6 @@
 //	├── console.sock     runc's --console-socket, during create with a tty
 //	├── init.pid         runc's --pid-file
 //	├── runc.log         runc's own messages (JSON lines)
-//	├── monitor.log      the monitor's stderr
+//	├── monitor.log      the monitor's stderr (and an attached run's standby's)
 //	└── <LogPath>        the container's output, docker json-file lines
 package runtime

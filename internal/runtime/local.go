@@ -17,12 +17,15 @@ import (
 // strata process (a few ms of the ~45 ms of "run --rm IMAGE true"). It
 // records the status, logs and exit as the separate monitor does, so ps,
 // logs and wait see no difference while it runs. What it cannot do is
-// outlive the CLI: a kill -9 of the CLI leaves the container to runc (ps
-// then reports it from runc, and exited 255 once it is gone, as after a
-// killed monitor; the first command to see it gone unmounts it, and
-// removes it if --rm). Its output after that is lost: the log stops.
-// Detached containers, and attached ones with a terminal, keep the
-// separate monitor.
+// outlive the CLI: a run still going after a moment starts a standby
+// process (standby.go) that takes the container over if the CLI is killed:
+// it keeps the log, records the exit (status unknown, 255), unmounts, and
+// removes a --rm container. If the standby is killed too, or the CLI dies
+// before it is started, the container is left to runc (ps then reports it
+// from runc, and exited 255 once it is gone, as after a killed monitor;
+// the first command to see it gone unmounts it, and removes it if --rm)
+// and its output after that is lost. Detached containers, and attached
+// ones with a terminal, keep the separate monitor.
 
 // locals are the in-process monitors of this process, by container dir.
 var locals struct {
@@ -43,6 +46,8 @@ type localMonitor struct {
 // does: a closed terminal or pipe must not take the container's monitor
 // down with it. The client learns of them instead (AttachOptions'
 // OutputClosed, and a signal.Notify of SIGHUP) and stops the container.
+// cfg.CleanupArgs are run only by the standby, if it takes over: the
+// client removes a --rm container itself, then calls DismissStandby.
 func StartLocalMonitor(ctx context.Context, dir string, cfg MonitorConfig) (*Status, error) {
 	if cfg.Tty || !cfg.Attach {
 		return nil, fmt.Errorf("start %s: an in-process monitor is for attached runs without a terminal", cfg.ID)
@@ -78,7 +83,8 @@ func StartLocalMonitor(ctx context.Context, dir string, cfg MonitorConfig) (*Sta
 	locals.Unlock()
 
 	reports := make(chan startReport, 1)
-	m := &monitor{dir: dir, cfg: cfg, local: mine, report: func(rep startReport) { reports <- rep }}
+	m := &monitor{dir: dir, cfg: cfg, local: mine, report: func(rep startReport) { reports <- rep }, standbyCleanup: cfg.CleanupArgs}
+	m.cfg.CleanupArgs = nil
 	// Ends when the container has exited and the monitor cleaned up.
 	go func() {
 		defer close(lm.done)

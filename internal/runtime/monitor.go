@@ -57,7 +57,8 @@ type MonitorConfig struct {
 	// Rootfs, when set, is unmounted after the container exits.
 	Rootfs string `json:"rootfs,omitempty"`
 	// CleanupArgs, when set, is run after the exit is recorded (e.g.
-	// strata rm -f ID for run --rm -d).
+	// strata rm -f ID for run --rm -d). An in-process monitor leaves it
+	// to its standby (StartLocalMonitor).
 	CleanupArgs []string `json:"cleanupArgs,omitempty"`
 	// NoSync skips the fsync of the exit status: the container is removed
 	// when it exits (--rm), so the status need not outlive a crash.
@@ -349,6 +350,10 @@ type monitor struct {
 	// monitor's end of that client's connection: there is no attach
 	// socket.
 	local *net.UnixConn
+	// standbyCleanup, in a monitor running inside its client's process,
+	// is the CleanupArgs its standby runs if it takes over (the client
+	// removes a --rm container itself).
+	standbyCleanup []string
 }
 
 func (m *monitor) sendReport(rep startReport) {
@@ -708,6 +713,13 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 		waitErr = cmd.Wait()
 		close(exited)
 	}()
+	if m.local != nil {
+		// A run still going after a moment gets a standby, which keeps
+		// the container's logs and records its exit if this process is
+		// killed (standby.go).
+		sb := m.armStandby(cmd.Process.Pid, outR, errR, exited)
+		defer sb.disarm()
+	}
 	var stMu sync.Mutex // st, between the pid's writer and the exit's
 	finished := false
 	pid := 0
