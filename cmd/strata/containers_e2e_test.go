@@ -338,20 +338,7 @@ func TestContainerRunCLIKilled(t *testing.T) {
 	if ps := mustStrata(t, root, "ps"); !strings.Contains(ps, "Up ") || !strings.Contains(ps, " k\n") {
 		t.Fatalf("ps after kill -9 of run:\n%s", ps)
 	}
-	mustStrata(t, root, "kill", "k")
-	var ps string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if ps = mustStrata(t, root, "ps", "-a"); strings.Contains(ps, "Exited (255)") {
-			break
-		}
-	}
-	if !strings.Contains(ps, "Exited (255)") {
-		t.Fatalf("ps -a after kill:\n%s", ps)
-	}
-	if m := mountsUnder(root); len(m) > 0 {
-		t.Errorf("mounts left once the exit was seen: %v", m)
-	}
-	mustStrata(t, root, "rm", "k")
+	killAndSettle(t, root, "k")
 }
 
 // start -a of a container whose command cannot run exits with docker's
@@ -654,4 +641,25 @@ func TestContainerRunTtyRm(t *testing.T) {
 	}
 	waitPsGone(t, root)
 	checkGone(t, root, snaps)
+}
+
+// killAndSettle kills container name, whose monitor is gone: the exit is
+// recorded as unknown (255) and its mounts undone once strata sees the
+// process gone; then it is removed.
+func killAndSettle(t *testing.T, root, name string) {
+	t.Helper()
+	mustStrata(t, root, "kill", name)
+	var ps string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ps = mustStrata(t, root, "ps", "-a"); strings.Contains(ps, "Exited (255)") {
+			break
+		}
+	}
+	if !strings.Contains(ps, "Exited (255)") {
+		t.Fatalf("ps -a after kill:\n%s", ps)
+	}
+	if m := mountsUnder(root); len(m) > 0 {
+		t.Errorf("mounts left once the exit was seen: %v", m)
+	}
+	mustStrata(t, root, "rm", name)
 }

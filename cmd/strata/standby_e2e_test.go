@@ -380,18 +380,5 @@ func TestContainerRunStandbyKilled(t *testing.T) {
 	if ps := mustStrata(t, root, "ps"); !strings.Contains(ps, "Up ") || !strings.Contains(ps, " k\n") {
 		t.Fatalf("ps after kill -9 of run and standby:\n%s", ps)
 	}
-	mustStrata(t, root, "kill", "k")
-	var ps string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if ps = mustStrata(t, root, "ps", "-a"); strings.Contains(ps, "Exited (255)") {
-			break
-		}
-	}
-	if !strings.Contains(ps, "Exited (255)") {
-		t.Fatalf("ps -a after kill:\n%s", ps)
-	}
-	if m := mountsUnder(root); len(m) > 0 {
-		t.Errorf("mounts left once the exit was seen: %v", m)
-	}
-	mustStrata(t, root, "rm", "k")
+	killAndSettle(t, root, "k")
 }
