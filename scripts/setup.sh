@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what Strata's demo and tests need on a fresh Debian 12 machine (as root).
+# openssh-client gives ssh-agent/ssh-keygen to the RUN --mount=type=ssh tests.
 # docker.io is for the tests that compare with docker (scripts/ci-dockerd.sh starts its dockerd).
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
 need=()
-for pkg in runc busybox-static debootstrap apache2-utils curl skopeo docker-registry docker.io zstd jq; do
+for pkg in runc busybox-static debootstrap apache2-utils curl skopeo docker-registry docker.io zstd jq openssh-client; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
