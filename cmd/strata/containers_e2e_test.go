@@ -281,37 +281,32 @@ func TestContainerVerbsHelp(t *testing.T) {
 }
 
 // An attached run passes SIGINT to the container (docker's sig-proxy) and
-// exits with its status; --rm then leaves nothing.
+// exits with its status; a hangup (the terminal closed) is passed on as
+// Ctrl-C is. --rm then leaves nothing.
 func TestContainerRunSignalProxy(t *testing.T) {
 	root := containerRoot(t)
-	cmd := exec.Command(strataBin, "--root", root, "run", "--rm", "bb", "sh", "-c", `trap "exit 7" INT; echo ready; sleep 30 & wait`)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	buf := make([]byte, 6)
-	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
-		t.Fatalf("read %q, %v; want ready", buf, err)
-	}
-	// The proxy is set up before attaching starts the process, so before
-	// "ready".
-	cmd.Process.Signal(os.Interrupt)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
-			t.Errorf("run after SIGINT: %v, want exit 7", err)
+	for _, c := range []struct {
+		sig  os.Signal
+		trap string
+		code int
+	}{{os.Interrupt, "INT", 7}, {syscall.SIGHUP, "HUP", 9}} {
+		// The proxy is set up before attaching starts the process, so
+		// before "ready".
+		cmd := startStrata(t, root, "ready", "run", "--rm", "bb", "sh", "-c", fmt.Sprintf(`trap "exit %d" %s; echo ready; sleep 30 & wait`, c.code, c.trap))
+		cmd.Process.Signal(c.sig)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != c.code {
+				t.Errorf("run after SIG%s: %v, want exit %d", c.trap, err, c.code)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("run did not end 10 s after SIG%s", c.trap)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not end 10 s after SIGINT")
-	}
-	if got := mustStrata(t, root, "ps", "-aq"); got != "" {
-		t.Errorf("run --rm left %q", got)
+		if got := mustStrata(t, root, "ps", "-aq"); got != "" {
+			t.Errorf("run --rm left %q after SIG%s", got, c.trap)
+		}
 	}
 }
 
@@ -320,19 +315,7 @@ func TestContainerRunSignalProxy(t *testing.T) {
 // runs, then exited with the status unknown (255), settled and unmounted.
 func TestContainerRunCLIKilled(t *testing.T) {
 	root := containerRoot(t)
-	cmd := exec.Command(strataBin, "--root", root, "run", "--name", "k", "bb", "sh", "-c", "echo ready; exec sleep 30")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	buf := make([]byte, 6)
-	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
-		t.Fatalf("read %q, %v; want ready", buf, err)
-	}
+	cmd := startStrata(t, root, "ready", "run", "--name", "k", "bb", "sh", "-c", "echo ready; exec sleep 30")
 	cmd.Process.Kill()
 	cmd.Wait()
 	if ps := mustStrata(t, root, "ps"); !strings.Contains(ps, "Up ") || !strings.Contains(ps, " k\n") {
@@ -423,19 +406,7 @@ func waitPsGone(t *testing.T, root string) {
 func TestContainerRunRmCLIKilled(t *testing.T) {
 	root := containerRoot(t)
 	snaps := snapshotDirs(t, root)
-	cmd := exec.Command(strataBin, "--root", root, "run", "--rm", "--name", "k", "bb", "sh", "-c", "echo ready; exec sleep 30")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	buf := make([]byte, 6)
-	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
-		t.Fatalf("read %q, %v; want ready", buf, err)
-	}
+	cmd := startStrata(t, root, "ready", "run", "--rm", "--name", "k", "bb", "sh", "-c", "echo ready; exec sleep 30")
 	cmd.Process.Kill()
 	cmd.Wait()
 	if ps := mustStrata(t, root, "ps"); !strings.Contains(ps, "Up ") || !strings.Contains(ps, " k\n") {
@@ -497,38 +468,6 @@ func TestContainerRunBrokenPipe(t *testing.T) {
 			t.Errorf("run %v | head -1: %q, %v", args, out, err)
 		}
 		checkGone(t, root, snaps)
-	}
-}
-
-// A hangup (the terminal closed) is passed to the container as Ctrl-C is.
-func TestContainerRunHangup(t *testing.T) {
-	root := containerRoot(t)
-	cmd := exec.Command(strataBin, "--root", root, "run", "--rm", "bb", "sh", "-c", `trap "exit 9" HUP; echo ready; sleep 30 & wait`)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	buf := make([]byte, 6)
-	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
-		t.Fatalf("read %q, %v; want ready", buf, err)
-	}
-	cmd.Process.Signal(syscall.SIGHUP)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 9 {
-			t.Errorf("run after SIGHUP: %v, want exit 9", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not end 10 s after SIGHUP")
-	}
-	if got := mustStrata(t, root, "ps", "-aq"); got != "" {
-		t.Errorf("run --rm left %q", got)
 	}
 }
 
@@ -603,19 +542,7 @@ func TestContainerStartAttachedRmClientKilled(t *testing.T) {
 	checkGone(t, root, snaps)
 
 	mustStrata(t, root, "create", "--rm", "--name", "k", "bb", "sh", "-c", "echo ready; exec sleep 30")
-	cmd := exec.Command(strataBin, "--root", root, "start", "-a", "k")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	buf := make([]byte, 6)
-	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
-		t.Fatalf("read %q, %v; want ready", buf, err)
-	}
+	cmd := startStrata(t, root, "ready", "start", "-a", "k")
 	cmd.Process.Kill()
 	cmd.Wait()
 	if ps := mustStrata(t, root, "ps"); !strings.Contains(ps, "Up ") || !strings.Contains(ps, " k\n") {

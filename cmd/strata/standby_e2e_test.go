@@ -90,7 +90,14 @@ func waitGone(t *testing.T, pid int, what string) {
 // first (a line of its output).
 func startRun(t *testing.T, root, first string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(strataBin, append([]string{"--root", root, "run"}, args...)...)
+	return startStrata(t, root, first, append([]string{"run"}, args...)...)
+}
+
+// startStrata starts strata with args on root and returns once it has
+// printed the line first; it is killed when the test ends.
+func startStrata(t *testing.T, root, first string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(strataBin, append([]string{"--root", root}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
