@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 const (
@@ -28,35 +30,7 @@ var registries = []struct {
 		return addr
 	}},
 	{"distribution", func(t *testing.T, htpasswd string) string {
-		const bin = "/usr/bin/docker-registry"
-		if _, err := os.Stat(bin); err != nil {
-			t.Skipf("skipping: needs %s (apt-get install docker-registry)", bin)
-		}
-		addr := freeAddr(t)
-		dir := t.TempDir()
-		cfg := fmt.Sprintf(`version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-  cache:
-    blobdescriptor: inmemory
-http:
-  addr: %s
-auth:
-  htpasswd:
-    realm: e2e
-    path: %s
-`, filepath.Join(dir, "data"), addr, htpasswd)
-		p := filepath.Join(dir, "config.yml")
-		if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		serve(t, addr, bin, "serve", p)
-		return addr
+		return testutil.Distribution(t, htpasswd)
 	}},
 }
 

@@ -3,19 +3,13 @@ package engine_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -25,69 +19,12 @@ import (
 	"github.com/strata-project/strata/internal/testutil"
 )
 
-// distributionBinary is Debian's distribution 2.8 registry.
-const distributionBinary = "/usr/bin/docker-registry"
-
-// rtDistribution starts docker-registry on a free loopback port (with
-// htpasswd auth when given) and stops it, by its pid, when the test ends.
-// With wrap, a reverse proxy on loopback puts the wrapper in front of it
-// and its address is returned instead.
+// rtDistribution starts docker-registry (testutil.Distribution). With
+// wrap, a reverse proxy on loopback puts the wrapper in front of it and
+// its address is returned instead.
 func rtDistribution(t *testing.T, htpasswd string, wrap func(http.Handler) http.Handler) string {
 	t.Helper()
-	if _, err := os.Stat(distributionBinary); err != nil {
-		t.Skipf("skipping %s: needs %s (apt-get install docker-registry)", t.Name(), distributionBinary)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-  cache:
-    blobdescriptor: inmemory
-http:
-  addr: %s
-`, filepath.Join(dir, "data"), addr)
-	if htpasswd != "" {
-		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: test\n    path: %s\n", htpasswd)
-	}
-	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(distributionBinary, "serve", cfgPath)
-	logf, _ := os.Create(filepath.Join(dir, "log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		logf.Close()
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(filepath.Join(dir, "log"))
-			t.Fatalf("docker-registry did not listen on %s: %s", addr, b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	addr := testutil.Distribution(t, htpasswd)
 	if wrap == nil {
 		return addr
 	}

@@ -1,0 +1,79 @@
+package testutil
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// DistributionBinary is Debian's distribution 2.8 registry.
+const DistributionBinary = "/usr/bin/docker-registry"
+
+// Distribution starts docker-registry on a free loopback port, with
+// htpasswd (bcrypt) Basic auth when htpasswd names a file, and returns its
+// address; it is stopped, by its pid, when the test ends. The test skips
+// when the registry is not installed.
+func Distribution(t testing.TB, htpasswd string) string {
+	t.Helper()
+	if _, err := os.Stat(DistributionBinary); err != nil {
+		t.Skipf("skipping %s: needs %s (apt-get install docker-registry)", t.Name(), DistributionBinary)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: %s
+`, filepath.Join(dir, "data"), addr)
+	if htpasswd != "" {
+		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: test\n    path: %s\n", htpasswd)
+	}
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(DistributionBinary, "serve", cfgPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		logf.Close()
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("docker-registry did not listen on %s: %s", addr, b)
+		}
+	}
+}
