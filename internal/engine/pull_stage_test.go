@@ -14,6 +14,7 @@ import (
 	"github.com/strata-project/strata/internal/manifest"
 	"github.com/strata-project/strata/internal/progress"
 	"github.com/strata-project/strata/internal/registry"
+	"github.com/strata-project/strata/internal/remote"
 	"github.com/strata-project/strata/internal/snapshot"
 	"github.com/strata-project/strata/internal/testutil"
 )
@@ -70,12 +71,8 @@ func stagingCheck(t *testing.T, files map[string]string) {
 // the same files.
 func TestPullStagedMatchesNative(t *testing.T) {
 	testutil.RequiresRoot(t)
-	host := rtRegistry(t, registry.Options{}, nil)
 	ctx := context.Background()
-	client := rtClient(t.TempDir())
-	layers, diffIDs := stagingLayers(t)
-	ref := host + "/stage/app:1"
-	rtPushSynthetic(t, client, ref, layers, diffIDs, manifest.Platform())
+	ref, client := stagingImage(t)
 
 	got := map[string]map[string]string{}
 	for _, driver := range []string{"overlay", "native"} {
@@ -103,12 +100,8 @@ func TestPullStagedMatchesNative(t *testing.T) {
 // file on overlay (layers staged at once) and native: same files.
 func TestLoadStagedMatchesNative(t *testing.T) {
 	testutil.RequiresRoot(t)
-	host := rtRegistry(t, registry.Options{}, nil)
 	ctx := context.Background()
-	client := rtClient(t.TempDir())
-	layers, diffIDs := stagingLayers(t)
-	ref := host + "/stage/app:1"
-	rtPushSynthetic(t, client, ref, layers, diffIDs, manifest.Platform())
+	ref, client := stagingImage(t)
 	src := openEngine(t)
 	if _, err := src.Pull(ctx, ref, engine.PullOptions{Client: client}); err != nil {
 		t.Fatal(err)
@@ -177,4 +170,16 @@ func TestLoadProgress(t *testing.T) {
 	if len(events) != 1 || events[0].Action != "Already exists" || events[0].ID != last.ID {
 		t.Errorf("second load: %+v, want one Already exists for %s", events, last.ID)
 	}
+}
+
+// stagingImage pushes an image of stagingLayers to a registry of its own
+// and returns its reference and a client for it.
+func stagingImage(t *testing.T) (string, *remote.Client) {
+	t.Helper()
+	host := rtRegistry(t, registry.Options{}, nil)
+	client := rtClient(t.TempDir())
+	layers, diffIDs := stagingLayers(t)
+	ref := host + "/stage/app:1"
+	rtPushSynthetic(t, client, ref, layers, diffIDs, manifest.Platform())
+	return ref, client
 }
