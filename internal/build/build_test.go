@@ -46,7 +46,6 @@ func newEngineBase(t *testing.T) (*engine.Engine, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	e.AddRoots(e.BuildCacheRoots)
 	dir := t.TempDir()
 	testutil.BusyboxRootfs(t, dir)
 	if err := os.WriteFile(filepath.Join(dir, "etc", "passwd"), []byte("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"), 0o644); err != nil {

@@ -12,13 +12,7 @@ import (
 	"github.com/strata-project/strata/internal/errdefs"
 )
 
-func init() {
-	commands = append(commands, newBuilderCommand)
-	// The build cache's layers are gc roots until builder prune drops them.
-	wireHooks = append(wireHooks, func(c *CLI, e *engine.Engine) {
-		e.AddRoots(e.BuildCacheRoots)
-	})
-}
+func init() { commands = append(commands, newBuilderCommand) }
 
 func newBuilderCommand(c *CLI) *cobra.Command {
 	cmd := &cobra.Command{

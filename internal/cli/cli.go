@@ -31,18 +31,8 @@ func (c *CLI) Engine(ctx context.Context) (*engine.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	wireEngine(c, e)
 	c.eng = e
 	return e, nil
-}
-
-// wireHooks lets later features (containers, build cache) add engine hooks.
-var wireHooks []func(c *CLI, e *engine.Engine)
-
-func wireEngine(c *CLI, e *engine.Engine) {
-	for _, h := range wireHooks {
-		h(c, e)
-	}
 }
 
 // Close releases the engine.

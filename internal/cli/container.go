@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
@@ -25,19 +23,6 @@ import (
 
 func init() {
 	commands = append(commands, newContainerCommand)
-	wireHooks = append(wireHooks, func(c *CLI, e *engine.Engine) {
-		// rmi refuses, and prune keeps, an image a container uses.
-		prevUsers := e.ImageUsers
-		e.ImageUsers = func(ctx context.Context, id digest.Digest) ([]string, error) {
-			users, err := e.ContainerUsers(ctx, id)
-			if err != nil || len(users) > 0 || prevUsers == nil {
-				return users, err
-			}
-			return prevUsers(ctx, id)
-		}
-		// A container's snapshot and its image's layers are gc roots.
-		e.AddRoots(e.ContainerRoots)
-	})
 	// strata inspect answers for a container before an image.
 	inspectors = append(inspectors, func(cmd *cobra.Command, c *CLI, name string) (any, bool, error) {
 		e, err := c.Engine(cmd.Context())

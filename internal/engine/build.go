@@ -234,7 +234,7 @@ func isTarStream(head []byte) bool {
 
 // BuildCacheRoots are the gc roots of the build cache: each record's
 // snapshot and layer blob, or its tar-split index where the blob was not
-// stored. Register it with Engine.AddRoots.
+// stored. Open registers it.
 func (e *Engine) BuildCacheRoots(ctx context.Context) (gc.Roots, error) {
 	roots := gc.Roots{Blobs: map[digest.Digest]bool{}, Snapshots: map[string]bool{}}
 	recs, err := (&cache.Store{DB: e.DB}).Records(ctx)

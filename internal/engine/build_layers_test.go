@@ -26,7 +26,6 @@ import (
 func TestBuiltLayersWithoutBlobs(t *testing.T) {
 	ctx := context.Background()
 	src := openEngine(t)
-	src.AddRoots(src.BuildCacheRoots)
 	busyboxImage(t, src, "busybox:latest", nil)
 	dir := t.TempDir()
 	for name, body := range map[string]string{

@@ -15,7 +15,6 @@ import (
 // context checks, .dockerignore, tags and the gc roots of the cache.
 func TestBuildInputs(t *testing.T) {
 	e := openEngine(t)
-	e.AddRoots(e.BuildCacheRoots)
 	busyboxImage(t, e, "busybox:latest", nil)
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -25,24 +25,29 @@ import (
 	"github.com/strata-project/strata/internal/runtime"
 )
 
-// Containers opens the container store of the root (<root>/containers,
-// runc's state in <root>/runc). Opening is cheap (a mkdir), so it is not
-// kept.
+// Containers is the engine's container store (<root>/containers, runc's
+// state in <root>/runc), opened on first use and kept: the CLI and any
+// other front end of this engine share it.
 func (e *Engine) Containers() (*container.Store, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("open container store: find own executable: %w", err)
-	}
-	// The monitor of a detached --rm container removes it with this
-	// binary, which must find the same root.
-	s, err := container.Open(container.Options{
-		Root: e.root, Snapshotter: e.Snap,
-		RemoveCommand: []string{exe, "--root", e.root, "rm", "-f"},
+	e.containersOnce.Do(func() {
+		exe, err := os.Executable()
+		if err != nil {
+			e.containersErr = fmt.Errorf("open container store: find own executable: %w", err)
+			return
+		}
+		// The monitor of a detached --rm container removes it with this
+		// binary, which must find the same root.
+		s, err := container.Open(container.Options{
+			Root: e.root, Snapshotter: e.Snap,
+			RemoveCommand: []string{exe, "--root", e.root, "rm", "-f"},
+		})
+		if err != nil {
+			e.containersErr = storeErr(e.root, err)
+			return
+		}
+		e.containers = s
 	})
-	if err != nil {
-		return nil, storeErr(e.root, err)
-	}
-	return s, nil
+	return e.containers, e.containersErr
 }
 
 // ImageNotFoundError is an image that run or create cannot find locally
@@ -193,8 +198,8 @@ func waitMonitor(dir string) {
 	}
 }
 
-// ContainerUsers names the containers made from imageID (rmi's check;
-// wired into ImageUsers).
+// ContainerUsers names the containers made from imageID: rmi refuses, and
+// image prune keeps, an image a container uses.
 func (e *Engine) ContainerUsers(ctx context.Context, imageID digest.Digest) ([]string, error) {
 	s, err := e.Containers()
 	if err != nil {

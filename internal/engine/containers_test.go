@@ -65,7 +65,6 @@ func TestCommitContainer(t *testing.T) {
 	testutil.RequiresBusybox(t)
 	ctx := context.Background()
 	e := openTest(t)
-	e.AddRoots(e.ContainerRoots)
 	rootfs := filepath.Join(t.TempDir(), "rootfs")
 	testutil.BusyboxRootfs(t, rootfs)
 	os.WriteFile(filepath.Join(rootfs, "etc/old.txt"), []byte("old\n"), 0o644)

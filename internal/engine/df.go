@@ -91,12 +91,10 @@ func (e *Engine) DiskUsage(ctx context.Context) (DiskUsage, error) {
 				row.UniqueSize += usage[c]
 			}
 		}
-		if e.ImageUsers != nil {
-			if u, err := e.ImageUsers(ctx, img.ID()); err == nil {
-				row.Containers = len(u)
-				if len(u) > 0 {
-					du.ActiveImages++
-				}
+		if u, err := e.ContainerUsers(ctx, img.ID()); err == nil {
+			row.Containers = len(u)
+			if len(u) > 0 {
+				du.ActiveImages++
 			}
 		}
 		for _, n := range img.Names {

@@ -1,6 +1,13 @@
 // Package engine opens a Strata root and exposes each verb as a Go method.
-// It is the only place that wires the store, the database, the snapshotter
-// and the image records together; the CLI calls it and prints.
+// It is the only place that wires the store, the database, the snapshotter,
+// the image records and the container store together; every front end (the
+// CLI, tests, the coming Engine API server) calls it, so a container made
+// by one shows in the others.
+//
+// Open registers every gc root the engine owns: the images' manifests,
+// configs, layers and snapshots, each container's snapshot and its image,
+// and the build cache's layers. Nothing outside the engine has to remember
+// to, so a collection keeps the same things whoever opened the store.
 //
 // On-disk layout of a root (default /var/lib/strata, or $STRATA_ROOT):
 //
@@ -10,7 +17,9 @@
 //	  metadata.db            names, layers (package metadata)
 //	  driver                 the snapshotter chosen at first use: overlay|native
 //	  snapshots/<driver>/    the snapshotter's own root (package snapshot)
-//	  containers/            container records (package container)
+//	  containers/            container records (package container), owned by the
+//	                         engine (Engine.Containers) and shared by its callers
+//	  runc/                  runc's own state of running containers
 //	  push-sessions/         upload URLs of pushes cut short, to resume; gone when a
 //	                         push of the blob finishes, or after a day (gc)
 //	  build-cache-mounts/    RUN --mount=type=cache dirs, kept between builds and in

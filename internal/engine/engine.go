@@ -8,12 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
-	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 
+	"github.com/strata-project/strata/internal/container"
 	"github.com/strata-project/strata/internal/content"
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/gc"
@@ -46,11 +47,16 @@ type Engine struct {
 	Images  *images.Store
 	Snap    snapshot.Snapshotter
 
-	// ImageUsers, if set, names the containers that use an image ID; rmi
-	// refuses to delete an image a container uses.
-	ImageUsers func(ctx context.Context, imageID digest.Digest) ([]string, error)
-	// rootSources add gc roots owned by others (containers, the build
-	// cache); see AddRoots.
+	// containers is the container store, opened on first use
+	// (Containers): every front end of this engine sees the same one.
+	containersOnce sync.Once
+	containers     *container.Store
+	containersErr  error
+	// rootSources are the gc roots beside the images' own, every one the
+	// engine owns, registered by Open: the containers' snapshots and
+	// images, the build cache's layers. (Cache mounts live outside the
+	// content store and the snapshotter, so gc never sweeps them; builder
+	// prune does.)
 	rootSources []func(ctx context.Context) (gc.Roots, error)
 }
 
@@ -72,6 +78,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, storeErr(root, err)
 	}
 	e := &Engine{root: root, Content: cs, DB: db, Images: &images.Store{DB: db, Content: cs}}
+	e.rootSources = []func(ctx context.Context) (gc.Roots, error){e.ContainerRoots, e.BuildCacheRoots}
 	if err := e.openSnapshotter(ctx, opts.StorageDriver); err != nil {
 		return nil, err
 	}
@@ -139,13 +146,6 @@ func (e *Engine) openSnapshotter(ctx context.Context, want string) error {
 	}
 	e.Snap, e.driver = sn, want
 	return nil
-}
-
-// AddRoots registers a source of gc roots owned by another part of Strata
-// (containers, the build cache). Every collection keeps what any source
-// returns.
-func (e *Engine) AddRoots(src func(ctx context.Context) (gc.Roots, error)) {
-	e.rootSources = append(e.rootSources, src)
 }
 
 // Close releases the snapshotter.

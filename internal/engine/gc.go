@@ -187,12 +187,10 @@ func (e *Engine) PruneImages(ctx context.Context, all bool) ([]digest.Digest, GC
 		if !dangling && !all {
 			continue
 		}
-		if e.ImageUsers != nil {
-			if users, err := e.ImageUsers(ctx, img.ID()); err != nil {
-				return nil, GCReport{}, err
-			} else if len(users) > 0 {
-				continue
-			}
+		if users, err := e.ContainerUsers(ctx, img.ID()); err != nil {
+			return nil, GCReport{}, err
+		} else if len(users) > 0 {
+			continue
 		}
 		if err := e.DB.Update(ctx, func(tx *metadata.Tx) error {
 			for _, n := range img.Names {

@@ -142,8 +142,8 @@ func (e *Engine) RemoveImage(ctx context.Context, ref string, force bool) (Remov
 			images.ShortID(img.ID()), strings.Join(fam, ", "), errdefs.ErrConflict)
 	}
 	lastName := len(names) == len(img.Names)
-	if lastName && e.ImageUsers != nil {
-		users, err := e.ImageUsers(ctx, img.ID())
+	if lastName {
+		users, err := e.ContainerUsers(ctx, img.ID())
 		if err != nil {
 			return res, err
 		}

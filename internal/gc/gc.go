@@ -1,10 +1,3 @@
-// Package gc sweeps what nothing references: blobs, committed snapshots and
-// leftovers of dead processes. It is handed its roots (the sets of blob
-// digests and snapshot names to keep) rather than importing the packages
-// that own images, containers or the build cache; marking is theirs.
-//
-// Callers hold the store's gc lock exclusively while they mark and sweep,
-// so nothing being written can be taken for garbage.
 package gc
 
 import (
@@ -47,7 +40,7 @@ type Report struct {
 // Options tune a sweep.
 type Options struct {
 	DryRun bool
-	// Snapshot, if false, leaves snapshots alone.
+	// Snapshots, if false, leaves snapshots alone.
 	Snapshots bool
 }
 
