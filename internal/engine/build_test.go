@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strata-project/strata/internal/engine"
 )
@@ -92,5 +93,30 @@ func TestBuildInputs(t *testing.T) {
 				t.Errorf("got %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestInspectDockerFields: inspect shows the config fields docker keeps
+// beside the OCI ones (issue 19, item 10), as docker inspect does.
+func TestInspectDockerFields(t *testing.T) {
+	e := openEngine(t)
+	busyboxImage(t, e, "busybox:latest", nil)
+	ctx := context.Background()
+	dir := t.TempDir()
+	df := "FROM busybox\nSHELL [\"/bin/sh\", \"-ec\"]\nONBUILD RUN echo hi\nHEALTHCHECK --interval=7s --retries=4 CMD [\"true\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Build(ctx, engine.BuildOptions{Context: dir, Tags: []string{"fields:1"}}); err != nil {
+		t.Fatal(err)
+	}
+	ins, err := e.InspectImage(ctx, "fields:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ins.Config
+	if strings.Join(c.Shell, " ") != "/bin/sh -ec" || strings.Join(c.OnBuild, "|") != "RUN echo hi" ||
+		c.Healthcheck == nil || strings.Join(c.Healthcheck.Test, " ") != "CMD true" || c.Healthcheck.Retries != 4 || c.Healthcheck.Interval != 7*time.Second {
+		t.Errorf("config = %+v (healthcheck %+v), want the Shell, OnBuild and Healthcheck the Dockerfile set", c, c.Healthcheck)
 	}
 }

@@ -2,33 +2,36 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/strata-project/strata/internal/build"
 	"github.com/strata-project/strata/internal/images"
+	"github.com/strata-project/strata/internal/manifest"
 )
 
 // ImageInspect is shaped like `docker image inspect`.
 type ImageInspect struct {
-	ID            string              `json:"Id"`
-	RepoTags      []string            `json:"RepoTags"`
-	RepoDigests   []string            `json:"RepoDigests"`
-	Parent        string              `json:"Parent"`
-	Comment       string              `json:"Comment"`
-	Created       string              `json:"Created"`
-	DockerVersion string              `json:"DockerVersion"`
-	Author        string              `json:"Author"`
-	Config        ocispec.ImageConfig `json:"Config"`
-	Architecture  string              `json:"Architecture"`
-	Variant       string              `json:"Variant,omitempty"`
-	Os            string              `json:"Os"`
-	Size          int64               `json:"Size"`
-	GraphDriver   GraphDriver         `json:"GraphDriver"`
-	RootFS        InspectRootFS       `json:"RootFS"`
-	Metadata      InspectMetadata     `json:"Metadata"`
-	Descriptor    ocispec.Descriptor  `json:"Descriptor"`
+	ID            string             `json:"Id"`
+	RepoTags      []string           `json:"RepoTags"`
+	RepoDigests   []string           `json:"RepoDigests"`
+	Parent        string             `json:"Parent"`
+	Comment       string             `json:"Comment"`
+	Created       string             `json:"Created"`
+	DockerVersion string             `json:"DockerVersion"`
+	Author        string             `json:"Author"`
+	Config        build.Config       `json:"Config"`
+	Architecture  string             `json:"Architecture"`
+	Variant       string             `json:"Variant,omitempty"`
+	Os            string             `json:"Os"`
+	Size          int64              `json:"Size"`
+	GraphDriver   GraphDriver        `json:"GraphDriver"`
+	RootFS        InspectRootFS      `json:"RootFS"`
+	Metadata      InspectMetadata    `json:"Metadata"`
+	Descriptor    ocispec.Descriptor `json:"Descriptor"`
 }
 
 // GraphDriver names the snapshotter and the layer directories.
@@ -58,11 +61,21 @@ func (e *Engine) InspectImage(ctx context.Context, ref string) (ImageInspect, er
 	if err != nil {
 		return ImageInspect{}, err
 	}
+	// The config blob read again with docker's fields beside the OCI
+	// ones (Healthcheck, OnBuild, Shell), which ocispec.ImageConfig drops.
+	raw, err := e.Content.ReadAll(ctx, img.ConfigDesc, manifest.MaxSize)
+	if err != nil {
+		return ImageInspect{}, fmt.Errorf("inspect %s: read config: %w", ref, err)
+	}
+	full, err := build.DecodeImage(raw)
+	if err != nil {
+		return ImageInspect{}, fmt.Errorf("inspect %s: %w", ref, err)
+	}
 	out := ImageInspect{
 		ID:           img.ID().String(),
 		RepoTags:     []string{},
 		RepoDigests:  []string{},
-		Config:       img.Config.Config,
+		Config:       full.Config,
 		Architecture: img.Config.Architecture,
 		Variant:      img.Config.Variant,
 		Os:           img.Config.OS,
