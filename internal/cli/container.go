@@ -180,7 +180,7 @@ type createFlags struct {
 	tty         bool
 	interactive bool
 	rm          bool
-	securityOpt []string
+	security    securityFlags
 }
 
 func addCreateFlags(fs *pflag.FlagSet, f *createFlags) {
@@ -196,11 +196,11 @@ func addCreateFlags(fs *pflag.FlagSet, f *createFlags) {
 	fs.StringVar(&f.network, "network", "none", "network: none (loopback only) or host")
 	fs.StringVar(&f.hostname, "hostname", "", "container host name (default: the short ID)")
 	fs.BoolVar(&f.readOnly, "read-only", false, "mount the container's root filesystem read-only")
-	fs.StringArrayVar(&f.securityOpt, "security-opt", nil, "security option: seccomp=unconfined runs without the default seccomp profile")
 	fs.BoolVar(&f.init, "init", false, "run an init as pid 1 that forwards signals and reaps zombies")
 	fs.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-terminal")
 	fs.BoolVarP(&f.interactive, "interactive", "i", false, "keep standard input open")
 	fs.BoolVar(&f.rm, "rm", false, "remove the container when it exits")
+	addSecurityFlags(fs, &f.security)
 }
 
 // options turns the flags and IMAGE [COMMAND [ARG...]] into create options
@@ -214,15 +214,11 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (container.Crea
 	if o.Network == "none" {
 		o.Network = ""
 	}
-	for _, so := range f.securityOpt {
-		// Docker's form, with "=" or ":".
-		switch strings.Replace(so, ":", "=", 1) {
-		case "seccomp=unconfined":
-			o.SeccompUnconfined = true
-		default:
-			return o, fmt.Errorf("--security-opt %q: only seccomp=unconfined is supported: %w", so, errdefs.ErrInvalidArgument)
-		}
+	sec, err := f.security.security()
+	if err != nil {
+		return o, err
 	}
+	o.Security = sec
 	if cmd.Flags().Changed("entrypoint") {
 		o.Entrypoint = []string{}
 		if f.entrypoint != "" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,9 +44,13 @@ type CreateOptions struct {
 	Binds []string `json:"binds,omitempty"`
 	// Network is "" / "none" or "host".
 	Network string `json:"network,omitempty"`
-	// SeccompUnconfined runs without the default seccomp profile.
+	// SeccompUnconfined is how records before Security kept
+	// --security-opt seccomp=unconfined; Start still honours it.
 	SeccompUnconfined bool `json:"seccompUnconfined,omitempty"`
-	Init              bool `json:"init,omitempty"`
+	// Security are the hardening flags (--privileged, --cap-add,
+	// --device, --security-opt…), checked by Create.
+	Security runtime.Security `json:"security,omitempty"`
+	Init     bool             `json:"init,omitempty"`
 	// Publish are -p [IP:]HOSTPORT:PORT[/tcp] (host IP default 127.0.0.1).
 	Publish []string `json:"publish,omitempty"`
 	// AutoRemove (--rm): a detached container's monitor removes it on
@@ -76,6 +81,9 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 	}
 	if opts.Network != "" && opts.Network != "none" && opts.Network != "host" {
 		return nil, fmt.Errorf("network %q: want none or host (there is no bridge): %w", opts.Network, errdefs.ErrInvalidArgument)
+	}
+	if err := opts.Security.Check(opts.Network); err != nil {
+		return nil, err
 	}
 	args := append([]string{}, opts.Config.Entrypoint...)
 	cmd := opts.Config.Cmd
@@ -218,17 +226,22 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 		}
 	}()
 	o := c.Options
+	sec := o.Security
+	if o.SeccompUnconfined {
+		sec.SecurityOpt = append(slices.Clone(sec.SecurityOpt), "seccomp=unconfined")
+	}
 	spec, err := runtime.Spec(runtime.SpecOptions{
 		Rootfs: rootfs, Config: c.Config,
 		Entrypoint: o.Entrypoint, Args: o.Cmd, Env: o.Env,
 		WorkingDir: o.WorkingDir, User: o.User, Hostname: o.Hostname,
 		Tty: o.Tty, ReadOnly: o.ReadOnly, Binds: o.Binds, Network: o.Network,
 		Init: o.Init, InitPath: s.init, InitArgs: s.initArg,
-		HostsPath:         filepath.Join(dir, "hosts"),
-		HostnamePath:      filepath.Join(dir, "hostname"),
-		ResolvConfPath:    filepath.Join(dir, "resolv.conf"),
-		CgroupsPath:       "/strata/" + c.ID,
-		SeccompUnconfined: o.SeccompUnconfined,
+		HostsPath:       filepath.Join(dir, "hosts"),
+		HostnamePath:    filepath.Join(dir, "hostname"),
+		ResolvConfPath:  filepath.Join(dir, "resolv.conf"),
+		CgroupsPath:     "/strata/" + c.ID,
+		Security:        sec,
+		NoNewPrivileges: s.nnp,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", c.Name, err)

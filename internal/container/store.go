@@ -54,6 +54,10 @@ type Options struct {
 	// (CGO_ENABLED=0) to run in images without a libc.
 	InitPath string
 	InitArgs []string
+	// NoNewPrivileges turns no-new-privileges on for containers whose
+	// security options do not say (the engine's configured default;
+	// docker's is off).
+	NoNewPrivileges bool
 }
 
 // Store keeps container records in directories under Root/containers:
@@ -75,6 +79,7 @@ type Store struct {
 	remove  []string
 	init    string
 	initArg []string
+	nnp     bool
 }
 
 // Open opens (creating) the container store under opts.Root.
@@ -97,6 +102,7 @@ func Open(opts Options) (*Store, error) {
 		remove:  opts.RemoveCommand,
 		init:    opts.InitPath,
 		initArg: opts.InitArgs,
+		nnp:     opts.NoNewPrivileges,
 	}
 	if s.monitor == nil || s.remove == nil || s.init == "" {
 		exe, err := os.Executable()

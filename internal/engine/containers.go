@@ -39,7 +39,8 @@ func (e *Engine) Containers() (*container.Store, error) {
 		// binary, which must find the same root.
 		s, err := container.Open(container.Options{
 			Root: e.root, Snapshotter: e.Snap,
-			RemoveCommand: []string{exe, "--root", e.root, "rm", "-f"},
+			RemoveCommand:   []string{exe, "--root", e.root, "rm", "-f"},
+			NoNewPrivileges: e.cfg.NoNewPrivileges,
 		})
 		if err != nil {
 			e.containersErr = storeErr(e.root, err)
@@ -468,6 +469,7 @@ type ContainerHostConfig struct {
 	AutoRemove     bool                     `json:"AutoRemove"`
 	ReadonlyRootfs bool                     `json:"ReadonlyRootfs"`
 	Init           bool                     `json:"Init"`
+	SecurityHostConfig
 }
 
 // PortBinding is one host side of a published port.
@@ -591,6 +593,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 		HostConfig: ContainerHostConfig{
 			Binds: o.Binds, NetworkMode: netMode, PortBindings: ports,
 			AutoRemove: o.AutoRemove, ReadonlyRootfs: o.ReadOnly, Init: o.Init,
+			SecurityHostConfig: securityHostConfig(o.Security, o.SeccompUnconfined),
 		},
 		GraphDriver: gd,
 		Config: ContainerConfig{

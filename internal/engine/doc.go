@@ -16,6 +16,8 @@
 //	  ingest/                in-progress writes
 //	  metadata.db            names, layers (package metadata)
 //	  driver                 the snapshotter chosen at first use: overlay|native
+//	  config.json            engine-wide settings, docker's daemon.json keys (config.go);
+//	                         optional, written by the administrator
 //	  snapshots/<driver>/    the snapshotter's own root (package snapshot)
 //	  containers/            container records (package container), owned by the
 //	                         engine (Engine.Containers) and shared by its callers

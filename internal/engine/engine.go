@@ -42,6 +42,7 @@ type Options struct {
 type Engine struct {
 	root    string
 	driver  string
+	cfg     Config
 	Content *content.Store
 	DB      *metadata.DB
 	Images  *images.Store
@@ -69,6 +70,10 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if err := os.MkdirAll(root, 0o711); err != nil {
 		return nil, storeErr(root, err)
 	}
+	cfg, err := loadConfig(root)
+	if err != nil {
+		return nil, err
+	}
 	cs, err := content.Open(root)
 	if err != nil {
 		return nil, storeErr(root, err)
@@ -77,7 +82,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, storeErr(root, err)
 	}
-	e := &Engine{root: root, Content: cs, DB: db, Images: &images.Store{DB: db, Content: cs}}
+	e := &Engine{root: root, cfg: cfg, Content: cs, DB: db, Images: &images.Store{DB: db, Content: cs}}
 	e.rootSources = []func(ctx context.Context) (gc.Roots, error){e.ContainerRoots, e.BuildCacheRoots}
 	if err := e.openSnapshotter(ctx, opts.StorageDriver); err != nil {
 		return nil, err

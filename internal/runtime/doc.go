@@ -2,6 +2,12 @@
 // spec, drives runc, and runs the per-container monitor that keeps a
 // detached container's logs, publishes its ports and records its exit.
 //
+// Security (security.go) holds docker's hardening flags and applies
+// them to the spec: capabilities (capabilities.go), docker's seccomp
+// profile from github.com/moby/profiles/seccomp or one in its JSON format
+// (seccomp.go), host devices (devices.go), groups, tmpfs mounts and
+// namespaced sysctls; the zero value is docker's default posture.
+//
 // It owns no record of containers (package container does) and mounts
 // nothing but the monitor's final unmount of the rootfs it is given.
 //

@@ -1,70 +1,65 @@
 package runtime
 
 import (
-	goruntime "runtime"
+	"bytes"
+	"encoding/json"
+	"fmt"
 
+	"github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
+
+	"github.com/strata-project/strata/internal/errdefs"
 )
 
-// blockedSyscalls are what docker's default seccomp profile keeps from a
-// container without extra capabilities (its documented list of
-// "significant syscalls blocked", plus the new mount API): loading kernel
-// modules and rebooting, the clock, swap, keyrings, BPF and perf, other
-// processes' memory, mounting and namespaces. Docker writes its profile
-// as an allow list; a deny list of the same calls costs runc less to
-// build and leaves calls newer than the list to the capabilities, which
-// already refuse most of these.
-var blockedSyscalls = []string{
-	"acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
-	"delete_module", "finit_module", "fsconfig", "fsmount", "fsopen", "fspick",
-	"get_kernel_syms", "get_mempolicy", "init_module", "ioperm", "iopl", "kcmp",
-	"kexec_file_load", "kexec_load", "keyctl", "lookup_dcookie", "mbind", "mount",
-	"move_mount", "move_pages", "name_to_handle_at", "nfsservctl", "open_by_handle_at",
-	"open_tree", "perf_event_open", "pivot_root", "process_vm_readv", "process_vm_writev",
-	"query_module", "quotactl", "reboot", "request_key", "set_mempolicy", "setns",
-	"settimeofday", "stime", "swapoff", "swapon", "sysfs", "_sysctl", "syslog",
-	"umount", "umount2", "unshare", "uselib", "userfaultfd", "ustat", "vm86", "vm86old",
+// The seccomp profiles come from github.com/moby/profiles/seccomp, the
+// module docker itself builds its default profile from: docker's profile
+// as data, and the code that turns docker's JSON format (with its
+// per-capability, per-architecture and per-kernel rules) into the runtime
+// spec's filter for a given spec. Keeping our own list would drift from
+// docker's with every kernel.
+//
+// Docker's profile is an allow list: a call it does not name fails with
+// EPERM, clone3 with ENOSYS (so libcs fall back to clone, whose flags a
+// filter can read), personality only with the personas docker allows,
+// and the calls gated on a capability (mount for CAP_SYS_ADMIN, ptrace
+// for CAP_SYS_PTRACE…) are allowed when the spec's bounding set holds it.
+// Calls newer than the runc's libseccomp get ENOSYS from runc's own stub,
+// so a libc may fall back as on an older kernel.
+
+// DefaultSeccomp is docker's default seccomp profile for spec s, whose
+// Process.Capabilities must be set: rules gated on a capability follow
+// its bounding set.
+func DefaultSeccomp(s *specs.Spec) (*specs.LinuxSeccomp, error) {
+	p, err := seccomp.GetDefaultProfile(s)
+	if err != nil {
+		return nil, fmt.Errorf("default seccomp profile: %w", err)
+	}
+	return p, nil
 }
 
-// namespaceFlags are clone's flags for new namespaces, which docker's
-// profile refuses without CAP_SYS_ADMIN.
-var namespaceFlags = []uint64{
-	unix.CLONE_NEWNS, unix.CLONE_NEWCGROUP, unix.CLONE_NEWUTS, unix.CLONE_NEWIPC,
-	unix.CLONE_NEWUSER, unix.CLONE_NEWPID, unix.CLONE_NEWNET,
+// LoadSeccomp turns a profile in docker's JSON format into the filter
+// for spec s.
+func LoadSeccomp(profile string, s *specs.Spec) (*specs.LinuxSeccomp, error) {
+	p, err := seccomp.LoadProfile(profile, s)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp profile: %w: %w", err, errdefs.ErrInvalidArgument)
+	}
+	return p, nil
 }
 
-// DefaultSeccomp is the default seccomp profile: every call allowed but
-// blockedSyscalls and clone with a namespace flag, which fail with EPERM,
-// and clone3, whose flags a filter cannot read, which fails with ENOSYS
-// so that libcs fall back to clone (as docker's profile does).
-func DefaultSeccomp() *specs.LinuxSeccomp {
-	eperm, enosys := uint(unix.EPERM), uint(unix.ENOSYS)
-	calls := []specs.LinuxSyscall{{Names: blockedSyscalls, Action: specs.ActErrno, ErrnoRet: &eperm}}
-	for _, f := range namespaceFlags {
-		calls = append(calls, specs.LinuxSyscall{
-			Names: []string{"clone"}, Action: specs.ActErrno, ErrnoRet: &eperm,
-			Args: []specs.LinuxSeccompArg{{Index: 0, Value: f, ValueTwo: f, Op: specs.OpMaskedEqual}},
-		})
+// CheckSeccompProfile reports whether body is a profile in docker's JSON
+// format, and returns it compacted (docker keeps a profile in the
+// container's SecurityOpt as seccomp=<compact JSON>, so the container
+// does not depend on the file afterwards). name is the file, for the
+// message.
+func CheckSeccompProfile(name string, body []byte) (string, error) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, body); err != nil {
+		return "", fmt.Errorf("seccomp profile %s: not JSON (want docker's seccomp profile format, as in github.com/moby/profiles seccomp/default.json): %v: %w", name, err, errdefs.ErrInvalidArgument)
 	}
-	calls = append(calls, specs.LinuxSyscall{Names: []string{"clone3"}, Action: specs.ActErrno, ErrnoRet: &enosys})
-	return &specs.LinuxSeccomp{
-		DefaultAction: specs.ActAllow,
-		Architectures: seccompArches(),
-		Syscalls:      calls,
+	s := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{}}}
+	if _, err := seccomp.LoadProfile(buf.String(), s); err != nil {
+		return "", fmt.Errorf("seccomp profile %s: %v (want docker's seccomp profile format): %w", name, err, errdefs.ErrInvalidArgument)
 	}
-}
-
-// seccompArches are the architectures a process on this machine can call
-// the kernel as; a filter that leaves one out lets it through unfiltered.
-func seccompArches() []specs.Arch {
-	switch goruntime.GOARCH {
-	case "amd64":
-		return []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32}
-	case "arm64":
-		return []specs.Arch{specs.ArchAARCH64, specs.ArchARM}
-	case "386":
-		return []specs.Arch{specs.ArchX86}
-	}
-	return nil
+	return buf.String(), nil
 }

@@ -64,15 +64,19 @@ type SpecOptions struct {
 	HostsPath, HostnamePath, ResolvConfPath string
 	// CgroupsPath is the container's cgroup (default /strata/<hostname>).
 	CgroupsPath string
-	// SeccompUnconfined leaves out the default seccomp profile
-	// (--security-opt seccomp=unconfined).
-	SeccompUnconfined bool
+	// Security are the hardening flags (capabilities, seccomp, devices…);
+	// the zero value is docker's default posture.
+	Security Security
+	// NoNewPrivileges is the engine's default for no-new-privileges
+	// (docker's: off), which a security option overrides.
+	NoNewPrivileges bool
 }
 
 // Spec builds the OCI runtime spec for a container from opts: new pid,
 // mount, uts, ipc (and, unless host networking, net) namespaces; /proc,
-// read-only /sys, a minimal /dev; docker's default capabilities, masked and
-// read-only paths; no-new-privileges.
+// read-only /sys, a minimal /dev; docker's default capabilities, seccomp
+// profile, masked and read-only paths, unless opts.Security says
+// otherwise.
 func Spec(opts SpecOptions) (*specs.Spec, error) {
 	args, err := processArgs(opts)
 	if err != nil {
@@ -97,7 +101,6 @@ func Spec(opts SpecOptions) (*specs.Spec, error) {
 		env = MergeEnv(env, []string{"HOME=" + user.home})
 	}
 
-	caps := DefaultCapabilities()
 	s := &specs.Spec{
 		Version:  specs.Version,
 		Hostname: opts.Hostname,
@@ -108,13 +111,7 @@ func Spec(opts SpecOptions) (*specs.Spec, error) {
 			Args:     args,
 			Env:      env,
 			Cwd:      filepath.Clean(cwd),
-			Capabilities: &specs.LinuxCapabilities{
-				Bounding:  caps,
-				Effective: caps,
-				Permitted: caps,
-			},
-			Rlimits:         []specs.POSIXRlimit{nofile()},
-			NoNewPrivileges: true,
+			Rlimits:  []specs.POSIXRlimit{nofile()},
 		},
 		Mounts: defaultMounts(),
 		Linux: &specs.Linux{
@@ -139,9 +136,6 @@ func Spec(opts SpecOptions) (*specs.Spec, error) {
 	default:
 		return nil, fmt.Errorf("network %q: want none or host (there is no bridge): %w", opts.Network, errdefs.ErrInvalidArgument)
 	}
-	if !opts.SeccompUnconfined {
-		s.Linux.Seccomp = DefaultSeccomp()
-	}
 	for _, f := range []struct{ src, dst string }{
 		{opts.HostsPath, "/etc/hosts"},
 		{opts.HostnamePath, "/etc/hostname"},
@@ -157,6 +151,9 @@ func Spec(opts SpecOptions) (*specs.Spec, error) {
 			return nil, err
 		}
 		s.Mounts = append(s.Mounts, m)
+	}
+	if err := opts.Security.apply(s, opts.Rootfs, opts.NoNewPrivileges); err != nil {
+		return nil, err
 	}
 	if opts.Init {
 		if opts.InitPath == "" {
@@ -246,15 +243,6 @@ func lookupEnv(env []string, key string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// DefaultCapabilities is docker's default capability set.
-func DefaultCapabilities() []string {
-	return []string{
-		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
-		"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
-		"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-	}
 }
 
 // defaultMounts are docker's: /proc, a tmpfs /dev with pts, shm and mqueue,

@@ -1,0 +1,63 @@
+package engine
+
+import (
+	"strings"
+
+	"github.com/strata-project/strata/internal/runtime"
+)
+
+// Security are a container's hardening options (run and create's
+// --privileged, --cap-add, --cap-drop, --device, --group-add, --tmpfs,
+// --sysctl, --security-opt); see runtime.Security.
+type Security = runtime.Security
+
+// ParseSysctl splits a --sysctl KEY=VALUE.
+func ParseSysctl(v string) (key, value string, err error) { return runtime.ParseSysctl(v) }
+
+// SecurityHostConfig is the part of inspect's HostConfig that the
+// security options fill, with docker's field names.
+type SecurityHostConfig struct {
+	CapAdd      []string                `json:"CapAdd"`
+	CapDrop     []string                `json:"CapDrop"`
+	Privileged  bool                    `json:"Privileged"`
+	Devices     []runtime.DeviceMapping `json:"Devices"`
+	GroupAdd    []string                `json:"GroupAdd"`
+	SecurityOpt []string                `json:"SecurityOpt"`
+	Tmpfs       map[string]string       `json:"Tmpfs,omitempty"`
+	Sysctls     map[string]string       `json:"Sysctls,omitempty"`
+}
+
+// securityHostConfig shows s as docker's inspect does: capabilities with
+// their CAP_ prefix in upper case, devices split, tmpfs options by path.
+func securityHostConfig(s Security, seccompUnconfined bool) SecurityHostConfig {
+	caps := func(vs []string) []string {
+		var out []string
+		for _, v := range vs {
+			if c, err := runtime.NormalizeCapability(v); err == nil {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	h := SecurityHostConfig{
+		CapAdd: caps(s.CapAdd), CapDrop: caps(s.CapDrop), Privileged: s.Privileged,
+		Devices: []runtime.DeviceMapping{}, GroupAdd: s.GroupAdd, SecurityOpt: s.SecurityOpt,
+		Sysctls: s.Sysctls,
+	}
+	if seccompUnconfined {
+		h.SecurityOpt = append(append([]string{}, h.SecurityOpt...), "seccomp=unconfined")
+	}
+	for _, d := range s.Devices {
+		if m, err := runtime.ParseDevice(d); err == nil {
+			h.Devices = append(h.Devices, m)
+		}
+	}
+	for _, t := range s.Tmpfs {
+		if h.Tmpfs == nil {
+			h.Tmpfs = map[string]string{}
+		}
+		path, opts, _ := strings.Cut(t, ":")
+		h.Tmpfs[path] = opts
+	}
+	return h
+}
