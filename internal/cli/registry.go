@@ -61,9 +61,31 @@ With --tls-cert and --tls-key it speaks HTTPS. --read-only refuses writes.
 Garbage collection runs on a schedule (--gc-interval) or on demand with
 "strata registry gc", without stopping the server.
 
+DELETE of manifests and blobs answers 405 UNSUPPORTED unless --delete (or
+delete: true) turns it on, as in distribution.
+
 A YAML --config file may set the same things (keys: addr, root, realm,
-htpasswd, tls-cert, tls-key, read-only, gc-grace, gc-interval, upload-expiry);
-flags given on the command line win.`,
+htpasswd, tls-cert, tls-key, read-only, gc-grace, gc-interval, upload-expiry,
+delete); flags given on the command line win. Only the config file holds the
+access policy: admins (who may run gc and fsck and do everything), access
+rules (the first rule matching the repository and the caller decides; no
+match is denied), and auth.token for a distribution-style token server:
+
+  htpasswd: /etc/strata/htpasswd
+  admins: [alice]
+  access:
+    - repos: ["alice/**"]     # * within one path segment, ** any depth
+      users: [alice]
+      actions: [pull, push, delete]
+    - repos: ["public/**"]
+      anonymous: true         # requests without credentials
+      actions: [pull]
+    - repos: ["**"]
+      users: ["*"]            # any authenticated user
+      actions: [pull]
+
+Without an access section every authenticated user may do everything. Serving
+writable without authentication on a non-loopback address prints a warning.`,
 		Example: `  strata registry serve --addr 127.0.0.1:5000 --root /srv/registry
   htpasswd -Bbc /etc/strata/htpasswd alice s3cret
   strata registry serve --htpasswd /etc/strata/htpasswd --tls-cert cert.pem --tls-key key.pem
@@ -94,6 +116,9 @@ flags given on the command line win.`,
 			if opts.TLSCert != "" {
 				scheme = "https"
 			}
+			if w := registry.ExposureWarning(opts); w != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "strata registry: %s\n", w)
+			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "strata registry: serving %s://%s from %s\n", scheme, opts.Addr, root)
 			return registry.Serve(cmd.Context(), store, root, opts)
 		},
@@ -106,6 +131,7 @@ flags given on the command line win.`,
 	fl.StringVar(&f.opts.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
 	fl.StringVar(&f.opts.TLSKey, "tls-key", "", "TLS key file (PEM)")
 	fl.BoolVar(&f.opts.ReadOnly, "read-only", false, "refuse every write")
+	fl.BoolVar(&f.opts.Delete, "delete", false, "allow DELETE of manifests and blobs")
 	fl.StringVar(&f.config, "config", "", "YAML configuration file")
 	fl.DurationVar(&f.opts.GCInterval, "gc-interval", 0, "run garbage collection this often (0: only on demand)")
 	fl.DurationVar(&f.opts.GCGrace, "gc-grace", time.Hour, "never collect anything younger than this")
@@ -154,6 +180,10 @@ func (f *serveFlags) resolve(cmd *cobra.Command) (registry.Options, string, erro
 	if cfg.UploadExpiry != 0 {
 		opts.UploadExpiry = cfg.UploadExpiry
 	}
+	if !set("delete") && cfg.Delete {
+		opts.Delete = true
+	}
+	opts.Admins, opts.Access, opts.Auth = cfg.Admins, cfg.Access, cfg.Auth
 	return opts, root, validateTLS(opts)
 }
 
@@ -201,7 +231,7 @@ func (a *adminFlags) open() (*registry.Registry, error) {
 
 func newRegistryGCCommand() *cobra.Command {
 	var a adminFlags
-	var dry bool
+	var dry, force bool
 	var grace time.Duration
 	cmd := &cobra.Command{
 		Use:   "gc [OPTIONS]",
@@ -209,7 +239,7 @@ func newRegistryGCCommand() *cobra.Command {
 		Long: `GC marks everything reachable from tags and referrers (and the manifests of
 indexes) and removes untagged manifests and unreferenced blobs older than the
 grace window. Uploads and manifest puts inside the window are never touched, so
-it is safe against a running registry: with --url it asks that server to
+it is safe against a running registry (a grace below 10 minutes needs --force): with --url it asks that server to
 collect; without, it opens --root directly (stop the server first, or use --url).`,
 		Example: `  strata registry gc --url http://127.0.0.1:5000 --dry-run
   strata registry gc --url https://registry.internal:5000 -u admin -p secret --grace 10m
@@ -217,9 +247,12 @@ collect; without, it opens --root directly (stop the server first, or use --url)
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := cmd.OutOrStdout()
-			opts := registry.GCOptions{DryRun: dry, Out: w}
+			opts := registry.GCOptions{DryRun: dry, Out: w, Force: force}
 			if cmd.Flags().Changed("grace") {
 				opts.Grace = grace
+			}
+			if err := registry.CheckGCGrace(opts.Grace, force); err != nil {
+				return err
 			}
 			if a.url != "" {
 				u, ro := a.remote()
@@ -241,6 +274,7 @@ collect; without, it opens --root directly (stop the server first, or use --url)
 	a.add(cmd)
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "print what would be removed, remove nothing")
 	cmd.Flags().DurationVar(&grace, "grace", time.Hour, "keep anything younger than this")
+	cmd.Flags().BoolVar(&force, "force", false, "allow a grace below 10m (can delete uploads in progress)")
 	return cmd
 }
 

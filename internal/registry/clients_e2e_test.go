@@ -316,7 +316,7 @@ func startRegistry(t *testing.T, user, pass string) (host string, log *requestLo
 	if err != nil {
 		t.Fatal(err)
 	}
-	var opts registry.Options
+	opts := registry.Options{AccessPolicy: registry.AccessPolicy{Delete: true}}
 	if user != "" {
 		h, err := bcrypt.GenerateFromPassword([]byte(pass), 5)
 		if err != nil {

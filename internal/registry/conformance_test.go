@@ -84,15 +84,18 @@ func runConformance(t *testing.T, url string, env []string, args ...string) {
 	t.Logf("conformance %s: %s", url, m[len(m)-1][0])
 }
 
+// deletes is what the suite's content-management workflow needs.
+var deletes = AccessPolicy{Delete: true}
+
 func TestConformanceAnonymous(t *testing.T) {
-	_, srv := newTestRegistry(t, Options{})
+	_, srv := newTestRegistry(t, Options{AccessPolicy: deletes})
 	runConformance(t, srv.URL, nil)
 }
 
 // TestConformanceDev runs the suite's development profile too: digest
 // headers required on blob and manifest responses, ?tag= on manifest puts.
 func TestConformanceDev(t *testing.T) {
-	_, srv := newTestRegistry(t, Options{})
+	_, srv := newTestRegistry(t, Options{AccessPolicy: deletes})
 	runConformance(t, srv.URL, []string{"OCI_VERSION=dev"})
 }
 
@@ -119,7 +122,7 @@ func TestConformanceTLS(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(ctx, store, filepath.Join(dir, "registry"), Options{Addr: addr, TLSCert: certFile, TLSKey: keyFile, HtpasswdPath: pw})
+		done <- Serve(ctx, store, filepath.Join(dir, "registry"), Options{Addr: addr, TLSCert: certFile, TLSKey: keyFile, HtpasswdPath: pw, AccessPolicy: deletes})
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -2,7 +2,9 @@
 // distribution spec v1.1 (https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md),
 // its storage layout, its online garbage collector and fsck.
 //
-// It owns the endpoints (routes.go), upload sessions (upload.go), manifest
+// It owns the endpoints (routes.go), who may call them (auth.go: htpasswd
+// or bearer tokens from auth_token.go, checked against the access policy
+// of policy.go before any handler runs), upload sessions (upload.go), manifest
 // validation (manifest.go), tags, catalog and referrers (tags.go), the
 // error table (errors.go), GC (gc.go), fsck (fsck.go), and Serve with TLS
 // and graceful shutdown (serve.go). It leaves blob bytes to
@@ -62,6 +64,8 @@
 // blob reachable hold a read lock between relying on the blob and
 // recording the reference; GC holds the write lock; anything younger than
 // the grace window is kept. POST /strata/v1/gc[?dry-run=1&grace=1h] and
-// POST /strata/v1/fsck run them on a live server; they require
-// authentication when htpasswd is on, and a loopback client otherwise.
+// POST /strata/v1/fsck run them on a live server; they require an admin
+// (any authenticated user when the config has neither admins nor an
+// access section), and a loopback client when there is no authentication.
+// A grace below MinGCGrace needs force=1.
 package registry

@@ -3,7 +3,6 @@ package registry
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"syscall"
 
@@ -101,7 +100,7 @@ func (g *Registry) writeError(w http.ResponseWriter, r *http.Request, err error)
 	}
 	h := w.Header()
 	if status == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", g.opts.Realm))
+		h.Set("WWW-Authenticate", g.challenge(err))
 	}
 	h.Set("Content-Type", "application/json")
 	h.Del("Content-Length")

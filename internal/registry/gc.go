@@ -21,6 +21,9 @@ type GCOptions struct {
 	DryRun bool
 	// Grace protects anything younger (default: Options.GCGrace).
 	Grace time.Duration
+	// Force lets a client ask a live server for a Grace below MinGCGrace
+	// (the admin endpoint and the CLI check it; GC itself does not).
+	Force bool
 	// Out, when set, receives one line per manifest, link and blob
 	// removed (or, with DryRun, that would be).
 	Out io.Writer

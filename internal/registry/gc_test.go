@@ -117,7 +117,7 @@ func TestGC(t *testing.T) {
 func TestGCAdminEndpoint(t *testing.T) {
 	_, srv := newTestRegistry(t, Options{})
 	pushBlob(t, srv, "app", []byte("x"))
-	r := do(t, srv, req{method: "POST", path: "/strata/v1/gc?dry-run=1&grace=1ns"})
+	r := do(t, srv, req{method: "POST", path: "/strata/v1/gc?dry-run=1&grace=1ns&force=1"})
 	if r.status != http.StatusOK || !strings.Contains(string(r.body), "would delete") {
 		t.Fatalf("admin gc: %d %s", r.status, r.body)
 	}
@@ -146,7 +146,7 @@ func TestFsckFindsCorruption(t *testing.T) {
 // MANIFEST_BLOB_UNKNOWN (its blobs went stale first), and no accepted,
 // tagged manifest ever points at a missing blob.
 func TestGCWhilePushing(t *testing.T) {
-	g, srv := newTestRegistry(t, Options{})
+	g, srv := newTestRegistry(t, Options{AccessPolicy: AccessPolicy{Delete: true}})
 	const grace = 500 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	gcDone := make(chan struct{})

@@ -77,7 +77,7 @@ func TestManifestPutErrors(t *testing.T) {
 }
 
 func TestManifestTagsAndReferrers(t *testing.T) {
-	_, srv := newTestRegistry(t, Options{})
+	_, srv := newTestRegistry(t, Options{AccessPolicy: AccessPolicy{Delete: true}})
 	img, dgst := testImage(t, srv, "app", []byte("layer"), nil)
 	if r := putManifest(t, srv, "app", "v1", img); r.status != http.StatusCreated {
 		t.Fatalf("put: %d %s", r.status, r.body)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -50,6 +49,9 @@ type Options struct {
 	// UploadExpiry is how long an untouched upload session lives (default
 	// 24h).
 	UploadExpiry time.Duration `yaml:"upload-expiry"`
+	// AccessPolicy is who may do what: deletes, admins, access rules,
+	// token auth (policy.go).
+	AccessPolicy `yaml:",inline"`
 }
 
 func (o *Options) setDefaults() {
@@ -71,10 +73,12 @@ func (o *Options) setDefaults() {
 // content store and an index. It is safe for concurrent use. Close it to
 // release the index.
 type Registry struct {
-	store *content.Store
-	db    *bolt.DB
-	opts  Options
-	auth  *htpasswd.File
+	store  *content.Store
+	db     *bolt.DB
+	opts   Options
+	auth   *htpasswd.File
+	token  *tokenVerifier // bearer-token auth, instead of auth
+	policy *policy
 
 	// gcMu orders GC against writers: requests that make content
 	// reachable (finishing an upload, mounting, putting a manifest) hold
@@ -97,6 +101,19 @@ func New(store *content.Store, root string, opts Options) (*Registry, error) {
 		return nil, fmt.Errorf("registry root: %w", err)
 	}
 	g := &Registry{store: store, opts: opts, uploads: map[string]*upload{}, cache: newManifestCache(32 << 20)}
+	p, err := compilePolicy(opts.AccessPolicy)
+	if err != nil {
+		return nil, fmt.Errorf("registry policy: %w", err)
+	}
+	g.policy = p
+	if t := opts.Auth.Token; t != nil {
+		if opts.HtpasswdPath != "" {
+			return nil, fmt.Errorf("registry auth: htpasswd and auth.token exclude each other (accepted: one of them)")
+		}
+		if g.token, err = newTokenVerifier(*t); err != nil {
+			return nil, fmt.Errorf("registry auth: %w", err)
+		}
+	}
 	if opts.HtpasswdPath != "" {
 		a, err := htpasswd.Open(opts.HtpasswdPath)
 		if err != nil {
@@ -137,10 +154,13 @@ func (g *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w = lw
 	}
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
-	user, err := g.authenticate(r)
+	c, err := g.authenticate(r)
 	var rt route
 	if err == nil {
 		rt, err = parseRoute(r.URL.Path)
+	}
+	if err == nil {
+		r, err = g.authorize(r, rt, c)
 	}
 	if err == nil {
 		err = g.serve(w, r, rt)
@@ -153,19 +173,8 @@ func (g *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if lw != nil {
-		g.logRequest(lw, r, rt, user, time.Since(start), err)
+		g.logRequest(lw, r, rt, c.user, time.Since(start), err)
 	}
-}
-
-func (g *Registry) authenticate(r *http.Request) (string, error) {
-	if g.auth == nil {
-		return "", nil
-	}
-	user, pass, ok := r.BasicAuth()
-	if !ok || !g.auth.Authenticate(user, pass) {
-		return "", errUnauthorized
-	}
-	return user, nil
 }
 
 func isWrite(method string) bool {
@@ -244,16 +253,8 @@ func (g *Registry) serve(w http.ResponseWriter, r *http.Request, rt route) error
 }
 
 // admin runs GC or fsck for `strata registry gc|fsck` against a running
-// server. With htpasswd every request is already authenticated; without
-// it only loopback clients may ask.
+// server; authorizeAdmin has checked who asks.
 func (g *Registry) admin(w http.ResponseWriter, r *http.Request, rt route) error {
-	if g.auth == nil {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		ip := net.ParseIP(host)
-		if err != nil || ip == nil || !ip.IsLoopback() {
-			return fmt.Errorf("admin endpoint from %s: %w", r.RemoteAddr, errDenied)
-		}
-	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	out := &flushWriter{w: w}
@@ -267,6 +268,10 @@ func (g *Registry) admin(w http.ResponseWriter, r *http.Request, rt route) error
 				return nil
 			}
 			opts.Grace = d
+		}
+		if err := CheckGCGrace(opts.Grace, r.URL.Query().Get("force") == "1"); err != nil {
+			fmt.Fprintf(out, "error: %v\n", err)
+			return nil
 		}
 		st, err := g.GC(r.Context(), opts)
 		if err != nil {

@@ -31,6 +31,9 @@ func RemoteGC(ctx context.Context, baseURL string, ro RemoteOptions, opts GCOpti
 	if opts.Grace > 0 {
 		q.Set("grace", opts.Grace.String())
 	}
+	if opts.Force {
+		q.Set("force", "1")
+	}
 	return remoteAdmin(ctx, baseURL+"/strata/v1/gc?"+q.Encode(), ro, opts.Out)
 }
 

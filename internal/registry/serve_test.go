@@ -71,7 +71,7 @@ func TestRemoteGC(t *testing.T) {
 	_, srv := newTestRegistry(t, Options{})
 	dgst := pushBlob(t, srv, "app", []byte("x"))
 	var out strings.Builder
-	if err := RemoteGC(context.Background(), srv.URL, RemoteOptions{}, GCOptions{DryRun: true, Grace: time.Nanosecond, Out: &out}); err != nil {
+	if err := RemoteGC(context.Background(), srv.URL, RemoteOptions{}, GCOptions{DryRun: true, Grace: time.Nanosecond, Force: true, Out: &out}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "would delete blob "+dgst.String()) {

@@ -115,6 +115,7 @@ func (g *Registry) getCatalog(w http.ResponseWriter, r *http.Request) error {
 	if more {
 		setNextLink(w, "/v2/_catalog", n, repos[len(repos)-1])
 	}
+	repos = g.visible(r, repos) // after the link: a page may come out short
 	w.Header().Set("Content-Type", "application/json")
 	return writeJSON(w, http.StatusOK, struct {
 		Repositories []string `json:"repositories"`
