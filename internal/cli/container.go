@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,6 +182,7 @@ type createFlags struct {
 	interactive bool
 	rm          bool
 	security    securityFlags
+	resources   resourceFlags
 }
 
 func addCreateFlags(fs *pflag.FlagSet, f *createFlags) {
@@ -201,6 +203,7 @@ func addCreateFlags(fs *pflag.FlagSet, f *createFlags) {
 	fs.BoolVarP(&f.interactive, "interactive", "i", false, "keep standard input open")
 	fs.BoolVar(&f.rm, "rm", false, "remove the container when it exits")
 	addSecurityFlags(fs, &f.security)
+	addResourceFlags(fs, &f.resources, false)
 }
 
 // options turns the flags and IMAGE [COMMAND [ARG...]] into create options
@@ -224,6 +227,9 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (container.Crea
 		if f.entrypoint != "" {
 			o.Entrypoint = []string{f.entrypoint}
 		}
+	}
+	if err := f.resources.apply(cmd.Flags(), &o.Resources); err != nil {
+		return o, err
 	}
 	env, err := resolveEnv(f.envFiles, f.env)
 	if err != nil {
@@ -388,8 +394,12 @@ func printInspect(w io.Writer, format string, out []any) error {
 		if err != nil {
 			return err
 		}
+		// Numbers stay as written (67108864, not 6.7108864e+07), as
+		// docker's templates print them.
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
 		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
+		if err := dec.Decode(&m); err != nil {
 			return err
 		}
 		rows[i] = m

@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/spf13/cobra"
 )
@@ -64,33 +62,8 @@ func runInspect(c *CLI, cmd *cobra.Command, args []string, format string) error 
 		}
 		out = append(out, v)
 	}
-	w := cmd.OutOrStdout()
-	if format != "" {
-		// Templates use the JSON names (.Id, .Config.Env), as docker's do.
-		rows := make([]any, len(out))
-		for i, v := range out {
-			b, err := json.Marshal(v)
-			if err != nil {
-				return err
-			}
-			var m map[string]any
-			if err := json.Unmarshal(b, &m); err != nil {
-				return err
-			}
-			rows[i] = m
-		}
-		if err := render(w, format, "", rows, nil); err != nil {
-			return err
-		}
-	} else {
-		if out == nil {
-			out = []any{}
-		}
-		b, err := json.MarshalIndent(out, "", "    ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(w, string(b))
+	if err := printInspect(cmd.OutOrStdout(), format, out); err != nil {
+		return err
 	}
 	return errors.Join(errs...)
 }

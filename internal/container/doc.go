@@ -1,6 +1,7 @@
 // Package container keeps container records and drives their lifecycle:
 // create, start, attach, stop, kill, restart, wait, rm, ps, logs, exec,
-// diff, commit, export and cp.
+// diff, commit, export and cp, and the resource limits of update and
+// stats (resources.go; each container's cgroup is /strata/<id>).
 //
 // A container is a directory with a record, a snapshot key
 // "container-<id>" prepared on the image's chain ID, and, while it runs, a

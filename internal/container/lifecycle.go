@@ -56,6 +56,9 @@ type CreateOptions struct {
 	// AutoRemove (--rm): a detached container's monitor removes it on
 	// exit; an attached run's caller calls Remove after Attach.
 	AutoRemove bool `json:"autoRemove,omitempty"`
+	// Resources are the resource limits (--memory, --cpus, --ulimit…),
+	// checked by Create and changed by Update.
+	Resources runtime.Resources `json:"resources"`
 }
 
 // Create makes a container: a record, a name, a snapshot key
@@ -78,6 +81,10 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 		if _, err := runtime.ParseBind(b); err != nil {
 			return nil, err
 		}
+	}
+	opts.Resources.Normalize()
+	if err := opts.Resources.Validate(); err != nil {
+		return nil, err
 	}
 	if opts.Network != "" && opts.Network != "none" && opts.Network != "host" {
 		return nil, fmt.Errorf("network %q: want none or host (there is no bridge): %w", opts.Network, errdefs.ErrInvalidArgument)
@@ -239,9 +246,10 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 		HostsPath:       filepath.Join(dir, "hosts"),
 		HostnamePath:    filepath.Join(dir, "hostname"),
 		ResolvConfPath:  filepath.Join(dir, "resolv.conf"),
-		CgroupsPath:     "/strata/" + c.ID,
+		CgroupsPath:     cgroupsPath(c.ID),
 		Security:        sec,
 		NoNewPrivileges: s.nnp,
+		Resources:       o.Resources,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", c.Name, err)
@@ -255,6 +263,9 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 		LogPath: s.logPath(c.ID), Tty: o.Tty, OpenStdin: o.OpenStdin, Attach: opts.Attach,
 		Ports: c.Ports, HostNetwork: o.Network == "host", Rootfs: rootfs,
 		NoSync: o.AutoRemove,
+	}
+	if o.Resources.Memory > 0 {
+		cfg.OOMWatch = spec.Linux.CgroupsPath
 	}
 	here := opts.Here && opts.Attach && !o.Tty
 	if o.AutoRemove {

@@ -470,6 +470,7 @@ type ContainerHostConfig struct {
 	ReadonlyRootfs bool                     `json:"ReadonlyRootfs"`
 	Init           bool                     `json:"Init"`
 	SecurityHostConfig
+	HostConfigResources
 }
 
 // PortBinding is one host side of a published port.
@@ -581,7 +582,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 		ID: d.ID, Created: d.Created, Path: d.Path, Args: d.Args,
 		State: ContainerState{
 			Status: status, Running: st.Running, Paused: status == "paused", Pid: st.Pid,
-			ExitCode: st.ExitCode, Error: st.Error, StartedAt: ts(st.StartedAt), FinishedAt: ts(st.FinishedAt),
+			ExitCode: st.ExitCode, OOMKilled: st.OOMKilled, Error: st.Error, StartedAt: ts(st.StartedAt), FinishedAt: ts(st.FinishedAt),
 		},
 		Image:          d.ImageID,
 		ResolvConfPath: filepath.Join(d.Dir, "resolv.conf"),
@@ -593,7 +594,8 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 		HostConfig: ContainerHostConfig{
 			Binds: o.Binds, NetworkMode: netMode, PortBindings: ports,
 			AutoRemove: o.AutoRemove, ReadonlyRootfs: o.ReadOnly, Init: o.Init,
-			SecurityHostConfig: securityHostConfig(o.Security, o.SeccompUnconfined),
+			SecurityHostConfig:  securityHostConfig(o.Security, o.SeccompUnconfined),
+			HostConfigResources: hostConfigResources(o.Resources),
 		},
 		GraphDriver: gd,
 		Config: ContainerConfig{

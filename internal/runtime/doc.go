@@ -37,6 +37,13 @@
 // connection, dials 127.0.0.1:PORT from an OS thread that has entered the
 // container's network namespace.
 //
+// Resource limits (resources.go) are docker's run flags in docker's units;
+// they reach runc as the spec's linux.resources (and, changed, through
+// runc update), the rlimits and /dev/shm's size. The monitor watches a
+// memory-limited container's cgroup for OOM kills (oom.go), which are gone
+// with the cgroup by the time the container has exited; stats.go reads a
+// running container's cgroup files (v1 or v2) and network namespace.
+//
 // Files in a container's directory that this package reads or writes:
 //
 //	<dir>/

@@ -63,6 +63,9 @@ type MonitorConfig struct {
 	// NoSync skips the fsync of the exit status: the container is removed
 	// when it exits (--rm), so the status need not outlive a crash.
 	NoSync bool `json:"noSync,omitempty"`
+	// OOMWatch is the container's cgroupsPath, to watch for the OOMs its
+	// memory limit causes (oom.go); "" when it has none.
+	OOMWatch string `json:"oomWatch,omitempty"`
 }
 
 // Status is a container's process state as its monitor records it, written
@@ -71,14 +74,17 @@ type Status struct {
 	MonitorPid int `json:"monitorPid"`
 	// MonitorStart is the monitor's start time (/proc/PID/stat's
 	// starttime), so that a reused pid is not taken for it.
-	MonitorStart uint64        `json:"monitorStart,omitempty"`
-	Pid          int           `json:"pid"`
-	Running      bool          `json:"running"`
-	StartedAt    time.Time     `json:"startedAt"`
-	FinishedAt   time.Time     `json:"finishedAt"`
-	ExitCode     int           `json:"exitCode"`
-	Error        string        `json:"error,omitempty"`
-	Ports        []PortMapping `json:"ports,omitempty"`
+	MonitorStart uint64    `json:"monitorStart,omitempty"`
+	Pid          int       `json:"pid"`
+	Running      bool      `json:"running"`
+	StartedAt    time.Time `json:"startedAt"`
+	FinishedAt   time.Time `json:"finishedAt"`
+	ExitCode     int       `json:"exitCode"`
+	// OOMKilled says the container's cgroup ran out of memory while it
+	// ran (oom.go).
+	OOMKilled bool          `json:"oomKilled,omitempty"`
+	Error     string        `json:"error,omitempty"`
+	Ports     []PortMapping `json:"ports,omitempty"`
 	// StartFailed says the process never ran: Error says why and
 	// ExitCode is docker run's code for it (125, 126 or 127).
 	StartFailed bool `json:"startFailed,omitempty"`
@@ -354,6 +360,8 @@ type monitor struct {
 	// is the CleanupArgs its standby runs if it takes over (the client
 	// removes a --rm container itself).
 	standbyCleanup []string
+	// oom watches the container's memory cgroup (OOMWatch).
+	oom *oomWatch
 }
 
 func (m *monitor) sendReport(rep startReport) {
@@ -445,6 +453,8 @@ func (m *monitor) run() error {
 		}()
 	}
 
+	m.oom = watchOOM(m.cfg.OOMWatch)
+	defer m.oom.Stop()
 	if !m.cfg.Tty {
 		return m.runForeground(hub, proxies, ports, outLine, errLine)
 	}
@@ -845,6 +855,9 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 // published ports and unmounts.
 func (m *monitor) finish(st *Status, code int, hub *attachHub, proxies []*proxy) {
 	st.Running, st.ExitCode, st.FinishedAt = false, code, time.Now().UTC()
+	if m.oom != nil {
+		st.OOMKilled = m.oom.Killed()
+	}
 	write := writeStatus
 	if m.cfg.NoSync {
 		write = writeStatusNoSync

@@ -284,6 +284,25 @@ func (r *Runc) Pause(ctx context.Context, id string) error {
 	return err
 }
 
+// Update changes a running container's cgroup limits (runc update
+// --resources -); fields left nil keep their value.
+func (r *Runc) Update(ctx context.Context, id string, res *specs.LinuxResources) error {
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	cmd, err := r.command(ctx, "", "update", "--resources", "-", id)
+	if err != nil {
+		return err
+	}
+	var stderr bytes.Buffer
+	cmd.Stdin, cmd.Stderr = bytes.NewReader(b), &stderr
+	if err := cmd.Run(); err != nil {
+		return runcError("update", stderr.String(), err)
+	}
+	return nil
+}
+
 // Resume thaws a paused container.
 func (r *Runc) Resume(ctx context.Context, id string) error {
 	_, err := r.run(ctx, "resume", id)

@@ -70,6 +70,9 @@ type SpecOptions struct {
 	// NoNewPrivileges is the engine's default for no-new-privileges
 	// (docker's: off), which a security option overrides.
 	NoNewPrivileges bool
+	// Resources are the cgroup limits, rlimits and /dev/shm size
+	// (resources.go).
+	Resources Resources
 }
 
 // Spec builds the OCI runtime spec for a container from opts: new pid,
@@ -136,6 +139,7 @@ func Spec(opts SpecOptions) (*specs.Spec, error) {
 	default:
 		return nil, fmt.Errorf("network %q: want none or host (there is no bridge): %w", opts.Network, errdefs.ErrInvalidArgument)
 	}
+	applyResources(s, opts.Resources)
 	for _, f := range []struct{ src, dst string }{
 		{opts.HostsPath, "/etc/hosts"},
 		{opts.HostnamePath, "/etc/hostname"},
