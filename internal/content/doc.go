@@ -6,7 +6,9 @@
 // The registry server and the engine share this format, so a registry's blobs
 // and a local store's blobs are the same files.
 //
-// On-disk layout under the store root:
+// On-disk layout under the store root, which is 0700 (Open makes it so,
+// repairing older stores): no user but root may enter it, read a blob, or
+// reach a running container's root filesystem mounted below it.
 //
 //	blobs/
 //	  sha256/<hex>        committed blobs, read-only (0444)

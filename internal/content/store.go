@@ -30,8 +30,13 @@ type Store struct {
 	root string
 }
 
-// Open opens (creating if needed) the store rooted at root.
+// Open opens (creating if needed) the store rooted at root. The root is
+// made private to its owner (0700), existing stores included: see
+// privateMode.
 func Open(root string) (*Store, error) {
+	if err := makePrivate(root); err != nil {
+		return nil, fmt.Errorf("open content store: %w", err)
+	}
 	for _, d := range []string{"blobs/sha256", "ingest"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			return nil, fmt.Errorf("open content store: %w", err)

@@ -67,7 +67,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if root == "" {
 		root = DefaultRoot
 	}
-	if err := os.MkdirAll(root, 0o711); err != nil {
+	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, storeErr(root, err)
 	}
 	cfg, err := loadConfig(root)

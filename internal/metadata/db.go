@@ -96,7 +96,7 @@ type Tx struct {
 }
 
 func (db *DB) open(readOnly bool) (*bolt.DB, error) {
-	bdb, err := bolt.Open(db.path, 0o644, &bolt.Options{Timeout: db.timeout, ReadOnly: readOnly && fileExists(db.path)})
+	bdb, err := bolt.Open(db.path, 0o600, &bolt.Options{Timeout: db.timeout, ReadOnly: readOnly && fileExists(db.path)})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("store busy: another strata process held %s for over %s; try again: %w", db.path, db.timeout, errdefs.ErrUnavailable)

@@ -97,7 +97,7 @@ type Registry struct {
 // whose blobs live in store.
 func New(store *content.Store, root string, opts Options) (*Registry, error) {
 	opts.setDefaults()
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("registry root: %w", err)
 	}
 	g := &Registry{store: store, opts: opts, uploads: map[string]*upload{}, cache: newManifestCache(32 << 20)}
