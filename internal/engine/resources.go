@@ -1,8 +1,12 @@
 package engine
 
 import (
+	"context"
+	"errors"
+
 	units "github.com/docker/go-units"
 
+	"github.com/strata-project/strata/internal/container"
 	"github.com/strata-project/strata/internal/runtime"
 )
 
@@ -42,4 +46,55 @@ func hostConfigResources(r Resources) HostConfigResources {
 		h.ShmSize = runtime.DefaultShmSize
 	}
 	return h
+}
+
+// UpdateContainer changes a container's resource limits (strata update):
+// edit changes the current ones; the result is checked as at create and,
+// while the container runs, applied to its cgroup. On error nothing
+// changes.
+func (e *Engine) UpdateContainer(ctx context.Context, ref string, edit func(*Resources) error) error {
+	s, err := e.Containers()
+	if err != nil {
+		return err
+	}
+	_, err = s.Update(ctx, ref, edit)
+	return err
+}
+
+// ContainerStats is one sample of a running container's usage.
+type ContainerStats struct {
+	// Ref is the container as the caller named it (its ID when listing).
+	Ref, ID, Name string
+	runtime.Stats
+}
+
+// ContainerStats samples the named containers, or every running one when
+// refs is empty. A named container that is not running is an error.
+func (e *Engine) ContainerStats(ctx context.Context, refs []string) ([]ContainerStats, error) {
+	s, err := e.Containers()
+	if err != nil {
+		return nil, err
+	}
+	if len(refs) == 0 {
+		list, err := s.List(ctx, container.ListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range list {
+			if r.State == "running" || r.State == "paused" {
+				refs = append(refs, r.ID)
+			}
+		}
+	}
+	out := make([]ContainerStats, 0, len(refs))
+	var errs []error
+	for _, ref := range refs {
+		c, st, err := s.Stats(ctx, ref)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, ContainerStats{Ref: ref, ID: c.ID, Name: c.Name, Stats: st})
+	}
+	return out, errors.Join(errs...)
 }
