@@ -20,8 +20,8 @@ type securityFlags struct {
 
 func addSecurityFlags(fs *pflag.FlagSet, f *securityFlags) {
 	fs.BoolVar(&f.privileged, "privileged", false, "give the container every capability and host device, without seccomp or masked paths")
-	fs.StringSliceVar(&f.capAdd, "cap-add", nil, "add a Linux capability (NET_ADMIN, CAP_SYS_TIME…, or ALL)")
-	fs.StringSliceVar(&f.capDrop, "cap-drop", nil, "drop a Linux capability (or ALL)")
+	fs.StringArrayVar(&f.capAdd, "cap-add", nil, "add a Linux capability (NET_ADMIN, CAP_SYS_TIME…, or ALL)")
+	fs.StringArrayVar(&f.capDrop, "cap-drop", nil, "drop a Linux capability (or ALL)")
 	fs.StringArrayVar(&f.devices, "device", nil, "add a host device: HOST[:CONTAINER[:PERMISSIONS]] (permissions of rwm)")
 	fs.StringArrayVar(&f.groupAdd, "group-add", nil, "add a supplementary group (a name in the image's /etc/group, or a number)")
 	fs.StringArrayVar(&f.tmpfs, "tmpfs", nil, "mount a tmpfs: PATH[:OPTIONS] (as mount -o: size=64m,mode=1777,exec…)")

@@ -25,6 +25,11 @@ func dockerCLI(t *testing.T) func(args ...string) (string, error) {
 	if _, err := os.Stat(dockerBin); err != nil {
 		t.Skipf("skipping: %s not installed (apt-get install docker.io)", dockerBin)
 	}
+	return dockerAt(host)
+}
+
+// dockerAt runs the docker client against the daemon at host.
+func dockerAt(host string) func(args ...string) (string, error) {
 	return func(args ...string) (string, error) {
 		cmd := exec.Command(dockerBin, append([]string{"-H", host}, args...)...)
 		var stdout, stderr bytes.Buffer

@@ -45,8 +45,9 @@ func run(m *testing.M) int {
 
 // user is one person's strata: a store and a docker config of their own.
 type user struct {
-	root   string // $STRATA_ROOT
-	config string // $DOCKER_CONFIG
+	root   string   // $STRATA_ROOT
+	config string   // $DOCKER_CONFIG
+	env    []string // more environment for its commands
 }
 
 // newUser skips unless root and makes a fresh store and config dir.
@@ -77,7 +78,7 @@ func (r result) String() string {
 func (u *user) run(t *testing.T, stdin io.Reader, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(strataBin, args...)
-	cmd.Env = append(os.Environ(), "STRATA_ROOT="+u.root, "DOCKER_CONFIG="+u.config, "HOME="+u.config)
+	cmd.Env = append(append(os.Environ(), "STRATA_ROOT="+u.root, "DOCKER_CONFIG="+u.config, "HOME="+u.config), u.env...)
 	cmd.Stdin = stdin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

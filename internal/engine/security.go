@@ -27,20 +27,11 @@ type SecurityHostConfig struct {
 	Sysctls     map[string]string       `json:"Sysctls,omitempty"`
 }
 
-// securityHostConfig shows s as docker's inspect does: capabilities with
-// their CAP_ prefix in upper case, devices split, tmpfs options by path.
+// securityHostConfig shows s as docker's inspect does: capabilities as
+// given, devices split, tmpfs options by path.
 func securityHostConfig(s Security, seccompUnconfined bool) SecurityHostConfig {
-	caps := func(vs []string) []string {
-		var out []string
-		for _, v := range vs {
-			if c, err := runtime.NormalizeCapability(v); err == nil {
-				out = append(out, c)
-			}
-		}
-		return out
-	}
 	h := SecurityHostConfig{
-		CapAdd: caps(s.CapAdd), CapDrop: caps(s.CapDrop), Privileged: s.Privileged,
+		CapAdd: s.CapAdd, CapDrop: s.CapDrop, Privileged: s.Privileged,
 		Devices: []runtime.DeviceMapping{}, GroupAdd: s.GroupAdd, SecurityOpt: s.SecurityOpt,
 		Sysctls: s.Sysctls,
 	}
