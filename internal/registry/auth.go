@@ -168,14 +168,19 @@ func (g *Registry) deny(c caller, repo string, a Action) error {
 // checkMount turns a cross-repository mount the caller may not read from
 // into a plain upload, as distribution does: the target's push was
 // checked already; the source needs pull. A mount without "from" (spec
-// 1.1's any-repository mount) would reach every repository, so under a
-// policy it becomes an upload too.
+// 1.1's any-repository mount) reaches every repository, so under a policy
+// it needs pull on all of them (never so with a token, which names its
+// repositories).
 func (g *Registry) checkMount(r *http.Request, c caller) {
 	q := r.URL.Query()
 	if q.Get("mount") == "" || (g.policy.open && g.token == nil) {
 		return
 	}
-	if from := q.Get("from"); from != "" && validName(from) && g.allowed(c, from, ActionPull) {
+	from := q.Get("from")
+	if from != "" && validName(from) && g.allowed(c, from, ActionPull) {
+		return
+	}
+	if from == "" && g.token == nil && g.policy.pullsAll(c.user) {
 		return
 	}
 	q.Del("mount")

@@ -99,10 +99,18 @@ func TestConformanceDev(t *testing.T) {
 	runConformance(t, srv.URL, []string{"OCI_VERSION=dev"})
 }
 
+// TestConformanceHtpasswd runs the suite as a user an access policy lets
+// push and delete under conformance/** (and no more: nobody is admin, and
+// everything else is pull-only); TestConformanceTLS covers htpasswd
+// without a policy.
 func TestConformanceHtpasswd(t *testing.T) {
 	pw := filepath.Join(t.TempDir(), "htpasswd")
 	writeHtpasswd(t, pw, map[string]string{"alice": "s3cret pass", "bob": "other"})
-	_, srv := newTestRegistry(t, Options{HtpasswdPath: pw, Realm: "test"})
+	policy := AccessPolicy{Delete: true, Access: []AccessRule{
+		{Repos: []string{"conformance/**"}, Users: []string{"alice"}, Actions: []Action{ActionPull, ActionPush, ActionDelete}},
+		{Repos: []string{"**"}, Users: []string{"*"}, Actions: []Action{ActionPull}},
+	}}
+	_, srv := newTestRegistry(t, Options{HtpasswdPath: pw, Realm: "test", AccessPolicy: policy})
 	runConformance(t, srv.URL, nil, "alice", "s3cret pass")
 }
 

@@ -148,6 +148,32 @@ func (p *policy) allows(user, repo string, action Action) bool {
 	return false
 }
 
+// pullsAll reports whether user may pull every repository there is or
+// could be: an admin, or a caller whose rules, up to the first that
+// matches every name ("**"), all grant pull.
+func (p *policy) pullsAll(user string) bool {
+	if user != "" && p.admins[user] {
+		return true
+	}
+	if p.open {
+		return user != ""
+	}
+	for _, r := range p.rules {
+		if !r.matchesCaller(user) {
+			continue
+		}
+		if !r.actions[ActionPull] {
+			return false
+		}
+		for _, g := range r.repos {
+			if len(g.segs) == 1 && g.segs[0] == "**" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (r *rule) matchesCaller(user string) bool {
 	if user == "" {
 		return r.anonymous

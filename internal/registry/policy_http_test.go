@@ -205,12 +205,13 @@ func TestPolicyCatalog(t *testing.T) {
 func TestPolicyMount(t *testing.T) {
 	srv, _ := policyRegistry(t, issuePolicy, "alice/app", "secret/s")
 	for _, tt := range []struct {
-		name, from, blobOf string
-		status             int
+		name, user, from, blobOf string
+		status                   int
 	}{
-		{"readable source", "alice/app", "alice/app", http.StatusCreated},
-		{"unreadable source", "secret/s", "secret/s", http.StatusAccepted},
-		{"no from", "", "secret/s", http.StatusAccepted},
+		{"readable source", "bob", "alice/app", "alice/app", http.StatusCreated},
+		{"unreadable source", "bob", "secret/s", "secret/s", http.StatusAccepted},
+		{"no from", "bob", "", "secret/s", http.StatusAccepted},         // bob may not read every repository
+		{"no from, admin", "alice", "", "secret/s", http.StatusCreated}, // alice may
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dgst := digestOf([]byte("layer of " + tt.blobOf))
@@ -218,13 +219,14 @@ func TestPolicyMount(t *testing.T) {
 			if tt.from != "" {
 				q += "&from=" + tt.from
 			}
-			r := do(t, srv, req{method: "POST", path: "/v2/bob/x/blobs/uploads/" + q, user: "bob", pass: "pw-bob"})
+			target := tt.user + "/x"
+			r := do(t, srv, req{method: "POST", path: "/v2/" + target + "/blobs/uploads/" + q, user: tt.user, pass: "pw-" + tt.user})
 			if r.status != tt.status {
 				t.Fatalf("mount %s: %d %s, want %d", q, r.status, r.body, tt.status)
 			}
-			head := do(t, srv, req{method: "HEAD", path: "/v2/bob/x/blobs/" + dgst, user: "bob", pass: "pw-bob"})
+			head := do(t, srv, req{method: "HEAD", path: "/v2/" + target + "/blobs/" + dgst, user: tt.user, pass: "pw-" + tt.user})
 			if want := map[bool]int{true: 200, false: 404}[tt.status == http.StatusCreated]; head.status != want {
-				t.Errorf("HEAD in bob/x after the mount: %d, want %d", head.status, want)
+				t.Errorf("HEAD in %s after the mount: %d, want %d", target, head.status, want)
 			}
 		})
 	}

@@ -168,6 +168,14 @@ func TestPolicyAllows(t *testing.T) {
 			t.Errorf("allows(%q, %q, %s) = %v, want %v", tt.user, tt.repo, tt.a, got, tt.want)
 		}
 	}
+	// Who may mount without "from" (every repository readable). The check
+	// is conservative: ann could read everything (rule 2 never decides for
+	// her), but a rule without pull before the catch-all says no.
+	for user, want := range map[string]bool{"root": true, "ann": false, "bob": false, "": true} {
+		if got := p.pullsAll(user); got != want {
+			t.Errorf("pullsAll(%q) = %v, want %v", user, got, want)
+		}
+	}
 }
 
 func TestExposureWarning(t *testing.T) {
