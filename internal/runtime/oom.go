@@ -78,6 +78,8 @@ func (w *oomWatch) Stop() {
 // exited: it waits a moment for the watch to take in the events the exit
 // raised, then stops it.
 func (w *oomWatch) Killed() bool {
+	Tracef("oom watch: waiting")
+	defer Tracef("oom watch: done")
 	select {
 	case <-w.done:
 	case <-time.After(oomSettle):
