@@ -184,7 +184,9 @@ func (r Resources) LinuxResources() *specs.LinuxResources {
 		if r.Memory > 0 {
 			m.Limit = ptr(r.Memory)
 		}
-		if r.MemorySwap != 0 {
+		// Without swap accounting runc cannot write a swap limit at all,
+		// -1 included: Normalize has recorded -1, as docker does.
+		if r.MemorySwap != 0 && Cgroups().SwapLimit {
 			m.Swap = ptr(r.MemorySwap)
 		}
 		if r.MemoryReservation > 0 {
@@ -303,7 +305,11 @@ func (r Resources) UpdateResources() *specs.LinuxResources {
 	if lr.Memory == nil {
 		lr.Memory = &specs.LinuxMemory{}
 	}
-	for _, p := range []**int64{&lr.Memory.Limit, &lr.Memory.Swap, &lr.Memory.Reservation} {
+	unset := []**int64{&lr.Memory.Limit, &lr.Memory.Reservation}
+	if Cgroups().SwapLimit {
+		unset = append(unset, &lr.Memory.Swap)
+	}
+	for _, p := range unset {
 		if *p == nil {
 			*p = ptr(int64(-1))
 		}
