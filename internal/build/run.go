@@ -160,7 +160,7 @@ func (b *builder) runContainer(ctx context.Context, rootfs string, cfg ocispec.I
 		Entrypoint:  []string{},
 		Args:        args,
 		Hostname:    "strata-build",
-		Network:     network,
+		Network:     runtime.NetworkMode(network),
 		CgroupsPath: "/strata/" + id,
 	})
 	if err != nil {

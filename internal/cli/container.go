@@ -144,7 +144,7 @@ func pruneContainers(cmd *cobra.Command, c *CLI) (int64, error) {
 	var total int64
 	first := true
 	for _, r := range list {
-		if r.State == "running" || r.State == "paused" {
+		if r.State.Live() {
 			continue
 		}
 		if err := s.Remove(cmd.Context(), r.ID, false); err != nil {
@@ -212,11 +212,13 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (container.Crea
 	o := container.CreateOptions{
 		Name: f.name, Cmd: args[1:], WorkingDir: f.workdir, User: f.user,
 		Hostname: f.hostname, Tty: f.tty, OpenStdin: f.interactive, ReadOnly: f.readOnly,
-		Binds: f.volumes, Network: f.network, Init: f.init, Publish: f.publish, AutoRemove: f.rm,
+		Binds: f.volumes, Init: f.init, Publish: f.publish, AutoRemove: f.rm,
 	}
-	if o.Network == "none" {
-		o.Network = ""
+	network, err := engine.ParseNetworkMode(f.network)
+	if err != nil {
+		return o, err
 	}
+	o.Network = network
 	sec, err := f.security.security()
 	if err != nil {
 		return o, err

@@ -95,7 +95,7 @@ several values of one key match either, different keys must all match.`,
 				row := psRow{
 					ID: shortHex(r.ID, !noTrunc), Image: r.Image, Command: cmdline,
 					CreatedAt:  r.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
-					RunningFor: since(r.Created), Status: r.Status, State: r.State,
+					RunningFor: since(r.Created), Status: r.Status, State: string(r.State),
 					Ports: strings.Join(ports, ", "), Names: r.Name, ExitCode: r.ExitCode,
 				}
 				if size {
@@ -144,11 +144,11 @@ func psFilter(filters []string) (func(container.Summary) bool, error) {
 		case "name":
 			return strings.Contains(r.Name, v)
 		case "status":
-			return r.State == v
+			return string(r.State) == v
 		case "ancestor":
 			return r.Image == v || strings.TrimSuffix(r.Image, ":latest") == strings.TrimSuffix(v, ":latest")
 		case "exited":
-			return r.State == "exited" && fmt.Sprint(r.ExitCode) == v
+			return r.State == container.StateExited && fmt.Sprint(r.ExitCode) == v
 		}
 		return false
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-project/strata/internal/container"
+	"github.com/strata-project/strata/internal/engine"
 	"github.com/strata-project/strata/internal/runtime"
 )
 
@@ -38,25 +39,24 @@ with -i).`,
 				if err != nil {
 					return err
 				}
-				if _, err := s.Start(cmd.Context(), ctr.ID, container.StartOptions{Attach: true}); err != nil {
-					return &ExitError{Code: container.ExitCode(err), Err: err}
-				}
-				o := runtime.AttachOptions{Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
+				ro := engine.RunOptions{Attach: runtime.AttachOptions{Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}}
 				if interactive {
-					o.Stdin = c.Stdin
+					ro.Attach.Stdin = c.Stdin
 				}
 				if ctr.Options.Tty {
 					t := openTerminal(c.Stdin, cmd.OutOrStdout())
 					defer t.restore()
-					o.Resize = t.sizes
+					ro.Attach.Resize = t.sizes
 				}
-				stop, _ := proxySignals(e, ctr.ID)
-				code, err := s.Attach(context.WithoutCancel(cmd.Context()), ctr.ID, o)
+				stop := func() {}
+				ro.Started = func(ctr *container.Container) { stop, _ = proxySignals(e, ctr.ID) }
+				// Signals go to the container, so the attach is on a
+				// context without main's cancel on SIGINT and SIGTERM.
+				code, err := e.StartAttached(context.WithoutCancel(cmd.Context()), ctr.ID, ro)
 				stop()
 				if err != nil {
-					// A process held back for the attach may fail to start
-					// only now: docker's 125, 126 or 127.
-					return &ExitError{Code: container.ExitCode(err), Err: err}
+					// 125, or 126/127 for a process that could not start.
+					return &ExitError{Code: code, Err: err}
 				}
 				if code != 0 {
 					return &ExitError{Code: code}

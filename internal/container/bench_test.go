@@ -3,8 +3,6 @@ package container
 import (
 	"context"
 	"testing"
-
-	"github.com/strata-project/strata/internal/runtime"
 )
 
 // BenchmarkRunRmTrue is strata run --rm IMAGE true without the CLI:
@@ -17,7 +15,7 @@ func BenchmarkRunRmTrue(b *testing.B) {
 			opts := baseOptions(chain, "true")
 			opts.AutoRemove = true
 			for b.Loop() {
-				if _, code, err := s.Run(ctx, opts, false, runtime.AttachOptions{}); err != nil || code != 0 {
+				if _, code, err := s.Run(ctx, opts, RunOptions{}); err != nil || code != 0 {
 					b.Fatal(code, err)
 				}
 			}

@@ -21,7 +21,7 @@ func TestDiffCommitExport(t *testing.T) {
 			ctx := context.Background()
 			script := `echo new > /new.txt; echo changed >> /etc/data.txt; rm /etc/old.txt; rm -rf /srv/old; mkdir /srv/old; echo n > /srv/old/b.txt`
 			opts := baseOptions(chain, "sh", "-c", script)
-			c, code, err := s.Run(ctx, opts, false, runtime.AttachOptions{})
+			c, code, err := s.Run(ctx, opts, RunOptions{})
 			if err != nil || code != 0 {
 				t.Fatalf("run: %d %v", code, err)
 			}
@@ -110,12 +110,12 @@ func TestDiffCommitExport(t *testing.T) {
 func TestContainersAreIsolated(t *testing.T) {
 	s, chain := newStore(t, snapshotters[0])
 	ctx := context.Background()
-	a, _, err := s.Run(ctx, baseOptions(chain, "sh", "-c", "echo a > /etc/data.txt; echo a > /only-a"), false, runtime.AttachOptions{})
+	a, _, err := s.Run(ctx, baseOptions(chain, "sh", "-c", "echo a > /etc/data.txt; echo a > /only-a"), RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	_, code, err := s.Run(ctx, baseOptions(chain, "sh", "-c", "cat /etc/data.txt; ls /only-a 2>&1 || true"), false, runtime.AttachOptions{Stdout: &out, Stderr: &out})
+	_, code, err := s.Run(ctx, baseOptions(chain, "sh", "-c", "cat /etc/data.txt; ls /only-a 2>&1 || true"), RunOptions{Attach: runtime.AttachOptions{Stdout: &out, Stderr: &out}})
 	if err != nil || code != 0 {
 		t.Fatal(code, err)
 	}
@@ -171,7 +171,7 @@ func TestDiffIgnoresRuntimeMountPoints(t *testing.T) {
 		t.Run(kind.name, func(t *testing.T) {
 			s, chain := newStore(t, kind)
 			ctx := context.Background()
-			c, code, err := s.Run(ctx, baseOptions(chain, "true"), false, runtime.AttachOptions{})
+			c, code, err := s.Run(ctx, baseOptions(chain, "true"), RunOptions{})
 			if err != nil || code != 0 {
 				t.Fatalf("run: %d %v", code, err)
 			}

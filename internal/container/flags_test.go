@@ -96,7 +96,7 @@ func TestInit(t *testing.T) {
 	ctx := context.Background()
 	opts = baseOptions(chain, "sh", "-c", `trap "exit 4" TERM; while :; do sleep 0.1; done`)
 	opts.Init = true
-	c, _, err := s.Run(ctx, opts, true, runtime.AttachOptions{})
+	c, _, err := s.Run(ctx, opts, RunOptions{Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestInit(t *testing.T) {
 func TestRestartAndDetachedRm(t *testing.T) {
 	s, chain := newStore(t, snapshotters[0])
 	ctx := context.Background()
-	c, _, err := s.Run(ctx, baseOptions(chain, "sh", "-c", "echo run; sleep 60"), true, runtime.AttachOptions{})
+	c, _, err := s.Run(ctx, baseOptions(chain, "sh", "-c", "echo run; sleep 60"), RunOptions{Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestRestartAndDetachedRm(t *testing.T) {
 	s.remove = []string{"/bin/sh", "-c", `echo "$0" > ` + marker}
 	opts := baseOptions(chain, "true")
 	opts.AutoRemove = true
-	c2, _, err := s.Run(ctx, opts, true, runtime.AttachOptions{})
+	c2, _, err := s.Run(ctx, opts, RunOptions{Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestRestartAndDetachedRm(t *testing.T) {
 func TestExecTtyAndLogsFollow(t *testing.T) {
 	s, chain := newStore(t, snapshotters[0])
 	ctx := context.Background()
-	c, _, err := s.Run(ctx, baseOptions(chain, "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.2; done"), true, runtime.AttachOptions{})
+	c, _, err := s.Run(ctx, baseOptions(chain, "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.2; done"), RunOptions{Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,8 +42,8 @@ type CreateOptions struct {
 	ReadOnly   bool     `json:"readOnly,omitempty"`
 	// Binds are -v HOST:CTR[:ro].
 	Binds []string `json:"binds,omitempty"`
-	// Network is "" / "none" or "host".
-	Network string `json:"network,omitempty"`
+	// Network is none (the zero value) or host.
+	Network runtime.NetworkMode `json:"network,omitempty"`
 	// SeccompUnconfined is how records before Security kept
 	// --security-opt seccomp=unconfined; Start still honours it.
 	SeccompUnconfined bool `json:"seccompUnconfined,omitempty"`
@@ -86,9 +86,11 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 	if err := opts.Resources.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.Network != "" && opts.Network != "none" && opts.Network != "host" {
-		return nil, fmt.Errorf("network %q: want none or host (there is no bridge): %w", opts.Network, errdefs.ErrInvalidArgument)
+	network, err := runtime.ParseNetworkMode(string(opts.Network))
+	if err != nil {
+		return nil, err
 	}
+	opts.Network = network
 	if err := opts.Security.Check(opts.Network); err != nil {
 		return nil, err
 	}
@@ -261,7 +263,7 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 	cfg := runtime.MonitorConfig{
 		ID: c.ID, Bundle: filepath.Join(dir, "bundle"), Runc: *s.runc,
 		LogPath: s.logPath(c.ID), Tty: o.Tty, OpenStdin: o.OpenStdin, Attach: opts.Attach,
-		Ports: c.Ports, HostNetwork: o.Network == "host", Rootfs: rootfs,
+		Ports: c.Ports, HostNetwork: o.Network.Host(), Rootfs: rootfs,
 		NoSync: o.AutoRemove,
 	}
 	if o.Resources.Memory > 0 {
@@ -323,54 +325,6 @@ func (s *Store) Attach(ctx context.Context, ref string, o runtime.AttachOptions)
 		return st.ExitCode, &runtime.StartError{ExitCode: st.ExitCode, Msg: st.Error}
 	}
 	return code, nil
-}
-
-// Run is create, start and, unless detach, attach and (with AutoRemove)
-// remove: docker run. It returns the container and, when attached, its exit
-// status. On a start failure the error's ExitCode is 125, 126 or 127.
-func (s *Store) Run(ctx context.Context, opts CreateOptions, detach bool, o runtime.AttachOptions) (*Container, int, error) {
-	c, err := s.Create(ctx, opts)
-	if err != nil {
-		return nil, 125, err
-	}
-	if _, err := s.Start(ctx, c.ID, StartOptions{Attach: !detach, Here: !detach}); err != nil {
-		if opts.AutoRemove {
-			_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
-		}
-		return c, ExitCode(err), err
-	}
-	// The run is over (and a --rm container removed): its standby, if
-	// one was started, has nothing to look after.
-	defer runtime.DismissStandby(s.dir(c.ID))
-	if detach {
-		return c, 0, nil
-	}
-	code, err := s.Attach(ctx, c.ID, o)
-	var se *runtime.StartError
-	if err == nil || errors.As(err, &se) {
-		// The monitor unmounts and deletes after sending the status; return
-		// once it is done, so nothing of the run is left mounted.
-		s.waitMonitor(c.ID)
-	}
-	if se != nil {
-		// The process could not start: nothing is left of the run.
-		_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
-		return c, ExitCode(err), err
-	}
-	if err != nil {
-		// Interrupted: the container keeps running, as docker's does on a
-		// detach; with --rm it goes.
-		if opts.AutoRemove {
-			_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
-		}
-		return c, 125, err
-	}
-	if opts.AutoRemove {
-		if err := s.Remove(ctx, c.ID, true); err != nil && !errdefs.IsNotFound(err) {
-			return c, code, err
-		}
-	}
-	return c, code, nil
 }
 
 // Status returns the container's process state, checked against runc when

@@ -17,8 +17,7 @@ type Summary struct {
 	Image   string
 	Command string // quoted as docker ps shows it, untruncated
 	Created time.Time
-	// State is created, running, paused or exited.
-	State string
+	State   State
 	// Status is docker's: "Up 3 seconds", "Exited (0) 5 seconds ago",
 	// "Created".
 	Status   string
@@ -38,6 +37,8 @@ type ListOptions struct {
 type Details struct {
 	Container
 	State runtime.Status
+	// Status is State read as created, running, paused or exited.
+	Status State
 	// Dir is the container's directory, LogPath its log.
 	Dir     string
 	LogPath string
@@ -53,7 +54,7 @@ func (s *Store) Inspect(ctx context.Context, ref string) (*Details, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Details{Container: *c, State: *st, Dir: s.dir(c.ID), LogPath: s.logPath(c.ID)}, nil
+	return &Details{Container: *c, State: *st, Status: stateOf(st, st.Running && s.paused(c.ID)), Dir: s.dir(c.ID), LogPath: s.logPath(c.ID)}, nil
 }
 
 // List returns the running containers (all with opts.All), newest first.
@@ -84,20 +85,17 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]Summary, error) {
 			Command:  quoteCommand(append([]string{c.Path}, c.Args...)),
 			ExitCode: st.ExitCode,
 		}
-		switch {
-		case st.Running:
-			sum.State = "running"
+		sum.State = stateOf(st, st.Running && s.paused(id))
+		switch sum.State {
+		case StateRunning, StatePaused:
 			sum.Status = "Up " + HumanDuration(now.Sub(st.StartedAt))
-			if s.paused(id) {
-				sum.State = "paused"
+			if sum.State == StatePaused {
 				sum.Status += " (Paused)"
 			}
 			sum.Ports = st.Ports
-		case !st.FinishedAt.IsZero() && !st.StartedAt.IsZero() || st.MonitorLost:
-			sum.State = "exited"
+		case StateExited:
 			sum.Status = fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, HumanDuration(now.Sub(st.FinishedAt)))
 		default:
-			sum.State = "created"
 			sum.Status = "Created"
 		}
 		if opts.Size {

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/strata-project/strata/internal/runtime"
 )
 
 func TestHumanDuration(t *testing.T) {
@@ -36,7 +34,7 @@ func TestHumanDuration(t *testing.T) {
 func TestPauseSizeInspect(t *testing.T) {
 	s, chain := newStore(t, snapshotters[0])
 	ctx := context.Background()
-	c, _, err := s.Run(ctx, baseOptions(chain, "sh", "-c", "head -c 100000 /dev/zero > /big; sleep 60"), true, runtime.AttachOptions{})
+	c, _, err := s.Run(ctx, baseOptions(chain, "sh", "-c", "head -c 100000 /dev/zero > /big; sleep 60"), RunOptions{Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/strata-project/strata/internal/runtime"
 )
 
 func TestParseLogTime(t *testing.T) {
@@ -44,7 +42,7 @@ func TestLogsSinceUntil(t *testing.T) {
 	s, chain := newStore(t, snapshotters[0])
 	ctx := context.Background()
 	opts := baseOptions(chain, "sh", "-c", "echo one; sleep 0.6; echo two; sleep 0.6; echo three")
-	c, _, err := s.Run(ctx, opts, true, runtime.AttachOptions{})
+	c, _, err := s.Run(ctx, opts, RunOptions{Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func run(t *testing.T, s *Store, opts CreateOptions) (stdout, stderr string, cod
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var o, e bytes.Buffer
-	_, code, err = s.Run(ctx, opts, false, runtime.AttachOptions{Stdout: &o, Stderr: &e})
+	_, code, err = s.Run(ctx, opts, RunOptions{Attach: runtime.AttachOptions{Stdout: &o, Stderr: &e}})
 	return o.String(), e.String(), code, err
 }
 
@@ -122,7 +122,7 @@ func TestStdinAndNamespaces(t *testing.T) {
 	var o, e bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, code, err := s.Run(ctx, opts, false, runtime.AttachOptions{Stdin: strings.NewReader("from stdin\n"), Stdout: &o, Stderr: &e})
+	_, code, err := s.Run(ctx, opts, RunOptions{Attach: runtime.AttachOptions{Stdin: strings.NewReader("from stdin\n"), Stdout: &o, Stderr: &e}})
 	if err != nil || code != 0 {
 		t.Fatalf("run: code %d err %v stderr %q", code, err, e.String())
 	}
@@ -146,7 +146,7 @@ func TestDetachedLogsStopRemove(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := baseOptions(chain, "sh", "-c", tt.script)
-			c, _, err := s.Run(ctx, opts, true, runtime.AttachOptions{})
+			c, _, err := s.Run(ctx, opts, RunOptions{Detach: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -200,7 +200,7 @@ func TestDetachedLogsStopRemove(t *testing.T) {
 func TestPsAfterMonitorKilled(t *testing.T) {
 	s, chain := newStore(t, snapshotters[0])
 	ctx := context.Background()
-	c, _, err := s.Run(ctx, baseOptions(chain, "sleep", "60"), true, runtime.AttachOptions{})
+	c, _, err := s.Run(ctx, baseOptions(chain, "sleep", "60"), RunOptions{Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestExec(t *testing.T) {
 	ctx := context.Background()
 	opts := baseOptions(chain, "sleep", "60")
 	opts.Env = []string{"CVAR=c"}
-	c, _, err := s.Run(ctx, opts, true, runtime.AttachOptions{})
+	c, _, err := s.Run(ctx, opts, RunOptions{Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestPublish(t *testing.T) {
 	ctx := context.Background()
 	opts := baseOptions(chain, "httpd", "-f", "-p", "8080", "-h", "/www")
 	opts.Publish = []string{"127.0.0.1:0:8080"}
-	c, _, err := s.Run(ctx, opts, true, runtime.AttachOptions{})
+	c, _, err := s.Run(ctx, opts, RunOptions{Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,15 +321,22 @@ func TestPublish(t *testing.T) {
 		defer ln.Close()
 		opts := baseOptions(chain, "true")
 		opts.Publish = []string{ln.Addr().String() + ":80"}
-		c2, code, err := s.Run(ctx, opts, true, runtime.AttachOptions{})
+		c2, code, err := s.Run(ctx, opts, RunOptions{Detach: true})
 		if err == nil || code != 125 || !strings.Contains(err.Error(), "address already in use") {
 			t.Fatalf("got code %d err %v, want 125 and address already in use", code, err)
 		}
-		if left, _ := mountsUnder(s.dir(c2.ID)); len(left) > 0 {
-			t.Errorf("mounts left after a failed start: %v", left)
+		// The run's one clean-up: nothing of it is left, mounted or not.
+		if c2 != nil {
+			t.Errorf("a run that could not start returned container %s", c2.ID)
 		}
-		if err := s.Remove(ctx, c2.ID, false); err != nil {
-			t.Error(err)
+		left, _ := mountsUnder(s.containersDir())
+		for _, m := range left {
+			if !strings.HasPrefix(m, s.dir(c.ID)+"/") {
+				t.Errorf("mount left after a failed start: %s", m)
+			}
+		}
+		if ids, _ := s.ids(); len(ids) != 1 || ids[0] != c.ID {
+			t.Errorf("containers after a failed run: %v, want only %s", ids, c.ID)
 		}
 	})
 	if err := s.Stop(ctx, c.ID, time.Second); err != nil {
@@ -352,7 +359,7 @@ func TestPublishUDP(t *testing.T) {
 	opts := baseOptions(chain, "/udpecho", "5353")
 	opts.Binds = []string{bin + ":/udpecho:ro"}
 	opts.Publish = []string{"127.0.0.1:0:5353/udp"}
-	c, _, err := s.Run(ctx, opts, true, runtime.AttachOptions{})
+	c, _, err := s.Run(ctx, opts, RunOptions{Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,5 +511,36 @@ func TestSettledRmRemovedLater(t *testing.T) {
 	}
 	if _, err := os.Stat(s.dir(rm.ID)); !os.IsNotExist(err) {
 		t.Errorf("its directory: %v, want gone", err)
+	}
+}
+
+// TestRunFailureCleanup: the run sequence's one clean-up. A run that made
+// its container and could not start it leaves nothing, --rm or not; start
+// -a of an existing container that cannot start leaves it as it was.
+func TestRunFailureCleanup(t *testing.T) {
+	s, chain := newStore(t, snapshotters[0])
+	ctx := context.Background()
+	for _, detach := range []bool{false, true} {
+		c, code, err := s.Run(ctx, baseOptions(chain, "nosuchcommand"), RunOptions{Detach: detach})
+		if err == nil || code != 127 || c != nil {
+			t.Errorf("run (detach %v) of a missing command: container %v, code %d, err %v; want none, 127 and an error", detach, c, code, err)
+		}
+	}
+	if ids, _ := s.ids(); len(ids) != 0 {
+		t.Fatalf("failed runs left containers: %v", ids)
+	}
+	c, err := s.Create(ctx, baseOptions(chain, "nosuchcommand"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := s.StartAttached(ctx, c.ID, RunOptions{})
+	if err == nil || code != 127 {
+		t.Errorf("start -a of a missing command: code %d, err %v; want 127 and an error", code, err)
+	}
+	if _, err := s.Get(c.ID); err != nil {
+		t.Errorf("start -a that failed removed the container: %v", err)
+	}
+	if err := s.Remove(ctx, c.ID, true); err != nil {
+		t.Fatal(err)
 	}
 }

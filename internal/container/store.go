@@ -300,17 +300,17 @@ func (s *Store) Users(imageID string) (map[string]string, error) {
 	return out, nil
 }
 
-// SnapshotKeys returns the snapshot key of every container, for garbage
-// collection.
-func (s *Store) SnapshotKeys() ([]string, error) {
+// All returns the record of every container (for garbage collection's
+// roots: each one's snapshot key and image), sorted by ID.
+func (s *Store) All() ([]*Container, error) {
 	ids, err := s.ids()
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var out []*Container
 	for _, id := range ids {
 		if c, err := s.load(id); err == nil {
-			out = append(out, c.SnapshotKey)
+			out = append(out, c)
 		}
 	}
 	return out, nil

@@ -13,7 +13,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/container"
 	"github.com/strata-project/strata/internal/errdefs"
@@ -94,109 +93,37 @@ func (e *Engine) CreateContainer(ctx context.Context, image string, opts contain
 	return s.Create(ctx, opts)
 }
 
-// RunOptions are the attach side of run.
-type RunOptions struct {
-	Detach bool
-	Attach runtime.AttachOptions
-	// Started, if set, is called with the container once it is created
-	// and its process started (the CLI proxies signals to it).
-	Started func(c *container.Container)
-}
+// NetworkMode is a container's network, none or host.
+type NetworkMode = runtime.NetworkMode
 
-// RunContainer is docker run: create, start, and unless detached attach
-// until the container exits, then (with AutoRemove) remove it. It returns
-// the container and docker run's exit code: the container's status, or
-// 125 for Strata's failure and 126/127 for a command that cannot run.
-// A container that cannot start is removed. Cancelling ctx while attached
-// detaches (and removes an AutoRemove container, as there is no one left
-// to).
+// ParseNetworkMode reads run and create's --network.
+func ParseNetworkMode(s string) (NetworkMode, error) { return runtime.ParseNetworkMode(s) }
+
+// RunOptions are the attach side of run and start -a.
+type RunOptions = container.RunOptions
+
+// RunContainer is docker run: it resolves the image and hands the run to
+// the container store's one run sequence (container.Store.Run), which says
+// what it returns and what it leaves behind on each failure.
 func (e *Engine) RunContainer(ctx context.Context, image string, opts container.CreateOptions, ro RunOptions) (*container.Container, int, error) {
-	runtime.Tracef("run: begin")
-	c, err := e.CreateContainer(ctx, image, opts)
+	if err := e.ContainerImage(ctx, image, &opts); err != nil {
+		return nil, 125, err
+	}
+	s, err := e.Containers()
 	if err != nil {
 		return nil, 125, err
 	}
-	runtime.Tracef("run: created")
-	s, _ := e.Containers()
-	if _, err := s.Start(ctx, c.ID, container.StartOptions{Attach: !ro.Detach, Here: !ro.Detach}); err != nil {
-		// Nothing half-made: a run that could not start (a port taken, a
-		// command missing) leaves no container behind, unlike docker's.
-		_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
-		return nil, container.ExitCode(err), err
-	}
-	// The run is over (and a --rm container removed): its standby, if
-	// one was started, has nothing to look after.
-	defer runtime.DismissStandby(s.Dir(c.ID))
-	if ro.Started != nil {
-		ro.Started(c)
-	}
-	if ro.Detach {
-		return c, 0, nil
-	}
-	runtime.Tracef("run: started")
-	code, err := s.Attach(ctx, c.ID, ro.Attach)
-	runtime.Tracef("run: exit frame")
-	var se *runtime.StartError
-	if errors.As(err, &se) {
-		// Held back for the attach, the process could not start: as
-		// above, nothing is left of the run.
-		waitMonitor(s.Dir(c.ID))
-		_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
-		return nil, container.ExitCode(err), err
-	}
-	if err != nil {
-		if opts.AutoRemove {
-			_ = s.Remove(context.WithoutCancel(ctx), c.ID, true)
-		}
-		return c, 125, err
-	}
-	waitMonitor(s.Dir(c.ID))
-	runtime.Tracef("run: monitor gone")
-	if opts.AutoRemove {
-		// A separate monitor (run -t) removes it itself.
-		if err := s.Remove(context.WithoutCancel(ctx), c.ID, true); err != nil && !errdefs.IsNotFound(err) {
-			return c, code, err
-		}
-	}
-	runtime.Tracef("run: removed")
-	return c, code, nil
+	return s.Run(ctx, opts, ro)
 }
 
-// waitMonitor waits (at most 5 s) for the monitor of an exited container
-// to finish: it records the exit before it unmounts the rootfs and
-// deletes the container from runc, and run returns after that. A pidfd
-// wakes it the moment the monitor exits; without one it polls.
-func waitMonitor(dir string) {
-	if runtime.WaitLocalMonitor(dir) {
-		return
+// StartAttached is start -a: the run sequence from the start of an
+// existing container (container.Store.StartAttached).
+func (e *Engine) StartAttached(ctx context.Context, ref string, ro RunOptions) (int, error) {
+	s, err := e.Containers()
+	if err != nil {
+		return 125, err
 	}
-	st, err := runtime.ReadStatus(dir)
-	if err != nil || st.MonitorPid <= 0 || st.MonitorPid == os.Getpid() {
-		return
-	}
-	pid := st.MonitorPid
-	if fd, err := unix.PidfdOpen(pid, 0); err == nil {
-		defer unix.Close(fd)
-		if !runtime.MonitorAlive(st, dir) {
-			return // the pid is gone or reused: not our monitor
-		}
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		for {
-			if _, err := unix.Poll(fds, 5000); !errors.Is(err, unix.EINTR) {
-				return
-			}
-		}
-	}
-	for i := 0; i < 500; i++ {
-		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-		if err != nil || !runtime.MonitorAlive(st, dir) {
-			return
-		}
-		if j := strings.LastIndexByte(string(b), ')'); j >= 0 && len(b) > j+2 && b[j+2] == 'Z' {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return s.StartAttached(ctx, ref, ro)
 }
 
 // ContainerUsers names the containers made from imageID: rmi refuses, and
@@ -226,17 +153,12 @@ func (e *Engine) ContainerRoots(ctx context.Context) (gc.Roots, error) {
 	if err != nil {
 		return roots, err
 	}
-	keys, err := s.SnapshotKeys()
+	all, err := s.All()
 	if err != nil {
 		return roots, err
 	}
-	for _, k := range keys {
-		roots.Snapshots[k] = true
-		id := strings.TrimPrefix(k, "container-")
-		c, err := s.Get(id)
-		if err != nil {
-			continue
-		}
+	for _, c := range all {
+		roots.Snapshots[c.SnapshotKey] = true
 		cfgDigest, err := digest.Parse(c.ImageID)
 		if err != nil {
 			continue
@@ -524,15 +446,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 	o := d.Options
 	cfg := containerConfig(&d.Container, d.Config)
 	st := d.State
-	status := "created"
-	switch {
-	case st.Running && fileExists(filepath.Join(d.Dir, "paused")):
-		status = "paused"
-	case st.Running:
-		status = "running"
-	case !st.FinishedAt.IsZero():
-		status = "exited"
-	}
+	status := d.Status
 	ts := func(t time.Time) string {
 		if t.IsZero() {
 			return "0001-01-01T00:00:00Z"
@@ -574,14 +488,10 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 		}
 		mounts = append(mounts, ContainerMountPoint{Type: "bind", Source: m.Source, Destination: m.Destination, Mode: mode, RW: rw})
 	}
-	netMode := o.Network
-	if netMode == "" {
-		netMode = "none"
-	}
 	return ContainerInspect{
 		ID: d.ID, Created: d.Created, Path: d.Path, Args: d.Args,
 		State: ContainerState{
-			Status: status, Running: st.Running, Paused: status == "paused", Pid: st.Pid,
+			Status: string(status), Running: st.Running, Paused: status == container.StatePaused, Pid: st.Pid,
 			ExitCode: st.ExitCode, OOMKilled: st.OOMKilled, Error: st.Error, StartedAt: ts(st.StartedAt), FinishedAt: ts(st.FinishedAt),
 		},
 		Image:          d.ImageID,
@@ -592,7 +502,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 		Name:           "/" + d.Name,
 		Driver:         e.driver,
 		HostConfig: ContainerHostConfig{
-			Binds: o.Binds, NetworkMode: netMode, PortBindings: ports,
+			Binds: o.Binds, NetworkMode: o.Network.String(), PortBindings: ports,
 			AutoRemove: o.AutoRemove, ReadonlyRootfs: o.ReadOnly, Init: o.Init,
 			SecurityHostConfig:  securityHostConfig(o.Security, o.SeccompUnconfined),
 			HostConfigResources: hostConfigResources(o.Resources),
@@ -607,9 +517,4 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 		NetworkSettings: ContainerNetSettings{Ports: live},
 		Mounts:          mounts,
 	}, nil
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

@@ -139,7 +139,7 @@ func Probe(ctx context.Context, r *Runc, id, dir string) (*Status, error) {
 	}
 	s.MonitorLost = true
 	st, err := r.State(ctx, id)
-	if err == nil && (st.Status == "running" || st.Status == "paused" || st.Status == "created") {
+	if err == nil && st.Status.Live() {
 		return s, nil
 	}
 	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
@@ -739,7 +739,7 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 	} else {
 		// Ends when the pid is recorded or runc has exited.
 		go func() {
-			p := waitRuncPid(m.cfg.Runc.Root, m.cfg.ID, exited)
+			p := waitRuncPid(&m.cfg.Runc, m.cfg.ID, exited)
 			stMu.Lock()
 			defer stMu.Unlock()
 			if p > 0 && !finished {
@@ -816,12 +816,17 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 			return m.startFailed(hub, ExitCodeFor(err), err)
 		}
 		errGate.open()
-		if pid == 0 {
-			pid = runcPid(m.cfg.Runc.Root, m.cfg.ID)
-		}
 	}
 	if ps := cmd.ProcessState; ps != nil {
-		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() && processAlive(pid) {
+		ws, ok := ps.Sys().(syscall.WaitStatus)
+		if ok && ws.Signaled() && pid == 0 {
+			// runc was killed before the pid was learnt: its state, which
+			// it had no time to delete, still names the init.
+			if rs, err := m.cfg.Runc.State(context.Background(), m.cfg.ID); err == nil {
+				pid = rs.Pid
+			}
+		}
+		if ok && ws.Signaled() && processAlive(pid) {
 			// runc itself was killed; the container's init, orphaned, is
 			// this subreaper's child now: its status is the one to keep.
 			code = waitPid(pid)
@@ -999,33 +1004,23 @@ func selfStart() uint64 {
 	return selfStartTime
 }
 
-// runcPid reads the container's init pid from runc's state (0 if none).
-func runcPid(root, id string) int {
-	b, err := os.ReadFile(filepath.Join(root, id, "state.json"))
-	if err != nil {
-		return 0
-	}
-	var st struct {
-		Pid int `json:"init_process_pid"`
-	}
-	if json.Unmarshal(b, &st) != nil {
-		return 0
-	}
-	return st.Pid
-}
-
-// waitRuncPid waits for runc to record the container's init pid in its
-// state, looking at growing intervals (it is there within milliseconds),
-// and returns it; 0 once exited is closed.
-func waitRuncPid(root, id string, exited <-chan struct{}) int {
-	for d := time.Millisecond; ; d = min(2*d, 100*time.Millisecond) {
+// waitRuncPid asks runc state for the container's init pid, first after
+// runcPidDelay (a short run is over by then and costs no runc state call)
+// and then at growing intervals, and returns it; 0 once exited is closed.
+func waitRuncPid(r *Runc, id string, exited <-chan struct{}) int {
+	for d := runcPidDelay; ; d = min(2*d, 200*time.Millisecond) {
 		select {
 		case <-exited:
 			return 0
 		case <-time.After(d):
 		}
-		if pid := runcPid(root, id); pid > 0 {
-			return pid
+		if st, err := r.State(context.Background(), id); err == nil && st.Pid > 0 {
+			return st.Pid
 		}
 	}
 }
+
+// runcPidDelay is how long an attached run goes before its pid is asked
+// of runc: the status says running from the start, and only ps, inspect
+// and a signal's default-action check read the pid.
+const runcPidDelay = 25 * time.Millisecond

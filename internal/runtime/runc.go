@@ -28,13 +28,32 @@ type Runc struct {
 	Root   string
 }
 
-// State is runc's view of a container (runc state).
+// State is runc's view of a container (runc state, the documented way to
+// read it; runc's own state.json is private to runc).
 type State struct {
-	ID      string    `json:"id"`
-	Pid     int       `json:"pid"`
-	Status  string    `json:"status"` // creating, created, running, paused, stopped
-	Bundle  string    `json:"bundle"`
-	Created time.Time `json:"created"`
+	ID      string     `json:"id"`
+	Pid     int        `json:"pid"`
+	Status  RuncStatus `json:"status"`
+	Bundle  string     `json:"bundle"`
+	Created time.Time  `json:"created"`
+}
+
+// RuncStatus is the status runc state reports.
+type RuncStatus string
+
+// The statuses of runc state.
+const (
+	RuncCreating RuncStatus = "creating"
+	RuncCreated  RuncStatus = "created"
+	RuncRunning  RuncStatus = "running"
+	RuncPaused   RuncStatus = "paused"
+	RuncStopped  RuncStatus = "stopped"
+)
+
+// Live reports whether runc has a process for the container (created,
+// running or paused).
+func (s RuncStatus) Live() bool {
+	return s == RuncCreated || s == RuncRunning || s == RuncPaused
 }
 
 // IO is the standard streams handed to a runc process (and through it to

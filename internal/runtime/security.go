@@ -105,11 +105,11 @@ func parseSecurityOpts(vals []string) (securityOpts, error) {
 // Check checks every value of s as create does, so that a bad one fails
 // before anything is made: known capabilities, existing host devices,
 // namespaced sysctls (net.* only with a network namespace of the
-// container's own: network is "host" or not), tmpfs paths and options,
+// container's own: network is not host), tmpfs paths and options,
 // security options. It reads a seccomp=FILE profile and keeps its
 // compact JSON in place of the file name, so the container does not
 // depend on the file.
-func (s *Security) Check(network string) error {
+func (s *Security) Check(network NetworkMode) error {
 	if _, err := Capabilities(s.Privileged, s.CapAdd, s.CapDrop); err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ func (s *Security) Check(network string) error {
 		}
 	}
 	for k := range s.Sysctls {
-		if err := CheckSysctl(k, network == "host"); err != nil {
+		if err := CheckSysctl(k, network.Host()); err != nil {
 			return err
 		}
 	}

@@ -51,9 +51,9 @@ type SpecOptions struct {
 	ReadOnly bool
 	// Binds are -v HOST:CTR[:ro|:rw] bind mounts. HOST must exist.
 	Binds []string
-	// Network is "" or "none" (a new network namespace holding only lo) or
-	// "host" (no network namespace).
-	Network string
+	// Network is none (the zero value: a new network namespace holding
+	// only lo) or host (no network namespace).
+	Network NetworkMode
 	// Init runs InitArgs (InitTarget first) as pid 1 in front of the
 	// process; InitPath is the host binary bind-mounted at InitTarget.
 	Init     bool
@@ -132,12 +132,12 @@ func Spec(opts SpecOptions) (*specs.Spec, error) {
 			},
 		},
 	}
-	switch opts.Network {
-	case "", "none":
+	network, err := ParseNetworkMode(string(opts.Network))
+	if err != nil {
+		return nil, err
+	}
+	if !network.Host() {
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
-	case "host":
-	default:
-		return nil, fmt.Errorf("network %q: want none or host (there is no bridge): %w", opts.Network, errdefs.ErrInvalidArgument)
 	}
 	applyResources(s, opts.Resources)
 	for _, f := range []struct{ src, dst string }{

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -306,7 +307,9 @@ func takeOver(dir string, cfg standbyConfig) error {
 		// other commands wait for it rather than settle under it.
 		st.MonitorPid, st.MonitorStart = self, selfSt
 		if st.Running && st.Pid == 0 {
-			st.Pid = runcPid(cfg.Runc.Root, cfg.ID)
+			if rs, err := cfg.Runc.State(context.Background(), cfg.ID); err == nil {
+				st.Pid = rs.Pid
+			}
 		}
 		if err := writeStatusNoSync(dir, st); err != nil {
 			fmt.Fprintf(os.Stderr, "standby: write status: %v\n", err)
