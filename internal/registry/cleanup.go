@@ -2,13 +2,8 @@ package registry
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
-
-	"github.com/strata-project/strata/internal/content"
 )
 
 // idleClose is how long an upload's ingest stays open (and flock'ed)
@@ -16,7 +11,7 @@ import (
 const idleClose = time.Minute
 
 // cleanUploads closes idle ingests, ends sessions untouched for
-// UploadExpiry, and removes stale ingests from the store.
+// UploadExpiry, and removes stale staged bytes from the blob store.
 func (g *Registry) cleanUploads(ctx context.Context, now time.Time) error {
 	g.mu.Lock()
 	var live []*upload
@@ -33,60 +28,60 @@ func (g *Registry) cleanUploads(ctx context.Context, now time.Time) error {
 		switch idle := now.Sub(u.lastUsed); {
 		case idle >= g.opts.UploadExpiry:
 			if u.w == nil {
-				if cw, err := g.store.Writer(ctx, content.WriterOptions{Ref: uploadRef(u.id), Algorithm: u.alg}); err == nil {
+				if cw, err := g.blobs.Writer(ctx, u.id, u.alg, nil); err == nil {
 					u.w = cw
 				}
 			}
 			u.abort(ctx)
-			_ = g.forgetUpload(u)
+			_ = g.forgetUpload(ctx, u)
 		case idle >= idleClose:
 			u.closeWriter()
 		}
 		<-u.sem
 	}
-	// Sessions recorded before a restart that nobody came back for.
-	ingests, err := g.store.Ingests(ctx)
-	if err != nil {
-		return fmt.Errorf("clean uploads: %w", err)
-	}
+	// Sessions recorded before a restart (or, with shared sessions, on
+	// any replica) that nobody came back for.
 	updated := map[string]time.Time{}
-	for _, in := range ingests {
-		updated[in.Ref] = in.Updated
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	err = g.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketUploads)
-		var drop [][]byte
-		err := b.ForEach(func(k, v []byte) error {
-			if g.uploads[string(k)] != nil {
-				return nil
-			}
-			var rec uploadRecord
-			_ = json.Unmarshal(v, &rec)
-			last := rec.Started
-			if t, ok := updated[uploadRef(string(k))]; ok && t.After(last) {
-				last = t
-			}
-			if now.Sub(last) >= g.opts.UploadExpiry {
-				drop = append(drop, append([]byte(nil), k...))
-			}
-			return nil
-		})
+	if g.store != nil {
+		ingests, err := g.store.Ingests(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("clean uploads: %w", err)
 		}
-		for _, k := range drop {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
+		for _, in := range ingests {
+			updated[in.Ref] = in.Updated
 		}
-		return nil
-	})
+	}
+	recs, err := g.meta.Uploads(ctx)
 	if err != nil {
 		return fmt.Errorf("clean uploads: %w", err)
 	}
-	if _, err := g.store.CleanIngests(ctx, g.opts.UploadExpiry); err != nil {
+	for id, rec := range recs {
+		g.mu.Lock()
+		inMemory := g.uploads[id] != nil
+		g.mu.Unlock()
+		if inMemory {
+			continue
+		}
+		last := rec.Started
+		if rec.Updated.After(last) {
+			last = rec.Updated
+		}
+		if t, ok := updated[uploadRef(id)]; ok && t.After(last) {
+			last = t
+		}
+		if now.Sub(last) < g.opts.UploadExpiry {
+			continue
+		}
+		if rec.State != nil {
+			if cw, err := g.blobs.Writer(ctx, id, rec.Algorithm, rec.State); err == nil {
+				_ = cw.Abort(ctx)
+			}
+		}
+		if err := g.meta.DeleteUpload(ctx, id); err != nil {
+			return fmt.Errorf("clean uploads: %w", err)
+		}
+	}
+	if err := g.blobs.CleanUploads(ctx, g.opts.UploadExpiry); err != nil {
 		return fmt.Errorf("clean uploads: %w", err)
 	}
 	return nil

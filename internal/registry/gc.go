@@ -2,17 +2,15 @@ package registry
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	bolt "go.etcd.io/bbolt"
 
-	"github.com/strata-project/strata/internal/content"
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/registry/backend"
 )
 
 // GCOptions say how GC runs.
@@ -52,7 +50,8 @@ func (s GCStats) String() string {
 // are deleted.
 //
 // GC walks the store for blobs older than grace first, then holds the
-// registry's GC lock exclusively while it marks and sweeps, so an upload
+// index's GC lock exclusively while it marks and sweeps (across every
+// replica sharing a PostgreSQL index: an advisory lock), so an upload
 // finishing, a mount or a manifest put (which take it shared between
 // relying on a blob and recording it) never sees a blob vanish under it:
 // whatever they recorded before GC took the lock is in the index GC reads,
@@ -75,8 +74,8 @@ func (g *Registry) GC(ctx context.Context, opts GCOptions) (GCStats, error) {
 	// Candidates first, without the lock (the walk is the slow part): only
 	// blobs already older than grace can go, and whether they are still
 	// referenced is decided under the lock below, from the index.
-	var candidates []content.Info
-	err := g.store.Walk(ctx, func(info content.Info) error {
+	var candidates []backend.BlobInfo
+	err := g.blobs.Walk(ctx, func(info backend.BlobInfo) error {
 		if !young(info.ModTime) {
 			candidates = append(candidates, info)
 		}
@@ -86,107 +85,92 @@ func (g *Registry) GC(ctx context.Context, opts GCOptions) (GCStats, error) {
 		return GCStats{}, fmt.Errorf("gc: walk blobs: %w", err)
 	}
 
-	g.gcMu.Lock()
-	defer g.gcMu.Unlock()
+	// Exclusive across every replica sharing the index (a PostgreSQL
+	// advisory lock; an in-process lock for bbolt).
+	release, err := g.meta.Lock(ctx, true)
+	if err != nil {
+		return GCStats{}, fmt.Errorf("gc: lock: %w", err)
+	}
+	defer release()
 
 	var st GCStats
 	live := map[digest.Digest]bool{} // blobs any repository keeps
 	type repoGarbage struct {
-		manifests map[digest.Digest]*manifestRecord
+		manifests []digest.Digest
 		links     []digest.Digest
 	}
 	garbage := map[string]*repoGarbage{}
 
-	err = g.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketRepos).ForEach(func(name, _ []byte) error {
-			if err := ctx.Err(); err != nil {
-				return err
+	err = g.meta.Repos(ctx, func(rs backend.RepoState) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		recs := rs.Manifests
+		// Roots: tags and manifests in the grace window.
+		reach := map[digest.Digest]bool{}
+		var queue []digest.Digest
+		mark := func(d digest.Digest) {
+			if !reach[d] && recs[d] != nil {
+				reach[d] = true
+				queue = append(queue, d)
 			}
-			b := tx.Bucket(bucketRepos).Bucket(name)
-			recs := map[digest.Digest]*manifestRecord{}
-			err := b.Bucket(bucketManifests).ForEach(func(k, v []byte) error {
-				var rec manifestRecord
-				if err := json.Unmarshal(v, &rec); err != nil {
-					return fmt.Errorf("index record %s@%s: %w", name, k, err)
-				}
-				recs[digest.Digest(k)] = &rec
-				return nil
-			})
-			if err != nil {
-				return err
+		}
+		for _, d := range rs.Tags {
+			mark(d)
+		}
+		for d, rec := range recs {
+			if young(rec.Created) {
+				mark(d)
 			}
-			// Roots: tags and manifests in the grace window.
-			reach := map[digest.Digest]bool{}
-			var queue []digest.Digest
-			mark := func(d digest.Digest) {
-				if !reach[d] && recs[d] != nil {
-					reach[d] = true
-					queue = append(queue, d)
-				}
+		}
+		// Referrers by subject, to follow from a live subject.
+		referrers := map[digest.Digest][]digest.Digest{}
+		for d, rec := range recs {
+			if rec.Subject != "" {
+				referrers[rec.Subject] = append(referrers[rec.Subject], d)
 			}
-			_ = b.Bucket(bucketTags).ForEach(func(_, v []byte) error {
-				mark(digest.Digest(v))
-				return nil
-			})
-			for d, rec := range recs {
-				if young(rec.Created) {
-					mark(d)
-				}
+		}
+		for len(queue) > 0 {
+			d := queue[0]
+			queue = queue[1:]
+			for _, c := range recs[d].Children {
+				mark(c)
 			}
-			// Referrers by subject, to follow from a live subject.
-			referrers := map[digest.Digest][]digest.Digest{}
-			for d, rec := range recs {
-				if rec.Subject != "" {
-					referrers[rec.Subject] = append(referrers[rec.Subject], d)
-				}
+			for _, ref := range referrers[d] {
+				mark(ref)
 			}
-			for len(queue) > 0 {
-				d := queue[0]
-				queue = queue[1:]
-				for _, c := range recs[d].Children {
-					mark(c)
-				}
-				for _, ref := range referrers[d] {
-					mark(ref)
-				}
+		}
+		rg := &repoGarbage{}
+		needed := map[digest.Digest]bool{}
+		for d, rec := range recs {
+			if !reach[d] {
+				rg.manifests = append(rg.manifests, d)
+				continue
 			}
-			rg := &repoGarbage{manifests: map[digest.Digest]*manifestRecord{}}
-			needed := map[digest.Digest]bool{}
-			for d, rec := range recs {
-				if !reach[d] {
-					rg.manifests[d] = rec
-					continue
-				}
+			live[d] = true
+			for _, bd := range rec.Blobs {
+				needed[bd] = true
+				live[bd] = true
+			}
+		}
+		for d, linked := range rs.Links {
+			if needed[d] || young(linked) {
 				live[d] = true
-				for _, bd := range rec.Blobs {
-					needed[bd] = true
-					live[bd] = true
-				}
+				continue
 			}
-			err = b.Bucket(bucketBlobs).ForEach(func(k, v []byte) error {
-				d := digest.Digest(k)
-				if needed[d] || young(decodeTime(v)) {
-					live[d] = true
-					return nil
-				}
-				rg.links = append(rg.links, d)
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			if len(rg.manifests) > 0 || len(rg.links) > 0 {
-				garbage[string(name)] = rg
-			}
-			return nil
-		})
+			rg.links = append(rg.links, d)
+		}
+		if len(rg.manifests) > 0 || len(rg.links) > 0 {
+			garbage[rs.Name] = rg
+		}
+		return nil
 	})
 	if err != nil {
 		return st, fmt.Errorf("gc mark: %w", err)
 	}
 
 	for name, rg := range garbage {
-		for d := range rg.manifests {
+		for _, d := range rg.manifests {
 			fmt.Fprintf(out, "%s manifest %s@%s\n", verb, name, d)
 			st.Manifests++
 		}
@@ -194,29 +178,10 @@ func (g *Registry) GC(ctx context.Context, opts GCOptions) (GCStats, error) {
 			fmt.Fprintf(out, "%s link %s@%s\n", verb, name, d)
 			st.Links++
 		}
-	}
-	if !opts.DryRun && len(garbage) > 0 {
-		err := g.db.Update(func(tx *bolt.Tx) error {
-			for name, rg := range garbage {
-				b, _ := repoBucket(tx, name, false)
-				if b == nil {
-					continue
-				}
-				for d, rec := range rg.manifests {
-					if err := deleteManifest(b, d, rec); err != nil {
-						return err
-					}
-				}
-				for _, d := range rg.links {
-					if err := b.Bucket(bucketBlobs).Delete([]byte(d)); err != nil {
-						return err
-					}
-				}
+		if !opts.DryRun {
+			if err := g.meta.Sweep(ctx, name, rg.manifests, rg.links); err != nil {
+				return st, fmt.Errorf("gc sweep index: %w", err)
 			}
-			return nil
-		})
-		if err != nil {
-			return st, fmt.Errorf("gc sweep index: %w", err)
 		}
 	}
 
@@ -230,7 +195,7 @@ func (g *Registry) GC(ctx context.Context, opts GCOptions) (GCStats, error) {
 		if opts.DryRun {
 			continue
 		}
-		if err := g.store.Delete(ctx, info.Digest); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		if err := g.blobs.Delete(ctx, info.Digest); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 			return st, fmt.Errorf("gc: %w", err)
 		}
 	}

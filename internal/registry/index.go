@@ -10,6 +10,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/strata-project/strata/internal/registry/backend"
 )
 
 // The index is a bbolt database; see doc.go for its buckets.
@@ -22,28 +24,12 @@ var (
 	bucketReferrers = []byte("referrers")
 )
 
-// manifestRecord is what the index keeps of a manifest besides its bytes
-// (which live in the content store): enough to answer HEAD, the referrers
-// API and GC without reading the blob.
-type manifestRecord struct {
-	MediaType    string            `json:"mediaType"`
-	Size         int64             `json:"size"`
-	ArtifactType string            `json:"artifactType,omitempty"`
-	Subject      digest.Digest     `json:"subject,omitempty"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
-	// Blobs are the config and layers that must stay; Children the
-	// manifests of an index.
-	Blobs    []digest.Digest `json:"blobs,omitempty"`
-	Children []digest.Digest `json:"children,omitempty"`
-	Created  time.Time       `json:"created"`
-}
-
-// uploadRecord is an upload session, so that it survives a restart.
-type uploadRecord struct {
-	Repo      string           `json:"repo"`
-	Algorithm digest.Algorithm `json:"algorithm"`
-	Started   time.Time        `json:"started"`
-}
+// manifestRecord and uploadRecord are the backend's records; bbolt keeps
+// them as JSON.
+type (
+	manifestRecord = backend.ManifestRecord
+	uploadRecord   = backend.UploadRecord
+)
 
 func openIndex(path string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})

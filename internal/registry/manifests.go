@@ -3,7 +3,6 @@ package registry
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,32 +14,28 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/registry/backend"
 )
 
 // resolve turns a manifest route into its digest and record.
-func (g *Registry) resolve(rt route) (digest.Digest, *manifestRecord, error) {
-	var dgst digest.Digest
-	var rec *manifestRecord
-	err := g.db.View(func(tx *bolt.Tx) error {
-		dgst = rt.Digest
-		if rt.Tag != "" {
-			b, _ := repoBucket(tx, rt.Name, false)
-			if b == nil {
-				return fmt.Errorf("%s:%s: %w", rt.Name, rt.Tag, errManifestUnknown)
-			}
-			v := b.Bucket(bucketTags).Get([]byte(rt.Tag))
-			if v == nil {
-				return fmt.Errorf("%s:%s: %w", rt.Name, rt.Tag, errManifestUnknown)
-			}
-			dgst = digest.Digest(v)
+func (g *Registry) resolve(ctx context.Context, rt route) (digest.Digest, *manifestRecord, error) {
+	dgst := rt.Digest
+	if rt.Tag != "" {
+		d, err := g.meta.ResolveTag(ctx, rt.Name, rt.Tag)
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return "", nil, fmt.Errorf("%s:%s: %w", rt.Name, rt.Tag, errManifestUnknown)
 		}
-		var err error
-		rec, err = getManifest(tx, rt.Name, dgst)
-		return err
-	})
+		if err != nil {
+			return "", nil, err
+		}
+		dgst = d
+	}
+	rec, err := g.meta.Manifest(ctx, rt.Name, dgst)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return "", nil, fmt.Errorf("%s@%s: %w", rt.Name, dgst, errManifestUnknown)
+	}
 	return dgst, rec, err
 }
 
@@ -50,7 +45,7 @@ func (g *Registry) resolve(rt route) (digest.Digest, *manifestRecord, error) {
 // pushed (as the conformance suite's location check does). HEAD reads
 // nothing but the index.
 func (g *Registry) getManifest(w http.ResponseWriter, r *http.Request, rt route) error {
-	dgst, rec, err := g.resolve(rt)
+	dgst, rec, err := g.resolve(r.Context(), rt)
 	if err != nil {
 		return err
 	}
@@ -104,7 +99,7 @@ func (g *Registry) manifestBytes(ctx context.Context, dgst digest.Digest, size i
 	if b, ok := g.cache.get(dgst); ok {
 		return b, nil
 	}
-	b, err := g.store.ReadAll(ctx, ocispec.Descriptor{Digest: dgst, Size: size}, maxManifestSize)
+	b, err := readBlob(ctx, g.blobs, dgst, size)
 	if err != nil {
 		if errors.Is(err, errdefs.ErrNotFound) {
 			return nil, fmt.Errorf("manifest %s: %w", dgst, errManifestUnknown)
@@ -152,56 +147,26 @@ func (g *Registry) putManifest(w http.ResponseWriter, r *http.Request, rt route)
 		return err
 	}
 	p.record.Created = time.Now()
-	rec, _ := json.Marshal(p.record)
+	ctx := r.Context()
 
-	// Check the references before storing anything (and again below, in
-	// the transaction that records the manifest).
-	checkRefs := func(b *bolt.Bucket) error {
-		for _, d := range p.mustExist {
-			if b == nil || b.Bucket(bucketBlobs).Get([]byte(d)) == nil {
-				return fmt.Errorf("blob %s: %w", d, errManifestBlobUnknown)
-			}
-		}
-		for _, d := range p.children {
-			if b == nil || b.Bucket(bucketManifests).Get([]byte(d)) == nil {
-				return fmt.Errorf("manifest %s: %w", d, errManifestBlobUnknown)
-			}
-		}
-		return nil
-	}
-	if err := g.db.View(func(tx *bolt.Tx) error {
-		b, _ := repoBucket(tx, rt.Name, false)
-		return checkRefs(b)
-	}); err != nil {
+	// Check the references before storing anything (PutManifest checks
+	// them again in the transaction that records the manifest).
+	if err := g.checkRefs(ctx, rt.Name, p.mustExist, p.children); err != nil {
 		return err
 	}
-	g.gcMu.RLock()
-	defer g.gcMu.RUnlock()
-	if _, _, err := g.store.WriteBlob(r.Context(), bytes.NewReader(body), int64(len(body)), dgst); err != nil {
+	release, err := g.meta.Lock(ctx, false)
+	if err != nil {
 		return fmt.Errorf("store manifest %s: %w", dgst, err)
 	}
-	err = g.db.Update(func(tx *bolt.Tx) error {
-		b, err := repoBucket(tx, rt.Name, true)
-		if err != nil {
-			return err
+	defer release()
+	if err := g.blobs.Put(ctx, dgst, int64(len(body)), bytes.NewReader(body)); err != nil && !errors.Is(err, errdefs.ErrAlreadyExists) {
+		return fmt.Errorf("store manifest %s: %w", dgst, err)
+	}
+	if err := g.meta.PutManifest(ctx, rt.Name, dgst, &p.record, tags, p.mustExist, p.children); err != nil {
+		var me *backend.MissingError
+		if errors.As(err, &me) {
+			return fmt.Errorf("%v: %w", me, errManifestBlobUnknown)
 		}
-		if err := checkRefs(b); err != nil {
-			return err
-		}
-		if err := b.Bucket(bucketManifests).Put([]byte(dgst), rec); err != nil {
-			return err
-		}
-		for _, t := range tags {
-			if err := b.Bucket(bucketTags).Put([]byte(t), []byte(dgst)); err != nil {
-				return err
-			}
-		}
-		if p.record.Subject != "" {
-			return b.Bucket(bucketReferrers).Put(referrerKey(p.record.Subject, dgst), nil)
-		}
-		return nil
-	})
-	if err != nil {
 		return err
 	}
 	g.cache.add(dgst, body)
@@ -222,24 +187,15 @@ func (g *Registry) putManifest(w http.ResponseWriter, r *http.Request, rt route)
 // deleteManifest deletes a tag (leaving the manifest) or, by digest, the
 // manifest with every tag on it.
 func (g *Registry) deleteManifest(w http.ResponseWriter, r *http.Request, rt route) error {
-	err := g.db.Update(func(tx *bolt.Tx) error {
-		b, _ := repoBucket(tx, rt.Name, false)
-		if b == nil {
-			return fmt.Errorf("%s: %w", rt.Name, errManifestUnknown)
-		}
-		if rt.Tag != "" {
-			tags := b.Bucket(bucketTags)
-			if tags.Get([]byte(rt.Tag)) == nil {
-				return fmt.Errorf("%s:%s: %w", rt.Name, rt.Tag, errManifestUnknown)
-			}
-			return tags.Delete([]byte(rt.Tag))
-		}
-		rec, err := getManifest(tx, rt.Name, rt.Digest)
-		if err != nil {
-			return err
-		}
-		return deleteManifest(b, rt.Digest, rec)
-	})
+	var err error
+	if rt.Tag != "" {
+		err = g.meta.DeleteTag(r.Context(), rt.Name, rt.Tag)
+	} else {
+		err = g.meta.DeleteManifest(r.Context(), rt.Name, rt.Digest)
+	}
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return fmt.Errorf("%s: %v: %w", rt.Name, err, errManifestUnknown)
+	}
 	if err != nil {
 		return err
 	}
@@ -281,4 +237,46 @@ func (c *manifestCache) add(d digest.Digest, b []byte) {
 	}
 	c.items[d] = b
 	c.size += len(b)
+}
+
+// checkRefs fails with MANIFEST_BLOB_UNKNOWN when the repository lacks a
+// blob or child manifest a manifest needs.
+func (g *Registry) checkRefs(ctx context.Context, repo string, blobs, children []digest.Digest) error {
+	for _, d := range blobs {
+		ok, err := g.meta.BlobLinked(ctx, repo, d)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("blob %s: %w", d, errManifestBlobUnknown)
+		}
+	}
+	for _, d := range children {
+		_, err := g.meta.Manifest(ctx, repo, d)
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return fmt.Errorf("manifest %s: %w", d, errManifestBlobUnknown)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readBlob reads a small blob (a manifest) whole, through the manifest
+// cap, and checks it against its digest.
+func readBlob(ctx context.Context, blobs backend.Blobs, dgst digest.Digest, size int64) ([]byte, error) {
+	f, err := blobs.Open(ctx, dgst)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxManifestSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) != size || dgst.Algorithm().FromBytes(b) != dgst {
+		return nil, fmt.Errorf("%w: blob %s: stored bytes do not match", errdefs.ErrDataCorrupt, dgst)
+	}
+	return b, nil
 }

@@ -6,14 +6,13 @@ import (
 	"io"
 	"log"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/strata-project/strata/internal/content"
+	"github.com/strata-project/strata/internal/registry/backend"
 	"github.com/strata-project/strata/internal/registry/htpasswd"
 )
 
@@ -52,6 +51,13 @@ type Options struct {
 	// AccessPolicy is who may do what: deletes, admins, access rules,
 	// token auth (policy.go).
 	AccessPolicy `yaml:",inline"`
+	// Storage, when it names S3, keeps blobs there instead of the local
+	// content store.
+	Storage StorageOptions `yaml:"storage"`
+	// Database, a PostgreSQL URL, keeps the index there instead of the
+	// bbolt file. With S3 and a database, any number of servers with the
+	// same configuration serve one registry (see doc.go, "Replicas").
+	Database string `yaml:"database"`
 }
 
 func (o *Options) setDefaults() {
@@ -70,22 +76,25 @@ func (o *Options) setDefaults() {
 }
 
 // Registry is an http.Handler serving the OCI distribution spec v1.1 from a
-// content store and an index. It is safe for concurrent use. Close it to
-// release the index.
+// blob store and an index (see backend: local disk and bbolt by default,
+// S3 and PostgreSQL for replicas). It is safe for concurrent use. Close it
+// to release the index.
 type Registry struct {
-	store  *content.Store
-	db     *bolt.DB
+	blobs  backend.Blobs
+	meta   backend.Meta
 	opts   Options
 	auth   *htpasswd.File
 	token  *tokenVerifier // bearer-token auth, instead of auth
 	policy *policy
 
-	// gcMu orders GC against writers: requests that make content
-	// reachable (finishing an upload, mounting, putting a manifest) hold
-	// it shared from the moment they rely on a blob existing until the
-	// index points at it; GC holds it exclusively while it decides and
-	// deletes.
-	gcMu sync.RWMutex
+	// store and db are the embedded back ends' handles (nil with S3 or
+	// PostgreSQL).
+	store *content.Store
+	db    *bolt.DB
+	// shared is set when upload sessions keep their state in the
+	// metadata (the blob store's writers return a State), so that any
+	// replica continues them: nothing about a session is cached here.
+	shared bool
 
 	mu      sync.Mutex
 	uploads map[string]*upload
@@ -94,13 +103,24 @@ type Registry struct {
 }
 
 // New opens the registry whose index lives in root (created if needed) and
-// whose blobs live in store.
+// whose blobs live in store, or, when opts name them, in S3
+// (opts.Storage.S3) and PostgreSQL (opts.Database); store and root are then
+// unused.
 func New(store *content.Store, root string, opts Options) (*Registry, error) {
 	opts.setDefaults()
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return nil, fmt.Errorf("registry root: %w", err)
+	g, err := newRegistry(opts)
+	if err != nil {
+		return nil, err
 	}
-	g := &Registry{store: store, opts: opts, uploads: map[string]*upload{}, cache: newManifestCache(32 << 20)}
+	if err := g.openBackends(store, root); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// newRegistry sets up everything but the back ends: policy and auth.
+func newRegistry(opts Options) (*Registry, error) {
+	g := &Registry{opts: opts, uploads: map[string]*upload{}, cache: newManifestCache(32 << 20)}
 	p, err := compilePolicy(opts.AccessPolicy)
 	if err != nil {
 		return nil, fmt.Errorf("registry policy: %w", err)
@@ -121,11 +141,6 @@ func New(store *content.Store, root string, opts Options) (*Registry, error) {
 		}
 		g.auth = a
 	}
-	db, err := openIndex(filepath.Join(root, "registry.db"))
-	if err != nil {
-		return nil, err
-	}
-	g.db = db
 	return g, nil
 }
 
@@ -141,7 +156,7 @@ func (g *Registry) Close() error {
 		u.closeWriter()
 		<-u.sem
 	}
-	return g.db.Close()
+	return g.meta.Close()
 }
 
 // ServeHTTP authenticates, routes and runs one request; handlers return

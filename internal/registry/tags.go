@@ -3,14 +3,16 @@ package registry
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/strata-project/strata/internal/errdefs"
 )
 
 // maxPage bounds n on tags lists and the catalog.
@@ -77,16 +79,10 @@ func (g *Registry) getTags(w http.ResponseWriter, r *http.Request, rt route) err
 	if err != nil {
 		return err
 	}
-	var tags []string
-	var more bool
-	err = g.db.View(func(tx *bolt.Tx) error {
-		b, _ := repoBucket(tx, rt.Name, false)
-		if b == nil {
-			return fmt.Errorf("%s: %w", rt.Name, errNameUnknown)
-		}
-		tags, more = page(b.Bucket(bucketTags), last, n)
-		return nil
-	})
+	tags, more, err := g.meta.Tags(r.Context(), rt.Name, last, n)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return fmt.Errorf("%s: %w", rt.Name, errNameUnknown)
+	}
 	if err != nil {
 		return err
 	}
@@ -106,12 +102,10 @@ func (g *Registry) getCatalog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var repos []string
-	var more bool
-	_ = g.db.View(func(tx *bolt.Tx) error {
-		repos, more = page(tx.Bucket(bucketRepos), last, n)
-		return nil
-	})
+	repos, more, err := g.meta.Repositories(r.Context(), last, n)
+	if err != nil {
+		return err
+	}
 	if more {
 		setNextLink(w, "/v2/_catalog", n, repos[len(repos)-1])
 	}
@@ -129,34 +123,22 @@ func (g *Registry) getCatalog(w http.ResponseWriter, r *http.Request) error {
 func (g *Registry) getReferrers(w http.ResponseWriter, r *http.Request, rt route) error {
 	filter := r.URL.Query().Get("artifactType")
 	descs := []ocispec.Descriptor{}
-	err := g.db.View(func(tx *bolt.Tx) error {
-		b, _ := repoBucket(tx, rt.Name, false)
-		if b == nil {
-			return nil
-		}
-		prefix := []byte(rt.Digest.String() + "\x00")
-		c := b.Bucket(bucketReferrers).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			dgst := digest.Digest(k[len(prefix):])
-			rec, err := getManifest(tx, rt.Name, dgst)
-			if err != nil {
-				continue // deleted meanwhile
-			}
-			if filter != "" && rec.ArtifactType != filter {
-				continue
-			}
-			descs = append(descs, ocispec.Descriptor{
-				MediaType:    rec.MediaType,
-				Digest:       dgst,
-				Size:         rec.Size,
-				ArtifactType: rec.ArtifactType,
-				Annotations:  rec.Annotations,
-			})
-		}
-		return nil
-	})
+	refs, err := g.meta.Referrers(r.Context(), rt.Name, rt.Digest)
 	if err != nil {
 		return err
+	}
+	for _, ref := range refs {
+		rec := ref.Record
+		if filter != "" && rec.ArtifactType != filter {
+			continue
+		}
+		descs = append(descs, ocispec.Descriptor{
+			MediaType:    rec.MediaType,
+			Digest:       ref.Digest,
+			Size:         rec.Size,
+			ArtifactType: rec.ArtifactType,
+			Annotations:  rec.Annotations,
+		})
 	}
 	if filter != "" {
 		w.Header().Set("OCI-Filters-Applied", "artifactType")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,25 +14,31 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	bolt "go.etcd.io/bbolt"
 
-	"github.com/strata-project/strata/internal/content"
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/registry/backend"
 )
 
 // An upload session (distribution-spec "Pushing blobs"): its bytes live in
 // a content-store ingest keyed by the upload id, so a client that lost its
 // connection resumes from the offset GET reports, and a restarted server
 // finds the session again through its index record.
+//
+// With a shared store (S3) the session's state lives in its metadata
+// record instead: every request loads it, resumes the writer from it and
+// stores the new state with a compare-and-swap on the offset, so chunks
+// may alternate between replicas.
 type upload struct {
 	id, repo string
 	sem      chan struct{} // held by the one request working on the upload
 
 	// guarded by sem
 	alg      digest.Algorithm
-	w        *content.Writer // nil while idle-closed
+	w        backend.Writer // nil while idle-closed
 	lastUsed time.Time
 	gone     bool // finished or cancelled
+
+	rec backend.UploadRecord // shared sessions: the record as loaded
 }
 
 func uploadRef(id string) string { return "registry-upload/" + id }
@@ -48,7 +53,7 @@ func (u *upload) closeWriter() {
 // abort drops the ingest's bytes.
 func (u *upload) abort(ctx context.Context) {
 	if u.w != nil {
-		u.w.Abort()
+		_ = u.w.Abort(ctx)
 		u.w = nil
 	}
 }
@@ -124,7 +129,7 @@ func (g *Registry) startUpload(w http.ResponseWriter, r *http.Request, rt route)
 	q := r.URL.Query()
 	if m := q.Get("mount"); m != "" {
 		if dgst, err := parseDigest(m); err == nil {
-			ok, err := g.mount(rt.Name, q.Get("from"), dgst)
+			ok, err := g.mount(r.Context(), rt.Name, q.Get("from"), dgst)
 			if err != nil {
 				return err
 			}
@@ -138,22 +143,33 @@ func (g *Registry) startUpload(w http.ResponseWriter, r *http.Request, rt route)
 		return g.monolithicUpload(w, r, rt, d)
 	}
 	id := newUploadID()
-	cw, err := g.store.Writer(r.Context(), content.WriterOptions{Ref: uploadRef(id)})
+	ctx := r.Context()
+	cw, err := g.blobs.Writer(ctx, id, digest.SHA256, nil)
 	if err != nil {
 		return fmt.Errorf("start upload: %w", err)
 	}
-	rec, _ := json.Marshal(uploadRecord{Repo: rt.Name, Algorithm: digest.SHA256, Started: time.Now()})
-	err = g.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketUploads).Put([]byte(id), rec)
-	})
+	state, err := cw.State(ctx)
 	if err != nil {
 		cw.Close()
 		return fmt.Errorf("start upload: %w", err)
 	}
-	u := &upload{id: id, repo: rt.Name, sem: make(chan struct{}, 1), alg: digest.SHA256, w: cw, lastUsed: time.Now()}
-	g.mu.Lock()
-	g.uploads[id] = u
-	g.mu.Unlock()
+	now := time.Now()
+	rec := uploadRecord{Repo: rt.Name, Algorithm: digest.SHA256, Started: now, State: state}
+	if state != nil {
+		rec.Updated = now
+	}
+	if err := g.meta.PutUpload(ctx, id, rec); err != nil {
+		cw.Close()
+		return fmt.Errorf("start upload: %w", err)
+	}
+	if g.shared {
+		cw.Close()
+	} else {
+		u := &upload{id: id, repo: rt.Name, sem: make(chan struct{}, 1), alg: digest.SHA256, w: cw, lastUsed: now}
+		g.mu.Lock()
+		g.uploads[id] = u
+		g.mu.Unlock()
+	}
 	setUploadHeaders(w, rt, id, 0)
 	w.WriteHeader(http.StatusAccepted)
 	return nil
@@ -161,24 +177,22 @@ func (g *Registry) startUpload(w http.ResponseWriter, r *http.Request, rt route)
 
 // mount links dgst into repo when from links it, or, with no from (an
 // anonymous mount, spec 1.1), when the registry holds it at all.
-func (g *Registry) mount(repo, from string, dgst digest.Digest) (bool, error) {
-	g.gcMu.RLock()
-	defer g.gcMu.RUnlock()
+func (g *Registry) mount(ctx context.Context, repo, from string, dgst digest.Digest) (bool, error) {
 	if from != "" && !validName(from) {
 		return false, nil
 	}
-	if _, err := g.store.Info(context.Background(), dgst); err != nil {
-		return false, nil
+	release, err := g.meta.Lock(ctx, false)
+	if err != nil {
+		return false, fmt.Errorf("mount %s: %w", dgst, err)
 	}
-	ok := false
-	err := g.db.Update(func(tx *bolt.Tx) error {
-		if from != "" && !blobLinked(tx, from, dgst) {
-			return nil
+	defer release()
+	if _, err := g.blobs.Stat(ctx, dgst); err != nil {
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return false, nil
 		}
-		ok = true
-		return linkBlob(tx, repo, dgst, time.Now())
-	})
-	return ok, err
+		return false, fmt.Errorf("mount %s: %w", dgst, err)
+	}
+	return g.meta.MountBlob(ctx, repo, from, dgst)
 }
 
 func (g *Registry) monolithicUpload(w http.ResponseWriter, r *http.Request, rt route, d string) error {
@@ -186,45 +200,61 @@ func (g *Registry) monolithicUpload(w http.ResponseWriter, r *http.Request, rt r
 	if err != nil {
 		return err
 	}
-	cw, err := g.store.Writer(r.Context(), content.WriterOptions{Algorithm: dgst.Algorithm()})
+	ctx := r.Context()
+	br := &bodyReader{r: r.Body, rc: http.NewResponseController(w)}
+	cr := &countReader{r: br}
+	release, err := g.meta.Lock(ctx, false)
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", dgst, err)
 	}
-	defer cw.Close() // drops the private ingest unless committed
-	n, err := receive(w, cw, r.Body)
-	if err != nil {
+	defer release()
+	// The blob store stages the bytes, verifies them and only then makes
+	// them visible; a body cut short or a mismatch keeps nothing.
+	err = g.blobs.Put(ctx, dgst, r.ContentLength, cr)
+	switch {
+	case br.err != nil:
+		return fmt.Errorf("receive body after %d bytes: %v: %w", cr.n, br.err, errBlobUploadInvalid)
+	case r.ContentLength >= 0 && cr.n != r.ContentLength && (err == nil || errors.Is(err, errdefs.ErrDataCorrupt)):
+		return fmt.Errorf("receive %s: got %d bytes, Content-Length says %d: %w", dgst, cr.n, r.ContentLength, errSizeInvalid)
+	case errors.Is(err, errdefs.ErrDataCorrupt):
+		return fmt.Errorf("%w: %v", errDigestInvalid, err)
+	case err != nil && !errors.Is(err, errdefs.ErrAlreadyExists):
 		return fmt.Errorf("upload %s: %w", dgst, err)
 	}
-	if r.ContentLength >= 0 && n != r.ContentLength {
-		return fmt.Errorf("receive %s: got %d bytes, Content-Length says %d: %w", dgst, n, r.ContentLength, errSizeInvalid)
-	}
-	if err := g.commitAndLink(r.Context(), rt.Name, cw, dgst, ""); err != nil {
-		return err
+	if err := g.meta.LinkBlob(ctx, rt.Name, dgst); err != nil {
+		return fmt.Errorf("upload %s: %w", dgst, err)
 	}
 	writeBlobCreated(w, rt.Name, dgst)
 	return nil
 }
 
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
 // commitAndLink commits an ingest under dgst and links it into repo (and
 // forgets the upload id, if any) in one index transaction. A digest
 // mismatch is DIGEST_INVALID and keeps nothing.
-func (g *Registry) commitAndLink(ctx context.Context, repo string, cw *content.Writer, dgst digest.Digest, uploadID string) error {
-	g.gcMu.RLock()
-	defer g.gcMu.RUnlock()
-	if err := cw.Commit(ctx, -1, dgst); err != nil && !errors.Is(err, errdefs.ErrAlreadyExists) {
+func (g *Registry) commitAndLink(ctx context.Context, repo string, cw backend.Writer, dgst digest.Digest, uploadID string) error {
+	release, err := g.meta.Lock(ctx, false)
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", dgst, err)
+	}
+	defer release()
+	if err := cw.Commit(ctx, dgst); err != nil && !errors.Is(err, errdefs.ErrAlreadyExists) {
 		if errors.Is(err, errdefs.ErrDataCorrupt) {
 			return fmt.Errorf("%w: %v", errDigestInvalid, err)
 		}
 		return fmt.Errorf("commit %s: %w", dgst, err)
 	}
-	return g.db.Update(func(tx *bolt.Tx) error {
-		if uploadID != "" {
-			if err := tx.Bucket(bucketUploads).Delete([]byte(uploadID)); err != nil {
-				return err
-			}
-		}
-		return linkBlob(tx, repo, dgst, time.Now())
-	})
+	return g.meta.FinishUpload(ctx, uploadID, repo, dgst)
 }
 
 // acquireUpload finds the session (in memory, or in the index after a
@@ -232,25 +262,27 @@ func (g *Registry) commitAndLink(ctx context.Context, repo string, cw *content.W
 // ingest. The caller must release it.
 func (g *Registry) acquireUpload(ctx context.Context, rt route) (*upload, error) {
 	unknown := fmt.Errorf("upload %s: %w", rt.ID, errBlobUploadUnknown)
+	if g.shared {
+		return g.acquireShared(ctx, rt)
+	}
 	g.mu.Lock()
 	u := g.uploads[rt.ID]
+	g.mu.Unlock()
 	if u == nil {
-		var rec uploadRecord
-		found := false
-		_ = g.db.View(func(tx *bolt.Tx) error {
-			if v := tx.Bucket(bucketUploads).Get([]byte(rt.ID)); v != nil {
-				found = json.Unmarshal(v, &rec) == nil
-			}
-			return nil
-		})
-		if !found {
-			g.mu.Unlock()
+		rec, err := g.meta.Upload(ctx, rt.ID)
+		if errors.Is(err, errdefs.ErrNotFound) {
 			return nil, unknown
 		}
-		u = &upload{id: rt.ID, repo: rec.Repo, sem: make(chan struct{}, 1), alg: rec.Algorithm, lastUsed: time.Now()}
-		g.uploads[rt.ID] = u
+		if err != nil {
+			return nil, fmt.Errorf("upload %s: %w", rt.ID, err)
+		}
+		g.mu.Lock()
+		if u = g.uploads[rt.ID]; u == nil {
+			u = &upload{id: rt.ID, repo: rec.Repo, sem: make(chan struct{}, 1), alg: rec.Algorithm, lastUsed: time.Now()}
+			g.uploads[rt.ID] = u
+		}
+		g.mu.Unlock()
 	}
-	g.mu.Unlock()
 	if u.repo != rt.Name {
 		return nil, unknown
 	}
@@ -264,7 +296,7 @@ func (g *Registry) acquireUpload(ctx context.Context, rt route) (*upload, error)
 		return nil, unknown
 	}
 	if u.w == nil {
-		cw, err := g.store.Writer(ctx, content.WriterOptions{Ref: uploadRef(u.id), Algorithm: u.alg})
+		cw, err := g.blobs.Writer(ctx, u.id, u.alg, nil)
 		if err != nil {
 			<-u.sem
 			return nil, fmt.Errorf("resume upload %s: %w", u.id, err)
@@ -275,20 +307,71 @@ func (g *Registry) acquireUpload(ctx context.Context, rt route) (*upload, error)
 	return u, nil
 }
 
+// acquireShared loads a shared session from its record and resumes its
+// writer from the state there. Nothing is cached in this process: the
+// next request may go to another replica.
+func (g *Registry) acquireShared(ctx context.Context, rt route) (*upload, error) {
+	unknown := fmt.Errorf("upload %s: %w", rt.ID, errBlobUploadUnknown)
+	rec, err := g.meta.Upload(ctx, rt.ID)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil, unknown
+	}
+	if err != nil {
+		return nil, fmt.Errorf("upload %s: %w", rt.ID, err)
+	}
+	if rec.Repo != rt.Name {
+		return nil, unknown
+	}
+	cw, err := g.blobs.Writer(ctx, rt.ID, rec.Algorithm, rec.State)
+	if err != nil {
+		return nil, fmt.Errorf("resume upload %s: %w", rt.ID, err)
+	}
+	u := &upload{id: rt.ID, repo: rec.Repo, sem: make(chan struct{}, 1), alg: rec.Algorithm, w: cw, lastUsed: time.Now(), rec: rec}
+	u.sem <- struct{}{}
+	return u, nil
+}
+
+// saveUpload stores a shared session's new state, if its offset is still
+// the one it was loaded at (another request on another replica may have
+// moved it: then this one's bytes are not part of the session).
+func (g *Registry) saveUpload(ctx context.Context, u *upload) error {
+	if !g.shared || u.w == nil {
+		return nil
+	}
+	state, err := u.w.State(ctx)
+	if err != nil {
+		return fmt.Errorf("upload %s: save: %w", u.id, err)
+	}
+	rec := u.rec
+	rec.Offset, rec.State, rec.Updated, rec.Algorithm = u.w.Offset(), state, time.Now(), u.alg
+	if err := g.meta.UpdateUpload(ctx, u.id, u.rec.Offset, rec); err != nil {
+		if errors.Is(err, errdefs.ErrConflict) {
+			return fmt.Errorf("upload %s: %v: %w", u.id, err, errRangeInvalid)
+		}
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return fmt.Errorf("upload %s: %w", u.id, errBlobUploadUnknown)
+		}
+		return fmt.Errorf("upload %s: save: %w", u.id, err)
+	}
+	u.rec = rec
+	return nil
+}
+
 func (g *Registry) releaseUpload(u *upload) {
 	u.lastUsed = time.Now()
+	if g.shared {
+		u.closeWriter()
+	}
 	<-u.sem
 }
 
 // forgetUpload ends a session; the caller holds it.
-func (g *Registry) forgetUpload(u *upload) error {
+func (g *Registry) forgetUpload(ctx context.Context, u *upload) error {
 	u.gone = true
 	g.mu.Lock()
 	delete(g.uploads, u.id)
 	g.mu.Unlock()
-	return g.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketUploads).Delete([]byte(u.id))
-	})
+	return g.meta.DeleteUpload(ctx, u.id)
 }
 
 // parseContentRange reads the "start-end" of a chunk (the spec's form; the
@@ -351,7 +434,12 @@ func (g *Registry) patchUpload(w http.ResponseWriter, r *http.Request, rt route)
 		return err
 	}
 	defer g.releaseUpload(u)
-	if err := g.appendBody(w, r, rt, u); err != nil {
+	err = g.appendBody(w, r, rt, u)
+	// What arrived is kept even when the body was cut short.
+	if serr := g.saveUpload(r.Context(), u); serr != nil && err == nil {
+		err = serr
+	}
+	if err != nil {
 		return err
 	}
 	setUploadHeaders(w, rt, u.id, u.w.Offset())
@@ -375,15 +463,20 @@ func (g *Registry) finishUpload(w http.ResponseWriter, r *http.Request, rt route
 	defer g.releaseUpload(u)
 	if r.ContentLength != 0 || r.Header.Get("Content-Range") != "" {
 		if err := g.appendBody(w, r, rt, u); err != nil {
+			_ = g.saveUpload(r.Context(), u) // keep what arrived
 			return err
 		}
 	}
 	if dgst.Algorithm() != u.alg {
 		// The ingest was hashed with another algorithm: reopening it
 		// with this one re-hashes the bytes already there.
+		state, err := u.w.State(r.Context())
+		if err != nil {
+			return fmt.Errorf("upload %s: %w", u.id, err)
+		}
 		u.closeWriter()
 		u.alg = dgst.Algorithm()
-		cw, err := g.store.Writer(r.Context(), content.WriterOptions{Ref: uploadRef(u.id), Algorithm: u.alg})
+		cw, err := g.blobs.Writer(r.Context(), u.id, u.alg, state)
 		if err != nil {
 			return fmt.Errorf("upload %s: %w", u.id, err)
 		}
@@ -394,9 +487,11 @@ func (g *Registry) finishUpload(w http.ResponseWriter, r *http.Request, rt route
 	err = g.commitAndLink(r.Context(), rt.Name, cw, dgst, u.id)
 	if err != nil {
 		if errors.Is(err, errDigestInvalid) {
-			_ = g.forgetUpload(u) // the ingest is gone: nothing was kept
+			_ = g.forgetUpload(r.Context(), u) // the ingest is gone: nothing was kept
 		} else {
 			cw.Close()
+			// A shared session keeps its last saved state; the bytes of
+			// this request's body, if any, are not part of it.
 		}
 		return err
 	}
@@ -426,7 +521,7 @@ func (g *Registry) cancelUpload(w http.ResponseWriter, r *http.Request, rt route
 	}
 	defer g.releaseUpload(u)
 	u.abort(r.Context())
-	if err := g.forgetUpload(u); err != nil {
+	if err := g.forgetUpload(r.Context(), u); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Length", "0")
