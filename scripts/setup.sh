@@ -2,10 +2,12 @@
 # Installs what Strata's demo and tests need on a fresh Debian 12 machine (as root).
 # openssh-client gives ssh-agent/ssh-keygen to the RUN --mount=type=ssh tests.
 # docker.io is for the tests that compare with docker (scripts/ci-dockerd.sh starts its dockerd).
+# postgresql (15) is the registry's shared index in the replica tests; they run a throwaway cluster
+# of their own (initdb/pg_ctl as the postgres user), never the packaged service.
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
 need=()
-for pkg in runc busybox-static debootstrap apache2-utils curl skopeo docker-registry docker.io zstd jq openssh-client; do
+for pkg in runc busybox-static debootstrap apache2-utils curl skopeo docker-registry docker.io zstd jq openssh-client postgresql; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then

@@ -44,6 +44,7 @@ an integrity check.`,
 type serveFlags struct {
 	root, config, accessLog string
 	opts                    registry.Options
+	backends                backendFlags
 }
 
 func newRegistryServeCommand() *cobra.Command {
@@ -66,7 +67,7 @@ delete: true) turns it on, as in distribution.
 
 A YAML --config file may set the same things (keys: addr, root, realm,
 htpasswd, tls-cert, tls-key, read-only, gc-grace, gc-interval, upload-expiry,
-delete); flags given on the command line win. Only the config file holds the
+delete, storage, database); flags given on the command line win. Only the config file holds the
 access policy: admins (who may run gc and fsck and do everything), access
 rules (the first rule matching the repository and the caller decides; no
 match is denied), and auth.token for a distribution-style token server:
@@ -85,20 +86,32 @@ match is denied), and auth.token for a distribution-style token server:
       actions: [pull]
 
 Without an access section every authenticated user may do everything. Serving
-writable without authentication on a non-loopback address prints a warning.`,
+writable without authentication on a non-loopback address prints a warning.
+
+With --storage-s3-* (or storage.s3 in the config) blobs live in an
+S3-compatible store, and with --database the index lives in PostgreSQL. With
+both, any number of servers with the same configuration behind a load
+balancer serve one registry: uploads continue on any of them, GC runs on one
+at a time. Secrets may come from $STRATA_REGISTRY_S3_ACCESS_KEY,
+$STRATA_REGISTRY_S3_SECRET_KEY and $STRATA_REGISTRY_DATABASE.`,
 		Example: `  strata registry serve --addr 127.0.0.1:5000 --root /srv/registry
   htpasswd -Bbc /etc/strata/htpasswd alice s3cret
   strata registry serve --htpasswd /etc/strata/htpasswd --tls-cert cert.pem --tls-key key.pem
-  strata registry serve --config /etc/strata/registry.yaml`,
+  strata registry serve --config /etc/strata/registry.yaml
+  STRATA_REGISTRY_S3_SECRET_KEY=... strata registry serve --addr 127.0.0.1:5001 \
+    --storage-s3-endpoint http://127.0.0.1:7070 --storage-s3-bucket strata --storage-s3-force-path-style \
+    --storage-s3-access-key KEY --database postgres://strata@127.0.0.1/strata`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, root, err := f.resolve(cmd)
 			if err != nil {
 				return err
 			}
-			store, err := content.Open(root)
-			if err != nil {
-				return err
+			var store *content.Store
+			if opts.Storage.S3 == nil {
+				if store, err = content.Open(root); err != nil {
+					return err
+				}
 			}
 			switch f.accessLog {
 			case "", "-":
@@ -119,7 +132,7 @@ writable without authentication on a non-loopback address prints a warning.`,
 			if w := registry.ExposureWarning(opts); w != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "strata registry: %s\n", w)
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "strata registry: serving %s://%s from %s\n", scheme, opts.Addr, root)
+			fmt.Fprintf(cmd.ErrOrStderr(), "strata registry: serving %s://%s from %s\n", scheme, opts.Addr, describeBackends(opts, root))
 			return registry.Serve(cmd.Context(), store, root, opts)
 		},
 	}
@@ -136,6 +149,7 @@ writable without authentication on a non-loopback address prints a warning.`,
 	fl.DurationVar(&f.opts.GCInterval, "gc-interval", 0, "run garbage collection this often (0: only on demand)")
 	fl.DurationVar(&f.opts.GCGrace, "gc-grace", time.Hour, "never collect anything younger than this")
 	fl.StringVar(&f.accessLog, "access-log", "-", `access log file ("-" for stderr, "none" to turn it off)`)
+	f.backends.add(fl)
 	return cmd
 }
 
@@ -143,10 +157,17 @@ writable without authentication on a non-loopback address prints a warning.`,
 func (f *serveFlags) resolve(cmd *cobra.Command) (registry.Options, string, error) {
 	opts, root := f.opts, f.root
 	if f.config == "" {
+		if err := f.backends.apply(cmd, &opts); err != nil {
+			return opts, root, err
+		}
 		return opts, root, validateTLS(opts)
 	}
 	cfg, err := registry.LoadConfig(f.config)
 	if err != nil {
+		return opts, root, err
+	}
+	opts.Storage, opts.Database = cfg.Storage, cfg.Database
+	if err := f.backends.apply(cmd, &opts); err != nil {
 		return opts, root, err
 	}
 	set := func(name string) bool { return cmd.Flags().Changed(name) }
@@ -199,6 +220,8 @@ func validateTLS(o registry.Options) error {
 type adminFlags struct {
 	url, root, user, pass string
 	insecure              bool
+	config                string
+	backends              backendFlags
 }
 
 func (a *adminFlags) add(cmd *cobra.Command) {
@@ -207,6 +230,8 @@ func (a *adminFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&a.user, "username", "u", "", "user for a registry with htpasswd auth")
 	cmd.Flags().StringVarP(&a.pass, "password", "p", "", "password for that user")
 	cmd.Flags().BoolVar(&a.insecure, "tls-insecure", false, "accept a self-signed certificate")
+	cmd.Flags().StringVar(&a.config, "config", "", "open the storage and database of this registry configuration directly")
+	a.backends.add(cmd.Flags())
 }
 
 // remote is how to reach a running registry's admin endpoints.
@@ -218,7 +243,25 @@ func (a *adminFlags) remote() (string, registry.RemoteOptions) {
 	return strings.TrimSuffix(a.url, "/"), ro
 }
 
-func (a *adminFlags) open() (*registry.Registry, error) {
+func (a *adminFlags) open(cmd *cobra.Command) (*registry.Registry, error) {
+	var opts registry.Options
+	if a.config != "" {
+		cfg, err := registry.LoadConfig(a.config)
+		if err != nil {
+			return nil, err
+		}
+		opts.Storage, opts.Database = cfg.Storage, cfg.Database
+		if cfg.Root != "" && !cmd.Flags().Changed("root") {
+			a.root = cfg.Root
+		}
+	}
+	if err := a.backends.apply(cmd, &opts); err != nil {
+		return nil, err
+	}
+	if opts.Storage.S3 != nil && opts.Database != "" {
+		// Nothing on local disk: S3 holds the blobs, PostgreSQL the index.
+		return registry.New(nil, "", opts)
+	}
 	if _, err := os.Stat(filepath.Join(a.root)); err != nil {
 		return nil, fmt.Errorf("registry root %s: %w", a.root, err)
 	}
@@ -226,7 +269,7 @@ func (a *adminFlags) open() (*registry.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return registry.New(store, a.root, registry.Options{})
+	return registry.New(store, a.root, opts)
 }
 
 func newRegistryGCCommand() *cobra.Command {
@@ -258,7 +301,7 @@ collect; without, it opens --root directly (stop the server first, or use --url)
 				u, ro := a.remote()
 				return registry.RemoteGC(cmd.Context(), u, ro, opts)
 			}
-			r, err := a.open()
+			r, err := a.open(cmd)
 			if err != nil {
 				return err
 			}
@@ -295,7 +338,7 @@ are printed one per line and make it exit 1.`,
 				u, ro := a.remote()
 				return registry.RemoteFsck(cmd.Context(), u, ro, w)
 			}
-			r, err := a.open()
+			r, err := a.open(cmd)
 			if err != nil {
 				return err
 			}
