@@ -30,6 +30,16 @@ access:
     actions: [pull]
 `
 
+// bcryptHash is an htpasswd hash of pass.
+func bcryptHash(t *testing.T, pass string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
 // TestRegistryPolicyStrata: strata push and pull, as alice (admin), bob
 // and an anonymous user, against `strata registry serve --config` with
 // an access policy; then the admin GC's rules.
@@ -37,11 +47,7 @@ func TestRegistryPolicyStrata(t *testing.T) {
 	dir := t.TempDir()
 	var hp strings.Builder
 	for _, u := range []string{"alice", "bob"} {
-		h, err := bcrypt.GenerateFromPassword([]byte("pw-"+u), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&hp, "%s:%s\n", u, h)
+		fmt.Fprintf(&hp, "%s:%s\n", u, bcryptHash(t, "pw-"+u))
 	}
 	for name, body := range map[string]string{"htpasswd": hp.String(), "registry.yaml": registryPolicy} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
