@@ -233,6 +233,9 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (container.Crea
 	if err := f.resources.apply(cmd.Flags(), &o.Resources); err != nil {
 		return o, err
 	}
+	if o.Resources.OomKillDisable && o.Resources.Memory == 0 {
+		fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: Disabling the OOM killer on containers without setting a '-m/--memory' limit may be dangerous.")
+	}
 	env, err := resolveEnv(f.envFiles, f.env)
 	if err != nil {
 		return o, err

@@ -52,7 +52,8 @@ other than lo), bytes read and written to block devices, and the number of
 processes. The values come from the container's cgroup (v1 or v2) and network
 namespace.
 
-Without arguments it shows every running container. It redraws the table every
+Without arguments it shows every running container (every container with -a);
+one that is not running has a row of zeros. It redraws the table every
 second until interrupted; --no-stream prints it once (after one second, so CPU
 % has an interval to measure). --format takes a Go template over .Container,
 .ID, .Name, .CPUPerc, .MemUsage, .MemPerc, .NetIO, .BlockIO and .PIDs, "table
@@ -65,18 +66,26 @@ TEMPLATE", or json (one object a line).`,
 			if err != nil {
 				return err
 			}
-			return runStats(cmd.Context(), e, cmd.OutOrStdout(), args, format, noStream, noTrunc)
+			return runStats(cmd.Context(), e, cmd.OutOrStdout(), statsOptions{refs: args, all: all, format: format, noStream: noStream, noTrunc: noTrunc})
 		},
 	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all containers (only running ones have usage to show)")
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all containers (default: the running ones)")
 	cmd.Flags().BoolVar(&noStream, "no-stream", false, "print one sample and exit")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "do not truncate IDs")
 	cmd.Flags().StringVar(&format, "format", "", "format output: table, json, or a Go template")
 	return cmd
 }
 
-func runStats(ctx context.Context, e *engine.Engine, w io.Writer, refs []string, format string, noStream, noTrunc bool) error {
-	prev, err := e.ContainerStats(ctx, refs)
+// statsOptions are stats's arguments and flags.
+type statsOptions struct {
+	refs                   []string
+	all, noStream, noTrunc bool
+	format                 string
+}
+
+func runStats(ctx context.Context, e *engine.Engine, w io.Writer, o statsOptions) error {
+	refs, format, noStream, noTrunc := o.refs, o.format, o.noStream, o.noTrunc
+	prev, err := e.ContainerStats(ctx, refs, o.all)
 	if err != nil && (len(prev) == 0 || noStream) {
 		return err
 	}
@@ -86,7 +95,7 @@ func runStats(ctx context.Context, e *engine.Engine, w io.Writer, refs []string,
 			return nil
 		case <-time.After(statsInterval):
 		}
-		cur, err := e.ContainerStats(ctx, refs)
+		cur, err := e.ContainerStats(ctx, refs, o.all)
 		if err != nil && len(cur) == 0 && len(refs) > 0 {
 			return err
 		}

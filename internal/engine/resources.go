@@ -7,6 +7,7 @@ import (
 	units "github.com/docker/go-units"
 
 	"github.com/strata-project/strata/internal/container"
+	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/runtime"
 )
 
@@ -69,27 +70,30 @@ type ContainerStats struct {
 }
 
 // ContainerStats samples the named containers, or every running one when
-// refs is empty. A named container that is not running is an error.
-func (e *Engine) ContainerStats(ctx context.Context, refs []string) ([]ContainerStats, error) {
+// refs is empty (every one with all). A container that is not running
+// has a row of zeros, as in docker.
+func (e *Engine) ContainerStats(ctx context.Context, refs []string, all bool) ([]ContainerStats, error) {
 	s, err := e.Containers()
 	if err != nil {
 		return nil, err
 	}
 	if len(refs) == 0 {
-		list, err := s.List(ctx, container.ListOptions{})
+		list, err := s.List(ctx, container.ListOptions{All: all})
 		if err != nil {
 			return nil, err
 		}
 		for _, r := range list {
-			if r.State == "running" || r.State == "paused" {
-				refs = append(refs, r.ID)
-			}
+			refs = append(refs, r.ID)
 		}
 	}
 	out := make([]ContainerStats, 0, len(refs))
 	var errs []error
 	for _, ref := range refs {
 		c, st, err := s.Stats(ctx, ref)
+		if errdefs.IsConflict(err) { // not running
+			c, err = s.Get(ref)
+			st = runtime.Stats{}
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
