@@ -103,6 +103,19 @@ func TestResourceLimitsInspectStatsUpdate(t *testing.T) {
 		t.Errorf("stats --format template printed %q", r.stdout)
 	}
 
+	// A container that is not running has a row of zeros, as in docker;
+	// -a lists it, the default does not.
+	u.ok(t, "create", "--name", "idle", "bb:1", "true")
+	if r := u.ok(t, "stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}", "idle"); r.stdout != "idle 0.00% 0B / 0B 0\n" {
+		t.Errorf("stats of a created container: %q", r.stdout)
+	}
+	if r := u.ok(t, "stats", "-a", "--no-stream", "--format", "{{.Name}}"); len(lines(r.stdout, "^(idle|lim)$")) != 2 {
+		t.Errorf("stats -a lists %q, want idle and lim", r.stdout)
+	}
+	if r := u.ok(t, "stats", "--no-stream", "--format", "{{.Name}}"); r.stdout != "lim\n" {
+		t.Errorf("stats lists %q, want only the running lim", r.stdout)
+	}
+
 	u.ok(t, "update", "--memory", "128m", "--memory-swap", "256m", "--cpus", "1.5", "--pids-limit", "-1", "lim")
 	if got := u.inspect(t, "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.NanoCpus}} {{json .HostConfig.PidsLimit}}", "lim"); got != "134217728 268435456 1500000000 null" {
 		t.Errorf("inspect after update: %s", got)
