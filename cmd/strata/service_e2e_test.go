@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strata-project/strata/internal/testutil"
+)
+
+// startService runs `strata system service` on a socket of the test's own
+// and returns its DOCKER_HOST, once the server says it listens.
+func startService(t *testing.T, root string) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	cmd := exec.Command(strataBin, "--root", root, "system", "service", "unix://"+sock)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "serving the Docker Engine API on ") {
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return "unix://" + sock
+		}
+	}
+	t.Fatalf("system service ended before listening: %v", sc.Err())
+	return ""
+}
+
+// startRegistry runs `strata registry serve` on a free loopback port.
+func startRegistry(t *testing.T) string {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cmd := exec.Command(strataBin, "registry", "serve", "--root", t.TempDir(), "--addr", addr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for exec.Command("curl", "-sf", "http://"+addr+"/v2/").Run() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("registry did not answer")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return addr
+}
+
+// docker runs a docker client against host with a config dir of its own.
+func dockerCLI(t *testing.T, bin, host string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+host, "DOCKER_CONFIG="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func mustDocker(t *testing.T, bin, host string, args ...string) string {
+	t.Helper()
+	out, err := dockerCLI(t, bin, host, args...)
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// The docker CLI (28, API 1.50) drives Strata's image store through the
+// socket: what it does shows in strata's own verbs and back.
+func TestEngineAPIDockerCLIImages(t *testing.T) {
+	testutil.RequiresRoot(t)
+	const cli = "/usr/local/bin/docker"
+	if _, err := os.Stat(cli); err != nil {
+		t.Skipf("skipping: no docker CLI at %s", cli)
+	}
+	root := containerRoot(t) // a store with busybox "bb"
+	host := startService(t, root)
+
+	if out := mustDocker(t, cli, host, "version", "--format", "{{.Server.Platform.Name}} {{.Server.APIVersion}} {{.Server.MinAPIVersion}}"); strings.TrimSpace(out) != "Strata 1.50 1.41" {
+		t.Errorf("docker version: %q", out)
+	}
+	if out := mustDocker(t, cli, host, "info", "--format", "{{.Images}} {{.Driver}} {{.DockerRootDir}}"); !strings.HasPrefix(out, "1 ") || !strings.Contains(out, root) {
+		t.Errorf("docker info: %q", out)
+	}
+	// docker images lists what strata imported; docker tag shows in strata images.
+	if out := mustDocker(t, cli, host, "images", "--format", "{{.Repository}}:{{.Tag}}"); strings.TrimSpace(out) != "bb:latest" {
+		t.Errorf("docker images: %q", out)
+	}
+	mustDocker(t, cli, host, "tag", "bb", "team/app:v1")
+	if out := mustStrata(t, root, "images", "--format", "{{.Repository}}:{{.Tag}}"); !strings.Contains(out, "team/app:v1") {
+		t.Errorf("strata images after docker tag: %q", out)
+	}
+	if out := mustDocker(t, cli, host, "inspect", "--format", "{{.Config.Cmd}}", "bb"); strings.TrimSpace(out) != "[sh]" {
+		t.Errorf("docker inspect: %q", out)
+	}
+	if out, err := dockerCLI(t, cli, host, "inspect", "nosuch"); err == nil || !strings.Contains(out, "No such object: nosuch") {
+		t.Errorf("docker inspect nosuch: %v %q", err, out)
+	}
+	if out := mustDocker(t, cli, host, "history", "--format", "{{.Comment}}", "bb"); !strings.Contains(out, "Imported from") {
+		t.Errorf("docker history: %q", out)
+	}
+
+	// save | rmi | load through the socket keeps the image ID.
+	id := strings.TrimSpace(mustStrata(t, root, "images", "-q", "--no-trunc", "bb"))
+	tar := filepath.Join(t.TempDir(), "bb.tar")
+	mustDocker(t, cli, host, "save", "-o", tar, "bb")
+	if out := mustDocker(t, cli, host, "rmi", "team/app:v1"); !strings.Contains(out, "Untagged: team/app:v1") {
+		t.Errorf("docker rmi: %q", out)
+	}
+	mustStrata(t, root, "rmi", "bb")
+	if out := mustDocker(t, cli, host, "load", "-i", tar); !strings.Contains(out, "Loaded image: bb:latest") {
+		t.Errorf("docker load: %q", out)
+	}
+	if got := strings.TrimSpace(mustStrata(t, root, "images", "-q", "--no-trunc", "bb")); got != id {
+		t.Errorf("image ID after save/load through the socket: %s, want %s", got, id)
+	}
+
+	// push and pull through the socket, to Strata's registry.
+	reg := startRegistry(t)
+	ref := reg + "/team/bb:v1"
+	mustDocker(t, cli, host, "tag", "bb", ref)
+	if out := mustDocker(t, cli, host, "push", ref); !strings.Contains(out, "v1: digest: sha256:") {
+		t.Errorf("docker push: %q", out)
+	}
+	mustDocker(t, cli, host, "rmi", ref, "bb")
+	if out := mustDocker(t, cli, host, "pull", ref); !strings.Contains(out, "Status: Downloaded newer image for "+ref) {
+		t.Errorf("docker pull: %q", out)
+	}
+	if out, err := dockerCLI(t, cli, host, "pull", reg+"/team/nosuch:v1"); err == nil || !strings.Contains(out, "not found") {
+		t.Errorf("docker pull of a missing image: %v %q", err, out)
+	}
+}
+
+// Debian's docker 20.10 client (API 1.41) and the python SDK (docker-py
+// 7.1, which calls an unversioned /version first).
+func TestEngineAPIOlderClientAndSDK(t *testing.T) {
+	testutil.RequiresRoot(t)
+	root := containerRoot(t)
+	host := startService(t, root)
+	if _, err := os.Stat("/usr/bin/docker"); err == nil {
+		if out := mustDocker(t, "/usr/bin/docker", host, "version", "--format", "{{.Client.APIVersion}} {{.Server.Version}}"); !strings.HasPrefix(out, "1.41 ") {
+			t.Errorf("docker 20.10 version: %q", out)
+		}
+		if out := mustDocker(t, "/usr/bin/docker", host, "images", "--format", "{{.Repository}}"); strings.TrimSpace(out) != "bb" {
+			t.Errorf("docker 20.10 images: %q", out)
+		}
+	} else {
+		t.Log("no Debian docker client at /usr/bin/docker (apt-get install docker.io)")
+	}
+	if exec.Command("python3", "-c", "import docker").Run() != nil {
+		t.Skip("skipping the SDK part: python3's docker module is missing (apt-get install python3-docker)")
+	}
+	script := `
+import docker, sys
+c = docker.DockerClient(base_url=sys.argv[1])
+assert c.ping()
+print(c.version()["Components"][0]["Name"])
+img = c.images.get("bb")
+img.tag("sdk/app", "v2")
+print(sorted(t for i in c.images.list() for t in i.tags))
+c.images.remove("sdk/app:v2")
+try:
+    c.images.get("nosuch")
+except docker.errors.ImageNotFound as e:
+    print("not found:", e.explanation)
+`
+	out, err := exec.Command("python3", "-c", script, host).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python SDK: %v\n%s", err, out)
+	}
+	want := "Engine\n['bb:latest', 'sdk/app:v2']\nnot found: No such image: nosuch\n"
+	if string(out) != want {
+		t.Errorf("python SDK printed %q, want %q", out, want)
+	}
+}
