@@ -102,6 +102,7 @@ type state struct {
 	baseChain digest.Digest
 	baseHist  int               // history rows that came from the FROM image
 	args      map[string]string // ARGs in scope
+	argOrder  []string          // the stage's ARG names as declared (RUN's history)
 	argSet    map[string]bool
 	cmdSet    bool
 	missed    bool
@@ -116,6 +117,7 @@ func (s *state) clone() *state {
 	c.layers = append([]ocispec.Descriptor(nil), s.layers...)
 	c.args = map[string]string{}
 	c.argSet = map[string]bool{}
+	c.argOrder = nil
 	c.cmdSet = false
 	return &c
 }
@@ -298,6 +300,13 @@ func autoArgs() map[string]string {
 	}
 }
 
+// fromEnv is what FROM's words see: the automatic platform ARGs
+// ($BUILDPLATFORM, $TARGETARCH…), as BuildKit's, then the ARGs before the
+// first FROM, which win.
+func (b *builder) fromEnv() []string {
+	return append(envOf(autoArgs()), envOf(b.meta)...)
+}
+
 func envOf(m map[string]string) []string {
 	out := make([]string, 0, len(m))
 	for k, v := range m {
@@ -328,7 +337,7 @@ func (b *builder) needs(i int, need map[int]bool) error {
 	}
 	need[i] = true
 	st := b.df.Stages[i]
-	base, err := b.expand(st.From, st.Base, envOf(b.meta))
+	base, err := b.expand(st.From, st.Base, b.fromEnv())
 	if err != nil {
 		return err
 	}
@@ -474,12 +483,12 @@ func parseTrigger(file, t string, line int) (Instruction, error) {
 // from starts stage i's state from scratch, an earlier stage or an image.
 func (b *builder) from(ctx context.Context, i int) (*state, error) {
 	st := b.df.Stages[i]
-	base, err := b.expand(st.From, st.Base, envOf(b.meta))
+	base, err := b.expand(st.From, st.Base, b.fromEnv())
 	if err != nil {
 		return nil, err
 	}
 	if st.Platform != "" {
-		pv, err := b.expand(st.From, st.Platform, envOf(b.meta))
+		pv, err := b.expand(st.From, st.Platform, b.fromEnv())
 		if err != nil {
 			return nil, err
 		}
@@ -509,6 +518,7 @@ func (b *builder) from(ctx context.Context, i int) (*state, error) {
 		s = parent.clone()
 	case base == "scratch":
 		s = &state{img: Image{Image: ocispec.Image{Platform: manifest.Platform(), RootFS: ocispec.RootFS{Type: "layers"}}}}
+		s.img.Config.WorkingDir = "/" // as BuildKit's empty image
 		s.key = cache.Key("", "scratch")
 	default:
 		img, err := b.be.Images.Resolve(ctx, base)
@@ -535,7 +545,7 @@ func (b *builder) from(ctx context.Context, i int) (*state, error) {
 		s.key = cache.Key("", "image", img.ID().String())
 		s.baseN, s.baseChain, s.baseHist = len(s.layers), s.chainID, len(s.img.History)
 	}
-	s.args, s.argSet = map[string]string{}, map[string]bool{}
+	s.args, s.argSet, s.argOrder = map[string]string{}, map[string]bool{}, nil
 	s.name, s.index = name, i
 	s.step, s.n = 1, 1
 	s.missed = false

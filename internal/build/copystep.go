@@ -212,7 +212,23 @@ func (b *builder) copyStep(ctx context.Context, s *state, in Instruction) error 
 			return nil
 		})
 	}
-	return b.fsStep(ctx, s, in, log, key, createdBy, inp, mutate)
+	// The history row: docker 20.10's built-in frontend writes no flags;
+	// the current one, which a "# syntax=" line selects, writes --parents,
+	// --chown and --chmod.
+	var histFlags []string
+	if b.df.Syntax != "" {
+		if in.flag("parents") != "" {
+			histFlags = append(histFlags, "--parents")
+		}
+		for _, f := range []string{"chown", "chmod"} {
+			if v := in.flag(f); v != "" {
+				v, _ = b.expand(in, v, env)
+				histFlags = append(histFlags, "--"+f+"="+v)
+			}
+		}
+	}
+	history := strings.ToUpper(in.Cmd) + " " + strings.Join(append(histFlags, words...), " ") + " # buildkit"
+	return b.fsStep(ctx, s, in, log, key, history, inp, mutate)
 }
 
 // plainItems says whether the sources are only files and directories (no

@@ -15,6 +15,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-project/strata/internal/build/cache"
+	"github.com/strata-project/strata/internal/runtime"
 )
 
 // dispatch runs one instruction on s.
@@ -72,6 +73,11 @@ func (b *builder) dispatch(ctx context.Context, s *state, in Instruction) error 
 				if v, err = ex(v); err != nil {
 					return err
 				}
+				// As BuildKit: the row shows the Dockerfile's default,
+				// never a --build-arg value (it may be a secret).
+				parts = append(parts, k+"="+v)
+			} else {
+				parts = append(parts, k)
 			}
 			if bv, ok := b.opts.BuildArgs[k]; ok {
 				v, hasV = bv, true
@@ -81,12 +87,11 @@ func (b *builder) dispatch(ctx context.Context, s *state, in Instruction) error 
 				v, hasV = av, true
 			}
 			s.argSet[k] = true
+			s.argOrder = append(s.argOrder, k)
 			if hasV {
 				s.args[k] = v
-				parts = append(parts, k+"="+v)
 			} else {
 				delete(s.args, k)
-				parts = append(parts, k)
 			}
 			env = s.env()
 		}
@@ -116,6 +121,10 @@ func (b *builder) dispatch(ctx context.Context, s *state, in Instruction) error 
 				ports = append(ports, p)
 			}
 		}
+		if b.df.Syntax != "" {
+			// The current frontend's form: the ports as declared.
+			return b.metaStep(ctx, s, in, fmt.Sprintf("EXPOSE %v", ports))
+		}
 		return b.metaStep(ctx, s, in, "EXPOSE map["+strings.Join(portsMap(ports), " ")+"]")
 	case "volume":
 		var vols []string
@@ -133,7 +142,7 @@ func (b *builder) dispatch(ctx context.Context, s *state, in Instruction) error 
 			s.img.Config.Volumes[v] = struct{}{}
 			vols = append(vols, v)
 		}
-		return b.metaStep(ctx, s, in, "VOLUME "+jsonList(vols))
+		return b.metaStep(ctx, s, in, fmt.Sprintf("VOLUME %v", vols))
 	case "stopsignal":
 		v, err := ex(in.Args[0])
 		if err != nil {
@@ -143,7 +152,7 @@ func (b *builder) dispatch(ctx context.Context, s *state, in Instruction) error 
 		return b.metaStep(ctx, s, in, "STOPSIGNAL "+v)
 	case "shell":
 		s.img.Config.Shell = append([]string(nil), in.Args...)
-		return b.metaStep(ctx, s, in, "SHELL "+jsonList(in.Args))
+		return b.metaStep(ctx, s, in, fmt.Sprintf("SHELL %v", in.Args))
 	case "cmd":
 		s.img.Config.Cmd = b.command(s, in)
 		s.cmdSet = true
@@ -160,27 +169,46 @@ func (b *builder) dispatch(ctx context.Context, s *state, in Instruction) error 
 			return err
 		}
 		s.img.Config.Healthcheck = hc
-		return b.metaStep(ctx, s, in, "HEALTHCHECK "+strings.TrimSpace(strings.TrimPrefix(in.Original, strings.Fields(in.Original)[0])))
+		return b.metaStep(ctx, s, in, "HEALTHCHECK "+b.healthcheckText(hc))
 	case "onbuild":
 		t := strings.TrimSpace(in.Original)
 		t = strings.TrimSpace(t[len("ONBUILD"):])
 		s.img.Config.OnBuild = append(s.img.Config.OnBuild, t)
-		return b.metaStep(ctx, s, in, "ONBUILD "+t)
+		// As BuildKit: a trigger is config only, with no history row (its
+		// children's rows are those of the triggers that ran).
+		s.key = cache.Key(s.key, "ONBUILD "+t)
+		return nil
 	case "workdir":
 		v, err := ex(in.Args[0])
 		if err != nil {
 			return err
 		}
+		// As BuildKit: an absolute path is kept as written (a trailing
+		// slash too), a relative one is joined to the current one.
 		if !path.IsAbs(v) {
 			v = path.Join("/", s.img.Config.WorkingDir, v)
 		}
-		v = path.Clean(v)
 		s.img.Config.WorkingDir = v
 		createdBy := "WORKDIR " + v
-		key := cache.Key(s.key, createdBy)
+		if v == "/" {
+			return b.metaStep(ctx, s, in, createdBy)
+		}
+		user := s.img.Config.User
+		key := cache.Key(s.key, createdBy, "user:"+user)
 		log := b.p.step(s.index, b.title(s, createdBy))
+		// The directories it makes belong to the stage's USER, as
+		// BuildKit's (a RUN as that user then writes into them); one that
+		// exists is left as it is, and the step still makes a layer.
 		return b.fsStep(ctx, s, in, log, key, createdBy, nil, func(ctx context.Context, root string) error {
-			_, err := mkdirs(root, v, copyOpts{})
+			o := copyOpts{}
+			if user != "" {
+				u, err := runtime.ResolveUser(root, user)
+				if err != nil {
+					return b.errAt(in, "WORKDIR %s: USER %s: %v", v, user, err)
+				}
+				o = copyOpts{chown: true, uid: int(u.UID), gid: int(u.GID)}
+			}
+			_, err := mkdirs(root, path.Clean(v), o)
 			return err
 		})
 	case "run":
@@ -189,6 +217,26 @@ func (b *builder) dispatch(ctx context.Context, s *state, in Instruction) error 
 		return b.copyStep(ctx, s, in)
 	}
 	return b.errAt(in, "instruction %s is not supported", strings.ToUpper(in.Cmd))
+}
+
+// healthcheckText is HEALTHCHECK's history text: docker 20.10's built-in
+// frontend quotes its config struct (%q); the current one, which a
+// "# syntax=" line selects, prints its fields (%+v).
+func (b *builder) healthcheckText(hc *Healthcheck) string {
+	if b.df.Syntax != "" {
+		type healthcheckConfig struct {
+			Test          []string
+			Interval      time.Duration
+			Timeout       time.Duration
+			StartPeriod   time.Duration
+			StartInterval time.Duration
+			Retries       int
+		}
+		return fmt.Sprintf("%+v", healthcheckConfig{hc.Test, hc.Interval, hc.Timeout, hc.StartPeriod, hc.StartInterval, hc.Retries})
+	}
+	// What fmt's %q makes of docker's HealthConfig pointer: its fields
+	// quoted, the retry count as a rune.
+	return fmt.Sprintf("&{%q %q %q %q %s}", hc.Test, hc.Interval.String(), hc.Timeout.String(), hc.StartPeriod.String(), strconv.QuoteRune(rune(hc.Retries)))
 }
 
 func portsMap(ports []string) []string {

@@ -9,8 +9,9 @@
 // directory. The snapshot's diff (the overlay upper dir, or a tree diff on
 // the native snapshotter) becomes the step's layer, and the snapshot is
 // committed under the layer's chain ID, so the next step and later
-// containers mount it without unpacking. A step that changed nothing, and
-// every config-only instruction, is a history row with empty_layer.
+// containers mount it without unpacking. A step that changed nothing still
+// makes a layer (an empty tar), as BuildKit's do; every config-only
+// instruction is a history row with empty_layer.
 //
 // Layers are not compressed while building (unless Options.StoreBlobs):
 // the diff is tarred once to hash it (the diffID) and to record a

@@ -31,17 +31,18 @@ var dockerCases = []struct {
 	name  string
 	base  string
 	files map[string]string
+	args  []string // --build-arg K=V
 }{
-	{"whiteouts and opaque dirs", "", map[string]string{"Dockerfile": "FROM busybox\nRUN rm /opt/keep && rm -rf /opt/old && mkdir /opt/old && echo new > /opt/old/c\n"}},
+	{"whiteouts and opaque dirs", "", map[string]string{"Dockerfile": "FROM busybox\nRUN rm /opt/keep && rm -rf /opt/old && mkdir /opt/old && echo new > /opt/old/c\n"}, nil},
 	{"hardlinks and symlinks", "", map[string]string{"Dockerfile": "FROM busybox\nRUN mkdir /h && echo x > /h/a && ln /h/a /h/b && ln -s a /h/s && ln -s /nowhere /h/dangling\nCOPY tree/ /t/\n",
-		"tree/f": "F", "tree/l": "->f", "tree/d/g": "G"}},
+		"tree/f": "F", "tree/l": "->f", "tree/d/g": "G"}, nil},
 	{"chown and chmod", "", map[string]string{"Dockerfile": "FROM busybox\nCOPY --chown=app:staff --chmod=640 files/ /c/\nCOPY --chown=1234 a /u/\nCOPY --chmod=755 a /x\nRUN chown -R nobody /c && chmod 700 /c\n",
-		"files/one": "1", "files/sub/two": "2", "a": "A"}},
+		"files/one": "1", "files/sub/two": "2", "a": "A"}, nil},
 	{"copy semantics", "", map[string]string{"Dockerfile": "FROM busybox\nWORKDIR /w\nCOPY *.txt ./\nCOPY dir /d\nCOPY dir/ /e/\nCOPY a.txt /f\nCOPY a.txt b.txt /g/\n",
-		"a.txt": "A", "b.txt": "B", "c.md": "C", "dir/x": "X", "dir/sub/y": "Y"}},
-	{"multi-stage", "", map[string]string{"Dockerfile": "FROM busybox AS one\nRUN echo 1 > /one\nFROM busybox AS two\nRUN echo 2 > /two\nFROM busybox\nCOPY --from=one /one /x/\nCOPY --from=1 /two /x/two\nCOPY --from=busybox /etc/group /x/group\n"}},
-	{"onbuild", "FROM busybox\nONBUILD RUN echo triggered > /trig\nONBUILD ENV FROM_TRIGGER=yes\n", map[string]string{"Dockerfile": "FROM base:test\nRUN cat /trig > /copy\n"}},
-	{"arg scoping", "", map[string]string{"Dockerfile": "ARG V=global\nARG BASE=busybox\nFROM $BASE\nRUN echo \"[$V]\" > /before\nARG V\nRUN echo \"[$V]\" > /after\nARG W=stage\nENV FROM_ARG=$W\nRUN echo \"$W $FROM_ARG\" > /w\n"}},
+		"a.txt": "A", "b.txt": "B", "c.md": "C", "dir/x": "X", "dir/sub/y": "Y"}, nil},
+	{"multi-stage", "", map[string]string{"Dockerfile": "FROM busybox AS one\nRUN echo 1 > /one\nFROM busybox AS two\nRUN echo 2 > /two\nFROM busybox\nCOPY --from=one /one /x/\nCOPY --from=1 /two /x/two\nCOPY --from=busybox /etc/group /x/group\n"}, nil},
+	{"onbuild", "FROM busybox\nONBUILD RUN echo triggered > /trig\nONBUILD ENV FROM_TRIGGER=yes\n", map[string]string{"Dockerfile": "FROM base:test\nRUN cat /trig > /copy\n"}, nil},
+	{"arg scoping", "", map[string]string{"Dockerfile": "ARG V=global\nARG BASE=busybox\nFROM $BASE\nRUN echo \"[$V]\" > /before\nARG V\nRUN echo \"[$V]\" > /after\nARG W=stage\nENV FROM_ARG=$W\nRUN echo \"$W $FROM_ARG\" > /w\n"}, nil},
 	{"config", "", map[string]string{"Dockerfile": `FROM busybox
 ENV A=1 B="two words"
 ENV C=${A}x
@@ -57,12 +58,37 @@ SHELL ["/bin/sh", "-ec"]
 HEALTHCHECK --interval=7s --timeout=3s --start-period=2s --retries=4 CMD ["true"]
 ENTRYPOINT ["/bin/echo"]
 CMD ["hello"]
-`}},
+`}, nil},
 	// Docker 20.10's built-in frontend has no here-documents (they need a
 	// newer "# syntax=" frontend it would pull), so none here.
-	{"shell forms", "", map[string]string{"Dockerfile": "FROM busybox\nSHELL [\"/bin/sh\", \"-c\"]\nRUN echo one > /h1 && echo two >> /h1\nCMD echo shell form\nENTRYPOINT echo entry\n"}},
+	{"shell forms", "", map[string]string{"Dockerfile": "FROM busybox\nSHELL [\"/bin/sh\", \"-c\"]\nRUN echo one > /h1 && echo two >> /h1\nCMD echo shell form\nENTRYPOINT echo entry\n"}, nil},
+	// A RUN's sandbox (item 4): BuildKit's /etc/hosts and hostname, the
+	// host's resolv.conf, no HOSTNAME variable; none of them in the layer.
+	{"run sandbox", "", map[string]string{"Dockerfile": "FROM busybox\nRUN hostname > /hn; cat /etc/hosts > /hosts; env | sort > /env; test -s /etc/resolv.conf && echo yes > /rc\n"}, nil},
+	// FROM --platform as an architecture alone or an automatic ARG (item 1).
+	{"platform forms", "", map[string]string{"Dockerfile": "FROM --platform=$BUILDPLATFORM busybox AS b\nRUN echo b > /b\nFROM --platform=$TARGETARCH busybox\nCOPY --from=b /b /b\nFROM --platform=$TARGETOS/$TARGETARCH busybox\nCOPY --from=1 /b /c\n"}, nil},
+	// USER before WORKDIR: the directories belong to the user, a trailing
+	// slash is kept, WORKDIR on an existing directory and a RUN that
+	// changes nothing still make layers, WORKDIR / does not (items 3, 6, 7).
+	{"user before workdir", "", map[string]string{"Dockerfile": "FROM busybox\nUSER app\nWORKDIR /home/app/src/\nRUN touch made-by-app && id -u > uid\nWORKDIR /home/app/src\nRUN true\nUSER root\nWORKDIR /\nWORKDIR /opt\n"}, nil},
+	// A rootfs image: FROM scratch gets WorkingDir "/" (item 5).
+	{"scratch rootfs", "", map[string]string{"Dockerfile": "FROM busybox AS rootfs\nRUN mkdir -p /out/bin /out/etc && cp /bin/busybox /out/bin/ && echo root:x:0:0::/:/bin/sh > /out/etc/passwd\nFROM scratch\nCOPY --from=rootfs /out/ /\nCMD [\"/bin/busybox\", \"sh\"]\n"}, nil},
+	// A Node app on an ONBUILD parent, as the old node:onbuild images:
+	// no history row per trigger (item 8), the child's rows are the
+	// triggers that ran.
+	{"node onbuild parent", "FROM busybox\nRUN mkdir -p /usr/src/app\nWORKDIR /usr/src/app/\nONBUILD ARG NODE_ENV=production\nONBUILD COPY package.json /usr/src/app/\nONBUILD RUN echo \"install $NODE_ENV\" > installed && cat package.json >> installed\nONBUILD COPY . /usr/src/app\nCMD [\"npm\", \"start\"]\n",
+		map[string]string{"Dockerfile": "FROM base:test\nEXPOSE 3000\n", "package.json": `{"name":"app","version":"1.0.0"}`, "server.js": "console.log('hi')\n"}, nil},
+	// ARG and ENV: ARG rows show the Dockerfile's default and never the
+	// --build-arg value; RUN rows list the ARGs in scope as "|N K=V"
+	// with what the RUN sees (an ENV of the same name wins) (item 9).
+	{"arg env interplay", "", map[string]string{"Dockerfile": "ARG VERSION=1.2\nFROM busybox\nARG VERSION\nARG TOKEN\nARG MODE=dev\nENV MODE=prod PATH=/opt/bin:$PATH\nRUN echo \"$VERSION $TOKEN $MODE\" > /v\nARG UNSET\nARG VERSION\nRUN echo \"[$UNSET] $VERSION\" > /w\n"},
+		[]string{"TOKEN=s3cret", "VERSION=9"}},
+	// A Go service's multi-stage build with a cache mount (no toolchain
+	// here: the shape is what matters).
+	{"go multi-stage cache mount", "", map[string]string{"Dockerfile": "FROM busybox AS build\nWORKDIR /src\nCOPY go.mod main.go ./\nRUN --mount=type=cache,target=/root/.cache/go-build echo object > /root/.cache/go-build/o && cat main.go > /app\nFROM busybox\nCOPY --from=build /app /usr/local/bin/app\nUSER nobody\nENTRYPOINT [\"/usr/local/bin/app\"]\n",
+		"go.mod": "module example.com/app\n", "main.go": "package main\nfunc main() {}\n"}, nil},
 	{"dockerignore", "", map[string]string{"Dockerfile": "FROM busybox\nCOPY . /ctx/\n", ".dockerignore": "*.log\n!keep.log\nsecret/\n**/*.tmp\n",
-		"a.log": "x", "keep.log": "k", "secret/s": "s", "sub/t.tmp": "t", "sub/ok": "ok"}},
+		"a.log": "x", "keep.log": "k", "secret/s": "s", "sub/t.tmp": "t", "sub/ok": "ok"}, nil},
 }
 
 func TestSameAsDocker(t *testing.T) {
@@ -107,8 +133,15 @@ func TestSameAsDocker(t *testing.T) {
 				}
 			}
 			dir := writeContext(t, tc.files)
-			mustBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{ref}})
-			if _, err := docker(nil, "build", "--network", "none", "-q", "-t", ref, dir); err != nil {
+			bargs := map[string]string{}
+			dargs := []string{"build", "--network", "none", "-q", "-t", ref}
+			for _, kv := range tc.args {
+				k, v, _ := strings.Cut(kv, "=")
+				bargs[k] = v
+				dargs = append(dargs, "--build-arg", kv)
+			}
+			mustBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{ref}, BuildArgs: bargs})
+			if _, err := docker(nil, append(dargs, dir)...); err != nil {
 				t.Fatal(err)
 			}
 
@@ -129,7 +162,7 @@ func TestSameAsDocker(t *testing.T) {
 				t.Errorf("files (-docker +strata):\n%s", diff)
 			}
 
-			// Config.
+			// Config, as inspect shows it.
 			raw, err := docker(nil, "inspect", "--format", "{{json .Config}}", ref)
 			if err != nil {
 				t.Fatal(err)
@@ -138,12 +171,82 @@ func TestSameAsDocker(t *testing.T) {
 			if err := json.Unmarshal(raw, &dc); err != nil {
 				t.Fatal(err)
 			}
-			sc := imageConfig(t, e, ref).Config
-			if diff := cmp.Diff(compareConfig(dc), compareConfig(sc)); diff != "" {
+			ins, err := e.InspectImage(context.Background(), ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(compareConfig(dc), compareConfig(ins.Config)); diff != "" {
 				t.Errorf("config (-docker +strata):\n%s", diff)
+			}
+
+			// History and layers: the rows the builders wrote (the
+			// base's import rows differ) and how many layers they made.
+			saved, err := docker(nil, "save", ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dh, dlayers := builtHistory(t, savedConfig(t, saved))
+			sh, slayers := builtHistory(t, imageConfig(t, e, ref))
+			if diff := cmp.Diff(dh, sh); diff != "" {
+				t.Errorf("history (-docker +strata):\n%s", diff)
+			}
+			if dlayers != slayers {
+				t.Errorf("layers made by the build: docker %d, strata %d", dlayers, slayers)
 			}
 		})
 	}
+}
+
+// builtHistory returns the history rows a Dockerfile build wrote (those
+// with BuildKit's comment) as "CREATED_BY" or "CREATED_BY (empty)", and
+// how many layers the image has beyond those its import rows account for.
+func builtHistory(t *testing.T, img build.Image) ([]string, int) {
+	t.Helper()
+	var rows []string
+	base := 0
+	for _, h := range img.History {
+		if h.Comment != build.CacheComment {
+			if !h.EmptyLayer {
+				base++ // a base image's layer
+			}
+			continue
+		}
+		row := h.CreatedBy
+		if h.EmptyLayer {
+			row += " (empty)"
+		}
+		rows = append(rows, row)
+	}
+	return rows, len(img.RootFS.DiffIDs) - base
+}
+
+// savedConfig reads the image config out of a docker save tarball of one
+// image.
+func savedConfig(t *testing.T, b []byte) build.Image {
+	t.Helper()
+	files := map[string][]byte{}
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(h.Name, ".json") {
+			files[h.Name], _ = io.ReadAll(tr)
+		}
+	}
+	var m []struct{ Config string }
+	if err := json.Unmarshal(files["manifest.json"], &m); err != nil || len(m) != 1 {
+		t.Fatalf("docker save: manifest.json %q: %v", files["manifest.json"], err)
+	}
+	img, err := build.DecodeImage(files[m[0].Config])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
 }
 
 // compareConfig keeps the fields both builders must agree on, with empty

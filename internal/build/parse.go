@@ -57,6 +57,11 @@ type Dockerfile struct {
 	MetaArgs []Instruction // ARGs before the first FROM
 	Stages   []Stage
 	Escape   rune
+	// Syntax is the "# syntax=" directive's frontend, "" without one.
+	// Docker 20.10 builds such a Dockerfile with that (current) frontend
+	// and one without it with its built-in one; where their images differ
+	// (history texts), the builder follows the one docker would use.
+	Syntax string
 }
 
 var knownInstructions = []string{"from", "run", "cmd", "label", "maintainer", "expose", "env", "add", "copy",
@@ -93,6 +98,7 @@ func Parse(name string, data []byte) (*Dockerfile, error) {
 		return nil, &Error{File: name, Line: line, Msg: msg}
 	}
 	df := &Dockerfile{Name: name, Escape: res.EscapeToken}
+	df.Syntax, _, _, _ = parser.DetectSyntax(data)
 	var cur *Stage
 	for _, n := range res.AST.Children {
 		in, err := convert(name, n)

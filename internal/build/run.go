@@ -7,11 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -46,13 +49,26 @@ func (b *builder) runStep(ctx context.Context, s *state, in Instruction) error {
 	}
 	args := b.command(s, in)
 	stdin := ""
+	var script *runMount // a heredoc run as a file, through its #! line
 	if len(in.Heredocs) > 0 && !in.JSON {
-		// As BuildKit: "RUN <<EOF" runs the document as the script; any
-		// other heredoc goes back to the shell with its body and end line.
+		// As BuildKit: "RUN <<EOF" runs the document as the script, or,
+		// when it starts with "#!", writes it to an executable file under
+		// /dev/pipes/ (a mount, so in no layer) that the shell runs, so
+		// its own interpreter does; any other heredoc goes back to the
+		// shell with its body and end line.
 		h := in.Heredocs[0]
 		line := strings.TrimSpace(strings.Join(in.Args, " "))
 		if len(in.Heredocs) == 1 && strings.HasPrefix(line, "<<") && strings.Trim(strings.TrimLeft(line[2:], "-"), `"' `) == h.Name {
-			args = append(append([]string{}, s.shellOf()...), h.Content)
+			body := h.Content
+			if h.Chomp {
+				body = parser.ChompHeredocContent(body)
+			}
+			if strings.HasPrefix(body, "#!") {
+				target := path.Join("/dev/pipes", h.Name)
+				script = &runMount{typ: "sys", target: target, data: body, mode: 0o755}
+				body = target
+			}
+			args = append(append([]string{}, s.shellOf()...), body)
 		} else {
 			script := line + "\n"
 			for _, h := range in.Heredocs {
@@ -74,6 +90,9 @@ func (b *builder) runStep(ctx context.Context, s *state, in Instruction) error {
 		return err
 	}
 	key := cache.Key(s.key, createdBy, "args:"+strings.Join(sortedKV(s.args), "\n"), "network:"+network, "stdin:"+stdin)
+	if script != nil {
+		key = cache.Key(key, "script:"+script.data)
+	}
 	if len(mounts) > 0 {
 		key = cache.Key(key, "mounts:"+mountPart)
 	}
@@ -95,9 +114,14 @@ func (b *builder) runStep(ctx context.Context, s *state, in Instruction) error {
 			cfg.Env = append(cfg.Env, "SSH_AUTH_SOCK="+m.target)
 		}
 	}
-	return b.fsStep(ctx, s, in, log, key, createdBy, inp, func(ctx context.Context, root string) error {
+	history := "RUN " + b.runArgsText(s) + strings.Join(args, " ") + " # buildkit"
+	return b.fsStep(ctx, s, in, log, key, history, inp, func(ctx context.Context, root string) error {
 		var code int
-		st, err := b.withRunMounts(ctx, root, mounts, func(ms []specs.Mount, secretEnv []string) error {
+		sys := sysMounts(network)
+		if script != nil {
+			sys = append(sys, script)
+		}
+		st, err := b.withRunMounts(ctx, root, append(sys, mounts...), func(ms []specs.Mount, secretEnv []string) error {
 			// cfg is this RUN's copy: the secrets go into its container's
 			// environment and never into the image config.
 			c := cfg
@@ -118,6 +142,51 @@ func (b *builder) runStep(ctx context.Context, s *state, in Instruction) error {
 		log.flush()
 		return nil
 	})
+}
+
+// runArgsText is what BuildKit puts before a RUN's command in its history
+// row when the stage declared ARGs: "|N K=V … ", each ARG with the value
+// the RUN sees (an ENV of the same name wins) or "" without one, in the
+// order declared. Docker 20.10's built-in frontend repeats an ARG declared
+// twice; the current one, which a "# syntax=" line selects, lists it once.
+func (b *builder) runArgsText(s *state) string {
+	if len(s.argOrder) == 0 {
+		return ""
+	}
+	env := map[string]string{}
+	for _, kv := range s.env() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	var parts []string
+	at := map[string]int{}
+	for _, k := range s.argOrder {
+		kv := k + "=" + env[k]
+		if i, ok := at[k]; ok && b.df.Syntax != "" {
+			parts[i] = kv
+			continue
+		}
+		at[k] = len(parts)
+		parts = append(parts, kv)
+	}
+	return fmt.Sprintf("|%d %s ", len(parts), strings.Join(parts, " "))
+}
+
+// sandboxHostname is a RUN's hostname, BuildKit's, which packages may
+// record in the image (debconf does).
+const sandboxHostname = "buildkitsandbox"
+
+// sysMounts are the files every RUN sees, as BuildKit's: /etc/hosts naming
+// localhost and the sandbox's hostname, and the host's resolv.conf, both
+// read-only binds, so none of them (nor what a package's install script
+// would write there) lands in the layer; a mount point the rootfs lacked is
+// removed after the run, as RUN --mount's are.
+func sysMounts(network string) []*runMount {
+	hosts := "127.0.0.1\tlocalhost " + sandboxHostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	return []*runMount{
+		{typ: "sys", target: "/etc/hosts", data: hosts},
+		{typ: "sys", target: "/etc/resolv.conf", data: runtime.HostResolvConf(network == "host")},
+	}
 }
 
 // dedupEnv keeps the last value of each variable, in first-seen order.
@@ -159,7 +228,7 @@ func (b *builder) runContainer(ctx context.Context, rootfs string, cfg ocispec.I
 		Config:      cfg,
 		Entrypoint:  []string{},
 		Args:        args,
-		Hostname:    "strata-build",
+		Hostname:    sandboxHostname,
 		Network:     runtime.NetworkMode(network),
 		CgroupsPath: "/strata/" + id,
 	})
@@ -167,6 +236,11 @@ func (b *builder) runContainer(ctx context.Context, rootfs string, cfg ocispec.I
 		return -1, err
 	}
 	spec.Mounts = append(spec.Mounts, mounts...)
+	if !hasEnv(cfg.Env, "HOSTNAME") {
+		// As BuildKit: a RUN's environment has no HOSTNAME (a container's
+		// has, which the runtime spec adds for docker run).
+		spec.Process.Env = slices.DeleteFunc(spec.Process.Env, func(e string) bool { return strings.HasPrefix(e, "HOSTNAME=") })
+	}
 	// The spec holds the environment, and so any secret given as env=:
 	// keep it in memory, as secret files are.
 	bundle, err := os.MkdirTemp(secretTempDir(), "strata-bundle-")

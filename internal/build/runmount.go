@@ -45,6 +45,7 @@ type runMount struct {
 	env        string // secret: the variable that gets the value
 	sshFirst   bool   // the RUN's first ssh mount: SSH_AUTH_SOCK names it
 	autoTarget bool   // an ssh mount without target=
+	data       string // sys: the file's content (sysMounts)
 
 	// Resolved by mountKeys: what the source is read from.
 	fromChain digest.Digest // a stage's or image's layers

@@ -98,9 +98,6 @@ func (b *builder) mountKeys(ctx context.Context, s *state, in Instruction, mount
 // made, for pruneUpper.
 func (b *builder) withRunMounts(ctx context.Context, rootfs string, mounts []*runMount, fn func(ms []specs.Mount, env []string) error) (*stubs, error) {
 	st := &stubs{root: rootfs}
-	if len(mounts) == 0 {
-		return st, fn(nil, nil)
-	}
 	roots := make([]string, len(mounts))
 	var open func(i int) error
 	open = func(i int) error {
@@ -149,6 +146,18 @@ func (b *builder) mountAll(ctx context.Context, rootfs string, mounts []*runMoun
 				sm.Options = append(sm.Options, "ro")
 			}
 			isFile[m.target] = file
+		case "sys":
+			p := filepath.Join(tmp, "sys-"+strconv.Itoa(i))
+			if err := os.WriteFile(p, []byte(m.data), 0o644); err != nil {
+				return err
+			}
+			if m.mode != 0 {
+				if err := os.Chmod(p, m.mode); err != nil {
+					return err
+				}
+			}
+			sm.Type, sm.Source, sm.Options = "bind", p, []string{"rbind", "rprivate", "ro"}
+			isFile[m.target] = true
 		case "cache":
 			dir, unlock, err := b.cacheDir(ctx, m, roots[i])
 			if err != nil {
@@ -217,8 +226,8 @@ func (b *builder) mountAll(ctx context.Context, rootfs string, mounts []*runMoun
 				under = true
 			}
 		}
-		if under {
-			continue
+		if under || strings.HasPrefix(sm.Destination, "/dev/") {
+			continue // /dev is the runtime's tmpfs
 		}
 		if err := st.make(sm.Destination, isFile[sm.Destination]); err != nil {
 			st.remove()

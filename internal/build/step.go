@@ -43,7 +43,8 @@ func (b *builder) stepID(s *state, createdBy string) digest.Digest {
 // fsStep runs a step that changes files: from the cache when key has a
 // record whose layer is still there, else by running mutate on a new
 // snapshot over the stage's top layer and storing the snapshot's diff as
-// a layer. A step that changed nothing becomes an empty_layer row.
+// a layer. A step that changed nothing still makes a layer (an empty tar),
+// as BuildKit's RUN, COPY and WORKDIR do: the image has as many layers.
 func (b *builder) fsStep(ctx context.Context, s *state, in Instruction, log *stepLog, key digest.Digest, createdBy string, inp *stepInputs, mutate func(ctx context.Context, root string) error) error {
 	if !b.opts.NoCache {
 		if rec, ok := b.lookup(ctx, s, key); ok {
@@ -211,15 +212,6 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 				return rec, err
 			}
 		}
-		names, err := readNames(upper)
-		if err != nil {
-			return rec, err
-		}
-		if len(names) == 0 {
-			rec.Empty = true
-			b.queue(rec, inp, nil, "")
-			return rec, nil
-		}
 		write = func(w io.Writer, o archive.WriteOptions) error { return archive.WriteOverlayDiff(ctx, w, upper, o) }
 	} else {
 		lower := ""
@@ -246,11 +238,6 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 	created, index, err := b.createLayer(ctx, write)
 	if err != nil {
 		return rec, fmt.Errorf("write layer: %w", err)
-	}
-	if created.Size <= 1024 && b.be.Driver != "overlay" {
-		rec.Empty = true // only the tar's end blocks
-		b.queue(rec, inp, nil, "")
-		return rec, nil
 	}
 	chainID := chainOf(s.chainID, created.DiffID)
 	if err := b.be.Snap.Commit(ctx, chainID.String(), skey); err != nil {

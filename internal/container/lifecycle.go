@@ -156,7 +156,7 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 	for _, f := range []struct{ name, data string }{
 		{"hostname", hostname + "\n"},
 		{"hosts", hosts},
-		{"resolv.conf", hostResolvConf()},
+		{"resolv.conf", runtime.HostResolvConf(false)},
 	} {
 		if err = writeFile(filepath.Join(dir, f.name), f.data); err != nil {
 			return nil, fmt.Errorf("create container: %w", err)

@@ -320,22 +320,4 @@ func writeFile(path string, data string) error {
 	return os.WriteFile(path, []byte(data), 0o644)
 }
 
-// hostResolvConf is the host's resolv.conf without loopback nameservers,
-// which mean nothing in the container's network namespace.
-func hostResolvConf() string {
-	b, err := os.ReadFile("/etc/resolv.conf")
-	if err != nil {
-		return ""
-	}
-	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 && f[0] == "nameserver" && (strings.HasPrefix(f[1], "127.") || f[1] == "::1") {
-			continue
-		}
-		out = append(out, line)
-	}
-	return strings.TrimRight(strings.Join(out, "\n"), "\n") + "\n"
-}
-
 var _ = io.Discard

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/containerd/platforms"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -218,17 +219,19 @@ func FormatPlatform(p ocispec.Platform) string {
 	return s
 }
 
-// ParsePlatform reads os/arch[/variant].
+// ParsePlatform reads a platform as docker and BuildKit do (containerd's
+// platforms.Parse): os/arch[/variant], or an architecture or an OS alone
+// for this machine's other half ("amd64" is linux/amd64 here), with
+// aliases normalised ("x86_64" is amd64, "aarch64" arm64).
 func ParsePlatform(s string) (ocispec.Platform, error) {
-	parts := strings.Split(s, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return ocispec.Platform{}, invalid("platform %q: want os/arch[/variant]", s)
+	if s == "" || strings.Count(s, "/") > 2 {
+		return ocispec.Platform{}, invalid("platform %q: want os/arch[/variant] or an architecture", s)
 	}
-	p := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
-	if len(parts) == 3 {
-		p.Variant = parts[2]
+	p, err := platforms.Parse(s)
+	if err != nil {
+		return ocispec.Platform{}, invalid("platform %q: want os/arch[/variant] or an architecture (%v)", s, err)
 	}
-	return p, nil
+	return platforms.Normalize(p), nil
 }
 
 // SelectPlatform picks the manifest of an index for platform p. When none

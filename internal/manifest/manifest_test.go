@@ -91,3 +91,31 @@ func FuzzDecodeManifest(f *testing.F) {
 		}
 	})
 }
+
+// TestParsePlatform: the forms docker and BuildKit accept (issue 19,
+// item 1): an architecture alone is this OS's, aliases are normalised.
+func TestParsePlatform(t *testing.T) {
+	host := Platform()
+	for _, tc := range []struct{ in, want string }{
+		{"linux/amd64", "linux/amd64"},
+		{"amd64", "linux/amd64"},
+		{"linux/x86_64", "linux/amd64"},
+		{"linux/arm/v7", "linux/arm/v7"},
+		{"aarch64", "linux/arm64"},
+		{"linux", "linux/" + host.Architecture},
+	} {
+		p, err := ParsePlatform(tc.in)
+		if err != nil {
+			t.Errorf("ParsePlatform(%q): %v", tc.in, err)
+			continue
+		}
+		if got := FormatPlatform(p); got != tc.want {
+			t.Errorf("ParsePlatform(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "linux/amd64/v1/x", "lin ux/amd64"} {
+		if _, err := ParsePlatform(bad); err == nil {
+			t.Errorf("ParsePlatform(%q) accepted", bad)
+		}
+	}
+}
