@@ -249,3 +249,38 @@ func TestTokenConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenKeyIDLikeDistribution: a token naming its key by kid, as
+// Harbor and docker_auth do, is accepted by distribution 2.8 (which
+// computes key IDs with docker's libtrust) and by Strata alike, so the
+// two agree on the key ID format.
+func TestTokenKeyIDLikeDistribution(t *testing.T) {
+	ts := testutil.NewTokenServer(t, "strata-test")
+	ts.KeyID = LibtrustKeyID
+	ts.Grant = func(user, typ, name string, actions []string) []string { return actions }
+	dist := "http://" + testutil.DistributionToken(t, ts)
+	srv := tokenRegistry(t, ts, AccessPolicy{})
+	for name, base := range map[string]string{"distribution": dist, "strata": srv.URL} {
+		res, err := http.Get(base + "/v2/app/tags/list")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		ch := res.Header.Get("WWW-Authenticate")
+		if res.StatusCode != 401 || !strings.Contains(ch, `scope="repository:app:pull"`) {
+			t.Fatalf("%s without a token: %d %q", name, res.StatusCode, ch)
+		}
+		tok := fetchToken(t, ch, "", "")
+		rq, _ := http.NewRequest("GET", base+"/v2/app/tags/list", nil)
+		rq.Header.Set("Authorization", "Bearer "+tok)
+		res, err = http.DefaultClient.Do(rq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 404 || !strings.Contains(string(b), "NAME_UNKNOWN") {
+			t.Errorf("%s with a kid token: %d %s (want 404 NAME_UNKNOWN: let in, nothing there)", name, res.StatusCode, b)
+		}
+	}
+}

@@ -19,6 +19,23 @@ const DistributionBinary = "/usr/bin/docker-registry"
 // when the registry is not installed.
 func Distribution(t testing.TB, htpasswd string) string {
 	t.Helper()
+	auth := ""
+	if htpasswd != "" {
+		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: test\n    path: %s\n", htpasswd)
+	}
+	return distribution(t, auth)
+}
+
+// DistributionToken starts docker-registry as Distribution does, with
+// token auth against the token server ts.
+func DistributionToken(t testing.TB, ts *TokenServer) string {
+	t.Helper()
+	return distribution(t, fmt.Sprintf("auth:\n  token:\n    realm: %s\n    service: %s\n    issuer: %s\n    rootcertbundle: %s\n",
+		ts.URL, ts.Service, ts.Issuer, ts.Bundle))
+}
+
+func distribution(t testing.TB, auth string) string {
+	t.Helper()
 	if _, err := os.Stat(DistributionBinary); err != nil {
 		t.Skipf("skipping %s: needs %s (apt-get install docker-registry)", t.Name(), DistributionBinary)
 	}
@@ -42,9 +59,7 @@ storage:
 http:
   addr: %s
 `, filepath.Join(dir, "data"), addr)
-	if htpasswd != "" {
-		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: test\n    path: %s\n", htpasswd)
-	}
+	cfg += auth
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
