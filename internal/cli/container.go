@@ -47,7 +47,7 @@ var containerVerbs = []func(c *CLI) *cobra.Command{
 	newCreateCommand, newRunCommand, newStartCommand, newStopCommand, newKillCommand,
 	newRestartCommand, newRmCommand, newLogsCommand, newExecCommand, newWaitCommand,
 	newCpCommand, newExportCommand, newDiffCommand, newCommitCommand, newPauseCommand,
-	newUnpauseCommand, newContainerInspectCommand,
+	newUnpauseCommand, newContainerInspectCommand, newUpdateCommand, newStatsCommand,
 }
 
 func newContainerCommand(c *CLI) *cobra.Command {

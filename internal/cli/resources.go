@@ -27,18 +27,21 @@ type resourceFlags struct {
 // addResourceFlags adds the flags; update has no --ulimit, --shm-size or
 // --oom-kill-disable (docker's update has none either).
 func addResourceFlags(fs *pflag.FlagSet, f *resourceFlags, update bool) {
-	fs.StringVarP(&f.memory, "memory", "m", "", "memory limit (a size: 64m, 1g)")
-	fs.StringVar(&f.memorySwap, "memory-swap", "", "memory plus swap limit (a size; -1: unlimited swap; default: twice --memory)")
-	fs.StringVar(&f.memoryReservation, "memory-reservation", "", "memory soft limit (a size)")
-	fs.StringVar(&f.cpus, "cpus", "", "number of CPUs (0.5: half a CPU's time)")
-	fs.StringVarP(&f.cpuShares, "cpu-shares", "c", "", "CPU shares (relative weight; default 1024)")
-	fs.StringVar(&f.cpusetCpus, "cpuset-cpus", "", "CPUs in which to allow execution (0-3, 0,1)")
-	fs.StringVar(&f.pidsLimit, "pids-limit", "", "limit the number of processes (-1: unlimited)")
+	str := func(p *string, name, short, typ, usage string) {
+		fs.VarP(&typedString{p: p, typ: typ}, name, short, usage)
+	}
+	str(&f.memory, "memory", "m", "bytes", "memory limit (64m, 1g)")
+	str(&f.memorySwap, "memory-swap", "", "bytes", "memory plus swap limit (-1: unlimited swap; default: twice --memory)")
+	str(&f.memoryReservation, "memory-reservation", "", "bytes", "memory soft limit")
+	str(&f.cpus, "cpus", "", "decimal", "number of CPUs (0.5: half a CPU's time)")
+	str(&f.cpuShares, "cpu-shares", "c", "int", "CPU shares (relative weight; default 1024)")
+	str(&f.cpusetCpus, "cpuset-cpus", "", "string", "CPUs in which to allow execution (0-3, 0,1)")
+	str(&f.pidsLimit, "pids-limit", "", "int", "limit the number of processes (-1: unlimited)")
 	if update {
 		return
 	}
 	fs.StringArrayVar(&f.ulimits, "ulimit", nil, "ulimit: NAME=SOFT[:HARD] (nofile=1024:2048)")
-	fs.StringVar(&f.shmSize, "shm-size", "", "size of /dev/shm (default 64m)")
+	str(&f.shmSize, "shm-size", "", "bytes", "size of /dev/shm (default 64m)")
 	fs.BoolVar(&f.oomKillDisable, "oom-kill-disable", false, "disable the OOM killer (cgroup v1 only)")
 }
 
@@ -146,3 +149,14 @@ func parseNanoCPUs(v string) (int64, error) {
 	}
 	return nano.Num().Int64(), nil
 }
+
+// typedString keeps a flag's text for apply to parse (so that a bad value
+// is run's exit 125, not a flag error), with docker's type name in help.
+type typedString struct {
+	p   *string
+	typ string
+}
+
+func (t *typedString) Set(v string) error { *t.p = v; return nil }
+func (t *typedString) String() string     { return *t.p }
+func (t *typedString) Type() string       { return t.typ }
