@@ -239,11 +239,20 @@ func (s Security) apply(sp *specs.Spec, rootfs string, nnpDefault bool) error {
 		}
 		sp.Mounts = append(sp.Mounts, m)
 	}
-	if len(s.Sysctls) > 0 {
-		sp.Linux.Sysctl = map[string]string{}
-		for k, v := range s.Sysctls {
-			sp.Linux.Sysctl[k] = v
-		}
+	sysctls := map[string]string{}
+	if slices.ContainsFunc(sp.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.NetworkNamespace }) {
+		// Docker's defaults in a network namespace of the container's
+		// own, where they cannot open anything of the host's: any user
+		// may bind ports below 1024 and send ICMP echo without a raw
+		// socket.
+		sysctls["net.ipv4.ip_unprivileged_port_start"] = "0"
+		sysctls["net.ipv4.ping_group_range"] = "0 2147483647"
+	}
+	for k, v := range s.Sysctls {
+		sysctls[k] = v
+	}
+	if len(sysctls) > 0 {
+		sp.Linux.Sysctl = sysctls
 	}
 	return nil
 }

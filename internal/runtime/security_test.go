@@ -236,6 +236,15 @@ func TestSpecSecurity(t *testing.T) {
 		if len(sp.Linux.MaskedPaths) == 0 || len(sp.Linux.ReadonlyPaths) == 0 {
 			t.Error("no masked or read-only paths")
 		}
+		// Docker's sysctls in a network namespace of the container's own.
+		want := map[string]string{"net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
+		if diff := cmp.Diff(want, sp.Linux.Sysctl); diff != "" {
+			t.Errorf("sysctls (-want +got):\n%s", diff)
+		}
+		host, err := Spec(SpecOptions{Rootfs: root, Config: ocispec.ImageConfig{Cmd: []string{"sh"}}, Network: "host"})
+		if err != nil || host.Linux.Sysctl != nil {
+			t.Errorf("--network host: sysctls %v, %v", host.Linux.Sysctl, err)
+		}
 	})
 	t.Run("engine default no-new-privileges, and the option over it", func(t *testing.T) {
 		if !spec(t, Security{}, true).Process.NoNewPrivileges {
@@ -308,7 +317,7 @@ func TestSpecSecurity(t *testing.T) {
 		for _, m := range sp.Mounts {
 			found = found || (m.Destination == "/scratch" && m.Type == "tmpfs")
 		}
-		if !found || sp.Linux.Sysctl["net.ipv4.ip_forward"] != "1" {
+		if !found || sp.Linux.Sysctl["net.ipv4.ip_forward"] != "1" || sp.Linux.Sysctl["net.ipv4.ip_unprivileged_port_start"] != "0" {
 			t.Errorf("tmpfs %v, sysctls %v", found, sp.Linux.Sysctl)
 		}
 	})
