@@ -16,10 +16,8 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
-	"github.com/strata-project/strata/internal/container"
 	"github.com/strata-project/strata/internal/engine"
 	"github.com/strata-project/strata/internal/errdefs"
-	"github.com/strata-project/strata/internal/runtime"
 )
 
 func init() {
@@ -128,40 +126,24 @@ container prune does. Strata never prompts, so -f is accepted and ignored.`,
 	return cmd
 }
 
-// pruneContainers removes every container that is not running and
-// returns the bytes their writable layers took.
+// pruneContainers removes every container that is not running, prints
+// their IDs as docker does, and returns the bytes their writable layers
+// took.
 func pruneContainers(cmd *cobra.Command, c *CLI) (int64, error) {
-	_, s, err := containerStore(cmd, c)
+	e, err := c.Engine(cmd.Context())
 	if err != nil {
 		return 0, err
 	}
-	list, err := s.List(cmd.Context(), container.ListOptions{All: true, Size: true})
-	if err != nil {
-		return 0, err
-	}
-	w := cmd.OutOrStdout()
-	var errs []error
-	var total int64
-	first := true
-	for _, r := range list {
-		if r.State.Live() {
-			continue
+	removed, total, err := e.PruneContainers(cmd.Context())
+	if len(removed) > 0 {
+		w := cmd.OutOrStdout()
+		fmt.Fprintln(w, "Deleted Containers:")
+		for _, id := range removed {
+			fmt.Fprintln(w, id)
 		}
-		if err := s.Remove(cmd.Context(), r.ID, false); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if first {
-			fmt.Fprintln(w, "Deleted Containers:")
-			first = false
-		}
-		fmt.Fprintln(w, r.ID)
-		total += r.SizeRw
-	}
-	if !first {
 		fmt.Fprintln(w)
 	}
-	return total, errors.Join(errs...)
+	return total, err
 }
 
 // createFlags are the flags create and run share.
@@ -208,8 +190,8 @@ func addCreateFlags(fs *pflag.FlagSet, f *createFlags) {
 
 // options turns the flags and IMAGE [COMMAND [ARG...]] into create options
 // (the image is resolved by the engine).
-func (f *createFlags) options(cmd *cobra.Command, args []string) (container.CreateOptions, error) {
-	o := container.CreateOptions{
+func (f *createFlags) options(cmd *cobra.Command, args []string) (engine.CreateOptions, error) {
+	o := engine.CreateOptions{
 		Name: f.name, Cmd: args[1:], WorkingDir: f.workdir, User: f.user,
 		Hostname: f.hostname, Tty: f.tty, OpenStdin: f.interactive, ReadOnly: f.readOnly,
 		Binds: f.volumes, Init: f.init, Publish: f.publish, AutoRemove: f.rm,
@@ -293,7 +275,7 @@ func resolveEnv(files, flags []string) ([]string, error) {
 // terminal puts the caller's terminal in raw mode for an attached -t and
 // reports its size, now and on every SIGWINCH. restore undoes both.
 type terminal struct {
-	sizes   chan runtime.Winsize
+	sizes   chan engine.Winsize
 	restore func()
 }
 
@@ -301,7 +283,7 @@ type terminal struct {
 // raw mode when it is a terminal, and the size of the terminal (stdout's,
 // else stdin's, else 24x80) sent first, since the pty starts at 0x0.
 func openTerminal(stdin io.Reader, stdout io.Writer) *terminal {
-	t := &terminal{sizes: make(chan runtime.Winsize, 4), restore: func() {}}
+	t := &terminal{sizes: make(chan engine.Winsize, 4), restore: func() {}}
 	sizeFd := -1
 	for _, s := range []any{stdout, stdin} {
 		if f, ok := s.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
@@ -309,13 +291,13 @@ func openTerminal(stdin io.Reader, stdout io.Writer) *terminal {
 			break
 		}
 	}
-	size := func() runtime.Winsize {
+	size := func() engine.Winsize {
 		if sizeFd >= 0 {
 			if w, h, err := term.GetSize(sizeFd); err == nil && w > 0 && h > 0 {
-				return runtime.Winsize{Rows: uint16(h), Cols: uint16(w)}
+				return engine.Winsize{Rows: uint16(h), Cols: uint16(w)}
 			}
 		}
-		return runtime.Winsize{Rows: 24, Cols: 80}
+		return engine.Winsize{Rows: 24, Cols: 80}
 	}
 	t.sizes <- size()
 	var undo []func()
@@ -350,19 +332,6 @@ func openTerminal(stdin io.Reader, stdout io.Writer) *terminal {
 		}
 	}
 	return t
-}
-
-// containerStore opens the engine and its container store.
-func containerStore(cmd *cobra.Command, c *CLI) (*engine.Engine, *container.Store, error) {
-	e, err := c.Engine(cmd.Context())
-	if err != nil {
-		return nil, nil, err
-	}
-	s, err := e.Containers()
-	if err != nil {
-		return nil, nil, err
-	}
-	return e, s, nil
 }
 
 // eachContainer runs fn for each argument, printing the argument on

@@ -19,11 +19,11 @@ never the image's layers below, so it costs what the container wrote.`,
 		Example: `  strata diff web`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, s, err := containerStore(cmd, c)
+			s, err := c.Engine(cmd.Context())
 			if err != nil {
 				return err
 			}
-			changes, err := s.Diff(cmd.Context(), args[0])
+			changes, err := s.ContainerDiff(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

@@ -3,14 +3,13 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/strata-project/strata/internal/container"
-	"github.com/strata-project/strata/internal/runtime"
+	"github.com/strata-project/strata/internal/engine"
 )
 
 func init() { commands = append(commands, newExecCommand) }
 
 func newExecCommand(c *CLI) *cobra.Command {
-	var o container.ExecOptions
+	var o engine.ExecOptions
 	var interactive bool
 	var env, envFiles []string
 	cmd := &cobra.Command{
@@ -32,11 +31,11 @@ background and returns at once.`,
 				return &ExitError{Code: 125, Err: err}
 			}
 			o.Env, o.Cmd = e, args[1:]
-			_, s, err := containerStore(cmd, c)
+			s, err := c.Engine(cmd.Context())
 			if err != nil {
 				return &ExitError{Code: 125, Err: err}
 			}
-			stdio := runtime.IO{Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
+			stdio := engine.IO{Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
 			if interactive {
 				stdio.Stdin = c.Stdin
 			}
@@ -46,7 +45,7 @@ background and returns at once.`,
 				first := <-t.sizes
 				o.ConsoleSize, o.Resize = &first, t.sizes
 			}
-			code, err := s.Exec(cmd.Context(), args[0], o, stdio)
+			code, err := s.ExecContainer(cmd.Context(), args[0], o, stdio)
 			if err != nil {
 				return &ExitError{Code: code, Err: err}
 			}

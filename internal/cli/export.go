@@ -24,7 +24,7 @@ export does. strata import turns such a tar back into a one-layer image.`,
   strata export web | strata import - web-flat`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, s, err := containerStore(cmd, c)
+			s, err := c.Engine(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -33,14 +33,14 @@ export does. strata import turns such a tar back into a one-layer image.`,
 				if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 					return fmt.Errorf("cowardly refusing to write a tar to a terminal: use -o FILE or redirect the output")
 				}
-				return s.Export(cmd.Context(), args[0], w)
+				return s.ExportContainer(cmd.Context(), args[0], w)
 			}
 			f, err := os.CreateTemp(filepath.Dir(output), ".export-*")
 			if err != nil {
 				return err
 			}
 			defer os.Remove(f.Name())
-			if err := s.Export(cmd.Context(), args[0], f); err != nil {
+			if err := s.ExportContainer(cmd.Context(), args[0], f); err != nil {
 				f.Close()
 				return err
 			}

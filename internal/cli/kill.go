@@ -3,7 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/strata-project/strata/internal/container"
+	"github.com/strata-project/strata/internal/engine"
 )
 
 func init() { commands = append(commands, newKillCommand) }
@@ -20,16 +20,16 @@ name with or without SIG, or a number. Prints each name as given.`,
   strata kill -s HUP web`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sig, err := container.ParseSignal(signal)
+			sig, err := engine.ParseSignal(signal)
 			if err != nil {
 				return err
 			}
-			_, s, err := containerStore(cmd, c)
+			s, err := c.Engine(cmd.Context())
 			if err != nil {
 				return err
 			}
 			return eachContainer(cmd, args, func(ref string) error {
-				return s.Kill(cmd.Context(), ref, sig)
+				return s.KillContainer(cmd.Context(), ref, sig)
 			})
 		},
 	}

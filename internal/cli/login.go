@@ -10,27 +10,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/strata-project/strata/internal/engine"
 	"github.com/strata-project/strata/internal/errdefs"
-	"github.com/strata-project/strata/internal/remote"
 )
 
 func init() { commands = append(commands, newLoginCommand, newLogoutCommand) }
-
-// serverHost turns a login argument into the host key docker uses:
-// "https://reg:5000/v2/" and "reg:5000" are both reg:5000; none is docker.io.
-func serverHost(s string) string {
-	if s == "" {
-		return remote.DockerHub
-	}
-	s = strings.TrimPrefix(strings.TrimPrefix(s, "https://"), "http://")
-	if i := strings.IndexByte(s, '/'); i >= 0 {
-		s = s[:i]
-	}
-	if s == "index.docker.io" || s == "registry-1.docker.io" {
-		return remote.DockerHub
-	}
-	return s
-}
 
 func newLoginCommand(c *CLI) *cobra.Command {
 	var user, pass string
@@ -57,7 +41,7 @@ history and the process list.`,
 			if len(args) == 1 {
 				host = args[0]
 			}
-			host = serverHost(host)
+			host = engine.RegistryHost(host)
 			errOut := cmd.ErrOrStderr()
 			in := bufio.NewReader(c.Stdin)
 			if pass != "" && passStdin {
@@ -100,13 +84,8 @@ history and the process list.`,
 			if user == "" || pass == "" {
 				return fmt.Errorf("login: username and password must not be empty: %w", errdefs.ErrInvalidArgument)
 			}
-			cred := remote.Credential{Username: user, Password: pass}
-			if err := remote.New().Login(cmd.Context(), host, cred); err != nil {
+			if err := engine.Login(cmd.Context(), host, user, pass); err != nil {
 				return err
-			}
-			cfg := remote.DefaultConfigFile()
-			if err := cfg.Store(cmd.Context(), host, cred); err != nil {
-				return fmt.Errorf("login to %s succeeded but the credentials were not saved: %w", host, err)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "Login Succeeded")
 			return nil
@@ -132,8 +111,8 @@ given) from docker's config file or its credential helper.`,
 			if len(args) == 1 {
 				host = args[0]
 			}
-			host = serverHost(host)
-			found, err := remote.DefaultConfigFile().Erase(cmd.Context(), host)
+			host = engine.RegistryHost(host)
+			found, err := engine.Logout(cmd.Context(), host)
 			if err != nil {
 				return err
 			}

@@ -7,14 +7,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strata-project/strata/internal/container"
+	"github.com/strata-project/strata/internal/engine"
 	"github.com/strata-project/strata/internal/errdefs"
 )
 
 func init() { commands = append(commands, newLogsCommand) }
 
 func newLogsCommand(c *CLI) *cobra.Command {
-	var o container.LogsOptions
+	var o engine.LogsOptions
 	var tail, since, until string
 	cmd := &cobra.Command{
 		Use:   "logs [OPTIONS] CONTAINER",
@@ -49,17 +49,17 @@ such as 10m; -f stops at --until.`,
 				if tv.v == "" {
 					continue
 				}
-				t, err := container.ParseLogTime(tv.v, now)
+				t, err := engine.ParseLogTime(tv.v, now)
 				if err != nil {
 					return fmt.Errorf("%s %w", tv.flag, err)
 				}
 				*tv.t = t
 			}
-			_, s, err := containerStore(cmd, c)
+			s, err := c.Engine(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return s.Logs(cmd.Context(), args[0], o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return s.ContainerLogs(cmd.Context(), args[0], o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "follow log output")

@@ -3,7 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/strata-project/strata/internal/runtime"
+	"github.com/strata-project/strata/internal/engine"
 )
 
 func init() { commands = append(commands, newMonitorCommand, newStandbyCommand, newInitReaperCommand) }
@@ -17,7 +17,7 @@ func newMonitorCommand(c *CLI) *cobra.Command {
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runtime.MonitorMain(args[0])
+			return engine.MonitorMain(args[0])
 		},
 	}
 }
@@ -27,12 +27,12 @@ func newMonitorCommand(c *CLI) *cobra.Command {
 // run is killed: hidden, not for people.
 func newStandbyCommand(c *CLI) *cobra.Command {
 	return &cobra.Command{
-		Use:    runtime.StandbyCommand + " DIR CONFIG",
+		Use:    engine.StandbyCommand + " DIR CONFIG",
 		Short:  "Stand by to take over an attached run's container (internal)",
 		Hidden: true,
 		Args:   cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runtime.StandbyMain(args[0], args[1])
+			return engine.StandbyMain(args[0], args[1])
 		},
 	}
 }
@@ -48,7 +48,7 @@ func newInitReaperCommand(c *CLI) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// InitMain exits with the command's status; it returns only
 			// when the command could not start.
-			if err := runtime.InitMain(args); err != nil {
+			if err := engine.InitMain(args); err != nil {
 				return &ExitError{Code: 127, Err: err}
 			}
 			return nil

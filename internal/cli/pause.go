@@ -17,11 +17,11 @@ given.`,
   strata unpause web`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, s, err := containerStore(cmd, c)
+			s, err := c.Engine(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return eachContainer(cmd, args, func(ref string) error { return s.Pause(cmd.Context(), ref) })
+			return eachContainer(cmd, args, func(ref string) error { return s.PauseContainer(cmd.Context(), ref) })
 		},
 	}
 }
@@ -34,11 +34,11 @@ func newUnpauseCommand(c *CLI) *cobra.Command {
 		Example: `  strata unpause web`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, s, err := containerStore(cmd, c)
+			s, err := c.Engine(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return eachContainer(cmd, args, func(ref string) error { return s.Unpause(cmd.Context(), ref) })
+			return eachContainer(cmd, args, func(ref string) error { return s.UnpauseContainer(cmd.Context(), ref) })
 		},
 	}
 }

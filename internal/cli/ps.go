@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strata-project/strata/internal/container"
+	"github.com/strata-project/strata/internal/engine"
 	"github.com/strata-project/strata/internal/errdefs"
 )
 
@@ -50,7 +50,7 @@ several values of one key match either, different keys must all match.`,
   strata ps --format '{{.Names}}\t{{.Status}}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, s, err := containerStore(cmd, c)
+			s, err := c.Engine(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -61,7 +61,7 @@ several values of one key match either, different keys must all match.`,
 			if latest {
 				last = 1
 			}
-			list, err := s.List(cmd.Context(), container.ListOptions{All: all || last > 0, Size: size})
+			list, err := s.ListContainers(cmd.Context(), engine.ContainerListOptions{All: all || last > 0, Size: size})
 			if err != nil {
 				return err
 			}
@@ -125,7 +125,7 @@ several values of one key match either, different keys must all match.`,
 
 // psFilter turns ps's -f KEY=VALUE flags into a predicate: values of one key
 // are alternatives, different keys must all match (docker's rules).
-func psFilter(filters []string) (func(container.Summary) bool, error) {
+func psFilter(filters []string) (func(engine.ContainerSummary) bool, error) {
 	byKey := map[string][]string{}
 	for _, f := range filters {
 		k, v, ok := strings.Cut(f, "=")
@@ -137,7 +137,7 @@ func psFilter(filters []string) (func(container.Summary) bool, error) {
 		}
 		byKey[k] = append(byKey[k], v)
 	}
-	one := func(k, v string, r container.Summary) bool {
+	one := func(k, v string, r engine.ContainerSummary) bool {
 		switch k {
 		case "id":
 			return strings.HasPrefix(r.ID, v)
@@ -148,11 +148,11 @@ func psFilter(filters []string) (func(container.Summary) bool, error) {
 		case "ancestor":
 			return r.Image == v || strings.TrimSuffix(r.Image, ":latest") == strings.TrimSuffix(v, ":latest")
 		case "exited":
-			return r.State == container.StateExited && fmt.Sprint(r.ExitCode) == v
+			return r.State == engine.StatusExited && fmt.Sprint(r.ExitCode) == v
 		}
 		return false
 	}
-	return func(r container.Summary) bool {
+	return func(r engine.ContainerSummary) bool {
 		for k, vs := range byKey {
 			ok := false
 			for _, v := range vs {

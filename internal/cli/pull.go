@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-project/strata/internal/engine"
-	"github.com/strata-project/strata/internal/images"
 	"github.com/strata-project/strata/internal/progress"
 )
 
@@ -45,7 +44,7 @@ per state change otherwise; the image's full name is printed on standard output.
   STRATA_INSECURE_REGISTRIES=10.0.0.5:5000 strata pull 10.0.0.5:5000/tools -q`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			named, err := images.ParseName(args[0])
+			name, err := engine.PullName(args[0], opts.All)
 			if err != nil {
 				return err
 			}
@@ -66,11 +65,7 @@ per state change otherwise; the image's full name is printed on standard output.
 			if err != nil {
 				return err
 			}
-			if opts.All {
-				fmt.Fprintln(cmd.OutOrStdout(), named.Name())
-			} else {
-				fmt.Fprintln(cmd.OutOrStdout(), named.String())
-			}
+			fmt.Fprintln(cmd.OutOrStdout(), name)
 			return nil
 		},
 	}

@@ -20,12 +20,12 @@ Prints each name as given.`,
   strata restart -t 2 web`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, s, err := containerStore(cmd, c)
+			s, err := c.Engine(cmd.Context())
 			if err != nil {
 				return err
 			}
 			return eachContainer(cmd, args, func(ref string) error {
-				return s.Restart(cmd.Context(), ref, time.Duration(timeout)*time.Second)
+				return s.RestartContainer(cmd.Context(), ref, time.Duration(timeout)*time.Second)
 			})
 		},
 	}

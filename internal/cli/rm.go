@@ -23,12 +23,12 @@ Prints each name as given.`,
   strata rm -f web`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, s, err := containerStore(cmd, c)
+			s, err := c.Engine(cmd.Context())
 			if err != nil {
 				return err
 			}
 			return eachContainer(cmd, args, func(ref string) error {
-				err := s.Remove(cmd.Context(), ref, force)
+				err := s.RemoveContainer(cmd.Context(), ref, force)
 				if force && errdefs.IsNotFound(err) {
 					return nil // rm -f of what is not there is done, as docker's
 				}

@@ -11,9 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strata-project/strata/internal/container"
 	"github.com/strata-project/strata/internal/engine"
-	"github.com/strata-project/strata/internal/runtime"
 )
 
 func init() { commands = append(commands, newRunCommand) }
@@ -64,13 +62,13 @@ Images are not pulled implicitly: get them with strata pull or strata import.`,
 }
 
 func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach, sigProxy bool, args []string) error {
-	runtime.Tracef("cli: run")
+	engine.Tracef("cli: run")
 	opts, err := f.options(cmd, args)
 	if err != nil {
 		return &ExitError{Code: 125, Err: err}
 	}
 	e, err := c.Engine(cmd.Context())
-	runtime.Tracef("cli: engine open")
+	engine.Tracef("cli: engine open")
 	if err != nil {
 		return &ExitError{Code: 125, Err: err}
 	}
@@ -83,10 +81,10 @@ func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach, sigProxy bool, a
 		// detaching: main cancels the context on SIGINT and SIGTERM, so
 		// attach on a context without that cancel.
 		ctx = context.WithoutCancel(ctx)
-		ro.Started = func(ctr *container.Container) { stopProxy, proxy = proxySignals(e, ctr.ID) }
+		ro.Started = func(ctr *engine.Container) { stopProxy, proxy = proxySignals(e, ctr.ID) }
 	}
 	if !detach {
-		ro.Attach = runtime.AttachOptions{Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
+		ro.Attach = engine.AttachOptions{Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
 		// The reader of run's output is gone (yes | head -1): the output
 		// goes on to the log only, and the container is sent SIGPIPE, the
 		// signal a process writing to that pipe itself would get, as a
@@ -113,7 +111,7 @@ func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach, sigProxy bool, a
 		}
 	}
 	ctr, code, err := e.RunContainer(ctx, args[0], opts, ro)
-	runtime.Tracef("cli: run done")
+	engine.Tracef("cli: run done")
 	if stopProxy != nil {
 		stopProxy()
 	}
@@ -140,10 +138,6 @@ func proxySignals(e *engine.Engine, id string) (stop func(), send chan<- os.Sign
 	done := make(chan struct{})
 	go func() {
 		// Ends when stop closes done.
-		s, err := e.Containers()
-		if err != nil {
-			return
-		}
 		ctx := context.Background()
 		var timer <-chan time.Time
 		got := 0
@@ -152,13 +146,13 @@ func proxySignals(e *engine.Engine, id string) (stop func(), send chan<- os.Sign
 			case sig := <-sigs:
 				got++
 				if got == 1 {
-					_ = s.Interrupt(ctx, id, sig.(syscall.Signal))
+					_ = e.InterruptContainer(ctx, id, sig.(syscall.Signal))
 					timer = time.After(2 * time.Second)
 					continue
 				}
-				_ = s.Kill(ctx, id, syscall.SIGKILL)
+				_ = e.KillContainer(ctx, id, syscall.SIGKILL)
 			case <-timer:
-				_ = s.Kill(ctx, id, syscall.SIGKILL)
+				_ = e.KillContainer(ctx, id, syscall.SIGKILL)
 			case <-done:
 				return
 			}

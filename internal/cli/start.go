@@ -6,9 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strata-project/strata/internal/container"
 	"github.com/strata-project/strata/internal/engine"
-	"github.com/strata-project/strata/internal/runtime"
 )
 
 func init() { commands = append(commands, newStartCommand) }
@@ -27,7 +25,7 @@ with -i).`,
   strata start -a job`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, s, err := containerStore(cmd, c)
+			e, err := c.Engine(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -35,11 +33,11 @@ with -i).`,
 				if len(args) > 1 {
 					return fmt.Errorf("start: you cannot attach to more than one container")
 				}
-				ctr, err := s.Get(args[0])
+				ctr, err := e.Container(args[0])
 				if err != nil {
 					return err
 				}
-				ro := engine.RunOptions{Attach: runtime.AttachOptions{Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}}
+				ro := engine.RunOptions{Attach: engine.AttachOptions{Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}}
 				if interactive {
 					ro.Attach.Stdin = c.Stdin
 				}
@@ -49,7 +47,7 @@ with -i).`,
 					ro.Attach.Resize = t.sizes
 				}
 				stop := func() {}
-				ro.Started = func(ctr *container.Container) { stop, _ = proxySignals(e, ctr.ID) }
+				ro.Started = func(ctr *engine.Container) { stop, _ = proxySignals(e, ctr.ID) }
 				// Signals go to the container, so the attach is on a
 				// context without main's cancel on SIGINT and SIGTERM.
 				code, err := e.StartAttached(context.WithoutCancel(cmd.Context()), ctr.ID, ro)
@@ -64,8 +62,7 @@ with -i).`,
 				return nil
 			}
 			return eachContainer(cmd, args, func(ref string) error {
-				_, err := s.Start(cmd.Context(), ref, container.StartOptions{})
-				return err
+				return e.StartContainer(cmd.Context(), ref)
 			})
 		},
 	}

@@ -21,12 +21,12 @@ not running is not an error. Prints each name as given.`,
   strata stop -t 0 web db`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, s, err := containerStore(cmd, c)
+			s, err := c.Engine(cmd.Context())
 			if err != nil {
 				return err
 			}
 			return eachContainer(cmd, args, func(ref string) error {
-				return s.Stop(cmd.Context(), ref, time.Duration(timeout)*time.Second)
+				return s.StopContainer(cmd.Context(), ref, time.Duration(timeout)*time.Second)
 			})
 		},
 	}

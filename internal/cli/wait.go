@@ -20,13 +20,13 @@ waited for until it has been started and has exited.`,
   code=$(strata wait job)`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, s, err := containerStore(cmd, c)
+			s, err := c.Engine(cmd.Context())
 			if err != nil {
 				return err
 			}
 			var errs []error
 			for _, a := range args {
-				code, err := s.Wait(cmd.Context(), a)
+				code, err := s.WaitContainer(cmd.Context(), a)
 				if err != nil {
 					errs = append(errs, err)
 					continue

@@ -249,3 +249,17 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// PullName is the name pull prints for ref: its full form
+// (docker.io/library/busybox:latest), or with all tags the repository's.
+// A ref that does not parse is an errdefs.ErrInvalidArgument.
+func PullName(ref string, allTags bool) (string, error) {
+	named, err := images.ParseName(ref)
+	if err != nil {
+		return "", err
+	}
+	if allTags {
+		return named.Name(), nil
+	}
+	return named.String(), nil
+}

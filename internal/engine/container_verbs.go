@@ -1,0 +1,329 @@
+package engine
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/strata-project/strata/internal/archive"
+	"github.com/strata-project/strata/internal/container"
+	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/runtime"
+)
+
+// The container verbs. Each is the container store's own, reached through
+// the engine so that every front end (the CLI, the coming Engine API
+// server) goes through one door and sees the same containers. The types
+// the verbs take and return are the container and runtime packages' own,
+// named here so that a front end imports the engine only.
+
+type (
+	// Container is a container's record.
+	Container = container.Container
+	// CreateOptions are create and run's inputs.
+	CreateOptions = container.CreateOptions
+	// ContainerSummary is one row of ps.
+	ContainerSummary = container.Summary
+	// ContainerListOptions are ps's -a and -s.
+	ContainerListOptions = container.ListOptions
+	// ContainerStatus is a container's place in its life: created,
+	// running, paused or exited.
+	ContainerStatus = container.State
+	// ExecOptions are exec's flags.
+	ExecOptions = container.ExecOptions
+	// LogsOptions are logs' flags.
+	LogsOptions = container.LogsOptions
+	// AttachOptions are the streams of an attached run.
+	AttachOptions = runtime.AttachOptions
+	// IO is the standard streams of an exec.
+	IO = runtime.IO
+	// Winsize is a terminal's size.
+	Winsize = runtime.Winsize
+	// Change is one row of diff.
+	Change = archive.Change
+)
+
+// The container statuses.
+const (
+	StatusCreated = container.StateCreated
+	StatusRunning = container.StateRunning
+	StatusPaused  = container.StatePaused
+	StatusExited  = container.StateExited
+)
+
+// ParseSignal reads a signal as docker does: "SIGTERM", "TERM" or "15".
+func ParseSignal(s string) (syscall.Signal, error) { return container.ParseSignal(s) }
+
+// ParseLogTime reads logs' --since and --until: RFC 3339 (or a prefix of
+// it), Unix seconds, or a duration before now.
+func ParseLogTime(v string, now time.Time) (time.Time, error) {
+	return container.ParseLogTime(v, now)
+}
+
+// Container finds a container by full ID, name or unique ID prefix.
+func (e *Engine) Container(ref string) (*Container, error) {
+	s, err := e.Containers()
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(ref)
+}
+
+// ListContainers is ps: the running containers (all with opts.All),
+// newest first.
+func (e *Engine) ListContainers(ctx context.Context, opts ContainerListOptions) ([]ContainerSummary, error) {
+	s, err := e.Containers()
+	if err != nil {
+		return nil, err
+	}
+	return s.List(ctx, opts)
+}
+
+// StartContainer starts a created or exited container, detached.
+func (e *Engine) StartContainer(ctx context.Context, ref string) error {
+	return e.withStore(func(s *container.Store) error {
+		_, err := s.Start(ctx, ref, container.StartOptions{})
+		return err
+	})
+}
+
+// StopContainer sends the stop signal, then SIGKILL after timeout.
+func (e *Engine) StopContainer(ctx context.Context, ref string, timeout time.Duration) error {
+	return e.withStore(func(s *container.Store) error { return s.Stop(ctx, ref, timeout) })
+}
+
+// RestartContainer stops the container and starts it again, detached.
+func (e *Engine) RestartContainer(ctx context.Context, ref string, timeout time.Duration) error {
+	return e.withStore(func(s *container.Store) error { return s.Restart(ctx, ref, timeout) })
+}
+
+// KillContainer sends sig to the container's processes.
+func (e *Engine) KillContainer(ctx context.Context, ref string, sig syscall.Signal) error {
+	return e.withStore(func(s *container.Store) error { return s.Kill(ctx, ref, sig) })
+}
+
+// InterruptContainer passes on a signal the caller got, as a terminal
+// would to a foreground process (container.Store.Interrupt).
+func (e *Engine) InterruptContainer(ctx context.Context, ref string, sig syscall.Signal) error {
+	return e.withStore(func(s *container.Store) error { return s.Interrupt(ctx, ref, sig) })
+}
+
+// PauseContainer freezes a running container.
+func (e *Engine) PauseContainer(ctx context.Context, ref string) error {
+	return e.withStore(func(s *container.Store) error { return s.Pause(ctx, ref) })
+}
+
+// UnpauseContainer thaws a paused container.
+func (e *Engine) UnpauseContainer(ctx context.Context, ref string) error {
+	return e.withStore(func(s *container.Store) error { return s.Unpause(ctx, ref) })
+}
+
+// RemoveContainer removes a container; a running one only with force.
+func (e *Engine) RemoveContainer(ctx context.Context, ref string, force bool) error {
+	return e.withStore(func(s *container.Store) error { return s.Remove(ctx, ref, force) })
+}
+
+// PruneContainers removes every container that is not running or paused
+// and returns the IDs removed and the bytes their writable layers took.
+func (e *Engine) PruneContainers(ctx context.Context) ([]string, int64, error) {
+	s, err := e.Containers()
+	if err != nil {
+		return nil, 0, err
+	}
+	list, err := s.List(ctx, container.ListOptions{All: true, Size: true})
+	if err != nil {
+		return nil, 0, err
+	}
+	var removed []string
+	var total int64
+	var errs []error
+	for _, r := range list {
+		if r.State.Live() {
+			continue
+		}
+		if err := s.Remove(ctx, r.ID, false); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, r.ID)
+		total += r.SizeRw
+	}
+	return removed, total, errors.Join(errs...)
+}
+
+// WaitContainer blocks until the container is not running and returns its
+// exit status.
+func (e *Engine) WaitContainer(ctx context.Context, ref string) (int, error) {
+	s, err := e.Containers()
+	if err != nil {
+		return -1, err
+	}
+	return s.Wait(ctx, ref)
+}
+
+// ExecContainer runs a command in a running container and returns its
+// exit status (docker exec's 126/127 when it cannot run).
+func (e *Engine) ExecContainer(ctx context.Context, ref string, opts ExecOptions, stdio IO) (int, error) {
+	s, err := e.Containers()
+	if err != nil {
+		return 125, err
+	}
+	return s.Exec(ctx, ref, opts, stdio)
+}
+
+// ContainerLogs writes the container's logs.
+func (e *Engine) ContainerLogs(ctx context.Context, ref string, opts LogsOptions, stdout, stderr io.Writer) error {
+	return e.withStore(func(s *container.Store) error { return s.Logs(ctx, ref, opts, stdout, stderr) })
+}
+
+// ContainerDiff lists what the container changed in its image's files.
+func (e *Engine) ContainerDiff(ctx context.Context, ref string) ([]Change, error) {
+	s, err := e.Containers()
+	if err != nil {
+		return nil, err
+	}
+	return s.Diff(ctx, ref)
+}
+
+// ExportContainer writes the container's filesystem as a tar to w.
+func (e *Engine) ExportContainer(ctx context.Context, ref string, w io.Writer) error {
+	return e.withStore(func(s *container.Store) error { return s.Export(ctx, ref, w) })
+}
+
+// CopyFromContainer writes the container's path as a tar stream to w
+// (cp CONTAINER:PATH -).
+func (e *Engine) CopyFromContainer(ctx context.Context, ref, src string, w io.Writer) error {
+	return e.withStore(func(s *container.Store) error { return s.CopyFrom(ctx, ref, src, w) })
+}
+
+// CopyToContainer extracts the tar stream r into the container's
+// directory dst (cp - CONTAINER:DIR).
+func (e *Engine) CopyToContainer(ctx context.Context, ref, dst string, r io.Reader) error {
+	return e.withStore(func(s *container.Store) error { return s.CopyTo(ctx, ref, dst, r) })
+}
+
+// CopyOut extracts the container's src into the host's dst: into dst when
+// it is a directory, else as dst itself (through a temp dir beside it).
+func (e *Engine) CopyOut(ctx context.Context, ref, src, dst string) error {
+	s, err := e.Containers()
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(dst); err == nil && fi.IsDir() {
+		return extractFrom(ctx, s, ref, src, dst)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dst), ".strata-cp-")
+	if err != nil {
+		return fmt.Errorf("cp: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := extractFrom(ctx, s, ref, src, tmp); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(tmp)
+	if err != nil || len(ents) != 1 {
+		return fmt.Errorf("cp: %s:%s copied nothing", ref, src)
+	}
+	if err := os.Rename(filepath.Join(tmp, ents[0].Name()), dst); err != nil {
+		return fmt.Errorf("cp: %w", err)
+	}
+	return nil
+}
+
+func extractFrom(ctx context.Context, s *container.Store, ref, src, dir string) error {
+	pr, pw := io.Pipe()
+	go func() {
+		// Ends when the tar is written, on an error, or when Apply stops
+		// reading and closes pr.
+		pw.CloseWithError(s.CopyFrom(ctx, ref, src, pw))
+	}()
+	_, err := archive.Apply(ctx, dir, pr, archive.ApplyOptions{})
+	pr.CloseWithError(errors.New("cp: extraction stopped"))
+	if err != nil {
+		return fmt.Errorf("cp %s:%s: %w", ref, src, err)
+	}
+	return nil
+}
+
+// CopyIn copies the host's src into the container: under its own name
+// into dst when dst is a directory there, else as dst.
+func (e *Engine) CopyIn(ctx context.Context, src, ref, dst string) error {
+	s, err := e.Containers()
+	if err != nil {
+		return err
+	}
+	fi, err := os.Lstat(src)
+	if err != nil {
+		return fmt.Errorf("cp: %w", err)
+	}
+	dst = path.Clean("/" + dst)
+	isDir, exists := containerPathKind(ctx, s, ref, dst)
+	dir, name := dst, filepath.Base(src)
+	if !isDir {
+		if exists && fi.IsDir() {
+			return fmt.Errorf("cp: cannot copy directory %s over file %s:%s: %w", src, ref, dst, errdefs.ErrInvalidArgument)
+		}
+		dir, name = path.Dir(dst), path.Base(dst)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		// Ends when the tree is written, on an error, or when CopyTo stops
+		// reading and closes pr.
+		pw.CloseWithError(archive.WritePath(ctx, pw, src, name, archive.WriteOptions{}))
+	}()
+	err = s.CopyTo(ctx, ref, dir, pr)
+	pr.CloseWithError(errors.New("cp: copy stopped"))
+	return err
+}
+
+// containerPathKind says whether p is a directory in the container and
+// whether it exists, from the first header of its tar.
+func containerPathKind(ctx context.Context, s *container.Store, ref, p string) (isDir, exists bool) {
+	pr, pw := io.Pipe()
+	go func() {
+		// Ends when the reader below closes after one header.
+		pw.CloseWithError(s.CopyFrom(ctx, ref, p, pw))
+	}()
+	hdr, err := tar.NewReader(pr).Next()
+	pr.CloseWithError(errors.New("enough"))
+	if err != nil {
+		return false, false
+	}
+	return hdr.Typeflag == tar.TypeDir, true
+}
+
+// withStore runs fn on the engine's container store.
+func (e *Engine) withStore(fn func(s *container.Store) error) error {
+	s, err := e.Containers()
+	if err != nil {
+		return err
+	}
+	return fn(s)
+}
+
+// The hidden verbs a container's helper processes run as: this binary
+// re-executed by the container store (monitor, standby) or bind-mounted
+// into the container (--init).
+
+// StandbyCommand is the hidden verb an attached run's standby runs as.
+const StandbyCommand = runtime.StandbyCommand
+
+// MonitorMain is a container's monitor process (container-monitor DIR).
+func MonitorMain(dir string) error { return runtime.MonitorMain(dir) }
+
+// StandbyMain is an attached run's standby process.
+func StandbyMain(dir, config string) error { return runtime.StandbyMain(dir, config) }
+
+// InitMain is --init's pid 1; it returns only when the command could not
+// start.
+func InitMain(args []string) error { return runtime.InitMain(args) }
+
+// Tracef writes a timing line when STRATA_TRACE is set (runtime.Tracef).
+func Tracef(format string, args ...any) { runtime.Tracef(format, args...) }
