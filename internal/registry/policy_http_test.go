@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/strata-project/strata/internal/content"
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 // issuePolicy is the access policy of issue 13 with delete turned on, plus
@@ -43,11 +44,36 @@ access:
     actions: [pull]
 `
 
+// policyBackend names a pair of back ends for policyRegistry: the policy
+// sits in the HTTP layer, above storage, and must decide alike on both.
+type policyBackend struct {
+	name string
+	set  func(t *testing.T) func(*Options) // nil: local store and bbolt
+}
+
+var policyBackends = []policyBackend{
+	{"local+bbolt", nil},
+	{"s3+postgres", func(t *testing.T) func(*Options) {
+		s3, db := s3Config(t, testutil.Versity(t), "policy"), testutil.PostgresDB(t)
+		return func(o *Options) { o.Storage.S3, o.Database = s3, db }
+	}},
+}
+
 // policyRegistry serves a registry configured by the YAML text cfg
 // (its htpasswd file holding alice, bob and carol, password "pw-<user>"),
-// after seeding the given repositories with one image tagged v1 each.
+// after seeding the given repositories with one image tagged v1 each, on
+// the local back ends.
 func policyRegistry(t *testing.T, cfg string, seed ...string) (*httptest.Server, map[string]string) {
 	t.Helper()
+	return policyRegistryOn(t, policyBackends[0], cfg, seed...)
+}
+
+func policyRegistryOn(t *testing.T, be policyBackend, cfg string, seed ...string) (*httptest.Server, map[string]string) {
+	t.Helper()
+	setBackend := func(*Options) {}
+	if be.set != nil {
+		setBackend = be.set(t)
+	}
 	dir := t.TempDir()
 	writeHtpasswd(t, filepath.Join(dir, "htpasswd"), map[string]string{"alice": "pw-alice", "bob": "pw-bob", "carol": "pw-carol"})
 	store, err := content.Open(filepath.Join(dir, "content"))
@@ -57,7 +83,9 @@ func policyRegistry(t *testing.T, cfg string, seed ...string) (*httptest.Server,
 	root := filepath.Join(dir, "registry")
 	manifests := map[string]string{}
 	{
-		g, err := New(store, root, Options{})
+		var o Options
+		setBackend(&o)
+		g, err := New(store, root, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,6 +108,7 @@ func policyRegistry(t *testing.T, cfg string, seed ...string) (*httptest.Server,
 	if err != nil {
 		t.Fatal(err)
 	}
+	setBackend(&opts)
 	g, err := New(store, root, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -93,9 +122,15 @@ func policyRegistry(t *testing.T, cfg string, seed ...string) (*httptest.Server,
 }
 
 // TestPolicyTable is the registry policy table: (caller, repository,
-// action) → status, through real HTTP.
+// action) → status, through real HTTP, on each pair of back ends.
 func TestPolicyTable(t *testing.T) {
-	srv, manifests := policyRegistry(t, issuePolicy, "alice/app", "public/base", "bob/tool", "secret/s", "other/x")
+	for _, be := range policyBackends {
+		t.Run(be.name, func(t *testing.T) { testPolicyTable(t, be) })
+	}
+}
+
+func testPolicyTable(t *testing.T, be policyBackend) {
+	srv, manifests := policyRegistryOn(t, be, issuePolicy, "alice/app", "public/base", "bob/tool", "secret/s", "other/x")
 	layer := digestOf([]byte("layer of secret/s"))
 	type row struct {
 		user, repo, action string
@@ -175,7 +210,13 @@ func TestPolicyTable(t *testing.T) {
 
 // TestPolicyCatalog: the catalog lists only what the caller may pull.
 func TestPolicyCatalog(t *testing.T) {
-	srv, _ := policyRegistry(t, issuePolicy, "alice/app", "public/base", "secret/s", "other/x")
+	for _, be := range policyBackends {
+		t.Run(be.name, func(t *testing.T) { testPolicyCatalog(t, be) })
+	}
+}
+
+func testPolicyCatalog(t *testing.T, be policyBackend) {
+	srv, _ := policyRegistryOn(t, be, issuePolicy, "alice/app", "public/base", "secret/s", "other/x")
 	for _, tt := range []struct {
 		user string
 		want string
@@ -203,7 +244,13 @@ func TestPolicyCatalog(t *testing.T) {
 // TestPolicyMount: a cross-repository mount needs pull on the source,
 // else the registry answers with an upload session instead (202).
 func TestPolicyMount(t *testing.T) {
-	srv, _ := policyRegistry(t, issuePolicy, "alice/app", "secret/s")
+	for _, be := range policyBackends {
+		t.Run(be.name, func(t *testing.T) { testPolicyMount(t, be) })
+	}
+}
+
+func testPolicyMount(t *testing.T, be policyBackend) {
+	srv, _ := policyRegistryOn(t, be, issuePolicy, "alice/app", "secret/s")
 	for _, tt := range []struct {
 		name, user, from, blobOf string
 		status                   int
