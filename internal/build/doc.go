@@ -58,6 +58,22 @@
 // interrupted; a stage that fails without ending its step itself ends it
 // on its way out. Drawing them is the CLI's (progress.StepDisplay).
 //
+// The images are BuildKit's (TestSameAsDocker builds each of its
+// Dockerfiles with docker too and compares files, config, history rows and
+// layer counts). A RUN runs as in BuildKit's sandbox: hostname
+// buildkitsandbox, BuildKit's /etc/hosts and the host's resolv.conf as
+// read-only binds that are in no layer, no HOSTNAME variable. Where docker
+// 20.10's built-in Dockerfile frontend and the current one (which docker
+// runs for a Dockerfile with a "# syntax=" line, Dockerfile.Syntax) write
+// different history texts (EXPOSE, HEALTHCHECK, COPY's flags, an ARG
+// declared twice in a RUN's "|N K=V" list), the builder writes the one
+// docker would use for that Dockerfile. Differences left on purpose: an
+// ARG row never shows a --build-arg value (the current frontend shows it,
+// and it may be a secret); a RUN that changed nothing makes an empty
+// layer, where BuildKit 0.8's holds the directories its mount points were
+// made in; history rows carry real creation times and cache misses say
+// why.
+//
 // What it leaves to others: naming images and writing manifests (engine),
 // pulling base images (a FROM image must already be in the store), and gc
 // (cache records are roots through engine.BuildCacheRoots).

@@ -119,3 +119,29 @@ func TestParsePlatform(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParsePlatform: a platform that parses prints as os/arch[/variant]
+// and parses back to itself (what FROM --platform and pull --platform
+// then compare with the machine's).
+func FuzzParsePlatform(f *testing.F) {
+	for _, s := range []string{"linux/amd64", "amd64", "linux/arm/v7", "aarch64", "linux", "windows/amd64", "linux/x86_64", "a/b/c/d", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePlatform(s)
+		if err != nil {
+			return
+		}
+		if p.OS == "" || p.Architecture == "" {
+			t.Fatalf("ParsePlatform(%q) = %+v: no OS or architecture", s, p)
+		}
+		text := FormatPlatform(p)
+		q, err := ParsePlatform(text)
+		if err != nil {
+			t.Fatalf("ParsePlatform(%q) = %s, which does not parse: %v", s, text, err)
+		}
+		if FormatPlatform(q) != text {
+			t.Fatalf("ParsePlatform(%q) = %s, parsed again %s", s, text, FormatPlatform(q))
+		}
+	})
+}
