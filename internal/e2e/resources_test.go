@@ -163,3 +163,20 @@ func TestResourceLimitsInspectLikeDocker(t *testing.T) {
 		}
 	}
 }
+
+// An attached run (the CLI is the monitor) past --memory 64m ends as
+// docker's: exit 137, and inspect says OOMKilled.
+func TestMemoryLimitAttachedRunOOMKilled(t *testing.T) {
+	u := newUser(t)
+	requiresRunc(t)
+	rootfs := filepath.Join(t.TempDir(), "rootfs")
+	testutil.BusyboxRootfs(t, rootfs)
+	u.ok(t, "import", rootfs, "bb:1")
+	r := u.run(t, nil, "run", "--name", "hog", "-m", "64m", "bb:1", "sh", "-c", `x=$(head -c 300000000 /dev/zero | tr '\0' a); echo survived`)
+	if r.code != 137 || strings.Contains(r.stdout, "survived") {
+		t.Errorf("want exit 137, got %v", r)
+	}
+	if got := u.inspect(t, "{{.State.OOMKilled}} {{.State.ExitCode}}", "hog"); got != "true 137" {
+		t.Errorf("inspect: OOMKilled and exit code %q, want true 137", got)
+	}
+}
