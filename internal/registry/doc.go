@@ -7,9 +7,13 @@
 // of policy.go before any handler runs), upload sessions (upload.go), manifest
 // validation (manifest.go), tags, catalog and referrers (tags.go), the
 // error table (errors.go), GC (gc.go), fsck (fsck.go), and Serve with TLS
-// and graceful shutdown (serve.go). It leaves blob bytes to
-// internal/content (verify, commit by rename, resumable ingests), Basic
-// auth to registry/htpasswd, and flags and output to the CLI.
+// and graceful shutdown (serve.go). It keeps blob bytes and its index
+// behind the two interfaces of registry/backend (Blobs, Meta): by default
+// internal/content (verify, commit by rename, resumable ingests; through
+// blobs_local.go) and bbolt (index.go, meta_bolt.go); or S3
+// (backend/s3blobs) and PostgreSQL (backend/pgmeta), chosen in
+// backends.go. Basic auth is registry/htpasswd's, flags and output the
+// CLI's.
 //
 // # Storage
 //
@@ -46,6 +50,29 @@
 // Crash order: bytes are committed to the store (fsync, rename) before the
 // index points at them, so a crash leaves at most unreferenced blobs (GC
 // removes them) or ingests (their uploads resume, or expire).
+//
+// # Replicas
+//
+// With storage.s3 and database set, a server keeps nothing of its own:
+// any number of them with the same configuration, behind any load
+// balancer, serve one registry.
+//
+//   - Uploads: a session's bytes are chunk objects in S3 and its state
+//     (offset, the chunk list, the saved sha256 state) a row in
+//     PostgreSQL. Each request loads the row, resumes, and stores the new
+//     state with a compare-and-swap on the offset, so chunks may alternate
+//     between replicas and a replica killed mid-request loses only the
+//     unacknowledged request. The blob is assembled under its digest key
+//     only after the digest is verified (see s3blobs).
+//   - Tags and manifest puts are single PostgreSQL transactions.
+//   - GC: the lock writers take shared and GC exclusively is a
+//     PostgreSQL advisory lock, so one GC runs at a time across replicas
+//     and pushes on the others are safe (with the grace window, as on one
+//     machine). Marks are computed in memory from a snapshot of each
+//     repository, not stored.
+//   - Auth: htpasswd files and the access policy come from the config,
+//     the same on every replica; bearer tokens are verified statelessly.
+//   - S3 or PostgreSQL unreachable: 503, and clients retry.
 //
 // # Uploads
 //

@@ -154,6 +154,8 @@ func mapErr(err error) error {
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) {
 		switch code := re.HTTPStatusCode(); {
+		case code == 0: // no answer: the request was never sent
+			return fmt.Errorf("%w: %v", errdefs.ErrUnavailable, err)
 		case code == http.StatusNotFound:
 			return fmt.Errorf("%w: %v", errdefs.ErrNotFound, err)
 		case code == http.StatusPreconditionFailed:
