@@ -15,7 +15,12 @@ import (
 )
 
 // TestMain stops the package's PostgreSQL cluster, if a test started one.
+// With STRATA_TEST_REGISTRY_REPLICA set, the test binary is instead a
+// registry server process for TestReplicasKill9.
 func TestMain(m *testing.M) {
+	if cfg := os.Getenv(replicaEnv); cfg != "" {
+		serveReplica(cfg)
+	}
 	code := m.Run()
 	testutil.StopPostgres()
 	os.Exit(code)

@@ -509,20 +509,24 @@ func TestClients(t *testing.T) {
 			for _, c := range clients {
 				t.Run(c.name, func(t *testing.T) {
 					t.Parallel()
-					testClient(t, c, img, auth)
+					testClient(t, c, img, auth, startRegistry)
 				})
 			}
 		})
 	}
 }
 
-func testClient(t *testing.T, c client, img image, auth bool) {
+// startFunc serves a registry for one client test (startRegistry, or
+// replicas behind a proxy).
+type startFunc func(t *testing.T, user, pass string) (host string, log *requestLog)
+
+func testClient(t *testing.T, c client, img image, auth bool, start startFunc) {
 	bin := findClient(t, c.name)
 	user, pass := "", ""
 	if auth {
 		user, pass = "alice", "s3cret-"+c.name
 	}
-	host, log := startRegistry(t, user, pass)
+	host, log := start(t, user, pass)
 	r := newRunner(t, bin)
 	if c.setup != nil {
 		for _, args := range c.setup(host) {

@@ -46,7 +46,16 @@ const gcLockKey = 0x5354524154414743 // "STRATAGC"
 // Meta is a backend.Meta on a PostgreSQL database.
 type Meta struct {
 	pool *pgxpool.Pool
+	// locks holds the connections of GC locks. It is a pool of its own:
+	// a writer holds its lock while it records, and if both came from one
+	// pool, writers holding every connection would wait forever for one
+	// more to record with.
+	locks *pgxpool.Pool
 }
+
+// lockConns bounds the writers of one replica between relying on a blob
+// and recording it; more wait for a connection.
+const lockConns = 16
 
 var _ backend.Meta = (*Meta)(nil)
 
@@ -64,9 +73,16 @@ func Open(ctx context.Context, url string) (*Meta, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", redact(url), err)
 	}
-	m := &Meta{pool: pool}
-	if err := m.migrate(ctx); err != nil {
+	lcfg := cfg.Copy()
+	lcfg.MaxConns = lockConns
+	locks, err := pgxpool.NewWithConfig(ctx, lcfg)
+	if err != nil {
 		pool.Close()
+		return nil, fmt.Errorf("database %s: %w", redact(url), err)
+	}
+	m := &Meta{pool: pool, locks: locks}
+	if err := m.migrate(ctx); err != nil {
+		m.Close()
 		return nil, fmt.Errorf("database %s: %w", redact(url), wrap(err))
 	}
 	return m, nil
@@ -84,6 +100,7 @@ func redact(url string) string {
 // Close closes the pool.
 func (m *Meta) Close() error {
 	m.pool.Close()
+	m.locks.Close()
 	return nil
 }
 
@@ -448,10 +465,10 @@ func (m *Meta) Uploads(ctx context.Context) (map[string]backend.UploadRecord, er
 	return out, wrap(rows.Err())
 }
 
-// Lock takes the GC advisory lock on a connection of its own, held until
-// the returned func runs.
+// Lock takes the GC advisory lock on a connection of the lock pool, held
+// until the returned func runs.
 func (m *Meta) Lock(ctx context.Context, exclusive bool) (func(), error) {
-	conn, err := m.pool.Acquire(ctx)
+	conn, err := m.locks.Acquire(ctx)
 	if err != nil {
 		return nil, wrap(err)
 	}
