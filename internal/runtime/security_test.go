@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/moby/profiles/seccomp"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -181,6 +183,37 @@ func TestSecurityCheck(t *testing.T) {
 				t.Errorf("Check = %v, want an invalid argument saying %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// A profile file in docker's format with its conditional rules (docker's
+// own default.json) gives the same filter as the built-in default.
+func TestSeccompDockerProfileFile(t *testing.T) {
+	body, err := json.Marshal(seccomp.DefaultProfile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "default.json")
+	if err := os.WriteFile(p, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := testRootfs(t)
+	for _, caps := range [][]string{nil, {"SYS_ADMIN", "SYS_PTRACE"}} {
+		file := Security{CapAdd: caps, SecurityOpt: []string{"seccomp=" + p}}
+		if err := file.Check(""); err != nil {
+			t.Fatal(err)
+		}
+		a, err := Spec(SpecOptions{Rootfs: root, Args: []string{"sh"}, Security: file})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Spec(SpecOptions{Rootfs: root, Args: []string{"sh"}, Security: Security{CapAdd: caps}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(b.Linux.Seccomp, a.Linux.Seccomp); diff != "" {
+			t.Errorf("caps %v: docker's default.json as a file differs from the default (-default +file):\n%s", caps, diff)
+		}
 	}
 }
 
