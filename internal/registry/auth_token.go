@@ -38,6 +38,11 @@ type AuthConfig struct {
 // the token's subject. Token servers such as Harbor core and docker_auth
 // name their key with a "kid" header (libtrust's key ID of the public key)
 // or send the certificate chain in "x5c"; both are accepted.
+//
+// Tokens are parsed with github.com/golang-jwt/jwt/v5, the maintained JWT
+// library Harbor's token service also uses, with the accepted algorithms
+// pinned to asymmetric ones (no "none", no HMAC with a public key as the
+// secret) and exp required.
 type TokenAuth struct {
 	Realm          string `yaml:"realm"`
 	Service        string `yaml:"service"`

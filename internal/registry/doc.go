@@ -4,7 +4,8 @@
 //
 // It owns the endpoints (routes.go), who may call them (auth.go: htpasswd
 // or bearer tokens from auth_token.go, checked against the access policy
-// of policy.go before any handler runs), upload sessions (upload.go), manifest
+// of policy.go before any handler runs, so the policy is the same on every
+// back end), upload sessions (upload.go), manifest
 // validation (manifest.go), tags, catalog and referrers (tags.go), the
 // error table (errors.go), GC (gc.go), fsck (fsck.go), and Serve with TLS
 // and graceful shutdown (serve.go). It keeps blob bytes and its index

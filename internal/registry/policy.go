@@ -139,8 +139,9 @@ func (p *policy) allows(user, repo string, action Action) bool {
 	if p.open {
 		return user != ""
 	}
+	parts := strings.Split(repo, "/")
 	for _, r := range p.rules {
-		if !r.matchesCaller(user) || !r.matchesRepo(repo) {
+		if !r.matchesCaller(user) || !r.matchesRepo(parts) {
 			continue
 		}
 		return r.actions[action]
@@ -181,9 +182,9 @@ func (r *rule) matchesCaller(user string) bool {
 	return r.anyUser || r.users[user]
 }
 
-func (r *rule) matchesRepo(repo string) bool {
+func (r *rule) matchesRepo(parts []string) bool {
 	for _, g := range r.repos {
-		if g.match(repo) {
+		if g.matchParts(parts) {
 			return true
 		}
 	}
@@ -232,27 +233,39 @@ func compileGlob(s string) (glob, error) {
 	return g, nil
 }
 
-// match reports whether name matches g, in O(len(segments of g) ×
-// len(segments of name)): no backtracking blow-up whatever the pattern.
-func (g glob) match(name string) bool {
-	parts := strings.Split(name, "/")
-	// ok[j]: g.segs[:i] matches parts[:j], for the current i.
-	ok := make([]bool, len(parts)+1)
+// match reports whether name matches g.
+func (g glob) match(name string) bool { return g.matchParts(strings.Split(name, "/")) }
+
+// matchParts matches the segments of a name, in O(len(g.segs) ×
+// len(parts)) whatever the pattern (no backtracking blow-up), without
+// allocating for names of up to maxStackParts segments.
+func (g glob) matchParts(parts []string) bool {
+	const maxStackParts = 64
+	var a, b [maxStackParts + 1]bool
+	ok, next := a[:], b[:]
+	if len(parts) > maxStackParts {
+		ok, next = make([]bool, len(parts)+1), make([]bool, len(parts)+1)
+	}
+	ok, next = ok[:len(parts)+1], next[:len(parts)+1]
+	// ok[j]: the segments of g seen so far match parts[:j].
+	clear(ok)
 	ok[0] = true
 	for _, seg := range g.segs {
-		next := make([]bool, len(parts)+1)
-		for j := 0; j <= len(parts); j++ {
-			if seg == "**" {
-				// Zero segments, or one more than some shorter prefix.
+		wild := strings.Contains(seg, "*")
+		for j := range next {
+			switch {
+			case seg == "**":
+				// Zero segments, or one more than a shorter prefix.
 				next[j] = ok[j] || (j > 0 && next[j-1])
-				continue
-			}
-			if j > 0 && ok[j-1] {
-				m, _ := path.Match(seg, parts[j-1]) // seg holds no [ ? \: never an error
-				next[j] = m
+			case j == 0 || !ok[j-1]:
+				next[j] = false
+			case wild:
+				next[j], _ = path.Match(seg, parts[j-1]) // seg holds no [ ? \: never an error
+			default:
+				next[j] = seg == parts[j-1]
 			}
 		}
-		ok = next
+		ok, next = next, ok
 	}
 	return ok[len(parts)]
 }

@@ -201,3 +201,23 @@ func TestExposureWarning(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPolicyAllows is the cost the policy adds to each request: the
+// issue's policy, a caller whose decision comes from the last rule.
+func BenchmarkPolicyAllows(b *testing.B) {
+	p, err := compilePolicy(AccessPolicy{Admins: []string{"alice"}, Access: []AccessRule{
+		{Repos: []string{"alice/**"}, Users: []string{"alice"}, Actions: []Action{ActionPull, ActionPush, ActionDelete}},
+		{Repos: []string{"public/**"}, Anonymous: true, Actions: []Action{ActionPull}},
+		{Repos: []string{"team/*/cache", "**/tmp"}, Users: []string{"*"}, Actions: []Action{ActionPull, ActionPush}},
+		{Repos: []string{"**"}, Users: []string{"*"}, Actions: []Action{ActionPull}},
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !p.allows("bob", "team/app/builds/x86", ActionPull) {
+			b.Fatal("denied")
+		}
+	}
+}
