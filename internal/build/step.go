@@ -47,14 +47,12 @@ func (b *builder) stepID(s *state, createdBy string) digest.Digest {
 // as BuildKit's RUN, COPY and WORKDIR do: the image has as many layers.
 func (b *builder) fsStep(ctx context.Context, s *state, in Instruction, log *stepLog, key digest.Digest, createdBy string, inp *stepInputs, mutate func(ctx context.Context, root string) error) error {
 	if !b.opts.NoCache {
-		if rec, ok := b.lookup(ctx, s, key); ok {
+		// An empty record is an older Strata's step that changed nothing
+		// and made no layer; this one makes one, so it runs again.
+		if rec, ok := b.lookup(ctx, s, key); ok && !rec.Empty {
 			b.apply(s, rec, createdBy)
 			b.use(key)
-			if rec.Empty {
-				log.cached("(no changes)")
-			} else {
-				log.cached(rec.DiffID.String())
-			}
+			log.cached(rec.DiffID.String())
 			return nil
 		}
 	}
