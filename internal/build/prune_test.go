@@ -160,10 +160,11 @@ func TestBuilderPruneSkipsCacheMountInUse(t *testing.T) {
 	mounts := filepath.Join(e.Root(), "build-cache-mounts")
 	buildUntagged(t, e, "idle:1", "FROM busybox\nRUN --mount=type=cache,id=idle,target=/c head -c 20000 /dev/urandom > /c/f\n")
 
-	// The RUN marks the cache, waits for the test's go-ahead, and copies
+	// The RUN marks the cache (the mark is written whole, then renamed: the
+	// test waits for its name), waits for the test's go-ahead, and copies
 	// the mark out: a prune that took the mount away would break it. It
 	// gives up after 30s, so that a failed test leaves no container.
-	df := "FROM busybox\nRUN --mount=type=cache,id=busy,target=/c head -c 30000 /dev/urandom > /c/mark && i=0 && " +
+	df := "FROM busybox\nRUN --mount=type=cache,id=busy,target=/c head -c 30000 /dev/urandom > /c/mark.new && mv /c/mark.new /c/mark && i=0 && " +
 		"while [ ! -e /c/go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done && " +
 		"md5sum < /c/mark > /sum && md5sum < /c/mark > /c/sum\n"
 	built := make(chan error, 1)
