@@ -87,11 +87,13 @@ func (g *Registry) authenticate(r *http.Request) (caller, error) {
 	return caller{user: user}, nil
 }
 
-// allowed reports whether c may do a on repo: the token must grant it (in
-// token mode) and the policy allow it. With no access section, any
-// authenticated caller may, and everyone when no authentication is set up.
+// allowed reports whether c may do a on repo: in token mode a token must
+// grant it (a request without one is always sent to the token server,
+// which also issues anonymous tokens), and the policy allow it. With no
+// access section, any authenticated caller may, and everyone when no
+// authentication is set up.
 func (g *Registry) allowed(c caller, repo string, a Action) bool {
-	if c.token != nil && !c.token.grants("repository", repo, string(a)) {
+	if g.token != nil && (c.token == nil || !c.token.grants("repository", repo, string(a))) {
 		return false
 	}
 	if g.policy.open {

@@ -214,8 +214,12 @@ func TestTokenWithPolicy(t *testing.T) {
 	ts := testutil.NewTokenServer(t, "strata-test")
 	srv := tokenRegistry(t, ts, AccessPolicy{Access: []AccessRule{
 		{Repos: []string{"frozen/**"}, Users: []string{"*"}, Actions: []Action{ActionPull}},
-		{Repos: []string{"**"}, Users: []string{"*"}, Actions: []Action{ActionPull, ActionPush}},
+		{Repos: []string{"**"}, Users: []string{"*"}, Anonymous: true, Actions: []Action{ActionPull, ActionPush}},
 	}})
+	// The policy alone grants nothing: without a token, off to the token server.
+	if r := do(t, srv, req{method: "GET", path: "/v2/app/tags/list"}); r.status != 401 || !strings.Contains(r.header.Get("WWW-Authenticate"), "Bearer ") {
+		t.Errorf("anonymous without a token: %d %q", r.status, r.header.Get("WWW-Authenticate"))
+	}
 	claims := func(repo string) jwt.MapClaims {
 		return jwt.MapClaims{"iss": ts.Issuer, "sub": "alice", "aud": "strata-test", "exp": time.Now().Add(time.Minute).Unix(),
 			"access": []map[string]any{{"type": "repository", "name": repo, "actions": []string{"pull", "push"}}}}
