@@ -34,6 +34,8 @@ type Server struct {
 	eng  *engine.Engine
 	opts Options
 
+	runs *runs // docker run's attach, start and wait in flight
+
 	mu     sync.Mutex
 	active int       // requests being served
 	idle   time.Time // when active last fell to 0
@@ -44,7 +46,7 @@ func New(e *engine.Engine, opts Options) *Server {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	return &Server{eng: e, opts: opts, idle: time.Now()}
+	return &Server{eng: e, opts: opts, idle: time.Now(), runs: newRuns()}
 }
 
 // IdleSince reports when the server last finished a request with none
@@ -111,17 +113,19 @@ type handler func(w http.ResponseWriter, r *http.Request) error
 func (s *Server) route(method, path string) handler {
 	type key struct{ method, path string }
 	fixed := map[key]handler{
-		{"GET", "/_ping"}:          s.ping,
-		{"HEAD", "/_ping"}:         s.ping,
-		{"GET", "/version"}:        s.version,
-		{"GET", "/info"}:           s.info,
-		{"POST", "/auth"}:          s.auth,
-		{"GET", "/images/json"}:    s.listImages,
-		{"POST", "/images/create"}: s.createImage,
-		{"POST", "/images/load"}:   s.loadImages,
-		{"GET", "/images/get"}:     s.saveImages,
-		{"GET", "/images/search"}:  s.searchImages,
-		{"POST", "/images/prune"}:  s.pruneImages,
+		{"GET", "/_ping"}:              s.ping,
+		{"HEAD", "/_ping"}:             s.ping,
+		{"GET", "/version"}:            s.version,
+		{"GET", "/info"}:               s.info,
+		{"POST", "/auth"}:              s.auth,
+		{"GET", "/images/json"}:        s.listImages,
+		{"POST", "/images/create"}:     s.createImage,
+		{"POST", "/images/load"}:       s.loadImages,
+		{"GET", "/images/get"}:         s.saveImages,
+		{"GET", "/images/search"}:      s.searchImages,
+		{"POST", "/images/prune"}:      s.pruneImages,
+		{"GET", "/containers/json"}:    s.listContainers,
+		{"POST", "/containers/create"}: s.createContainer,
 	}
 	if h, ok := fixed[key{method, path}]; ok {
 		return h
@@ -142,8 +146,8 @@ func (s *Server) route(method, path string) handler {
 			return withName(strings.TrimSuffix(name, "/push"), s.pushImage)
 		}
 	}
-	if rest, ok := strings.CutPrefix(path, "/containers/"); ok && method == "GET" && strings.HasSuffix(rest, "/json") {
-		return withName(strings.TrimSuffix(rest, "/json"), s.inspectContainer)
+	if h := s.containerRoute(method, path); h != nil {
+		return h
 	}
 	first, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
 	if method == "GET" && (first == "networks" || first == "volumes") && rest != "" {
@@ -231,4 +235,35 @@ func boolParam(r *http.Request, name string) bool {
 		return false
 	}
 	return true
+}
+
+// containerRoute routes /containers/{id}/{verb}; container IDs and names
+// hold no slash.
+func (s *Server) containerRoute(method, path string) handler {
+	rest, ok := strings.CutPrefix(path, "/containers/")
+	if !ok {
+		return nil
+	}
+	name, verb, _ := strings.Cut(rest, "/")
+	if name == "" {
+		return nil
+	}
+	type key struct{ method, verb string }
+	h, ok := map[key]func(http.ResponseWriter, *http.Request, string) error{
+		{"GET", "json"}:     s.inspectContainer,
+		{"POST", "start"}:   s.startContainer,
+		{"POST", "stop"}:    s.stopContainer,
+		{"POST", "restart"}: s.restartContainer,
+		{"POST", "kill"}:    s.killContainer,
+		{"POST", "pause"}:   s.pauseContainer,
+		{"POST", "unpause"}: s.unpauseContainer,
+		{"POST", "wait"}:    s.waitContainer,
+		{"POST", "attach"}:  s.attachContainer,
+		{"GET", "logs"}:     s.containerLogs,
+		{"DELETE", ""}:      s.removeContainer,
+	}[key{method, verb}]
+	if !ok {
+		return nil
+	}
+	return withName(name, h)
 }

@@ -1,0 +1,305 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/strata-project/strata/internal/engine"
+	"github.com/strata-project/strata/internal/errdefs"
+)
+
+// muxWriter frames what it is given in docker's multiplexed stream: an
+// 8-byte header (stream id, three zero bytes, big-endian length) before
+// each write, so one connection carries stdout (1) and stderr (2).
+type muxWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+	id byte
+}
+
+func (m muxWriter) Write(p []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var hdr [8]byte
+	hdr[0] = m.id
+	binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
+	if _, err := m.w.Write(hdr[:]); err != nil {
+		return 0, err
+	}
+	n, err := m.w.Write(p)
+	if f, ok := m.w.(http.Flusher); ok {
+		f.Flush()
+	}
+	return n, err
+}
+
+// flushWriter flushes after each write (a raw tty stream).
+type flushWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, err := f.w.Write(p)
+	if fl, ok := f.w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	return n, err
+}
+
+// streams returns the writers of a container's stdout and stderr on w:
+// raw with a tty (one stream), multiplexed without; a stream not asked
+// for is discarded.
+func streams(w io.Writer, tty, stdout, stderr bool) (io.Writer, io.Writer) {
+	mu := &sync.Mutex{}
+	var o, e io.Writer = io.Discard, io.Discard
+	if tty {
+		if stdout {
+			o = flushWriter{mu, w}
+		}
+		if stderr {
+			e = flushWriter{mu, w}
+		}
+		return o, e
+	}
+	if stdout {
+		o = muxWriter{mu, w, 1}
+	}
+	if stderr {
+		e = muxWriter{mu, w, 2}
+	}
+	return o, e
+}
+
+// attachment is a client's hijacked connection waiting for (or streaming)
+// a container's run.
+type attachment struct {
+	conn           net.Conn
+	rw             *bufio.ReadWriter
+	stdin          bool
+	stdout, stderr bool
+	tty            bool
+}
+
+// run is one start of a container by this server: done closes when its
+// process has exited, code holding its status.
+type run struct {
+	done chan struct{}
+	code int
+	err  error
+}
+
+// runs coordinates docker run's three requests, which arrive on separate
+// connections in any order: attach (held until start), wait
+// (condition=next-exit, answered at the exit) and start. It holds only
+// what is in flight; the engine keeps every container's state.
+type runs struct {
+	mu       sync.Mutex
+	attached map[string]*attachment
+	current  map[string]*run
+	started  map[string]chan struct{} // closed when a run of the id begins
+}
+
+func newRuns() *runs {
+	return &runs{attached: map[string]*attachment{}, current: map[string]*run{}, started: map[string]chan struct{}{}}
+}
+
+func (rs *runs) takeAttach(id string) *attachment {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	a := rs.attached[id]
+	delete(rs.attached, id)
+	return a
+}
+
+// begin records a new run of id and wakes the waiters for its next exit.
+func (rs *runs) begin(id string) *run {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	r := &run{done: make(chan struct{})}
+	rs.current[id] = r
+	if ch, ok := rs.started[id]; ok {
+		close(ch)
+		delete(rs.started, id)
+	}
+	return r
+}
+
+// nextStart returns a channel closed when the next run of id begins.
+func (rs *runs) nextStart(id string) <-chan struct{} {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	ch, ok := rs.started[id]
+	if !ok {
+		ch = make(chan struct{})
+		rs.started[id] = ch
+	}
+	return ch
+}
+
+func (rs *runs) get(id string) *run {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.current[id]
+}
+
+// wait blocks until id meets cond and returns its exit status. A run this
+// server started is followed directly; otherwise the engine's wait.
+func (rs *runs) wait(ctx context.Context, e *engine.Engine, id, cond string) (int, error) {
+	c, err := e.Container(id)
+	if err != nil {
+		return 0, err
+	}
+	st, err := e.InspectContainer(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	r := rs.get(id)
+	if cond == "next-exit" || cond == "removed" {
+		if st.State.Status == string(engine.StatusCreated) && (r == nil || r.finished()) {
+			// docker run sends wait before start: wait for the start.
+			select {
+			case <-rs.nextStart(id):
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+			r = rs.get(id)
+		}
+	}
+	var code int
+	if r != nil {
+		select {
+		case <-r.done:
+			code, err = r.code, r.err
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	} else {
+		code, err = e.WaitContainer(ctx, c.ID)
+	}
+	if cond == "removed" {
+		for {
+			if _, gerr := e.Container(c.ID); errdefs.IsNotFound(gerr) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return code, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	return code, err
+}
+
+func (r *run) finished() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// hijack takes the connection over for a raw stream, answering 101 UPGRADED
+// when the client asked to upgrade (the docker CLI does) and 200 otherwise.
+func hijack(w http.ResponseWriter, r *http.Request, tty bool) (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return nil, nil, fmt.Errorf("attach: the connection cannot be taken over")
+	}
+	conn, rw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	ct := "application/vnd.docker.multiplexed-stream"
+	if tty {
+		ct = "application/vnd.docker.raw-stream"
+	}
+	if r.Header.Get("Upgrade") != "" {
+		fmt.Fprintf(rw, "HTTP/1.1 101 UPGRADED\r\nContent-Type: %s\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n", ct)
+	} else {
+		fmt.Fprintf(rw, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n\r\n", ct)
+	}
+	if err := rw.Flush(); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, rw, nil
+}
+
+// POST /containers/{name}/attach?stream=1&stdin=1&stdout=1&stderr=1. Before
+// start (docker run), the connection is held and start streams the run
+// through it. Attaching to a container already running is not served yet.
+func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request, name string) error {
+	c, err := s.eng.Container(name)
+	if err != nil {
+		return noSuchContainer(name, err)
+	}
+	st, err := s.eng.InspectContainer(r.Context(), c.ID)
+	if err != nil {
+		return err
+	}
+	if st.State.Status != string(engine.StatusCreated) && st.State.Status != string(engine.StatusExited) {
+		return fmt.Errorf("attach to a %s container is not served by Strata's Engine API yet (use strata logs -f): %w", st.State.Status, errdefs.ErrNotImplemented)
+	}
+	if !boolParam(r, "stream") {
+		return fmt.Errorf("attach without stream=1 (logs of a stopped container) is not served yet; use GET /containers/%s/logs: %w", name, errdefs.ErrNotImplemented)
+	}
+	conn, rw, err := hijack(w, r, c.Options.Tty)
+	if err != nil {
+		return err
+	}
+	a := &attachment{conn: conn, rw: rw, stdin: boolParam(r, "stdin"), stdout: boolParam(r, "stdout"), stderr: boolParam(r, "stderr"), tty: c.Options.Tty}
+	s.runs.mu.Lock()
+	if old := s.runs.attached[c.ID]; old != nil {
+		old.conn.Close()
+	}
+	s.runs.attached[c.ID] = a
+	s.runs.mu.Unlock()
+	return nil
+}
+
+// startAttached starts the container with a's streams and returns once its
+// process runs (or failed to start); the run goes on in the background,
+// recording its exit for waiters, and closes the connection at its end.
+func (s *Server) startAttached(id string, a *attachment) error {
+	rn := s.runs.begin(id)
+	started := make(chan struct{})
+	stdout, stderr := streams(a.conn, a.tty, a.stdout, a.stderr)
+	ro := engine.RunOptions{Attach: engine.AttachOptions{Stdout: stdout, Stderr: stderr}}
+	if a.stdin {
+		ro.Attach.Stdin = a.rw
+	}
+	var once sync.Once
+	ro.Started = func(*engine.Container) { once.Do(func() { close(started) }) }
+	s.begin() // the run counts as activity for --time
+	go func() {
+		defer s.end()
+		// The run outlives the start request: its context is the
+		// server's, not the request's.
+		rn.code, rn.err = s.eng.StartAttached(context.Background(), id, ro)
+		close(rn.done)
+		once.Do(func() { close(started) })
+		a.conn.Close()
+	}()
+	<-started
+	if rn.finished() && rn.err != nil {
+		if rn.code == 126 || rn.code == 127 {
+			// The command cannot run: the request's fault, as dockerd
+			// answers (the CLI then exits 126 or 127).
+			return fmt.Errorf("%w: %w", rn.err, errdefs.ErrInvalidArgument)
+		}
+		return rn.err
+	}
+	return nil
+}
