@@ -186,3 +186,77 @@ except docker.errors.ImageNotFound as e:
 		t.Errorf("python SDK printed %q, want %q", out, want)
 	}
 }
+
+// docker run, ps, logs, stop and rm through the socket, on containers
+// strata's own verbs see too.
+func TestEngineAPIDockerRun(t *testing.T) {
+	testutil.RequiresRoot(t)
+	const cli = "/usr/local/bin/docker"
+	if _, err := os.Stat(cli); err != nil {
+		t.Skipf("skipping: no docker CLI at %s", cli)
+	}
+	root := containerRoot(t)
+	host := startService(t, root)
+
+	// Attached: stdout and stderr apart, the exit status, --rm removes.
+	cmd := exec.Command(cli, "run", "--rm", "bb", "sh", "-c", "echo hello; echo oops >&2; exit 3")
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+host, "DOCKER_CONFIG="+t.TempDir())
+	var so, se strings.Builder
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 || so.String() != "hello\n" || !strings.Contains(se.String(), "oops") {
+		t.Errorf("docker run: %v, stdout %q, stderr %q; want exit 3, hello, oops", err, so.String(), se.String())
+	}
+	if out := mustStrata(t, root, "ps", "-aq"); out != "" {
+		t.Errorf("after docker run --rm, strata ps -a: %q", out)
+	}
+	if out, err := dockerCLI(t, cli, host, "run", "--rm", "bb", "nosuchcmd"); err == nil || err.(*exec.ExitError).ExitCode() != 127 {
+		t.Errorf("docker run of a missing command: %v %q, want exit 127", err, out)
+	}
+	if out, err := dockerCLI(t, cli, host, "run", "--restart", "always", "bb", "true"); err == nil || !strings.Contains(out, "RestartPolicy") {
+		t.Errorf("docker run --restart always: %v %q, want a refusal naming RestartPolicy", err, out)
+	}
+
+	// Detached: strata sees it, docker logs/ps/stop/rm drive it.
+	id := strings.TrimSpace(mustDocker(t, cli, host, "run", "-d", "--name", "web", "bb", "sh", "-c", "echo started; exec sleep 100"))
+	if len(id) != 64 {
+		t.Fatalf("docker run -d printed %q", id)
+	}
+	if out := mustStrata(t, root, "ps", "--format", "{{.Names}}"); strings.TrimSpace(out) != "web" {
+		t.Errorf("strata ps after docker run -d: %q", out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(mustDocker(t, cli, host, "logs", "web"), "started") {
+		if time.Now().After(deadline) {
+			t.Fatal("docker logs never showed the output")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// dockerd joins the command without quoting; the CLI quotes it.
+	if out := mustDocker(t, cli, host, "ps", "--no-trunc", "--format", "{{.Names}} {{.State}} {{.Command}}"); strings.TrimSpace(out) != `web running "sh -c echo started; exec sleep 100"` {
+		t.Errorf("docker ps: %q", out)
+	}
+	mustDocker(t, cli, host, "stop", "-t", "1", "web")
+	if out := mustDocker(t, cli, host, "ps", "-a", "--format", "{{.Names}} {{.State}}"); strings.TrimSpace(out) != "web exited" {
+		t.Errorf("docker ps -a after stop: %q", out)
+	}
+	mustDocker(t, cli, host, "rm", "web")
+	if out := mustStrata(t, root, "ps", "-aq"); out != "" {
+		t.Errorf("after docker rm, strata ps -a: %q", out)
+	}
+	if out, err := dockerCLI(t, cli, host, "logs", "web"); err == nil || !strings.Contains(out, "No such container: web") {
+		t.Errorf("docker logs of a removed container: %v %q", err, out)
+	}
+
+	// The python SDK's containers.run.
+	if exec.Command("python3", "-c", "import docker").Run() == nil {
+		out, err := exec.Command("python3", "-c", `
+import docker, sys
+c = docker.DockerClient(base_url=sys.argv[1])
+print(c.containers.run("bb", ["sh", "-c", "echo from sdk"], remove=True).decode(), end="")
+`, host).CombinedOutput()
+		if err != nil || string(out) != "from sdk\n" {
+			t.Errorf("python SDK containers.run: %v %q", err, out)
+		}
+	}
+}

@@ -30,9 +30,12 @@ URI is unix:///PATH (default ` + api.DefaultURI + `, mode 0660, group
 (loopback only: whoever reaches the API is root on this machine). A socket
 left by a killed server is replaced; one another server answers on is refused.
 
-Served today: _ping, version, info, auth (docker login), and the image
+Served today: _ping, version, info, auth (docker login), the image
 endpoints (list, inspect, history, tag, remove, prune, pull, push, save,
-load). Other endpoints answer 501 naming themselves; swarm answers 503.`,
+load) and the container endpoints docker run, ps, logs, stop and rm use
+(create, attach before start, start, wait, list, inspect, logs, stop,
+restart, kill, pause, unpause, remove). Other endpoints answer 501 naming
+themselves; swarm answers 503.`,
 		Example: `  strata system service &
   DOCKER_HOST=unix:///run/strata/docker.sock docker images
   strata system service --time 60 unix:///run/user-docker.sock`,

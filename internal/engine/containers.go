@@ -391,8 +391,17 @@ type ContainerHostConfig struct {
 	AutoRemove     bool                     `json:"AutoRemove"`
 	ReadonlyRootfs bool                     `json:"ReadonlyRootfs"`
 	Init           bool                     `json:"Init"`
+	// LogConfig is always docker's json-file, which Strata keeps; clients
+	// (docker-py's containers.run) read its Type.
+	LogConfig LogConfig `json:"LogConfig"`
 	SecurityHostConfig
 	HostConfigResources
+}
+
+// LogConfig is docker's logging driver and its options.
+type LogConfig struct {
+	Type   string            `json:"Type"`
+	Config map[string]string `json:"Config"`
 }
 
 // PortBinding is one host side of a published port.
@@ -503,7 +512,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 		Driver:         e.driver,
 		HostConfig: ContainerHostConfig{
 			Binds: o.Binds, NetworkMode: o.Network.String(), PortBindings: ports,
-			AutoRemove: o.AutoRemove, ReadonlyRootfs: o.ReadOnly, Init: o.Init,
+			AutoRemove: o.AutoRemove, ReadonlyRootfs: o.ReadOnly, Init: o.Init, LogConfig: LogConfig{Type: "json-file", Config: map[string]string{}},
 			SecurityHostConfig:  securityHostConfig(o.Security, o.SeccompUnconfined),
 			HostConfigResources: hostConfigResources(o.Resources),
 		},
