@@ -550,7 +550,7 @@ func (b *builder) from(ctx context.Context, i int) (*state, error) {
 	s.step, s.n = 1, 1
 	s.missed = false
 	log.done()
-	if _, ok := getEnv(s.img.Config.Env, "PATH"); !ok {
+	if _, ok := runtime.LookupEnv(s.img.Config.Env, "PATH"); !ok {
 		// As BuildKit: an image without PATH gets the default, first.
 		s.img.Config.Env = append([]string{"PATH=" + runtime.DefaultPath}, s.img.Config.Env...)
 	}

@@ -34,7 +34,7 @@ func (b *builder) dispatch(ctx context.Context, s *state, in Instruction) error 
 			if err != nil {
 				return err
 			}
-			s.img.Config.Env = setEnv(s.img.Config.Env, k, v)
+			s.img.Config.Env = runtime.SetEnv(s.img.Config.Env, k, v)
 			env = s.env()
 			parts = append(parts, k+"="+v)
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -52,25 +51,6 @@ func (img Image) clone() Image {
 	var out Image
 	_ = json.Unmarshal(b, &out)
 	return out
-}
-
-func setEnv(env []string, k, v string) []string {
-	for i, e := range env {
-		if ek, _, _ := strings.Cut(e, "="); ek == k {
-			env[i] = k + "=" + v
-			return env
-		}
-	}
-	return append(env, k+"="+v)
-}
-
-func getEnv(env []string, k string) (string, bool) {
-	for _, e := range env {
-		if ek, v, _ := strings.Cut(e, "="); ek == k {
-			return v, true
-		}
-	}
-	return "", false
 }
 
 func sortedKV(m map[string]string) []string {

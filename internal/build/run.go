@@ -106,11 +106,11 @@ func (b *builder) runStep(ctx context.Context, s *state, in Instruction) error {
 	}
 	log := b.p.step(s.index, b.title(s, "RUN "+shown))
 	env := append(envOf(s.args), s.img.Config.Env...)
-	cfg := ocispec.ImageConfig{Env: dedupEnv(env), WorkingDir: s.img.Config.WorkingDir, User: s.img.Config.User}
+	cfg := ocispec.ImageConfig{Env: runtime.MergeEnv(nil, env), WorkingDir: s.img.Config.WorkingDir, User: s.img.Config.User}
 	for _, m := range mounts {
 		// As BuildKit: the first ssh mount is the agent, unless the
 		// stage's environment names one.
-		if m.sshFirst && !hasEnv(cfg.Env, "SSH_AUTH_SOCK") {
+		if _, named := runtime.LookupEnv(cfg.Env, "SSH_AUTH_SOCK"); m.sshFirst && !named {
 			cfg.Env = append(cfg.Env, "SSH_AUTH_SOCK="+m.target)
 		}
 	}
@@ -126,7 +126,7 @@ func (b *builder) runStep(ctx context.Context, s *state, in Instruction) error {
 			// environment and never into the image config.
 			c := cfg
 			if len(secretEnv) > 0 {
-				c.Env = dedupEnv(append(append([]string(nil), cfg.Env...), secretEnv...))
+				c.Env = runtime.MergeEnv(nil, append(append([]string(nil), cfg.Env...), secretEnv...))
 			}
 			var err error
 			code, err = b.runContainer(ctx, root, c, args, stdin, network, ms, log)
@@ -189,31 +189,6 @@ func sysMounts(network string) []*runMount {
 	}
 }
 
-// dedupEnv keeps the last value of each variable, in first-seen order.
-func dedupEnv(env []string) []string {
-	idx := map[string]int{}
-	var out []string
-	for _, e := range env {
-		k, _, _ := strings.Cut(e, "=")
-		if i, ok := idx[k]; ok {
-			out[i] = e
-			continue
-		}
-		idx[k] = len(out)
-		out = append(out, e)
-	}
-	return out
-}
-
-func hasEnv(env []string, name string) bool {
-	for _, e := range env {
-		if k, _, _ := strings.Cut(e, "="); k == name {
-			return true
-		}
-	}
-	return false
-}
-
 // runContainer runs args with runc on the mounted rootfs and returns the
 // exit code. Cancelling ctx kills the container; it is always deleted.
 func (b *builder) runContainer(ctx context.Context, rootfs string, cfg ocispec.ImageConfig, args []string, stdin, network string, mounts []specs.Mount, log *stepLog) (int, error) {
@@ -236,7 +211,7 @@ func (b *builder) runContainer(ctx context.Context, rootfs string, cfg ocispec.I
 		return -1, err
 	}
 	spec.Mounts = append(spec.Mounts, mounts...)
-	if !hasEnv(cfg.Env, "HOSTNAME") {
+	if _, ok := runtime.LookupEnv(cfg.Env, "HOSTNAME"); !ok {
 		// As BuildKit: a RUN's environment has no HOSTNAME (a container's
 		// has, which the runtime spec adds for docker run).
 		spec.Process.Env = slices.DeleteFunc(spec.Process.Env, func(e string) bool { return strings.HasPrefix(e, "HOSTNAME=") })

@@ -641,19 +641,6 @@ func (s *Store) waitMonitor(id string) {
 	}
 }
 
-func processAlive(pid int) bool {
-	return pid > 0 && unix.Kill(pid, 0) == nil && !isZombie(pid)
-}
-
-func isZombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i >= 0 && len(b) > i+2 && b[i+2] == 'Z'
-}
-
 // ParseSignal parses a signal as docker does: "SIGTERM", "TERM" or "15".
 func ParseSignal(s string) (syscall.Signal, error) {
 	if s == "" {

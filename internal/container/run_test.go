@@ -20,6 +20,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/proc"
 	"github.com/strata-project/strata/internal/runtime"
 )
 
@@ -244,7 +245,7 @@ func TestPsAfterMonitorKilled(t *testing.T) {
 	}
 }
 
-func monitorProcessAlive(pid int) bool { return processAlive(pid) }
+func monitorProcessAlive(pid int) bool { return proc.Alive(pid) }
 
 func TestExec(t *testing.T) {
 	s, chain := newStore(t, snapshotters[0])

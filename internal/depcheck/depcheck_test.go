@@ -23,6 +23,7 @@ var forbidden = map[string][]string{
 	"manifest": {"content", "snapshot", "engine", "cli"},
 	"metadata": {"images", "snapshot", "engine", "cli"},
 	"snapshot": {"content", "images", "engine", "cli", "archive"},
+	"proc":     {"errdefs", "mount", "snapshot", "runtime", "container", "engine", "cli"},
 	"gc":       {"images", "container", "build", "engine", "cli"},
 	"images":   {"snapshot", "engine", "cli", "container", "build", "registry"},
 	"layer":    {"images", "engine", "cli", "container", "build"},

@@ -10,6 +10,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/runtime"
 )
 
 // ApplyChanges applies Dockerfile instructions given with --change (CMD,
@@ -61,7 +62,7 @@ func applyChange(cfg *ocispec.ImageConfig, change string) error {
 		}
 		// The parser gives (key, value, separator) triples.
 		for i := 0; i+1 < len(args); i += 3 {
-			cfg.Env = setEnv(cfg.Env, unquote(args[i]), unquote(args[i+1]))
+			cfg.Env = runtime.SetEnv(cfg.Env, unquote(args[i]), unquote(args[i+1]))
 		}
 	case "label":
 		if err := need(2); err != nil {
@@ -119,17 +120,6 @@ func applyChange(cfg *ocispec.ImageConfig, change string) error {
 			strings.ToUpper(n.Value), errdefs.ErrInvalidArgument)
 	}
 	return nil
-}
-
-// setEnv sets k=v in env, replacing an earlier k.
-func setEnv(env []string, k, v string) []string {
-	for i, kv := range env {
-		if strings.HasPrefix(kv, k+"=") {
-			env[i] = k + "=" + v
-			return env
-		}
-	}
-	return append(env, k+"="+v)
 }
 
 // unquote drops the quotes the parser leaves around a word ("a b" or 'a b').

@@ -22,6 +22,7 @@ import (
 	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/metadata"
 	"github.com/strata-project/strata/internal/mount"
+	"github.com/strata-project/strata/internal/proc"
 	"github.com/strata-project/strata/internal/snapshot"
 	"github.com/strata-project/strata/internal/snapshot/native"
 	"github.com/strata-project/strata/internal/snapshot/overlay"
@@ -203,7 +204,7 @@ func (e *Engine) cleanupExtracts(ctx context.Context) (int, error) {
 		if info.Kind != snapshot.KindActive {
 			return nil
 		}
-		if pid, ok := layer.ExtractOwner(info.Name); ok && !alive(pid) {
+		if pid, ok := layer.ExtractOwner(info.Name); ok && !proc.Alive(pid) {
 			dead = append(dead, info.Name)
 		}
 		return nil
@@ -218,12 +219,4 @@ func (e *Engine) cleanupExtracts(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-func alive(pid int) bool {
-	if pid == os.Getpid() {
-		return true
-	}
-	err := unix.Kill(pid, 0)
-	return err == nil || errors.Is(err, unix.EPERM)
 }

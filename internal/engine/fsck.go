@@ -13,6 +13,7 @@ import (
 	"github.com/strata-project/strata/internal/images"
 	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/metadata"
+	"github.com/strata-project/strata/internal/proc"
 	"github.com/strata-project/strata/internal/snapshot"
 )
 
@@ -102,7 +103,7 @@ func (e *Engine) Fsck(ctx context.Context) (FsckReport, error) {
 	}
 	// Leftovers: harmless, reclaimable.
 	for name, info := range snaps {
-		if pid, ok := layer.ExtractOwner(name); ok && info.Kind == snapshot.KindActive && !alive(pid) {
+		if pid, ok := layer.ExtractOwner(name); ok && info.Kind == snapshot.KindActive && !proc.Alive(pid) {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("snapshot %s: left half-unpacked by process %d, which is gone (gc removes it)", name, pid))
 		}
 	}

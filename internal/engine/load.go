@@ -24,6 +24,7 @@ import (
 	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/manifest"
 	"github.com/strata-project/strata/internal/metadata"
+	"github.com/strata-project/strata/internal/proc"
 	"github.com/strata-project/strata/internal/progress"
 	"github.com/strata-project/strata/internal/verify"
 )
@@ -510,7 +511,7 @@ func removeDeadSpools(dir string) {
 			continue
 		}
 		pidStr, _, _ := strings.Cut(rest, "-")
-		if pid, err := strconv.Atoi(pidStr); err == nil && !alive(pid) {
+		if pid, err := strconv.Atoi(pidStr); err == nil && !proc.Alive(pid) {
 			os.Remove(filepath.Join(dir, ent.Name()))
 		}
 	}

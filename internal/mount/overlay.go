@@ -1,13 +1,12 @@
 package mount
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/strata-project/strata/internal/proc"
 )
 
 // OverlaySupported reports, by mounting one, whether an overlay filesystem
@@ -57,7 +56,7 @@ func CleanOverlayChecks(dir string) {
 		if _, err := fmt.Sscanf(filepath.Base(tmp), "overlay-check-%d-", &pid); err != nil || pid <= 0 {
 			continue
 		}
-		if err := unix.Kill(pid, 0); err == nil || errors.Is(err, unix.EPERM) {
+		if proc.Alive(pid) {
 			continue // its prober is alive
 		}
 		_ = UnmountAll(filepath.Join(tmp, "merged"), 0)

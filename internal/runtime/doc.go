@@ -25,12 +25,21 @@
 // Without a terminal the monitor runs the container as one foreground
 // "runc run" (create, start, wait and delete in one runc process), its
 // child; runc hands the process pipes of its own and copies them to the
-// monitor's. With a terminal it runs runc create (the pty master comes
-// back over the console socket) and runc start, and, as a child
-// subreaper, reaps the container's init itself and runs runc delete. It
-// writes the exit status and unmounts the rootfs. If it is killed the
-// container runs on; Probe then asks runc, and package container settles
-// the exit (status unknown, 255) once the container is gone.
+// monitor's (foreground.go). With a terminal it runs runc create (the pty
+// master comes back over the console socket) and runc start, and, as a
+// child subreaper, reaps the container's init itself and runs runc delete
+// (tty.go). It writes the exit status (status.go) and unmounts the rootfs.
+// If it is killed the container runs on; Probe then asks runc (runc state,
+// never runc's own state.json), and package container settles the exit
+// (status unknown, 255) once the container is gone. Whether a monitor
+// still lives is package proc's question.
+//
+// Files: spec.go (the runtime spec), runc.go (the runc invocations),
+// monitor.go (the monitor process: start, report, clean-up), foreground.go
+// and tty.go (running the container without and with a terminal),
+// status.go (the recorded status and Probe), local.go and standby.go (an
+// attached run as its own monitor), attach.go (the attach protocol),
+// network.go (network modes).
 //
 // Ports are published without a bridge: the monitor listens on the host
 // address (127.0.0.1 unless one is given: see DefaultHostIP) and, per

@@ -2,28 +2,24 @@ package runtime
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/mount"
+	"github.com/strata-project/strata/internal/proc"
 )
 
 // Files the monitor keeps in a container's directory.
@@ -66,166 +62,6 @@ type MonitorConfig struct {
 	// OOMWatch is the container's cgroupsPath, to watch for the OOMs its
 	// memory limit causes (oom.go); "" when it has none.
 	OOMWatch string `json:"oomWatch,omitempty"`
-}
-
-// Status is a container's process state as its monitor records it, written
-// atomically (temp file + rename) into StatusFile.
-type Status struct {
-	MonitorPid int `json:"monitorPid"`
-	// MonitorStart is the monitor's start time (/proc/PID/stat's
-	// starttime), so that a reused pid is not taken for it.
-	MonitorStart uint64    `json:"monitorStart,omitempty"`
-	Pid          int       `json:"pid"`
-	Running      bool      `json:"running"`
-	StartedAt    time.Time `json:"startedAt"`
-	FinishedAt   time.Time `json:"finishedAt"`
-	ExitCode     int       `json:"exitCode"`
-	// OOMKilled says the container's cgroup ran out of memory while it
-	// ran (oom.go).
-	OOMKilled bool          `json:"oomKilled,omitempty"`
-	Error     string        `json:"error,omitempty"`
-	Ports     []PortMapping `json:"ports,omitempty"`
-	// StartFailed says the process never ran: Error says why and
-	// ExitCode is docker run's code for it (125, 126 or 127).
-	StartFailed bool `json:"startFailed,omitempty"`
-	// MonitorLost is set by Probe, never stored: the monitor died, so the
-	// status comes from runc and the exit status is unknown (255).
-	MonitorLost bool `json:"-"`
-	// Settled says a command other than the monitor recorded this exit,
-	// the monitor having died: what the monitor would have done after it
-	// (remove a --rm container) is left to the commands that read it.
-	Settled bool `json:"settled,omitempty"`
-}
-
-// StartError is a container process that could not start; ExitCode is
-// docker run's code for it (125, 126 or 127).
-type StartError struct {
-	ExitCode int
-	Msg      string
-}
-
-func (e *StartError) Error() string { return e.Msg }
-
-// ReadStatus reads the status the monitor recorded in dir;
-// errdefs.ErrNotFound if it never ran.
-func ReadStatus(dir string) (*Status, error) {
-	b, err := os.ReadFile(filepath.Join(dir, StatusFile))
-	if errors.Is(err, os.ErrNotExist) || err == nil && len(b) == 0 {
-		// Empty: an unsynced status a crash cut short.
-		return nil, fmt.Errorf("status of %s: %w", filepath.Base(dir), errdefs.ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	var s Status
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("status of %s: %w", filepath.Base(dir), err)
-	}
-	return &s, nil
-}
-
-// Probe is ReadStatus checked against the processes: when the status says
-// running but the monitor is gone (killed), runc is asked. A container
-// runc still runs stays Running; one it does not is reported exited with
-// status 255 and FinishedAt now. Nothing is written.
-func Probe(ctx context.Context, r *Runc, id, dir string) (*Status, error) {
-	s, err := ReadStatus(dir)
-	if err != nil || !s.Running || MonitorAlive(s, dir) {
-		return s, err
-	}
-	// Read again: the monitor may have finished between the two looks.
-	if s2, err := ReadStatus(dir); err == nil && !s2.Running {
-		return s2, nil
-	}
-	s.MonitorLost = true
-	st, err := r.State(ctx, id)
-	if err == nil && st.Status.Live() {
-		return s, nil
-	}
-	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
-		return nil, err
-	}
-	s.Running = false
-	s.ExitCode = 255
-	s.FinishedAt = time.Now()
-	s.Error = "the container's monitor died: its exit status is unknown"
-	return s, nil
-}
-
-// MonitorAlive reports whether the monitor that wrote s still runs: its
-// pid is alive, not a zombie, and started when s says (or, in a status
-// without the start time, has dir on its command line), so that a reused
-// pid is not taken for it.
-func MonitorAlive(s *Status, dir string) bool {
-	pid := s.MonitorPid
-	if pid <= 0 {
-		return false
-	}
-	if s.MonitorStart != 0 {
-		start, zombie, err := procStart(pid)
-		return err == nil && !zombie && start == s.MonitorStart
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return false
-	}
-	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		// A zombie is dead: field 3 after the ")" that ends comm.
-		if i := strings.LastIndexByte(string(st), ')'); i >= 0 && len(st) > i+2 && st[i+2] == 'Z' {
-			return false
-		}
-	}
-	for _, a := range strings.Split(string(b), "\x00") {
-		if a == dir {
-			return true
-		}
-	}
-	return false
-}
-
-// writeStatus writes s into dir atomically.
-func writeStatus(dir string, s *Status) error {
-	return WriteFileAtomic(filepath.Join(dir, StatusFile), s)
-}
-
-// writeStatusNoSync is writeStatus without the fsync, for a status whose
-// loss in a crash costs nothing.
-func writeStatusNoSync(dir string, s *Status) error {
-	return writeFileAtomic(filepath.Join(dir, StatusFile), s, false)
-}
-
-// WriteFileAtomic writes v as JSON to path through a temp file in the same
-// dir, fsynced and renamed over path.
-func WriteFileAtomic(path string, v any) error { return writeFileAtomic(path, v, true) }
-
-// WriteFileAtomicNoSync is WriteFileAtomic without the fsync: a crash may
-// leave the old file or an empty one, never a torn one.
-func WriteFileAtomicNoSync(path string, v any) error { return writeFileAtomic(path, v, false) }
-
-func writeFileAtomic(path string, v any, sync bool) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if sync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // startReport is what the monitor tells StartMonitor once the container is
@@ -404,8 +240,10 @@ func (m *monitor) cleanup() {
 	}
 }
 
+// run sets up what every container has (the subreaper, the log, the
+// published ports, the attach socket, the OOM watch) and runs it with a
+// terminal (tty.go) or without (foreground.go).
 func (m *monitor) run() error {
-	ctx := context.Background()
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return m.fail(125, fmt.Errorf("monitor: become subreaper: %w", err))
 	}
@@ -440,125 +278,12 @@ func (m *monitor) run() error {
 
 	outLine := &lineWriter{log: lw, stream: "stdout"}
 	errLine := &lineWriter{log: lw, stream: "stderr"}
-	copies := make(chan struct{}, 2)
-	nCopies := 0
-	copyOut := func(r io.ReadCloser, w io.Writer) {
-		nCopies++
-		// Ends at EOF (every writer closed: the container exited) or EIO
-		// (a pty whose slave side is gone).
-		go func() {
-			_, _ = io.Copy(w, r)
-			r.Close()
-			copies <- struct{}{}
-		}()
-	}
-
 	m.oom = watchOOM(m.cfg.OOMWatch)
 	defer m.oom.Stop()
-	if !m.cfg.Tty {
-		return m.runForeground(hub, proxies, ports, outLine, errLine)
+	if m.cfg.Tty {
+		return m.runTTY(hub, proxies, ports, outLine, errLine)
 	}
-	// With a terminal: runc create hands the pty master over the console
-	// socket, runc start lets the process go.
-	opts := CreateOptions{PidFile: pidFile, LogFile: runcLogFile}
-	console, err := newConsoleSocket(consoleSocketFile)
-	if err != nil {
-		return m.fail(125, err)
-	}
-	defer console.Close()
-	// runc dials the socket after changing into the bundle; a path
-	// relative to it stays short where an absolute one may not fit.
-	bundle, err := filepath.Abs(m.cfg.Bundle)
-	if err != nil {
-		return m.fail(125, err)
-	}
-	rel, err := filepath.Rel(bundle, filepath.Join(m.dir, consoleSocketFile))
-	if err != nil {
-		return m.fail(125, err)
-	}
-	opts.ConsoleSocket = rel
-	type ptyResult struct {
-		f   *os.File
-		err error
-	}
-	ptyc := make(chan ptyResult, 1)
-	go func() {
-		f, err := console.receive()
-		ptyc <- ptyResult{f, err}
-	}()
-	if err := m.cfg.Runc.Create(ctx, m.cfg.ID, m.cfg.Bundle, opts); err != nil {
-		return m.fail(ExitCodeFor(err), err)
-	}
-	{
-		var res ptyResult
-		select {
-		case res = <-ptyc:
-		case <-time.After(10 * time.Second):
-			res.err = errors.New("no pty from runc")
-		}
-		if res.err != nil {
-			return m.fail(125, res.err)
-		}
-		hub.pty, hub.stdin = res.f, res.f
-		copyOut(res.f, &streamWriter{hub: hub, typ: frameStdout, line: outLine})
-	}
-	pb, err := os.ReadFile(pidFile)
-	if err != nil {
-		return m.fail(125, fmt.Errorf("read pid of %s: %w", m.cfg.ID, err))
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(pb)))
-	if err != nil {
-		return m.fail(125, fmt.Errorf("read pid of %s: %w", m.cfg.ID, err))
-	}
-	var netns *os.File
-	if !m.cfg.HostNetwork && len(proxies) > 0 {
-		if netns, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", pid)); err != nil {
-			return m.fail(125, fmt.Errorf("open network namespace of %s: %w", m.cfg.ID, err))
-		}
-		defer netns.Close()
-	}
-	for _, p := range proxies {
-		p.netns = netns
-		go p.serve()
-	}
-	// The status says running from here on: the process exists (created)
-	// and this monitor answers for it.
-	st := &Status{MonitorPid: os.Getpid(), MonitorStart: selfStart(), Pid: pid, Running: true, StartedAt: time.Now().UTC(), Ports: ports}
-	if err := writeStatus(m.dir, st); err != nil {
-		_ = m.cfg.Runc.Delete(ctx, m.cfg.ID, true)
-		return m.fail(125, fmt.Errorf("write status: %w", err))
-	}
-	if m.cfg.Attach {
-		m.sendReport(startReport{Pid: pid, Ports: ports})
-		select {
-		case <-hub.first:
-		case <-time.After(60 * time.Second):
-		}
-	}
-	if err := m.cfg.Runc.Start(ctx, m.cfg.ID); err != nil {
-		return m.startFailed(hub, ExitCodeFor(err), err)
-	}
-	// Without attach the caller learns of the start only now, so a status
-	// read after StartMonitor returns is the started one.
-	m.sendReport(startReport{Pid: pid, Ports: ports})
-
-	code := waitPid(pid)
-
-	// The streams end once every process holding them has gone; with the
-	// pid namespace's init gone that is at once, but do not hang on a
-	// straggler.
-	deadline := time.After(2 * time.Second)
-	for i := 0; i < nCopies; i++ {
-		select {
-		case <-copies:
-		case <-deadline:
-			i = nCopies
-		}
-	}
-	outLine.Flush()
-	errLine.Flush()
-	m.finish(st, code, hub, proxies)
-	return nil
+	return m.runForeground(hub, proxies, ports, outLine, errLine)
 }
 
 func exitFrame(code int) []byte {
@@ -594,267 +319,6 @@ func waitPid(pid int) int {
 	}
 }
 
-// runForeground runs a container without a terminal as one foreground
-// "runc run": create, start, wait and delete in a single runc process,
-// where create + start + delete cost three. runc hands the container
-// pipes of its own and copies them to the monitor's. Attached, the
-// process starts once the first client is there, so none of its output
-// is missed; a start that fails (a command missing or not executable)
-// is then reported through the status and the exit frame.
-func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMapping, outLine, errLine *lineWriter) error {
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return m.fail(125, err)
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return m.fail(125, err)
-	}
-	// runc writes its own failure to its stderr, the container's stream:
-	// hold that stream back until the process is known to have started,
-	// and drop it if it did not (the failure is reported once, as an
-	// error).
-	errGate := &gateWriter{w: &streamWriter{hub: hub, typ: frameStderr, line: errLine}}
-	copies := make(chan struct{}, 2)
-	for _, c := range []struct {
-		r *os.File
-		w io.Writer
-	}{{outR, &streamWriter{hub: hub, typ: frameStdout, line: outLine}}, {errR, errGate}} {
-		// Ends at EOF: runc and every process holding the pipe are gone.
-		go func(r *os.File, w io.Writer) {
-			_, _ = io.Copy(w, r)
-			r.Close()
-			copies <- struct{}{}
-		}(c.r, c.w)
-	}
-	pidPath, logPath := m.path(pidFile), m.path(runcLogFile)
-	opts := CreateOptions{LogFile: logPath}
-	// runc writes the pid file once the process has started, with O_SYNC:
-	// a journal commit (~1-3 ms) between the start and runc's wait, on the
-	// path of every short run. Only a detached start (the caller waits for
-	// the pid) or published ports (the proxy enters the container's
-	// network namespace) need the pid at once; an attached run learns it
-	// from runc's state, and tells a failed start by runc's exit and the
-	// error runc logs: runc writes its log (--log, a pipe here: no file,
-	// and no O_SYNC, which runc opens it with) and the container cannot,
-	// where the container's stderr and runc's own are one pipe. A first
-	// stderr line that looks like runc's failure is held back until runc's
-	// exit and log tell which it was.
-	usePidFile := !m.cfg.Attach || len(proxies) > 0
-	var runcLog *bytes.Buffer
-	var runcLogDone chan struct{}
-	var logW *os.File
-	if usePidFile {
-		opts.PidFile = pidPath
-	} else {
-		logR, w, err := os.Pipe()
-		if err != nil {
-			outW.Close()
-			errW.Close()
-			return m.fail(125, err)
-		}
-		logW = w
-		runcLog, runcLogDone = &bytes.Buffer{}, make(chan struct{})
-		// Ends at EOF: runc has exited (its init's copies of the pipe are
-		// closed before the container's command runs).
-		go func() {
-			defer close(runcLogDone)
-			_, _ = io.Copy(runcLog, io.LimitReader(logR, 1<<20))
-			logR.Close()
-		}()
-		// runc's fd 3: ExtraFiles[0] below.
-		opts.LogFile = "/proc/self/fd/3"
-		errGate.prefix = []byte(runcRunFailed)
-	}
-	opts.Stdout, opts.Stderr = outW, errW
-	closeAfterStart := []*os.File{outW, errW}
-	if logW != nil {
-		closeAfterStart = append(closeAfterStart, logW)
-	}
-	if m.cfg.OpenStdin {
-		inR, inW, err := os.Pipe()
-		if err != nil {
-			outW.Close()
-			errW.Close()
-			return m.fail(125, err)
-		}
-		opts.Stdin = inR
-		closeAfterStart = append(closeAfterStart, inR)
-		hub.stdin = inW
-	}
-	// A pid file or log left by an earlier start would be taken for this
-	// one's.
-	_ = os.Remove(pidPath)
-	_ = os.Remove(logPath)
-	st := &Status{MonitorPid: os.Getpid(), MonitorStart: selfStart(), Running: true, Ports: ports}
-	if m.cfg.Attach {
-		m.sendReport(startReport{Ports: ports})
-		select {
-		case <-hub.first:
-		case <-time.After(60 * time.Second):
-		}
-		// The client may see output (and pass on a signal) before the pid
-		// is known: the status says running from the start.
-		st.StartedAt = time.Now().UTC()
-		if err := writeStatusNoSync(m.dir, st); err != nil {
-			return m.startFailed(hub, 125, fmt.Errorf("write status: %w", err))
-		}
-	}
-	Tracef("monitor: runc run")
-	cmd, err := m.cfg.Runc.runCommand(m.cfg.ID, m.cfg.Bundle, opts)
-	if err == nil {
-		if logW != nil {
-			cmd.ExtraFiles = []*os.File{logW}
-		}
-		err = cmd.Start()
-	}
-	for _, f := range closeAfterStart {
-		f.Close()
-	}
-	if err != nil {
-		errGate.drop()
-		return m.startFailed(hub, 125, fmt.Errorf("runc run: %w", err))
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	if m.local != nil {
-		// A run still going after a moment gets a standby, which keeps
-		// the container's logs and records its exit if this process is
-		// killed (standby.go).
-		sb := m.armStandby(cmd.Process.Pid, outR, errR, exited)
-		defer sb.disarm()
-	}
-	var stMu sync.Mutex // st, between the pid's writer and the exit's
-	finished := false
-	pid := 0
-	if usePidFile {
-		pid = waitPidFile(pidPath, exited)
-		Tracef("monitor: pid %d", pid)
-	} else {
-		// Ends when the pid is recorded or runc has exited.
-		go func() {
-			p := waitRuncPid(&m.cfg.Runc, m.cfg.ID, exited)
-			stMu.Lock()
-			defer stMu.Unlock()
-			if p > 0 && !finished {
-				st.Pid = p
-				_ = writeStatusNoSync(m.dir, st)
-			}
-		}()
-	}
-	if usePidFile && pid == 0 {
-		// runc exited without starting the process.
-		<-exited
-		errGate.drop()
-		msg := LastRuncError(logPath)
-		if msg == "" {
-			msg = fmt.Sprintf("runc run: %v", waitErr)
-		}
-		err := fmt.Errorf("runc run: %s", msg)
-		return m.startFailed(hub, ExitCodeFor(err), err)
-	}
-	if usePidFile {
-		errGate.open()
-	}
-	var netns *os.File
-	if !m.cfg.HostNetwork && len(proxies) > 0 {
-		if netns, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", pid)); err != nil {
-			_ = m.cfg.Runc.Kill(context.Background(), m.cfg.ID, syscall.SIGKILL, true)
-			<-exited
-			return m.startFailed(hub, 125, fmt.Errorf("open network namespace of %s: %w", m.cfg.ID, err))
-		}
-		defer netns.Close()
-	}
-	for _, p := range proxies {
-		p.netns = netns
-		go p.serve()
-	}
-	if usePidFile {
-		st.Pid = pid
-		if st.StartedAt.IsZero() {
-			st.StartedAt = time.Now().UTC()
-		}
-		// Not synced: after a crash, a running status whose monitor is
-		// gone reads as exited (Probe); only the exit status is worth a
-		// sync.
-		if err := writeStatusNoSync(m.dir, st); err != nil {
-			_ = m.cfg.Runc.Kill(context.Background(), m.cfg.ID, syscall.SIGKILL, true)
-			<-exited
-			return m.startFailed(hub, 125, fmt.Errorf("write status: %w", err))
-		}
-		// Detached, the caller learns of the start only now, so a status
-		// read after StartMonitor returns is the started one.
-		m.sendReport(startReport{Pid: pid, Ports: ports})
-	}
-
-	<-exited
-	Tracef("monitor: runc exited")
-	code, _ := exitStatus(waitErr)
-	if code < 0 {
-		code = 255
-	}
-	if !usePidFile {
-		// runc run exits 1 and logs its failure (and writes it to stderr)
-		// when the process could not start; a process that ran and exited
-		// non-zero leaves no error in runc's log, whatever it printed.
-		select {
-		case <-runcLogDone:
-		case <-time.After(2 * time.Second):
-		}
-		if msg := lastRuncError(runcLog.Bytes()); code != 0 && msg != "" {
-			stMu.Lock()
-			finished = true
-			stMu.Unlock()
-			errGate.drop()
-			err := fmt.Errorf("runc run: %s", msg)
-			return m.startFailed(hub, ExitCodeFor(err), err)
-		}
-		errGate.open()
-	}
-	if ps := cmd.ProcessState; ps != nil {
-		ws, ok := ps.Sys().(syscall.WaitStatus)
-		if ok && ws.Signaled() && pid == 0 {
-			// runc was killed before the pid was learnt: its state, which
-			// it had no time to delete, still names the init.
-			if rs, err := m.cfg.Runc.State(context.Background(), m.cfg.ID); err == nil {
-				pid = rs.Pid
-			}
-		}
-		if ok && ws.Signaled() && processAlive(pid) {
-			// runc itself was killed; the container's init, orphaned, is
-			// this subreaper's child now: its status is the one to keep.
-			code = waitPid(pid)
-		}
-	}
-	// The streams end once every process holding them has gone; with the
-	// pid namespace's init gone that is at once, but do not hang on a
-	// straggler.
-	deadline := time.After(2 * time.Second)
-	for i := 0; i < 2; i++ {
-		select {
-		case <-copies:
-		case <-deadline:
-			i = 2
-		}
-	}
-	outLine.Flush()
-	errLine.Flush()
-	stMu.Lock()
-	finished = true
-	stMu.Unlock()
-	m.finish(st, code, hub, proxies)
-	return nil
-}
-
-// startFailed records a process that could not start: the caller learns of
-// it from the report (detached) or from the exit frame and the status
-// (attached).
 // finish records the container's exit (without an fsync for a --rm
 // container: a crash cannot hurt it), tells attached clients, closes the
 // published ports and unmounts.
@@ -879,6 +343,9 @@ func (m *monitor) finish(st *Status, code int, hub *attachHub, proxies []*proxy)
 	Tracef("monitor: cleaned up")
 }
 
+// startFailed records a process that could not start: the caller learns of
+// it from the report (detached) or from the exit frame and the status
+// (attached).
 func (m *monitor) startFailed(hub *attachHub, code int, err error) error {
 	if m.report == nil {
 		// Attached: the report went out; write the status first so the
@@ -890,137 +357,12 @@ func (m *monitor) startFailed(hub *attachHub, code int, err error) error {
 	return m.fail(code, err)
 }
 
-// waitPidFile waits for runc to write the container's pid to path, which
-// it does once the process has started, and returns it; 0 if exited is
-// closed first (runc is gone) and no pid came.
-func waitPidFile(path string, exited <-chan struct{}) int {
-	read := func() int {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return 0
-		}
-		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		return pid
-	}
-	t := time.NewTicker(500 * time.Microsecond)
-	defer t.Stop()
-	for {
-		if pid := read(); pid > 0 {
-			return pid
-		}
-		select {
-		case <-exited:
-			return read()
-		case <-t.C:
-		}
-	}
-}
-
-func processAlive(pid int) bool {
-	return pid > 0 && unix.Kill(pid, 0) == nil
-}
-
-// runcRunFailed begins what runc run writes to its stderr when it fails.
-const runcRunFailed = "runc run failed"
-
-// gateWriter holds what is written until open (then writes it through)
-// or drop (then discards it and everything after). With a prefix, only a
-// first write that begins with it is held; any other opens the gate.
-type gateWriter struct {
-	mu      sync.Mutex
-	w       io.Writer
-	prefix  []byte
-	buf     []byte
-	opened  bool
-	dropped bool
-}
-
-func (g *gateWriter) Write(p []byte) (int, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if !g.opened && !g.dropped && g.prefix != nil && len(g.buf) == 0 && !bytes.HasPrefix(p, g.prefix) {
-		g.opened = true
-	}
-	switch {
-	case g.dropped:
-	case g.opened:
-		_, _ = g.w.Write(p)
-	default:
-		g.buf = append(g.buf, p...)
-	}
-	return len(p), nil
-}
-
-// held returns what the gate holds, as one line of text.
-func (g *gateWriter) held() string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return strings.TrimSpace(string(g.buf))
-}
-
-func (g *gateWriter) open() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if !g.dropped && !g.opened && len(g.buf) > 0 {
-		_, _ = g.w.Write(g.buf)
-	}
-	g.opened, g.buf = true, nil
-}
-
-func (g *gateWriter) drop() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.dropped, g.buf = true, nil
-}
-
-// procStart returns pid's start time (field 22 of /proc/PID/stat, in clock
-// ticks since boot) and whether it is a zombie.
-func procStart(pid int) (start uint64, zombie bool, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, false, err
-	}
-	// The fields after comm, which ends at the last ")": state is field 3,
-	// starttime field 22.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0, false, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return 0, false, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	start, err = strconv.ParseUint(f[19], 10, 64)
-	return start, f[0] == "Z", err
-}
-
 var selfStartTime uint64
 
-// selfStart is this process's start time, as procStart gives it.
+// selfStart is this process's start time, as proc.Start gives it.
 func selfStart() uint64 {
 	if selfStartTime == 0 {
-		selfStartTime, _, _ = procStart(os.Getpid())
+		selfStartTime, _, _ = proc.Start(os.Getpid())
 	}
 	return selfStartTime
 }
-
-// waitRuncPid asks runc state for the container's init pid, first after
-// runcPidDelay (a short run is over by then and costs no runc state call)
-// and then at growing intervals, and returns it; 0 once exited is closed.
-func waitRuncPid(r *Runc, id string, exited <-chan struct{}) int {
-	for d := runcPidDelay; ; d = min(2*d, 200*time.Millisecond) {
-		select {
-		case <-exited:
-			return 0
-		case <-time.After(d):
-		}
-		if st, err := r.State(context.Background(), id); err == nil && st.Pid > 0 {
-			return st.Pid
-		}
-	}
-}
-
-// runcPidDelay is how long an attached run goes before its pid is asked
-// of runc: the status says running from the start, and only ps, inspect
-// and a signal's default-action check read the pid.
-const runcPidDelay = 25 * time.Millisecond

@@ -100,7 +100,7 @@ func Spec(opts SpecOptions) (*specs.Spec, error) {
 		head = append(head, "TERM=xterm")
 	}
 	env = MergeEnv(head, env)
-	if u, ok := lookupEnv(env, "HOME"); !ok || u == "" {
+	if u, ok := LookupEnv(env, "HOME"); !ok || u == "" {
 		env = MergeEnv(env, []string{"HOME=" + user.home})
 	}
 
@@ -217,36 +217,6 @@ func ParseBind(v string) (specs.Mount, error) {
 		return specs.Mount{}, fmt.Errorf("volume %q: host path: %w", v, err)
 	}
 	return specs.Mount{Destination: filepath.Clean(ctr), Type: "bind", Source: filepath.Clean(host), Options: opts}, nil
-}
-
-// MergeEnv returns base with each KEY=VALUE of over replacing base's KEY or
-// appended, keeping base's order.
-func MergeEnv(base, over []string) []string {
-	out := append([]string{}, base...)
-	idx := map[string]int{}
-	for i, kv := range out {
-		k, _, _ := strings.Cut(kv, "=")
-		idx[k] = i
-	}
-	for _, kv := range over {
-		k, _, _ := strings.Cut(kv, "=")
-		if i, ok := idx[k]; ok {
-			out[i] = kv
-			continue
-		}
-		idx[k] = len(out)
-		out = append(out, kv)
-	}
-	return out
-}
-
-func lookupEnv(env []string, key string) (string, bool) {
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
-			return v, true
-		}
-	}
-	return "", false
 }
 
 // defaultMounts are docker's: /proc, a tmpfs /dev with pts, shm and mqueue,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/mount"
+	"github.com/strata-project/strata/internal/proc"
 	"github.com/strata-project/strata/internal/snapshot"
 )
 
@@ -456,7 +457,7 @@ func makerAlive(name string) bool {
 	if err != nil || pid <= 0 {
 		return false
 	}
-	return processAlive(pid)
+	return proc.Alive(pid)
 }
 
 func (s *Snapshotter) Close() error { return nil }

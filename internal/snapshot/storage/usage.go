@@ -7,7 +7,6 @@ import (
 	"syscall"
 
 	"github.com/strata-project/strata/internal/snapshot"
-	"golang.org/x/sys/unix"
 )
 
 // diskUsage adds up the blocks and inodes under dir as du does, counting a
@@ -41,9 +40,4 @@ func diskUsage(ctx context.Context, dir string) (snapshot.Usage, error) {
 		return nil
 	})
 	return u, err
-}
-
-func processAlive(pid int) bool {
-	err := unix.Kill(pid, 0)
-	return err == nil || err == unix.EPERM
 }
