@@ -114,12 +114,11 @@ func actionFor(kind routeKind, method string) Action {
 }
 
 // authorize decides whether c may make request r on rt, and returns r
-// carrying c for the handlers that filter what they show (the catalog).
+// (carrying c for the catalog, which shows only what c may pull).
 // A refused anonymous caller gets 401 with a challenge, so that clients
 // send credentials; a refused authenticated one 403 DENIED (in token mode
 // 401 insufficient_scope, so that the client asks for a better token).
 func (g *Registry) authorize(r *http.Request, rt route, c caller) (*http.Request, error) {
-	r = r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
 	switch rt.Kind {
 	case routeBase:
 		// Clients learn the challenge here; answering 200 to an
@@ -135,7 +134,8 @@ func (g *Registry) authorize(r *http.Request, rt route, c caller) (*http.Request
 		if g.authOn() && !c.authenticated() && g.policy.open {
 			return r, errUnauthorized
 		}
-		return r, nil // getCatalog lists only what c may pull
+		// getCatalog lists only what c may pull.
+		return r.WithContext(context.WithValue(r.Context(), callerKey{}, c)), nil
 	case routeAdminGC, routeAdminFsck:
 		return r, g.authorizeAdmin(r, c)
 	}
@@ -153,7 +153,6 @@ func (g *Registry) authorize(r *http.Request, rt route, c caller) (*http.Request
 }
 
 func (g *Registry) deny(c caller, repo string, a Action) error {
-	err := fmt.Errorf("%s %s: %w", a, repo, errDenied)
 	if g.token != nil {
 		scope := "repository:" + repo + ":" + string(a)
 		if a == ActionPush {
@@ -164,7 +163,7 @@ func (g *Registry) deny(c caller, repo string, a Action) error {
 	if !c.authenticated() {
 		return fmt.Errorf("%s %s: %w", a, repo, errUnauthorized)
 	}
-	return err
+	return fmt.Errorf("%s %s: %w", a, repo, errDenied)
 }
 
 // checkMount turns a cross-repository mount the caller may not read from
