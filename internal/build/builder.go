@@ -612,8 +612,12 @@ func fsSteps(instrs []Instruction) int {
 	n := 0
 	for _, in := range instrs {
 		switch in.Cmd {
-		case "run", "copy", "add", "workdir":
+		case "run", "copy", "add":
 			n++
+		case "workdir":
+			if len(in.Args) == 0 || in.Args[0] != "/" { // WORKDIR / makes nothing
+				n++
+			}
 		}
 	}
 	return n

@@ -112,3 +112,18 @@ func TestRunSandboxFiles(t *testing.T) {
 		t.Errorf("RUN true's layer has %v, want it empty", names)
 	}
 }
+
+// TestWorkdirRootNoStep: WORKDIR / makes no directory and so, as in
+// BuildKit, no step and no layer; the step count leaves it out.
+func TestWorkdirRootNoStep(t *testing.T) {
+	e := newEngine(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nWORKDIR /\nRUN true\n"})
+	_, out := mustBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{"wdroot:1"}})
+	if !strings.Contains(out, "[2/2] RUN true") {
+		t.Errorf("progress does not number RUN as the last of 2 steps:\n%s", out)
+	}
+	h := imageConfig(t, e, "wdroot:1").History
+	if last := h[len(h)-2]; last.CreatedBy != "WORKDIR /" || !last.EmptyLayer {
+		t.Errorf("WORKDIR / row: %q empty_layer %v, want an empty row", last.CreatedBy, last.EmptyLayer)
+	}
+}
