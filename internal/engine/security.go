@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sort"
 	"strings"
 
 	"github.com/strata-project/strata/internal/runtime"
@@ -51,4 +52,39 @@ func securityHostConfig(s Security, seccompUnconfined bool) SecurityHostConfig {
 		h.Tmpfs[path] = opts
 	}
 	return h
+}
+
+// SecurityFromHostConfig is the inverse of inspect's view: the security
+// options of a docker HostConfig (as a front end such as the Engine API
+// receives it), for CreateContainer to check. Devices become
+// HOST:CONTAINER:PERMISSIONS and tmpfs mounts PATH[:OPTIONS], in path
+// order.
+func SecurityFromHostConfig(h SecurityHostConfig) Security {
+	s := Security{
+		Privileged: h.Privileged, CapAdd: h.CapAdd, CapDrop: h.CapDrop,
+		GroupAdd: h.GroupAdd, Sysctls: h.Sysctls, SecurityOpt: h.SecurityOpt,
+	}
+	for _, d := range h.Devices {
+		ctr, perms := d.PathInContainer, d.CgroupPermissions
+		if ctr == "" {
+			ctr = d.PathOnHost
+		}
+		if perms == "" {
+			perms = "rwm"
+		}
+		s.Devices = append(s.Devices, d.PathOnHost+":"+ctr+":"+perms)
+	}
+	paths := make([]string, 0, len(h.Tmpfs))
+	for p := range h.Tmpfs {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		t := p
+		if o := h.Tmpfs[p]; o != "" {
+			t += ":" + o
+		}
+		s.Tmpfs = append(s.Tmpfs, t)
+	}
+	return s
 }
