@@ -33,10 +33,10 @@ func DefaultCapabilities() []string {
 	}
 }
 
-// AllCapabilities is what --privileged and --cap-add ALL give: every
+// allCapabilities is what --privileged and --cap-add ALL give: every
 // capability this process may hand on (its own bounding set; runc cannot
 // give a container more), in the kernel's order.
-func AllCapabilities() []string {
+func allCapabilities() []string {
 	bnd := ownBoundingSet()
 	var out []string
 	for i, name := range capabilityNames {
@@ -63,10 +63,10 @@ func ownBoundingSet() uint64 {
 	return 1<<uint(len(capabilityNames)) - 1
 }
 
-// NormalizeCapability turns a --cap-add/--cap-drop value into the spec's
+// normalizeCapability turns a --cap-add/--cap-drop value into the spec's
 // name, as docker does: case-insensitive, with or without the CAP_
 // prefix; "ALL" stays "ALL".
-func NormalizeCapability(v string) (string, error) {
+func normalizeCapability(v string) (string, error) {
 	c := strings.ToUpper(strings.TrimSpace(v))
 	if c == "ALL" {
 		return c, nil
@@ -86,12 +86,12 @@ func NormalizeCapability(v string) (string, error) {
 // added; otherwise the defaults less the dropped plus the added.
 func Capabilities(privileged bool, add, drop []string) ([]string, error) {
 	if privileged {
-		return AllCapabilities(), nil
+		return allCapabilities(), nil
 	}
 	norm := func(flag string, vs []string) ([]string, error) {
 		var out []string
 		for _, v := range vs {
-			c, err := NormalizeCapability(v)
+			c, err := normalizeCapability(v)
 			if err != nil {
 				return nil, fmt.Errorf("%s %w", flag, err)
 			}
@@ -112,7 +112,7 @@ func Capabilities(privileged bool, add, drop []string) ([]string, error) {
 	var out []string
 	switch {
 	case slices.Contains(adds, "ALL"):
-		for _, c := range AllCapabilities() {
+		for _, c := range allCapabilities() {
 			if !slices.Contains(drops, c) {
 				out = append(out, c)
 			}

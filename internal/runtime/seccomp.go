@@ -26,10 +26,10 @@ import (
 // Calls newer than the runc's libseccomp get ENOSYS from runc's own stub,
 // so a libc may fall back as on an older kernel.
 
-// DefaultSeccomp is docker's default seccomp profile for spec s, whose
+// defaultSeccomp is docker's default seccomp profile for spec s, whose
 // Process.Capabilities must be set: rules gated on a capability follow
 // its bounding set.
-func DefaultSeccomp(s *specs.Spec) (*specs.LinuxSeccomp, error) {
+func defaultSeccomp(s *specs.Spec) (*specs.LinuxSeccomp, error) {
 	p, err := seccomp.GetDefaultProfile(s)
 	if err != nil {
 		return nil, fmt.Errorf("default seccomp profile: %w", err)
@@ -37,9 +37,9 @@ func DefaultSeccomp(s *specs.Spec) (*specs.LinuxSeccomp, error) {
 	return p, nil
 }
 
-// LoadSeccomp turns a profile in docker's JSON format into the filter
+// loadSeccomp turns a profile in docker's JSON format into the filter
 // for spec s.
-func LoadSeccomp(profile string, s *specs.Spec) (*specs.LinuxSeccomp, error) {
+func loadSeccomp(profile string, s *specs.Spec) (*specs.LinuxSeccomp, error) {
 	p, err := seccomp.LoadProfile(profile, s)
 	if err != nil {
 		return nil, fmt.Errorf("seccomp profile: %w: %w", err, errdefs.ErrInvalidArgument)
@@ -47,12 +47,12 @@ func LoadSeccomp(profile string, s *specs.Spec) (*specs.LinuxSeccomp, error) {
 	return p, nil
 }
 
-// CheckSeccompProfile reports whether body is a profile in docker's JSON
+// checkSeccompProfile reports whether body is a profile in docker's JSON
 // format, and returns it compacted (docker keeps a profile in the
 // container's SecurityOpt as seccomp=<compact JSON>, so the container
 // does not depend on the file afterwards). name is the file, for the
 // message.
-func CheckSeccompProfile(name string, body []byte) (string, error) {
+func checkSeccompProfile(name string, body []byte) (string, error) {
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, body); err != nil {
 		return "", fmt.Errorf("seccomp profile %s: not JSON (want docker's seccomp profile format, as in github.com/moby/profiles seccomp/default.json): %v: %w", name, err, errdefs.ErrInvalidArgument)

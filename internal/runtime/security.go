@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -124,12 +123,12 @@ func (s *Security) Check(network NetworkMode) error {
 		}
 	}
 	for _, t := range s.Tmpfs {
-		if _, err := ParseTmpfs(t); err != nil {
+		if _, err := parseTmpfs(t); err != nil {
 			return err
 		}
 	}
 	for k := range s.Sysctls {
-		if err := CheckSysctl(k, network.Host()); err != nil {
+		if err := checkSysctl(k, network.Host()); err != nil {
 			return err
 		}
 	}
@@ -152,7 +151,7 @@ func (s *Security) Check(network NetworkMode) error {
 			}
 			body, name = b, val
 		}
-		j, err := CheckSeccompProfile(name, body)
+		j, err := checkSeccompProfile(name, body)
 		if err != nil {
 			return err
 		}
@@ -187,11 +186,11 @@ func (s Security) apply(sp *specs.Spec, rootfs string, nnpDefault bool) error {
 	case s.Privileged || so.seccomp == "unconfined":
 		sp.Linux.Seccomp = nil
 	case so.seccomp != "":
-		if sp.Linux.Seccomp, err = LoadSeccomp(so.seccomp, sp); err != nil {
+		if sp.Linux.Seccomp, err = loadSeccomp(so.seccomp, sp); err != nil {
 			return err
 		}
 	default:
-		if sp.Linux.Seccomp, err = DefaultSeccomp(sp); err != nil {
+		if sp.Linux.Seccomp, err = defaultSeccomp(sp); err != nil {
 			return err
 		}
 	}
@@ -233,7 +232,7 @@ func (s Security) apply(sp *specs.Spec, rootfs string, nnpDefault bool) error {
 		}
 	}
 	for _, t := range s.Tmpfs {
-		m, err := ParseTmpfs(t)
+		m, err := parseTmpfs(t)
 		if err != nil {
 			return err
 		}
@@ -285,9 +284,9 @@ var namespacedSysctls = []string{
 	"kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
 }
 
-// CheckSysctl accepts the sysctls docker accepts: those of the
+// checkSysctl accepts the sysctls docker accepts: those of the
 // container's own namespaces, which cannot change the host.
-func CheckSysctl(key string, hostNetwork bool) error {
+func checkSysctl(key string, hostNetwork bool) error {
 	switch {
 	case slices.Contains(namespacedSysctls, key), strings.HasPrefix(key, "fs.mqueue.") && len(key) > len("fs.mqueue."):
 		return nil
@@ -319,10 +318,10 @@ var (
 	tmpfsValues = []string{"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol", "huge"}
 )
 
-// ParseTmpfs parses --tmpfs PATH[:OPTIONS] into a tmpfs mount with
+// parseTmpfs parses --tmpfs PATH[:OPTIONS] into a tmpfs mount with
 // docker's defaults, noexec, nosuid and nodev, which exec, suid and dev
 // in OPTIONS turn off.
-func ParseTmpfs(v string) (specs.Mount, error) {
+func parseTmpfs(v string) (specs.Mount, error) {
 	path, opts, _ := strings.Cut(v, ":")
 	if !filepath.IsAbs(path) || filepath.Clean(path) == "/" {
 		return specs.Mount{}, fmt.Errorf("--tmpfs %q: the path must be absolute and not /: %w", v, errdefs.ErrInvalidArgument)
@@ -342,14 +341,4 @@ func ParseTmpfs(v string) (specs.Mount, error) {
 		}
 	}
 	return specs.Mount{Destination: filepath.Clean(path), Type: "tmpfs", Source: "tmpfs", Options: out}, nil
-}
-
-// SortedSysctls lists a sysctl map as KEY=VALUE in key order.
-func SortedSysctls(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k, v := range m {
-		out = append(out, k+"="+v)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -34,8 +34,8 @@ func TestCapabilities(t *testing.T) {
 		{"drop", false, nil, []string{"chown", "CAP_KILL"}, without("CAP_CHOWN", "CAP_KILL")},
 		{"drop all", false, nil, []string{"all"}, nil},
 		{"drop all, add one", false, []string{"NET_RAW"}, []string{"ALL"}, []string{"CAP_NET_RAW"}},
-		{"add all, drop one", false, []string{"ALL"}, []string{"SYS_ADMIN"}, slices.DeleteFunc(AllCapabilities(), func(c string) bool { return c == "CAP_SYS_ADMIN" })},
-		{"privileged", true, nil, []string{"ALL"}, AllCapabilities()},
+		{"add all, drop one", false, []string{"ALL"}, []string{"SYS_ADMIN"}, slices.DeleteFunc(allCapabilities(), func(c string) bool { return c == "CAP_SYS_ADMIN" })},
+		{"privileged", true, nil, []string{"ALL"}, allCapabilities()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,9 +55,9 @@ func TestCapabilities(t *testing.T) {
 		}
 	}
 	// Every capability this process holds, and none it does not.
-	all := AllCapabilities()
+	all := allCapabilities()
 	if !slices.Contains(all, "CAP_SYS_ADMIN") && ownBoundingSet()&(1<<21) != 0 {
-		t.Errorf("AllCapabilities %v lacks CAP_SYS_ADMIN", all)
+		t.Errorf("allCapabilities %v lacks CAP_SYS_ADMIN", all)
 	}
 }
 
@@ -80,12 +80,12 @@ func TestCheckSysctl(t *testing.T) {
 		{"net.", false, false},
 		{"fs.file-max", false, false},
 	} {
-		err := CheckSysctl(tt.key, tt.host)
+		err := checkSysctl(tt.key, tt.host)
 		if (err == nil) != tt.ok {
-			t.Errorf("CheckSysctl(%q, host=%v) = %v, want ok=%v", tt.key, tt.host, err, tt.ok)
+			t.Errorf("checkSysctl(%q, host=%v) = %v, want ok=%v", tt.key, tt.host, err, tt.ok)
 		}
 		if err != nil && (!strings.Contains(err.Error(), tt.key) || !errors.Is(err, errdefs.ErrInvalidArgument)) {
-			t.Errorf("CheckSysctl(%q): %v does not name the key as invalid", tt.key, err)
+			t.Errorf("checkSysctl(%q): %v does not name the key as invalid", tt.key, err)
 		}
 	}
 }
@@ -99,7 +99,7 @@ func TestParseTmpfs(t *testing.T) {
 		{"/run:size=64m,mode=1777", []string{"noexec", "nosuid", "nodev", "size=64m", "mode=1777"}},
 		{"/run/:exec,suid", []string{"nodev", "exec", "suid"}},
 	} {
-		m, err := ParseTmpfs(tt.in)
+		m, err := parseTmpfs(tt.in)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.in, err)
 		}
@@ -111,8 +111,8 @@ func TestParseTmpfs(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"run", "/", "/x:bogus", "/x:size", "/x:exec=1"} {
-		if _, err := ParseTmpfs(bad); !errors.Is(err, errdefs.ErrInvalidArgument) {
-			t.Errorf("ParseTmpfs(%q) = %v, want invalid argument", bad, err)
+		if _, err := parseTmpfs(bad); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("parseTmpfs(%q) = %v, want invalid argument", bad, err)
 		}
 	}
 }
@@ -305,7 +305,7 @@ func TestSpecSecurity(t *testing.T) {
 		if sp.Linux.Seccomp != nil || sp.Linux.MaskedPaths != nil || sp.Linux.ReadonlyPaths != nil {
 			t.Errorf("seccomp %v, masked %v, read-only %v", sp.Linux.Seccomp != nil, sp.Linux.MaskedPaths, sp.Linux.ReadonlyPaths)
 		}
-		if diff := cmp.Diff(AllCapabilities(), sp.Process.Capabilities.Effective); diff != "" {
+		if diff := cmp.Diff(allCapabilities(), sp.Process.Capabilities.Effective); diff != "" {
 			t.Errorf("caps (-want +got):\n%s", diff)
 		}
 		for _, m := range sp.Mounts {
@@ -391,7 +391,7 @@ func FuzzParseTmpfs(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		m, err := ParseTmpfs(v)
+		m, err := parseTmpfs(v)
 		if err != nil {
 			return
 		}
