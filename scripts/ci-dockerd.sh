@@ -1,6 +1,7 @@
 # Sourced by scripts/test.sh: a dockerd of the tests' own, so the tests that
 # compare Strata with docker (internal/build TestSameAsDocker, internal/e2e
-# TestDockerInterop) run instead of skipping. Its socket, data-root,
+# TestDockerInterop and TestSecurityPostureSameAsDocker) run instead of
+# skipping. Its socket, data-root,
 # exec-root and pidfile are Strata CI's alone (never /var/lib/docker or
 # /run/docker.sock), so it cannot meet another dockerd on the machine, and
 # it is stopped by its pid. Where dockerd is missing or cannot start, it
