@@ -76,7 +76,16 @@ func (rs *replicaSet) checkSpread(t *testing.T) {
 	}
 }
 
+// skipUnderRace: the suite through replicas checks the protocol, which the
+// run without -race covers; the concurrency tests below run under both.
+func skipUnderRace(t *testing.T) {
+	if raceDetector {
+		t.Skip("protocol suite through replicas: run without -race (scripts/test.sh does)")
+	}
+}
+
 func TestReplicasConformanceAnonymous(t *testing.T) {
+	skipUnderRace(t)
 	conformanceRunner(t)
 	rs := startReplicas(t, 3, Options{AccessPolicy: deletes})
 	runConformance(t, rs.proxy.URL, nil)
@@ -87,6 +96,7 @@ func TestReplicasConformanceAnonymous(t *testing.T) {
 }
 
 func TestReplicasConformanceHtpasswd(t *testing.T) {
+	skipUnderRace(t)
 	conformanceRunner(t)
 	pw := filepath.Join(t.TempDir(), "htpasswd")
 	writeHtpasswd(t, pw, map[string]string{"alice": "s3cret pass"})
@@ -318,4 +328,54 @@ func TestReplicasGCDuringPushes(t *testing.T) {
 		t.Fatalf("fsck after GC during %d pushes: %v\n%s", len(done), err, out.String())
 	}
 	t.Logf("%d images pushed during GC; GC removed %+v", len(done), collected)
+}
+
+// TestS3Redirect: with storage.s3.redirect, a blob GET answers 307 to a
+// presigned S3 URL, which serves the bytes (ranges too) without the
+// registry; HEAD still answers itself.
+func TestS3Redirect(t *testing.T) {
+	v := testutil.Versity(t)
+	opts := Options{Database: testutil.PostgresDB(t)}
+	opts.Storage.S3 = s3Config(t, v, "redirect")
+	opts.Storage.S3.Redirect = true
+	g, err := New(nil, "", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	t.Cleanup(func() {
+		srv.Close()
+		g.Close()
+	})
+	blob := make([]byte, 100000)
+	rand.Read(blob)
+	dgst := digest.FromBytes(blob)
+	if r := do(t, srv, req{method: "POST", path: "/v2/red/blobs/uploads/?digest=" + dgst.String(), body: blob}); r.status != http.StatusCreated {
+		t.Fatalf("push: %d", r.status)
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(srv.URL + "/v2/red/blobs/" + dgst.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusTemporaryRedirect || !strings.HasPrefix(loc, v.Endpoint+"/") {
+		t.Fatalf("GET: %d Location %q, want 307 to %s", resp.StatusCode, loc, v.Endpoint)
+	}
+	rq, _ := http.NewRequest("GET", loc, nil)
+	rq.Header.Set("Range", "bytes=10-19")
+	resp, err = http.DefaultClient.Do(rq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	got.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got.Bytes(), blob[10:20]) {
+		t.Fatalf("ranged GET of the presigned URL: %d %q", resp.StatusCode, got.Bytes())
+	}
+	if r := do(t, srv, req{method: "HEAD", path: "/v2/red/blobs/" + dgst.String()}); r.status != http.StatusOK || r.header.Get("Content-Length") != "100000" {
+		t.Fatalf("HEAD: %d %q", r.status, r.header.Get("Content-Length"))
+	}
 }
