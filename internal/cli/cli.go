@@ -92,6 +92,7 @@ The store lives in --root (default /var/lib/strata, or $STRATA_ROOT).`,
 	for _, f := range commands {
 		root.AddCommand(f(c))
 	}
+	dockerUsage(root)
 	return root, c
 }
 

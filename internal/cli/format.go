@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"strings"
 	"text/tabwriter"
 	"text/template"
 	"time"
+
+	"github.com/strata-project/strata/internal/errdefs"
 )
 
 // newTable is docker's table writer: columns padded by three spaces.
@@ -89,9 +92,15 @@ func render[T any](w io.Writer, format, defTable string, rows []T, headers map[s
 		})
 		fmt.Fprintln(out, header)
 	}
+	// A template naming a field the rows lack fails even with no rows, as
+	// docker's does.
+	var zero T
+	if err := tmpl.Execute(io.Discard, zero); err != nil && strings.Contains(err.Error(), "can't evaluate field") {
+		return templateError(err, zero)
+	}
 	for _, r := range rows {
 		if err := tmpl.Execute(out, r); err != nil {
-			return fmt.Errorf("--format: %w", err)
+			return templateError(err, r)
 		}
 		fmt.Fprintln(out)
 	}
@@ -99,6 +108,25 @@ func render[T any](w io.Writer, format, defTable string, rows []T, headers map[s
 		return tw.Flush()
 	}
 	return nil
+}
+
+var inTypeRe = regexp.MustCompile(` in type [\w.*\[\]]+`)
+
+// templateError words a --format execution error for the person who wrote
+// the template: text/template names the Go type it was given (cli.psRow),
+// which means nothing to them; the fields they may use do.
+func templateError(err error, row any) error {
+	msg := inTypeRe.ReplaceAllString(err.Error(), "")
+	if t := reflect.TypeOf(row); t != nil && t.Kind() == reflect.Struct && strings.Contains(msg, "can't evaluate field") {
+		var fields []string
+		for i := 0; i < t.NumField(); i++ {
+			if f := t.Field(i); f.IsExported() {
+				fields = append(fields, f.Name)
+			}
+		}
+		msg += " (the fields are " + strings.Join(fields, ", ") + ")"
+	}
+	return fmt.Errorf("--format: %s: %w", msg, errdefs.ErrInvalidArgument)
 }
 
 // humanSize is docker's size: decimal units, three significant digits.
@@ -110,7 +138,7 @@ func humanSize(n int64) string {
 		f /= 1000
 		i++
 	}
-	return fmt.Sprintf("%.4g%s", f, units[i])
+	return fmt.Sprintf("%.3g%s", f, units[i])
 }
 
 // humanDuration is docker's "About an hour" style.

@@ -2,8 +2,11 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/strata-project/strata/internal/errdefs"
 )
 
 func init() { commands = append(commands, newInspectCommand) }
@@ -56,6 +59,10 @@ func runInspect(c *CLI, cmd *cobra.Command, args []string, format string) error 
 			continue
 		}
 		v, err := e.InspectImage(cmd.Context(), a)
+		if errdefs.IsNotFound(err) && cmd.Parent() == cmd.Root() {
+			// strata inspect looks for any kind of object, as docker's.
+			err = fmt.Errorf("No such object: %s: %w", a, errdefs.ErrNotFound)
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue

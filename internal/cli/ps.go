@@ -135,6 +135,9 @@ func psFilter(filters []string) (func(engine.ContainerSummary) bool, error) {
 		case k != "id" && k != "name" && k != "status" && k != "ancestor" && k != "exited":
 			return nil, fmt.Errorf("filter %q: unknown key %s (want id, name, status, ancestor or exited): %w", f, k, errdefs.ErrInvalidArgument)
 		}
+		if k == "status" && !validStatus(v) {
+			return nil, fmt.Errorf("invalid filter 'status=%s' (want created, restarting, running, removing, paused, exited or dead): %w", v, errdefs.ErrInvalidArgument)
+		}
 		byKey[k] = append(byKey[k], v)
 	}
 	one := func(k, v string, r engine.ContainerSummary) bool {
@@ -164,4 +167,15 @@ func psFilter(filters []string) (func(engine.ContainerSummary) bool, error) {
 		}
 		return true
 	}, nil
+}
+
+// validStatus reports whether v is one of docker's container states, the
+// values docker accepts in a status filter (some never occur in Strata:
+// they match nothing, as in docker).
+func validStatus(v string) bool {
+	switch v {
+	case "created", "restarting", "running", "removing", "paused", "exited", "dead":
+		return true
+	}
+	return false
 }

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestDockerUsageAnswers holds the command-line mistakes to the docker CLI's
+// answers (issue #15's wrong answers): exit status, the one Error: line and
+// docker's wording, without a container or an image.
+func TestDockerUsageAnswers(t *testing.T) {
+	root := t.TempDir()
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr []string // each must appear
+		not    []string // none may appear
+	}{
+		{"unknown verb under image", []string{"image", "pul", "busybox"}, 1, []string{`Error: unknown command "pul" for "strata image"`, "See 'strata image --help'."}, nil},
+		{"unknown verb under container", []string{"container", "nosuch"}, 1, []string{`unknown command "nosuch" for "strata container"`}, nil},
+		{"unknown verb under system", []string{"system", "nosuch"}, 1, []string{`unknown command "nosuch" for "strata system"`}, nil},
+		{"unknown verb under registry", []string{"registry", "nosuch"}, 1, []string{`unknown command "nosuch" for "strata registry"`}, nil},
+		{"unknown verb under builder", []string{"builder", "nosuch"}, 1, []string{`unknown command "nosuch" for "strata builder"`}, nil},
+		{"unknown verb, no guesses", []string{"tpo"}, 1, []string{`unknown command "tpo" for "strata"`, "See 'strata --help'."}, []string{"Did you mean", "stop"}},
+		{"run unknown flag", []string{"run", "--bogus", "x"}, 125, []string{"Error: unknown flag: --bogus\nSee 'strata run --help'.\n"}, nil},
+		{"create unknown flag", []string{"create", "--bogus", "x"}, 125, []string{"unknown flag: --bogus\nSee 'strata create --help'."}, nil},
+		{"ps unknown flag", []string{"ps", "--bogus"}, 125, []string{"See 'strata ps --help'."}, nil},
+		{"run without image", []string{"run"}, 1, []string{"Error: \"strata run\" requires at least 1 argument.\nSee 'strata run --help'.\n\nUsage:  strata run [OPTIONS] IMAGE [COMMAND] [ARG...]\n"}, []string{"[flags]"}},
+		{"cp with one argument", []string{"cp", "a"}, 1, []string{`"strata cp" requires exactly 2 arguments.`, "See 'strata cp --help'."}, nil},
+		{"df with an argument", []string{"system", "df", "x"}, 1, []string{`"strata system df" accepts no arguments.`}, nil},
+		{"inspect of nothing", []string{"inspect", "nosuch"}, 1, []string{"Error: No such object: nosuch\n"}, nil},
+		{"image inspect of nothing", []string{"image", "inspect", "nosuch"}, 1, []string{"Error: no such image: nosuch\n"}, nil},
+		{"ps status filter", []string{"ps", "--filter", "status=bogus"}, 1, []string{"invalid filter 'status=bogus'"}, nil},
+		{"ps template", []string{"ps", "--format", "{{.Nope}}"}, 1, []string{"can't evaluate field Nope", "the fields are ID, Image"}, []string{"cli.", "psRow"}},
+		{"images template", []string{"images", "--format", "{{.Nope}}"}, 1, []string{"can't evaluate field Nope"}, []string{"cli.", "Row"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := strata(t, root, tt.args...)
+			if r.code != tt.code {
+				t.Errorf("exit %d, want %d\nstderr: %s", r.code, tt.code, r.stderr)
+			}
+			if strings.Count(r.stderr, "Error:") != 1 {
+				t.Errorf("want one Error: on stderr, got %q", r.stderr)
+			}
+			for _, s := range tt.stderr {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("stderr %q lacks %q", r.stderr, s)
+				}
+			}
+			for _, s := range tt.not {
+				if strings.Contains(r.stderr, s) {
+					t.Errorf("stderr %q has %q", r.stderr, s)
+				}
+			}
+		})
+	}
+	// A group alone still shows its help and succeeds, as docker's.
+	if r := strata(t, root, "image"); r.code != 0 || !strings.Contains(r.stdout, "Manage images") {
+		t.Errorf("strata image: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
