@@ -260,3 +260,44 @@ print(c.containers.run("bb", ["sh", "-c", "echo from sdk"], remove=True).decode(
 		}
 	}
 }
+
+// docker exec (with stdin) and docker cp both ways through the socket.
+func TestEngineAPIExecAndCp(t *testing.T) {
+	testutil.RequiresRoot(t)
+	const cli = "/usr/local/bin/docker"
+	if _, err := os.Stat(cli); err != nil {
+		t.Skipf("skipping: no docker CLI at %s", cli)
+	}
+	root := containerRoot(t)
+	host := startService(t, root)
+	mustDocker(t, cli, host, "run", "-d", "--name", "box", "bb", "sh", "-c", "exec sleep 100")
+
+	if out, err := dockerCLI(t, cli, host, "exec", "box", "sh", "-c", "echo in exec; exit 5"); err == nil || err.(*exec.ExitError).ExitCode() != 5 || out != "in exec\n" {
+		t.Errorf("docker exec: %v %q, want exit 5 and its output", err, out)
+	}
+	cmd := exec.Command(cli, "exec", "-i", "box", "sh", "-c", "while read l; do echo \"[$l]\"; done")
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+host, "DOCKER_CONFIG="+t.TempDir())
+	cmd.Stdin = strings.NewReader("l1\nl2\n")
+	if out, err := cmd.CombinedOutput(); err != nil || string(out) != "[l1]\n[l2]\n" {
+		t.Errorf("docker exec -i: %v %q", err, out)
+	}
+	if out, err := dockerCLI(t, cli, host, "exec", "box", "nosuchcmd"); err == nil || err.(*exec.ExitError).ExitCode() != 127 {
+		t.Errorf("docker exec of a missing command: %v %q, want exit 127", err, out)
+	}
+
+	src := filepath.Join(t.TempDir(), "in.txt")
+	os.WriteFile(src, []byte("copied in\n"), 0o644)
+	mustDocker(t, cli, host, "cp", src, "box:/in.txt")
+	if out := mustStrata(t, root, "exec", "box", "cat", "/in.txt"); out != "copied in\n" {
+		t.Errorf("file copied in by docker cp, read by strata exec: %q", out)
+	}
+	dst := filepath.Join(t.TempDir(), "out.txt")
+	mustDocker(t, cli, host, "cp", "box:/in.txt", dst)
+	if b, _ := os.ReadFile(dst); string(b) != "copied in\n" {
+		t.Errorf("docker cp out: %q", b)
+	}
+	if out, err := dockerCLI(t, cli, host, "cp", "box:/nosuch", dst); err == nil || !strings.Contains(out, "Could not find the file /nosuch in container box") || strings.Contains(out, root) {
+		t.Errorf("docker cp of a missing path: %v %q", err, out)
+	}
+	mustDocker(t, cli, host, "rm", "-f", "box")
+}

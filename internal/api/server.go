@@ -34,7 +34,8 @@ type Server struct {
 	eng  *engine.Engine
 	opts Options
 
-	runs *runs // docker run's attach, start and wait in flight
+	runs  *runs  // docker run's attach, start and wait in flight
+	execs *execs // exec instances created and not yet forgotten
 
 	mu     sync.Mutex
 	active int       // requests being served
@@ -46,7 +47,7 @@ func New(e *engine.Engine, opts Options) *Server {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	return &Server{eng: e, opts: opts, idle: time.Now(), runs: newRuns()}
+	return &Server{eng: e, opts: opts, idle: time.Now(), runs: newRuns(), execs: &execs{m: map[string]*execInstance{}}}
 }
 
 // IdleSince reports when the server last finished a request with none
@@ -147,6 +148,9 @@ func (s *Server) route(method, path string) handler {
 		}
 	}
 	if h := s.containerRoute(method, path); h != nil {
+		return h
+	}
+	if h := s.execRoute(method, path); h != nil {
 		return h
 	}
 	first, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
@@ -261,6 +265,10 @@ func (s *Server) containerRoute(method, path string) handler {
 		{"POST", "attach"}:  s.attachContainer,
 		{"GET", "logs"}:     s.containerLogs,
 		{"DELETE", ""}:      s.removeContainer,
+		{"POST", "exec"}:    s.createExec,
+		{"GET", "archive"}:  s.getArchive,
+		{"HEAD", "archive"}: s.getArchive,
+		{"PUT", "archive"}:  s.putArchive,
 	}[key{method, verb}]
 	if !ok {
 		return nil

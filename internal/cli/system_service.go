@@ -34,7 +34,8 @@ Served today: _ping, version, info, auth (docker login), the image
 endpoints (list, inspect, history, tag, remove, prune, pull, push, save,
 load) and the container endpoints docker run, ps, logs, stop and rm use
 (create, attach before start, start, wait, list, inspect, logs, stop,
-restart, kill, pause, unpause, remove). Other endpoints answer 501 naming
+restart, kill, pause, unpause, remove), exec and archive (docker cp).
+Other endpoints answer 501 naming
 themselves; swarm answers 503.`,
 		Example: `  strata system service &
   DOCKER_HOST=unix:///run/strata/docker.sock docker images
