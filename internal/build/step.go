@@ -194,39 +194,22 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 	if err := ctx.Err(); err != nil {
 		return rec, err
 	}
-	upper, err := b.be.Snap.UpperDir(ctx, skey)
+	diff, err := layer.OpenDiff(ctx, b.be.Snap, skey)
 	if err != nil {
 		return rec, err
 	}
+	upper := diff.Upper
 	if inp != nil && inp.reuse != nil {
 		if _, err := inp.reuse.finish(ctx, upper); err != nil {
 			return rec, err
 		}
 	}
-	var write func(w io.Writer, o archive.WriteOptions) error
-	if b.be.Driver == "overlay" {
-		if inp != nil && inp.pruneUpper != nil {
-			if err := inp.pruneUpper(upper); err != nil {
-				return rec, err
-			}
-		}
-		write = func(w io.Writer, o archive.WriteOptions) error { return archive.WriteOverlayDiff(ctx, w, upper, o) }
-	} else {
-		lower := ""
-		if dirs, err := b.be.Snap.ParentDirs(ctx, skey); err != nil {
+	if b.be.Driver == "overlay" && inp != nil && inp.pruneUpper != nil {
+		if err := inp.pruneUpper(upper); err != nil {
 			return rec, err
-		} else if len(dirs) > 0 {
-			lower = dirs[0]
-		} else {
-			tmp, err := os.MkdirTemp("", "strata-empty-")
-			if err != nil {
-				return rec, err
-			}
-			defer os.Remove(tmp)
-			lower = tmp
 		}
-		write = func(w io.Writer, o archive.WriteOptions) error { return archive.WriteDiff(ctx, w, lower, upper, o) }
 	}
+	write := func(w io.Writer, o archive.WriteOptions) error { return diff.Write(ctx, w, o) }
 	if b.be.Driver == "overlay" {
 		pctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/mount"
 )
 
@@ -294,21 +295,14 @@ func (s *Store) Commit(ctx context.Context, ref string, w io.Writer, opts Commit
 			defer func() { _ = s.runc.Resume(context.WithoutCancel(ctx), c.ID) }()
 		}
 	}
-	upper, err := s.sn.UpperDir(ctx, c.SnapshotKey)
+	diff, err := layer.OpenDiff(ctx, s.sn, c.SnapshotKey)
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", c.Name, err)
 	}
-	ov, err := s.isOverlay(ctx, c)
-	if err != nil {
-		return fmt.Errorf("commit %s: %w", c.Name, err)
-	}
-	parents, err := s.sn.ParentDirs(ctx, c.SnapshotKey)
-	if err != nil {
-		return fmt.Errorf("commit %s: %w", c.Name, err)
-	}
+	parents := diff.Parents
 	inImage := func(p string) bool { return lowerExists(parents, p) }
 	lower := func(p string) string { return lowerPath(parents, p) }
-	if !ov {
+	if !diff.Overlay {
 		lower = func(string) string { return "" }
 		if len(parents) > 0 {
 			inImage = func(p string) bool {
@@ -318,16 +312,7 @@ func (s *Store) Commit(ctx context.Context, ref string, w io.Writer, opts Commit
 			lower = func(p string) string { return filepath.Join(parents[0], p) }
 		}
 	}
-	write := func(pw io.Writer) error {
-		switch {
-		case ov:
-			return archive.WriteOverlayDiff(ctx, pw, upper, archive.WriteOptions{})
-		case len(parents) == 0:
-			return archive.WriteDir(ctx, pw, upper, archive.WriteOptions{})
-		default:
-			return archive.WriteDiff(ctx, pw, parents[0], upper, archive.WriteOptions{})
-		}
-	}
+	write := func(pw io.Writer) error { return diff.Write(ctx, pw, archive.WriteOptions{}) }
 	// The layer is filtered as it streams: the writer goroutine ends when
 	// it has written everything or the reader side fails (CloseWithError).
 	pr, pw := io.Pipe()
