@@ -15,7 +15,13 @@
 # Each server runs with its access log off, started and stopped by its PID.
 # Prints metric, strata, distribution, ratio (strata/distribution; for ms the
 # ratio is distribution/strata, so above 1 is always Strata ahead).
-# Usage: bench/registry.sh   (as root, Debian 12). Env: DURATION=10s PAGES=20
+# MODE=s3 is the scale-out mode: both servers keep their blobs in one versitygw (S3, built by
+# scripts/install-clients.sh), distribution through its s3 driver and Strata through its S3 back end
+# with its index in a throwaway PostgreSQL cluster (the set-up of N stateless replicas; one replica is
+# measured, since wrk drives one address). Seeding is smaller there (NTAGS=NREPOS=500 by default).
+# Both serve blob bytes themselves (distribution's redirect to S3 is turned off, Strata's is off by
+# default), so the blob rows compare proxies of the same store.
+# Usage: bench/registry.sh   (as root, Debian 12). Env: MODE=local|s3 DURATION=10s PAGES=20
 # STRATA_BIN=/path/to/strata (else built here) WORK=/dev/shm (where both roots go:
 # tmpfs by default, so seeding 30,000 writes is not bound by fsync; with WORK=/var/tmp
 # Strata's fsync per manifest put makes seeding take ~1 min, distribution does not fsync)
@@ -24,8 +30,10 @@ cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 DURATION=${DURATION:-10s}
 PAGES=${PAGES:-20}
-NTAGS=10000
-NREPOS=10000
+MODE=${MODE:-local}
+if [[ $MODE == s3 ]]; then NTAGS=${NTAGS:-500} NREPOS=${NREPOS:-500}; fi
+NTAGS=${NTAGS:-10000}
+NREPOS=${NREPOS:-10000}
 
 need=()
 for t in docker-registry:docker-registry wrk:wrk ab:apache2-utils htpasswd:apache2-utils skopeo:skopeo jq:jq bc:bc curl:curl python3:python3; do
@@ -39,13 +47,39 @@ if [[ -n ${STRATA_BIN:-} ]]; then S=$STRATA_BIN; else CGO_ENABLED=0 go build -o 
 
 work=$(mktemp -d "${WORK:-/dev/shm}/strata-registry-bench.XXXXXX")
 PID=
+VPID=
+PGDATA_DIR=
 stop_server() {
   if [[ -n $PID ]]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=; fi
 }
-cleanup() { stop_server; rm -rf "$work"; }
+cleanup() {
+  stop_server
+  if [[ -n $VPID ]]; then kill "$VPID" 2>/dev/null || true; wait "$VPID" 2>/dev/null || true; fi
+  if [[ -n $PGDATA_DIR ]]; then runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$PGDATA_DIR" -m immediate -w stop >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# ---- MODE=s3: one versitygw for both, and PostgreSQL for Strata's index ------------
+if [[ $MODE == s3 ]]; then
+  VGW=${STRATA_TOOLS_BIN:-/var/cache/strata-tools/bin}/versitygw
+  [[ -x $VGW ]] || scripts/install-clients.sh >&2
+  chmod 755 "$work"
+  mkdir -p "$work/s3data/strata" "$work/s3data/dist"
+  S3PORT=$(free_port)
+  "$VGW" --port "127.0.0.1:$S3PORT" --access bench --secret bench-secret posix "$work/s3data" >"$work/versitygw.log" 2>&1 &
+  VPID=$!
+  mkdir -p "$work/pg" && chown postgres:postgres "$work/pg"
+  PGDATA_DIR=$work/pg/data
+  PGPORT=$(free_port)
+  runuser -u postgres -- /usr/lib/postgresql/15/bin/initdb -D "$PGDATA_DIR" --no-sync -A trust -U postgres -E UTF8 --locale=C >/dev/null
+  runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$PGDATA_DIR" -l "$work/pg/log" -w \
+    -o "-c fsync=off -c synchronous_commit=off -c listen_addresses=127.0.0.1 -p $PGPORT -k $work/pg" start >/dev/null
+  psql -q -h 127.0.0.1 -p "$PGPORT" -U postgres -c 'CREATE DATABASE strata' postgres
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$S3PORT/" && break; sleep 0.05; done
+fi
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 size() { stat -c %s "$1"; }
 OCI_MANIFEST=application/vnd.oci.image.manifest.v1+json
@@ -86,7 +120,13 @@ start() {
   mkdir -p "$work/$name"
   case $name in
   strata)
-    "$S" registry serve --addr "127.0.0.1:$port" --root "$work/strata/root" --access-log none \
+    local backends=()
+    if [[ $MODE == s3 ]]; then
+      backends=(--storage-s3-endpoint "http://127.0.0.1:$S3PORT" --storage-s3-bucket strata --storage-s3-force-path-style
+        --storage-s3-access-key bench --storage-s3-secret-key bench-secret
+        --database "postgres://postgres@127.0.0.1:$PGPORT/strata?sslmode=disable")
+    fi
+    "$S" registry serve --addr "127.0.0.1:$port" --root "$work/strata/root" --access-log none "${backends[@]}" \
       ${auth:+--htpasswd "$work/htpasswd" --realm bench} 2>"$work/strata/log" &
     PID=$! ;;
   distribution)
@@ -97,8 +137,8 @@ log:
   accesslog:
     disabled: true
 storage:
-  filesystem:
-    rootdirectory: $work/distribution/root
+$(if [[ $MODE == s3 ]]; then printf '  s3:\n    accesskey: bench\n    secretkey: bench-secret\n    region: us-east-1\n    regionendpoint: http://127.0.0.1:%s\n    bucket: dist\n    secure: false\n    v4auth: true\n    rootdirectory: /reg\n  redirect:\n    disable: true\n' "$S3PORT"
+  else printf '  filesystem:\n    rootdirectory: %s\n' "$work/distribution/root"; fi)
   delete:
     enabled: true
   cache:
@@ -109,7 +149,8 @@ YML
     if [[ -n $auth ]]; then
       printf 'auth:\n  htpasswd:\n    realm: bench\n    path: %s\n' "$work/htpasswd" >>"$work/distribution/config.yml"
     fi
-    /usr/bin/docker-registry serve "$work/distribution/config.yml" 2>"$work/distribution/log" &
+    # distribution's aws-sdk v1 panics on an AWS_CA_BUNDLE it cannot use (this machine sets one)
+    env -u AWS_CA_BUNDLE /usr/bin/docker-registry serve "$work/distribution/config.yml" 2>"$work/distribution/log" &
     PID=$! ;;
   esac
   for _ in $(seq 200); do
@@ -218,10 +259,10 @@ row "GET 1 MiB blob" blob1 MB/s 1
 row "GET 100 MiB blob" blob100 MB/s 1
 row "GET manifest, htpasswd bcrypt cost 10" auth req/s 1
 row "  p99 latency" auth_p99 ms 0
-row "tags list page, 10,000 tags, n=100" tags ms 0
-row "_catalog page, 10,000 repos, n=100" catalog ms 0
+row "tags list page, $NTAGS tags, n=100" tags ms 0
+row "_catalog page, $NREPOS repos, n=100" catalog ms 0
 row "seeding: PUT manifest / mount, 8 conns" seed writes/s 1
 printf '%-44s %12s %14s\n' "tags returned for n=100" "${R[strata,tags_n]}" "${R[distribution,tags_n]}"
 printf '%-44s %11.0f%% %13.0f%%\n' "authenticated / anonymous GET manifest" \
   "$(echo "100 * ${R[strata,auth]} / ${R[strata,man]}" | bc -l)" "$(echo "100 * ${R[distribution,auth]} / ${R[distribution,man]}" | bc -l)"
-echo "(ratio: strata/distribution for rates, distribution/strata for times; total $((SECONDS - t_start)) s)"
+echo "(mode $MODE; ratio: strata/distribution for rates, distribution/strata for times; total $((SECONDS - t_start)) s)"
