@@ -151,12 +151,14 @@ func TestRestartAndDetachedRm(t *testing.T) {
 func TestExecTtyAndLogsFollow(t *testing.T) {
 	s, chain := newStore(t, snapshotters[0])
 	ctx := context.Background()
-	c, _, err := s.Run(ctx, baseOptions(chain, "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.2; done"), RunOptions{Detach: true})
+	// The container prints once the exec has run (it made /tmp/go): on a
+	// loaded machine a container on a timer alone may be gone first.
+	c, _, err := s.Run(ctx, baseOptions(chain, "sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.05; done; for i in 1 2 3; do echo line$i; sleep 0.2; done"), RunOptions{Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var o bytes.Buffer
-	code, err := s.Exec(ctx, c.ID, ExecOptions{Cmd: []string{"tty"}, Tty: true}, runtime.IO{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &o})
+	code, err := s.Exec(ctx, c.ID, ExecOptions{Cmd: []string{"sh", "-c", "tty; touch /tmp/go"}, Tty: true}, runtime.IO{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &o})
 	if err != nil || code != 0 || !strings.HasPrefix(o.String(), "/dev/pts/") {
 		t.Errorf("exec -t tty: %d %v %q", code, err, o.String())
 	}
