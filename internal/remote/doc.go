@@ -9,7 +9,8 @@
 // credential helpers (credentials.go), answering Basic and Bearer-token
 // challenges (auth.go), retrying what failed for want of a server
 // (client.go), resolving, fetching and putting manifests (manifest.go), fetching
-// blobs from an offset (fetch.go), and pushing blobs in resumable chunks,
+// blobs from an offset, resuming a body a broken connection cut short
+// (fetch.go, blobreader.go), and pushing blobs in resumable chunks,
 // mounting them from other repositories where it can (push.go).
 //
 // It leaves to others what the bytes mean: the engine decides which blobs
