@@ -23,7 +23,7 @@ import (
 // the store but can be rebuilt: desc is its uncompressed form and the
 // record has a tar-split index.
 func (e *Engine) unstoredLayer(ctx context.Context, desc ocispec.Descriptor) (metadata.Layer, bool) {
-	rec, ok := e.layerRecord(ctx, desc.Digest)
+	rec, ok := layer.Record(ctx, e.DB, desc.Digest)
 	if !ok || rec.Index == nil || !layer.Unstored(desc, rec.DiffID) {
 		return rec, false
 	}

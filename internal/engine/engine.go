@@ -154,6 +154,11 @@ func (e *Engine) openSnapshotter(ctx context.Context, want string) error {
 	return nil
 }
 
+// layers is the pipeline that brings layers into this store.
+func (e *Engine) layers() *layer.Pipeline {
+	return &layer.Pipeline{Content: e.Content, Snap: e.Snap, DB: e.DB}
+}
+
 // Close releases the snapshotter.
 func (e *Engine) Close() error {
 	if e.Snap != nil {

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,17 +14,12 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/strata-project/strata/internal/archive"
-	"github.com/strata-project/strata/internal/content"
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/images"
 	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/manifest"
 	"github.com/strata-project/strata/internal/metadata"
 )
-
-// MediaTypeTarSplit is the media type of the index that rebuilds a layer's
-// exact tar from its snapshot.
-const MediaTypeTarSplit = "application/vnd.strata.tar-split.v1+gzip"
 
 // ImportOptions describe a `strata import`.
 type ImportOptions struct {
@@ -150,76 +144,21 @@ func (c *closeBoth) Close() error {
 	return err
 }
 
-// storedLayer is a layer both unpacked and kept as a compressed blob.
-type storedLayer struct {
-	Desc    ocispec.Descriptor
-	DiffID  digest.Digest
-	ChainID digest.Digest
-	Size    int64
-}
-
-// unpackAndStore reads an uncompressed layer tar once: it is unpacked into
-// a snapshot on parent while it is compressed into the content store and
-// its tar-split index kept, all in one pass.
-func (e *Engine) unpackAndStore(ctx context.Context, parent digest.Digest, tarStream io.Reader, comp archive.Compression) (storedLayer, error) {
-	cw, err := e.Content.Writer(ctx, content.WriterOptions{})
+// unpackAndStore brings a new layer, the uncompressed tar tarStream, into
+// the store on parent through the layer pipeline: unpacked into a snapshot
+// while it is compressed into the content store and its tar-split index
+// kept, in one pass.
+func (e *Engine) unpackAndStore(ctx context.Context, parent digest.Digest, tarStream io.Reader, comp archive.Compression) (layer.Result, error) {
+	src := layer.Source{
+		Open: func(context.Context, int64) (io.ReadCloser, int64, int64, error) {
+			return io.NopCloser(tarStream), 0, 0, nil
+		},
+	}
+	res, err := e.layers().Apply(ctx, []layer.Source{src}, layer.Options{Parent: parent, Compress: true, Compression: comp})
 	if err != nil {
-		return storedLayer{}, err
+		return layer.Result{}, err
 	}
-	defer cw.Close()
-	zw, err := archive.Compress(cw, comp, 0)
-	if err != nil {
-		return storedLayer{}, err
-	}
-	iw, err := e.Content.Writer(ctx, content.WriterOptions{})
-	if err != nil {
-		return storedLayer{}, err
-	}
-	defer iw.Close()
-	izw, err := archive.Compress(iw, archive.Gzip, 0)
-	if err != nil {
-		return storedLayer{}, err
-	}
-	u, err := layer.Unpack(ctx, e.Snap, parent, io.TeeReader(tarStream, zw), layer.UnpackOptions{Index: izw})
-	if cerr := zw.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("compress layer: %w", cerr)
-	}
-	if cerr := izw.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("compress index: %w", cerr)
-	}
-	if err != nil {
-		return storedLayer{}, err
-	}
-	desc := ocispec.Descriptor{MediaType: manifest.LayerMediaType(compressionName(comp)), Digest: cw.Digest(), Size: cw.Offset()}
-	if err := commit(ctx, cw, desc); err != nil {
-		return storedLayer{}, err
-	}
-	idx := ocispec.Descriptor{MediaType: MediaTypeTarSplit, Digest: iw.Digest(), Size: iw.Offset()}
-	if err := commit(ctx, iw, idx); err != nil {
-		return storedLayer{}, err
-	}
-	rec := metadata.Layer{DiffID: u.DiffID, ChainID: u.ChainID, Size: u.Size, Blobs: []ocispec.Descriptor{desc}, Index: &idx}
-	if err := e.DB.Update(ctx, func(tx *metadata.Tx) error { return tx.PutLayer(rec) }); err != nil {
-		return storedLayer{}, err
-	}
-	return storedLayer{Desc: desc, DiffID: u.DiffID, ChainID: u.ChainID, Size: u.Size}, nil
-}
-
-func compressionName(c archive.Compression) string {
-	switch c {
-	case archive.Gzip:
-		return "gzip"
-	case archive.Zstd:
-		return "zstd"
-	}
-	return ""
-}
-
-func commit(ctx context.Context, w *content.Writer, desc ocispec.Descriptor) error {
-	if err := w.Commit(ctx, desc.Size, desc.Digest); err != nil && !errors.Is(err, errdefs.ErrAlreadyExists) {
-		return err
-	}
-	return nil
+	return res[0], nil
 }
 
 func mustJSON(v any) []byte {

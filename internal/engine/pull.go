@@ -6,17 +6,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sync/errgroup"
 
-	"github.com/strata-project/strata/internal/archive"
-	"github.com/strata-project/strata/internal/content"
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/images"
 	"github.com/strata-project/strata/internal/layer"
@@ -229,384 +224,37 @@ func (e *Engine) fetchSmallBlob(ctx context.Context, repo *remote.Repository, de
 	return b, nil
 }
 
-// pullLayers makes every layer's snapshot exist. Layers whose chain's
-// snapshot is there already are skipped ("Already exists"); the rest are
-// fetched at most pullConcurrency at once. On a snapshotter that can stack
-// layers later (overlay, layer.CanStage) every layer unpacks into its own
-// snapshot as it downloads, and one goroutine stacks them in chain order;
-// otherwise only the layer whose parent is complete unpacks as it
-// downloads, and that goroutine unpacks the others from their blobs in
-// chain order as each one's blob is complete, so unpacking layer i overlaps
-// fetching the layers above it. A layer that could not unpack while it
-// downloaded is unpacked from its blob in its turn.
+// pullLayers makes every layer's snapshot exist through the layer
+// pipeline: layers whose snapshot is there are skipped ("Already exists"),
+// the rest fetched pullConcurrency at once into resumable ingests, each
+// unpacked as it downloads where it can be (layer.Pipeline).
 func (e *Engine) pullLayers(ctx context.Context, repo *remote.Repository, descs []ocispec.Descriptor, diffIDs []digest.Digest, rep progress.Reporter) error {
-	chains := manifest.ChainIDs(diffIDs)
-	start := 0
-	for i := len(chains) - 1; i >= 0; i-- {
-		if _, err := e.Snap.Stat(ctx, chains[i].String()); err == nil {
-			start = i + 1
-			break
-		}
-	}
+	srcs := make([]layer.Source, len(descs))
 	for i, d := range descs {
-		if err := d.Digest.Validate(); err != nil {
-			return fmt.Errorf("layer %d: digest %q: %w", i, d.Digest, errdefs.ErrInvalidArgument)
-		}
-		if _, ok := manifest.Compression(d.MediaType); !ok {
-			return fmt.Errorf("layer %s: media type %q is not a layer: %w", d.Digest, d.MediaType, errdefs.ErrNotImplemented)
-		}
-		if i < start {
-			rep.Report(progress.Event{ID: images.ShortID(d.Digest), Action: "Already exists"})
-		} else {
-			rep.Report(progress.Event{ID: images.ShortID(d.Digest), Action: "Waiting"})
+		srcs[i] = layer.Source{
+			Desc:   d,
+			DiffID: diffIDs[i],
+			Open: func(ctx context.Context, offset int64) (io.ReadCloser, int64, int64, error) {
+				rc, start, err := repo.OpenBlob(ctx, d, offset)
+				return rc, start, 0, err
+			},
+			Name: d.Digest.String(),
+			ID:   images.ShortID(d.Digest),
 		}
 	}
-	if start == len(descs) {
-		return nil
-	}
-	canStage := layer.CanStage(e.Snap)
-	g, gctx := errgroup.WithContext(ctx)
-	ready := make([]chan struct{}, len(descs))
-	streams := make([]*layerStream, len(descs)) // written before ready[i] closes
-	defer func() {
-		for _, st := range streams {
-			if st != nil && st.staged != nil {
-				st.staged.s.Discard(ctx)
-			}
-		}
-	}()
-	var waiting atomic.Int64 // the layer the unpacker waits for
-	waiting.Store(int64(start))
-	sem := make(chan struct{}, pullConcurrency)
-	for i := start; i < len(descs); i++ {
-		ready[i] = make(chan struct{})
-		g.Go(func() error {
-			select {
-			case sem <- struct{}{}:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-			defer func() { <-sem }()
-			// Staged, every layer unpacks as it downloads; else only the
-			// one the unpacker waits for: its parent is complete.
-			var stream *layerStream
-			if canStage || waiting.Load() == int64(i) {
-				stream = &layerStream{parent: parentOf(chains, i), diffID: diffIDs[i], stage: canStage}
-			}
-			if err := e.fetchLayer(gctx, repo, descs[i], rep, stream); err != nil {
-				return err
-			}
-			streams[i] = stream
-			close(ready[i])
-			return nil
-		})
-	}
-	// The unpacker ends after the top layer, or when a fetch failed
-	// (gctx is cancelled), or on its own error (which cancels the fetches).
-	g.Go(func() error {
-		for i := start; i < len(descs); i++ {
-			waiting.Store(int64(i))
-			select {
-			case <-ready[i]:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-			st := streams[i]
-			switch {
-			case st != nil && st.staged != nil:
-				staged := st.staged
-				st.staged = nil
-				if err := e.commitStaged(gctx, repo, descs[i], staged, parentOf(chains, i)); err != nil {
-					return err
-				}
-				rep.Report(progress.Event{ID: images.ShortID(descs[i].Digest), Action: "Pull complete"})
-			case st != nil && st.done:
-			default:
-				if err := e.unpackPulled(gctx, repo, descs[i], parentOf(chains, i), diffIDs[i], rep); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+	_, err := e.layers().Apply(ctx, srcs, layer.Options{
+		Concurrency: pullConcurrency,
+		Resumable:   true,
+		Repository:  repo.Name(),
+		Origin:      "the registry",
+		Progress:    rep,
+		PullEvents:  true,
 	})
-	return g.Wait()
-}
-
-func parentOf(chains []digest.Digest, i int) digest.Digest {
-	if i == 0 {
-		return ""
+	var mm *verify.MismatchError
+	if errors.As(err, &mm) {
+		return fmt.Errorf("%w; nothing was kept", err)
 	}
-	return chains[i-1]
-}
-
-// layerStream asks fetchLayer to unpack the layer while it downloads:
-// onto parent, or with stage into a snapshot of its own (layer.Stage).
-type layerStream struct {
-	parent, diffID digest.Digest
-	stage          bool
-	done           bool         // the layer was unpacked from the download
-	staged         *stagedLayer // with stage and done: to be committed on parent
-}
-
-// fetchLayer brings the blob of desc into the content store through a
-// resumable ingest named after its digest: bytes a killed or cut pull left
-// are kept and only the rest is asked for (HTTP Range). Two pulls of the
-// same blob share the ingest: the second waits for the first and then
-// finds the blob committed.
-//
-// With stream, a download that starts from byte 0 is also unpacked as it
-// arrives (tee into a pipe read by the unpacker); if that fails for any
-// reason the download goes on alone and stream.done stays false, so the
-// layer is unpacked from the stored blob afterwards.
-func (e *Engine) fetchLayer(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, rep progress.Reporter, stream *layerStream) error {
-	id := images.ShortID(desc.Digest)
-	if info, err := e.Content.Info(ctx, desc.Digest); err == nil && info.Size == desc.Size {
-		rep.Report(progress.Event{ID: id, Action: "Download complete"})
-		return nil
-	}
-	w, err := e.Content.Writer(ctx, content.WriterOptions{Ref: "pull-" + desc.Digest.String(), Algorithm: desc.Digest.Algorithm(), Wait: true})
-	if err != nil {
-		return fmt.Errorf("layer %s: %w", desc.Digest, err)
-	}
-	defer w.Close()
-	if _, err := e.Content.Info(ctx, desc.Digest); err == nil {
-		// Another pull committed it while we waited. Committing our empty
-		// ingest against desc fails its check, which drops the ingest.
-		_ = w.Commit(ctx, desc.Size, desc.Digest)
-		rep.Report(progress.Event{ID: id, Action: "Download complete"})
-		return nil
-	}
-	buf := make([]byte, 1<<20)
-	failures := 0
-	wait := 200 * time.Millisecond
-	var un *streamUnpack
-	defer func() {
-		if un != nil {
-			un.abort(fmt.Errorf("download ended early"))
-		}
-	}()
-	for w.Offset() < desc.Size {
-		off := w.Offset()
-		rc, startAt, err := repo.FetchBlob(ctx, desc, off)
-		if err == nil && startAt != off {
-			err = w.Truncate(startAt)
-		}
-		if err == nil {
-			var dst io.Writer = w
-			if stream != nil && startAt == 0 && failures == 0 {
-				un = e.startStreamUnpack(ctx, repo, desc, stream, rep)
-				dst = io.MultiWriter(w, un)
-			} else if un != nil {
-				un.abort(fmt.Errorf("download restarted"))
-				un = nil
-			}
-			c := progress.NewCounter(rep, id, "Downloading", startAt, desc.Size)
-			_, err = io.CopyBuffer(io.MultiWriter(dst, c), io.LimitReader(rc, desc.Size-startAt), buf)
-			c.Flush()
-			rc.Close()
-		}
-		if err == nil {
-			break
-		}
-		if un != nil {
-			un.abort(err)
-			un = nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err() // the ingest keeps what came, for the next pull
-		}
-		if errdefs.IsNotFound(err) || errors.Is(err, errdefs.ErrUnauthorized) || errors.Is(err, errdefs.ErrDenied) {
-			return fmt.Errorf("layer %s: %w", desc.Digest, err)
-		}
-		if w.Offset() > off {
-			failures, wait = 0, 200*time.Millisecond // it moved: a fresh budget
-		}
-		if failures++; failures >= 5 {
-			return fmt.Errorf("layer %s: fetch stopped at byte %d of %d: %w", desc.Digest, w.Offset(), desc.Size, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		wait *= 2
-	}
-	rep.Report(progress.Event{ID: id, Action: "Verifying Checksum"})
-	if un != nil {
-		// The unpacker's result is only used once the digest is checked:
-		// a snapshot whose diffID matched is right in any case, but the
-		// layer is reported only with its blob committed.
-		stream.staged, err = un.finish()
-		stream.done = err == nil
-		un = nil
-	}
-	if err := w.Commit(ctx, desc.Size, desc.Digest); err != nil && !errdefs.IsAlreadyExists(err) {
-		if stream != nil && stream.staged != nil {
-			stream.staged.s.Discard(ctx)
-			stream.staged, stream.done = nil, false
-		}
-		var mm *verify.MismatchError
-		if errors.As(err, &mm) {
-			return fmt.Errorf("layer %w: the registry sent corrupt data; nothing was kept", err)
-		}
-		return fmt.Errorf("layer %s: %w", desc.Digest, err)
-	}
-	rep.Report(progress.Event{ID: id, Action: "Download complete"})
-	if stream != nil && stream.done && stream.staged == nil {
-		rep.Report(progress.Event{ID: id, Action: "Pull complete"})
-	}
-	return nil
-}
-
-// streamUnpack unpacks a layer from the bytes written to it, in a
-// goroutine reading a pipe.
-type streamUnpack struct {
-	pw     *io.PipeWriter
-	result chan unpackResult
-	failed bool // a write failed: the unpacker stopped; writes are dropped
-}
-
-type unpackResult struct {
-	staged *stagedLayer
-	err    error
-}
-
-// startStreamUnpack starts the unpacker. Its goroutine ends when the pipe
-// ends: closed after the last byte (finish), or closed with an error
-// (abort); it drains the pipe after the tar ends so writes never block.
-func (e *Engine) startStreamUnpack(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, stream *layerStream, rep progress.Reporter) *streamUnpack {
-	pr, pw := io.Pipe()
-	u := &streamUnpack{pw: pw, result: make(chan unpackResult, 1)}
-	go func() {
-		staged, err := e.unpackFrom(ctx, repo, pr, desc, stream.parent, stream.diffID, nil, stream.stage)
-		if err == nil {
-			_, err = io.Copy(io.Discard, pr)
-		}
-		pr.CloseWithError(errStreamStopped)
-		if err != nil && staged != nil {
-			staged.s.Discard(ctx)
-			staged = nil
-		}
-		u.result <- unpackResult{staged, err}
-	}()
-	return u
-}
-
-var errStreamStopped = errors.New("stream unpack stopped")
-
-// Write passes p to the unpacker; once it has stopped, p is dropped (the
-// download goes on without it).
-func (u *streamUnpack) Write(p []byte) (int, error) {
-	if !u.failed {
-		if _, err := u.pw.Write(p); err != nil {
-			u.failed = true
-		}
-	}
-	return len(p), nil
-}
-
-// finish ends the stream and returns the unpacker's result.
-func (u *streamUnpack) finish() (*stagedLayer, error) {
-	u.pw.Close()
-	r := <-u.result
-	return r.staged, r.err
-}
-
-func (u *streamUnpack) abort(err error) {
-	u.pw.CloseWithError(err)
-	if r := <-u.result; r.staged != nil {
-		r.staged.s.Discard(context.Background())
-	}
-}
-
-// unpackPulled unpacks a fetched layer blob onto parent, checking its
-// diffID, keeps its tar-split index, and records the layer with the
-// repository the blob came from.
-func (e *Engine) unpackPulled(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, parent, diffID digest.Digest, rep progress.Reporter) error {
-	id := images.ShortID(desc.Digest)
-	f, err := e.Content.OpenFile(desc.Digest)
-	if err != nil {
-		return fmt.Errorf("layer %s: %w", desc.Digest, err)
-	}
-	defer f.Close()
-	c := progress.NewCounter(rep, id, "Extracting", 0, desc.Size)
-	if _, err := e.unpackFrom(ctx, repo, io.TeeReader(f, c), desc, parent, diffID, c, false); err != nil {
-		return err
-	}
-	rep.Report(progress.Event{ID: id, Action: "Pull complete"})
-	return nil
-}
-
-// stagedLayer is a pulled layer unpacked on its own, with its tar-split
-// index stored, waiting to be stacked on its parent.
-type stagedLayer struct {
-	s   *layer.Staged
-	idx ocispec.Descriptor
-}
-
-// unpackFrom decompresses and unpacks the compressed layer r onto parent,
-// keeps its tar-split index and records the layer with the repository its
-// blob came from. With stage it unpacks the layer on its own instead
-// (layer.Stage) and returns it, for commitStaged once parent is there.
-func (e *Engine) unpackFrom(ctx context.Context, repo *remote.Repository, r io.Reader, desc ocispec.Descriptor, parent, diffID digest.Digest, c *progress.Counter, stage bool) (*stagedLayer, error) {
-	dr, _, err := archive.Decompress(r)
-	if err != nil {
-		return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
-	}
-	ra := newReadahead(dr, 4, 1<<20) // decompress on one core, unpack on the other
-	defer ra.Close()
-	iw, err := e.Content.Writer(ctx, content.WriterOptions{})
-	if err != nil {
-		return nil, err
-	}
-	defer iw.Close()
-	izw, err := archive.Compress(iw, archive.Gzip, 0)
-	if err != nil {
-		return nil, err
-	}
-	var u layer.Unpacked
-	var staged *layer.Staged
-	if stage {
-		staged, err = layer.Stage(ctx, e.Snap, ra, layer.UnpackOptions{Index: izw, Expect: diffID})
-	} else {
-		u, err = layer.Unpack(ctx, e.Snap, parent, ra, layer.UnpackOptions{Index: izw, Expect: diffID})
-	}
-	if cerr := izw.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	if err != nil {
-		if staged != nil {
-			staged.Discard(ctx)
-		}
-		return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
-	}
-	if c != nil {
-		c.Flush()
-	}
-	idx := ocispec.Descriptor{MediaType: MediaTypeTarSplit, Digest: iw.Digest(), Size: iw.Offset()}
-	if err := commit(ctx, iw, idx); err != nil {
-		if staged != nil {
-			staged.Discard(ctx)
-		}
-		return nil, err
-	}
-	if staged != nil {
-		return &stagedLayer{s: staged, idx: idx}, nil
-	}
-	rec := metadata.Layer{DiffID: u.DiffID, ChainID: u.ChainID, Size: u.Size, Index: &idx}
-	return nil, e.noteRemoteBlob(ctx, rec, desc, repo.Name())
-}
-
-// commitStaged stacks a staged layer on parent and records it with the
-// repository its blob came from.
-func (e *Engine) commitStaged(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, sl *stagedLayer, parent digest.Digest) error {
-	u, err := sl.s.Commit(ctx, parent)
-	if err != nil {
-		return fmt.Errorf("layer %s: %w", desc.Digest, err)
-	}
-	idx := sl.idx
-	rec := metadata.Layer{DiffID: u.DiffID, ChainID: u.ChainID, Size: u.Size, Index: &idx}
-	return e.noteRemoteBlob(ctx, rec, desc, repo.Name())
+	return err
 }
 
 // diskHint adds what to do to an error that ran out of disk space. What a

@@ -194,7 +194,7 @@ func changed(a, b []ocispec.Descriptor) bool {
 // is known to hold (HEAD) or mount; else the layer is rebuilt from its
 // snapshot and tar-split index, compressed with pgzip into the store.
 func (e *Engine) pushLayer(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, diffID, chainID digest.Digest, rep progress.Reporter) (ocispec.Descriptor, error) {
-	rec, _ := e.layerRecord(ctx, diffID)
+	rec, _ := layer.Record(ctx, e.DB, diffID)
 	known := func(d ocispec.Descriptor) ocispec.Descriptor {
 		for _, b := range rec.Blobs {
 			if b.Digest == d.Digest {
@@ -204,16 +204,16 @@ func (e *Engine) pushLayer(ctx context.Context, repo *remote.Repository, desc oc
 		return d
 	}
 	if _, err := e.Content.Info(ctx, desc.Digest); err == nil {
-		return desc, e.pushStored(ctx, repo, desc, blobRepos(known(desc)), diffID, rep)
+		return desc, e.pushStored(ctx, repo, desc, layer.BlobRepos(known(desc)), diffID, rep)
 	}
 	// Another compressed form kept locally, or known to the registry.
 	for _, b := range append([]ocispec.Descriptor{known(desc)}, rec.Blobs...) {
 		if _, err := e.Content.Info(ctx, b.Digest); err == nil {
-			return b, e.pushStored(ctx, repo, b, blobRepos(b), diffID, rep)
+			return b, e.pushStored(ctx, repo, b, layer.BlobRepos(b), diffID, rep)
 		}
 	}
 	for _, b := range append([]ocispec.Descriptor{known(desc)}, rec.Blobs...) {
-		for _, r := range blobRepos(b) {
+		for _, r := range layer.BlobRepos(b) {
 			if !sameRegistry(r, repo) {
 				continue
 			}
@@ -228,7 +228,7 @@ func (e *Engine) pushLayer(ctx context.Context, repo *remote.Repository, desc oc
 			res, err := repo.PushBlob(ctx, b, eofReader{}, remote.PushBlobOptions{MountFrom: []string{pathOf(r, repo)}, SkipCheck: true, MountOnly: true})
 			if err == nil && res.Kind == remote.Mounted {
 				rep.Report(progress.Event{ID: id, Action: "Mounted from " + res.From})
-				_ = e.noteRemoteBlob(ctx, metadata.Layer{DiffID: diffID}, b, repo.Name())
+				_ = e.noteRemoteBlob(ctx, diffID, b, repo.Name())
 				return b, nil
 			}
 		}
@@ -297,7 +297,7 @@ func (e *Engine) pushStored(ctx context.Context, repo *remote.Repository, desc o
 	if diffID == "" || (res.Kind == remote.Existed && slices.Contains(repos, repo.Name())) {
 		return nil // nothing new to remember
 	}
-	return e.noteRemoteBlob(ctx, metadata.Layer{DiffID: diffID}, desc, repo.Name())
+	return e.noteRemoteBlob(ctx, diffID, desc, repo.Name())
 }
 
 // rebuildLayer regenerates the compressed blob of a layer whose blob is
@@ -344,67 +344,9 @@ func (e *Engine) rebuildLayer(ctx context.Context, diffID, chainID digest.Digest
 	return created.Desc, err
 }
 
-// blobRepos reads the repositories a blob descriptor is known in.
-func blobRepos(d ocispec.Descriptor) []string {
-	return strings.Fields(d.Annotations[AnnotationRepositories])
-}
-
-// withRepo returns d (without its other annotations) noting repo.
-func withRepo(d ocispec.Descriptor, repo string) ocispec.Descriptor {
-	repos := blobRepos(d)
-	for _, r := range repos {
-		if r == repo {
-			return d
-		}
-	}
-	out := ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
-	out.Annotations = map[string]string{AnnotationRepositories: strings.TrimSpace(strings.Join(append(repos, repo), " "))}
-	return out
-}
-
-// noteRemoteBlob records that repo holds blob desc of layer diffID. rec
-// fills a new record; an existing one is merged (the blob's repositories
-// are added to).
-func (e *Engine) noteRemoteBlob(ctx context.Context, rec metadata.Layer, desc ocispec.Descriptor, repo string) error {
+// noteRemoteBlob records that repo holds blob desc of layer diffID.
+func (e *Engine) noteRemoteBlob(ctx context.Context, diffID digest.Digest, desc ocispec.Descriptor, repo string) error {
 	return e.DB.Update(ctx, func(tx *metadata.Tx) error {
-		old, err := tx.Layer(rec.DiffID)
-		if err != nil && !errdefs.IsNotFound(err) {
-			return err
-		}
-		if err == nil {
-			for _, b := range old.Blobs {
-				if b.Digest == desc.Digest {
-					desc = mergeRepos(desc, b)
-				}
-			}
-			if rec.ChainID == "" {
-				rec.ChainID = old.ChainID
-			}
-		}
-		rec.Blobs = []ocispec.Descriptor{withRepo(desc, repo)}
-		return tx.PutLayer(rec)
+		return layer.NoteBlob(tx, metadata.Layer{DiffID: diffID}, desc, repo)
 	})
 }
-
-func mergeRepos(d, old ocispec.Descriptor) ocispec.Descriptor {
-	for _, r := range blobRepos(old) {
-		d = withRepo(d, r)
-	}
-	return d
-}
-
-// layerRecord reads what is known of diffID, or nothing.
-func (e *Engine) layerRecord(ctx context.Context, diffID digest.Digest) (metadata.Layer, bool) {
-	var l metadata.Layer
-	err := e.DB.View(ctx, func(tx *metadata.Tx) error {
-		var err error
-		l, err = tx.Layer(diffID)
-		return err
-	})
-	return l, err == nil
-}
-
-// AnnotationRepositories, on a blob descriptor of a layer record, lists
-// (space-separated DOMAIN/PATH) the registry repositories known to hold
-// that blob, so a push can skip it or mount it from there.
-const AnnotationRepositories = "org.strata.remote.repositories"

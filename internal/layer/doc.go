@@ -1,4 +1,23 @@
-// Package layer moves layers between the content store and snapshots.
+// Package layer moves layers between the content store and snapshots, and
+// keeps the layer records that tie the two together. It is the one home of
+// the layer pipeline: pull, load, import and commit hand it their layers.
+//
+// Pipeline.Apply (pipeline.go, read.go) is that pipeline. Callers describe
+// a chain of layers as Sources: a descriptor, the diffID the image's config
+// promises, and a way to open the blob's bytes (a registry fetch that
+// resumes after a cut, an archive's file, a plain tar to be compressed).
+// For each layer it reads the blob into a content ingest (resumable, named
+// after the digest, for pulls), verifying size and digest; decompresses and
+// unpacks it as the bytes pass (three goroutines: read, decompress, unpack);
+// commits the snapshots in chain order; and then writes the tar-split
+// index and the layer record (records.go). A layer already in the store is
+// skipped; Undo takes back what a failed load added. The walk is the one
+// containerd's core/images handlers Dispatch makes for pull, here with the
+// unpacking folded in. The two steps that the store-less work (#16) adds
+// fit at named places: dropping the compressed blob into an evictable cache
+// once the snapshot and index are committed (Pipeline.finish), and a
+// per-file dedupe as files are applied (archive.Apply's writes, reached
+// through Unpack and Stage).
 //
 // Unpack applies an uncompressed layer tar as a new committed snapshot
 // named by its chain ID, computing the diffID as the bytes pass: a layer is
@@ -9,10 +28,10 @@
 // Stage unpacks a layer before its parent is there, on a snapshotter whose
 // snapshots hold only their own changes (overlay, CanStage): into a
 // parentless snapshot as an overlay upper dir (archive.ApplyOverlay), which
-// Staged.Commit then puts on its parent. Pull and load so unpack all the
-// layers of an image at once and stack them in chain order; a layer that
+// Staged.Commit then puts on its parent. The pipeline so unpacks all the
+// layers of an image at once and stacks them in chain order; a layer that
 // needs its lower layers to be applied (archive.ErrNeedsLower) is unpacked
-// with Unpack in its turn.
+// from its stored blob with Unpack in its turn.
 //
 // The unpacked snapshot is the permanent copy of a layer. Unpack can also
 // keep a tar-split index of the tar (archive.ApplyOptions.Index) as a blob,
@@ -20,4 +39,8 @@
 // if the compressed blob is ever evicted. CreateIndexed makes a layer that
 // way from the start: it hashes the tar and stores only its index, for
 // builds, whose layers are compressed only when pushed.
+//
+// Layer records (metadata.Layer) list the compressed forms of a layer
+// known to exist, each annotated with the registry repositories known to
+// hold it (AnnotationRepositories), so that a push can skip or mount it.
 package layer

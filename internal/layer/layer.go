@@ -198,20 +198,21 @@ func Create(ctx context.Context, store *content.Store, comp archive.Compression,
 		return Created{}, err
 	}
 	return Created{
-		Desc:   ocispec.Descriptor{MediaType: manifest.LayerMediaType(compName(comp)), Digest: dgst, Size: size},
+		Desc:   ocispec.Descriptor{MediaType: MediaType(comp), Digest: dgst, Size: size},
 		DiffID: digest.NewDigest(digest.SHA256, h),
 		Size:   cnt.n,
 	}, nil
 }
 
-func compName(c archive.Compression) string {
+// MediaType is the OCI layer media type of a tar compressed with c.
+func MediaType(c archive.Compression) string {
 	switch c {
 	case archive.Gzip:
-		return "gzip"
+		return manifest.LayerMediaType("gzip")
 	case archive.Zstd:
-		return "zstd"
+		return manifest.LayerMediaType("zstd")
 	}
-	return ""
+	return manifest.LayerMediaType("")
 }
 
 // ParseCompression reads a --compression flag value.

@@ -1,4 +1,4 @@
-package engine
+package layer
 
 import (
 	"errors"
@@ -89,4 +89,83 @@ func (ra *readahead) Close() error {
 func (ra *readahead) stopWait() {
 	ra.Close()
 	<-ra.done
+}
+
+// chunkPipe is an in-memory pipe that buffers up to n chunks, so that the
+// writer (a download or an archive read, writing the blob's ingest too)
+// does not wait for the reader (the decompressor) chunk by chunk, as it
+// would with io.Pipe. Write copies p. The reader sees the writer's
+// CloseWithError as its error after the buffered chunks; Write after the
+// reader closed (CloseRead) fails with io.ErrClosedPipe.
+type chunkPipe struct {
+	filled chan []byte
+	free   chan []byte
+	done   chan struct{} // closed by CloseRead
+	once   sync.Once
+	err    error // the writer's, read after filled closes
+	cur    []byte
+	chunk  []byte
+}
+
+func newChunkPipe(n, size int) *chunkPipe {
+	p := &chunkPipe{filled: make(chan []byte, n), free: make(chan []byte, n+1), done: make(chan struct{})}
+	for i := 0; i < n+1; i++ {
+		p.free <- make([]byte, 0, size)
+	}
+	return p
+}
+
+func (p *chunkPipe) Write(b []byte) (int, error) {
+	written := 0
+	for len(b) > 0 {
+		var buf []byte
+		select {
+		case buf = <-p.free:
+		case <-p.done:
+			return written, io.ErrClosedPipe
+		}
+		k := copy(buf[:cap(buf)], b)
+		select {
+		case p.filled <- buf[:k]:
+		case <-p.done:
+			return written, io.ErrClosedPipe
+		}
+		b, written = b[k:], written+k
+	}
+	return written, nil
+}
+
+// CloseWithError ends the stream for the reader: io.EOF when err is nil.
+// The writer calls it once, after its last Write.
+func (p *chunkPipe) CloseWithError(err error) {
+	if err == nil {
+		err = io.EOF
+	}
+	p.err = err
+	close(p.filled)
+}
+
+func (p *chunkPipe) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	if len(p.cur) == 0 {
+		if p.chunk != nil {
+			p.free <- p.chunk[:0]
+			p.chunk = nil
+		}
+		buf, ok := <-p.filled
+		if !ok {
+			return 0, p.err
+		}
+		p.chunk, p.cur = buf, buf
+	}
+	n := copy(b, p.cur)
+	p.cur = p.cur[n:]
+	return n, nil
+}
+
+// CloseRead tells the writer the reader has stopped.
+func (p *chunkPipe) CloseRead() {
+	p.once.Do(func() { close(p.done) })
 }
