@@ -233,7 +233,8 @@ func (e *Engine) pushLayer(ctx context.Context, repo *remote.Repository, desc oc
 			}
 		}
 	}
-	rebuilt, err := e.rebuildLayer(ctx, diffID, chainID, rec)
+	rec.DiffID, rec.ChainID = diffID, chainID
+	rebuilt, err := e.layers().Rebuild(ctx, rec, archive.Gzip)
 	if err != nil {
 		return desc, err
 	}
@@ -298,50 +299,6 @@ func (e *Engine) pushStored(ctx context.Context, repo *remote.Repository, desc o
 		return nil // nothing new to remember
 	}
 	return e.noteRemoteBlob(ctx, diffID, desc, repo.Name())
-}
-
-// rebuildLayer regenerates the compressed blob of a layer whose blob is
-// gone: the exact tar from the snapshot and its tar-split index, gzipped
-// on all cores (pgzip) into the store in one pass, its diffID checked.
-// The new blob is recorded for the diffID so later pushes find it.
-func (e *Engine) rebuildLayer(ctx context.Context, diffID, chainID digest.Digest, rec metadata.Layer) (ocispec.Descriptor, error) {
-	if rec.Index == nil {
-		return ocispec.Descriptor{}, fmt.Errorf("its blob is gone and it has no tar-split index to rebuild it from: %w", errdefs.ErrNotFound)
-	}
-	idx, err := e.Content.Reader(ctx, *rec.Index)
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("tar-split index: %w", err)
-	}
-	defer idx.Close()
-	zr, _, err := archive.Decompress(idx)
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("tar-split index: %w", err)
-	}
-	defer zr.Close()
-	key := layer.ExtractKey() + "-push"
-	mounts, err := e.Snap.View(ctx, key, chainID.String())
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("view snapshot %s: %w", chainID, err)
-	}
-	defer e.Snap.Remove(context.WithoutCancel(ctx), key)
-	var created layer.Created
-	err = layer.WithMounted(ctx, mounts, func(root string) error {
-		var err error
-		created, err = layer.Create(ctx, e.Content, archive.Gzip, func(w io.Writer) error {
-			return archive.Rebuild(ctx, w, root, zr)
-		})
-		return err
-	})
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("rebuild: %w", err)
-	}
-	if created.DiffID != diffID {
-		return ocispec.Descriptor{}, fmt.Errorf("rebuilt tar has diffID %s, want %s (the snapshot changed): %w", created.DiffID, diffID, errdefs.ErrDataCorrupt)
-	}
-	err = e.DB.Update(ctx, func(tx *metadata.Tx) error {
-		return tx.PutLayer(metadata.Layer{DiffID: diffID, ChainID: chainID, Blobs: []ocispec.Descriptor{created.Desc}})
-	})
-	return created.Desc, err
 }
 
 // noteRemoteBlob records that repo holds blob desc of layer diffID.
