@@ -606,4 +606,6 @@ func isOpaqueDir(full string) bool {
 	return false
 }
 
-func waitTick() <-chan time.Time { return time.After(50 * time.Millisecond) }
+// waitTick is how long flockCtx waits between tries; a test hooks it to
+// learn that a lock is being waited for.
+var waitTick = func() <-chan time.Time { return time.After(50 * time.Millisecond) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,15 @@ func TestLockFileRemovedWhileWaiting(t *testing.T) {
 	if err := unix.Flock(int(prune.Fd()), unix.LOCK_EX); err != nil {
 		t.Fatal(err)
 	}
+	// The lock's first wait says it has opened the file and found it held.
+	waiting := make(chan struct{})
+	var once sync.Once
+	tick := waitTick
+	waitTick = func() <-chan time.Time {
+		once.Do(func() { close(waiting) })
+		return tick()
+	}
+	t.Cleanup(func() { waitTick = tick })
 	got := make(chan error, 1)
 	go func() {
 		f, err := lockFile(context.Background(), p, unix.LOCK_SH)
@@ -31,7 +41,7 @@ func TestLockFileRemovedWhileWaiting(t *testing.T) {
 		}
 		got <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // let it open the file and wait
+	<-waiting
 	if err := os.Remove(p); err != nil {
 		t.Fatal(err)
 	}

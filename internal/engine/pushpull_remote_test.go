@@ -862,15 +862,30 @@ func TestPullPlatformMissing(t *testing.T) {
 
 func TestConcurrentPullsFetchSharedLayerOnce(t *testing.T) {
 	var gets rtBlobGets
+	base, baseID := rtTarGz(t, map[string][]byte{"base": randomBytes(2 << 20)})
+	// The shared layer is sent only once both pulls are about to fetch it
+	// (each has reported it Waiting), so that they meet at its ingest.
+	bothWaiting := make(chan struct{})
+	var waiting atomic.Int32
+	report := func(ev progress.Event) {
+		if ev.Action == "Waiting" && ev.ID == digest.FromBytes(base).Encoded()[:12] && waiting.Add(1) == 2 {
+			close(bothWaiting)
+		}
+	}
 	host := rtRegistry(t, registry.Options{}, func(h http.Handler) http.Handler {
 		return gets.wrap(h, func(w http.ResponseWriter, r *http.Request, dgst string) http.ResponseWriter {
-			time.Sleep(50 * time.Millisecond) // let both pulls reach the fetch
+			if dgst == digest.FromBytes(base).String() {
+				select {
+				case <-bothWaiting:
+				case <-time.After(10 * time.Second):
+					t.Error("the second pull never reached the shared layer")
+				}
+			}
 			return w
 		})
 	})
 	ctx := context.Background()
 	client := rtClient(t.TempDir())
-	base, baseID := rtTarGz(t, map[string][]byte{"base": randomBytes(2 << 20)})
 	a, aID := rtTarGz(t, map[string][]byte{"a": []byte("a")})
 	b, bID := rtTarGz(t, map[string][]byte{"b": []byte("b")})
 	p := manifest.Platform()
@@ -884,7 +899,7 @@ func TestConcurrentPullsFetchSharedLayerOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = e.Pull(ctx, ref, engine.PullOptions{Client: client})
+			_, errs[i] = e.Pull(ctx, ref, engine.PullOptions{Client: client, Progress: report})
 		}()
 	}
 	wg.Wait()

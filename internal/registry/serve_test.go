@@ -47,7 +47,8 @@ func TestServeGracefulShutdown(t *testing.T) {
 		resc <- res
 	}()
 	pw.Write(data[:100])
-	time.Sleep(50 * time.Millisecond) // the handler is now reading the body
+	// The handler is reading the body once it has opened the ingest.
+	waitFor(t, func() bool { ins, _ := store.Ingests(context.Background()); return len(ins) > 0 })
 	cancel()
 	select {
 	case err := <-done:

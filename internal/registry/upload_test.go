@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -331,7 +332,15 @@ func rawRequest(t testing.TB, srv *httptest.Server, head string, body []byte) {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Hang up, and wait until the server has read to the hang-up and
+	// closed its side (it may answer first).
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Fatalf("waiting for the server to close: %v", err)
+	}
 	c.Close()
 }
 
