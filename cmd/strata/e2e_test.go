@@ -166,7 +166,7 @@ func TestKill9DuringImport(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(delay)
+			time.Sleep(delay) // killing at varied moments is what is tested
 			cmd.Process.Signal(syscall.SIGKILL)
 			cmd.Wait()
 			res := strata(t, r, "system", "fsck")

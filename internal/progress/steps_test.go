@@ -282,7 +282,7 @@ func TestStepDisplayTicker(t *testing.T) {
 			d.Report(StepEvent{ID: id, Kind: StepStarted, Name: fmt.Sprintf("[s%d 1/1] RUN work", g)})
 			for i := range 200 {
 				d.Report(StepEvent{ID: id, Kind: StepOutput, Line: fmt.Sprintf("line %d", i)})
-				time.Sleep(time.Millisecond)
+				time.Sleep(time.Millisecond) // paced output across ticks: what is tested
 			}
 			d.Report(StepEvent{ID: id, Kind: StepDone})
 		}()

@@ -173,9 +173,9 @@ func TestGCWhilePushing(t *testing.T) {
 		if i >= 3 {
 			do(t, srv, req{method: "DELETE", path: fmt.Sprintf("/v2/app/manifests/v%d", i-3)})
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // pushes spread over many GC passes: what is tested
 	}
-	time.Sleep(2 * grace)
+	time.Sleep(2 * grace) // the grace period passing is what is tested
 	cancel()
 	<-gcDone
 	if _, err := g.GC(context.Background(), GCOptions{Grace: grace}); err != nil {
