@@ -17,6 +17,8 @@
 # are skipped (apt-get install -y docker-registry skopeo docker.io pigz jq).
 # Usage: bench/pushpull.sh   (as root). Env: RANDOM_MB=500 COMPRESSIBLE_MB=200
 # RUNS=3 BASE_TAR=/path/to/rootfs.tar STRATA_BIN=/path/to/strata (else built here)
+# STRATA_OLD=/path/to/an/older/strata (its pull is timed in turn with the new
+# one's in each run, and the ratio new/old printed: a change's effect on speed)
 # PHASES="pull push resume docker" (a subset runs only those)
 # PORTS=5600-5699 (loopback ports used) DOCKERD_NAME=bench-docker-pull (the
 # dockerd's data root /var/lib/NAME, exec root /run/NAME, /run/NAME.pid and
@@ -166,11 +168,15 @@ echo "== pull"
 # one core for inflate; openssl's sha256 uses SHA-NI as Go's does, coreutils'
 # does not), no network, no unpack; measured in each run too.
 sum=sha256sum; command -v openssl >/dev/null && sum="openssl dgst -sha256"
-runs=(); druns=(); pairs=(); floors=()
+runs=(); druns=(); pairs=(); floors=(); oruns=(); opairs=()
 for r in $(seq 1 "$RUNS"); do
   # sync before each timed pull: strata fsyncs its blobs, and on ext4 that
   # would also wait for the writeback of the previous docker pull's files.
   rm -rf "$work/sp"; sync; runs+=("$(secs $S --root "$work/sp" pull "$SRC/big:v1")")
+  if [[ -n ${STRATA_OLD:-} ]]; then
+    rm -rf "$work/op"; sync; oruns+=("$(secs "$STRATA_OLD" --root "$work/op" pull "$SRC/big:v1")"); rm -rf "$work/op"
+    opairs+=("$(ratio "${runs[-1]}" "${oruns[-1]}")")
+  fi
   floors+=("$(secs bash -c "for f in $oci/blobs/sha256/*; do pigz -dc \$f | $sum >/dev/null; done")")
   if [[ -n $D ]]; then
     $D rmi -f "$SRC/big:v1" >/dev/null 2>&1 || true
@@ -185,6 +191,9 @@ if [[ -n $D ]]; then
   T[dpull]=$(printf '%s\n' "${druns[@]}" | median)
   echo "docker pull (in turn with strata's): ${T[dpull]} s   runs: ${druns[*]}"
   echo "ratio strata/docker pull: $(ratio "${T[spull]}" "${T[dpull]}") (medians); run by run: ${pairs[*]}"
+fi
+if [[ -n ${STRATA_OLD:-} ]]; then
+  echo "old strata pull ($STRATA_OLD, in turn): $(printf '%s\n' "${oruns[@]}" | median) s   ratio new/old: $(ratio "${T[spull]}" "$(printf '%s\n' "${oruns[@]}" | median)") (medians); run by run: ${opairs[*]}"
 fi
 runs=()
 for r in $(seq 1 "$RUNS"); do rm -rf "$work/so"; runs+=("$(secs skopeo copy -q --src-tls-verify=false "docker://$SRC/big:v1" "oci:$work/so:v1")"); done

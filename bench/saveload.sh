@@ -9,6 +9,9 @@
 # Strata's figures are printed). Env: RANDOM_MB=300 COMPRESSIBLE_MB=200 RUNS=3
 # DOCKERD_NAME=bench-docker-pull (the dockerd's data root /var/lib/NAME, exec
 # root /run/NAME, /run/NAME.pid and /run/NAME.sock, apart from any other)
+# STRATA_BIN=/path/to/strata (else built here) STRATA_OLD=/path/to/an/older/strata
+# (its load of the same archive is timed in turn with the new one's in each
+# run, and the ratio new/old printed: a change's effect on speed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -16,8 +19,7 @@ RANDOM_MB=${RANDOM_MB:-300}
 COMPRESSIBLE_MB=${COMPRESSIBLE_MB:-200}
 RUNS=${RUNS:-3}
 DOCKERD_NAME=${DOCKERD_NAME:-bench-docker-pull}
-go build -o bin/strata ./cmd/strata
-S=$PWD/bin/strata
+if [[ -n ${STRATA_BIN:-} ]]; then S=$STRATA_BIN; else go build -o bin/strata ./cmd/strata; S=$PWD/bin/strata; fi
 work=$(mktemp -d /var/tmp/strata-saveload.XXXXXX)
 dockerd_pid=""
 cleanup() {
@@ -64,12 +66,17 @@ dsaves=(); dloads=()
 for comp in gzip zstd; do
   root=$work/sroot-$comp
   $S --root "$root" import --compression "$comp" "$src" big:$comp >/dev/null
-  saves=(); loads=(); spairs=(); lpairs=()
+  saves=(); loads=(); spairs=(); lpairs=(); oloads=(); opairs=()
   for r in $(seq 1 "$RUNS"); do
     rm -f "$work/s.tar"; sync
     saves+=("$(secs $S --root "$root" save -o "$work/s.tar" big:$comp)")
     rm -rf "$work/lroot"; sync
     loads+=("$(secs $S --root "$work/lroot" load -i "$work/s.tar")")
+    if [[ -n ${STRATA_OLD:-} ]]; then
+      rm -rf "$work/oroot"; sync
+      oloads+=("$(secs "$STRATA_OLD" --root "$work/oroot" load -i "$work/s.tar")"); rm -rf "$work/oroot"
+      opairs+=("$(ratio "${loads[-1]}" "${oloads[-1]}")")
+    fi
     if [[ -n $D ]]; then
       rm -f "$work/d.tar"; sync
       dsaves+=("$(secs $D save -o "$work/d.tar" big:docker)")
@@ -85,6 +92,10 @@ for comp in gzip zstd; do
   rm -rf "$work/lroot"; sync
   T[loadstdin-$comp]=$(secs bash -c "$S --root $work/lroot load < $work/s.tar")
   echo "strata ($comp layers, archive $(du -h "$work/s.tar" | cut -f1)): save ${T[save-$comp]} s   load -i ${T[load-$comp]} s   load from stdin ${T[loadstdin-$comp]} s   load runs: ${loads[*]}"
+  if [[ -n ${STRATA_OLD:-} ]]; then
+    o=$(printf '%s\n' "${oloads[@]}" | median)
+    echo "old strata load -i ($comp, $STRATA_OLD, in turn): $o s   ratio new/old: $(ratio "${T[load-$comp]}" "$o") (medians); run by run: ${opairs[*]}"
+  fi
   cp "$work/s.tar" "$work/strata-$comp.tar"
   rm -rf "$work/lroot" "$root"
 done
