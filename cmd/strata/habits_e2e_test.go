@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -29,6 +31,8 @@ func TestDockerUsageAnswers(t *testing.T) {
 		{"run without image", []string{"run"}, 1, []string{"Error: \"strata run\" requires at least 1 argument.\nSee 'strata run --help'.\n\nUsage:  strata run [OPTIONS] IMAGE [COMMAND] [ARG...]\n"}, []string{"[flags]"}},
 		{"cp with one argument", []string{"cp", "a"}, 1, []string{`"strata cp" requires exactly 2 arguments.`, "See 'strata cp --help'."}, nil},
 		{"df with an argument", []string{"system", "df", "x"}, 1, []string{`"strata system df" accepts no arguments.`}, nil},
+		{"run -it without a terminal", []string{"run", "-it", "--rm", "bb", "sh"}, 1, []string{"Error: the input device is not a TTY\n"}, nil},
+		{"exec -it without a terminal", []string{"exec", "-it", "c", "sh"}, 1, []string{"Error: the input device is not a TTY\n"}, nil},
 		{"inspect of nothing", []string{"inspect", "nosuch"}, 1, []string{"Error: No such object: nosuch\n"}, nil},
 		{"image inspect of nothing", []string{"image", "inspect", "nosuch"}, 1, []string{"Error: no such image: nosuch\n"}, nil},
 		{"ps status filter", []string{"ps", "--filter", "status=bogus"}, 1, []string{"invalid filter 'status=bogus'"}, nil},
@@ -59,5 +63,47 @@ func TestDockerUsageAnswers(t *testing.T) {
 	// A group alone still shows its help and succeeds, as docker's.
 	if r := strata(t, root, "image"); r.code != 0 || !strings.Contains(r.stdout, "Manage images") {
 		t.Errorf("strata image: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestCpAnswers: cp's refusals say what docker's do, without store paths
+// or internal steps, and a destination with a trailing slash must be an
+// existing directory (it was written as a file named after it).
+func TestCpAnswers(t *testing.T) {
+	root := containerRoot(t)
+	mustStrata(t, root, "create", "--name", "c", "bb", "true")
+	in := filepath.Join(t.TempDir(), "in.txt")
+	if err := os.WriteFile(in, []byte("hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	tests := []struct {
+		name   string
+		args   []string
+		stderr string
+	}{
+		{"into a missing directory", []string{"cp", in, "c:/nodir/"}, "Error: destination directory must exist: c:/nodir/ (no such directory)\n"},
+		{"into a file as a directory", []string{"cp", in, "c:/etc/data.txt/"}, "Error: destination c:/etc/data.txt/ is not a directory\n"},
+		{"out of a missing file", []string{"cp", "c:/x", out}, "Error: Could not find the file /x in container c\n"},
+		{"out of a missing tree", []string{"cp", "c:/x/y", "-"}, "Error: Could not find the file /x/y in container c\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := strata(t, root, tt.args...)
+			if r.code != 1 || r.stderr != tt.stderr {
+				t.Errorf("exit %d, stderr %q; want 1, %q", r.code, r.stderr, tt.stderr)
+			}
+		})
+	}
+	if r := strata(t, root, "diff", "c"); strings.Contains(r.stdout, "/nodir") {
+		t.Errorf("a refused cp changed the container:\n%s", r.stdout)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a refused cp made %s", out)
+	}
+	// The slash still means "into this directory" when it exists.
+	mustStrata(t, root, "cp", in, "c:/www/")
+	if got := mustStrata(t, root, "cp", "c:/www/in.txt", "-"); !strings.Contains(got, "hi\n") {
+		t.Errorf("cp into /www/ did not land as /www/in.txt")
 	}
 }

@@ -279,6 +279,16 @@ type terminal struct {
 	restore func()
 }
 
+// checkTTY refuses -it when standard input is not a terminal, as docker's
+// CLI does: raw mode and the window size need one, and the process would
+// wait on a terminal that never answers.
+func checkTTY(stdin io.Reader) error {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return errors.New("the input device is not a TTY")
+}
+
 // openTerminal prepares the streams of an attached or exec'd -t: stdin in
 // raw mode when it is a terminal, and the size of the terminal (stdout's,
 // else stdin's, else 24x80) sent first, since the pty starts at 0x0.

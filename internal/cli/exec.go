@@ -31,6 +31,11 @@ background and returns at once.`,
 				return &ExitError{Code: 125, Err: err}
 			}
 			o.Env, o.Cmd = e, args[1:]
+			if interactive && o.Tty && !o.Detach {
+				if err := checkTTY(c.Stdin); err != nil {
+					return err
+				}
+			}
 			s, err := c.Engine(cmd.Context())
 			if err != nil {
 				return &ExitError{Code: 125, Err: err}

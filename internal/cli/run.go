@@ -67,6 +67,11 @@ func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach, sigProxy bool, a
 	if err != nil {
 		return &ExitError{Code: 125, Err: err}
 	}
+	if !detach && f.interactive && f.tty {
+		if err := checkTTY(c.Stdin); err != nil {
+			return err
+		}
+	}
 	e, err := c.Engine(cmd.Context())
 	engine.Tracef("cli: engine open")
 	if err != nil {

@@ -3,6 +3,7 @@ package container
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -380,8 +381,16 @@ func (s *Store) CopyFrom(ctx context.Context, ref, path string, w io.Writer) err
 	if err != nil {
 		return err
 	}
+	var missing error
 	err = s.withRootfs(ctx, c, func(root string) error {
 		src, err := secureJoin(root, path)
+		if err == nil {
+			_, err = os.Lstat(src)
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			missing = notInContainer(c, path)
+			return missing
+		}
 		if err != nil {
 			return err
 		}
@@ -391,10 +400,19 @@ func (s *Store) CopyFrom(ctx context.Context, ref, path string, w io.Writer) err
 		}
 		return archive.WritePath(ctx, w, src, base, archive.WriteOptions{})
 	})
+	if missing != nil {
+		return missing
+	}
 	if err != nil {
 		return fmt.Errorf("copy %s:%s: %w", c.Name, path, err)
 	}
 	return nil
+}
+
+// notInContainer is docker's answer for a cp path the container lacks,
+// which names neither the store nor the step that looked.
+func notInContainer(c *Container, path string) error {
+	return fmt.Errorf("Could not find the file %s in container %s: %w", filepath.Clean("/"+path), c.Name, errdefs.ErrNotFound)
 }
 
 // CopyTo extracts the tar r into the directory dst of the container, as
@@ -404,12 +422,17 @@ func (s *Store) CopyTo(ctx context.Context, ref, dst string, r io.Reader) error 
 	if err != nil {
 		return err
 	}
+	var missing error
 	err = s.withRootfs(ctx, c, func(root string) error {
 		target, err := secureJoin(root, dst)
-		if err != nil {
-			return err
+		var fi os.FileInfo
+		if err == nil {
+			fi, err = os.Stat(target)
 		}
-		fi, err := os.Stat(target)
+		if errors.Is(err, fs.ErrNotExist) {
+			missing = notInContainer(c, dst)
+			return missing
+		}
 		if err != nil {
 			return err
 		}
@@ -419,6 +442,9 @@ func (s *Store) CopyTo(ctx context.Context, ref, dst string, r io.Reader) error 
 		_, err = archive.Apply(ctx, target, r, archive.ApplyOptions{})
 		return err
 	})
+	if missing != nil {
+		return missing
+	}
 	if err != nil {
 		return fmt.Errorf("copy to %s:%s: %w", c.Name, dst, err)
 	}

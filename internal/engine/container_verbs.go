@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -239,13 +240,19 @@ func (e *Engine) CopyOut(ctx context.Context, ref, src, dst string) error {
 
 func extractFrom(ctx context.Context, s *container.Store, ref, src, dir string) error {
 	pr, pw := io.Pipe()
+	copied := make(chan error, 1)
 	go func() {
 		// Ends when the tar is written, on an error, or when Apply stops
 		// reading and closes pr.
-		pw.CloseWithError(s.CopyFrom(ctx, ref, src, pw))
+		err := s.CopyFrom(ctx, ref, src, pw)
+		pw.CloseWithError(err)
+		copied <- err
 	}()
 	_, err := archive.Apply(ctx, dir, pr, archive.ApplyOptions{})
 	pr.CloseWithError(errors.New("cp: extraction stopped"))
+	if cerr := <-copied; errdefs.IsNotFound(cerr) {
+		return cerr // the path is not in the container: say only that
+	}
 	if err != nil {
 		return fmt.Errorf("cp %s:%s: %w", ref, src, err)
 	}
@@ -263,8 +270,18 @@ func (e *Engine) CopyIn(ctx context.Context, src, ref, dst string) error {
 	if err != nil {
 		return fmt.Errorf("cp: %w", err)
 	}
+	// A trailing slash (or /.) says dst is a directory, as docker's:
+	// it must exist, not be created as a file of that name.
+	asDir := strings.HasSuffix(dst, "/") || strings.HasSuffix(dst, "/.")
+	given := dst
 	dst = path.Clean("/" + dst)
 	isDir, exists := containerPathKind(ctx, s, ref, dst)
+	switch {
+	case asDir && !exists:
+		return fmt.Errorf("destination directory must exist: %s:%s (no such directory): %w", ref, given, errdefs.ErrNotFound)
+	case asDir && !isDir:
+		return fmt.Errorf("destination %s:%s is not a directory: %w", ref, given, errdefs.ErrInvalidArgument)
+	}
 	dir, name := dst, filepath.Base(src)
 	if !isDir {
 		if exists && fi.IsDir() {
