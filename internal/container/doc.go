@@ -3,6 +3,14 @@
 // diff, commit, export and cp, and the resource limits of update and
 // stats (resources.go; each container's cgroup is /strata/<id>).
 //
+// The run sequence lives here once (run.go): create → start → attach and
+// wait → remove, with one clean-up (finish) for every way a run ends. Run
+// (docker run) and StartAttached (start -a) are its two entries; the
+// engine calls them for every front end. A run that cannot start leaves
+// nothing behind; start -a leaves an existing container as it was. A
+// container's place in its life is a State (created, running, paused,
+// exited), read from the monitor's status in one place (state.go).
+//
 // A container is a directory with a record, a snapshot key
 // "container-<id>" prepared on the image's chain ID, and, while it runs, a
 // monitor (package runtime): a process of its own that outlives the CLI
