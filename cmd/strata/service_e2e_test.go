@@ -301,3 +301,41 @@ func TestEngineAPIExecAndCp(t *testing.T) {
 	}
 	mustDocker(t, cli, host, "rm", "-f", "box")
 }
+
+// docker build (the classic API, which Builder-Version 1 selects) and the
+// SDK's images.build, with Strata's builder behind them.
+func TestEngineAPIBuild(t *testing.T) {
+	testutil.RequiresRoot(t)
+	const cli = "/usr/local/bin/docker"
+	if _, err := os.Stat(cli); err != nil {
+		t.Skipf("skipping: no docker CLI at %s", cli)
+	}
+	root := containerRoot(t)
+	host := startService(t, root)
+	ctxDir := t.TempDir()
+	os.WriteFile(filepath.Join(ctxDir, "f.txt"), []byte("data\n"), 0o644)
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM bb\nARG X=1\nCOPY f.txt /f.txt\nRUN echo built $X > /g\n"), 0o644)
+	os.WriteFile(filepath.Join(ctxDir, "bad.Dockerfile"), []byte("FROM bb\nRUN exit 3\n"), 0o644)
+
+	out := mustDocker(t, cli, host, "build", "-t", "built:1", "--build-arg", "X=7", ctxDir)
+	if !strings.Contains(out, "Successfully tagged built:1") {
+		t.Errorf("docker build: %q", out)
+	}
+	if got := mustStrata(t, root, "run", "--rm", "built:1", "cat", "/g"); got != "built 7\n" {
+		t.Errorf("the built image, run by strata: %q", got)
+	}
+	if out, err := dockerCLI(t, cli, host, "build", "-f", filepath.Join(ctxDir, "bad.Dockerfile"), ctxDir); err == nil || !strings.Contains(out, "bad.Dockerfile:2") || !strings.Contains(out, "code 3") {
+		t.Errorf("a failing build: %v %q, want the Dockerfile line and the exit code", err, out)
+	}
+	if exec.Command("python3", "-c", "import docker").Run() == nil {
+		out, err := exec.Command("python3", "-c", `
+import docker, sys
+c = docker.DockerClient(base_url=sys.argv[1])
+img, logs = c.images.build(path=sys.argv[2], tag="sdk:1", buildargs={"X": "9"})
+print(img.tags)
+`, host, ctxDir).CombinedOutput()
+		if err != nil || string(out) != "['sdk:1']\n" {
+			t.Errorf("python SDK images.build: %v %q", err, out)
+		}
+	}
+}

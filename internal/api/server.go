@@ -125,6 +125,7 @@ func (s *Server) route(method, path string) handler {
 		{"GET", "/images/get"}:         s.saveImages,
 		{"GET", "/images/search"}:      s.searchImages,
 		{"POST", "/images/prune"}:      s.pruneImages,
+		{"POST", "/build"}:             s.build,
 		{"GET", "/containers/json"}:    s.listContainers,
 		{"POST", "/containers/create"}: s.createContainer,
 	}

@@ -34,7 +34,8 @@ Served today: _ping, version, info, auth (docker login), the image
 endpoints (list, inspect, history, tag, remove, prune, pull, push, save,
 load) and the container endpoints docker run, ps, logs, stop and rm use
 (create, attach before start, start, wait, list, inspect, logs, stop,
-restart, kill, pause, unpause, remove), exec and archive (docker cp).
+restart, kill, pause, unpause, remove), exec, archive (docker cp) and
+build (the classic POST /build, with Strata's builder).
 Other endpoints answer 501 naming
 themselves; swarm answers 503.`,
 		Example: `  strata system service &
