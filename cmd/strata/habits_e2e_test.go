@@ -107,3 +107,22 @@ func TestCpAnswers(t *testing.T) {
 		t.Errorf("cp into /www/ did not land as /www/in.txt")
 	}
 }
+
+// TestSystemDfContainers: df's Containers row counts the containers, the
+// running ones as ACTIVE, their writable layers' size, and the stopped
+// ones' share as reclaimable (it was always 0 0 0B).
+func TestSystemDfContainers(t *testing.T) {
+	root := containerRoot(t)
+	mustStrata(t, root, "run", "--name", "w", "bb", "dd", "if=/dev/zero", "of=/big", "bs=1024", "count=300")
+	mustStrata(t, root, "run", "-d", "--name", "r", "bb", "sleep", "60")
+	df := mustStrata(t, root, "system", "df")
+	var row []string
+	for _, line := range strings.Split(df, "\n") {
+		if strings.HasPrefix(line, "Containers") {
+			row = strings.Fields(line)
+		}
+	}
+	if len(row) < 5 || row[1] != "2" || row[2] != "1" || !strings.HasPrefix(row[3], "3") || !strings.HasSuffix(row[3], "kB") || !strings.HasPrefix(row[4], "3") || !strings.HasSuffix(row[4], "kB") {
+		t.Errorf("Containers row %q, want 2 containers, 1 active, 300-odd kB, nearly all reclaimable\n%s", row, df)
+	}
+}

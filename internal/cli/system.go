@@ -69,7 +69,7 @@ removes them from the bottom up.`,
 			tw := newTable(w)
 			fmt.Fprintln(tw, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE")
 			fmt.Fprintf(tw, "Images\t%d\t%d\t%s\t%s\n", len(distinct), du.ActiveImages, humanSize(du.LayersSize), pct(reclaim, du.LayersSize))
-			fmt.Fprintf(tw, "Containers\t%d\t%d\t%s\t%s\n", du.Containers, 0, humanSize(du.ContainersSize), pct(du.ContainersSize, du.ContainersSize))
+			fmt.Fprintf(tw, "Containers\t%d\t%d\t%s\t%s\n", du.Containers, du.ActiveContainers, humanSize(du.ContainersSize), pct(du.ContainersReclaimable, du.ContainersSize))
 			fmt.Fprintf(tw, "Local Volumes\t0\t0\t0B\t0B\n")
 			fmt.Fprintf(tw, "Build Cache\t%d\t%d\t%s\t%s\n", du.BuildCacheRecords, du.BuildCacheActive, humanSize(du.BuildCacheSize), humanSize(du.BuildCacheReclaimable))
 			fmt.Fprintf(tw, "Layer blobs\t%d\t%d\t%s\t%s\n", du.BlobsCount, du.BlobsCount, humanSize(du.BlobsSize), "0B")

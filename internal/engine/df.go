@@ -25,8 +25,13 @@ type DiskUsage struct {
 	BlobsSize      int64 // compressed blobs, manifests, configs
 	BlobsCount     int
 	ActiveImages   int
-	Containers     int
-	ContainersSize int64
+	// The containers, those running or paused (docker's ACTIVE), the
+	// disk their own writable layers take, and the part of it that
+	// stopped containers take (what container prune frees).
+	Containers            int
+	ActiveContainers      int
+	ContainersSize        int64
+	ContainersReclaimable int64
 	// The build cache (see BuildCacheEntry): its entries, layers and
 	// RUN --mount cache directories; those in use (as docker counts
 	// ACTIVE: a cache mount a running build holds); the size of what only
@@ -106,6 +111,9 @@ func (e *Engine) DiskUsage(ctx context.Context) (DiskUsage, error) {
 			du.Images = append(du.Images, r)
 		}
 	}
+	if err := e.containerUsage(ctx, &du); err != nil {
+		return du, err
+	}
 	if err := e.buildCacheUsage(ctx, users, &du); err != nil {
 		return du, err
 	}
@@ -115,6 +123,24 @@ func (e *Engine) DiskUsage(ctx context.Context) (DiskUsage, error) {
 		return nil
 	})
 	return du, err
+}
+
+// containerUsage fills the containers' figures from their writable layers.
+func (e *Engine) containerUsage(ctx context.Context, du *DiskUsage) error {
+	ctrs, err := e.ListContainers(ctx, ContainerListOptions{All: true, Size: true})
+	if err != nil {
+		return err
+	}
+	for _, c := range ctrs {
+		du.Containers++
+		du.ContainersSize += c.SizeRw
+		if c.State == StatusRunning || c.State == StatusPaused {
+			du.ActiveContainers++
+		} else {
+			du.ContainersReclaimable += c.SizeRw
+		}
+	}
+	return nil
 }
 
 func uniqueChains(img images.Image) []string {
