@@ -19,12 +19,12 @@ type DiskUsage struct {
 	// LayersSize is the disk used by every unpacked layer, each counted
 	// once however many images share it; it adds up with the per-image
 	// unique sizes and the shared size.
-	LayersSize     int64
-	SharedSize     int64
-	Reclaimable    int64 // layers no image uses
-	BlobsSize      int64 // compressed blobs, manifests, configs
-	BlobsCount     int
-	ActiveImages   int
+	LayersSize   int64
+	SharedSize   int64
+	Reclaimable  int64 // layers no image uses
+	BlobsSize    int64 // compressed blobs, manifests, configs
+	BlobsCount   int
+	ActiveImages int
 	// The containers, those running or paused (docker's ACTIVE), the
 	// disk their own writable layers take, and the part of it that
 	// stopped containers take (what container prune frees).
