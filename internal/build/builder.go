@@ -36,6 +36,8 @@ type Backend struct {
 	Snap    snapshot.Snapshotter
 	Driver  string // "overlay" or "native": how a step's diff is read
 	Runc    *runtime.Runc
+	// Networks gives RUN steps the default network; nil: default is none.
+	Networks Networks
 }
 
 // Options describe one build.
@@ -51,7 +53,7 @@ type Options struct {
 	Target    string
 	NoCache   bool
 	Labels    map[string]string
-	Network   string // "none" (default) or "host" for RUN
+	Network   string // RUN's network: "default" (""), "none" or "host"
 	Squash    bool
 	// SourceDateEpoch clamps new files' mtimes and every created time.
 	SourceDateEpoch *time.Time
@@ -170,11 +172,8 @@ func Build(ctx context.Context, be Backend, opts Options) (Result, error) {
 		t := time.Unix(sec, 0).UTC()
 		opts.SourceDateEpoch = &t
 	}
-	if opts.Network == "" {
-		opts.Network = "none"
-	}
-	if opts.Network != "none" && opts.Network != "host" {
-		return Result{}, fmt.Errorf("--network %s: want none or host: %w", opts.Network, errdefs.ErrInvalidArgument)
+	if opts.Network, err = runNetwork(opts.Network, ""); err != nil {
+		return Result{}, fmt.Errorf("--network %s: want default, none or host: %w", opts.Network, errdefs.ErrInvalidArgument)
 	}
 	b := &builder{be: be, opts: opts, df: df, p: &printer{w: opts.Progress, verbose: opts.Verbose, disp: opts.Display},
 		cache: &cache.Store{DB: be.DB}}

@@ -30,10 +30,16 @@ type RunError struct {
 	Command string
 	Code    int
 	Tail    []string
+	// Hint says which network the RUN had when its output looks like a
+	// network error.
+	Hint string
 }
 
 func (e *RunError) Error() string {
 	msg := fmt.Sprintf("%s:%d: RUN %s: the command exited with code %d", e.File, e.Line, e.Command, e.Code)
+	if e.Hint != "" {
+		msg += " (" + e.Hint + ")"
+	}
 	if len(e.Tail) > 0 {
 		msg += "; its last output:\n  " + strings.Join(e.Tail, "\n  ")
 	}
@@ -77,12 +83,9 @@ func (b *builder) runStep(ctx context.Context, s *state, in Instruction) error {
 			args = append(append([]string{}, s.shellOf()...), script)
 		}
 	}
-	network := b.opts.Network
-	if v := in.flag("network"); v != "" && v != "default" {
-		network = v
-	}
-	if network != "none" && network != "host" {
-		return b.errAt(in, "RUN --network=%s: want none, host or default", network)
+	network, err := runNetwork(b.opts.Network, in.flag("network"))
+	if err != nil {
+		return b.errAt(in, "RUN --network=%s: want none, host or default", in.flag("network"))
 	}
 	createdBy := "RUN " + strings.Join(args, " ") + " # buildkit"
 	mountPart, mountFiles, err := b.mountKeys(ctx, s, in, mounts)
@@ -137,7 +140,8 @@ func (b *builder) runStep(ctx context.Context, s *state, in Instruction) error {
 			return fmt.Errorf("%s:%d: RUN %s: %w", b.df.Name, in.Line, shown, err)
 		}
 		if code != 0 {
-			return &RunError{File: b.df.Name, Line: in.Line, Command: shown, Code: code, Tail: log.flush()}
+			tail := log.flush()
+			return &RunError{File: b.df.Name, Line: in.Line, Command: shown, Code: code, Tail: tail, Hint: networkHint(network, tail)}
 		}
 		log.flush()
 		return nil
@@ -198,7 +202,21 @@ func (b *builder) runContainer(ctx context.Context, rootfs string, cfg ocispec.I
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	id := "strata-build-" + hex.EncodeToString(rnd[:])
+	netns := ""
+	if network == "default" {
+		if b.be.Networks == nil {
+			network = "none" // a builder without networks (package tests)
+		} else {
+			sb, err := b.be.Networks.Attach(netAttach(id))
+			if err != nil {
+				return -1, fmt.Errorf("network for RUN: %w", err)
+			}
+			defer func() { _ = b.be.Networks.Detach(sb.ID) }()
+			netns = sb.Netns
+		}
+	}
 	spec, err := runtime.Spec(runtime.SpecOptions{
+		NetnsPath:   netns,
 		Rootfs:      rootfs,
 		Config:      cfg,
 		Entrypoint:  []string{},

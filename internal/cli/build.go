@@ -165,7 +165,7 @@ given runs without the mount, or fails when the mount says required=true.`,
 	f.StringVar(&mode, "progress", "auto", "progress output: auto (tty on a terminal, else plain lines), tty (steps redrawn in place), plain (with cache miss reasons) or quiet")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print only the image ID")
 	f.BoolVar(&opts.Squash, "squash", false, "merge the layers above the base image into one")
-	f.StringVar(&opts.Network, "network", "none", "network for RUN: none or host")
+	f.StringVar(&opts.Network, "network", "default", "network for RUN: default (outbound through pasta), none or host")
 	f.StringVar(&opts.Compression, "compression", "", "store each new layer as a gzip, zstd or none (uncompressed) blob as the build runs (default: keep it unpacked only, compressed with gzip when pushed)")
 	f.StringArrayVar(&opts.Secrets, "secret", nil, "a secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR")
 	f.StringArrayVar(&opts.SSH, "ssh", nil, "an SSH agent for RUN --mount=type=ssh: ID (the agent at $SSH_AUTH_SOCK), ID=SOCKET or ID=KEYFILE[,KEYFILE...] (repeatable)")

@@ -165,6 +165,7 @@ type createFlags struct {
 	rm          bool
 	security    securityFlags
 	resources   resourceFlags
+	net         netFlags
 }
 
 func addCreateFlags(fs *pflag.FlagSet, f *createFlags) {
@@ -177,7 +178,8 @@ func addCreateFlags(fs *pflag.FlagSet, f *createFlags) {
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "override the image's entrypoint (\"\" clears it)")
 	fs.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a port: [IP:]HOSTPORT:PORT[/tcp|/udp] (IP defaults to 127.0.0.1)")
 	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount a host path: HOST:CONTAINER[:ro]")
-	fs.StringVar(&f.network, "network", "none", "network: none (loopback only) or host")
+	fs.StringVar(&f.network, "network", "bridge", "network: bridge (the default: outbound only), a user-defined network's name, none (loopback only) or host")
+	addNetFlags(fs, &f.net)
 	fs.StringVar(&f.hostname, "hostname", "", "container host name (default: the short ID)")
 	fs.BoolVar(&f.readOnly, "read-only", false, "mount the container's root filesystem read-only")
 	fs.BoolVar(&f.init, "init", false, "run an init as pid 1 that forwards signals and reaps zombies")
@@ -195,6 +197,7 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (engine.CreateO
 		Name: f.name, Cmd: args[1:], WorkingDir: f.workdir, User: f.user,
 		Hostname: f.hostname, Tty: f.tty, OpenStdin: f.interactive, ReadOnly: f.readOnly,
 		Binds: f.volumes, Init: f.init, Publish: f.publish, AutoRemove: f.rm,
+		NetworkOptions: f.net.options(), PublishAll: f.net.publishAll,
 	}
 	network, err := engine.ParseNetworkMode(f.network)
 	if err != nil {

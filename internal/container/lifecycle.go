@@ -42,8 +42,11 @@ type CreateOptions struct {
 	ReadOnly   bool     `json:"readOnly,omitempty"`
 	// Binds are -v HOST:CTR[:ro].
 	Binds []string `json:"binds,omitempty"`
-	// Network is none (the zero value) or host.
-	Network runtime.NetworkMode `json:"network,omitempty"`
+	// Network is bridge (the zero value: the default network), none,
+	// host, or a user-defined network's name or ID; in a store without
+	// networks the default is none.
+	Network        runtime.NetworkMode `json:"network,omitempty"`
+	NetworkOptions `json:"networkOptions,omitempty"`
 	// SeccompUnconfined is how records before Security kept
 	// --security-opt seccomp=unconfined; Start still honours it.
 	SeccompUnconfined bool `json:"seccompUnconfined,omitempty"`
@@ -53,6 +56,9 @@ type CreateOptions struct {
 	Init     bool             `json:"init,omitempty"`
 	// Publish are -p [IP:]HOSTPORT:PORT[/tcp] (host IP default 127.0.0.1).
 	Publish []string `json:"publish,omitempty"`
+	// PublishAll (-P) publishes every port the image EXPOSEs (and not -p)
+	// on a free host port.
+	PublishAll bool `json:"publishAll,omitempty"`
 	// AutoRemove (--rm): a detached container's monitor removes it on
 	// exit; an attached run's caller calls Remove after Attach.
 	AutoRemove bool `json:"autoRemove,omitempty"`
@@ -77,6 +83,11 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 		}
 		ports = append(ports, pm)
 	}
+	if opts.PublishAll {
+		if ports, err = publishAll(ports, opts.Config.ExposedPorts); err != nil {
+			return nil, err
+		}
+	}
 	for _, b := range opts.Binds {
 		if _, err := runtime.ParseBind(b); err != nil {
 			return nil, err
@@ -91,6 +102,9 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 		return nil, err
 	}
 	opts.Network = network
+	if err := s.checkNetwork(&opts); err != nil {
+		return nil, err
+	}
 	if err := opts.Security.Check(opts.Network); err != nil {
 		return nil, err
 	}
@@ -152,21 +166,19 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 		hostname = ShortID(id)
 	}
 	opts.Hostname = hostname
-	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t" + hostname + "\n"
-	for _, f := range []struct{ name, data string }{
-		{"hostname", hostname + "\n"},
-		{"hosts", hosts},
-		{"resolv.conf", runtime.HostResolvConf(false)},
-	} {
-		if err = writeFile(filepath.Join(dir, f.name), f.data); err != nil {
-			return nil, fmt.Errorf("create container: %w", err)
-		}
+	if err = writeFile(filepath.Join(dir, "hostname"), hostname+"\n"); err != nil {
+		return nil, fmt.Errorf("create container: %w", err)
 	}
 	c := &Container{
 		ID: id, Name: name, Created: time.Now().UTC(),
 		ImageRef: opts.ImageRef, ImageID: opts.ImageID, ChainID: opts.ChainID,
 		Config: opts.Config, Path: args[0], Args: args[1:],
 		Options: opts, SnapshotKey: key, Ports: ports,
+	}
+	// /etc/hosts and resolv.conf as they are until a start attaches the
+	// container to its network (which rewrites them with its address).
+	if err = s.files(c).WriteDetached(hostname, opts.Network == "host"); err != nil {
+		return nil, fmt.Errorf("create container: %w", err)
 	}
 	if err = s.save(c); err != nil {
 		return nil, err
@@ -239,8 +251,18 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 	if o.SeccompUnconfined {
 		sec.SecurityOpt = append(slices.Clone(sec.SecurityOpt), "seccomp=unconfined")
 	}
+	netns, err := s.attach(c)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", c.Name, err)
+	}
+	defer func() {
+		if !ok && netns != "" {
+			_ = s.net.Detach(c.ID)
+		}
+	}()
 	spec, err := runtime.Spec(runtime.SpecOptions{
-		Rootfs: rootfs, Config: c.Config,
+		NetnsPath: netns,
+		Rootfs:    rootfs, Config: c.Config,
 		Entrypoint: o.Entrypoint, Args: o.Cmd, Env: o.Env,
 		WorkingDir: o.WorkingDir, User: o.User, Hostname: o.Hostname,
 		Tty: o.Tty, ReadOnly: o.ReadOnly, Binds: o.Binds, Network: o.Network,
@@ -603,6 +625,11 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) error {
 		return fmt.Errorf("remove %s: %w", c.Name, err)
 	}
 	runtime.Tracef("remove: snapshot removed")
+	if s.net != nil {
+		if err := s.net.Detach(c.ID); err != nil {
+			return fmt.Errorf("remove %s: %w", c.Name, err)
+		}
+	}
 	if link, err := os.Readlink(s.nameLink(c.Name)); err == nil && link == c.ID {
 		_ = os.Remove(s.nameLink(c.Name))
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/mount"
+	"github.com/strata-project/strata/internal/network"
 	"github.com/strata-project/strata/internal/runtime"
 	"github.com/strata-project/strata/internal/snapshot"
 )
@@ -58,6 +59,10 @@ type Options struct {
 	// security options do not say (the engine's configured default;
 	// docker's is off).
 	NoNewPrivileges bool
+	// Networks gives containers the default network and user-defined
+	// ones (package network, state in Root/network); without it a
+	// container's default is --network none.
+	Networks bool
 }
 
 // Store keeps container records in directories under Root/containers:
@@ -80,6 +85,7 @@ type Store struct {
 	init    string
 	initArg []string
 	nnp     bool
+	net     *network.Manager
 }
 
 // Open opens (creating) the container store under opts.Root.
@@ -122,6 +128,11 @@ func Open(opts Options) (*Store, error) {
 	if s.initArg == nil {
 		s.initArg = []string{runtime.InitTarget, "init-reaper"}
 	}
+	if opts.Networks {
+		if s.net, err = network.Open(filepath.Join(root, "network"), network.Options{Alive: s.exists, InUse: s.networkUsers}); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -145,6 +156,9 @@ type Container struct {
 	Options     CreateOptions         `json:"options"`
 	SnapshotKey string                `json:"snapshotKey"`
 	Ports       []runtime.PortMapping `json:"ports,omitempty"`
+	// Connected are the networks joined with "network connect", beside
+	// Options.Network.
+	Connected []network.Request `json:"connected,omitempty"`
 }
 
 // ShortID is docker's 12-character form of an ID.

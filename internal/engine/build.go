@@ -108,6 +108,9 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (BuildResult, err
 	defer unlock()
 	be := build.Backend{Content: e.Content, DB: e.DB, Images: e.Images, Snap: e.Snap, Driver: e.driver,
 		Runc: &runtime.Runc{Root: filepath.Join(e.root, "runc")}}
+	if cs, err := e.Containers(); err == nil && cs.Networks() != nil {
+		be.Networks = cs.Networks()
+	}
 	out, err := build.Build(ctx, be, bo)
 	if err != nil {
 		return res, err

@@ -40,6 +40,7 @@ func (e *Engine) Containers() (*container.Store, error) {
 			Root: e.root, Snapshotter: e.Snap,
 			RemoveCommand:   []string{exe, "--root", e.root, "rm", "-f"},
 			NoNewPrivileges: e.cfg.NoNewPrivileges,
+			Networks:        true,
 		})
 		if err != nil {
 			e.containersErr = storeErr(e.root, err)
@@ -427,10 +428,16 @@ type ContainerConfig struct {
 	ExposedPorts map[string]struct{} `json:"ExposedPorts,omitempty"`
 }
 
-// ContainerNetSettings is inspect's NetworkSettings: only the published
-// ports, as there is no bridge.
+// ContainerNetSettings is inspect's NetworkSettings, in docker's shape.
 type ContainerNetSettings struct {
-	Ports map[string][]PortBinding `json:"Ports"`
+	SandboxID   string                      `json:"SandboxID"`
+	SandboxKey  string                      `json:"SandboxKey"`
+	Ports       map[string][]PortBinding    `json:"Ports"`
+	Gateway     string                      `json:"Gateway"`
+	IPAddress   string                      `json:"IPAddress"`
+	IPPrefixLen int                         `json:"IPPrefixLen"`
+	MacAddress  string                      `json:"MacAddress"`
+	Networks    map[string]EndpointSettings `json:"Networks"`
 }
 
 // ContainerMountPoint is one -v bind.
@@ -523,7 +530,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 			Entrypoint: cfg.Entrypoint, Labels: cfg.Labels, StopSignal: cfg.StopSignal,
 			ExposedPorts: cfg.ExposedPorts,
 		},
-		NetworkSettings: ContainerNetSettings{Ports: live},
+		NetworkSettings: e.netSettings(&d.Container, live),
 		Mounts:          mounts,
 	}, nil
 }

@@ -59,6 +59,15 @@ func (f Files) Validate() error {
 	return nil
 }
 
+// ValidateMAC checks --mac-address: a unicast Ethernet address.
+func ValidateMAC(s string) error {
+	mac, err := net.ParseMAC(s)
+	if err != nil || len(mac) != 6 || mac[0]&1 != 0 {
+		return fmt.Errorf("invalid --mac-address %q: want a unicast Ethernet address such as 02:42:ac:11:00:02: %w", s, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
 // ValidateExtraHost checks --add-host NAME:IP (or NAME:host-gateway).
 // Docker also takes NAME=IP.
 func ValidateExtraHost(h string) error {
@@ -81,17 +90,16 @@ var labelPattern = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9
 // must be to resolve on a user-defined network.
 func ValidLabel(s string) bool { return labelPattern.MatchString(s) }
 
-// ValidDomain reports whether s is a host name of dot-separated labels.
+// ValidDomain reports whether s is a host name: dot-separated labels of
+// letters, digits, '-' and '_' (which resolvers take in hosts files).
 func ValidDomain(s string) bool {
 	s = strings.TrimSuffix(s, ".")
 	if s == "" || len(s) > 253 {
 		return false
 	}
 	for _, l := range strings.Split(s, ".") {
-		if !ValidLabel(l) && !(l != "" && strings.Trim(l, "_") == "") {
-			if !regexp.MustCompile(`^[a-zA-Z0-9_]([a-zA-Z0-9_-]*[a-zA-Z0-9_])?$`).MatchString(l) {
-				return false
-			}
+		if !ValidLabel(strings.ReplaceAll(l, "_", "-")) {
+			return false
 		}
 	}
 	return true
@@ -286,5 +294,3 @@ func (m *Manager) refreshFiles(eps []Endpoint) error {
 	}
 	return firstErr
 }
-
-var _ = net.IPv4len

@@ -241,7 +241,7 @@ func (m *Manager) Remove(ref string) (*Network, error) {
 		return nil, fmt.Errorf("error while removing network: network %s id %s has active endpoints (%s): stop and remove them, or \"strata network disconnect\" them, first: %w",
 			n.Name, n.ID[:12], strings.Join(users, ", "), errdefs.ErrConflict)
 	}
-	if err := m.refuse(n.ID); err != nil {
+	if err := m.refuse(n); err != nil {
 		return nil, err
 	}
 	m.down(n)
@@ -253,13 +253,13 @@ func (m *Manager) Remove(ref string) (*Network, error) {
 
 // refuse is set by the caller (see Manager.InUse) to refuse removing a
 // network that stopped containers are configured with.
-func (m *Manager) refuse(id string) error {
+func (m *Manager) refuse(n *Network) error {
 	if m.inUse == nil {
 		return nil
 	}
-	if users := m.inUse(id); len(users) > 0 {
-		return fmt.Errorf("error while removing network: network %s has containers configured to use it (%s): remove them first: %w",
-			id[:12], strings.Join(users, ", "), errdefs.ErrConflict)
+	if users := m.inUse(n); len(users) > 0 {
+		return fmt.Errorf("error while removing network: network %s id %s is used by containers %s: remove them (or \"strata network disconnect\" them) first: %w",
+			n.Name, n.ID[:12], strings.Join(users, ", "), errdefs.ErrConflict)
 	}
 	return nil
 }
@@ -290,7 +290,7 @@ func (m *Manager) Prune() ([]string, error) {
 // processes may use one at once: every change holds an flock.
 type Manager struct {
 	root  string
-	inUse func(networkID string) []string
+	inUse func(n *Network) []string
 	alive func(id string) bool
 }
 
@@ -302,7 +302,7 @@ type Options struct {
 	Alive func(id string) bool
 	// InUse names the containers configured with a network (also when
 	// stopped), so rm refuses it as docker does.
-	InUse func(networkID string) []string
+	InUse func(n *Network) []string
 }
 
 // Open opens (creating) the network state under dir, with the default

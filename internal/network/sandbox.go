@@ -339,20 +339,8 @@ func (m *Manager) release(id string) {
 		}
 		return
 	}
-	for _, e := range sb.Endpoints {
-		ns := m.netNS(e.NetworkID)
-		if !nsPinned(ns) {
-			continue
-		}
-		if h, err := handleAt(ns); err == nil {
-			if l, err := h.LinkByName(e.HostVeth); err == nil {
-				_ = h.LinkDel(l)
-			}
-			h.Close()
-		}
-		if e.HostGateway && e.IP != "" {
-			_ = nft(ns, fmt.Sprintf("delete element ip strata hostgw { %s }\n", e.IP))
-		}
+	for i := range sb.Endpoints {
+		m.dropEndpoint(&sb.Endpoints[i])
 	}
 	removeNS(sb.Netns)
 	_ = os.Remove(m.sandboxPath(id))
@@ -361,6 +349,23 @@ func (m *Manager) release(id string) {
 		if len(m.users(e.NetworkID)) == 0 {
 			m.down(&Network{ID: e.NetworkID})
 		}
+	}
+}
+
+// dropEndpoint deletes e's veth (both ends) and its host-gateway grant.
+func (m *Manager) dropEndpoint(e *Endpoint) {
+	ns := m.netNS(e.NetworkID)
+	if !nsPinned(ns) {
+		return
+	}
+	if h, err := handleAt(ns); err == nil {
+		if l, err := h.LinkByName(e.HostVeth); err == nil {
+			_ = h.LinkDel(l)
+		}
+		h.Close()
+	}
+	if e.HostGateway && e.IP != "" {
+		_ = nft(ns, fmt.Sprintf("delete element ip strata hostgw { %s }\n", e.IP))
 	}
 }
 
@@ -396,4 +401,18 @@ func (m *Manager) Sweep() error {
 	defer unlock()
 	m.sweep()
 	return nil
+}
+
+// Attached returns the sandboxes attached to network id.
+func (m *Manager) Attached(id string) []*Sandbox {
+	var out []*Sandbox
+	for _, sb := range m.sandboxes() {
+		for _, e := range sb.Endpoints {
+			if e.NetworkID == id {
+				out = append(out, sb)
+				break
+			}
+		}
+	}
+	return out
 }

@@ -51,9 +51,11 @@ type SpecOptions struct {
 	ReadOnly bool
 	// Binds are -v HOST:CTR[:ro|:rw] bind mounts. HOST must exist.
 	Binds []string
-	// Network is none (the zero value: a new network namespace holding
-	// only lo) or host (no network namespace).
-	Network NetworkMode
+	// Network is none or host; any other mode (bridge, a user-defined
+	// network) joins NetnsPath, the sandbox package network made. Without
+	// NetnsPath every mode but host gets a new namespace holding only lo.
+	Network   NetworkMode
+	NetnsPath string
 	// Init runs InitArgs (InitTarget first) as pid 1 in front of the
 	// process; InitPath is the host binary bind-mounted at InitTarget.
 	Init     bool
@@ -132,11 +134,10 @@ func Spec(opts SpecOptions) (*specs.Spec, error) {
 			},
 		},
 	}
-	network, err := ParseNetworkMode(string(opts.Network))
-	if err != nil {
-		return nil, err
-	}
-	if !network.Host() {
+	switch {
+	case opts.NetnsPath != "":
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: opts.NetnsPath})
+	case !opts.Network.Host():
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
 	}
 	applyResources(s, opts.Resources)
