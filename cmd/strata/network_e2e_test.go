@@ -167,7 +167,7 @@ func TestNetworkBuildAptGet(t *testing.T) {
 	if out := mustStrata(t, root, "run", "--rm", "--network", "none", "withcurl", "curl", "--version"); !strings.HasPrefix(out, "curl ") {
 		t.Fatalf("curl --version: %q", out)
 	}
-	df = "FROM deb\nRUN apt-get update\n"
+	df = "FROM deb\nRUN apt-get update --error-on=any\n"
 	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(df), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -41,9 +41,14 @@ process that leaves the signal at its default action, which a pid
 namespace's init is spared, gets SIGKILL at once instead (exit 137): the
 run ends as the same process outside a container would.
 
-There is no bridge: the network is loopback only (--network none, the default)
-or the host's (--network host). -p publishes a port on the host's 127.0.0.1
-(or the address given) by forwarding each connection into the container.
+The container gets a network namespace of its own on the default network,
+"bridge": an address, outbound TCP and UDP and DNS through pasta, and nothing
+of the host's loopback unless asked (--add-host NAME:host-gateway). --network
+NAME joins a user-defined network (strata network create), where containers
+reach each other by name, --network-alias and short ID; --network none is
+loopback only, --network host the host's own. -p publishes a port on the
+host's 127.0.0.1 (or the address given) by forwarding each connection into
+the container; -P publishes every EXPOSEd port on a free one (strata port).
 
 Images are not pulled implicitly: get them with strata pull or strata import.`,
 		Example: `  strata run --rm busybox echo hello

@@ -84,11 +84,44 @@ func (m *Manager) setUp(n *Network, ns string) error {
 	if err := os.WriteFile(filepath.Join(m.runDir(n.ID), "host-gateway"), []byte(hostGW.String()), 0o600); err != nil {
 		return err
 	}
-	return nft(ns, natRules(p, hostGW))
+	if err := nft(ns, natRules(p, hostGW)); err != nil {
+		return err
+	}
+	nets, err := m.list()
+	if err != nil {
+		return err
+	}
+	for _, o := range nets {
+		if o.ID != n.ID {
+			if err := nft(ns, isolate(o)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// isolate keeps a network's containers from network o: its subnet is only
+// inside another namespace, so without this rule a packet to it would
+// leave through pasta for whatever the host's routes say.
+func isolate(o *Network) string {
+	return fmt.Sprintf("add element ip strata others { %s }\n", o.Subnet)
+}
+
+// isolateAll adds network n to the isolation set of every running
+// network (a network made after they came up). The caller holds the lock.
+func (m *Manager) isolateAll(n *Network) {
+	ents, _ := os.ReadDir(filepath.Join(m.root, "run"))
+	for _, e := range ents {
+		if ns := m.netNS(e.Name()); e.Name() != n.ID && nsPinned(ns) && pastaAlive(m.runDir(e.Name())) {
+			_ = nft(ns, isolate(n))
+		}
+	}
 }
 
 // natRules masquerade the subnet's traffic out of pasta's interface and
-// keep the containers from pasta's gateway address, which pasta maps to
+// keep the containers from other networks' subnets (the others set) and
+// from pasta's gateway address, which pasta maps to
 // the host's loopback, unless a container asked for it (--add-host
 // NAME:host-gateway puts its address in the hostgw set). Packets conntrack
 // finds invalid are dropped on input: pasta (2023-03) sends window
@@ -98,6 +131,7 @@ func (m *Manager) setUp(n *Network, ns string) error {
 func natRules(p netip.Prefix, hostGW netip.Addr) string {
 	return fmt.Sprintf(`table ip strata {
 	set hostgw { type ipv4_addr; }
+	set others { type ipv4_addr; flags interval; }
 	chain nat_out {
 		type nat hook postrouting priority srcnat; policy accept;
 		ip saddr %[1]s oifname != "%[3]s" masquerade
@@ -109,6 +143,7 @@ func natRules(p netip.Prefix, hostGW netip.Addr) string {
 	chain guard {
 		type filter hook forward priority filter; policy accept;
 		ip daddr %[2]s ip saddr != @hostgw drop
+		ip daddr @others drop
 	}
 }
 `, p, hostGW, bridgeName)

@@ -99,6 +99,7 @@ func (m *Manager) Create(o CreateOptions) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.isolateAll(n)
 	return n, nil
 }
 

@@ -136,7 +136,10 @@ func TestDefaultNetworkOutbound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mirror := debianMirrorHost(t)
+	mirror := testutil.DebianMirrorHost()
+	if mirror == "" {
+		t.Skip("no http Debian mirror in the apt sources")
+	}
 	err = inNS(sb.Netns, func() error {
 		c, err := net.DialTimeout("tcp", mirror+":80", 10*time.Second)
 		c.SetDeadline(time.Now().Add(20 * time.Second))
@@ -159,25 +162,62 @@ func TestDefaultNetworkOutbound(t *testing.T) {
 	}
 }
 
-// debianMirrorHost is the host of the machine's Debian mirror.
-func debianMirrorHost(t *testing.T) string {
-	t.Helper()
-	for _, f := range []string{"/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"} {
-		b, err := os.ReadFile(f)
+// 100 containers joining and leaving one network leak nothing: no veth in
+// the network's namespace, no sandbox record or namespace, addresses
+// reused; the network is torn down once the last has left.
+func TestHundredSandboxesLeakNothing(t *testing.T) {
+	requiresNet(t)
+	m := openManager(t)
+	n, err := m.Create(CreateOptions{Name: "many", Subnet: "10.98.0.0/24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep, err := m.Attach(AttachOptions{ID: "keep000000000000", Name: "keep", Networks: []Request{{Network: "many"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := func() int {
+		h, err := handleAt(m.netNS(n.ID))
 		if err != nil {
-			continue
+			t.Fatal(err)
 		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(strings.TrimSpace(line), "#") {
-				continue
-			}
-			for _, w := range strings.Fields(line) {
-				if strings.HasPrefix(w, "http://") {
-					return strings.SplitN(strings.TrimPrefix(w, "http://"), "/", 2)[0]
-				}
-			}
+		defer h.Close()
+		l, err := h.LinkList()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(l)
+	}
+	before := links()
+	seen := map[string]bool{}
+	for i := range 100 {
+		id := fmt.Sprintf("c%015d", i)
+		sb, err := m.Attach(AttachOptions{ID: id, Name: fmt.Sprintf("c%d", i), Networks: []Request{{Network: "many"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[sb.Endpoints[0].IP] = true
+		if err := m.Detach(id); err != nil {
+			t.Fatal(err)
 		}
 	}
-	t.Skip("no http Debian mirror in the apt sources")
-	return ""
+	if len(seen) != 1 {
+		t.Errorf("addresses handed out: %v, want one reused", seen)
+	}
+	if after := links(); after != before {
+		t.Errorf("links in the network's namespace: %d, was %d", after, before)
+	}
+	if sbs := m.sandboxes(); len(sbs) != 1 {
+		t.Errorf("%d sandboxes, want only keep", len(sbs))
+	}
+	if err := m.Detach(keep.ID); err != nil {
+		t.Fatal(err)
+	}
+	if nsPinned(m.netNS(n.ID)) || pastaAlive(m.runDir(n.ID)) {
+		t.Errorf("the network is still up with no container on it")
+	}
+	ents, _ := os.ReadDir(filepath.Join(m.root, "sandboxes"))
+	if len(ents) != 0 {
+		t.Errorf("sandbox files left: %d", len(ents))
+	}
 }
