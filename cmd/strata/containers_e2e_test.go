@@ -102,7 +102,7 @@ func TestContainerRunExitCodes(t *testing.T) {
 		{"run", "-d", "-p", taken, "bb", "httpd", "-f", "-p", "80"},
 		{"run", "bb", "nosuchcmd"},
 		{"run", "-v", "/does/not/exist:/x", "bb", "true"},
-		{"run", "--network", "bridge", "bb", "true"},
+		{"run", "--network", "nosuch", "bb", "true"},
 	} {
 		if r := strata(t, root, args...); r.code < 125 || !strings.HasPrefix(r.stderr, "Error: ") {
 			t.Errorf("strata %s: exit %d, stderr %q; want 125-127 and an error", strings.Join(args, " "), r.code, r.stderr)

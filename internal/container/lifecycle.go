@@ -288,6 +288,9 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 		Ports: c.Ports, HostNetwork: o.Network.Host(), Rootfs: rootfs,
 		NoSync: o.AutoRemove,
 	}
+	if netns != "" {
+		cfg.NetworkRoot = s.net.Root()
+	}
 	if o.Resources.Memory > 0 {
 		cfg.OOMWatch = spec.Linux.CgroupsPath
 	}
@@ -387,6 +390,9 @@ func (s *Store) status(ctx context.Context, id string, remove bool) (*runtime.St
 func (s *Store) settleLost(ctx context.Context, id string, st *runtime.Status) {
 	_ = s.runc.Delete(ctx, id, true)
 	_ = mount.UnmountAll(s.rootfs(id), 0)
+	if s.net != nil {
+		_ = s.net.Detach(id)
+	}
 	rec := *st
 	rec.MonitorPid, rec.MonitorStart, rec.Settled = 0, 0, true
 	_ = runtime.WriteFileAtomic(filepath.Join(s.dir(id), runtime.StatusFile), &rec)

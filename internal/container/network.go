@@ -101,7 +101,6 @@ func (s *Store) files(c *Container) network.Files {
 // those connected since.
 func (s *Store) requests(c *Container) []network.Request { return NetworkRequests(c) }
 
-
 // attach gives container c its network sandbox (see network.Attach) and
 // returns the namespace runc is to join; "" for none and host.
 func (s *Store) attach(c *Container) (string, error) {

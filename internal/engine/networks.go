@@ -5,8 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"strconv"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/strata-project/strata/internal/container"

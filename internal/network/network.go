@@ -388,3 +388,6 @@ func readJSON(path string, v any) error {
 	}
 	return json.Unmarshal(b, v)
 }
+
+// Root is the manager's state directory (for Open in another process).
+func (m *Manager) Root() string { return m.root }

@@ -1,6 +1,7 @@
 package network
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"net/netip"
@@ -146,10 +147,8 @@ func (m *Manager) Attach(o AttachOptions) (_ *Sandbox, err error) {
 // vethName is the host side of a sandbox's i-th interface, in the
 // network's namespace (15 characters at most).
 func vethName(id string, i int) string {
-	if len(id) > 10 {
-		id = id[:10]
-	}
-	return fmt.Sprintf("v%s%d", id, i)
+	h := sha256.Sum256([]byte(id))
+	return fmt.Sprintf("v%x%d", h[:5], i)
 }
 
 // join brings n up if need be and connects the sandbox to it through e.

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/mount"
+	"github.com/strata-project/strata/internal/network"
 	"github.com/strata-project/strata/internal/proc"
 )
 
@@ -52,6 +53,11 @@ type MonitorConfig struct {
 	HostNetwork bool `json:"hostNetwork,omitempty"`
 	// Rootfs, when set, is unmounted after the container exits.
 	Rootfs string `json:"rootfs,omitempty"`
+	// NetworkRoot, when set, is package network's state directory: the
+	// container's sandbox there is released once it exits (its address,
+	// veth and namespace, and the network itself if it was the last), as
+	// docker releases a stopped container's endpoint.
+	NetworkRoot string `json:"networkRoot,omitempty"`
 	// CleanupArgs, when set, is run after the exit is recorded (e.g.
 	// strata rm -f ID for run --rm -d). An in-process monitor leaves it
 	// to its standby (StartLocalMonitor).
@@ -234,6 +240,12 @@ func (m *monitor) cleanup() {
 		_ = os.Remove(m.path(AttachSocket))
 	}
 	_ = os.Remove(m.path(consoleSocketFile))
+	if m.cfg.NetworkRoot != "" {
+		if nm, err := network.Open(m.cfg.NetworkRoot, network.Options{}); err == nil {
+			_ = nm.Detach(m.cfg.ID)
+		}
+		Tracef("monitor: network released")
+	}
 	if len(m.cfg.CleanupArgs) > 0 {
 		cmd := exec.CommandContext(ctx, m.cfg.CleanupArgs[0], m.cfg.CleanupArgs[1:]...)
 		_ = cmd.Run()

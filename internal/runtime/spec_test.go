@@ -164,7 +164,6 @@ func TestSpecErrors(t *testing.T) {
 		{"unknown user", SpecOptions{Args: []string{"sh"}, User: "ghost"}, "unable to find user ghost"},
 		{"unknown group", SpecOptions{Args: []string{"sh"}, User: "app:ghosts"}, "unable to find group ghosts"},
 		{"relative workdir", SpecOptions{Args: []string{"sh"}, WorkingDir: "rel"}, "must be absolute"},
-		{"bridge", SpecOptions{Args: []string{"sh"}, Network: "bridge"}, "want none or host"},
 		{"bad bind", SpecOptions{Args: []string{"sh"}, Binds: []string{"rel:/x"}}, "must be absolute"},
 		{"init without binary", SpecOptions{Args: []string{"sh"}, Init: true}, "no init binary"},
 	}

@@ -72,6 +72,8 @@ type standbyConfig struct {
 	// CleanupArgs removes the container (--rm) once its exit is recorded.
 	CleanupArgs []string `json:"cleanupArgs,omitempty"`
 	NoSync      bool     `json:"noSync,omitempty"`
+	// NetworkRoot is MonitorConfig's: the sandbox to release.
+	NetworkRoot string `json:"networkRoot,omitempty"`
 	// ClientPid and ClientStart name the CLI (pid and start time): the
 	// standby takes over only a status that names it.
 	ClientPid   int    `json:"clientPid"`
@@ -172,7 +174,7 @@ func (sb *standby) start(m *monitor, runcPid int, outR, errR *os.File, exited <-
 	defer logf.Close()
 	cfg, err := json.Marshal(standbyConfig{
 		ID: m.cfg.ID, Runc: m.cfg.Runc, LogPath: m.cfg.LogPath, Rootfs: m.cfg.Rootfs,
-		CleanupArgs: m.standbyCleanup, NoSync: m.cfg.NoSync,
+		CleanupArgs: m.standbyCleanup, NoSync: m.cfg.NoSync, NetworkRoot: m.cfg.NetworkRoot,
 		ClientPid: os.Getpid(), ClientStart: selfStart(),
 	})
 	if err != nil {
@@ -376,7 +378,7 @@ func takeOver(dir string, cfg standbyConfig) error {
 			fmt.Fprintf(os.Stderr, "standby: write status: %v\n", err)
 		}
 	}
-	m := &monitor{dir: dir, cfg: MonitorConfig{ID: cfg.ID, Runc: cfg.Runc, Rootfs: cfg.Rootfs, CleanupArgs: cfg.CleanupArgs}}
+	m := &monitor{dir: dir, cfg: MonitorConfig{ID: cfg.ID, Runc: cfg.Runc, Rootfs: cfg.Rootfs, CleanupArgs: cfg.CleanupArgs, NetworkRoot: cfg.NetworkRoot}}
 	m.cleanup()
 	Tracef("standby: cleaned up")
 	return nil
