@@ -3,7 +3,7 @@ package cli
 import (
 	"github.com/spf13/pflag"
 
-	"github.com/strata-project/strata/internal/container"
+	"github.com/strata-project/strata/internal/engine"
 )
 
 // netFlags are run and create's network flags beyond --network.
@@ -27,8 +27,8 @@ func addNetFlags(fs *pflag.FlagSet, f *netFlags) {
 	fs.BoolVarP(&f.publishAll, "publish-all", "P", false, "publish every port the image EXPOSEs on a free host port")
 }
 
-func (f *netFlags) options() container.NetworkOptions {
-	return container.NetworkOptions{
+func (f *netFlags) options() engine.NetworkOptions {
+	return engine.NetworkOptions{
 		Aliases: f.aliases, MacAddress: f.mac, ExtraHosts: f.addHosts,
 		DNS: f.dns, DNSSearch: f.dnsSearch, DNSOptions: f.dnsOptions,
 	}

@@ -17,6 +17,9 @@ import (
 // Network is a network as network ls and inspect show it.
 type Network = network.Network
 
+// NetworkOptions are run and create's network flags beyond --network.
+type NetworkOptions = container.NetworkOptions
+
 // NetworkCreateOptions are network create's flags.
 type NetworkCreateOptions = network.CreateOptions
 
