@@ -299,6 +299,10 @@ func TestEngineAPIExecAndCp(t *testing.T) {
 	if out, err := dockerCLI(t, cli, host, "cp", "box:/nosuch", dst); err == nil || !strings.Contains(out, "Could not find the file /nosuch in container box") || strings.Contains(out, root) {
 		t.Errorf("docker cp of a missing path: %v %q", err, out)
 	}
+	// docker stats reads the same counters as strata stats.
+	if out := mustDocker(t, cli, host, "stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "box"); strings.TrimSpace(out) != "box 1" {
+		t.Errorf("docker stats: %q", out)
+	}
 	mustDocker(t, cli, host, "rm", "-f", "box")
 }
 

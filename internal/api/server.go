@@ -265,6 +265,7 @@ func (s *Server) containerRoute(method, path string) handler {
 		{"POST", "wait"}:    s.waitContainer,
 		{"POST", "attach"}:  s.attachContainer,
 		{"GET", "logs"}:     s.containerLogs,
+		{"GET", "stats"}:    s.containerStats,
 		{"DELETE", ""}:      s.removeContainer,
 		{"POST", "exec"}:    s.createExec,
 		{"GET", "archive"}:  s.getArchive,
