@@ -13,6 +13,22 @@ import (
 	"github.com/strata-project/strata/internal/testutil"
 )
 
+// dockerCLIPath is the docker 28 CLI this machine has.
+const dockerCLIPath = "/usr/local/bin/docker"
+
+// dockerService makes a store with busybox "bb" (containerRoot), serves the
+// Engine API over it and returns the docker CLI to drive it with, or skips
+// without root, runc, busybox or the CLI.
+func dockerService(t *testing.T) (cli, root, host string) {
+	t.Helper()
+	testutil.RequiresRoot(t)
+	if _, err := os.Stat(dockerCLIPath); err != nil {
+		t.Skipf("skipping: no docker CLI at %s", dockerCLIPath)
+	}
+	root = containerRoot(t)
+	return dockerCLIPath, root, startService(t, root)
+}
+
 // startService runs `strata system service` on a socket of the test's own
 // and returns its DOCKER_HOST, once the server says it listens.
 func startService(t *testing.T, root string) string {
@@ -81,13 +97,7 @@ func mustDocker(t *testing.T, bin, host string, args ...string) string {
 // The docker CLI (28, API 1.50) drives Strata's image store through the
 // socket: what it does shows in strata's own verbs and back.
 func TestEngineAPIDockerCLIImages(t *testing.T) {
-	testutil.RequiresRoot(t)
-	const cli = "/usr/local/bin/docker"
-	if _, err := os.Stat(cli); err != nil {
-		t.Skipf("skipping: no docker CLI at %s", cli)
-	}
-	root := containerRoot(t) // a store with busybox "bb"
-	host := startService(t, root)
+	cli, root, host := dockerService(t)
 
 	if out := mustDocker(t, cli, host, "version", "--format", "{{.Server.Platform.Name}} {{.Server.APIVersion}} {{.Server.MinAPIVersion}}"); strings.TrimSpace(out) != "Strata 1.50 1.41" {
 		t.Errorf("docker version: %q", out)
@@ -190,13 +200,7 @@ except docker.errors.ImageNotFound as e:
 // docker run, ps, logs, stop and rm through the socket, on containers
 // strata's own verbs see too.
 func TestEngineAPIDockerRun(t *testing.T) {
-	testutil.RequiresRoot(t)
-	const cli = "/usr/local/bin/docker"
-	if _, err := os.Stat(cli); err != nil {
-		t.Skipf("skipping: no docker CLI at %s", cli)
-	}
-	root := containerRoot(t)
-	host := startService(t, root)
+	cli, root, host := dockerService(t)
 
 	// Attached: stdout and stderr apart, the exit status, --rm removes.
 	cmd := exec.Command(cli, "run", "--rm", "bb", "sh", "-c", "echo hello; echo oops >&2; exit 3")
@@ -263,13 +267,7 @@ print(c.containers.run("bb", ["sh", "-c", "echo from sdk"], remove=True).decode(
 
 // docker exec (with stdin) and docker cp both ways through the socket.
 func TestEngineAPIExecAndCp(t *testing.T) {
-	testutil.RequiresRoot(t)
-	const cli = "/usr/local/bin/docker"
-	if _, err := os.Stat(cli); err != nil {
-		t.Skipf("skipping: no docker CLI at %s", cli)
-	}
-	root := containerRoot(t)
-	host := startService(t, root)
+	cli, root, host := dockerService(t)
 	mustDocker(t, cli, host, "run", "-d", "--name", "box", "bb", "sh", "-c", "exec sleep 100")
 
 	if out, err := dockerCLI(t, cli, host, "exec", "box", "sh", "-c", "echo in exec; exit 5"); err == nil || err.(*exec.ExitError).ExitCode() != 5 || out != "in exec\n" {
@@ -309,13 +307,7 @@ func TestEngineAPIExecAndCp(t *testing.T) {
 // docker build (the classic API, which Builder-Version 1 selects) and the
 // SDK's images.build, with Strata's builder behind them.
 func TestEngineAPIBuild(t *testing.T) {
-	testutil.RequiresRoot(t)
-	const cli = "/usr/local/bin/docker"
-	if _, err := os.Stat(cli); err != nil {
-		t.Skipf("skipping: no docker CLI at %s", cli)
-	}
-	root := containerRoot(t)
-	host := startService(t, root)
+	cli, root, host := dockerService(t)
 	ctxDir := t.TempDir()
 	os.WriteFile(filepath.Join(ctxDir, "f.txt"), []byte("data\n"), 0o644)
 	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM bb\nARG X=1\nCOPY f.txt /f.txt\nRUN echo built $X > /g\n"), 0o644)
