@@ -75,7 +75,7 @@ func TestContainerRunExitCodes(t *testing.T) {
 		{"status", []string{"run", "--rm", "bb", "sh", "-c", "echo out; echo err >&2; exit 3"}, 3, "out\n", "err"},
 		{"not executable", []string{"run", "--rm", "bb", "/etc/data.txt"}, 126, "", "Error: "},
 		{"not found", []string{"run", "--rm", "bb", "nosuchcmd"}, 127, "", "Error: "},
-		{"unknown image", []string{"run", "--rm", "nosuch:1", "true"}, 125, "", "Unable to find image 'nosuch:1' locally"},
+		{"unknown image", []string{"run", "--rm", "--pull", "never", "nosuch:1", "true"}, 125, "", "Unable to find image 'nosuch:1' locally"},
 		{"env and workdir", []string{"run", "--rm", "-e", "A=1", "-w", "/tmp", "--hostname", "box", "bb", "sh", "-c", "echo $A $(pwd) $(hostname)"}, 0, "1 /tmp box\n", ""},
 		{"entrypoint", []string{"run", "--rm", "--entrypoint", "echo", "bb", "a", "b"}, 0, "a b\n", ""},
 		{"stdin", []string{"run", "--rm", "-i", "bb", "cat"}, 0, "", ""},

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 )
@@ -124,5 +125,76 @@ func TestSystemDfContainers(t *testing.T) {
 	}
 	if len(row) < 5 || row[1] != "2" || row[2] != "1" || !strings.HasPrefix(row[3], "3") || !strings.HasSuffix(row[3], "kB") || !strings.HasPrefix(row[4], "3") || !strings.HasSuffix(row[4], "kB") {
 		t.Errorf("Containers row %q, want 2 containers, 1 active, 300-odd kB, nearly all reclaimable\n%s", row, df)
+	}
+}
+
+// TestRunImplicitPull: run and create pull an image the store lacks, as
+// docker's do, from a registry on loopback; --pull always|never and
+// --platform as docker's; bad values exit 125 and create nothing.
+func TestRunImplicitPull(t *testing.T) {
+	root := containerRoot(t)
+	reg := startRegistry(t)
+	img := reg + "/tools/bb"
+	mustStrata(t, root, "tag", "bb", img)
+	mustStrata(t, root, "push", img)
+	mustStrata(t, root, "rmi", img)
+
+	// never: not pulled, and the run fails as before.
+	if r := strata(t, root, "run", "--rm", "--pull", "never", img, "true"); r.code != 125 || !strings.Contains(r.stderr, "Unable to find image '"+img+"' locally") {
+		t.Errorf("--pull never: exit %d\n%s", r.code, r.stderr)
+	}
+	// missing (the default): said, pulled, run.
+	r := strata(t, root, "run", "--rm", img, "cat", "/www/index.html")
+	if r.code != 0 || r.stdout != "hello from strata\n" || !strings.HasPrefix(r.stderr, "Unable to find image '"+img+":latest' locally\n") {
+		t.Fatalf("run of a missing image: exit %d\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "Status: Downloaded newer image for "+img+":latest") {
+		t.Errorf("no pull progress on stderr:\n%s", r.stderr)
+	}
+	// Now present: nothing is said or pulled.
+	if r := strata(t, root, "run", "--rm", img, "true"); r.code != 0 || r.stderr != "" {
+		t.Errorf("second run: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// always: pulled again (already there), no "Unable to find".
+	if r := strata(t, root, "create", "--pull", "always", "--name", "a", img); r.code != 0 || strings.Contains(r.stderr, "Unable to find") || !strings.Contains(r.stderr, "Status: Image is up to date for "+img+":latest") {
+		t.Errorf("create --pull always: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// This machine's platform runs; another is refused before anything.
+	host := strings.TrimSpace(mustStrata(t, root, "version", "--format", "{{.Client.Os}}/{{.Client.Arch}}"))
+	mustStrata(t, root, "run", "--rm", "--platform", host, img, "true")
+	other := "linux/arm64"
+	if host == other {
+		other = "linux/amd64"
+	}
+	for _, args := range [][]string{
+		{"run", "--rm", "--platform", other, img, "true"},
+		{"create", "--platform", other, "--name", "p", img},
+		{"run", "--rm", "--pull", "sometimes", img, "true"},
+	} {
+		r := strata(t, root, args...)
+		if r.code != 125 || strings.Count(r.stderr, "\n") != 1 || !strings.HasPrefix(r.stderr, "Error: ") {
+			t.Errorf("%v: exit %d, stderr %q; want 125 and one Error: line", args, r.code, r.stderr)
+		}
+	}
+	if ps := mustStrata(t, root, "ps", "-a", "--format", "{{.Names}}"); ps != "a\n" {
+		t.Errorf("refused creates left containers: %q", ps)
+	}
+}
+
+// TestVersion: version and --version as docker's, from the engine's one
+// source of these facts (the API's /version reports the same).
+func TestVersion(t *testing.T) {
+	root := t.TempDir()
+	out := mustStrata(t, root, "version")
+	for _, s := range []string{"Client:\n Version:", " API version:       1.50\n", " Go version:", "OS/Arch:           " + goruntime.GOOS + "/" + goruntime.GOARCH, "API version:      1.50 (minimum version 1.41)"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("version lacks %q:\n%s", s, out)
+		}
+	}
+	if f := mustStrata(t, root, "version", "--format", "{{.Client.Os}}/{{.Client.Arch}} {{.Server.MinAPIVersion}}"); f != goruntime.GOOS+"/"+goruntime.GOARCH+" 1.41\n" {
+		t.Errorf("version --format = %q", f)
+	}
+	if v := mustStrata(t, root, "--version"); !strings.HasPrefix(v, "Strata version ") {
+		t.Errorf("--version = %q", v)
 	}
 }

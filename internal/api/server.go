@@ -18,8 +18,8 @@ import (
 // The API versions served: Debian's docker 20.10 client speaks 1.41, the
 // docker 28 CLI 1.50.
 const (
-	MinVersion = "1.41"
-	MaxVersion = "1.50"
+	MinVersion = engine.MinAPIVersion
+	MaxVersion = engine.APIVersion
 )
 
 // Options configure a Server.
@@ -45,7 +45,7 @@ type Server struct {
 // New returns a server over e.
 func New(e *engine.Engine, opts Options) *Server {
 	if opts.Version == "" {
-		opts.Version = "dev"
+		opts.Version = engine.Version().Version
 	}
 	return &Server{eng: e, opts: opts, idle: time.Now(), runs: newRuns(), execs: &execs{m: map[string]*execInstance{}}}
 }

@@ -37,13 +37,7 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func kernelVersion() string {
-	var u unix.Utsname
-	if unix.Uname(&u) != nil {
-		return ""
-	}
-	return unix.ByteSliceToString(u.Release[:])
-}
+func kernelVersion() string { return engine.KernelVersion() }
 
 func (s *Server) version(w http.ResponseWriter, r *http.Request) error {
 	details := map[string]string{"ApiVersion": MaxVersion, "MinAPIVersion": MinVersion, "GoVersion": goruntime.Version(), "Os": goruntime.GOOS, "Arch": goruntime.GOARCH, "KernelVersion": kernelVersion()}

@@ -82,7 +82,9 @@ The store lives in --root (default /var/lib/strata, or $STRATA_ROOT).`,
   strata system df -v`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       engine.Version().Version,
 	}
+	root.SetVersionTemplate("Strata version {{.Version}}\n")
 	defRoot := os.Getenv("STRATA_ROOT")
 	if defRoot == "" {
 		defRoot = engine.DefaultRoot

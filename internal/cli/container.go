@@ -148,6 +148,8 @@ func pruneContainers(cmd *cobra.Command, c *CLI) (int64, error) {
 
 // createFlags are the flags create and run share.
 type createFlags struct {
+	pull        string // missing, always or never
+	platform    string
 	name        string
 	env         []string
 	envFiles    []string
@@ -170,6 +172,8 @@ type createFlags struct {
 
 func addCreateFlags(fs *pflag.FlagSet, f *createFlags) {
 	fs.SetInterspersed(false) // flags after IMAGE belong to the command
+	fs.StringVar(&f.pull, "pull", "missing", `pull the image before running: "always", "missing" (when not in the store) or "never"`)
+	fs.StringVar(&f.platform, "platform", "", "the image's platform (os/arch[/variant]); only this machine's runs")
 	fs.StringVar(&f.name, "name", "", "assign a name to the container")
 	fs.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable (KEY=VALUE, or KEY to pass the caller's)")
 	fs.StringArrayVar(&f.envFiles, "env-file", nil, "read environment variables from a file (KEY=VALUE lines)")
@@ -198,6 +202,9 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (engine.CreateO
 		Hostname: f.hostname, Tty: f.tty, OpenStdin: f.interactive, ReadOnly: f.readOnly,
 		Binds: f.volumes, Init: f.init, Publish: f.publish, AutoRemove: f.rm,
 		NetworkOptions: f.net.options(), PublishAll: f.net.publishAll,
+	}
+	if err := checkPullFlags(f); err != nil {
+		return o, err
 	}
 	network, err := engine.ParseNetworkMode(f.network)
 	if err != nil {

@@ -29,6 +29,9 @@ strata start; it takes run's flags (see strata run --help).`,
 			if err != nil {
 				return &ExitError{Code: 125, Err: err}
 			}
+			if err := implicitPull(cmd, e, args[0], &f); err != nil {
+				return &ExitError{Code: 125, Err: err}
+			}
 			ctr, err := e.CreateContainer(cmd.Context(), args[0], opts)
 			if err != nil {
 				return &ExitError{Code: 125, Err: err}

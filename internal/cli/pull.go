@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-project/strata/internal/engine"
-	"github.com/strata-project/strata/internal/progress"
 )
 
 func init() { commands = append(commands, newPullCommand) }
@@ -52,17 +51,7 @@ per state change otherwise; the image's full name is printed on standard output.
 			if err != nil {
 				return err
 			}
-			var p *progress.Printer
-			if !opts.Quiet {
-				errOut := cmd.ErrOrStderr()
-				p = progress.NewPrinter(errOut, progress.IsTerminal(errOut))
-				opts.Progress = p.Reporter()
-			}
-			_, err = e.Pull(cmd.Context(), args[0], opts)
-			if p != nil {
-				p.Close()
-			}
-			if err != nil {
+			if err := pullWithProgress(cmd, e, args[0], opts); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), name)

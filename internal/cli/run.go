@@ -50,7 +50,10 @@ loopback only, --network host the host's own. -p publishes a port on the
 host's 127.0.0.1 (or the address given) by forwarding each connection into
 the container; -P publishes every EXPOSEd port on a free one (strata port).
 
-Images are not pulled implicitly: get them with strata pull or strata import.`,
+An image the store lacks is pulled first, as docker run does ("Unable to find
+image 'busybox:latest' locally", then the pull's progress on standard error);
+--pull always pulls every time, --pull never not at all. --platform accepts
+only this machine's platform: there is no emulation.`,
 		Example: `  strata run --rm busybox echo hello
   strata run -d --name web -p 8080:80 busybox httpd -f -p 80 -h /www
   strata run -it --rm -e TERM busybox sh
@@ -80,6 +83,9 @@ func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach, sigProxy bool, a
 	e, err := c.Engine(cmd.Context())
 	engine.Tracef("cli: engine open")
 	if err != nil {
+		return &ExitError{Code: 125, Err: err}
+	}
+	if err := implicitPull(cmd, e, args[0], f); err != nil {
 		return &ExitError{Code: 125, Err: err}
 	}
 	ro := engine.RunOptions{Detach: detach}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-project/strata/internal/api"
+	"github.com/strata-project/strata/internal/engine"
 )
 
 func newServiceCommand(c *CLI) *cobra.Command {
@@ -65,7 +66,7 @@ themselves; swarm answers 503.`,
 			if err != nil {
 				return err
 			}
-			srv := api.New(e, api.Options{Version: version})
+			srv := api.New(e, api.Options{Version: engine.Version().Version})
 			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
