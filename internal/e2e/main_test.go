@@ -33,6 +33,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	defer testutil.StopPostgres() // if a test started the package's cluster
 	strataBin = filepath.Join(dir, "strata")
 	cmd := exec.Command("go", "build", "-o", strataBin, "github.com/strata-project/strata/cmd/strata")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -3,7 +3,6 @@ package registry_test
 import (
 	"context"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"sync/atomic"
 	"testing"
@@ -34,7 +33,7 @@ func TestClientsReplicas(t *testing.T) {
 					AccessKey: v.AccessKey, SecretKey: v.SecretKey, ForcePathStyle: true,
 				}
 				opts.Database = testutil.PostgresDB(t)
-				var targets []*url.URL
+				var targets []string
 				var first *registry.Registry
 				for range 3 {
 					g, err := registry.New(nil, "", opts)
@@ -45,8 +44,7 @@ func TestClientsReplicas(t *testing.T) {
 						first = g
 					}
 					srv := httptest.NewServer(g)
-					u, _ := url.Parse(srv.URL)
-					targets = append(targets, u)
+					targets = append(targets, srv.URL)
 					t.Cleanup(func() {
 						srv.Close()
 						g.Close()
@@ -58,11 +56,7 @@ func TestClientsReplicas(t *testing.T) {
 						t.Errorf("fsck after %s: %v", c.name, err)
 					}
 				})
-				var next atomic.Uint64
-				log := &requestLog{h: &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
-					pr.SetURL(targets[int(next.Add(1)-1)%len(targets)])
-					pr.Out.Host = pr.In.Host
-				}}}
+				log := &requestLog{h: testutil.NewRoundRobin(targets...)}
 				srv := httptest.NewServer(log)
 				t.Cleanup(srv.Close)
 				u, _ := url.Parse(srv.URL)

@@ -10,8 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -177,24 +175,16 @@ func TestReplicasKill9(t *testing.T) {
 	v := testutil.Versity(t)
 	opts := Options{Database: testutil.PostgresDB(t)}
 	opts.Storage.S3 = s3Config(t, v, "kill")
-	var targets []*url.URL
+	var targets []string
 	var procs []*exec.Cmd
 	for range 3 {
 		cmd, addr := startReplicaProcess(t, opts)
 		procs = append(procs, cmd)
-		targets = append(targets, &url.URL{Scheme: "http", Host: addr})
+		targets = append(targets, "http://"+addr)
 	}
-	var next, refused atomic.Uint64
-	proxy := httptest.NewServer(&httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(targets[int(next.Add(1)-1)%len(targets)])
-			pr.Out.Host = pr.In.Host
-		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			refused.Add(1)
-			w.WriteHeader(http.StatusBadGateway)
-		},
-	})
+	rr := testutil.NewRoundRobin(targets...)
+	refused := &rr.Refused
+	proxy := httptest.NewServer(rr)
 	t.Cleanup(proxy.Close)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -7,12 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,7 +26,7 @@ type replicaSet struct {
 	regs  []*Registry
 	srvs  []*httptest.Server
 	proxy *httptest.Server
-	hits  []atomic.Int64
+	rr    *testutil.RoundRobin
 }
 
 func startReplicas(t *testing.T, n int, opts Options) *replicaSet {
@@ -37,8 +34,8 @@ func startReplicas(t *testing.T, n int, opts Options) *replicaSet {
 	v := testutil.Versity(t)
 	opts.Storage.S3 = s3Config(t, v, "replicas")
 	opts.Database = testutil.PostgresDB(t)
-	rs := &replicaSet{s3: v, hits: make([]atomic.Int64, n)}
-	var targets []*url.URL
+	rs := &replicaSet{s3: v}
+	var targets []string
 	for range n {
 		g, err := New(nil, "", opts)
 		if err != nil {
@@ -49,30 +46,18 @@ func startReplicas(t *testing.T, n int, opts Options) *replicaSet {
 			srv.Close()
 			g.Close()
 		})
-		u, _ := url.Parse(srv.URL)
-		rs.regs, rs.srvs, targets = append(rs.regs, g), append(rs.srvs, srv), append(targets, u)
+		rs.regs, rs.srvs, targets = append(rs.regs, g), append(rs.srvs, srv), append(targets, srv.URL)
 	}
-	var next atomic.Uint64
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			i := int(next.Add(1)-1) % n
-			rs.hits[i].Add(1)
-			pr.SetURL(targets[i])
-			pr.Out.Host = pr.In.Host // Location headers name the proxy
-		},
-		ErrorLog: nil,
-	}
-	rs.proxy = httptest.NewServer(proxy)
+	rs.rr = testutil.NewRoundRobin(targets...)
+	rs.proxy = httptest.NewServer(rs.rr)
 	t.Cleanup(rs.proxy.Close)
 	return rs
 }
 
 func (rs *replicaSet) checkSpread(t *testing.T) {
 	t.Helper()
-	for i := range rs.hits {
-		if rs.hits[i].Load() == 0 {
-			t.Errorf("replica %d served no request", i)
-		}
+	if i := rs.rr.Idle(); i >= 0 {
+		t.Errorf("replica %d served no request", i)
 	}
 }
 
