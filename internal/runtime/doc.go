@@ -41,10 +41,13 @@
 // attached run as its own monitor), attach.go (the attach protocol),
 // network.go (network modes).
 //
-// Ports are published without a bridge: the monitor listens on the host
-// address (127.0.0.1 unless one is given: see DefaultHostIP) and, per
-// connection, dials 127.0.0.1:PORT from an OS thread that has entered the
-// container's network namespace.
+// Ports are published by the monitor, on every network mode alike: it
+// listens on the host address (127.0.0.1 unless one is given: see
+// DefaultHostIP) and, per connection, dials 127.0.0.1:PORT from an OS
+// thread that has entered the container's network namespace. That
+// namespace is package network's sandbox (SpecOptions.NetnsPath) on the
+// default or a user-defined network; the monitor (or its standby)
+// releases the sandbox once the container exits (MonitorConfig.NetworkRoot).
 //
 // Resource limits (resources.go) are docker's run flags in docker's units;
 // they reach runc as the spec's linux.resources (and, changed, through
