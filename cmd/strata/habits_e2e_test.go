@@ -198,3 +198,41 @@ func TestVersion(t *testing.T) {
 		t.Errorf("--version = %q", v)
 	}
 }
+
+// TestRenameAndSpellings: rename (which the name-conflict message points
+// to) and the image/container spellings of docker's verbs.
+func TestRenameAndSpellings(t *testing.T) {
+	root := containerRoot(t)
+	mustStrata(t, root, "run", "-d", "--name", "web", "bb", "sleep", "60")
+	mustStrata(t, root, "create", "--name", "other", "bb", "true")
+	if r := strata(t, root, "run", "--name", "web", "bb", "true"); r.code != 125 || !strings.Contains(r.stderr, "rename") {
+		t.Errorf("name conflict: exit %d, %q", r.code, r.stderr)
+	}
+	mustStrata(t, root, "rename", "web", "web-old")
+	if got := mustStrata(t, root, "inspect", "--format", "{{.Name}}", "web-old"); got != "/web-old\n" {
+		t.Errorf("inspect after rename: %q", got)
+	}
+	if r := strata(t, root, "inspect", "web"); r.code != 1 {
+		t.Errorf("the old name still answers: exit %d", r.code)
+	}
+	mustStrata(t, root, "run", "--rm", "--name", "web", "bb", "true") // the old name is free
+	for _, args := range [][]string{{"rename", "web-old", "other"}, {"rename", "web-old", "web-old"}, {"rename", "nosuch", "x"}, {"container", "rename", "web-old", "bad name"}} {
+		if r := strata(t, root, args...); r.code != 1 || !strings.HasPrefix(r.stderr, "Error: ") || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and one Error: line", args, r.code, r.stderr)
+		}
+	}
+	mustStrata(t, root, "container", "rename", "web-old", "web2")
+	if ps := mustStrata(t, root, "container", "ls", "--format", "{{.Names}}"); ps != "web2\n" {
+		t.Errorf("container ls after rename: %q", ps)
+	}
+	mustStrata(t, root, "stop", "-t", "1", "web2")
+
+	reg := startRegistry(t)
+	img := reg + "/x/bb:1"
+	mustStrata(t, root, "image", "tag", "bb", img)
+	mustStrata(t, root, "image", "push", img)
+	mustStrata(t, root, "image", "rm", img)
+	if out := mustStrata(t, root, "image", "pull", "-q", img); out != img+"\n" {
+		t.Errorf("image pull printed %q", out)
+	}
+}

@@ -29,6 +29,6 @@ func newImageCommand(c *CLI) *cobra.Command {
 	prune.Flags().BoolVarP(&all, "all", "a", false, "remove all images no container uses")
 	prune.Flags().BoolP("force", "f", false, "do not prompt for confirmation (Strata never prompts)")
 	cmd.AddCommand(ls, rm, prune, newInspectCommand(c), newTagCommand(c), newHistoryCommand(c), newImportCommand(c),
-		newSaveCommand(c), newLoadCommand(c))
+		newSaveCommand(c), newLoadCommand(c), newPullCommand(c), newPushCommand(c), newBuildCommand(c))
 	return cmd
 }

@@ -116,6 +116,11 @@ func (e *Engine) InterruptContainer(ctx context.Context, ref string, sig syscall
 	return e.withStore(func(s *container.Store) error { return s.Interrupt(ctx, ref, sig) })
 }
 
+// RenameContainer gives a container a new name (docker rename).
+func (e *Engine) RenameContainer(ctx context.Context, ref, newName string) error {
+	return e.withStore(func(s *container.Store) error { return s.Rename(ctx, ref, newName) })
+}
+
 // PauseContainer freezes a running container.
 func (e *Engine) PauseContainer(ctx context.Context, ref string) error {
 	return e.withStore(func(s *container.Store) error { return s.Pause(ctx, ref) })
