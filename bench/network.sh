@@ -63,11 +63,11 @@ echo "  network cost, warm: $(echo "(${T["run --rm true, default network (warm)"
 echo "== throughput (1 GiB)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 busybox nc -l -p "$port" >/dev/null & pids+=($!)
-while ! grep -q ":$(printf %04X "$port") " /proc/net/tcp; do sleep 0.01; done
+while ! grep -q ":$(printf %04X "$port") " /proc/net/tcp /proc/net/tcp6; do sleep 0.01; done
 s=$(now); dd if=/dev/zero bs=1M count=1024 2>/dev/null | busybox nc 127.0.0.1 "$port"; host=$(echo "$(now) - $s" | bc)
 printf '  %-44s %.3f s\n' "host → host loopback" "$host"
 busybox nc -l -p "$port" >/dev/null & pids+=($!)
-while ! grep -q ":$(printf %04X "$port") " /proc/net/tcp; do sleep 0.01; done
+while ! grep -q ":$(printf %04X "$port") " /proc/net/tcp /proc/net/tcp6; do sleep 0.01; done
 s=$(now); $S run --rm --add-host hg:host-gateway bb sh -c "dd if=/dev/zero bs=1M count=1024 2>/dev/null | nc \$(awk '/\thg\$/{print \$1}' /etc/hosts) $port"; out=$(echo "$(now) - $s" | bc)
 printf '  %-44s %.3f s (%sx the host)\n' "container → host loopback (pasta, host-gateway)" "$out" "$(ratio "$out" "$host")"
 pport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
