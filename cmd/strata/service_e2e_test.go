@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -334,4 +335,36 @@ print(img.tags)
 			t.Errorf("python SDK images.build: %v %q", err, out)
 		}
 	}
+}
+
+// docker network create, two containers by name and alias, and the
+// refusals: a network in use, a network that does not exist (which must
+// not make the CLI pull the image).
+func TestEngineAPINetworks(t *testing.T) {
+	cli, root, host := dockerService(t)
+	mustDocker(t, cli, host, "network", "create", "appnet")
+	t.Cleanup(func() {
+		strata(t, root, "rm", "-f", "web")
+		strata(t, root, "network", "rm", "appnet")
+	})
+	if out := mustStrata(t, root, "network", "ls", "--format", "{{.Name}}"); !strings.Contains(out, "appnet") {
+		t.Errorf("strata network ls after docker network create: %q", out)
+	}
+	mustDocker(t, cli, host, "run", "-d", "--name", "web", "--network", "appnet", "--network-alias", "www", "bb", "sh", "-c", "exec sleep 100")
+	hosts := mustDocker(t, cli, host, "run", "--rm", "--network", "appnet", "bb", "cat", "/etc/hosts")
+	if !regexp.MustCompile(`(?m)^172\.[0-9.]+\s+web www [0-9a-f]{12}$`).MatchString(hosts) {
+		t.Errorf("a peer's /etc/hosts lacks web by name, alias and short ID:\n%s", hosts)
+	}
+	if out := mustDocker(t, cli, host, "network", "inspect", "appnet", "--format", "{{range .Containers}}{{.Name}}{{end}}"); strings.TrimSpace(out) != "web" {
+		t.Errorf("docker network inspect: %q", out)
+	}
+	if out, err := dockerCLI(t, cli, host, "network", "rm", "appnet"); err == nil || !strings.Contains(out, "web") {
+		t.Errorf("docker network rm of a network in use: %v %q, want a refusal naming web", err, out)
+	}
+	out, err := dockerCLI(t, cli, host, "run", "--rm", "--network", "nosuchnet", "bb", "true")
+	if err == nil || err.(*exec.ExitError).ExitCode() != 125 || !strings.Contains(out, "network nosuchnet not found") || strings.Contains(out, "Unable to find image") {
+		t.Errorf("docker run --network nosuchnet: %v %q, want exit 125 naming the network, and no pull", err, out)
+	}
+	mustDocker(t, cli, host, "rm", "-f", "web")
+	mustDocker(t, cli, host, "network", "rm", "appnet")
 }

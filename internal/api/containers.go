@@ -103,7 +103,8 @@ var (
 	supportedHostConfig = set("Binds", "AutoRemove", "ReadonlyRootfs", "PortBindings", "NetworkMode", "Init", "Privileged",
 		"CapAdd", "CapDrop", "Devices", "GroupAdd", "Tmpfs", "Sysctls", "SecurityOpt",
 		"Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit", "Ulimits", "ShmSize", "OomKillDisable",
-		"LogConfig", "RestartPolicy", "ConsoleSize", "CgroupnsMode", "Isolation", "MaskedPaths", "ReadonlyPaths")
+		"LogConfig", "RestartPolicy", "ConsoleSize", "CgroupnsMode", "Isolation", "MaskedPaths", "ReadonlyPaths",
+		"Dns", "DnsSearch", "DnsOptions", "ExtraHosts", "PublishAllPorts")
 )
 
 func set(keys ...string) map[string]bool {
@@ -155,9 +156,7 @@ func unsupported(body []byte) error {
 				}
 			}
 		case k == "NetworkingConfig":
-			if !zero(v) {
-				return fmt.Errorf("NetworkingConfig is not supported by Strata's Engine API yet: %w", errdefs.ErrInvalidArgument)
-			}
+			// Read by createOptions: each endpoint's Aliases.
 		case !supportedConfig[k] && !zero(v):
 			return fmt.Errorf("Config.%s is not supported by Strata: %w", k, errdefs.ErrInvalidArgument)
 		}
@@ -178,6 +177,7 @@ func createOptions(req *container.CreateRequest, name string) (engine.CreateOpti
 	opts := engine.CreateOptions{
 		Name: name, Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User, Hostname: cfg.Hostname,
 		Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, ReadOnly: hc.ReadonlyRootfs, Binds: hc.Binds, AutoRemove: hc.AutoRemove,
+		PublishAll: hc.PublishAllPorts,
 	}
 	if cfg.Entrypoint != nil {
 		opts.Entrypoint = cfg.Entrypoint
@@ -193,8 +193,16 @@ func createOptions(req *container.CreateRequest, name string) (engine.CreateOpti
 	if t := hc.LogConfig.Type; t != "" && t != "json-file" {
 		return opts, fmt.Errorf("HostConfig.LogConfig.Type %q is not supported (Strata logs json-file): %w", t, errdefs.ErrInvalidArgument)
 	}
-	// "default" (and docker's "bridge") is the engine's default network.
-	if m := string(hc.NetworkMode); m != "" && m != "default" && m != "bridge" {
+	opts.DNS, opts.DNSSearch, opts.DNSOptions, opts.ExtraHosts = addrStrings(hc.DNS), hc.DNSSearch, hc.DNSOptions, hc.ExtraHosts
+	if req.NetworkingConfig != nil {
+		for _, ep := range req.NetworkingConfig.EndpointsConfig {
+			if ep != nil {
+				opts.Aliases = append(opts.Aliases, ep.Aliases...)
+			}
+		}
+	}
+	// "default" is the engine's default network (docker's "bridge").
+	if m := string(hc.NetworkMode); m != "" && m != "default" {
 		mode, err := engine.ParseNetworkMode(m)
 		if err != nil {
 			return opts, fmt.Errorf("HostConfig.NetworkMode: %v: %w", err, errdefs.ErrInvalidArgument)
@@ -261,9 +269,21 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, err := s.eng.CreateContainer(r.Context(), req.Config.Image, opts)
-	if err != nil {
+	// Only a missing image may answer "No such image": on it the docker
+	// CLI pulls (from docker.io for a short name), so another missing
+	// thing (a network) must not be reported so.
+	if _, err := s.eng.ResolveImage(r.Context(), req.Config.Image); err != nil {
 		return noSuchImage(req.Config.Image, err)
+	}
+	c, err := s.eng.CreateContainer(r.Context(), req.Config.Image, opts)
+	if errdefs.IsNotFound(err) {
+		// Not the image (resolved above) but something it names, such as
+		// a network: 400, since clients take any 404 here for a missing
+		// image and pull.
+		return fmt.Errorf("%s: %w", errdefs.Message(err), errdefs.ErrInvalidArgument)
+	}
+	if err != nil {
+		return err
 	}
 	return writeJSON(w, http.StatusCreated, container.CreateResponse{ID: c.ID, Warnings: []string{}})
 }
@@ -435,4 +455,12 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request, name stri
 		fmt.Fprintf(stderr, "Error: %s\n", errdefs.Message(err))
 	}
 	return nil
+}
+
+func addrStrings[T fmt.Stringer](xs []T) []string {
+	var out []string
+	for _, x := range xs {
+		out = append(out, x.String())
+	}
+	return out
 }

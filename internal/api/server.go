@@ -126,6 +126,9 @@ func (s *Server) route(method, path string) handler {
 		{"GET", "/images/search"}:      s.searchImages,
 		{"POST", "/images/prune"}:      s.pruneImages,
 		{"POST", "/build"}:             s.build,
+		{"GET", "/networks"}:           s.listNetworks,
+		{"POST", "/networks/create"}:   s.createNetwork,
+		{"POST", "/networks/prune"}:    s.pruneNetworks,
 		{"GET", "/containers/json"}:    s.listContainers,
 		{"POST", "/containers/create"}: s.createContainer,
 	}
@@ -154,11 +157,14 @@ func (s *Server) route(method, path string) handler {
 	if h := s.execRoute(method, path); h != nil {
 		return h
 	}
+	if h := s.networkRoute(method, path); h != nil {
+		return h
+	}
 	first, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
-	if method == "GET" && (first == "networks" || first == "volumes") && rest != "" {
+	if method == "GET" && first == "volumes" && rest != "" {
 		// docker inspect tries each object type in turn and needs a 404
-		// from each it does not find; the API has none of these yet.
-		return failWith(fmt.Errorf("No such %s: %s (Strata's Engine API does not serve %s yet): %w", strings.TrimSuffix(first, "s"), rest, first, errdefs.ErrNotFound))
+		// from each it does not find; the API has no volumes yet.
+		return failWith(fmt.Errorf("No such volume: %s (Strata's Engine API does not serve volumes yet): %w", rest, errdefs.ErrNotFound))
 	}
 	switch first {
 	case "swarm", "nodes", "services", "tasks", "secrets", "configs":

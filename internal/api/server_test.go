@@ -90,7 +90,7 @@ func TestStatusAndErrors(t *testing.T) {
 		{"import", "POST", "/images/create?fromSrc=-", 501, `fromSrc`},
 		{"search", "GET", "/images/search?term=x", 501, `search is not supported`},
 		{"container missing", "GET", "/containers/nosuch/json", 404, `No such container: nosuch`},
-		{"network missing", "GET", "/networks/nosuch", 404, `No such network: nosuch`},
+		{"network missing", "GET", "/networks/nosuch", 404, `network nosuch not found`},
 		{"not yet", "GET", "/containers/x/top", 501, `GET /containers/x/top is not served`},
 		{"ps", "GET", "/containers/json?all=1", 200, `[]`},
 		{"create unsupported", "POST", "/containers/create", 400, `malformed JSON`},

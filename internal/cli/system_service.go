@@ -36,7 +36,7 @@ endpoints (list, inspect, history, tag, remove, prune, pull, push, save,
 load) and the container endpoints docker run, ps, logs, stop and rm use
 (create, attach before start, start, wait, list, inspect, logs, stop,
 restart, kill, pause, unpause, remove), exec, archive (docker cp) and
-build (the classic POST /build, with Strata's builder) and stats.
+build (the classic POST /build, with Strata's builder), stats and networks.
 Other endpoints answer 501 naming
 themselves; swarm answers 503.`,
 		Example: `  strata system service &
