@@ -236,3 +236,23 @@ func TestRenameAndSpellings(t *testing.T) {
 		t.Errorf("image pull printed %q", out)
 	}
 }
+
+// TestTop: top lists the container's processes (host PIDs) through the
+// host's ps, with ps options after the container, as docker top.
+func TestTop(t *testing.T) {
+	root := containerRoot(t)
+	mustStrata(t, root, "run", "-d", "--name", "t", "bb", "sleep", "61")
+	out := mustStrata(t, root, "top", "t")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "UID") || !strings.Contains(lines[0], "PID") || !strings.HasSuffix(lines[1], "sleep 61") {
+		t.Errorf("top:\n%s", out)
+	}
+	pid := strings.TrimSpace(mustStrata(t, root, "inspect", "--format", "{{.State.Pid}}", "t"))
+	if out := mustStrata(t, root, "container", "top", "t", "-o", "pid,args"); !strings.Contains(strings.Join(strings.Fields(out), " "), "PID COMMAND "+pid+" sleep 61") {
+		t.Errorf("top -o pid,args (pid %s):\n%s", pid, out)
+	}
+	mustStrata(t, root, "stop", "-t", "1", "t")
+	if r := strata(t, root, "top", "t"); r.code != 1 || !strings.Contains(r.stderr, "is not running") {
+		t.Errorf("top of a stopped container: exit %d %q", r.code, r.stderr)
+	}
+}

@@ -46,7 +46,7 @@ var containerVerbs = []func(c *CLI) *cobra.Command{
 	newRestartCommand, newRmCommand, newLogsCommand, newExecCommand, newWaitCommand,
 	newCpCommand, newExportCommand, newDiffCommand, newCommitCommand, newPauseCommand,
 	newUnpauseCommand, newContainerInspectCommand, newUpdateCommand, newStatsCommand,
-	newRenameCommand,
+	newRenameCommand, newTopCommand,
 }
 
 func newContainerCommand(c *CLI) *cobra.Command {

@@ -121,6 +121,15 @@ func (e *Engine) RenameContainer(ctx context.Context, ref, newName string) error
 	return e.withStore(func(s *container.Store) error { return s.Rename(ctx, ref, newName) })
 }
 
+// TopContainer is docker top: ps's titles and the container's rows.
+func (e *Engine) TopContainer(ctx context.Context, ref string, psArgs []string) (titles []string, procs [][]string, err error) {
+	err = e.withStore(func(s *container.Store) error {
+		titles, procs, err = s.Top(ctx, ref, psArgs)
+		return err
+	})
+	return titles, procs, err
+}
+
 // PauseContainer freezes a running container.
 func (e *Engine) PauseContainer(ctx context.Context, ref string) error {
 	return e.withStore(func(s *container.Store) error { return s.Pause(ctx, ref) })

@@ -297,6 +297,19 @@ func (r *Runc) State(ctx context.Context, id string) (*State, error) {
 	return &s, nil
 }
 
+// Pids lists the host PIDs of the container's processes (runc ps).
+func (r *Runc) Pids(ctx context.Context, id string) ([]int, error) {
+	out, err := r.run(ctx, "ps", "--format", "json", id)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	if err := json.Unmarshal(out, &pids); err != nil {
+		return nil, fmt.Errorf("runc ps %s: %w", id, err)
+	}
+	return pids, nil
+}
+
 // Pause freezes every process of the container.
 func (r *Runc) Pause(ctx context.Context, id string) error {
 	_, err := r.run(ctx, "pause", id)
