@@ -148,9 +148,10 @@ type builder struct {
 	runs    []*stageRun
 	usedMu  sync.Mutex
 	used    []digest.Digest
-	pending []cache.Record // new config-only step records
-	steps   []doneStep     // finished steps, recorded by flush
-	syncDir string         // a new snapshot's dir: flush syncs its filesystem
+	pending []cache.Record   // new config-only step records
+	steps   []doneStep       // finished steps, recorded by flush
+	linked  []metadata.Layer // link layers stacked on a new parent (link.go), recorded by flush
+	syncDir string           // a new snapshot's dir: flush syncs its filesystem
 	// mountUses are the cache mounts RUNs used, recorded by flush.
 	mountUses []cache.MountUse
 	secrets   map[string]secretSource

@@ -71,6 +71,10 @@ func (b *builder) copyStep(ctx context.Context, s *state, in Instruction) error 
 	if err != nil {
 		return b.errAt(in, "%v", err)
 	}
+	link, err := linkOn(in)
+	if err != nil {
+		return b.errAt(in, "%v", err)
+	}
 	copySources := copyItems
 	if parents {
 		copySources = parentsCopier(srcs)
@@ -177,10 +181,16 @@ func (b *builder) copyStep(ctx context.Context, s *state, in Instruction) error 
 		inp = &stepInputs{id: b.stepID(s, createdBy), in: cache.Inputs{Files: files}}
 	}
 	key := cache.Key(s.key, createdBy, part)
+	if link {
+		key = linkKey(createdBy, dest, destDir, part)
+	}
 	mutate := func(ctx context.Context, root string) error {
 		o := copyOpts{chmod: chmod, exclude: exclude}
 		if chown != "" {
 			uid, gid, err := parseChown(root, chown)
+			if err != nil && link {
+				return b.errAt(in, "%v (with --link a name is looked up in the step's own empty tree, as BuildKit does: give numeric IDs)", err)
+			}
 			if err != nil {
 				return b.errAt(in, "%v", err)
 			}
@@ -228,6 +238,9 @@ func (b *builder) copyStep(ctx context.Context, s *state, in Instruction) error 
 		}
 	}
 	history := strings.ToUpper(in.Cmd) + " " + strings.Join(append(histFlags, words...), " ") + " # buildkit"
+	if link {
+		return b.linkStep(ctx, s, in, log, key, history, inp, mutate)
+	}
 	return b.fsStep(ctx, s, in, log, key, history, inp, mutate)
 }
 

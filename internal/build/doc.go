@@ -46,6 +46,11 @@
 // it, with their parents' mtimes and any directory overlay copied up to
 // hold them. A secret's value, and an agent's socket or keys, are in no key.
 //
+// COPY --link and ADD --link (link.go) copy onto an empty tree instead:
+// the layer depends on the sources alone, its cache key leaves out the
+// parent, and it is stacked on whatever the stage has below it, so an
+// edited earlier step or a new base image reuses it (same diffID).
+//
 // The step cache (package cache) maps a key made of the parent key, the
 // step's text, the build args it sees and its sources' content hashes to
 // the layer it made. The key chain also takes each layer's diffID, so a

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,6 +93,13 @@ CMD ["hello"]
 	// here: the shape is what matters).
 	{"go multi-stage cache mount", "", map[string]string{"Dockerfile": "FROM busybox AS build\nWORKDIR /src\nCOPY go.mod main.go ./\nRUN --mount=type=cache,target=/root/.cache/go-build echo object > /root/.cache/go-build/o && cat main.go > /app\nFROM busybox\nCOPY --from=build /app /usr/local/bin/app\nUSER nobody\nENTRYPOINT [\"/usr/local/bin/app\"]\n",
 		"go.mod": "module example.com/app\n", "main.go": "package main\nfunc main() {}\n"}, nil, nil},
+	// COPY --link: docker 20.10's built-in frontend has no --link (it needs
+	// the dockerfile:1.4 frontend, which docker would pull), so docker
+	// builds the same Dockerfile without it: a linked COPY's files, config
+	// and history rows must be a plain COPY's (a new destination, parents
+	// that exist below, a numeric --chown).
+	{"copy link", "", map[string]string{"Dockerfile": "FROM busybox\nRUN echo x > /f\nCOPY --link big/ /big/\nCOPY --link a.txt /opt/new/deep/\nCOPY --link --chown=1000:50 a.txt /c/\n",
+		"big/a": "A", "big/sub/b": "B", "big/sub/l": "->b", "a.txt": "A"}, nil, nil},
 	{"dockerignore", "", map[string]string{"Dockerfile": "FROM busybox\nCOPY . /ctx/\n", ".dockerignore": "*.log\n!keep.log\nsecret/\n**/*.tmp\n",
 		"a.log": "x", "keep.log": "k", "secret/s": "s", "sub/t.tmp": "t", "sub/ok": "ok"}, nil, nil},
 }
@@ -192,7 +200,13 @@ func TestSameAsDocker(t *testing.T) {
 				dargs = append(dargs, "--build-arg", kv)
 			}
 			mustBuild(t, e, engine.BuildOptions{Context: dir, Tags: []string{ref}, BuildArgs: bargs, Network: network})
-			if _, err := docker(nil, append(dargs, dir)...); err != nil {
+			ddir := dir
+			if df := tc.files["Dockerfile"]; strings.Contains(df, "--link ") {
+				files := maps.Clone(tc.files)
+				files["Dockerfile"] = strings.ReplaceAll(df, "--link ", "")
+				ddir = writeContext(t, files)
+			}
+			if _, err := docker(nil, append(dargs, ddir)...); err != nil {
 				t.Fatal(err)
 			}
 

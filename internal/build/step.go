@@ -58,7 +58,7 @@ func (b *builder) fsStep(ctx context.Context, s *state, in Instruction, log *ste
 	}
 	log.miss(b.missReason(ctx, s, inp))
 	s.missed = true
-	rec, err := b.execute(ctx, s, key, inp, mutate)
+	rec, err := b.execute(ctx, s, s.chainID, key, inp, mutate)
 	if err != nil {
 		log.failed(err)
 		return err
@@ -80,17 +80,21 @@ func (b *builder) lookup(ctx context.Context, s *state, key digest.Digest) (cach
 	if want := chainOf(s.chainID, rec.DiffID); want != rec.ChainID {
 		return rec, false
 	}
+	return rec, b.usable(ctx, rec)
+}
+
+// usable says whether a record's snapshot and its blob (or the index it is
+// rebuilt with) are still in the store.
+func (b *builder) usable(ctx context.Context, rec cache.Record) bool {
 	if _, err := b.be.Snap.Stat(ctx, rec.ChainID.String()); err != nil {
-		return rec, false
+		return false
 	}
 	blob := rec.Blob.Digest
 	if rec.Index != nil && layer.Unstored(rec.Blob, rec.DiffID) {
 		blob = rec.Index.Digest // the layer is rebuilt from its snapshot with it
 	}
-	if _, err := b.be.Content.Info(ctx, blob); err != nil {
-		return rec, false
-	}
-	return rec, true
+	_, err := b.be.Content.Info(ctx, blob)
+	return err == nil
 }
 
 func chainOf(parent, diffID digest.Digest) digest.Digest {
@@ -163,13 +167,14 @@ func (b *builder) writeOptions() archive.WriteOptions {
 	return archive.WriteOptions{SourceDateEpoch: b.opts.SourceDateEpoch}
 }
 
-// execute runs mutate on a new snapshot over s.chainID and stores the
-// snapshot's diff as a layer, committing the snapshot under its chain ID.
-// On any failure, or a cancelled ctx, the snapshot is removed.
-func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp *stepInputs, mutate func(ctx context.Context, root string) error) (cache.Record, error) {
+// execute runs mutate on a new snapshot over parent (s.chainID, or "" for
+// a linked COPY's empty tree) and stores the snapshot's diff as a layer,
+// committing the snapshot under its chain ID. On any failure, or a
+// cancelled ctx, the snapshot is removed.
+func (b *builder) execute(ctx context.Context, s *state, parent, key digest.Digest, inp *stepInputs, mutate func(ctx context.Context, root string) error) (cache.Record, error) {
 	rec := cache.Record{Key: key, Created: b.created()}
 	skey := layer.ExtractKey()
-	mounts, err := b.be.Snap.Prepare(ctx, skey, s.chainID.String())
+	mounts, err := b.be.Snap.Prepare(ctx, skey, parent.String())
 	if err != nil {
 		return rec, fmt.Errorf("prepare snapshot: %w", err)
 	}
@@ -220,7 +225,7 @@ func (b *builder) execute(ctx context.Context, s *state, key digest.Digest, inp 
 	if err != nil {
 		return rec, fmt.Errorf("write layer: %w", err)
 	}
-	chainID := chainOf(s.chainID, created.DiffID)
+	chainID := chainOf(parent, created.DiffID)
 	if err := b.be.Snap.Commit(ctx, chainID.String(), skey); err != nil {
 		if !errors.Is(err, errdefs.ErrAlreadyExists) {
 			return rec, fmt.Errorf("commit snapshot %s: %w", chainID, err)
@@ -290,10 +295,10 @@ func (b *builder) queue(rec cache.Record, inp *stepInputs, lrec *metadata.Layer,
 // finished steps stay cached, and a failed RUN used its cache mounts too.
 func (b *builder) flush(ctx context.Context) error {
 	b.usedMu.Lock()
-	steps, pending, used, syncDir, mounts := b.steps, b.pending, b.used, b.syncDir, b.mountUses
-	b.steps, b.pending, b.used, b.mountUses = nil, nil, nil, nil
+	steps, pending, used, syncDir, mounts, linked := b.steps, b.pending, b.used, b.syncDir, b.mountUses, b.linked
+	b.steps, b.pending, b.used, b.mountUses, b.linked = nil, nil, nil, nil, nil
 	b.usedMu.Unlock()
-	if len(steps) == 0 && len(pending) == 0 && len(used) == 0 && len(mounts) == 0 {
+	if len(steps) == 0 && len(pending) == 0 && len(used) == 0 && len(mounts) == 0 && len(linked) == 0 {
 		return nil
 	}
 	if syncDir != "" {
@@ -314,6 +319,11 @@ func (b *builder) flush(ctx context.Context) error {
 				id, in = st.inp.id, &st.inp.in
 			}
 			if err := cache.PutTx(tx, st.rec, id, in); err != nil {
+				return err
+			}
+		}
+		for _, l := range linked {
+			if err := tx.PutLayer(l); err != nil {
 				return err
 			}
 		}
