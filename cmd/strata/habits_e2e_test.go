@@ -256,3 +256,21 @@ func TestTop(t *testing.T) {
 		t.Errorf("top of a stopped container: exit %d %q", r.code, r.stderr)
 	}
 }
+
+// TestInfo: info counts the store's containers and images, and its
+// --format reads the same fields.
+func TestInfo(t *testing.T) {
+	root := containerRoot(t)
+	mustStrata(t, root, "run", "-d", "--name", "i", "bb", "sleep", "60")
+	mustStrata(t, root, "create", "bb", "true")
+	out := mustStrata(t, root, "info")
+	for _, s := range []string{" Containers: 2\n  Running: 1\n  Paused: 0\n  Stopped: 1\n Images: 1\n", " Storage Driver: ", " Cgroup Version: ", " Kernel Version: ", " CPUs: "} {
+		if !strings.Contains(out, s) {
+			t.Errorf("info lacks %q:\n%s", s, out)
+		}
+	}
+	if f := mustStrata(t, root, "system", "info", "--format", "{{.ContainersRunning}}/{{.Containers}} {{.Images}}"); f != "1/2 1\n" {
+		t.Errorf("info --format = %q", f)
+	}
+	mustStrata(t, root, "stop", "-t", "1", "i")
+}

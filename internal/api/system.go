@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	goruntime "runtime"
 	"strings"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
-	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/engine"
 	"github.com/strata-project/strata/internal/errdefs"
@@ -54,55 +52,33 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-// osName reads PRETTY_NAME from os-release, as dockerd's info does.
-func osName() string {
-	b, err := os.ReadFile("/etc/os-release")
-	if err != nil {
-		return "Linux"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
-			return strings.Trim(v, `"`)
-		}
-	}
-	return "Linux"
-}
-
 func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	imgs, err := s.eng.ListImages(ctx)
+	in, err := s.eng.Info(r.Context())
 	if err != nil {
 		return err
 	}
-	ids := map[string]bool{}
-	for _, i := range imgs {
-		ids[i.ID.String()] = true
-	}
-	var si unix.Sysinfo_t
-	unix.Sysinfo(&si)
-	host, _ := os.Hostname()
-	cgroupVersion := "1"
-	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
-		cgroupVersion = "2"
-	}
 	return writeJSON(w, http.StatusOK, system.Info{
-		ID:                 "strata:" + s.eng.Root(),
-		Images:             len(ids),
-		Driver:             s.eng.Driver(),
-		DockerRootDir:      s.eng.Root(),
-		OperatingSystem:    osName(),
-		OSType:             goruntime.GOOS,
-		Architecture:       goruntime.GOARCH,
-		NCPU:               goruntime.NumCPU(),
-		MemTotal:           int64(si.Totalram) * int64(si.Unit),
-		KernelVersion:      kernelVersion(),
+		ID:                 "strata:" + in.RootDir,
+		Containers:         in.Containers,
+		ContainersRunning:  in.ContainersRunning,
+		ContainersPaused:   in.ContainersPaused,
+		ContainersStopped:  in.ContainersStopped,
+		Images:             in.Images,
+		Driver:             in.Driver,
+		DockerRootDir:      in.RootDir,
+		OperatingSystem:    in.OperatingSystem,
+		OSType:             in.OSType,
+		Architecture:       in.Architecture,
+		NCPU:               in.NCPU,
+		MemTotal:           in.MemTotal,
+		KernelVersion:      in.KernelVersion,
 		ServerVersion:      s.opts.Version,
-		Name:               host,
-		CgroupDriver:       "cgroupfs",
-		CgroupVersion:      cgroupVersion,
-		DefaultRuntime:     "runc",
+		Name:               in.Name,
+		CgroupDriver:       in.CgroupDriver,
+		CgroupVersion:      in.CgroupVersion,
+		DefaultRuntime:     in.DefaultRuntime,
 		Runtimes:           map[string]system.RuntimeWithStatus{"runc": {Runtime: system.Runtime{Path: "runc"}}},
-		LoggingDriver:      "json-file",
+		LoggingDriver:      in.LoggingDriver,
 		SystemTime:         time.Now().Format(time.RFC3339Nano),
 		IndexServerAddress: "https://index.docker.io/v1/",
 		Swarm:              swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
