@@ -9,6 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/build/cache"
 	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/metadata"
@@ -99,17 +100,12 @@ func (b *builder) stack(ctx context.Context, parent digest.Digest, rec cache.Rec
 		return out, nil
 	}
 	if _, err := b.be.Snap.Stat(ctx, out.ChainID.String()); err != nil {
-		if rec.Index == nil {
-			return out, fmt.Errorf("link layer %s: no tar-split index to stack it with", rec.DiffID)
+		r, done, err := b.layerTar(ctx, rec)
+		if err != nil {
+			return out, fmt.Errorf("link layer %s: %w", rec.DiffID, err)
 		}
-		pr, pw := io.Pipe()
-		go func() {
-			pw.CloseWithError(b.withView(ctx, rec.ChainID, func(root string) error {
-				return layer.RebuildTar(ctx, b.be.Content, *rec.Index, root, pw)
-			}))
-		}()
-		u, err := layer.Unpack(ctx, b.be.Snap, parent, pr, layer.UnpackOptions{Expect: rec.DiffID})
-		pr.CloseWithError(io.ErrClosedPipe)
+		u, err := layer.Unpack(ctx, b.be.Snap, parent, r, layer.UnpackOptions{Expect: rec.DiffID})
+		done()
 		if err != nil {
 			return out, fmt.Errorf("stack link layer %s on %s: %w", rec.DiffID, parent, err)
 		}
@@ -119,4 +115,29 @@ func (b *builder) stack(ctx context.Context, parent digest.Digest, rec cache.Rec
 	b.linked = append(b.linked, metadata.Layer{DiffID: rec.DiffID, ChainID: out.ChainID, Size: rec.Size, Blobs: []ocispec.Descriptor{rec.Blob}, Index: rec.Index})
 	b.usedMu.Unlock()
 	return out, nil
+}
+
+// layerTar streams rec's uncompressed tar: rebuilt from its snapshot and
+// tar-split index, or (a build that stores blobs) its blob decompressed.
+// done releases it.
+func (b *builder) layerTar(ctx context.Context, rec cache.Record) (io.Reader, func(), error) {
+	if rec.Index == nil {
+		rc, err := b.be.Content.Reader(ctx, rec.Blob)
+		if err != nil {
+			return nil, nil, err
+		}
+		zr, _, err := archive.Decompress(rc)
+		if err != nil {
+			rc.Close()
+			return nil, nil, err
+		}
+		return zr, func() { zr.Close(); rc.Close() }, nil
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(b.withView(ctx, rec.ChainID, func(root string) error {
+			return layer.RebuildTar(ctx, b.be.Content, *rec.Index, root, pw)
+		}))
+	}()
+	return pr, func() { pr.CloseWithError(io.ErrClosedPipe) }, nil
 }

@@ -109,6 +109,20 @@ func TestCopyLink(t *testing.T) {
 		t.Errorf("l:3's link layer is empty after prune")
 	}
 
+	// A build that stores compressed blobs stacks the layer from its blob.
+	mustBuild(t, e, engine.BuildOptions{Context: dir, Dockerfile: df("busybox", "z", "--link "), Tags: []string{"g:1"}, Compression: "gzip"})
+	gz := topDiff("g:1")
+	_, out = mustBuild(t, e, engine.BuildOptions{Context: dir, Dockerfile: df("base-b:1", "z", "--link "), Tags: []string{"g:2"}, Compression: "gzip"})
+	if !linkCached(out) || topDiff("g:2") != gz {
+		t.Errorf("gzip build on a new base: CACHED %v, layer %s want %s:\n%s", linkCached(out), topDiff("g:2"), gz, out)
+	}
+	plain, gzFiles := imageFiles(t, e, "p:3"), imageFiles(t, e, "g:2")
+	delete(plain, "f") // the RUN's, which differs
+	delete(gzFiles, "f")
+	if diff := cmp.Diff(plain, gzFiles); diff != "" {
+		t.Errorf("gzip COPY --link files differ from a plain COPY's:\n%s", diff)
+	}
+
 	// A --chown name is looked up on the empty tree, as BuildKit does: it
 	// fails, saying why; a numeric one works.
 	p := filepath.Join(dir, "Dockerfile")
