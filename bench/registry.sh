@@ -17,11 +17,15 @@
 # ratio is distribution/strata, so above 1 is always Strata ahead).
 # MODE=s3 is the scale-out mode: both servers keep their blobs in one versitygw (S3, built by
 # scripts/install-clients.sh), distribution through its s3 driver and Strata through its S3 back end
-# with its index in a throwaway PostgreSQL cluster (the set-up of N stateless replicas; one replica is
-# measured, since wrk drives one address). Seeding is smaller there (NTAGS=NREPOS=500 by default).
-# Both serve blob bytes themselves (distribution's redirect to S3 is turned off, Strata's is off by
-# default), so the blob rows compare proxies of the same store.
+# with its index in a throwaway PostgreSQL cluster. Seeding is smaller there (NTAGS=NREPOS=500 by
+# default). Both serve blob bytes themselves (distribution's redirect to S3 is turned off, Strata's is
+# off by default), so the blob rows compare proxies of the same store. After the one-replica run,
+# REPLICAS (default 3) Strata replicas over the same bucket and database are measured behind haproxy
+# (Debian's, balance roundrobin: each request of a keep-alive connection to the next replica), and one
+# replica behind the same haproxy, which prices the proxy hop apart from the scale-out: GET/HEAD
+# manifest, HEAD blob, GET 1 MiB and 100 MiB blob, each printed against distribution (direct).
 # Usage: bench/registry.sh   (as root, Debian 12). Env: MODE=local|s3 DURATION=10s PAGES=20
+# ABN=20000 (requests per ab run) REPLICAS=3
 # STRATA_BIN=/path/to/strata (else built here) WORK=/dev/shm (where both roots go:
 # tmpfs by default, so seeding 30,000 writes is not bound by fsync; with WORK=/var/tmp
 # Strata's fsync per manifest put makes seeding take ~1 min, distribution does not fsync)
@@ -31,6 +35,8 @@ export PATH=/usr/local/go/bin:$PATH
 DURATION=${DURATION:-10s}
 PAGES=${PAGES:-20}
 MODE=${MODE:-local}
+ABN=${ABN:-20000}
+REPLICAS=${REPLICAS:-3}
 if [[ $MODE == s3 ]]; then NTAGS=${NTAGS:-500} NREPOS=${NREPOS:-500}; fi
 NTAGS=${NTAGS:-10000}
 NREPOS=${NREPOS:-10000}
@@ -39,6 +45,7 @@ need=()
 for t in docker-registry:docker-registry wrk:wrk ab:apache2-utils htpasswd:apache2-utils skopeo:skopeo jq:jq bc:bc curl:curl python3:python3; do
   command -v "${t%%:*}" >/dev/null || need+=("${t#*:}")
 done
+if [[ $MODE == s3 ]]; then command -v haproxy >/dev/null || need+=(haproxy); fi
 if ((${#need[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -47,10 +54,14 @@ if [[ -n ${STRATA_BIN:-} ]]; then S=$STRATA_BIN; else CGO_ENABLED=0 go build -o 
 
 work=$(mktemp -d "${WORK:-/dev/shm}/strata-registry-bench.XXXXXX")
 PID=
+PIDS=() # the replicas and haproxy of a scale-out run
 VPID=
 PGDATA_DIR=
 stop_server() {
   if [[ -n $PID ]]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=; fi
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  PIDS=()
 }
 cleanup() {
   stop_server
@@ -120,13 +131,7 @@ start() {
   mkdir -p "$work/$name"
   case $name in
   strata)
-    local backends=()
-    if [[ $MODE == s3 ]]; then
-      backends=(--storage-s3-endpoint "http://127.0.0.1:$S3PORT" --storage-s3-bucket strata --storage-s3-force-path-style
-        --storage-s3-access-key bench --storage-s3-secret-key bench-secret
-        --database "postgres://postgres@127.0.0.1:$PGPORT/strata?sslmode=disable")
-    fi
-    "$S" registry serve --addr "127.0.0.1:$port" --root "$work/strata/root" --access-log none "${backends[@]}" \
+    "$S" registry serve --addr "127.0.0.1:$port" --root "$work/strata/root" --access-log none "${BACKENDS[@]}" \
       ${auth:+--htpasswd "$work/htpasswd" --realm bench} 2>"$work/strata/log" &
     PID=$! ;;
   distribution)
@@ -153,13 +158,63 @@ YML
     env -u AWS_CA_BUNDLE /usr/bin/docker-registry serve "$work/distribution/config.yml" 2>"$work/distribution/log" &
     PID=$! ;;
   esac
+  wait_up "$URL" "$PID" "$work/$name/log"
+}
+
+# wait_up URL PID LOG: polls URL/v2/ until it answers; prints LOG and exits if PID dies first.
+wait_up() {
   for _ in $(seq 200); do
-    curl -s -o /dev/null "$URL/v2/" && return 0
-    kill -0 "$PID" 2>/dev/null || break
+    curl -s -o /dev/null "$1/v2/" && return 0
+    kill -0 "$2" 2>/dev/null || break
     sleep 0.05
   done
-  echo "$name did not start:" >&2; cat "$work/$name/log" >&2; exit 1
+  echo "server at $1 did not start:" >&2; cat "$3" >&2; exit 1
 }
+
+# start_replicas N: N Strata replicas over the one bucket and database (each its own
+# empty --root), behind haproxy round-robin; sets URL (haproxy's) and STATS_URL.
+start_replicas() {
+  local n=$1 i port servers=
+  mkdir -p "$work/replicas"
+  for ((i = 0; i < n; i++)); do
+    port=$(free_port)
+    "$S" registry serve --addr "127.0.0.1:$port" --root "$work/replicas/root$i" --access-log none "${BACKENDS[@]}" \
+      2>"$work/replicas/log$i" &
+    PIDS+=($!)
+    wait_up "http://127.0.0.1:$port" "$!" "$work/replicas/log$i"
+    servers+="  server r$i 127.0.0.1:$port"$'\n'
+  done
+  port=$(free_port)
+  local sport; sport=$(free_port)
+  cat >"$work/replicas/haproxy.cfg" <<CFG
+global
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 120s
+  timeout server 120s
+frontend registry
+  bind 127.0.0.1:$port
+  default_backend replicas
+backend replicas
+  balance roundrobin
+  http-reuse always
+$servers
+listen stats
+  bind 127.0.0.1:$sport
+  stats enable
+  stats uri /stats
+CFG
+  haproxy -f "$work/replicas/haproxy.cfg" -db 2>"$work/replicas/haproxy.log" &
+  PIDS+=($!)
+  URL=http://127.0.0.1:$port
+  STATS_URL="http://127.0.0.1:$sport/stats;csv"
+  wait_up "$URL" "$!" "$work/replicas/haproxy.log"
+}
+
+# served: requests each replica answered, from haproxy's stats (svname, stot).
+served() { curl -sf "$STATS_URL" | awk -F, '$1=="replicas" && $2 ~ /^r[0-9]+$/ {printf "%s%s=%s", sep, $2, $8; sep=" "}'; }
 
 # put_blob REPO FILE: a two-request upload (POST, then PUT with the body).
 put_blob() {
@@ -197,9 +252,15 @@ wrk_rps() { # URL [header]: prints "req/s p99ms"
     if (p ~ /us$/) {sub(/us$/,"",p); p/=1000} else if (p ~ /ms$/) {sub(/ms$/,"",p)} else if (p ~ /s$/) {sub(/s$/,"",p); p*=1000}
     printf "%.1f %.1f\n", r, p}' <<<"$out"
 }
+wrk_mbs() { # URL: MB/s (10^6) read, from wrk's Transfer/sec (1024-based units), which counts the bytes
+  # of responses still in flight: a 100 MiB GET on 16 connections may complete none in a short run
+  wrk -t1 -c16 -d"$DURATION" "$1" | awk '/Transfer\/sec/{v=$2; m=1
+    if (v ~ /GB$/) m=1073741824; else if (v ~ /MB$/) m=1048576; else if (v ~ /KB$/) m=1024
+    sub(/[KMG]?B$/,"",v); printf "%.1f\n", v*m/1000000}'
+}
 ab_rps() { # URL: HEAD req/s
   local out
-  out=$(ab -k -i -q -c16 -n20000 -H "Accept: $OCI_MANIFEST" "$1" 2>&1)
+  out=$(ab -k -i -q -c16 -n"$ABN" -H "Accept: $OCI_MANIFEST" "$1" 2>&1)
   if grep -q 'Non-2xx' <<<"$out"; then echo "non-2xx responses from $1:" >&2; grep -E 'Non-2xx|Failed' <<<"$out" >&2; fi
   awk '/Requests per second/{printf "%.1f\n", $4}' <<<"$out"
 }
@@ -214,8 +275,18 @@ page_ms() {
     sort -n | awk '{a[NR]=$1*1000} END{printf "%.3f\n", a[int((NR+1)/2)]}'
 }
 
+# measure NAME: GET/HEAD manifest, HEAD blob, GET 1 MiB / 100 MiB blob at $URL.
+measure() {
+  local name=$1
+  read -r R[$name,man] R[$name,man_p99] < <(wrk_rps "$URL/v2/bench/app/manifests/v1")
+  R[$name,head_man]=$(ab_rps "$URL/v2/bench/app/manifests/v1")
+  R[$name,head_blob]=$(ab_rps "$URL/v2/bench/app/blobs/$b1")
+  R[$name,blob1]=$(wrk_mbs "$URL/v2/bench/app/blobs/$b1")
+  R[$name,blob100]=$(wrk_mbs "$URL/v2/bench/app/blobs/$b100")
+}
+
 run() {
-  local name=$1 x
+  local name=$1
   echo "== $name" >&2
   start "$name"
   seed
@@ -224,13 +295,7 @@ run() {
   R[$name,tags_n]=$(curl -sf "$URL/v2/bench/app/tags/list?n=100" | jq '.tags | length')
   R[$name,tags]=$(page_ms /v2/bench/app/tags/list t 10001 "$NTAGS")
   R[$name,catalog]=$(page_ms /v2/_catalog r 10001 "$NREPOS" /app)
-  read -r R[$name,man] R[$name,man_p99] < <(wrk_rps "$URL/v2/bench/app/manifests/v1")
-  R[$name,head_man]=$(ab_rps "$URL/v2/bench/app/manifests/v1")
-  R[$name,head_blob]=$(ab_rps "$URL/v2/bench/app/blobs/$b1")
-  read -r x _ < <(wrk_rps "$URL/v2/bench/app/blobs/$b1")
-  R[$name,blob1]=$(echo "$x * 1048576 / 1000000" | bc -l)
-  read -r x _ < <(wrk_rps "$URL/v2/bench/app/blobs/$b100")
-  R[$name,blob100]=$(echo "$x * 104857600 / 1000000" | bc -l)
+  measure "$name"
   stop_server
   start "$name" auth
   curl -sf -o /dev/null -H "$AUTH" "$URL/v2/" || { echo "$name: auth check failed" >&2; exit 1; }
@@ -238,13 +303,31 @@ run() {
   stop_server
 }
 
+BACKENDS=()
+if [[ $MODE == s3 ]]; then
+  BACKENDS=(--storage-s3-endpoint "http://127.0.0.1:$S3PORT" --storage-s3-bucket strata --storage-s3-force-path-style
+    --storage-s3-access-key bench --storage-s3-secret-key bench-secret
+    --database "postgres://postgres@127.0.0.1:$PGPORT/strata?sslmode=disable")
+fi
 t_start=$SECONDS
 run strata
+if [[ $MODE == s3 ]]; then # over what the one-replica run seeded
+  for n in 1 "$REPLICAS"; do
+    echo "== strata, $n replica(s) behind haproxy" >&2
+    start_replicas "$n"
+    measure "strata_rr$n"
+    R[strata_rr$n,served]=$(served)
+    stop_server
+  done
+fi
 run distribution
 
+ratio() { # A B: A/B, 0 when B is 0 (a run too short for one answer)
+  if [[ $(echo "$2 == 0" | bc -l) == 1 ]]; then echo 0; else echo "scale=2; $1 / $2" | bc -l; fi
+}
 row() { # label key unit higher-is-better(1|0)
   local s=${R[strata,$2]} d=${R[distribution,$2]} r
-  if [[ $4 == 1 ]]; then r=$(echo "scale=2; $s / $d" | bc -l); else r=$(echo "scale=2; $d / $s" | bc -l); fi
+  if [[ $4 == 1 ]]; then r=$(ratio "$s" "$d"); else r=$(ratio "$d" "$s"); fi
   local f=%12.1f g=%14.1f
   [[ $3 == ms ]] && f=%12.3f g=%14.3f
   printf "%-44s $f $g %7.2fx\n" "$1 ($3)" "$s" "$d" "$r"
@@ -266,3 +349,19 @@ printf '%-44s %12s %14s\n' "tags returned for n=100" "${R[strata,tags_n]}" "${R[
 printf '%-44s %11.0f%% %13.0f%%\n' "authenticated / anonymous GET manifest" \
   "$(echo "100 * ${R[strata,auth]} / ${R[strata,man]}" | bc -l)" "$(echo "100 * ${R[distribution,auth]} / ${R[distribution,man]}" | bc -l)"
 echo "(mode $MODE; ratio: strata/distribution for rates, distribution/strata for times; total $((SECONDS - t_start)) s)"
+if [[ $MODE == s3 ]]; then
+  n=$REPLICAS
+  echo
+  printf '%-30s %10s %10s %10s %12s %9s %9s %9s\n' "scale-out (same versitygw)" strata-1 "1+haproxy" "$n+haproxy" distribution 1/dist "$n/dist" "$n/1+hap"
+  srow() { # label key unit
+    local a=${R[strata,$2]} b=${R[strata_rr1,$2]} c=${R[strata_rr$n,$2]} d=${R[distribution,$2]}
+    printf "%-30s %10.1f %10.1f %10.1f %12.1f %8.2fx %8.2fx %8.2fx\n" "$1 ($3)" "$a" "$b" "$c" "$d" \
+      "$(ratio "$a" "$d")" "$(ratio "$c" "$d")" "$(ratio "$c" "$b")"
+  }
+  srow "GET manifest, 16 conns" man req/s
+  srow "HEAD manifest (ab -k)" head_man req/s
+  srow "HEAD blob (ab -k)" head_blob req/s
+  srow "GET 1 MiB blob" blob1 MB/s
+  srow "GET 100 MiB blob" blob100 MB/s
+  echo "requests served per replica (haproxy stats): ${R[strata_rr$n,served]}"
+fi

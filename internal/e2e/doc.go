@@ -9,6 +9,9 @@
 // a test that needs a missing binary (busybox, docker-registry, docker)
 // skips naming the Debian package. The docker interop test runs against the
 // dockerd named by STRATA_TEST_DOCKER_HOST, which scripts/test.sh starts.
+// TestPushPullReplicas also needs versitygw and PostgreSQL (the registry's
+// S3 and database back ends): without them it fails in CI (CI=true) and
+// skips elsewhere; TestMain stops the package's PostgreSQL cluster.
 //
 // There is no non-test code here.
 package e2e
