@@ -51,6 +51,15 @@
 // parent, and it is stacked on whatever the stage has below it, so an
 // edited earlier step or a new base image reuses it (same diffID).
 //
+// The instructions that change only the config (ENV, LABEL, USER, EXPOSE,
+// VOLUME, STOPSIGNAL, SHELL, CMD, ENTRYPOINT, HEALTHCHECK, ONBUILD, and
+// WORKDIR's config half) have one interpreter, ApplyConfig (config.go):
+// the builder's dispatch calls it for a step, and ApplyChanges
+// (changes.go) for the engine's --change of import and commit, each line
+// parsed by BuildKit's parser as a Dockerfile's, refused with docker's
+// words when --change does not take it ("run is not a valid change
+// command").
+//
 // The step cache (package cache) maps a key made of the parent key, the
 // step's text, the build args it sees and its sources' content hashes to
 // the layer it made. The key chain also takes each layer's diffID, so a

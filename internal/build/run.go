@@ -53,7 +53,7 @@ func (b *builder) runStep(ctx context.Context, s *state, in Instruction) error {
 	if err != nil {
 		return err
 	}
-	args := b.command(s, in)
+	args := command(&s.img.Config, in)
 	stdin := ""
 	var script *runMount // a heredoc run as a file, through its #! line
 	if len(in.Heredocs) > 0 && !in.JSON {

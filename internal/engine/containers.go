@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/strata-project/strata/internal/build"
 	"github.com/strata-project/strata/internal/container"
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/gc"
@@ -239,7 +240,7 @@ func (e *Engine) CommitContainer(ctx context.Context, ref string, opts CommitOpt
 		return "", fmt.Errorf("commit %s: %w", c.Name, err)
 	}
 	cfg := containerConfig(c, parent.Config)
-	if err := ApplyChanges(&cfg, opts.Changes); err != nil {
+	if err := build.ApplyChanges(&cfg, opts.Changes); err != nil {
 		return "", err
 	}
 

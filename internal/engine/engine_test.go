@@ -16,7 +16,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/content"
@@ -327,30 +326,6 @@ func TestUnknownImage(t *testing.T) {
 	_, err := e.InspectImage(context.Background(), "nosuch:tag")
 	if !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), "no such image") {
 		t.Errorf("inspect of an unknown image: %v", err)
-	}
-}
-
-func TestApplyChanges(t *testing.T) {
-	var cfg ocispec.ImageConfig
-	err := ApplyChanges(&cfg, []string{`LABEL a="b c" d=e`, `ENV PATH=/bin X="y z"`, `ENTRYPOINT /bin/sh -c`, `USER 1000:1000`, `STOPSIGNAL SIGINT`, `VOLUME ["/data"]`})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := ocispec.ImageConfig{
-		Labels:     map[string]string{"a": "b c", "d": "e"},
-		Env:        []string{"PATH=/bin", "X=y z"},
-		Entrypoint: []string{"/bin/sh", "-c", "/bin/sh -c"},
-		User:       "1000:1000",
-		StopSignal: "SIGINT",
-		Volumes:    map[string]struct{}{"/data": {}},
-	}
-	if diff := cmp.Diff(want, cfg); diff != "" {
-		t.Errorf("config (-want +got):\n%s", diff)
-	}
-	for _, bad := range []string{"RUN echo", "FROM x", "CMDD x", ""} {
-		if err := ApplyChanges(&cfg, []string{bad}); !errors.Is(err, errdefs.ErrInvalidArgument) {
-			t.Errorf("--change %q: %v, want invalid argument", bad, err)
-		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/strata-project/strata/internal/archive"
+	"github.com/strata-project/strata/internal/build"
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/images"
 	"github.com/strata-project/strata/internal/layer"
@@ -46,7 +47,7 @@ func (e *Engine) Import(ctx context.Context, opts ImportOptions) (digest.Digest,
 		return "", err
 	}
 	var cfg ocispec.ImageConfig
-	if err := ApplyChanges(&cfg, opts.Changes); err != nil {
+	if err := build.ApplyChanges(&cfg, opts.Changes); err != nil {
 		return "", err
 	}
 	src, err := openImportSource(ctx, opts)
