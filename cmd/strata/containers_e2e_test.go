@@ -207,6 +207,12 @@ func TestContainerDetachedLifecycle(t *testing.T) {
 	if got := strings.TrimSpace(mustStrata(t, root, "inspect", "--format", "{{json .RootFS.Layers}}", "bb:v2")); strings.Count(got, "sha256:") != 2 {
 		t.Errorf("committed image layers = %s, want the base and one new", got)
 	}
+	// commit -c goes through the builder's interpreter: ENTRYPOINT with no
+	// CMD before it clears the container's Cmd, as docker commit does.
+	mustStrata(t, root, "commit", "-c", `ENTRYPOINT ["/bin/sh", "-c"]`, "-c", "LABEL at=$HOME", "web", "bb:v3")
+	if got := strings.TrimSpace(mustStrata(t, root, "inspect", "--format", "{{json .Config.Cmd}} {{json .Config.Entrypoint}} {{json .Config.Labels}}", "bb:v3")); got != `null ["/bin/sh","-c"] {"at":""}` {
+		t.Errorf("commit -c ENTRYPOINT, LABEL: config %s", got)
+	}
 
 	// stop, then rm: nothing mounted, no directory, fsck clean.
 	mustStrata(t, root, "stop", "-t", "1", "web")

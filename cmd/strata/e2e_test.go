@@ -107,11 +107,14 @@ func TestCLIImageVerbs(t *testing.T) {
 		t.Errorf("fsck:\n%s", fsck)
 	}
 	// errors: one line, "Error: ", exit 1
-	for _, args := range [][]string{{"inspect", "nosuch"}, {"tag", "busybox", "Bad Name"}, {"rmi", "nosuch:1"}, {"import", "/does/not/exist"}} {
+	for _, args := range [][]string{{"inspect", "nosuch"}, {"tag", "busybox", "Bad Name"}, {"rmi", "nosuch:1"}, {"import", "/does/not/exist"}, {"import", "-c", "RUN echo", rootfs}} {
 		r := strata(t, root, args...)
 		if r.code != 1 || !strings.HasPrefix(r.stderr, "Error: ") || strings.Count(r.stderr, "\n") != 1 {
 			t.Errorf("strata %v: exit %d, stderr %q; want one Error: line and exit 1", args, r.code, r.stderr)
 		}
+	}
+	if r := strata(t, root, "import", "-c", "RUN echo", rootfs); !strings.Contains(r.stderr, `--change "RUN echo": run is not a valid change command (use CMD,`) {
+		t.Errorf("import -c RUN: stderr %q, want docker's words, the change and what is accepted", r.stderr)
 	}
 	out = mustStrata(t, root, "rmi", "busybox", "localhost:5000/tools/bb:1")
 	if !strings.Contains(out, "Untagged: busybox:latest") || !strings.Contains(out, "Deleted: "+id) {
