@@ -76,9 +76,11 @@ snapshots that containers mount with overlayfs. The same verbs, flags and output
 shapes as the docker CLI.
 
 The store lives in --root (default /var/lib/strata, or $STRATA_ROOT).`,
-		Example: `  strata import rootfs.tar busybox:latest
-  strata images
-  strata history busybox
+		Example: `  strata run --rm busybox echo hello
+  strata run -d --name web -p 8080:80 busybox httpd -f -p 80 -h /www
+  strata ps
+  strata build -t app:1 .
+  strata push localhost:5000/app:1
   strata system df -v`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -95,6 +97,7 @@ The store lives in --root (default /var/lib/strata, or $STRATA_ROOT).`,
 		root.AddCommand(f(c))
 	}
 	dockerUsage(root)
+	groupVerbs(root)
 	return root, c
 }
 
