@@ -275,3 +275,45 @@ func TestInfo(t *testing.T) {
 	}
 	mustStrata(t, root, "stop", "-t", "1", "i")
 }
+
+// TestBuildImplicitPull: build pulls an image that FROM or COPY --from
+// names and the store lacks, as docker build does, once per build and not
+// again when it is there; --pull pulls it again.
+func TestBuildImplicitPull(t *testing.T) {
+	root := containerRoot(t)
+	reg := startRegistry(t)
+	img := reg + "/tools/base:1"
+	mustStrata(t, root, "tag", "bb", img)
+	mustStrata(t, root, "push", img)
+	mustStrata(t, root, "rmi", img)
+
+	dir := t.TempDir()
+	df := "FROM " + img + "\nCOPY --from=" + img + " /www/index.html /copied\nRUN cat /copied\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := strata(t, root, "build", "--progress", "plain", "--network", "none", "-t", "app:1", dir)
+	if r.code != 0 || strings.Count(r.stderr, "Unable to find image '"+img+"' locally") != 1 {
+		t.Fatalf("build of a missing base: exit %d, want one pull\n%s", r.code, r.stderr)
+	}
+	if out := mustStrata(t, root, "run", "--rm", "--network", "none", "app:1", "cat", "/copied"); out != "hello from strata\n" {
+		t.Errorf("built image's /copied: %q", out)
+	}
+	if r := strata(t, root, "build", "--progress", "plain", "--network", "none", dir); r.code != 0 || strings.Contains(r.stderr, "pulling") || strings.Contains(r.stderr, "Unable to find") {
+		t.Errorf("second build pulled again: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := strata(t, root, "build", "--pull", "--progress", "plain", "--network", "none", dir); r.code != 0 || strings.Count(r.stderr, "pulling "+img+" (--pull)") != 1 {
+		t.Errorf("build --pull: exit %d, want one pull\n%s", r.code, r.stderr)
+	}
+	// A base no registry has: the build fails naming the Dockerfile line
+	// and the image, and tags nothing.
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+reg+"/tools/nosuch:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := strata(t, root, "build", "-t", "bad:1", dir); r.code == 0 || !strings.Contains(r.stderr, "Dockerfile:1") || !strings.Contains(r.stderr, "tools/nosuch:1") {
+		t.Errorf("build of a base nowhere: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := strata(t, root, "image", "inspect", "bad:1"); r.code == 0 {
+		t.Errorf("a failed build tagged bad:1")
+	}
+}

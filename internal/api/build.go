@@ -68,7 +68,7 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
 	st := newStream(w)
 	opts := engine.BuildOptions{
 		Context: "-", Stdin: r.Body, Dockerfile: q.Get("dockerfile"), Tags: q["t"], BuildArgs: args, Labels: labels,
-		Target: q.Get("target"), NoCache: boolParam(r, "nocache"), Network: network, Squash: boolParam(r, "squash"),
+		Target: q.Get("target"), NoCache: boolParam(r, "nocache"), Pull: boolParam(r, "pull"), Network: network, Squash: boolParam(r, "squash"),
 	}
 	quiet := boolParam(r, "q")
 	if !quiet {

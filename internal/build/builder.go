@@ -38,6 +38,11 @@ type Backend struct {
 	Runc    *runtime.Runc
 	// Networks gives RUN steps the default network; nil: default is none.
 	Networks Networks
+	// Pull fetches ref into the store, for a FROM, COPY --from or RUN
+	// --mount from= naming an image the store lacks (and for every one
+	// with Options.Pull), as docker build pulls; nil: only the store's
+	// images are used.
+	Pull func(ctx context.Context, ref string) error
 }
 
 // Options describe one build.
@@ -52,9 +57,12 @@ type Options struct {
 	BuildArgs map[string]string
 	Target    string
 	NoCache   bool
-	Labels    map[string]string
-	Network   string // RUN's network: "default" (""), "none" or "host"
-	Squash    bool
+	// Pull pulls every image the Dockerfile names again, even those the
+	// store has (docker build --pull); it needs Backend.Pull.
+	Pull    bool
+	Labels  map[string]string
+	Network string // RUN's network: "default" (""), "none" or "host"
+	Squash  bool
 	// SourceDateEpoch clamps new files' mtimes and every created time.
 	SourceDateEpoch *time.Time
 	// Progress gets the step lines (nil: quiet); Verbose adds cache miss
@@ -156,6 +164,8 @@ type builder struct {
 	mountUses []cache.MountUse
 	secrets   map[string]secretSource
 	ssh       map[string]*sshSource
+	pullMu    sync.Mutex // one pull at a time (baseimage.go)
+	pulled    pulls
 }
 
 // Build builds the Dockerfile in opts and returns the image; it writes no
@@ -521,10 +531,10 @@ func (b *builder) from(ctx context.Context, i int) (*state, error) {
 		s.img.Config.WorkingDir = "/" // as BuildKit's empty image
 		s.key = cache.Key("", "scratch")
 	default:
-		img, err := b.be.Images.Resolve(ctx, base)
+		img, err := b.resolveImage(ctx, base, log)
 		if err != nil {
-			if errors.Is(err, errdefs.ErrNotFound) {
-				return nil, b.errAt(st.From, "FROM %s: image not found in the store; pull or import it first (strata build does not pull)", base)
+			if errors.Is(err, errdefs.ErrNotFound) && b.be.Pull == nil {
+				return nil, b.errAt(st.From, "FROM %s: image not found in the store; pull or import it first", base)
 			}
 			return nil, b.errAt(st.From, "FROM %s: %v", base, err)
 		}

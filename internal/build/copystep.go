@@ -106,7 +106,7 @@ func (b *builder) copyStep(ctx context.Context, s *state, in Instruction) error 
 			}
 			fromChain, fromDesc = src.chainID, "stage "+b.stageName(j)
 		} else {
-			img, err := b.be.Images.Resolve(ctx, from)
+			img, err := b.resolveImage(ctx, from, nil)
 			if err != nil {
 				return b.errAt(in, "COPY --from=%s: no such stage or image in the store: %v", from, err)
 			}

@@ -89,6 +89,8 @@
 // why.
 //
 // What it leaves to others: naming images and writing manifests (engine),
-// pulling base images (a FROM image must already be in the store), and gc
+// pulling base images (Backend.Pull, which the engine gives: a FROM, COPY
+// --from or RUN --mount from= image the store lacks is pulled once per
+// build, baseimage.go; without it only the store's images are used), and gc
 // (cache records are roots through engine.BuildCacheRoots).
 package build

@@ -43,7 +43,7 @@ func (b *builder) mountKeys(ctx context.Context, s *state, in Instruction, mount
 				}
 				m.fromChain = st.chainID
 			} else {
-				img, err := b.be.Images.Resolve(ctx, m.from)
+				img, err := b.resolveImage(ctx, m.from, nil)
 				if err != nil {
 					return "", nil, b.errAt(in, "RUN --mount from=%s: no such stage or image in the store: %v", m.from, err)
 				}

@@ -49,6 +49,9 @@ With SOURCE_DATE_EPOCH (in the environment or as a --build-arg) file times and
 created times are clamped to it, so the same context gives the same image digest
 on any store. A failed build tags nothing; its finished steps stay cached.
 
+As docker build does, an image that FROM, COPY --from or RUN --mount from= names
+and the store lacks is pulled first (with --pull, every one is pulled again).
+
 Progress goes to standard error. On a terminal (--progress auto, or tty) it is
 BuildKit's display: one line per step with its time, the last lines a running
 step printed under it, redrawn in place; at the end every step once, and a failed
@@ -160,6 +163,7 @@ given runs without the mount, or fails when the mount says required=true.`,
 	f.StringArrayVar(&buildArgs, "build-arg", nil, "set a build argument KEY=VALUE (KEY alone takes it from the environment)")
 	f.StringVar(&opts.Target, "target", "", "build this stage and what it needs, not the last stage")
 	f.BoolVar(&opts.NoCache, "no-cache", false, "run every step, ignoring the cache")
+	f.BoolVar(&opts.Pull, "pull", false, "pull every image the Dockerfile names, even those the store has (a missing one is always pulled)")
 	f.StringArrayVar(&labels, "label", nil, "set an image label KEY=VALUE")
 	f.StringVar(&iidfile, "iidfile", "", "write the image ID to this file")
 	f.StringVar(&mode, "progress", "auto", "progress output: auto (tty on a terminal, else plain lines), tty (steps redrawn in place), plain (with cache miss reasons) or quiet")

@@ -37,9 +37,12 @@ type BuildOptions struct {
 	BuildArgs  map[string]string
 	Target     string
 	NoCache    bool
-	Labels     map[string]string
-	Network    string
-	Squash     bool
+	// Pull pulls every image the Dockerfile names even when the store
+	// has it (docker build --pull); a missing one is pulled regardless.
+	Pull    bool
+	Labels  map[string]string
+	Network string
+	Squash  bool
 	// SourceDateEpoch makes the build reproducible (see build.Options).
 	SourceDateEpoch *time.Time
 	Progress        io.Writer // step lines; nil for none
@@ -88,7 +91,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (BuildResult, err
 	}
 	store := opts.Compression != ""
 	bo := build.Options{
-		BuildArgs: opts.BuildArgs, Target: opts.Target, NoCache: opts.NoCache, Labels: opts.Labels,
+		BuildArgs: opts.BuildArgs, Target: opts.Target, NoCache: opts.NoCache, Pull: opts.Pull, Labels: opts.Labels,
 		Network: opts.Network, Squash: opts.Squash, SourceDateEpoch: opts.SourceDateEpoch,
 		Progress: opts.Progress, Verbose: opts.Verbose, Display: opts.Display, StoreBlobs: store, Compression: comp,
 		Secrets: opts.Secrets, SSH: opts.SSH, CacheMountDir: e.cacheMountDir(),
@@ -107,7 +110,11 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (BuildResult, err
 	}
 	defer unlock()
 	be := build.Backend{Content: e.Content, DB: e.DB, Images: e.Images, Snap: e.Snap, Driver: e.driver,
-		Runc: &runtime.Runc{Root: filepath.Join(e.root, "runc")}}
+		Runc: &runtime.Runc{Root: filepath.Join(e.root, "runc")},
+		Pull: func(ctx context.Context, ref string) error {
+			_, err := e.Pull(ctx, ref, PullOptions{Quiet: true})
+			return err
+		}}
 	if cs, err := e.Containers(); err == nil && cs.Networks() != nil {
 		be.Networks = cs.Networks()
 	}
