@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/progress"
 )
 
 // newTable is docker's table writer: columns padded by three spaces.
@@ -129,17 +130,8 @@ func templateError(err error, row any) error {
 	return fmt.Errorf("--format: %s: %w", msg, errdefs.ErrInvalidArgument)
 }
 
-// humanSize is docker's size: decimal units, three significant digits.
-func humanSize(n int64) string {
-	f := float64(n)
-	units := []string{"B", "kB", "MB", "GB", "TB", "PB"}
-	i := 0
-	for f >= 1000 && i < len(units)-1 {
-		f /= 1000
-		i++
-	}
-	return fmt.Sprintf("%.3g%s", f, units[i])
-}
+// humanSize is progress.HumanSize, the one size formatter, for the tables.
+func humanSize(n int64) string { return progress.HumanSize(n) }
 
 // humanDuration is docker's "About an hour" style.
 func humanDuration(d time.Duration) string {

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 
+	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
 	"github.com/strata-project/strata/internal/engine"
@@ -60,22 +61,10 @@ fields (.Containers, .ContainersRunning, .Images, .Driver, .RootDir,
  Strata Root Dir: %s
 `, in.Containers, in.ContainersRunning, in.ContainersPaused, in.ContainersStopped, in.Images, in.ServerVersion,
 				in.Driver, in.LoggingDriver, in.CgroupDriver, in.CgroupVersion, in.DefaultRuntime, in.KernelVersion,
-				in.OperatingSystem, in.OSType, in.Architecture, in.NCPU, binarySize(in.MemTotal), in.Name, in.RootDir)
+				in.OperatingSystem, in.OSType, in.Architecture, in.NCPU, units.BytesSize(float64(in.MemTotal)), in.Name, in.RootDir)
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format the output with a Go template, or json")
 	return cmd
-}
-
-// binarySize is docker info's memory: binary units, "7.764GiB".
-func binarySize(n int64) string {
-	f := float64(n)
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	i := 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.4g%s", f, units[i])
 }

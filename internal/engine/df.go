@@ -70,16 +70,16 @@ func (e *Engine) DiskUsage(ctx context.Context) (DiskUsage, error) {
 			users[c]++
 		}
 	}
+	sizes, err := e.layerSizes(ctx, imgs...)
+	if err != nil {
+		return du, err
+	}
 	usage := map[string]int64{}
-	for c := range users {
-		u, err := e.Snap.Usage(ctx, c)
-		if err != nil {
-			continue
-		}
-		usage[c] = u.Size
-		du.LayersSize += u.Size
-		if users[c] > 1 {
-			du.SharedSize += u.Size
+	for c, n := range sizes {
+		usage[c.String()] = n
+		du.LayersSize += n
+		if users[c.String()] > 1 {
+			du.SharedSize += n
 		}
 	}
 	for _, img := range imgs {

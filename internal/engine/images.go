@@ -32,16 +32,13 @@ func (e *Engine) ListImages(ctx context.Context) ([]ImageSummary, error) {
 	if err != nil {
 		return nil, err
 	}
-	sizes, err := e.layerSizes(ctx)
+	sizes, err := e.layerSizes(ctx, imgs...)
 	if err != nil {
 		return nil, err
 	}
 	var out []ImageSummary
 	for _, img := range imgs {
-		var size int64
-		for _, d := range img.DiffIDs() {
-			size += sizes[d]
-		}
+		size := imageSize(img, sizes)
 		var created time.Time
 		if img.Config.Created != nil {
 			created = *img.Config.Created
@@ -57,16 +54,53 @@ func (e *Engine) ListImages(ctx context.Context) ([]ImageSummary, error) {
 	return out, nil
 }
 
-func (e *Engine) layerSizes(ctx context.Context) (map[digest.Digest]int64, error) {
+// layerSizes is the one measure of a layer's size that images, inspect,
+// history and system df all show (docker's show one figure everywhere too):
+// the disk its unpacked snapshot takes, as du counts it, keyed by chain ID
+// and each layer walked once. A layer whose snapshot cannot be measured
+// counts its uncompressed tar size.
+func (e *Engine) layerSizes(ctx context.Context, imgs ...images.Image) (map[digest.Digest]int64, error) {
 	sizes := map[digest.Digest]int64{}
-	err := e.DB.View(ctx, func(tx *metadata.Tx) error {
-		ls, err := tx.Layers()
-		for _, l := range ls {
-			sizes[l.DiffID] = l.Size
+	var records map[digest.Digest]int64 // by diffID, read on first need
+	for _, img := range imgs {
+		diffIDs := img.DiffIDs()
+		for i, c := range img.ChainIDs() {
+			if _, ok := sizes[c]; ok {
+				continue
+			}
+			if u, err := e.Snap.Usage(ctx, c.String()); err == nil {
+				sizes[c] = u.Size
+				continue
+			}
+			if records == nil {
+				records = map[digest.Digest]int64{}
+				if err := e.DB.View(ctx, func(tx *metadata.Tx) error {
+					ls, err := tx.Layers()
+					for _, l := range ls {
+						records[l.DiffID] = l.Size
+					}
+					return err
+				}); err != nil {
+					return nil, err
+				}
+			}
+			sizes[c] = records[diffIDs[i]]
 		}
-		return err
-	})
-	return sizes, err
+	}
+	return sizes, nil
+}
+
+// imageSize adds up an image's layers, a layer it holds twice counted once.
+func imageSize(img images.Image, sizes map[digest.Digest]int64) int64 {
+	var n int64
+	seen := map[digest.Digest]bool{}
+	for _, c := range img.ChainIDs() {
+		if !seen[c] {
+			seen[c] = true
+			n += sizes[c]
+		}
+	}
+	return n
 }
 
 // ResolveImage finds an image by name or ID.
@@ -201,7 +235,7 @@ func (e *Engine) History(ctx context.Context, ref string) ([]HistoryRow, error) 
 	if err != nil {
 		return nil, err
 	}
-	sizes, err := e.layerSizes(ctx)
+	sizes, err := e.layerSizes(ctx, img)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +256,7 @@ func (e *Engine) History(ctx context.Context, ref string) ([]HistoryRow, error) 
 		}
 		if !h.EmptyLayer && li+1 < len(diffIDs) {
 			li++
-			row.Size = sizes[diffIDs[li]]
+			row.Size = sizes[chains[li]]
 		}
 		if li >= 0 {
 			row.ID = chains[li].String()

@@ -57,7 +57,7 @@ func (e *Engine) InspectImage(ctx context.Context, ref string) (ImageInspect, er
 	if err != nil {
 		return ImageInspect{}, err
 	}
-	sizes, err := e.layerSizes(ctx)
+	sizes, err := e.layerSizes(ctx, img)
 	if err != nil {
 		return ImageInspect{}, err
 	}
@@ -103,8 +103,8 @@ func (e *Engine) InspectImage(ctx context.Context, ref string) (ImageInspect, er
 	}
 	for _, d := range img.DiffIDs() {
 		out.RootFS.Layers = append(out.RootFS.Layers, d.String())
-		out.Size += sizes[d]
 	}
+	out.Size = imageSize(img, sizes)
 	if top := img.ChainID(); top != "" {
 		if up, err := e.Snap.UpperDir(ctx, top.String()); err == nil {
 			out.GraphDriver.Data["UpperDir"] = up

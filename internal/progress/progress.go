@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	units "github.com/docker/go-units"
 	"golang.org/x/term"
 )
 
@@ -169,17 +170,12 @@ func Bar(current, total int64) string {
 	return b.String()
 }
 
-// HumanSize writes n in decimal units with three significant digits
-// ("12.3MB"), as docker does.
+// HumanSize is the one size formatter of every table and progress line:
+// decimal units with three significant digits ("12.3MB", "2MB"), as
+// docker's CLI writes image and container sizes (go-units'
+// HumanSizeWithPrecision(size, 3)).
 func HumanSize(n int64) string {
-	f := float64(n)
-	units := []string{"B", "kB", "MB", "GB", "TB", "PB"}
-	i := 0
-	for f >= 1000 && i < len(units)-1 {
-		f /= 1000
-		i++
-	}
-	return fmt.Sprintf("%.3g%s", f, units[i])
+	return units.HumanSizeWithPrecision(float64(n), 3)
 }
 
 // Counter is an io.Writer that reports bytes written as the Current of
