@@ -3,7 +3,6 @@ package build
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/images"
@@ -43,10 +42,7 @@ func (b *builder) resolveImage(ctx context.Context, ref string, log *stepLog) (i
 	} else if log != nil {
 		log.note("pulling %s (--pull)", ref)
 	}
-	err := b.be.Pull(ctx, ref)
-	if err != nil {
-		err = fmt.Errorf("pull %s: %w", ref, err)
-	}
+	err := b.be.Pull(ctx, ref) // its error names the image
 	if b.pulled.done == nil {
 		b.pulled.done = map[string]error{}
 	}

@@ -744,7 +744,9 @@ func TestBadInput(t *testing.T) {
 	e := newEngine(t)
 	tests := []struct{ name, dockerfile, want string }{
 		{"other platform", "FROM --platform=linux/s390x busybox\n", "Dockerfile:1: FROM --platform=linux/s390x: this machine builds only for linux/"},
-		{"missing image", "FROM nosuch:1\n", "Dockerfile:1: FROM nosuch:1: image not found in the store"},
+		// A missing base is pulled (as docker build): from a port nothing
+		// listens on, so the pull fails at once, on loopback.
+		{"missing image", "FROM 127.0.0.1:1/nosuch:1\n", "Dockerfile:1: FROM 127.0.0.1:1/nosuch:1: pull 127.0.0.1:1/nosuch:1: "},
 		{"copy from later stage", "FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\n", "Dockerfile:2: COPY --from=b refers to this or a later stage"},
 		{"unknown instruction", "FROM busybox\nCOPPY a b\n", `Dockerfile:2: unknown instruction "COPPY" (did you mean COPY?)`},
 		{"run mount ssh not given", "FROM busybox\nRUN --mount=type=ssh,required true\n", "Dockerfile:2: RUN --mount=type=ssh,id=default: the ssh agent is required but was not given: pass --ssh default"},

@@ -221,7 +221,7 @@ func TestRunMountBadInput(t *testing.T) {
 	tests := []struct{ name, dockerfile, want string }{
 		{"unknown type", "FROM busybox\nRUN --mount=type=nfs,target=/x true\n", "Dockerfile:2: RUN --mount type=nfs: unknown mount type"},
 		{"missing target", "FROM busybox\n\nRUN --mount=type=cache true\n", "Dockerfile:3: RUN --mount=type=cache: a cache mount needs a target"},
-		{"unknown stage", "FROM busybox\nRUN --mount=from=nosuch,target=/x true\n", "Dockerfile:2: RUN --mount from=nosuch: no such stage or image"},
+		{"unknown stage", "FROM busybox\nRUN --mount=from=127.0.0.1:1/nosuch,target=/x true\n", "Dockerfile:2: RUN --mount from=127.0.0.1:1/nosuch: no such stage or image"}, // an image then, pulled from a port nothing listens on
 		{"required ssh", "FROM busybox\nRUN --mount=type=ssh,required true\n", "Dockerfile:2: RUN --mount=type=ssh,id=default: the ssh agent is required but was not given: pass --ssh default"},
 		{"required secret env", "FROM busybox\nRUN --mount=type=secret,id=npm,env=NPM,required true\n", "Dockerfile:2: RUN --mount=type=secret,id=npm: the secret is required but was not given"},
 		{"ssh source", "FROM busybox\nRUN --mount=type=ssh,source=/x true\n", "Dockerfile:2: RUN --mount=type=ssh,source=/x: only bind and cache mounts take from or source"},
