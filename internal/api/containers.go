@@ -307,16 +307,26 @@ func (s *Server) startContainer(w http.ResponseWriter, r *http.Request, name str
 }
 
 // stopTimeout reads ?t=SECONDS (default 10, docker's).
-func stopTimeout(r *http.Request) (time.Duration, error) {
+func stopTimeout(r *http.Request) (engine.StopOptions, error) {
+	var o engine.StopOptions
+	if v := r.URL.Query().Get("signal"); v != "" {
+		sig, err := engine.ParseSignal(v)
+		if err != nil {
+			return o, err
+		}
+		o.Signal = sig
+	}
 	v := r.URL.Query().Get("t")
 	if v == "" {
-		return 10 * time.Second, nil
+		return o, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil {
-		return 0, fmt.Errorf("invalid t %q: want seconds: %w", v, errdefs.ErrInvalidArgument)
+		return o, fmt.Errorf("invalid t %q: want seconds: %w", v, errdefs.ErrInvalidArgument)
 	}
-	return time.Duration(n) * time.Second, nil
+	d := time.Duration(n) * time.Second
+	o.Timeout = &d
+	return o, nil
 }
 
 func (s *Server) stopContainer(w http.ResponseWriter, r *http.Request, name string) error {

@@ -23,7 +23,7 @@ import (
 func init() {
 	commands = append(commands, newContainerCommand)
 	// strata inspect answers for a container before an image.
-	inspectors = append(inspectors, func(cmd *cobra.Command, c *CLI, name string) (any, bool, error) {
+	inspectors = append(inspectors, inspector{kind: "container", find: func(cmd *cobra.Command, c *CLI, name string) (any, bool, error) {
 		e, err := c.Engine(cmd.Context())
 		if err != nil {
 			return nil, false, err
@@ -36,7 +36,7 @@ func init() {
 			return nil, false, err
 		}
 		return v, true, nil
-	})
+	}})
 }
 
 // containerVerbs are the verbs `strata container` groups, as docker's
@@ -169,6 +169,7 @@ type createFlags struct {
 	security    securityFlags
 	resources   resourceFlags
 	net         netFlags
+	everyday    everydayFlags
 }
 
 func addCreateFlags(fs *pflag.FlagSet, f *createFlags) {
@@ -193,6 +194,7 @@ func addCreateFlags(fs *pflag.FlagSet, f *createFlags) {
 	fs.BoolVar(&f.rm, "rm", false, "remove the container when it exits")
 	addSecurityFlags(fs, &f.security)
 	addResourceFlags(fs, &f.resources, false)
+	addEverydayFlags(fs, &f.everyday)
 }
 
 // options turns the flags and IMAGE [COMMAND [ARG...]] into create options
@@ -234,6 +236,9 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (engine.CreateO
 		return o, err
 	}
 	o.Env = env
+	if err := f.everyday.apply(cmd.Flags(), &o); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 

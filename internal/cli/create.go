@@ -36,6 +36,9 @@ strata start; it takes run's flags (see strata run --help).`,
 			if err != nil {
 				return &ExitError{Code: 125, Err: err}
 			}
+			if err := f.everyday.writeCIDFile(ctr.ID); err != nil {
+				return &ExitError{Code: 125, Err: err}
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), ctr.ID)
 			return nil
 		},

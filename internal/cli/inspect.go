@@ -3,49 +3,94 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
 
 	"github.com/strata-project/strata/internal/errdefs"
 )
 
-func init() { commands = append(commands, newInspectCommand) }
+func init() {
+	commands = append(commands, newInspectCommand)
+	inspectors = append(inspectors,
+		inspector{kind: "image", find: func(cmd *cobra.Command, c *CLI, name string) (any, bool, error) {
+			e, err := c.Engine(cmd.Context())
+			if err != nil {
+				return nil, false, err
+			}
+			v, err := e.InspectImage(cmd.Context(), name)
+			if errdefs.IsNotFound(err) {
+				return nil, false, nil
+			}
+			return v, err == nil, err
+		}},
+		inspector{kind: "network", find: func(cmd *cobra.Command, c *CLI, name string) (any, bool, error) {
+			e, err := c.Engine(cmd.Context())
+			if err != nil {
+				return nil, false, err
+			}
+			v, err := e.InspectNetwork(cmd.Context(), name)
+			if errdefs.IsNotFound(err) {
+				return nil, false, nil
+			}
+			return v, err == nil, err
+		}},
+	)
+}
 
-// inspectors let other object kinds (containers) answer `strata inspect`;
-// each returns ok=false when the name is not one of its objects.
-var inspectors []func(cmd *cobra.Command, c *CLI, name string) (v any, ok bool, err error)
+// inspector finds one kind of object for `strata inspect`; ok=false when
+// the name is not one of its objects.
+type inspector struct {
+	kind string
+	find func(cmd *cobra.Command, c *CLI, name string) (v any, ok bool, err error)
+}
+
+// inspectors are the kinds `strata inspect` looks through, in docker's
+// order (container, image, network, volume); each kind's file adds its own.
+var inspectors []inspector
+
+// inspectKinds are --type's values, docker's.
+var inspectKinds = []string{"container", "image", "network", "volume"}
 
 func newInspectCommand(c *CLI) *cobra.Command {
-	var format string
+	var format, kind string
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] NAME|ID [NAME|ID...]",
-		Short: "Show low-level information on images (and containers)",
-		Long: `Inspect prints a JSON array describing each object, shaped like docker image
-inspect: Id, RepoTags, RepoDigests, Created, Config, Architecture, Os, Size,
-GraphDriver (the snapshot directories of the layers) and RootFS (the diffIDs).`,
+		Short: "Return low-level information on Strata objects",
+		Long: `Inspect prints a JSON array describing each object, a container, an image or a
+network, in docker's shape; without --type the first kind with that name or
+ID answers, containers first, as docker inspect does. --type container,
+image, network or volume looks at that kind only.`,
 		Example: `  strata inspect busybox
   strata inspect --format '{{.Id}}' busybox
+  strata inspect --type container --format '{{.State.Status}}' web
   strata inspect --format '{{json .Config.Env}}' debian:bookworm`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runInspect(c, cmd, args, format)
+			if kind != "" && !slices.Contains(inspectKinds, kind) {
+				return fmt.Errorf("%q is not a valid value for --type: want container, image, network or volume: %w", kind, errdefs.ErrInvalidArgument)
+			}
+			if cmd.Parent() != cmd.Root() {
+				kind = "image" // strata image inspect
+			}
+			return runInspect(c, cmd, args, format, kind)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format output with a Go template")
+	cmd.Flags().StringVar(&kind, "type", "", "only this kind of object: container, image, network or volume")
 	return cmd
 }
 
-func runInspect(c *CLI, cmd *cobra.Command, args []string, format string) error {
-	e, err := c.Engine(cmd.Context())
-	if err != nil {
-		return err
-	}
+func runInspect(c *CLI, cmd *cobra.Command, args []string, format, kind string) error {
 	var out []any
 	var errs []error
 	for _, a := range args {
 		found := false
 		for _, ins := range inspectors {
-			v, ok, err := ins(cmd, c, a)
+			if kind != "" && ins.kind != kind {
+				continue
+			}
+			v, ok, err := ins.find(cmd, c, a)
 			if err != nil {
 				return err
 			}
@@ -58,16 +103,14 @@ func runInspect(c *CLI, cmd *cobra.Command, args []string, format string) error 
 		if found {
 			continue
 		}
-		v, err := e.InspectImage(cmd.Context(), a)
-		if errdefs.IsNotFound(err) && cmd.Parent() == cmd.Root() {
-			// strata inspect looks for any kind of object, as docker's.
-			err = fmt.Errorf("No such object: %s: %w", a, errdefs.ErrNotFound)
+		switch kind {
+		case "":
+			errs = append(errs, fmt.Errorf("No such object: %s: %w", a, errdefs.ErrNotFound))
+		case "image":
+			errs = append(errs, fmt.Errorf("no such image: %s: %w", a, errdefs.ErrNotFound))
+		default:
+			errs = append(errs, fmt.Errorf("No such %s: %s: %w", kind, a, errdefs.ErrNotFound))
 		}
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		out = append(out, v)
 	}
 	if err := printInspect(cmd.OutOrStdout(), format, out); err != nil {
 		return err

@@ -1,34 +1,36 @@
 package cli
 
 import (
-	"time"
-
 	"github.com/spf13/cobra"
 )
 
 func init() { commands = append(commands, newRestartCommand) }
 
 func newRestartCommand(c *CLI) *cobra.Command {
-	var timeout int
+	var f stopFlags
 	cmd := &cobra.Command{
 		Use:   "restart [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Restart one or more containers",
 		Long: `Restart stops each container as strata stop does (STOPSIGNAL, then SIGKILL after
---time seconds) and starts it again in the background, keeping its filesystem.
+--timeout seconds) and starts it again in the background, keeping its filesystem.
 Prints each name as given.`,
 		Example: `  strata restart web
   strata restart -t 2 web`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := f.options(cmd.Flags())
+			if err != nil {
+				return err
+			}
 			s, err := c.Engine(cmd.Context())
 			if err != nil {
 				return err
 			}
 			return eachContainer(cmd, args, func(ref string) error {
-				return s.RestartContainer(cmd.Context(), ref, time.Duration(timeout)*time.Second)
+				return s.RestartContainer(cmd.Context(), ref, o)
 			})
 		},
 	}
-	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing the container")
+	addStopFlags(cmd.Flags(), &f)
 	return cmd
 }

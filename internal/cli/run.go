@@ -92,12 +92,18 @@ func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach, sigProxy bool, a
 	ctx := cmd.Context()
 	var stopProxy func()
 	var proxy chan<- os.Signal
+	var cidErr error
+	ro.Started = func(ctr *engine.Container) {
+		cidErr = f.everyday.writeCIDFile(ctr.ID)
+		if !detach && sigProxy {
+			stopProxy, proxy = proxySignals(e, ctr.ID)
+		}
+	}
 	if !detach && sigProxy {
 		// Signals go to the container (docker's sig-proxy), not to
 		// detaching: main cancels the context on SIGINT and SIGTERM, so
 		// attach on a context without that cancel.
 		ctx = context.WithoutCancel(ctx)
-		ro.Started = func(ctr *engine.Container) { stopProxy, proxy = proxySignals(e, ctr.ID) }
 	}
 	if !detach {
 		ro.Attach = engine.AttachOptions{Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
@@ -133,6 +139,9 @@ func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach, sigProxy bool, a
 	}
 	if err != nil {
 		return &ExitError{Code: code, Err: err}
+	}
+	if cidErr != nil {
+		fmt.Fprintln(cmd.ErrOrStderr(), "Error:", cidErr)
 	}
 	if detach {
 		fmt.Fprintln(cmd.OutOrStdout(), ctr.ID)

@@ -21,6 +21,9 @@
 // gone), and names are claimed by creating a symlink, so several strata
 // processes can work at once.
 //
+// A container's Config is its image's with create's labels, --expose ports
+// and --stop-signal merged in (config.go), as docker's container config.
+//
 // It does not resolve images (the caller passes ImageRef, ImageID, ChainID
 // and the image config), compress layers or make images: Commit returns an
 // uncompressed layer tar stream and the caller does the rest.

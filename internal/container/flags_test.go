@@ -101,7 +101,7 @@ func TestInit(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if err := s.Stop(ctx, c.ID, 5*time.Second); err != nil {
+	if err := s.Stop(ctx, c.ID, StopOptions{Timeout: ptrTo(5 * time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 	if code, err := s.Wait(ctx, c.ID); err != nil || code != 4 {
@@ -117,7 +117,7 @@ func TestRestartAndDetachedRm(t *testing.T) {
 		t.Fatal(err)
 	}
 	st1, _ := s.Status(ctx, c.ID)
-	if err := s.Restart(ctx, c.ID, 200*time.Millisecond); err != nil {
+	if err := s.Restart(ctx, c.ID, StopOptions{Timeout: ptrTo(200 * time.Millisecond)}); err != nil {
 		t.Fatal(err)
 	}
 	st2, err := s.Status(ctx, c.ID)

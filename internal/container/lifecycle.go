@@ -65,6 +65,18 @@ type CreateOptions struct {
 	// Resources are the resource limits (--memory, --cpus, --ulimit…),
 	// checked by Create and changed by Update.
 	Resources runtime.Resources `json:"resources"`
+	// Labels (--label, --label-file) go over the image's; Expose
+	// (--expose PORT[-PORT][/PROTO]) adds to its ExposedPorts; StopSignal
+	// (--stop-signal) replaces its STOPSIGNAL. Create merges all three
+	// into the container's Config (config.go).
+	Labels     map[string]string `json:"labels,omitempty"`
+	Expose     []string          `json:"expose,omitempty"`
+	StopSignal string            `json:"stopSignal,omitempty"`
+	// StopTimeout (--stop-timeout, seconds) is how long stop waits
+	// before SIGKILL when it is given no timeout; nil is docker's 10 s.
+	StopTimeout *int `json:"stopTimeout,omitempty"`
+	// Namespaces are --ipc, --pid and --uts.
+	Namespaces runtime.Namespaces `json:"namespaces,omitempty"`
 }
 
 // Create makes a container: a record, a name, a snapshot key
@@ -82,6 +94,20 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 			return nil, err
 		}
 		ports = append(ports, pm)
+	}
+	if opts.Config, err = mergeConfig(opts); err != nil {
+		return nil, err
+	}
+	if err := opts.Namespaces.Check(); err != nil {
+		return nil, err
+	}
+	if opts.Namespaces.UTS == "host" {
+		if opts.Hostname != "" {
+			return nil, fmt.Errorf("conflicting options: --hostname and --uts=host (the host's hostname is the container's): %w", errdefs.ErrInvalidArgument)
+		}
+		if opts.Hostname, err = os.Hostname(); err != nil {
+			return nil, fmt.Errorf("create container: %w", err)
+		}
 	}
 	if opts.PublishAll {
 		if ports, err = publishAll(ports, opts.Config.ExposedPorts); err != nil {
@@ -274,6 +300,7 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 		Security:        sec,
 		NoNewPrivileges: s.nnp,
 		Resources:       o.Resources,
+		Namespaces:      o.Namespaces,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", c.Name, err)
@@ -504,10 +531,24 @@ func defaultAction(pid int, sig syscall.Signal) bool {
 	return seen == 2
 }
 
-// Stop sends the image's STOPSIGNAL (default SIGTERM), waits up to
-// timeout for the container to exit, then sends SIGKILL. A container that
-// is not running is not an error.
-func (s *Store) Stop(ctx context.Context, ref string, timeout time.Duration) error {
+// StopOptions are stop's --signal and --timeout.
+type StopOptions struct {
+	// Signal replaces the container's stop signal (--stop-signal, else
+	// the image's STOPSIGNAL, else SIGTERM) when non-zero.
+	Signal syscall.Signal
+	// Timeout is how long to wait before SIGKILL; nil is the container's
+	// --stop-timeout, else 10 s. A negative one waits forever.
+	Timeout *time.Duration
+}
+
+// DefaultStopTimeout is docker's wait before stop sends SIGKILL.
+const DefaultStopTimeout = 10 * time.Second
+
+// Stop sends the container's stop signal (its --stop-signal, else the
+// image's STOPSIGNAL, else SIGTERM), waits for it to exit (stop's
+// timeout, else its --stop-timeout, else 10 s), then sends SIGKILL. A
+// container that is not running is not an error.
+func (s *Store) Stop(ctx context.Context, ref string, o StopOptions) error {
 	c, err := s.Get(ref)
 	if err != nil {
 		return err
@@ -516,9 +557,21 @@ func (s *Store) Stop(ctx context.Context, ref string, timeout time.Duration) err
 	if err != nil || !st.Running {
 		return err
 	}
-	sig, err := ParseSignal(c.Config.StopSignal)
-	if err != nil {
-		sig = unix.SIGTERM
+	sig := o.Signal
+	if sig == 0 {
+		if sig, err = ParseSignal(c.Config.StopSignal); err != nil {
+			sig = unix.SIGTERM
+		}
+	}
+	timeout := DefaultStopTimeout
+	switch {
+	case o.Timeout != nil:
+		timeout = *o.Timeout
+	case c.Options.StopTimeout != nil:
+		timeout = time.Duration(*c.Options.StopTimeout) * time.Second
+	}
+	if timeout < 0 {
+		timeout = 100 * 365 * 24 * time.Hour // forever, without overflowing a deadline
 	}
 	if err := s.runc.Kill(ctx, c.ID, sig, false); err != nil {
 		if st, serr := s.Status(ctx, c.ID); serr == nil && !st.Running {
@@ -557,8 +610,8 @@ func (s *Store) waitExit(ctx context.Context, id string, d time.Duration) bool {
 }
 
 // Restart stops the container (as Stop) and starts it again, detached.
-func (s *Store) Restart(ctx context.Context, ref string, timeout time.Duration) error {
-	if err := s.Stop(ctx, ref, timeout); err != nil {
+func (s *Store) Restart(ctx context.Context, ref string, o StopOptions) error {
+	if err := s.Stop(ctx, ref, o); err != nil {
 		return err
 	}
 	c, err := s.Get(ref)

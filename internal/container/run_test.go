@@ -164,7 +164,7 @@ func TestDetachedLogsStopRemove(t *testing.T) {
 				t.Errorf("rm of a running container: %v, want a conflict", err)
 			}
 			start := time.Now()
-			if err := s.Stop(ctx, c.ID, 500*time.Millisecond); err != nil {
+			if err := s.Stop(ctx, c.ID, StopOptions{Timeout: ptrTo(500 * time.Millisecond)}); err != nil {
 				t.Fatal(err)
 			}
 			if tt.wantCode == 137 && time.Since(start) < 500*time.Millisecond {
@@ -340,7 +340,7 @@ func TestPublish(t *testing.T) {
 			t.Errorf("containers after a failed run: %v, want only %s", ids, c.ID)
 		}
 	})
-	if err := s.Stop(ctx, c.ID, time.Second); err != nil {
+	if err := s.Stop(ctx, c.ID, StopOptions{Timeout: ptrTo(time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -545,3 +545,5 @@ func TestRunFailureCleanup(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func ptrTo[T any](v T) *T { return &v }

@@ -41,6 +41,10 @@ type (
 	ExecOptions = container.ExecOptions
 	// LogsOptions are logs' flags.
 	LogsOptions = container.LogsOptions
+	// StopOptions are stop and restart's --signal and --timeout.
+	StopOptions = container.StopOptions
+	// Namespaces are run's --ipc, --pid and --uts.
+	Namespaces = runtime.Namespaces
 	// AttachOptions are the streams of an attached run.
 	AttachOptions = runtime.AttachOptions
 	// IO is the standard streams of an exec.
@@ -61,6 +65,12 @@ const (
 
 // ParseSignal reads a signal as docker does: "SIGTERM", "TERM" or "15".
 func ParseSignal(s string) (syscall.Signal, error) { return container.ParseSignal(s) }
+
+// ParseLabels reads --label-file files, then --label values (KEY=VALUE or
+// KEY), into a map.
+func ParseLabels(files, flags []string) (map[string]string, error) {
+	return container.ParseLabels(files, flags)
+}
 
 // ParseLogTime reads logs' --since and --until: RFC 3339 (or a prefix of
 // it), Unix seconds, or a duration before now.
@@ -95,14 +105,15 @@ func (e *Engine) StartContainer(ctx context.Context, ref string) error {
 	})
 }
 
-// StopContainer sends the stop signal, then SIGKILL after timeout.
-func (e *Engine) StopContainer(ctx context.Context, ref string, timeout time.Duration) error {
-	return e.withStore(func(s *container.Store) error { return s.Stop(ctx, ref, timeout) })
+// StopContainer sends the stop signal, then SIGKILL after the timeout
+// (container.Store.Stop says which).
+func (e *Engine) StopContainer(ctx context.Context, ref string, o StopOptions) error {
+	return e.withStore(func(s *container.Store) error { return s.Stop(ctx, ref, o) })
 }
 
 // RestartContainer stops the container and starts it again, detached.
-func (e *Engine) RestartContainer(ctx context.Context, ref string, timeout time.Duration) error {
-	return e.withStore(func(s *container.Store) error { return s.Restart(ctx, ref, timeout) })
+func (e *Engine) RestartContainer(ctx context.Context, ref string, o StopOptions) error {
+	return e.withStore(func(s *container.Store) error { return s.Restart(ctx, ref, o) })
 }
 
 // KillContainer sends sig to the container's processes.

@@ -396,6 +396,9 @@ type ContainerHostConfig struct {
 	// LogConfig is always docker's json-file, which Strata keeps; clients
 	// (docker-py's containers.run) read its Type.
 	LogConfig LogConfig `json:"LogConfig"`
+	IpcMode   string    `json:"IpcMode"`
+	PidMode   string    `json:"PidMode"`
+	UTSMode   string    `json:"UTSMode"`
 	SecurityHostConfig
 	HostConfigResources
 }
@@ -426,6 +429,7 @@ type ContainerConfig struct {
 	Entrypoint   []string            `json:"Entrypoint"`
 	Labels       map[string]string   `json:"Labels"`
 	StopSignal   string              `json:"StopSignal,omitempty"`
+	StopTimeout  *int                `json:"StopTimeout,omitempty"`
 	ExposedPorts map[string]struct{} `json:"ExposedPorts,omitempty"`
 }
 
@@ -521,6 +525,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 		HostConfig: ContainerHostConfig{
 			Binds: o.Binds, NetworkMode: o.Network.String(), PortBindings: ports,
 			AutoRemove: o.AutoRemove, ReadonlyRootfs: o.ReadOnly, Init: o.Init, LogConfig: LogConfig{Type: "json-file", Config: map[string]string{}},
+			IpcMode: o.Namespaces.IPCMode(), PidMode: o.Namespaces.PID, UTSMode: o.Namespaces.UTS,
 			SecurityHostConfig:  securityHostConfig(o.Security, o.SeccompUnconfined),
 			HostConfigResources: hostConfigResources(o.Resources),
 		},
@@ -529,7 +534,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 			Hostname: o.Hostname, User: cfg.User, Tty: o.Tty, OpenStdin: o.OpenStdin,
 			Env: cfg.Env, Cmd: cfg.Cmd, Image: d.ImageRef, WorkingDir: cfg.WorkingDir,
 			Entrypoint: cfg.Entrypoint, Labels: cfg.Labels, StopSignal: cfg.StopSignal,
-			ExposedPorts: cfg.ExposedPorts,
+			StopTimeout: o.StopTimeout, ExposedPorts: cfg.ExposedPorts,
 		},
 		NetworkSettings: e.netSettings(&d.Container, live),
 		Mounts:          mounts,

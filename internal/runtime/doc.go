@@ -39,7 +39,8 @@
 // and tty.go (running the container without and with a terminal),
 // status.go (the recorded status and Probe), local.go and standby.go (an
 // attached run as its own monitor), attach.go (the attach protocol),
-// network.go (network modes).
+// network.go (network modes), namespaces.go (--ipc, --pid and --uts: the
+// namespaces shared with the host).
 //
 // Ports are published by the monitor, on every network mode alike: it
 // listens on the host address (127.0.0.1 unless one is given: see

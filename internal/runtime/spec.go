@@ -75,6 +75,8 @@ type SpecOptions struct {
 	// Resources are the cgroup limits, rlimits and /dev/shm size
 	// (resources.go).
 	Resources Resources
+	// Namespaces are --ipc, --pid and --uts (namespaces.go).
+	Namespaces Namespaces
 }
 
 // Spec builds the OCI runtime spec for a container from opts: new pid,
@@ -160,6 +162,7 @@ func Spec(opts SpecOptions) (*specs.Spec, error) {
 	if err := opts.Security.apply(s, opts.Rootfs, opts.NoNewPrivileges); err != nil {
 		return nil, err
 	}
+	opts.Namespaces.apply(s)
 	if opts.Init {
 		if opts.InitPath == "" {
 			return nil, fmt.Errorf("--init: no init binary given: %w", errdefs.ErrInvalidArgument)
