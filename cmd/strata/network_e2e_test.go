@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/strata-project/strata/internal/testutil"
 )
@@ -53,12 +54,23 @@ func checkNetworkGone(t *testing.T, root string) {
 	if m := mountsUnder(root); len(m) > 0 {
 		t.Errorf("mounts (network namespaces) left under the root: %v", m)
 	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, _ := os.ReadFile(p)
-		if strings.HasPrefix(string(b), "pasta") && strings.Contains(string(b), root) {
-			t.Errorf("pasta of this root left: %s", strings.ReplaceAll(string(b), "\x00", " "))
+	// A network's pasta is told to end, not waited for: give it time.
+	var left []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		left = nil
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, p := range procs {
+			b, _ := os.ReadFile(p)
+			if strings.HasPrefix(string(b), "pasta") && strings.Contains(string(b), root) {
+				left = append(left, strings.ReplaceAll(string(b), "\x00", " "))
+			}
 		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, p := range left {
+		t.Errorf("pasta of this root left: %s", p)
 	}
 }
 

@@ -84,21 +84,20 @@ func (m *Manager) setUp(n *Network, ns string) error {
 	if err := os.WriteFile(filepath.Join(m.runDir(n.ID), "host-gateway"), []byte(hostGW.String()), 0o600); err != nil {
 		return err
 	}
-	if err := nft(ns, natRules(p, hostGW)); err != nil {
-		return err
-	}
 	nets, err := m.list()
 	if err != nil {
 		return err
 	}
+	// One nft run for the table and every other network's subnet: each
+	// run is an nsenter and an nft to start.
+	rules := natRules(p, hostGW)
 	for _, o := range nets {
 		if o.ID != n.ID {
-			if err := nft(ns, isolate(o)); err != nil {
-				return err
-			}
+			rules += isolate(o)
 		}
 	}
-	return nil
+	err = nft(ns, rules)
+	return err
 }
 
 // isolate keeps a network's containers from network o: its subnet is only

@@ -53,7 +53,7 @@ func (m *Manager) Connect(id string, r Request) error {
 	if err := writeJSON(m.sandboxPath(id), &sb); err != nil {
 		return err
 	}
-	return m.refreshFiles(sb.Endpoints)
+	return m.refreshFiles(id, sb.Endpoints)
 }
 
 // Disconnect removes network ref from the attached sandbox id.
@@ -84,7 +84,7 @@ func (m *Manager) Disconnect(id, ref string) error {
 		if err := writeJSON(m.sandboxPath(id), &sb); err != nil {
 			return err
 		}
-		err := m.refreshFiles(append(sb.Endpoints, e))
+		err := m.refreshFiles(id, append(sb.Endpoints, e))
 		if len(m.users(n.ID)) == 0 {
 			m.down(n)
 		}

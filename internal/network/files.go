@@ -223,22 +223,25 @@ func writeInPlace(path, data string) error {
 	return os.WriteFile(path, []byte(data), 0o644)
 }
 
-// refreshFiles rewrites the files of every sandbox on the networks of
-// eps, so names resolve to who is there now. The caller holds the lock.
-func (m *Manager) refreshFiles(eps []Endpoint) error {
-	ids := map[string]bool{}
-	for _, e := range eps {
-		ids[e.NetworkID] = true
-	}
+// refreshFiles rewrites the files of sandbox self (when attached) and of
+// every sandbox sharing a user-defined network of eps with it, so names
+// resolve to who is there now. Those on the default network alone list
+// no peers, so one joining or leaving changes nothing of theirs. The
+// caller holds the lock.
+func (m *Manager) refreshFiles(self string, eps []Endpoint) error {
 	all := m.sandboxes()
 	nets, _ := m.list()
 	user := map[string]bool{}
 	for _, n := range nets {
 		user[n.ID] = n.UserDefined()
 	}
+	ids := map[string]bool{}
+	for _, e := range eps {
+		ids[e.NetworkID] = user[e.NetworkID]
+	}
 	var firstErr error
 	for _, sb := range all {
-		touched := false
+		touched := sb.ID == self
 		for _, e := range sb.Endpoints {
 			touched = touched || ids[e.NetworkID]
 		}

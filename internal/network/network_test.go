@@ -204,6 +204,12 @@ func TestHundredSandboxesLeakNothing(t *testing.T) {
 	if len(seen) != 1 {
 		t.Errorf("addresses handed out: %v, want one reused", seen)
 	}
+	// A released sandbox's veth goes with its namespace, which the kernel
+	// destroys in the background: wait for it (the links must all go).
+	deadline := time.Now().Add(30 * time.Second)
+	for links() != before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if after := links(); after != before {
 		t.Errorf("links in the network's namespace: %d, was %d", after, before)
 	}
@@ -219,5 +225,25 @@ func TestHundredSandboxesLeakNothing(t *testing.T) {
 	ents, _ := os.ReadDir(filepath.Join(m.root, "sandboxes"))
 	if len(ents) != 0 {
 		t.Errorf("sandbox files left: %d", len(ents))
+	}
+}
+
+// A container started again at once gets its veth name back although the
+// kernel may still be destroying its last namespace (which holds the old
+// veth under that name).
+func TestReattachAtOnce(t *testing.T) {
+	requiresNet(t)
+	m := openManager(t)
+	if _, err := m.Create(CreateOptions{Name: "again", Subnet: "10.97.0.0/24", Internal: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		sb, err := m.Attach(AttachOptions{ID: "eeeeeeeeeeeeeeee05", Name: "again", Networks: []Request{{Network: "again"}}})
+		if err != nil {
+			t.Fatalf("attach %d: %v", i, err)
+		}
+		if err := m.Detach(sb.ID); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package network
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -138,7 +139,7 @@ func (m *Manager) Attach(o AttachOptions) (_ *Sandbox, err error) {
 			return nil, err
 		}
 	}
-	if err := m.refreshFiles(sb.Endpoints); err != nil {
+	if err := m.refreshFiles(o.ID, sb.Endpoints); err != nil {
 		return nil, err
 	}
 	return sb, nil
@@ -192,7 +193,16 @@ func (m *Manager) join(n *Network, sb *Sandbox, e *Endpoint) error {
 		PeerHardwareAddr: mac,
 		PeerNamespace:    netlink.NsFd(int(cns.Fd())),
 	}
-	if err := nh.LinkAdd(veth); err != nil {
+	err = nh.LinkAdd(veth)
+	if errors.Is(err, unix.EEXIST) {
+		// This container's veth from its last run, whose namespace the
+		// kernel has not finished destroying (see release).
+		if old, lerr := nh.LinkByName(e.HostVeth); lerr == nil {
+			_ = nh.LinkDel(old)
+		}
+		err = nh.LinkAdd(veth)
+	}
+	if err != nil {
 		return fmt.Errorf("add veth %s: %w", e.HostVeth, err)
 	}
 	host, err := nh.LinkByName(e.HostVeth)
@@ -338,12 +348,18 @@ func (m *Manager) release(id string) {
 		}
 		return
 	}
+	// The veths go with the sandbox's namespace: unpinned, and with no
+	// process left in it, the kernel destroys it (and both ends of every
+	// veth in it) in the background. Deleting each veth here would wait
+	// for an RCU grace period apiece, tens of ms on a busy machine, on
+	// the way out of every container; a name still taken when the same
+	// container starts again is handled by join.
 	for i := range sb.Endpoints {
-		m.dropEndpoint(&sb.Endpoints[i])
+		m.revokeHostGateway(&sb.Endpoints[i])
 	}
 	removeNS(sb.Netns)
 	_ = os.Remove(m.sandboxPath(id))
-	_ = m.refreshFiles(sb.Endpoints)
+	_ = m.refreshFiles(id, sb.Endpoints)
 	for _, e := range sb.Endpoints {
 		if len(m.users(e.NetworkID)) == 0 {
 			m.down(&Network{ID: e.NetworkID})
@@ -351,7 +367,8 @@ func (m *Manager) release(id string) {
 	}
 }
 
-// dropEndpoint deletes e's veth (both ends) and its host-gateway grant.
+// dropEndpoint deletes e's veth (both ends) and its host-gateway grant,
+// from a sandbox that stays (network disconnect, a failed connect).
 func (m *Manager) dropEndpoint(e *Endpoint) {
 	ns := m.netNS(e.NetworkID)
 	if !nsPinned(ns) {
@@ -363,7 +380,12 @@ func (m *Manager) dropEndpoint(e *Endpoint) {
 		}
 		h.Close()
 	}
-	if e.HostGateway && e.IP != "" {
+	m.revokeHostGateway(e)
+}
+
+// revokeHostGateway takes e's address out of its network's hostgw set.
+func (m *Manager) revokeHostGateway(e *Endpoint) {
+	if ns := m.netNS(e.NetworkID); e.HostGateway && e.IP != "" && nsPinned(ns) {
 		_ = nft(ns, fmt.Sprintf("delete element ip strata hostgw { %s }\n", e.IP))
 	}
 }
