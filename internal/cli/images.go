@@ -89,8 +89,12 @@ func runImages(c *CLI, cmd *cobra.Command, o imagesOptions, args []string) error
 		if !o.noTrunc {
 			id = shortHex(id, true)
 		}
+		dgst := "<none>" // never pulled or pushed, as docker's
+		if r.Digest != "" {
+			dgst = r.Digest.String()
+		}
 		rows = append(rows, imageRow{
-			Repository: r.Repository, Tag: r.Tag, ID: id, Digest: r.Digest.String(),
+			Repository: r.Repository, Tag: r.Tag, ID: id, Digest: dgst,
 			CreatedSince: since(r.Created), CreatedAt: r.Created.Format("2006-01-02 15:04:05 -0700 MST"),
 			Size: humanSize(r.Size),
 		})

@@ -84,14 +84,16 @@ func (s *Store) Diff(ctx context.Context, ref string) ([]archive.Change, error) 
 var runtimeParents = map[string]bool{"/etc": true}
 
 // dropRuntimeDirs drops "C DIR" for a directory that holds runc's mount
-// points and nothing else that changed, with the image's mode and owner:
-// runc's files made it change, not the container. Docker keeps these
+// points and nothing else that changed, with the image's mode and owner,
+// and "A DIR" for one runc made (the image has no /etc) and the container
+// left as runc made it: runc's files made it change, not the container.
+// Docker keeps these
 // mount points in an init layer under the container's, so its diff of a
 // container that touched nothing is empty; so is Strata's.
 func dropRuntimeDirs(changes []archive.Change, upper string, lower func(string) string) []archive.Change {
 	out := changes[:0]
 	for i, c := range changes {
-		if c.Kind == 'C' && runtimeParents[c.Path] && !changedBelow(changes, i) && sameDir(filepath.Join(upper, c.Path), lower(c.Path)) {
+		if (c.Kind == 'C' || c.Kind == 'A') && runtimeParents[c.Path] && !changedBelow(changes, i) && sameDir(filepath.Join(upper, c.Path), lower(c.Path)) {
 			continue
 		}
 		out = append(out, c)
@@ -111,24 +113,33 @@ func changedBelow(changes []archive.Change, i int) bool {
 	return false
 }
 
+// runcDirMode is the mode and owner (root) runc gives a directory it
+// makes for a mount point the image lacks.
+const runcDirMode = 0o755
+
 // sameDir reports whether a and b are directories of the same mode and
-// owner.
+// owner; with b "" (the image has no such directory), whether a is as
+// runc makes one.
 func sameDir(a, b string) bool {
-	if b == "" {
+	var sa, sb unix.Stat_t
+	if unix.Lstat(a, &sa) != nil {
 		return false
 	}
-	var sa, sb unix.Stat_t
-	if unix.Lstat(a, &sa) != nil || unix.Lstat(b, &sb) != nil {
+	if b == "" {
+		return sa.Mode == unix.S_IFDIR|runcDirMode && sa.Uid == 0 && sa.Gid == 0
+	}
+	if unix.Lstat(b, &sb) != nil {
 		return false
 	}
 	return sa.Mode&unix.S_IFMT == unix.S_IFDIR && sa.Mode == sb.Mode && sa.Uid == sb.Uid && sa.Gid == sb.Gid
 }
 
 // sameAsImage reports whether the directory header hdr has the mode and
-// owner of the image's directory at path.
+// owner of the image's directory at path; with path "" (the image has
+// none), whether it is as runc makes one.
 func sameAsImage(hdr *tar.Header, path string) bool {
 	if path == "" {
-		return false
+		return hdr.Mode&0o7777 == runcDirMode && hdr.Uid == 0 && hdr.Gid == 0
 	}
 	var st unix.Stat_t
 	if unix.Lstat(path, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {

@@ -21,7 +21,7 @@ type ImageSummary struct {
 	Repository string
 	Tag        string
 	ID         digest.Digest // config digest
-	Digest     digest.Digest // manifest (or index) digest
+	Digest     digest.Digest // the digest its repository holds it under ("" unless pulled or pushed)
 	Created    time.Time
 	Size       int64 // uncompressed bytes of every layer
 }
@@ -48,7 +48,13 @@ func (e *Engine) ListImages(ctx context.Context) ([]ImageSummary, error) {
 			if !strings.HasPrefix(n, untaggedPrefix) {
 				repo, tag = images.SplitRepoTag(n)
 			}
-			out = append(out, ImageSummary{Repository: repo, Tag: tag, ID: img.ID(), Digest: img.Target.Digest, Created: created, Size: size})
+			var dgst digest.Digest
+			for _, rd := range img.RepoDigests {
+				if r, d, _ := strings.Cut(rd, "@"); r == repo {
+					dgst = digest.Digest(d)
+				}
+			}
+			out = append(out, ImageSummary{Repository: repo, Tag: tag, ID: img.ID(), Digest: dgst, Created: created, Size: size})
 		}
 	}
 	return out, nil

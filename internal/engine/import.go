@@ -242,5 +242,23 @@ func putName(tx *metadata.Tx, name string, target ocispec.Descriptor) error {
 	if !strings.HasPrefix(name, untaggedPrefix) {
 		_ = tx.DeleteImage(untaggedPrefix + target.Digest.String())
 	}
-	return tx.PutImage(metadata.Image{Name: name, Target: target})
+	rec := metadata.Image{Name: name, Target: target}
+	if old != nil && old.Target.Digest == target.Digest {
+		rec.RepoDigest = old.RepoDigest // tagged again where it was: still distributed
+	}
+	return tx.PutImage(rec)
+}
+
+// recordRepoDigest notes that the registry repository of name holds the
+// image name points at, target, under dgst (it was pulled from there or
+// pushed there): docker's RepoDigests. A name moved meanwhile is left.
+func (e *Engine) recordRepoDigest(ctx context.Context, name string, target, dgst digest.Digest) error {
+	return e.DB.Update(ctx, func(tx *metadata.Tx) error {
+		rec, err := tx.Image(name)
+		if err != nil || rec.Target.Digest != target || rec.RepoDigest == dgst {
+			return nil
+		}
+		rec.RepoDigest = dgst
+		return tx.PutImage(rec)
+	})
 }

@@ -95,9 +95,8 @@ func (e *Engine) InspectImage(ctx context.Context, ref string) (ImageInspect, er
 			continue
 		}
 		out.RepoTags = append(out.RepoTags, images.Familiar(n))
-		repo, _ := images.SplitRepoTag(n)
-		out.RepoDigests = append(out.RepoDigests, repo+"@"+img.Target.Digest.String())
 	}
+	out.RepoDigests = append(out.RepoDigests, img.RepoDigests...)
 	if !img.Updated.IsZero() {
 		out.Metadata.LastTagTime = img.Updated.Format(time.RFC3339Nano)
 	}

@@ -178,6 +178,9 @@ func (e *Engine) pullOne(ctx context.Context, client *remote.Client, named refer
 	if err := e.nameImage(ctx, name, target); err != nil {
 		return "", err
 	}
+	if err := e.recordRepoDigest(ctx, name, target.Digest, top.Digest); err != nil {
+		return "", err
+	}
 	rep.Message("Digest: %s", top.Digest)
 	if upToDate {
 		rep.Message("Status: Image is up to date for %s", reference.FamiliarString(named))

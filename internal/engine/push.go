@@ -175,6 +175,9 @@ func (e *Engine) pushOne(ctx context.Context, client *remote.Client, named refer
 	// Every blob is in the repository now; drop upload sessions earlier
 	// cut pushes left for them (whichever way each got there this time).
 	repo.ForgetUploads(ctx, append(append(slices.Clone(layers), pushed...), img.ConfigDesc)...)
+	if err := e.recordRepoDigest(ctx, named.String(), img.Target.Digest, desc.Digest); err != nil {
+		return ocispec.Descriptor{}, err
+	}
 	rep.Message("%s: digest: %s size: %d", tag, desc.Digest, desc.Size)
 	return desc, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -34,6 +35,10 @@ type Image struct {
 	Config       ocispec.Image
 	ConfigDesc   ocispec.Descriptor
 	Updated      time.Time
+	// RepoDigests are the names' repositories in registries that hold
+	// this image (pulled from or pushed to), as repo@digest, sorted:
+	// docker's RepoDigests, empty for an image never distributed.
+	RepoDigests []string
 }
 
 // ID is the image ID: its config digest.
@@ -110,18 +115,14 @@ func (s *Store) List(ctx context.Context) ([]Image, error) {
 	var order []digest.Digest
 	for _, r := range recs {
 		if img, ok := byTarget[r.Target.Digest]; ok {
-			img.Names = append(img.Names, r.Name)
-			if r.UpdatedAt.After(img.Updated) {
-				img.Updated = r.UpdatedAt
-			}
+			img.addName(r)
 			continue
 		}
 		img, err := s.Load(ctx, r.Target)
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", Familiar(r.Name), err)
 		}
-		img.Names = []string{r.Name}
-		img.Updated = r.UpdatedAt
+		img.addName(r)
 		byTarget[r.Target.Digest] = &img
 		order = append(order, r.Target.Digest)
 	}
@@ -217,14 +218,27 @@ func (s *Store) withNames(ctx context.Context, target ocispec.Descriptor, recs [
 	}
 	for _, r := range recs {
 		if r.Target.Digest == target.Digest {
-			img.Names = append(img.Names, r.Name)
-			if r.UpdatedAt.After(img.Updated) {
-				img.Updated = r.UpdatedAt
-			}
+			img.addName(r)
 		}
 	}
 	sort.Strings(img.Names)
 	return img, nil
+}
+
+// addName adds the name record r (which points at img) to img: its name,
+// its time, and its repository digest if it was distributed.
+func (img *Image) addName(r metadata.Image) {
+	img.Names = append(img.Names, r.Name)
+	if r.UpdatedAt.After(img.Updated) {
+		img.Updated = r.UpdatedAt
+	}
+	if r.RepoDigest != "" {
+		repo, _ := SplitRepoTag(r.Name)
+		if rd := repo + "@" + r.RepoDigest.String(); !slices.Contains(img.RepoDigests, rd) {
+			img.RepoDigests = append(img.RepoDigests, rd)
+			sort.Strings(img.RepoDigests)
+		}
+	}
 }
 
 // IsNotFound is a convenience for callers choosing docker's exit codes.

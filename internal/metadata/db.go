@@ -163,6 +163,10 @@ type Image struct {
 	Target    ocispec.Descriptor `json:"target"`
 	CreatedAt time.Time          `json:"createdAt"`
 	UpdatedAt time.Time          `json:"updatedAt"`
+	// RepoDigest is the manifest digest under which the name's repository
+	// in a registry holds Target, once it was pulled from or pushed to
+	// there (docker's RepoDigests); empty for a name never distributed.
+	RepoDigest digest.Digest `json:"repoDigest,omitempty"`
 }
 
 // Layer is what Strata knows about one layer, by diffID.
