@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/strata-project/strata/internal/runtime"
 )
 
 // Config is the OCI image config plus the fields docker keeps beside it
@@ -20,15 +21,9 @@ type Config struct {
 	Shell       []string     `json:"Shell,omitempty"`
 }
 
-// Healthcheck is docker's HEALTHCHECK config; durations in nanoseconds.
-type Healthcheck struct {
-	Test          []string      `json:"Test,omitempty"`
-	Interval      time.Duration `json:"Interval,omitempty"`
-	Timeout       time.Duration `json:"Timeout,omitempty"`
-	StartPeriod   time.Duration `json:"StartPeriod,omitempty"`
-	StartInterval time.Duration `json:"StartInterval,omitempty"`
-	Retries       int           `json:"Retries,omitempty"`
-}
+// Healthcheck is docker's HEALTHCHECK config, the one the container
+// monitor probes (runtime.Healthcheck).
+type Healthcheck = runtime.Healthcheck
 
 // Image is an image config as the builder writes it. Its Config field
 // replaces the embedded ocispec.Image's in JSON (the shallower field wins).

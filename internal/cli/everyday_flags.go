@@ -22,6 +22,7 @@ type everydayFlags struct {
 	expose      []string
 	ipc, pid    string
 	uts         string
+	health      healthFlags
 }
 
 func addEverydayFlags(fs *pflag.FlagSet, f *everydayFlags) {
@@ -34,6 +35,7 @@ func addEverydayFlags(fs *pflag.FlagSet, f *everydayFlags) {
 	fs.StringVar(&f.ipc, "ipc", "", "IPC namespace: private (default), shareable, none or host")
 	fs.StringVar(&f.pid, "pid", "", "PID namespace: host to share the host's")
 	fs.StringVar(&f.uts, "uts", "", "UTS namespace: host to share the host's hostname")
+	addHealthFlags(fs, &f.health)
 }
 
 func (f *everydayFlags) apply(fs *pflag.FlagSet, o *engine.CreateOptions) error {
@@ -49,6 +51,9 @@ func (f *everydayFlags) apply(fs *pflag.FlagSet, o *engine.CreateOptions) error 
 	}
 	o.Expose = f.expose
 	o.Namespaces = engine.Namespaces{IPC: f.ipc, PID: f.pid, UTS: f.uts}
+	if o.Healthcheck, err = f.health.healthcheck(fs); err != nil {
+		return err
+	}
 	if f.cidfile != "" {
 		// Refused before anything is made, as docker does.
 		if _, err := os.Lstat(f.cidfile); err == nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -42,7 +43,8 @@ right even after the monitor or the CLI was killed. -s adds the size of each
 container's own writable layer. --format takes json or a Go template over
 .ID, .Image, .Command, .CreatedAt, .RunningFor, .Status, .State, .Ports,
 .Names, .Size and .ExitCode. -f filters by id (prefix), name (substring),
-status, ancestor (the image as given to run) and exited (the exit code);
+status, ancestor (the image as given to run), exited (the exit code), label
+(KEY or KEY=VALUE) and health (starting, healthy, unhealthy or none);
 several values of one key match either, different keys must all match.`,
 		Example: `  strata ps
   strata ps -a -s
@@ -117,7 +119,7 @@ several values of one key match either, different keys must all match.`,
 	cmd.Flags().BoolVarP(&size, "size", "s", false, "display the size of each container's writable layer")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
 	cmd.Flags().StringVar(&format, "format", "", "format output: json or a Go template")
-	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter: id=, name=, status=created|running|paused|exited, ancestor=IMAGE, exited=CODE")
+	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter: id=, name=, status=created|running|paused|exited, ancestor=IMAGE, exited=CODE, label=KEY[=VALUE], health=starting|healthy|unhealthy|none")
 	cmd.Flags().IntVarP(&last, "last", "n", 0, "show the n last created containers (any state)")
 	cmd.Flags().BoolVarP(&latest, "latest", "l", false, "show the latest created container (any state)")
 	return cmd
@@ -132,11 +134,14 @@ func psFilter(filters []string) (func(engine.ContainerSummary) bool, error) {
 		switch {
 		case !ok:
 			return nil, fmt.Errorf("filter %q: want KEY=VALUE: %w", f, errdefs.ErrInvalidArgument)
-		case k != "id" && k != "name" && k != "status" && k != "ancestor" && k != "exited":
-			return nil, fmt.Errorf("filter %q: unknown key %s (want id, name, status, ancestor or exited): %w", f, k, errdefs.ErrInvalidArgument)
+		case !slices.Contains([]string{"id", "name", "status", "ancestor", "exited", "label", "health"}, k):
+			return nil, fmt.Errorf("invalid filter '%s' (want id, name, status, ancestor, exited, label or health): %w", k, errdefs.ErrInvalidArgument)
 		}
 		if k == "status" && !validStatus(v) {
 			return nil, fmt.Errorf("invalid filter 'status=%s' (want created, restarting, running, removing, paused, exited or dead): %w", v, errdefs.ErrInvalidArgument)
+		}
+		if k == "health" && !slices.Contains([]string{"starting", "healthy", "unhealthy", "none"}, v) {
+			return nil, fmt.Errorf("invalid filter 'health=%s' (want starting, healthy, unhealthy or none): %w", v, errdefs.ErrInvalidArgument)
 		}
 		byKey[k] = append(byKey[k], v)
 	}
@@ -152,6 +157,10 @@ func psFilter(filters []string) (func(engine.ContainerSummary) bool, error) {
 			return r.Image == v || strings.TrimSuffix(r.Image, ":latest") == strings.TrimSuffix(v, ":latest")
 		case "exited":
 			return r.State == engine.StatusExited && fmt.Sprint(r.ExitCode) == v
+		case "label":
+			return matchLabel(r.Labels, v)
+		case "health":
+			return r.Health == v || v == "none" && r.Health == ""
 		}
 		return false
 	}
@@ -167,6 +176,14 @@ func psFilter(filters []string) (func(engine.ContainerSummary) bool, error) {
 		}
 		return true
 	}, nil
+}
+
+// matchLabel is docker's label filter: KEY (the label is set) or
+// KEY=VALUE.
+func matchLabel(labels map[string]string, filter string) bool {
+	k, v, withValue := strings.Cut(filter, "=")
+	got, ok := labels[k]
+	return ok && (!withValue || got == v)
 }
 
 // validStatus reports whether v is one of docker's container states, the

@@ -6,10 +6,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/runtime"
 )
 
 // mergeConfig is the container's config as docker keeps it: the image's,
@@ -23,6 +25,9 @@ func mergeConfig(opts CreateOptions) (ocispec.ImageConfig, error) {
 			return cfg, fmt.Errorf("invalid --stop-signal %q: want a signal name (SIGTERM, TERM) or number: %w", opts.StopSignal, errdefs.ErrInvalidArgument)
 		}
 		cfg.StopSignal = opts.StopSignal
+	}
+	if err := checkHealthcheck(opts.Healthcheck); err != nil {
+		return cfg, err
 	}
 	if opts.StopTimeout != nil && *opts.StopTimeout < -1 {
 		return cfg, fmt.Errorf("invalid --stop-timeout %d: want seconds, or -1 to wait forever: %w", *opts.StopTimeout, errdefs.ErrInvalidArgument)
@@ -127,4 +132,32 @@ func ParseLabels(files, flags []string) (map[string]string, error) {
 		return nil, nil
 	}
 	return out, nil
+}
+
+// checkHealthcheck refuses what docker's daemon refuses: a negative or
+// sub-millisecond duration, negative retries, a test that is not NONE,
+// CMD or CMD-SHELL.
+func checkHealthcheck(h *runtime.Healthcheck) error {
+	if h == nil {
+		return nil
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--health-interval", h.Interval}, {"--health-timeout", h.Timeout}, {"--health-start-period", h.StartPeriod}, {"--health-start-interval", h.StartInterval}} {
+		if d.v < 0 || d.v > 0 && d.v < time.Millisecond {
+			return fmt.Errorf("invalid %s %v: want 0 (the default) or at least 1ms: %w", d.flag, d.v, errdefs.ErrInvalidArgument)
+		}
+	}
+	if h.Retries < 0 {
+		return fmt.Errorf("invalid --health-retries %d: want 0 (the default, 3) or more: %w", h.Retries, errdefs.ErrInvalidArgument)
+	}
+	if len(h.Test) > 0 {
+		switch h.Test[0] {
+		case "NONE", "CMD", "CMD-SHELL":
+		default:
+			return fmt.Errorf("invalid healthcheck test %q: want NONE, CMD or CMD-SHELL first: %w", h.Test, errdefs.ErrInvalidArgument)
+		}
+	}
+	return nil
 }

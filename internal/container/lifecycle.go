@@ -77,6 +77,9 @@ type CreateOptions struct {
 	StopTimeout *int `json:"stopTimeout,omitempty"`
 	// Namespaces are --ipc, --pid and --uts.
 	Namespaces runtime.Namespaces `json:"namespaces,omitempty"`
+	// Healthcheck is the image's HEALTHCHECK with the --health-* flags
+	// merged over it (runtime.MergeHealthcheck), probed by the monitor.
+	Healthcheck *runtime.Healthcheck `json:"healthcheck,omitempty"`
 }
 
 // Create makes a container: a record, a name, a snapshot key
@@ -313,7 +316,7 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 		ID: c.ID, Bundle: filepath.Join(dir, "bundle"), Runc: *s.runc,
 		LogPath: s.logPath(c.ID), Tty: o.Tty, OpenStdin: o.OpenStdin, Attach: opts.Attach,
 		Ports: c.Ports, HostNetwork: o.Network.Host(), Rootfs: rootfs,
-		NoSync: o.AutoRemove,
+		NoSync: o.AutoRemove, Healthcheck: o.Healthcheck,
 	}
 	if netns != "" {
 		cfg.NetworkRoot = s.net.Root()

@@ -25,6 +25,11 @@ type Summary struct {
 	Ports    []runtime.PortMapping
 	// SizeRw is the size of the container's own layer (with Size).
 	SizeRw int64
+	// Health is a running container's health status (starting, healthy,
+	// unhealthy), "" without a healthcheck.
+	Health string
+	// Labels are the container's (the image's and create's).
+	Labels map[string]string
 }
 
 // ListOptions are ps's -a and -s.
@@ -42,6 +47,8 @@ type Details struct {
 	// Dir is the container's directory, LogPath its log.
 	Dir     string
 	LogPath string
+	// Health is what the monitor's healthcheck found, nil without one.
+	Health *runtime.Health
 }
 
 // Inspect returns a container's record and state.
@@ -54,7 +61,11 @@ func (s *Store) Inspect(ctx context.Context, ref string) (*Details, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Details{Container: *c, State: *st, Status: stateOf(st, st.Running && s.paused(c.ID)), Dir: s.dir(c.ID), LogPath: s.logPath(c.ID)}, nil
+	d := &Details{Container: *c, State: *st, Status: stateOf(st, st.Running && s.paused(c.ID)), Dir: s.dir(c.ID), LogPath: s.logPath(c.ID)}
+	if c.Options.Healthcheck.Enabled() {
+		d.Health = runtime.ReadHealth(d.Dir)
+	}
+	return d, nil
 }
 
 // List returns the running containers (all with opts.All), newest first.
@@ -83,7 +94,7 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]Summary, error) {
 		sum := Summary{
 			ID: c.ID, Name: c.Name, Image: c.ImageRef, Created: c.Created,
 			Command:  quoteCommand(append([]string{c.Path}, c.Args...)),
-			ExitCode: st.ExitCode,
+			ExitCode: st.ExitCode, Labels: c.Config.Labels,
 		}
 		sum.State = stateOf(st, st.Running && s.paused(id))
 		switch sum.State {
@@ -91,6 +102,13 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]Summary, error) {
 			sum.Status = "Up " + HumanDuration(now.Sub(st.StartedAt))
 			if sum.State == StatePaused {
 				sum.Status += " (Paused)"
+			} else if h := s.health(c); h != "" {
+				// docker's: "Up 3 seconds (health: starting)", "(healthy)".
+				sum.Health = h
+				if h == runtime.HealthStarting {
+					h = "health: " + h
+				}
+				sum.Status += " (" + h + ")"
 			}
 			sum.Ports = st.Ports
 		case StateExited:
@@ -111,6 +129,18 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]Summary, error) {
 	}
 	sortByCreated(out)
 	return out, nil
+}
+
+// health is a running container's health status, "" without a
+// healthcheck.
+func (s *Store) health(c *Container) string {
+	if !c.Options.Healthcheck.Enabled() {
+		return ""
+	}
+	if h := runtime.ReadHealth(s.dir(c.ID)); h != nil {
+		return h.Status
+	}
+	return runtime.HealthStarting
 }
 
 func sortByCreated(s []Summary) {

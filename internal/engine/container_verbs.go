@@ -45,6 +45,8 @@ type (
 	StopOptions = container.StopOptions
 	// Namespaces are run's --ipc, --pid and --uts.
 	Namespaces = runtime.Namespaces
+	// Healthcheck is docker's HEALTHCHECK config (run's --health-*).
+	Healthcheck = runtime.Healthcheck
 	// AttachOptions are the streams of an attached run.
 	AttachOptions = runtime.AttachOptions
 	// IO is the standard streams of an exec.

@@ -80,6 +80,17 @@ func (e *Engine) ContainerImage(ctx context.Context, ref string, opts *container
 	}
 	opts.ImageRef, opts.ImageID, opts.ChainID = ref, img.ID().String(), img.ChainID().String()
 	opts.Config = img.Config.Config
+	// The image's HEALTHCHECK, which ocispec.ImageConfig drops, under
+	// run's --health-* flags.
+	raw, err := e.Content.ReadAll(ctx, img.ConfigDesc, manifest.MaxSize)
+	if err != nil {
+		return fmt.Errorf("image %s: read config: %w", ref, err)
+	}
+	full, err := build.DecodeImage(raw)
+	if err != nil {
+		return fmt.Errorf("image %s: %w", ref, err)
+	}
+	opts.Healthcheck = runtime.MergeHealthcheck(opts.Healthcheck, full.Config.Healthcheck)
 	return nil
 }
 
@@ -382,6 +393,8 @@ type ContainerState struct {
 	Error      string `json:"Error"`
 	StartedAt  string `json:"StartedAt"`
 	FinishedAt string `json:"FinishedAt"`
+	// Health is there when the container has a healthcheck.
+	Health *runtime.Health `json:"Health,omitempty"`
 }
 
 // ContainerHostConfig is inspect's HostConfig (the run flags that are not
@@ -418,19 +431,20 @@ type PortBinding struct {
 // ContainerConfig is inspect's Config: the image config as the container
 // runs it.
 type ContainerConfig struct {
-	Hostname     string              `json:"Hostname"`
-	User         string              `json:"User"`
-	Tty          bool                `json:"Tty"`
-	OpenStdin    bool                `json:"OpenStdin"`
-	Env          []string            `json:"Env"`
-	Cmd          []string            `json:"Cmd"`
-	Image        string              `json:"Image"`
-	WorkingDir   string              `json:"WorkingDir"`
-	Entrypoint   []string            `json:"Entrypoint"`
-	Labels       map[string]string   `json:"Labels"`
-	StopSignal   string              `json:"StopSignal,omitempty"`
-	StopTimeout  *int                `json:"StopTimeout,omitempty"`
-	ExposedPorts map[string]struct{} `json:"ExposedPorts,omitempty"`
+	Hostname     string               `json:"Hostname"`
+	User         string               `json:"User"`
+	Tty          bool                 `json:"Tty"`
+	OpenStdin    bool                 `json:"OpenStdin"`
+	Env          []string             `json:"Env"`
+	Cmd          []string             `json:"Cmd"`
+	Image        string               `json:"Image"`
+	WorkingDir   string               `json:"WorkingDir"`
+	Entrypoint   []string             `json:"Entrypoint"`
+	Labels       map[string]string    `json:"Labels"`
+	StopSignal   string               `json:"StopSignal,omitempty"`
+	StopTimeout  *int                 `json:"StopTimeout,omitempty"`
+	Healthcheck  *runtime.Healthcheck `json:"Healthcheck,omitempty"`
+	ExposedPorts map[string]struct{}  `json:"ExposedPorts,omitempty"`
 }
 
 // ContainerNetSettings is inspect's NetworkSettings, in docker's shape.
@@ -514,6 +528,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 		State: ContainerState{
 			Status: string(status), Running: st.Running, Paused: status == container.StatePaused, Pid: st.Pid,
 			ExitCode: st.ExitCode, OOMKilled: st.OOMKilled, Error: st.Error, StartedAt: ts(st.StartedAt), FinishedAt: ts(st.FinishedAt),
+			Health: d.Health,
 		},
 		Image:          d.ImageID,
 		ResolvConfPath: filepath.Join(d.Dir, "resolv.conf"),
@@ -534,7 +549,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 			Hostname: o.Hostname, User: cfg.User, Tty: o.Tty, OpenStdin: o.OpenStdin,
 			Env: cfg.Env, Cmd: cfg.Cmd, Image: d.ImageRef, WorkingDir: cfg.WorkingDir,
 			Entrypoint: cfg.Entrypoint, Labels: cfg.Labels, StopSignal: cfg.StopSignal,
-			StopTimeout: o.StopTimeout, ExposedPorts: cfg.ExposedPorts,
+			StopTimeout: o.StopTimeout, ExposedPorts: cfg.ExposedPorts, Healthcheck: o.Healthcheck,
 		},
 		NetworkSettings: e.netSettings(&d.Container, live),
 		Mounts:          mounts,

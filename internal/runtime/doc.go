@@ -40,7 +40,8 @@
 // status.go (the recorded status and Probe), local.go and standby.go (an
 // attached run as its own monitor), attach.go (the attach protocol),
 // network.go (network modes), namespaces.go (--ipc, --pid and --uts: the
-// namespaces shared with the host).
+// namespaces shared with the host), health.go (the healthcheck the monitor
+// probes by runc exec while the container runs, kept in health.json).
 //
 // Ports are published by the monitor, on every network mode alike: it
 // listens on the host address (127.0.0.1 unless one is given: see
@@ -62,6 +63,7 @@
 //	<dir>/
 //	├── monitor.json     MonitorConfig (StartMonitor)
 //	├── state.json       Status (the monitor; temp file + rename)
+//	├── health.json      Health, with a healthcheck (the monitor)
 //	├── attach.sock      the monitor's attach socket while it runs
 //	├── console.sock     runc's --console-socket, during create with a tty
 //	├── init.pid         runc's --pid-file

@@ -68,6 +68,9 @@ type MonitorConfig struct {
 	// OOMWatch is the container's cgroupsPath, to watch for the OOMs its
 	// memory limit causes (oom.go); "" when it has none.
 	OOMWatch string `json:"oomWatch,omitempty"`
+	// Healthcheck, when enabled, is probed while the container runs
+	// (health.go).
+	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
 }
 
 // startReport is what the monitor tells StartMonitor once the container is
@@ -292,6 +295,7 @@ func (m *monitor) run() error {
 	errLine := &lineWriter{log: lw, stream: "stderr"}
 	m.oom = watchOOM(m.cfg.OOMWatch)
 	defer m.oom.Stop()
+	defer m.startHealth()()
 	if m.cfg.Tty {
 		return m.runTTY(hub, proxies, ports, outLine, errLine)
 	}
