@@ -16,17 +16,26 @@ import (
 // ConfigFile is the engine-wide configuration, a JSON file in the root
 // whose keys are those of docker's daemon.json for the same settings:
 //
-//	{"no-new-privileges": true}
+//	{"no-new-privileges": true, "dedupe": false}
 //
-// A missing file is the defaults (docker's). Environment variables
-// override it: STRATA_NO_NEW_PRIVILEGES=true|false.
+// A missing file is the defaults (docker's, and dedupe on). Environment
+// variables override it: STRATA_NO_NEW_PRIVILEGES=true|false,
+// STRATA_DEDUPE=1|0.
 const ConfigFile = "config.json"
 
 // NoNewPrivilegesEnv overrides Config.NoNewPrivileges.
 const NoNewPrivilegesEnv = "STRATA_NO_NEW_PRIVILEGES"
 
+// DedupeEnv overrides Config.Dedupe.
+const DedupeEnv = "STRATA_DEDUPE"
+
 // Config is the engine-wide configuration.
 type Config struct {
+	// Dedupe, unless false, stores each regular file of the committed
+	// snapshots once, hard-linked from a content-addressed pool
+	// (snapshot/filepool), on the overlay driver. Off, new snapshots keep
+	// their own copies; what is pooled stays so until removed.
+	Dedupe *bool `json:"dedupe,omitempty"`
 	// NoNewPrivileges turns no-new-privileges on for every container
 	// whose --security-opt does not say otherwise (docker's
 	// --no-new-privileges daemon option). Off by default, as docker's:
@@ -57,8 +66,18 @@ func loadConfig(root string) (Config, error) {
 		}
 		c.NoNewPrivileges = nnp
 	}
+	if v, ok := os.LookupEnv(DedupeEnv); ok && v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return c, fmt.Errorf("%s=%q: want 1 or 0 (true or false): %w", DedupeEnv, v, errdefs.ErrInvalidArgument)
+		}
+		c.Dedupe = &on
+	}
 	return c, nil
 }
+
+// DedupeOn says whether new snapshots are deduped (the default).
+func (c Config) DedupeOn() bool { return c.Dedupe == nil || *c.Dedupe }
 
 // Config is the engine-wide configuration in force.
 func (e *Engine) Config() Config { return e.cfg }

@@ -24,6 +24,7 @@ import (
 	"github.com/strata-project/strata/internal/mount"
 	"github.com/strata-project/strata/internal/proc"
 	"github.com/strata-project/strata/internal/snapshot"
+	"github.com/strata-project/strata/internal/snapshot/filepool"
 	"github.com/strata-project/strata/internal/snapshot/native"
 	"github.com/strata-project/strata/internal/snapshot/overlay"
 )
@@ -48,6 +49,10 @@ type Engine struct {
 	DB      *metadata.DB
 	Images  *images.Store
 	Snap    snapshot.Snapshotter
+	// pool is the file pool (<root>/files) of the overlay driver, open
+	// whether or not new snapshots are deduped, so gc, fsck and export
+	// know the files already pooled; nil on the native driver.
+	pool *filepool.Pool
 
 	// containers is the container store, opened on first use
 	// (Containers): every front end of this engine sees the same one.
@@ -138,7 +143,11 @@ func (e *Engine) openSnapshotter(ctx context.Context, want string) error {
 				return fmt.Errorf("storage driver overlay cannot mount here (%v); use --storage-driver native", err)
 			}
 		}
-		sn, err = overlay.New(dir)
+		var o *overlay.Snapshotter
+		if o, err = overlay.New(dir); err == nil {
+			err = e.openPool(o)
+		}
+		sn = o
 	case "native":
 		sn, err = native.New(dir)
 	default:
@@ -151,6 +160,24 @@ func (e *Engine) openSnapshotter(ctx context.Context, want string) error {
 		_ = os.WriteFile(rec, []byte(want+"\n"), 0o644)
 	}
 	e.Snap, e.driver = sn, want
+	return nil
+}
+
+// openPool opens the file pool beside the overlay snapshots, finishes what
+// a killed dedupe left, and has o dedupe each commit unless the store's
+// config turns it off.
+func (e *Engine) openPool(o *overlay.Snapshotter) error {
+	p, err := filepool.Open(filepath.Join(e.root, "files"))
+	if err != nil {
+		return err
+	}
+	if _, err := p.Recover(); err != nil {
+		return err
+	}
+	e.pool = p
+	if e.cfg.DedupeOn() {
+		o.Pool = p
+	}
 	return nil
 }
 

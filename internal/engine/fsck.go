@@ -107,6 +107,14 @@ func (e *Engine) Fsck(ctx context.Context) (FsckReport, error) {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("snapshot %s: left half-unpacked by process %d, which is gone (gc removes it)", name, pid))
 		}
 	}
+	if e.pool != nil {
+		probs, notes, err := e.pool.Check(ctx)
+		if err != nil {
+			return rep, err
+		}
+		rep.Problems = append(rep.Problems, probs...)
+		rep.Notes = append(rep.Notes, notes...)
+	}
 	if ings, err := e.Content.Ingests(ctx); err == nil && len(ings) > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%d unfinished ingest(s) (resumable downloads or writes cut short; gc removes abandoned ones)", len(ings)))
 	}

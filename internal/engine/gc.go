@@ -27,10 +27,14 @@ type GCReport struct {
 	// PushSessions is the upload sessions of cut pushes, older than a
 	// day, removed.
 	PushSessions int
+	// PoolFiles and PoolBytes are the file pool entries no snapshot links
+	// to any more, removed after the snapshots.
+	PoolFiles int
+	PoolBytes int64
 }
 
 // Reclaimed is the bytes freed.
-func (r GCReport) Reclaimed() int64 { return r.BlobBytes + r.SnapshotBytes }
+func (r GCReport) Reclaimed() int64 { return r.BlobBytes + r.SnapshotBytes + r.PoolBytes }
 
 // staleIngest is how long a resumable ingest (a pull cut short) is kept.
 const staleIngest = 24 * time.Hour
@@ -64,6 +68,15 @@ func (e *Engine) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 	rep.Report = r
 	if err != nil {
 		return rep, err
+	}
+	if e.pool != nil {
+		// After the snapshots: their removal is what drops an entry's
+		// link count to the pool's own.
+		pr, err := e.pool.Prune(ctx, opts.DryRun)
+		rep.PoolFiles, rep.PoolBytes = pr.Files, pr.Bytes
+		if err != nil {
+			return rep, err
+		}
 	}
 	if opts.DryRun {
 		return rep, nil

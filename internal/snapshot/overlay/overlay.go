@@ -9,12 +9,55 @@ import (
 
 	"github.com/strata-project/strata/internal/mount"
 	"github.com/strata-project/strata/internal/snapshot"
+	"github.com/strata-project/strata/internal/snapshot/filepool"
 	"github.com/strata-project/strata/internal/snapshot/storage"
 )
 
-// Snapshotter is the overlay snapshotter. Its methods are storage's.
+// Snapshotter is the overlay snapshotter. Its methods are storage's, but
+// for Commit and CommitOnto, which dedupe first when Pool is set.
 type Snapshotter struct {
 	*storage.Snapshotter
+	// Pool, if set, receives the files of every snapshot as it is
+	// committed (filepool.Dedupe on its upper dir, before the record says
+	// committed): pull, load, import and build all commit through here.
+	// Nothing writes into a committed upper dir, and a container's writes
+	// to a lower file are copied up first, so shared inodes never change.
+	Pool *filepool.Pool
+}
+
+// Commit dedupes the snapshot's files into Pool, if set, and commits it.
+func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snapshot.Opt) error {
+	if err := s.dedupe(ctx, key); err != nil {
+		return err
+	}
+	return s.Snapshotter.Commit(ctx, name, key, opts...)
+}
+
+// CommitOnto dedupes the snapshot's files into Pool, if set, and commits
+// it onto parent (storage.Snapshotter.CommitOnto).
+func (s *Snapshotter) CommitOnto(ctx context.Context, name, key, parent string, opts ...snapshot.Opt) error {
+	if err := s.dedupe(ctx, key); err != nil {
+		return err
+	}
+	return s.Snapshotter.CommitOnto(ctx, name, key, parent, opts...)
+}
+
+func (s *Snapshotter) dedupe(ctx context.Context, key string) error {
+	if s.Pool == nil {
+		return nil
+	}
+	info, err := s.Stat(ctx, key)
+	if err != nil || info.Kind != snapshot.KindActive {
+		return nil // the commit says what is wrong
+	}
+	upper, err := s.UpperDir(ctx, key)
+	if err != nil {
+		return nil
+	}
+	if _, err := s.Pool.Dedupe(ctx, upper); err != nil {
+		return fmt.Errorf("commit %q: %w", key, err)
+	}
+	return nil
 }
 
 // New opens or creates an overlay snapshotter in root. It does not check
@@ -31,7 +74,7 @@ func New(root string) (*Snapshotter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open overlay snapshotter: %w", err)
 	}
-	return &Snapshotter{s}, nil
+	return &Snapshotter{Snapshotter: s}, nil
 }
 
 type driver struct {

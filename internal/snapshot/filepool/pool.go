@@ -1,0 +1,351 @@
+package filepool
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultMinSize is the smallest file pooled by default: every non-empty
+// file (see doc.go for the measurement). Empty files take no data block.
+const DefaultMinSize = 1
+
+// maxLinks keeps a pool inode well below ext4's 65,000 links.
+const maxLinks = 60000
+
+// Pool is a file pool in one directory, on the same filesystem as the
+// snapshot directories it is linked into. Its methods are safe for
+// concurrent use, by several processes too.
+type Pool struct {
+	root string
+	// MinSize is the smallest file Dedupe pools; 0 means DefaultMinSize.
+	MinSize int64
+}
+
+// Open opens (creating if needed, mode 0700) the pool at root.
+func Open(root string) (*Pool, error) {
+	for _, d := range []string{root, filepath.Join(root, "sha256"), filepath.Join(root, "tmp")} {
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("open file pool: %w", err)
+		}
+	}
+	return &Pool{root: root}, nil
+}
+
+// Root is the pool's directory.
+func (p *Pool) Root() string { return p.root }
+
+func (p *Pool) minSize() int64 {
+	if p.MinSize > 0 {
+		return p.MinSize
+	}
+	return DefaultMinSize
+}
+
+// Stats is what a Dedupe pass did.
+type Stats struct {
+	Files  int   // regular files looked at
+	Pooled int   // files that now share the pool's inode (new pool entries and links to existing ones)
+	Saved  int64 // bytes of data blocks freed: files replaced by a link to an existing pool entry
+}
+
+func (s *Stats) add(o Stats) { s.Files += o.Files; s.Pooled += o.Pooled; s.Saved += o.Saved }
+
+// Dedupe pools the regular files under dir, which must be a snapshot's own
+// files that nothing writes to any more (a committed snapshot, or one
+// being committed): each file of at least MinSize bytes with one link and
+// no overlay xattr either becomes the pool's entry for its key or is
+// replaced by a link to the entry already there. Directory times are kept.
+// It is idempotent: files already linked are skipped without being read.
+// On error (or cancellation) the files done so far stay pooled.
+func (p *Pool) Dedupe(ctx context.Context, dir string) (Stats, error) {
+	// The inodes with more than one link already in dir: no second path
+	// of dir may link to a pool entry, or a tar of dir would take the two
+	// paths for a hard link the layer does not have.
+	pass := &pass{linked: map[uint64]bool{}}
+	var dirs []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			dirs = append(dirs, path)
+		} else if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+				pass.linked[st.Ino] = true
+			}
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return Stats{}, fmt.Errorf("dedupe %s: %w", dir, err)
+	}
+	var (
+		mu    sync.Mutex
+		total Stats
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(min(runtime.GOMAXPROCS(0), 4))
+	for _, d := range dirs {
+		g.Go(func() error {
+			s, err := p.dedupeDir(gctx, d, pass)
+			mu.Lock()
+			total.add(s)
+			mu.Unlock()
+			if err != nil {
+				return fmt.Errorf("dedupe %s: %w", d, err)
+			}
+			return nil
+		})
+	}
+	err = g.Wait()
+	return total, err
+}
+
+// pass is what one Dedupe call shares between its directories.
+type pass struct {
+	mu     sync.Mutex
+	linked map[uint64]bool // inodes with several links in the tree
+}
+
+// claim records that the tree links to inode ino, unless it did already.
+func (ps *pass) claim(ino uint64) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.linked[ino] {
+		return false
+	}
+	ps.linked[ino] = true
+	return true
+}
+
+// dedupeDir pools the files directly in dir, putting its times back if it
+// replaced any.
+func (p *Pool) dedupeDir(ctx context.Context, dir string, ps *pass) (s Stats, err error) {
+	dirfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return s, err
+	}
+	d := os.NewFile(uintptr(dirfd), dir)
+	defer d.Close()
+	var dst unix.Stat_t
+	if err := unix.Fstat(dirfd, &dst); err != nil {
+		return s, err
+	}
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return s, err
+	}
+	sort.Strings(names)
+	j := &journal{pool: p, dir: dir, dirfd: dirfd, st: dst}
+	defer func() {
+		if jerr := j.end(); jerr != nil && err == nil {
+			err = jerr
+		}
+	}()
+	var buf []byte
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return s, err
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return s, err
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFREG {
+			continue
+		}
+		s.Files++
+		if st.Nlink != 1 || st.Size < p.minSize() {
+			continue
+		}
+		if buf == nil {
+			buf = make([]byte, 256<<10)
+		}
+		pooled, saved, err := p.file(dirfd, name, &st, j, ps, buf)
+		if err != nil {
+			return s, fmt.Errorf("%s: %w", name, err)
+		}
+		if pooled {
+			s.Pooled++
+		}
+		s.Saved += saved
+	}
+	return s, nil
+}
+
+// file pools dirfd/name, a regular file with one link (st). It reports
+// whether it is now pooled and the bytes freed.
+func (p *Pool) file(dirfd int, name string, st *unix.Stat_t, j *journal, ps *pass, buf []byte) (bool, int64, error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, 0, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	k, ok, err := keyOf(f, st, buf)
+	if err != nil || !ok {
+		return false, 0, err
+	}
+	entry := p.path(k)
+	for attempt := 0; attempt < 2; attempt++ {
+		tmp := p.tmpName("link")
+		err := unix.Linkat(unix.AT_FDCWD, entry, unix.AT_FDCWD, tmp, 0)
+		switch {
+		case err == nil:
+			var pst unix.Stat_t
+			if err := unix.Lstat(tmp, &pst); err != nil {
+				_ = unix.Unlink(tmp)
+				return false, 0, err
+			}
+			if !sameFile(&pst, st) || pst.Nlink > maxLinks || !ps.claim(pst.Ino) {
+				// A damaged entry (fsck reports it), one with too many
+				// links, or one another path of this tree links to
+				// already: keep the file as it is.
+				_ = unix.Unlink(tmp)
+				return false, 0, nil
+			}
+			if err := j.begin(); err != nil {
+				_ = unix.Unlink(tmp)
+				return false, 0, err
+			}
+			if err := unix.Renameat(unix.AT_FDCWD, tmp, dirfd, name); err != nil {
+				_ = unix.Unlink(tmp)
+				return false, 0, fmt.Errorf("link from the file pool: %w", err)
+			}
+			return true, st.Blocks * 512, nil
+		case errors.Is(err, unix.ENOENT):
+			if err := os.Mkdir(filepath.Dir(entry), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+				return false, 0, err
+			}
+			ps.claim(st.Ino) // before the entry can be seen by another directory of the pass
+			err := unix.Linkat(dirfd, name, unix.AT_FDCWD, entry, 0)
+			if errors.Is(err, unix.EEXIST) {
+				continue // another pass pooled the same file meanwhile: link to it
+			}
+			if err != nil {
+				return false, 0, fmt.Errorf("add to the file pool: %w", err)
+			}
+			return true, 0, nil
+		case errors.Is(err, unix.EMLINK):
+			return false, 0, nil
+		default:
+			return false, 0, fmt.Errorf("link from the file pool: %w", err)
+		}
+	}
+	return false, 0, nil
+}
+
+// sameFile tells whether a pool entry has what the key promises of st.
+func sameFile(pst, st *unix.Stat_t) bool {
+	return pst.Mode == st.Mode && pst.Uid == st.Uid && pst.Gid == st.Gid &&
+		pst.Size == st.Size && pst.Mtim == st.Mtim && pst.Dev == st.Dev
+}
+
+// keyOf hashes the open file f (stat st) and returns its pool key, or
+// false when it must not be pooled: it has an overlay xattr, or it changed
+// while being read.
+func keyOf(f *os.File, st *unix.Stat_t, buf []byte) (string, bool, error) {
+	xattrs, err := fileXattrs(int(f.Fd()))
+	if err != nil {
+		return "", false, err
+	}
+	for name := range xattrs {
+		if strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.") {
+			return "", false, nil
+		}
+	}
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, onlyReader{f}, buf); err != nil {
+		return "", false, fmt.Errorf("read: %w", err)
+	}
+	var after unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &after); err != nil {
+		return "", false, err
+	}
+	if after.Ino != st.Ino || after.Size != st.Size || after.Mtim != st.Mtim || after.Ctim != st.Ctim {
+		return "", false, nil
+	}
+	return key(digest.NewDigest(digest.SHA256, h), st, xattrs), true, nil
+}
+
+// key is the pool name of a file with content dgst, stat st and xattrs:
+// everything a reader of the file can see but its path and link count.
+func key(dgst digest.Digest, st *unix.Stat_t, xattrs map[string]string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "strata-file-pool/v1\n%s\nmode %o\nuid %d\ngid %d\nmtime %d.%09d\n", dgst, st.Mode, st.Uid, st.Gid, st.Mtim.Sec, st.Mtim.Nsec)
+	names := make([]string, 0, len(xattrs))
+	for n := range xattrs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(h, "xattr %q %q\n", n, xattrs[n])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (p *Pool) path(key string) string { return filepath.Join(p.root, "sha256", key[:2], key) }
+
+// onlyReader hides a file's WriteTo so io.CopyBuffer uses the buffer.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(b []byte) (int, error) { return o.r.Read(b) }
+
+// fileXattrs reads the xattrs of the open file fd.
+func fileXattrs(fd int) (map[string]string, error) {
+	buf := make([]byte, 1024)
+	n, err := unix.Flistxattr(fd, buf)
+	for errors.Is(err, unix.ERANGE) {
+		buf = make([]byte, len(buf)*4)
+		n, err = unix.Flistxattr(fd, buf)
+	}
+	if errors.Is(err, unix.ENOTSUP) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list xattrs: %w", err)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, name := range strings.Split(string(buf[:n]), "\x00") {
+		if name == "" {
+			continue
+		}
+		v := make([]byte, 256)
+		m, err := unix.Fgetxattr(fd, name, v)
+		for errors.Is(err, unix.ERANGE) {
+			v = make([]byte, len(v)*4)
+			m, err = unix.Fgetxattr(fd, name, v)
+		}
+		if errors.Is(err, unix.ENODATA) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read xattr %s: %w", name, err)
+		}
+		out[name] = string(v[:m])
+	}
+	return out, nil
+}
