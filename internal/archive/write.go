@@ -25,6 +25,13 @@ type WriteOptions struct {
 	// NormalizeOwner records uid and gid 0 for every entry. Names (uname,
 	// gname) are never recorded: they mean nothing inside another rootfs.
 	NormalizeOwner bool
+	// Shared, if set, tells the inodes whose other links are not hard
+	// links of the tree but a store's sharing of identical files (a file
+	// pool, see snapshot/filepool): such an inode met again under another
+	// path is written as a file of its own, not as a hard link, so a tar of
+	// a merged rootfs is what it would be without the sharing. It is
+	// asked only when an inode comes back.
+	Shared func(ino uint64) bool
 	// Index, if set, receives the tar-split index of the stream written (the
 	// format ApplyOptions.Index writes, see doc.go), so Rebuild can regenerate
 	// the same tar from a tree that holds each regular file at its entry's
@@ -217,11 +224,11 @@ func (t *tarWriter) header(full, rel string, st *unix.Stat_t) (*tar.Header, erro
 	}
 	if hdr.Typeflag != tar.TypeDir && st.Nlink > 1 {
 		key := inodeKey{uint64(st.Dev), st.Ino}
-		if first, ok := t.inodes[key]; ok {
+		if first, ok := t.inodes[key]; ok && (t.opts.Shared == nil || !t.opts.Shared(st.Ino)) {
 			hdr.Typeflag = tar.TypeLink
 			hdr.Linkname = first
 			hdr.Size = 0
-		} else {
+		} else if !ok {
 			t.inodes[key] = rel
 		}
 	}

@@ -35,7 +35,10 @@ type Backend struct {
 	Images  *images.Store
 	Snap    snapshot.Snapshotter
 	Driver  string // "overlay" or "native": how a step's diff is read
-	Runc    *runtime.Runc
+	// SharedInodes is archive.WriteOptions.Shared for every tar the build
+	// writes of its snapshots: the inodes of the store's file pool.
+	SharedInodes func(ino uint64) bool
+	Runc         *runtime.Runc
 	// Networks gives RUN steps the default network; nil: default is none.
 	Networks Networks
 	// Pull fetches ref into the store, for a FROM, COPY --from or RUN

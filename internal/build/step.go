@@ -164,7 +164,7 @@ func (b *builder) missReason(ctx context.Context, s *state, inp *stepInputs) str
 }
 
 func (b *builder) writeOptions() archive.WriteOptions {
-	return archive.WriteOptions{SourceDateEpoch: b.opts.SourceDateEpoch}
+	return archive.WriteOptions{SourceDateEpoch: b.opts.SourceDateEpoch, Shared: b.be.SharedInodes}
 }
 
 // execute runs mutate on a new snapshot over parent (s.chainID, or "" for

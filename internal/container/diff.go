@@ -369,6 +369,16 @@ func resolved(p string) string {
 	return p
 }
 
+// writeOptions are those of a tar of a container's rootfs: the store's
+// shared inodes are not hard links.
+func (s *Store) writeOptions(ctx context.Context) archive.WriteOptions {
+	var o archive.WriteOptions
+	if s.shared != nil {
+		o.Shared = s.shared(ctx)
+	}
+	return o
+}
+
 // Export writes a tar of the container's merged filesystem to w.
 func (s *Store) Export(ctx context.Context, ref string, w io.Writer) error {
 	c, err := s.Get(ref)
@@ -376,7 +386,7 @@ func (s *Store) Export(ctx context.Context, ref string, w io.Writer) error {
 		return err
 	}
 	err = s.withRootfs(ctx, c, func(root string) error {
-		return archive.WriteDir(ctx, w, root, archive.WriteOptions{})
+		return archive.WriteDir(ctx, w, root, s.writeOptions(ctx))
 	})
 	if err != nil {
 		return fmt.Errorf("export %s: %w", c.Name, err)
@@ -409,7 +419,7 @@ func (s *Store) CopyFrom(ctx context.Context, ref, path string, w io.Writer) err
 		if base == "/" {
 			base = "."
 		}
-		return archive.WritePath(ctx, w, src, base, archive.WriteOptions{})
+		return archive.WritePath(ctx, w, src, base, s.writeOptions(ctx))
 	})
 	if missing != nil {
 		return missing

@@ -63,6 +63,9 @@ type Options struct {
 	// ones (package network, state in Root/network); without it a
 	// container's default is --network none.
 	Networks bool
+	// SharedInodes, if set, gives archive.WriteOptions.Shared for the
+	// tars of a container's rootfs (export, cp): the store's file pool.
+	SharedInodes func(ctx context.Context) func(ino uint64) bool
 }
 
 // Store keeps container records in directories under Root/containers:
@@ -86,6 +89,7 @@ type Store struct {
 	initArg []string
 	nnp     bool
 	net     *network.Manager
+	shared  func(ctx context.Context) func(ino uint64) bool
 }
 
 // Open opens (creating) the container store under opts.Root.
@@ -109,6 +113,7 @@ func Open(opts Options) (*Store, error) {
 		init:    opts.InitPath,
 		initArg: opts.InitArgs,
 		nnp:     opts.NoNewPrivileges,
+		shared:  opts.SharedInodes,
 	}
 	if s.monitor == nil || s.remove == nil || s.init == "" {
 		exe, err := os.Executable()

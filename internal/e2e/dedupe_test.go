@@ -163,13 +163,26 @@ func TestDedupe(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(ctxDir, "app.bin"), app, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The same file as the base's data/small, metadata and all: after
+	// dedupe the merged rootfs has one inode at two paths, which a tar of
+	// it must not take for a hard link.
+	small := filepath.Join(ctxDir, "small")
+	if err := os.WriteFile(small, []byte("small\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if st := statOf(t, filepath.Join(a, "data/small")); true {
+		m := time.Unix(st.Mtim.Sec, st.Mtim.Nsec)
+		if err := os.Chtimes(small, m, m); err != nil {
+			t.Fatal(err)
+		}
+	}
 	on, off := newUser(t), newUser(t)
 	off.env = []string{"STRATA_DEDUPE=0"}
 	for _, u := range []*user{on, off} {
 		u.ok(t, "import", "--change", `CMD ["/bin/sh"]`, a, "deb-a")
 		u.ok(t, "import", "--change", `CMD ["/bin/sh"]`, b, "deb-b")
 		for _, base := range []string{"deb-a", "deb-b"} {
-			df := "FROM " + base + "\nCOPY --link app.bin /app/app.bin\n"
+			df := "FROM " + base + "\nCOPY --link app.bin small /app/\n"
 			if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(df), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -248,6 +261,9 @@ func TestDedupe(t *testing.T) {
 	}
 	if sa, sb := statOf(t, filepath.Join(off.upper(t, "deb-a"), "data/big")), statOf(t, filepath.Join(off.upper(t, "deb-b"), "data/big")); sa.Ino != sb.Ino {
 		t.Error("system dedupe did not share data/big")
+	}
+	if sa, sb := statOf(t, filepath.Join(off.upper(t, "deb-a"), "data/small")), statOf(t, filepath.Join(off.upper(t, "app-on-deb-a"), "app/small")); sa.Ino != sb.Ino {
+		t.Error("system dedupe did not share data/small with the app's copy (the export check below needs one inode at two paths)")
 	}
 	if diff := cmp.Diff(savesBefore, saves(off)); diff != "" {
 		t.Errorf("save: layer tars differ after dedupe (-before +after):\n%s", diff)

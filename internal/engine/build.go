@@ -110,7 +110,8 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (BuildResult, err
 	}
 	defer unlock()
 	be := build.Backend{Content: e.Content, DB: e.DB, Images: e.Images, Snap: e.Snap, Driver: e.driver,
-		Runc: &runtime.Runc{Root: filepath.Join(e.root, "runc")},
+		SharedInodes: e.sharedInodes(ctx),
+		Runc:         &runtime.Runc{Root: filepath.Join(e.root, "runc")},
 		Pull: func(ctx context.Context, ref string) error {
 			_, err := e.Pull(ctx, ref, PullOptions{Quiet: true})
 			return err

@@ -41,6 +41,7 @@ func (e *Engine) Containers() (*container.Store, error) {
 			Root: e.root, Snapshotter: e.Snap,
 			RemoveCommand:   []string{exe, "--root", e.root, "rm", "-f"},
 			NoNewPrivileges: e.cfg.NoNewPrivileges,
+			SharedInodes:    e.sharedInodes,
 			Networks:        true,
 		})
 		if err != nil {

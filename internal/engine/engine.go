@@ -181,6 +181,16 @@ func (e *Engine) openPool(o *overlay.Snapshotter) error {
 	return nil
 }
 
+// sharedInodes is archive.WriteOptions.Shared for tars of this store's
+// snapshots (export, cp, squash): the pool's inodes, read when first
+// asked; nil without a pool.
+func (e *Engine) sharedInodes(ctx context.Context) func(ino uint64) bool {
+	if e.pool == nil {
+		return nil
+	}
+	return e.pool.Lookup(ctx)
+}
+
 // layers is the pipeline that brings layers into this store.
 func (e *Engine) layers() *layer.Pipeline {
 	return &layer.Pipeline{Content: e.Content, Snap: e.Snap, DB: e.DB}

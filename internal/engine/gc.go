@@ -28,13 +28,14 @@ type GCReport struct {
 	// day, removed.
 	PushSessions int
 	// PoolFiles and PoolBytes are the file pool entries no snapshot links
-	// to any more, removed after the snapshots.
+	// to any more, removed after the snapshots. Their bytes are not added
+	// to Reclaimed: the snapshots' sizes already counted them.
 	PoolFiles int
 	PoolBytes int64
 }
 
 // Reclaimed is the bytes freed.
-func (r GCReport) Reclaimed() int64 { return r.BlobBytes + r.SnapshotBytes + r.PoolBytes }
+func (r GCReport) Reclaimed() int64 { return r.BlobBytes + r.SnapshotBytes }
 
 // staleIngest is how long a resumable ingest (a pull cut short) is kept.
 const staleIngest = 24 * time.Hour

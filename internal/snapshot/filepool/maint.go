@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -120,6 +121,17 @@ func (p *Pool) Inodes(ctx context.Context) (map[uint64]bool, error) {
 		return nil, fmt.Errorf("list file pool: %w", err)
 	}
 	return out, nil
+}
+
+// Lookup returns Inodes as a function for archive.WriteOptions.Shared,
+// reading the pool on its first call only (most tars never ask).
+func (p *Pool) Lookup(ctx context.Context) func(ino uint64) bool {
+	var once sync.Once
+	var set map[uint64]bool
+	return func(ino uint64) bool {
+		once.Do(func() { set, _ = p.Inodes(ctx) })
+		return set[ino]
+	}
 }
 
 // Check re-hashes every pool entry. Problems are entries whose content or
