@@ -8,7 +8,7 @@
 set -euo pipefail
 need=()
 # passt (pasta) and nftables: the default and user-defined networks (internal/network).
-for pkg in runc busybox-static debootstrap apache2-utils curl skopeo docker-registry docker.io zstd jq openssh-client postgresql passt nftables; do
+for pkg in runc busybox-static debootstrap apache2-utils curl iproute2 skopeo docker-registry docker.io zstd jq openssh-client postgresql passt nftables; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
