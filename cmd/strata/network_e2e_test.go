@@ -310,3 +310,100 @@ func TestNetworkKill9LeavesNothing(t *testing.T) {
 	mustStrata(t, root, "rm", "-f", "d", "a")
 	mustStrata(t, root, "network", "rm", "app")
 }
+
+// network connect gives a running container another network: it resolves
+// that network's containers by name and alias and reaches them, they list
+// it in their /etc/hosts; network disconnect takes all of that away again,
+// on both sides, while the container keeps running on its first network.
+func TestNetworkConnectDisconnect(t *testing.T) {
+	root := netRoot(t)
+	debianImage(t, root)
+	mustStrata(t, root, "network", "create", "front")
+	mustStrata(t, root, "network", "create", "back")
+	mustStrata(t, root, "run", "-d", "--name", "web", "--network", "back", "bb", "httpd", "-f", "-p", "80", "-h", "/www")
+	mustStrata(t, root, "run", "-d", "--name", "cli", "--network", "front", "deb", "sleep", "600")
+	resolves := func(who, name string) string {
+		return strings.TrimSpace(strata(t, root, "exec", who, "getent", "hosts", name).stdout)
+	}
+	if got := resolves("cli", "web"); got != "" {
+		t.Fatalf("cli resolves web before it joins web's network: %q", got)
+	}
+	mustStrata(t, root, "network", "connect", "--alias", "client", "back", "cli")
+	webIP := strings.TrimSpace(mustStrata(t, root, "inspect", "--format", "{{.NetworkSettings.Networks.back.IPAddress}}", "web"))
+	if got := resolves("cli", "web"); !strings.HasPrefix(got, webIP+" ") {
+		t.Errorf("cli after connect: getent hosts web = %q, want %s", got, webIP)
+	}
+	if out := mustStrata(t, root, "exec", "cli", "bash", "-c", bashGet("web", "80", "/index.html")); !strings.Contains(out, "hello from strata") {
+		t.Errorf("cli → web after connect: %q", out)
+	}
+	hosts := mustStrata(t, root, "exec", "web", "cat", "/etc/hosts")
+	if !strings.Contains(hosts, "\tcli client ") {
+		t.Errorf("web's /etc/hosts lacks cli and its alias after connect:\n%s", hosts)
+	}
+	if nets := mustStrata(t, root, "inspect", "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "cli"); nets != "back front \n" {
+		t.Errorf("cli's networks after connect: %q", nets)
+	}
+
+	mustStrata(t, root, "network", "disconnect", "back", "cli")
+	if got := resolves("cli", "web"); got != "" {
+		t.Errorf("cli still resolves web after disconnect: %q", got)
+	}
+	if r := strata(t, root, "exec", "cli", "timeout", "3", "bash", "-c", bashGet(webIP, "80", "/index.html")); strings.Contains(r.stdout, "hello") {
+		t.Errorf("cli reached web by address after disconnect: %q", r.stdout)
+	}
+	if hosts := mustStrata(t, root, "exec", "web", "cat", "/etc/hosts"); strings.Contains(hosts, "cli") {
+		t.Errorf("web's /etc/hosts still lists cli after disconnect:\n%s", hosts)
+	}
+	if nets := mustStrata(t, root, "inspect", "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "cli"); nets != "front \n" {
+		t.Errorf("cli's networks after disconnect: %q", nets)
+	}
+	if r := strata(t, root, "network", "disconnect", "back", "cli"); r.code == 0 || !strings.Contains(r.stderr, "back") {
+		t.Errorf("disconnect of a network cli is not on: exit %d, %q", r.code, r.stderr)
+	}
+	mustStrata(t, root, "rm", "-f", "web", "cli")
+	mustStrata(t, root, "network", "rm", "front", "back")
+}
+
+// -P publishes every port the image EXPOSEs on a free host port of its
+// own; strata port lists them, and the page is fetched through one from
+// the host's loopback.
+func TestNetworkPublishAll(t *testing.T) {
+	root := netRoot(t)
+	ctx := t.TempDir()
+	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM bb\nEXPOSE 80 81/tcp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustStrata(t, root, "build", "-q", "-t", "exposer", ctx)
+	mustStrata(t, root, "run", "-d", "--name", "pub", "-P", "exposer", "httpd", "-f", "-p", "80", "-h", "/www")
+	ports := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(mustStrata(t, root, "port", "pub")), "\n") {
+		cport, hostAddr, ok := strings.Cut(line, " -> ")
+		if !ok {
+			t.Fatalf("port pub line %q", line)
+		}
+		ports[cport] = hostAddr
+	}
+	if len(ports) != 2 || ports["80/tcp"] == "" || ports["81/tcp"] == "" || ports["80/tcp"] == ports["81/tcp"] {
+		t.Fatalf("port pub: %v, want 80/tcp and 81/tcp on two host ports", ports)
+	}
+	if one := strings.TrimSpace(mustStrata(t, root, "port", "pub", "80")); one != ports["80/tcp"] {
+		t.Errorf("port pub 80: %q, want %q", one, ports["80/tcp"])
+	}
+	_, hostPort, _ := net.SplitHostPort(ports["80/tcp"])
+	var body string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get("http://127.0.0.1:" + hostPort + "/index.html")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET through -P's port %s: %v", hostPort, err)
+		}
+	}
+	if body != "hello from strata\n" {
+		t.Errorf("GET through -P's port: %q", body)
+	}
+}

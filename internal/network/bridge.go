@@ -74,10 +74,10 @@ func (m *Manager) setUp(n *Network, ns string) error {
 	}); err != nil {
 		return fmt.Errorf("enable forwarding: %w", err)
 	}
-	if err := startPasta(ns, m.runDir(n.ID)); err != nil {
-		return err
-	}
-	hostGW, err := defaultGateway(h)
+	// The gateway pasta gives the namespace is the host's, as pasta picks
+	// it (and is told, so the two cannot differ): known before pasta runs,
+	// so the nft rules that keep containers from it are made meanwhile.
+	hostGW, err := hostDefaultGateway()
 	if err != nil {
 		return err
 	}
@@ -96,8 +96,17 @@ func (m *Manager) setUp(n *Network, ns string) error {
 			rules += isolate(o)
 		}
 	}
-	err = nft(ns, rules)
-	return err
+	// pasta and nft side by side: each mostly waits (pasta on its own
+	// start-up, nft on the kernel's commit of new hooks), so a network's
+	// first container waits for the longer of the two, not their sum. No
+	// container is attached before both are done.
+	nftErr := make(chan error, 1)
+	go func() { nftErr <- nft(ns, rules) }()
+	perr := startPasta(ns, m.runDir(n.ID), hostGW)
+	if err := <-nftErr; err != nil {
+		return err
+	}
+	return perr
 }
 
 // isolate keeps a network's containers from network o: its subnet is only
@@ -160,20 +169,27 @@ func nft(ns, script string) error {
 	return nil
 }
 
-// defaultGateway is the IPv4 default route's gateway in h's namespace.
-func defaultGateway(h *netlink.Handle) (netip.Addr, error) {
+// hostDefaultGateway is the gateway of the IPv4 default route of the
+// host (this process's namespace), which pasta maps to the host's
+// loopback in a network's namespace.
+func hostDefaultGateway() (netip.Addr, error) {
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("netlink: %w", err)
+	}
+	defer h.Close()
 	routes, err := h.RouteList(nil, netlink.FAMILY_V4)
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("routes: %w", err)
 	}
 	for _, r := range routes {
-		if (r.Dst == nil || r.Dst.IP.IsUnspecified()) && r.Gw != nil {
+		if isDefaultRoute(r) {
 			if a, ok := netip.AddrFromSlice(r.Gw.To4()); ok {
 				return a, nil
 			}
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("pasta configured no IPv4 default route (has the host one?)")
+	return netip.Addr{}, fmt.Errorf("the host has no IPv4 default route, which pasta needs for outbound: use --network none, or an --internal network")
 }
 
 // hostGateway is the address that reaches the host's loopback from n's

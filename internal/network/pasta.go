@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,12 +25,13 @@ var pastaArgs = []string{
 	"-t", "none", "-u", "none", "-T", "none", "-U", "none",
 }
 
-// startPasta starts pasta on the namespace at ns; it daemonizes once the
+// startPasta starts pasta on the namespace at ns, with gw as the gateway
+// it gives it (and maps to the host's loopback); it daemonizes once the
 // namespace's interface is configured, writing its pid to dir/pasta.pid,
 // and quits by itself when the namespace's file is removed.
-func startPasta(ns, dir string) error {
+func startPasta(ns, dir string, gw netip.Addr) error {
 	pidFile := filepath.Join(dir, "pasta.pid")
-	args := append(append([]string{}, pastaArgs...), "--pid", pidFile, "--netns", ns)
+	args := append(append([]string{}, pastaArgs...), "--gateway", gw.String(), "--pid", pidFile, "--netns", ns)
 	cmd := exec.Command("pasta", args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

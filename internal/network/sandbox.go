@@ -242,13 +242,19 @@ func (m *Manager) join(n *Network, sb *Sandbox, e *Endpoint) error {
 	return nil
 }
 
+// isDefaultRoute reports whether r is a default route through a gateway
+// (netlink gives its Dst as nil or as 0.0.0.0/0, depending on the kernel).
+func isDefaultRoute(r netlink.Route) bool {
+	return (r.Dst == nil || r.Dst.IP.IsUnspecified()) && r.Gw != nil
+}
+
 func hasDefaultRoute(h *netlink.Handle) bool {
 	routes, err := h.RouteList(nil, netlink.FAMILY_V4)
 	if err != nil {
 		return false
 	}
 	for _, r := range routes {
-		if r.Dst == nil && r.Gw != nil {
+		if isDefaultRoute(r) {
 			return true
 		}
 	}
