@@ -218,9 +218,21 @@ func TestEngineAPIDockerRun(t *testing.T) {
 	if out, err := dockerCLI(t, cli, host, "run", "--rm", "bb", "nosuchcmd"); err == nil || err.(*exec.ExitError).ExitCode() != 127 {
 		t.Errorf("docker run of a missing command: %v %q, want exit 127", err, out)
 	}
-	if out, err := dockerCLI(t, cli, host, "run", "--restart", "always", "bb", "true"); err == nil || !strings.Contains(out, "RestartPolicy") {
-		t.Errorf("docker run --restart always: %v %q, want a refusal naming RestartPolicy", err, out)
+	// A restart policy through HostConfig: on-failure:1 restarts once;
+	// docker update changes it.
+	mustDocker(t, cli, host, "run", "-d", "--name", "fail", "--restart", "on-failure:1", "bb", "sh", "-c", "exit 4")
+	waitInspect(t, root, "fail", "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}", "exited 1 4")
+	if out := mustDocker(t, cli, host, "inspect", "--format", "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.RestartCount}}", "fail"); strings.TrimSpace(out) != "on-failure 1 1" {
+		t.Errorf("docker inspect of an on-failure:1 container: %q", out)
 	}
+	mustDocker(t, cli, host, "update", "--restart", "unless-stopped", "fail")
+	if out := mustStrata(t, root, "inspect", "--format", "{{.HostConfig.RestartPolicy.Name}}", "fail"); strings.TrimSpace(out) != "unless-stopped" {
+		t.Errorf("after docker update --restart: %q", out)
+	}
+	if out, err := dockerCLI(t, cli, host, "run", "--restart", "sometimes", "bb", "true"); err == nil || !strings.Contains(out, "sometimes") {
+		t.Errorf("docker run --restart sometimes: %v %q, want a refusal naming it", err, out)
+	}
+	mustDocker(t, cli, host, "rm", "fail")
 
 	// Detached: strata sees it, docker logs/ps/stop/rm drive it.
 	id := strings.TrimSpace(mustDocker(t, cli, host, "run", "-d", "--name", "web", "bb", "sh", "-c", "echo started; exec sleep 100"))

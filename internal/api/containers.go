@@ -185,11 +185,7 @@ func createOptions(req *container.CreateRequest, name string) (engine.CreateOpti
 	if hc.Init != nil {
 		opts.Init = *hc.Init
 	}
-	switch p := hc.RestartPolicy.Name; p {
-	case "", "no":
-	default:
-		return opts, fmt.Errorf("HostConfig.RestartPolicy %q is not supported by Strata yet (only \"no\"): %w", p, errdefs.ErrInvalidArgument)
-	}
+	opts.RestartPolicy = engine.RestartPolicy{Name: string(hc.RestartPolicy.Name), MaximumRetryCount: hc.RestartPolicy.MaximumRetryCount}
 	if t := hc.LogConfig.Type; t != "" && t != "json-file" {
 		return opts, fmt.Errorf("HostConfig.LogConfig.Type %q is not supported (Strata logs json-file): %w", t, errdefs.ErrInvalidArgument)
 	}

@@ -268,6 +268,7 @@ func (s *Server) containerRoute(method, path string) handler {
 		{"POST", "kill"}:    s.killContainer,
 		{"POST", "pause"}:   s.pauseContainer,
 		{"POST", "unpause"}: s.unpauseContainer,
+		{"POST", "update"}:  s.updateContainer,
 		{"POST", "wait"}:    s.waitContainer,
 		{"POST", "attach"}:  s.attachContainer,
 		{"GET", "logs"}:     s.containerLogs,

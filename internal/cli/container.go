@@ -166,6 +166,7 @@ type createFlags struct {
 	tty         bool
 	interactive bool
 	rm          bool
+	restart     string
 	security    securityFlags
 	resources   resourceFlags
 	net         netFlags
@@ -192,6 +193,7 @@ func addCreateFlags(fs *pflag.FlagSet, f *createFlags) {
 	fs.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-terminal")
 	fs.BoolVarP(&f.interactive, "interactive", "i", false, "keep standard input open")
 	fs.BoolVar(&f.rm, "rm", false, "remove the container when it exits")
+	fs.StringVar(&f.restart, "restart", "no", `restart policy when the container exits: "no", "always", "unless-stopped" or "on-failure[:max-retries]"`)
 	addSecurityFlags(fs, &f.security)
 	addResourceFlags(fs, &f.resources, false)
 	addEverydayFlags(fs, &f.everyday)
@@ -214,6 +216,12 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (engine.CreateO
 		return o, err
 	}
 	o.Network = network
+	if o.RestartPolicy, err = engine.ParseRestartPolicy(f.restart); err != nil {
+		return o, err
+	}
+	if f.rm && !o.RestartPolicy.IsNone() {
+		return o, fmt.Errorf("conflicting options: cannot specify both --restart and --rm: %w", errdefs.ErrInvalidArgument)
+	}
 	sec, err := f.security.security()
 	if err != nil {
 		return o, err

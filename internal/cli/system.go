@@ -15,7 +15,7 @@ func newSystemCommand(c *CLI) *cobra.Command {
 		Short: "Manage the Strata store",
 		Long:  "System commands look after the store as a whole: disk use, integrity, garbage.",
 	}
-	cmd.AddCommand(newDfCommand(c), newFsckCommand(c), newSystemPruneCommand(c), newServiceCommand(c), newInfoCommand(c), newSystemDedupeCommand(c))
+	cmd.AddCommand(newDfCommand(c), newFsckCommand(c), newSystemPruneCommand(c), newServiceCommand(c), newInfoCommand(c), newSystemDedupeCommand(c), newBootCommand(c))
 	return cmd
 }
 

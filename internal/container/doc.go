@@ -9,7 +9,16 @@
 // engine calls them for every front end. A run that cannot start leaves
 // nothing behind; start -a leaves an existing container as it was. A
 // container's place in its life is a State (created, running, paused,
-// exited), read from the monitor's status in one place (state.go).
+// restarting, exited), read from the monitor's status in one place
+// (state.go).
+//
+// Restart policies (--restart) are carried out by the monitor (package
+// runtime's restart.go); here they are recorded, checked (restart.go),
+// handed to the monitor at start and by SetRestartPolicy, and ended by
+// the user's stop, kill and rm -f (runtime.MarkStopped, before the
+// signal). Boot (boot.go) is what a host's start needs without a daemon:
+// settle what the reboot left and start the always and unless-stopped
+// containers again.
 //
 // A container is a directory with a record, a snapshot key
 // "container-<id>" prepared on the image's chain ID, and, while it runs, a
@@ -32,6 +41,7 @@
 //	├── runc/                      runc --root
 //	└── containers/
 //	    ├── names/<name> -> <id>
+//	    ├── boot.lock              held by Boot
 //	    └── <id>/
 //	        ├── config.json        Container (temp file + rename)
 //	        ├── state.json         runtime.Status, written by the monitor
@@ -40,5 +50,6 @@
 //	        ├── bundle/rootfs/     mount point of the snapshot while running
 //	        ├── hostname, hosts, resolv.conf
 //	        ├── attach.sock, init.pid, runc.log, monitor.log
+//	        ├── stopped-by-user    the user stopped it (runtime.MarkStopped)
 //	        └── <id>-json.log      docker json-file log
 package container

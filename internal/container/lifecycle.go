@@ -80,6 +80,9 @@ type CreateOptions struct {
 	// Healthcheck is the image's HEALTHCHECK with the --health-* flags
 	// merged over it (runtime.MergeHealthcheck), probed by the monitor.
 	Healthcheck *runtime.Healthcheck `json:"healthcheck,omitempty"`
+	// RestartPolicy is --restart, carried out by the monitor; changed by
+	// SetRestartPolicy.
+	RestartPolicy runtime.RestartPolicy `json:"restartPolicy,omitempty"`
 }
 
 // Create makes a container: a record, a name, a snapshot key
@@ -124,6 +127,9 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 	}
 	opts.Resources.Normalize()
 	if err := opts.Resources.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkRestartPolicy(opts.RestartPolicy, opts.AutoRemove); err != nil {
 		return nil, err
 	}
 	network, err := runtime.ParseNetworkMode(string(opts.Network))
@@ -238,13 +244,14 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 		return nil, err
 	}
 	dir := s.dir(c.ID)
-	if st, err := runtime.Probe(ctx, s.runc, c.ID, dir); err == nil && st.Running {
+	if st, err := runtime.Probe(ctx, s.runc, c.ID, dir); err == nil && (st.Running || st.Restarting) {
 		return nil, fmt.Errorf("container %s is already running: %w", c.Name, errdefs.ErrConflict)
 	}
 	// A previous monitor records the exit before it unmounts and deletes;
 	// let it finish so it does not undo this start.
 	s.waitMonitor(c.ID)
 	_ = os.Remove(filepath.Join(dir, pausedFile))
+	runtime.ClearStopped(dir)
 	rootfs := s.rootfs(c.ID)
 	mounts, err := s.sn.Mounts(ctx, c.SnapshotKey)
 	if err != nil {
@@ -316,7 +323,7 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 		ID: c.ID, Bundle: filepath.Join(dir, "bundle"), Runc: *s.runc,
 		LogPath: s.logPath(c.ID), Tty: o.Tty, OpenStdin: o.OpenStdin, Attach: opts.Attach,
 		Ports: c.Ports, HostNetwork: o.Network.Host(), Rootfs: rootfs,
-		NoSync: o.AutoRemove, Healthcheck: o.Healthcheck,
+		NoSync: o.AutoRemove, Healthcheck: o.Healthcheck, Restart: o.RestartPolicy,
 	}
 	if netns != "" {
 		cfg.NetworkRoot = s.net.Root()
@@ -324,7 +331,9 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 	if o.Resources.Memory > 0 {
 		cfg.OOMWatch = spec.Linux.CgroupsPath
 	}
-	here := opts.Here && opts.Attach && !o.Tty
+	// A container with a restart policy needs a monitor that outlives
+	// the caller's run.
+	here := opts.Here && opts.Attach && !o.Tty && o.RestartPolicy.IsNone()
 	if o.AutoRemove {
 		// A separate monitor removes a --rm container when it exits, also
 		// when a client is attached (run -t, start -a): the client may be
@@ -448,9 +457,21 @@ func (s *Store) removeSettled(ctx context.Context, id string) bool {
 }
 
 // Kill sends sig to the container's processes.
+// A kill by the user ends the container's restart policy for this run
+// (as docker's does): a restarting container is not started again.
 func (s *Store) Kill(ctx context.Context, ref string, sig syscall.Signal) error {
-	c, _, err := s.running(ctx, ref)
+	c, err := s.Get(ref)
 	if err != nil {
+		return err
+	}
+	if st, err := s.Status(ctx, c.ID); err == nil && st.Restarting {
+		return runtime.MarkStopped(s.dir(c.ID))
+	}
+	c, _, err = s.running(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if err := runtime.MarkStopped(s.dir(c.ID)); err != nil {
 		return err
 	}
 	return s.kill(ctx, c, sig)
@@ -550,15 +571,25 @@ const DefaultStopTimeout = 10 * time.Second
 // Stop sends the container's stop signal (its --stop-signal, else the
 // image's STOPSIGNAL, else SIGTERM), waits for it to exit (stop's
 // timeout, else its --stop-timeout, else 10 s), then sends SIGKILL. A
-// container that is not running is not an error.
+// container that is not running is not an error. It ends the container's
+// restart policy for this run, also while the monitor waits to restart it.
 func (s *Store) Stop(ctx context.Context, ref string, o StopOptions) error {
 	c, err := s.Get(ref)
 	if err != nil {
 		return err
 	}
 	st, err := s.Status(ctx, c.ID)
-	if err != nil || !st.Running {
+	if err != nil || !st.Running && !st.Restarting {
 		return err
+	}
+	if err := runtime.MarkStopped(s.dir(c.ID)); err != nil {
+		return err
+	}
+	if st.Restarting {
+		if !s.waitExit(ctx, c.ID, 10*time.Second) {
+			return fmt.Errorf("stop %s: still restarting 10s after the stop", c.Name)
+		}
+		return nil
 	}
 	sig := o.Signal
 	if sig == 0 {
@@ -602,7 +633,7 @@ func (s *Store) waitExit(ctx context.Context, id string, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
 		st, err := s.Status(ctx, id)
-		if err == nil && !st.Running {
+		if err == nil && !st.Running && !st.Restarting {
 			return true
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -659,9 +690,16 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) error {
 	if err != nil {
 		return err
 	}
-	if st.Running {
+	if st.Running || st.Restarting {
 		if !force {
-			return fmt.Errorf("you cannot remove a running container %s: stop it first or use rm -f: %w", ShortID(c.ID), errdefs.ErrConflict)
+			what := "running"
+			if st.Restarting {
+				what = "restarting"
+			}
+			return fmt.Errorf("you cannot remove a %s container %s: stop it first or use rm -f: %w", what, ShortID(c.ID), errdefs.ErrConflict)
+		}
+		if err := runtime.MarkStopped(s.dir(c.ID)); err != nil {
+			return err
 		}
 		_ = s.runc.Kill(ctx, c.ID, unix.SIGKILL, true)
 		s.waitExit(ctx, c.ID, 10*time.Second)
@@ -710,6 +748,11 @@ func (s *Store) waitMonitor(id string) {
 	}
 	st, err := runtime.ReadStatus(s.dir(id))
 	if err != nil || st.MonitorPid == os.Getppid() || st.MonitorPid == os.Getpid() {
+		return
+	}
+	if st.Running || st.Restarting {
+		// The monitor goes on: its restart policy started the container
+		// again, or is about to.
 		return
 	}
 	// A pidfd wakes us the moment the monitor exits; without one, poll.

@@ -88,7 +88,7 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]Summary, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !st.Running && !opts.All {
+		if !st.Running && !st.Restarting && !opts.All {
 			continue
 		}
 		sum := Summary{
@@ -111,6 +111,8 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]Summary, error) {
 				sum.Status += " (" + h + ")"
 			}
 			sum.Ports = st.Ports
+		case StateRestarting:
+			sum.Status = fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, HumanDuration(now.Sub(st.FinishedAt)))
 		case StateExited:
 			sum.Status = fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, HumanDuration(now.Sub(st.FinishedAt)))
 		default:

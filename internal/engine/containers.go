@@ -379,6 +379,9 @@ type ContainerInspect struct {
 	Config          ContainerConfig       `json:"Config"`
 	NetworkSettings ContainerNetSettings  `json:"NetworkSettings"`
 	Mounts          []ContainerMountPoint `json:"Mounts"`
+	// RestartCount is how many times the restart policy started the
+	// container again since its last start by the user.
+	RestartCount int `json:"RestartCount"`
 }
 
 // ContainerState is inspect's State.
@@ -413,6 +416,8 @@ type ContainerHostConfig struct {
 	IpcMode   string    `json:"IpcMode"`
 	PidMode   string    `json:"PidMode"`
 	UTSMode   string    `json:"UTSMode"`
+	// RestartPolicy is --restart, "no" when unset, as docker shows it.
+	RestartPolicy RestartPolicy `json:"RestartPolicy"`
 	SecurityHostConfig
 	HostConfigResources
 }
@@ -527,8 +532,10 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 	return ContainerInspect{
 		ID: d.ID, Created: d.Created, Path: d.Path, Args: d.Args,
 		State: ContainerState{
-			Status: string(status), Running: st.Running, Paused: status == container.StatePaused, Pid: st.Pid,
-			ExitCode: st.ExitCode, OOMKilled: st.OOMKilled, Error: st.Error, StartedAt: ts(st.StartedAt), FinishedAt: ts(st.FinishedAt),
+			// Restarting is Running as well, as docker has it.
+			Status: string(status), Running: st.Running || st.Restarting, Paused: status == container.StatePaused, Pid: livePid(st),
+			Restarting: st.Restarting,
+			ExitCode:   st.ExitCode, OOMKilled: st.OOMKilled, Error: st.Error, StartedAt: ts(st.StartedAt), FinishedAt: ts(st.FinishedAt),
 			Health: d.Health,
 		},
 		Image:          d.ImageID,
@@ -542,6 +549,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 			Binds: o.Binds, NetworkMode: o.Network.String(), PortBindings: ports,
 			AutoRemove: o.AutoRemove, ReadonlyRootfs: o.ReadOnly, Init: o.Init, LogConfig: LogConfig{Type: "json-file", Config: map[string]string{}},
 			IpcMode: o.Namespaces.IPCMode(), PidMode: o.Namespaces.PID, UTSMode: o.Namespaces.UTS,
+			RestartPolicy:       inspectRestartPolicy(o.RestartPolicy),
 			SecurityHostConfig:  securityHostConfig(o.Security, o.SeccompUnconfined),
 			HostConfigResources: hostConfigResources(o.Resources),
 		},
@@ -554,5 +562,6 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 		},
 		NetworkSettings: e.netSettings(&d.Container, live),
 		Mounts:          mounts,
+		RestartCount:    st.RestartCount,
 	}, nil
 }

@@ -285,6 +285,14 @@ func (h *attachHub) send(typ byte, p []byte) {
 	}
 }
 
+// reset readies the hub for the next run of a restarted container: the
+// last run's stdin and terminal are gone.
+func (h *attachHub) reset() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stdin, h.pty, h.closeIn = nil, nil, sync.Once{}
+}
+
 func (h *attachHub) closeAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()

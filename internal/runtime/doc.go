@@ -34,6 +34,15 @@
 // (status unknown, 255) once the container is gone. Whether a monitor
 // still lives is package proc's question.
 //
+// A separate monitor also carries out the container's restart policy
+// (restart.go): after an exit it decides by the policy (read back from
+// monitor.json, which update rewrites), waits docker's back-off (100 ms
+// doubling, at most a minute, reset after a run of 10 s) with the status
+// saying Restarting, and runs the container again in place: the rootfs
+// stays mounted, the network sandbox kept, the log appended, the same
+// host ports published. The user's stop or kill (MarkStopped: a file in
+// the container's dir, and SIGUSR1 to a monitor in its back-off) ends it.
+//
 // Files: spec.go (the runtime spec), runc.go (the runc invocations),
 // monitor.go (the monitor process: start, report, clean-up), foreground.go
 // and tty.go (running the container without and with a terminal),
@@ -69,5 +78,6 @@
 //	├── init.pid         runc's --pid-file
 //	├── runc.log         runc's own messages (JSON lines)
 //	├── monitor.log      the monitor's stderr (and an attached run's standby's)
+//	├── stopped-by-user  MarkStopped: no restart until the next start
 //	└── <LogPath>        the container's output, docker json-file lines
 package runtime

@@ -109,7 +109,7 @@ func (m *monitor) runForeground(hub *attachHub, proxies []*proxy, ports []PortMa
 	// one's.
 	_ = os.Remove(pidPath)
 	_ = os.Remove(logPath)
-	st := &Status{MonitorPid: os.Getpid(), MonitorStart: selfStart(), Running: true, Ports: ports}
+	st := &Status{MonitorPid: os.Getpid(), MonitorStart: selfStart(), Running: true, Ports: ports, RestartCount: m.restarts.count}
 	if m.cfg.Attach {
 		m.sendReport(startReport{Ports: ports})
 		select {

@@ -71,6 +71,12 @@ type MonitorConfig struct {
 	// Healthcheck, when enabled, is probed while the container runs
 	// (health.go).
 	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
+	// Restart is the container's restart policy: after an exit the
+	// monitor starts the container again in place (restart.go), the
+	// rootfs still mounted, the network sandbox kept, the log appended.
+	// The monitor reads it back from this file at every exit, so that
+	// update --restart reaches a running container.
+	Restart RestartPolicy `json:"restart,omitempty"`
 }
 
 // startReport is what the monitor tells StartMonitor once the container is
@@ -207,6 +213,13 @@ type monitor struct {
 	standbyCleanup []string
 	// oom watches the container's memory cgroup (OOMWatch).
 	oom *oomWatch
+	// restarts counts the restarts of the policy (cfg.Restart); again
+	// says the run that just ended is to be followed by another, after
+	// restartDelay; wake is MarkStopped's nudge during that delay.
+	restarts     restarter
+	again        bool
+	restartDelay time.Duration
+	wake         chan os.Signal
 }
 
 func (m *monitor) sendReport(rep startReport) {
@@ -269,15 +282,6 @@ func (m *monitor) run() error {
 	defer logf.Close()
 	lw := &logWriter{w: logf, now: time.Now}
 
-	proxies, ports, err := listenPorts(m.cfg.Ports)
-	if err != nil {
-		return m.fail(125, err)
-	}
-	defer func() {
-		for _, p := range proxies {
-			p.close()
-		}
-	}()
 	hub := newAttachHub()
 	if m.local != nil {
 		hub.add(m.local)
@@ -290,16 +294,46 @@ func (m *monitor) run() error {
 		defer aln.Close()
 		go hub.serve(aln)
 	}
-
 	outLine := &lineWriter{log: lw, stream: "stdout"}
 	errLine := &lineWriter{log: lw, stream: "stderr"}
-	m.oom = watchOOM(m.cfg.OOMWatch)
-	defer m.oom.Stop()
-	defer m.startHealth()()
-	if m.cfg.Tty {
-		return m.runTTY(hub, proxies, ports, outLine, errLine)
+	if m.local == nil {
+		m.wake = make(chan os.Signal, 1)
+		signal.Notify(m.wake, restartWakeSignal)
 	}
-	return m.runForeground(hub, proxies, ports, outLine, errLine)
+	// One pass per run of the container: more than one only when its
+	// restart policy starts it again (finish decides; restart.go).
+	ports := m.cfg.Ports
+	for {
+		proxies, bound, err := listenPorts(ports)
+		if err != nil {
+			return m.fail(125, err)
+		}
+		ports = bound // a restart publishes the same host ports
+		m.oom = watchOOM(m.cfg.OOMWatch)
+		stopHealth := m.startHealth()
+		if m.cfg.Tty {
+			err = m.runTTY(hub, proxies, bound, outLine, errLine)
+		} else {
+			err = m.runForeground(hub, proxies, bound, outLine, errLine)
+		}
+		stopHealth()
+		m.oom.Stop()
+		for _, p := range proxies {
+			p.close()
+		}
+		if err != nil || !m.again {
+			return err
+		}
+		if !m.waitRestart(m.restartDelay) {
+			m.endRestarts()
+			return nil
+		}
+		m.again = false
+		// A restart is not held back for a client: its output goes to
+		// the log and to whoever attaches.
+		m.cfg.Attach = false
+		hub.reset()
+	}
 }
 
 func exitFrame(code int) []byte {
@@ -343,6 +377,10 @@ func (m *monitor) finish(st *Status, code int, hub *attachHub, proxies []*proxy)
 	if m.oom != nil {
 		st.OOMKilled = m.oom.Killed()
 	}
+	if m.local == nil {
+		m.restartDelay, m.again = m.restarts.next(m.restartPolicy(), code, StoppedByUser(m.dir), st.FinishedAt.Sub(st.StartedAt))
+		st.Restarting, st.RestartCount = m.again, m.restarts.count
+	}
 	write := writeStatus
 	if m.cfg.NoSync {
 		write = writeStatusNoSync
@@ -355,8 +393,26 @@ func (m *monitor) finish(st *Status, code int, hub *attachHub, proxies []*proxy)
 	for _, p := range proxies {
 		p.close()
 	}
+	if m.again {
+		// Keep the rootfs mounted and the network sandbox for the next
+		// run; only runc's record of this one goes.
+		_ = m.cfg.Runc.Delete(context.Background(), m.cfg.ID, true)
+		Tracef("monitor: restart in %v", m.restartDelay)
+		return
+	}
 	m.cleanup()
 	Tracef("monitor: cleaned up")
+}
+
+// endRestarts is the end of a monitor whose user stopped the container
+// while it waited to restart it: the status says exited, and what the
+// last run left is cleaned up.
+func (m *monitor) endRestarts() {
+	if st, err := ReadStatus(m.dir); err == nil {
+		st.Restarting = false
+		_ = writeStatus(m.dir, st)
+	}
+	m.cleanup()
 }
 
 // startFailed records a process that could not start: the caller learns of

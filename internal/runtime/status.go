@@ -41,6 +41,11 @@ type Status struct {
 	// the monitor having died: what the monitor would have done after it
 	// (remove a --rm container) is left to the commands that read it.
 	Settled bool `json:"settled,omitempty"`
+	// Restarting says the process exited and the monitor waits to start
+	// it again (its restart policy; restart.go); RestartCount is how many
+	// times this monitor has done so.
+	Restarting   bool `json:"restarting,omitempty"`
+	RestartCount int  `json:"restartCount,omitempty"`
 }
 
 // StartError is a container process that could not start; ExitCode is
@@ -76,6 +81,11 @@ func ReadStatus(dir string) (*Status, error) {
 // status 255 and FinishedAt now. Nothing is written.
 func Probe(ctx context.Context, r *Runc, id, dir string) (*Status, error) {
 	s, err := ReadStatus(dir)
+	if err == nil && s.Restarting && !MonitorAlive(s, dir) {
+		// The monitor died waiting to restart: nothing will.
+		s.Restarting, s.MonitorLost = false, true
+		return s, nil
+	}
 	if err != nil || !s.Running || MonitorAlive(s, dir) {
 		return s, err
 	}

@@ -95,7 +95,7 @@ func (m *monitor) runTTY(hub *attachHub, proxies []*proxy, ports []PortMapping, 
 	}
 	// The status says running from here on: the process exists (created)
 	// and this monitor answers for it.
-	st := &Status{MonitorPid: os.Getpid(), MonitorStart: selfStart(), Pid: pid, Running: true, StartedAt: time.Now().UTC(), Ports: ports}
+	st := &Status{MonitorPid: os.Getpid(), MonitorStart: selfStart(), Pid: pid, Running: true, StartedAt: time.Now().UTC(), Ports: ports, RestartCount: m.restarts.count}
 	if err := writeStatus(m.dir, st); err != nil {
 		_ = m.cfg.Runc.Delete(ctx, m.cfg.ID, true)
 		return m.fail(125, fmt.Errorf("write status: %w", err))

@@ -1,0 +1,55 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/strata-project/strata/internal/container"
+	"github.com/strata-project/strata/internal/runtime"
+)
+
+// RestartPolicy is --restart (no, always, unless-stopped,
+// on-failure[:N]), carried out by the container's monitor.
+type RestartPolicy = runtime.RestartPolicy
+
+// ParseRestartPolicy reads --restart as docker does.
+func ParseRestartPolicy(s string) (RestartPolicy, error) { return runtime.ParseRestartPolicy(s) }
+
+// SetRestartPolicy is update --restart: the container's policy changes,
+// for its next exit if it runs.
+func (e *Engine) SetRestartPolicy(ctx context.Context, ref string, p RestartPolicy) error {
+	s, err := e.Containers()
+	if err != nil {
+		return err
+	}
+	return s.SetRestartPolicy(ctx, ref, p)
+}
+
+// inspectRestartPolicy is p as inspect shows it: "no" when unset.
+func inspectRestartPolicy(p RestartPolicy) RestartPolicy {
+	if p.IsNone() {
+		p.Name = runtime.RestartNo
+	}
+	return p
+}
+
+// livePid is inspect's State.Pid: the process's while it runs, else 0, as
+// docker shows it.
+func livePid(st runtime.Status) int {
+	if !st.Running {
+		return 0
+	}
+	return st.Pid
+}
+
+// BootResult is one container system boot started, or failed to.
+type BootResult = container.BootResult
+
+// Boot is strata system boot: after the host starts, the containers whose
+// restart policy says so run again (container.Store.Boot).
+func (e *Engine) Boot(ctx context.Context) ([]BootResult, error) {
+	s, err := e.Containers()
+	if err != nil {
+		return nil, err
+	}
+	return s.Boot(ctx)
+}
