@@ -45,3 +45,50 @@ func TestRootHelpGroups(t *testing.T) {
 		t.Errorf("strata image --help usage:\n%s", img)
 	}
 }
+
+// TestEveryHelpExplains walks every verb strata --help lists, and every verb
+// of each group: each --help says more than its one-line summary (prose of
+// its own) and shows an example (cobra's own help and completion aside).
+func TestEveryHelpExplains(t *testing.T) {
+	root := t.TempDir()
+	type verb struct {
+		words   []string
+		summary string
+	}
+	verbs := func(args ...string) []verb {
+		out := mustStrata(t, root, append(args, "--help")...)
+		var vs []verb
+		listing := false
+		for _, line := range strings.Split(out, "\n") {
+			switch {
+			case strings.HasSuffix(line, "Commands:"):
+				listing = true
+			case line == "":
+				listing = false
+			case listing:
+				if f := strings.Fields(line); len(f) > 1 && f[0] != "help" && f[0] != "completion" {
+					vs = append(vs, verb{append(append([]string{}, args...), f[0]), strings.Join(f[1:], " ")})
+				}
+			}
+		}
+		return vs
+	}
+	var all []verb
+	for _, v := range verbs() {
+		all = append(all, v)
+		all = append(all, verbs(v.words...)...)
+	}
+	if len(all) < 60 {
+		t.Fatalf("found %d verbs in the help listings", len(all))
+	}
+	for _, v := range all {
+		out := mustStrata(t, root, append(v.words, "--help")...)
+		intro := strings.Join(strings.Fields(out[:strings.Index(out, "Usage:")]), " ")
+		if intro == v.summary {
+			t.Errorf("strata %s --help says only its summary %q", strings.Join(v.words, " "), v.summary)
+		}
+		if !strings.Contains(out, "\nExamples:\n  strata ") {
+			t.Errorf("strata %s --help has no example", strings.Join(v.words, " "))
+		}
+	}
+}

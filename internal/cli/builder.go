@@ -18,6 +18,11 @@ func newBuilderCommand(c *CLI) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "builder",
 		Short: "Manage the build cache",
+		Long: `Builder looks after the build cache: the layers build steps made, and the
+RUN --mount=type=cache directories, as docker builder does. "strata system df -v"
+lists the entries with their last use.`,
+		Example: `  strata builder prune
+  strata builder prune --keep-storage 2GB`,
 	}
 	var opts engine.BuilderPruneOptions
 	var keep string

@@ -12,6 +12,12 @@ func newImageCommand(c *CLI) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image",
 		Short: "Manage images",
+		Long: `Image groups the image verbs, as docker image does: strata image ls is strata
+images, strata image rm is strata rmi, strata image pull is strata pull, and so
+on. Each verb's help describes it.`,
+		Example: `  strata image ls
+  strata image pull localhost:5000/app:1
+  strata image prune -a`,
 	}
 	ls := newImagesCommand(c)
 	ls.Use, ls.Aliases = "ls [OPTIONS] [REPOSITORY[:TAG]]", []string{"list"}
@@ -21,6 +27,10 @@ func newImageCommand(c *CLI) *cobra.Command {
 	prune := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove untagged images (all unused ones with -a) and unreferenced data",
+		Long: `Prune removes the untagged images (docker's dangling <none> ones), or with -a
+every image no container uses, then every blob and layer snapshot nothing
+references any more, and prints what it freed, as docker image prune does.
+Strata never prompts, so -f is accepted and ignored.`,
 		Example: `  strata image prune
   strata image prune -a`,
 		Args: cobra.NoArgs,

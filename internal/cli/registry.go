@@ -36,6 +36,9 @@ func newRegistryCommand(c *CLI) *cobra.Command {
 distribution-spec v1.1 (what docker, skopeo, crane, oras and strata push and
 pull through), and maintain its store: garbage collection while it serves, and
 an integrity check.`,
+		Example: `  strata registry serve --addr 127.0.0.1:5000 --root /srv/registry
+  strata registry gc --url http://127.0.0.1:5000 --dry-run
+  strata registry fsck --root /srv/registry`,
 	}
 	cmd.AddCommand(newRegistryServeCommand(), newRegistryGCCommand(), newRegistryFsckCommand())
 	return cmd

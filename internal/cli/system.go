@@ -13,7 +13,12 @@ func newSystemCommand(c *CLI) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "system",
 		Short: "Manage the Strata store",
-		Long:  "System commands look after the store as a whole: disk use, integrity, garbage.",
+		Long: `System commands look after the store as a whole: its disk use (df), its
+integrity (fsck), its garbage (prune), the information info shows, and the
+Engine API server (service) that docker clients talk to.`,
+		Example: `  strata system df -v
+  strata system fsck
+  strata system prune -a`,
 	}
 	cmd.AddCommand(newDfCommand(c), newFsckCommand(c), newSystemPruneCommand(c), newServiceCommand(c), newInfoCommand(c), newSystemDedupeCommand(c), newBootCommand(c))
 	return cmd
