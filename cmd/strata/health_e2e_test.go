@@ -150,7 +150,7 @@ func TestHealthShapesAsDocker(t *testing.T) {
 	img := "strata-health-shapes:" + filepath.Base(t.TempDir())
 	docker("import", rootfs, img)
 	t.Cleanup(func() { exec.Command("/usr/bin/docker", "-H", host, "rmi", "-f", img).Run() })
-	flags := []string{"-d", "--health-cmd", "true", "--health-interval", "200ms", "-l", "a=b"}
+	flags := []string{"-d", "--health-cmd", "true", "--health-interval", "200ms", "-l", "a=b", "--log-opt", "max-size=1k"}
 	id := docker(append(append([]string{"run"}, flags...), img, "sleep", "600")...)
 	t.Cleanup(func() { exec.Command("/usr/bin/docker", "-H", host, "rm", "-f", id).Run() })
 	mustStrata(t, root, append(append([]string{"run", "--name", "s"}, flags...), "bb", "sleep", "600")...)

@@ -23,6 +23,8 @@ type everydayFlags struct {
 	ipc, pid    string
 	uts         string
 	health      healthFlags
+	logDriver   string
+	logOpts     []string
 }
 
 func addEverydayFlags(fs *pflag.FlagSet, f *everydayFlags) {
@@ -36,6 +38,8 @@ func addEverydayFlags(fs *pflag.FlagSet, f *everydayFlags) {
 	fs.StringVar(&f.pid, "pid", "", "PID namespace: host to share the host's")
 	fs.StringVar(&f.uts, "uts", "", "UTS namespace: host to share the host's hostname")
 	addHealthFlags(fs, &f.health)
+	fs.StringVar(&f.logDriver, "log-driver", "json-file", "logging driver: json-file or none")
+	fs.StringArrayVar(&f.logOpts, "log-opt", nil, "log driver option: max-size=SIZE (10m), max-file=N (files kept when rotating)")
 }
 
 func (f *everydayFlags) apply(fs *pflag.FlagSet, o *engine.CreateOptions) error {
@@ -52,6 +56,9 @@ func (f *everydayFlags) apply(fs *pflag.FlagSet, o *engine.CreateOptions) error 
 	o.Expose = f.expose
 	o.Namespaces = engine.Namespaces{IPC: f.ipc, PID: f.pid, UTS: f.uts}
 	if o.Healthcheck, err = f.health.healthcheck(fs); err != nil {
+		return err
+	}
+	if o.LogConfig, err = engine.ParseLogConfig(f.logDriver, f.logOpts); err != nil {
 		return err
 	}
 	if f.cidfile != "" {

@@ -29,6 +29,9 @@ func mergeConfig(opts CreateOptions) (ocispec.ImageConfig, error) {
 	if err := checkHealthcheck(opts.Healthcheck); err != nil {
 		return cfg, err
 	}
+	if err := opts.LogConfig.Check(); err != nil {
+		return cfg, err
+	}
 	if opts.StopTimeout != nil && *opts.StopTimeout < -1 {
 		return cfg, fmt.Errorf("invalid --stop-timeout %d: want seconds, or -1 to wait forever: %w", *opts.StopTimeout, errdefs.ErrInvalidArgument)
 	}

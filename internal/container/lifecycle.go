@@ -83,6 +83,9 @@ type CreateOptions struct {
 	// RestartPolicy is --restart, carried out by the monitor; changed by
 	// SetRestartPolicy.
 	RestartPolicy runtime.RestartPolicy `json:"restartPolicy,omitempty"`
+	// LogConfig is --log-driver and --log-opt (the zero value: json-file,
+	// never rotated).
+	LogConfig runtime.LogConfig `json:"logConfig,omitempty"`
 }
 
 // Create makes a container: a record, a name, a snapshot key
@@ -323,7 +326,7 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 		ID: c.ID, Bundle: filepath.Join(dir, "bundle"), Runc: *s.runc,
 		LogPath: s.logPath(c.ID), Tty: o.Tty, OpenStdin: o.OpenStdin, Attach: opts.Attach,
 		Ports: c.Ports, HostNetwork: o.Network.Host(), Rootfs: rootfs,
-		NoSync: o.AutoRemove, Healthcheck: o.Healthcheck, Restart: o.RestartPolicy,
+		NoSync: o.AutoRemove, Healthcheck: o.Healthcheck, Restart: o.RestartPolicy, Log: o.LogConfig,
 	}
 	if netns != "" {
 		cfg.NetworkRoot = s.net.Root()

@@ -51,14 +51,21 @@ func (s *Store) Logs(ctx context.Context, ref string, opts LogsOptions, stdout, 
 		}
 		io.WriteString(w, e.Log)
 	}
-	f, err := os.Open(s.logPath(c.ID))
+	if !c.Options.LogConfig.Readable() {
+		return runtime.ErrLogsNotReadable
+	}
+	// The rotated files first, oldest first (runtime.LogFiles), then the
+	// live one, which a follower reads on.
+	path := s.logPath(c.ID)
+	files := runtime.LogFiles(path)
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if !opts.Follow {
 			return nil
 		}
 		// Not started yet: follow from when it appears.
 		for {
-			if f, err = os.Open(s.logPath(c.ID)); err == nil {
+			if f, err = os.Open(path); err == nil {
 				break
 			}
 			select {
@@ -70,12 +77,27 @@ func (s *Store) Logs(ctx context.Context, ref string, opts LogsOptions, stdout, 
 	} else if err != nil {
 		return fmt.Errorf("logs of %s: %w", c.Name, err)
 	}
-	defer f.Close()
+	defer func() { f.Close() }()
+	var rotated []*os.File
+	for _, p := range files[:len(files)-1] {
+		if rf, err := os.Open(p); err == nil {
+			defer rf.Close()
+			rotated = append(rotated, rf)
+		}
+	}
+	readAll := func(fn func(runtime.LogEntry) bool) (int64, error) {
+		for _, rf := range rotated {
+			if _, err := runtime.ReadLog(rf, fn); err != nil {
+				return 0, err
+			}
+		}
+		return runtime.ReadLog(f, fn)
+	}
 
 	var off int64
 	if opts.TailSet && opts.Tail >= 0 {
 		var all []runtime.LogEntry
-		n, err := runtime.ReadLog(f, func(e runtime.LogEntry) bool {
+		n, err := readAll(func(e runtime.LogEntry) bool {
 			if !opts.keep(e) {
 				return true
 			}
@@ -96,7 +118,7 @@ func (s *Store) Logs(ctx context.Context, ref string, opts LogsOptions, stdout, 
 		}
 		off = n
 	} else {
-		n, err := runtime.ReadLog(f, func(e runtime.LogEntry) bool {
+		n, err := readAll(func(e runtime.LogEntry) bool {
 			if opts.keep(e) {
 				emit(e)
 			}
@@ -112,7 +134,9 @@ func (s *Store) Logs(ctx context.Context, ref string, opts LogsOptions, stdout, 
 	}
 	for {
 		st, err := s.Status(ctx, c.ID)
-		running := err == nil && st.Running
+		// A log without a start recorded yet is a start under way (the
+		// monitor opens the log before it writes the status).
+		running := err == nil && (st.Running || st.StartedAt.IsZero() && st.FinishedAt.IsZero())
 		if _, err := f.Seek(off, io.SeekStart); err != nil {
 			return err
 		}
@@ -129,12 +153,38 @@ func (s *Store) Logs(ctx context.Context, ref string, opts LogsOptions, stdout, 
 		if !running || (!opts.Until.IsZero() && time.Now().After(opts.Until)) {
 			return nil
 		}
+		// Rotated under us: read what the old file got since, then go
+		// on with the new one from its start. Emptied in place
+		// (max-file=1): read it again from its start.
+		if nf, err := os.Open(path); err == nil {
+			if fi, ferr := f.Stat(); ferr == nil && !sameFile(fi, nf) {
+				if _, err := f.Seek(off, io.SeekStart); err == nil {
+					_, _ = runtime.ReadLog(f, func(e runtime.LogEntry) bool {
+						if opts.keep(e) {
+							emit(e)
+						}
+						return true
+					})
+				}
+				f.Close()
+				f, off = nf, 0
+				continue
+			} else if ferr == nil && fi.Size() < off {
+				off = 0
+			}
+			nf.Close()
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+func sameFile(fi os.FileInfo, f *os.File) bool {
+	nfi, err := f.Stat()
+	return err == nil && os.SameFile(fi, nfi)
 }
 
 // ParseLogTime reads a --since or --until value as docker does: an RFC 3339

@@ -410,8 +410,8 @@ type ContainerHostConfig struct {
 	AutoRemove     bool                     `json:"AutoRemove"`
 	ReadonlyRootfs bool                     `json:"ReadonlyRootfs"`
 	Init           bool                     `json:"Init"`
-	// LogConfig is always docker's json-file, which Strata keeps; clients
-	// (docker-py's containers.run) read its Type.
+	// LogConfig is the log driver (json-file or none) and its options;
+	// clients (docker-py's containers.run) read its Type.
 	LogConfig LogConfig `json:"LogConfig"`
 	IpcMode   string    `json:"IpcMode"`
 	PidMode   string    `json:"PidMode"`
@@ -422,11 +422,9 @@ type ContainerHostConfig struct {
 	HostConfigResources
 }
 
-// LogConfig is docker's logging driver and its options.
-type LogConfig struct {
-	Type   string            `json:"Type"`
-	Config map[string]string `json:"Config"`
-}
+// LogConfig is docker's logging driver and its options (--log-driver,
+// --log-opt).
+type LogConfig = runtime.LogConfig
 
 // PortBinding is one host side of a published port.
 type PortBinding struct {
@@ -547,7 +545,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 		Driver:         e.driver,
 		HostConfig: ContainerHostConfig{
 			Binds: o.Binds, NetworkMode: o.Network.String(), PortBindings: ports,
-			AutoRemove: o.AutoRemove, ReadonlyRootfs: o.ReadOnly, Init: o.Init, LogConfig: LogConfig{Type: "json-file", Config: map[string]string{}},
+			AutoRemove: o.AutoRemove, ReadonlyRootfs: o.ReadOnly, Init: o.Init, LogConfig: inspectLogConfig(o.LogConfig),
 			IpcMode: o.Namespaces.IPCMode(), PidMode: o.Namespaces.PID, UTSMode: o.Namespaces.UTS,
 			RestartPolicy:       inspectRestartPolicy(o.RestartPolicy),
 			SecurityHostConfig:  securityHostConfig(o.Security, o.SeccompUnconfined),
@@ -564,4 +562,21 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 		Mounts:          mounts,
 		RestartCount:    st.RestartCount,
 	}, nil
+}
+
+// inspectLogConfig is c as docker shows it: the driver always named, the
+// options an object even when empty.
+func inspectLogConfig(c LogConfig) LogConfig {
+	if c.Type == "" {
+		c.Type = runtime.LogDriverJSONFile
+	}
+	if c.Config == nil {
+		c.Config = map[string]string{}
+	}
+	return c
+}
+
+// ParseLogConfig reads run's --log-driver and --log-opt values.
+func ParseLogConfig(driver string, opts []string) (LogConfig, error) {
+	return runtime.ParseLogConfig(driver, opts)
 }

@@ -50,7 +50,9 @@
 // attached run as its own monitor), attach.go (the attach protocol),
 // network.go (network modes), namespaces.go (--ipc, --pid and --uts: the
 // namespaces shared with the host), health.go (the healthcheck the monitor
-// probes by runc exec while the container runs, kept in health.json).
+// probes by runc exec while the container runs, kept in health.json),
+// logdriver.go (--log-driver json-file|none and --log-opt max-size/max-file:
+// the json-file rotated as docker's, <LogPath>.1 the newest rotated file).
 //
 // Ports are published by the monitor, on every network mode alike: it
 // listens on the host address (127.0.0.1 unless one is given: see
@@ -79,5 +81,5 @@
 //	├── runc.log         runc's own messages (JSON lines)
 //	├── monitor.log      the monitor's stderr (and an attached run's standby's)
 //	├── stopped-by-user  MarkStopped: no restart until the next start
-//	└── <LogPath>        the container's output, docker json-file lines
+//	└── <LogPath>[.N]    the container's output, docker json-file lines
 package runtime

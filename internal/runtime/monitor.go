@@ -39,9 +39,11 @@ type MonitorConfig struct {
 	ID     string `json:"id"`
 	Bundle string `json:"bundle"` // holds config.json
 	Runc   Runc   `json:"runc"`
-	// LogPath is the json-file log (appended to).
-	LogPath string `json:"logPath"`
-	Tty     bool   `json:"tty"`
+	// LogPath is the json-file log (appended to), kept as Log says
+	// (logdriver.go: rotated by size, or not at all).
+	LogPath string    `json:"logPath"`
+	Log     LogConfig `json:"log,omitempty"`
+	Tty     bool      `json:"tty"`
 	// OpenStdin gives the process a stdin pipe fed by attach clients (-i).
 	OpenStdin bool `json:"openStdin"`
 	// Attach holds the process back until a client attaches (attached
@@ -275,7 +277,7 @@ func (m *monitor) run() error {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return m.fail(125, fmt.Errorf("monitor: become subreaper: %w", err))
 	}
-	logf, err := os.OpenFile(m.cfg.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	logf, err := openLog(m.cfg.LogPath, m.cfg.Log)
 	if err != nil {
 		return m.fail(125, fmt.Errorf("open log: %w", err))
 	}

@@ -65,10 +65,11 @@ const (
 
 // standbyConfig is the standby's last argument, as JSON.
 type standbyConfig struct {
-	ID      string `json:"id"`
-	Runc    Runc   `json:"runc"`
-	LogPath string `json:"logPath"`
-	Rootfs  string `json:"rootfs,omitempty"`
+	ID      string    `json:"id"`
+	Runc    Runc      `json:"runc"`
+	LogPath string    `json:"logPath"`
+	Log     LogConfig `json:"log,omitempty"`
+	Rootfs  string    `json:"rootfs,omitempty"`
 	// CleanupArgs removes the container (--rm) once its exit is recorded.
 	CleanupArgs []string `json:"cleanupArgs,omitempty"`
 	NoSync      bool     `json:"noSync,omitempty"`
@@ -173,7 +174,7 @@ func (sb *standby) start(m *monitor, runcPid int, outR, errR *os.File, exited <-
 	}
 	defer logf.Close()
 	cfg, err := json.Marshal(standbyConfig{
-		ID: m.cfg.ID, Runc: m.cfg.Runc, LogPath: m.cfg.LogPath, Rootfs: m.cfg.Rootfs,
+		ID: m.cfg.ID, Runc: m.cfg.Runc, LogPath: m.cfg.LogPath, Log: m.cfg.Log, Rootfs: m.cfg.Rootfs,
 		CleanupArgs: m.standbyCleanup, NoSync: m.cfg.NoSync, NetworkRoot: m.cfg.NetworkRoot,
 		ClientPid: os.Getpid(), ClientStart: selfStart(),
 	})
@@ -284,7 +285,7 @@ func takeOver(dir string, cfg standbyConfig) error {
 	Tracef("standby: taking over")
 	// The pipes first: runc blocks once they are full.
 	var w io.Writer = io.Discard
-	if logf, err := os.OpenFile(cfg.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640); err == nil {
+	if logf, err := openLog(cfg.LogPath, cfg.Log); err == nil {
 		defer logf.Close()
 		w = logf
 	}
