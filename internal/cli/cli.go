@@ -17,6 +17,7 @@ import (
 type CLI struct {
 	Root          string
 	StorageDriver string
+	BlobCacheSize string
 	Stdin         io.Reader
 
 	eng *engine.Engine
@@ -27,7 +28,7 @@ func (c *CLI) Engine(ctx context.Context) (*engine.Engine, error) {
 	if c.eng != nil {
 		return c.eng, nil
 	}
-	e, err := engine.Open(ctx, engine.Options{Root: c.Root, StorageDriver: c.StorageDriver})
+	e, err := engine.Open(ctx, engine.Options{Root: c.Root, StorageDriver: c.StorageDriver, BlobCacheSize: c.BlobCacheSize})
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +93,7 @@ The store lives in --root (default /var/lib/strata, or $STRATA_ROOT).`,
 		defRoot = engine.DefaultRoot
 	}
 	root.PersistentFlags().StringVar(&c.Root, "root", defRoot, "where Strata keeps its store (or $STRATA_ROOT)")
+	root.PersistentFlags().StringVar(&c.BlobCacheSize, "blob-cache-size", "", "bytes of compressed layer blobs kept beside the unpacked layers, least recently used evicted first; 0 keeps none (default: $STRATA_BLOB_CACHE_SIZE, else blob-cache-size in the store's config.json, else 0)")
 	root.PersistentFlags().StringVar(&c.StorageDriver, "storage-driver", os.Getenv("STRATA_STORAGE_DRIVER"), "snapshotter: overlay or native (default: the store's, else overlay where it mounts)")
 	for _, f := range commands {
 		root.AddCommand(f(c))

@@ -33,7 +33,13 @@ func newDfCommand(c *CLI) *cobra.Command {
 every unpacked layer once however many images share it; with -v each image's
 SHARED SIZE (layers other images use too) and UNIQUE SIZE (layers only it uses)
 are listed, and the unique sizes plus the shared total add up to the layers'
-disk use. "Layer blobs" is the compressed copies kept for push and save.
+disk use, each layer measured on disk as "strata images" measures it.
+
+The Blob Cache row counts the compressed layer blobs kept beside the unpacked
+layers (--blob-cache-size, 0 by default: none). All of it is reclaimable: a
+layer whose blob is gone is rebuilt from its snapshot when it is pushed to a
+registry that lacks it, and written from it by save. "strata system prune"
+trims it to the budget.
 
 The Build Cache row counts the layers steps made (once each) and the RUN
 --mount=type=cache directories. ACTIVE is those in use, as in docker: cache
@@ -77,7 +83,7 @@ removes them from the bottom up.`,
 			fmt.Fprintf(tw, "Containers\t%d\t%d\t%s\t%s\n", du.Containers, du.ActiveContainers, humanSize(du.ContainersSize), pct(du.ContainersReclaimable, du.ContainersSize))
 			fmt.Fprintf(tw, "Local Volumes\t0\t0\t0B\t0B\n")
 			fmt.Fprintf(tw, "Build Cache\t%d\t%d\t%s\t%s\n", du.BuildCacheRecords, du.BuildCacheActive, humanSize(du.BuildCacheSize), humanSize(du.BuildCacheReclaimable))
-			fmt.Fprintf(tw, "Layer blobs\t%d\t%d\t%s\t%s\n", du.BlobsCount, du.BlobsCount, humanSize(du.BlobsSize), "0B")
+			fmt.Fprintf(tw, "Blob Cache\t%d\t0\t%s\t%s\n", du.BlobCacheCount, humanSize(du.BlobCacheSize), humanSize(du.BlobCacheSize))
 			if err := tw.Flush(); err != nil {
 				return err
 			}
@@ -165,9 +171,12 @@ func newSystemPruneCommand(c *CLI) *cobra.Command {
 		Short: "Remove unused data",
 		Long: `Prune removes stopped containers, untagged images (all images no container
 uses with -a), and then every blob and layer snapshot nothing references, and the
-leftovers of interrupted work, as docker system prune does.`,
+leftovers of interrupted work, as docker system prune does. It also trims the
+blob cache (the compressed layer blobs kept beside the unpacked layers) to its
+budget: "strata --blob-cache-size 0 system prune" empties it.`,
 		Example: `  strata system prune
-  strata system prune -a`,
+  strata system prune -a
+  strata --blob-cache-size 0 system prune`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			freed, err := pruneContainers(cmd, c)
@@ -210,6 +219,9 @@ func runPrune(c *CLI, cmd *cobra.Command, all bool, already int64) error {
 	}
 	if len(extra) > 0 {
 		fmt.Fprintf(w, "Removed %s\n", strings.Join(extra, " and "))
+	}
+	if n := len(rep.Cache.Blobs); n > 0 {
+		fmt.Fprintf(w, "Trimmed the blob cache to %s: %d layer blobs (%s), rebuilt from their layers when pushed or saved\n", humanSize(e.BlobCacheBudget()), n, humanSize(rep.Cache.Bytes))
 	}
 	fmt.Fprintf(w, "Total reclaimed space: %s\n", humanSize(already+rep.Reclaimed()))
 	return nil

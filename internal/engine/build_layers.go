@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/strata-project/strata/internal/errdefs"
@@ -30,23 +31,24 @@ func (e *Engine) unstoredLayer(ctx context.Context, desc ocispec.Descriptor) (me
 	return rec, true
 }
 
-// layerAvailable says whether layer blob desc can be read: it is in the
-// store, or it is rebuildable from a committed snapshot and an index that
-// are both there.
-func (e *Engine) layerAvailable(ctx context.Context, desc ocispec.Descriptor) error {
+// layerAvailable says whether layer blob desc (diffID, at chainID in its
+// image) can be read: it is in the store, or it is rebuildable from a
+// committed snapshot and a tar-split index that are both there (a build's
+// layer, or one whose blob the blob cache evicted).
+func (e *Engine) layerAvailable(ctx context.Context, desc ocispec.Descriptor, diffID, chainID digest.Digest) error {
 	_, err := e.Content.Info(ctx, desc.Digest)
 	if err == nil || !errdefs.IsNotFound(err) {
 		return err
 	}
-	rec, ok := e.unstoredLayer(ctx, desc)
-	if !ok {
+	rec, ok := layer.Record(ctx, e.DB, diffID)
+	if !ok || rec.Index == nil {
 		return err
 	}
 	if _, ierr := e.Content.Info(ctx, rec.Index.Digest); ierr != nil {
 		return fmt.Errorf("not stored, and its tar-split index %s: %w", rec.Index.Digest, ierr)
 	}
-	if _, serr := e.Snap.Stat(ctx, rec.ChainID.String()); serr != nil {
-		return fmt.Errorf("not stored, and its snapshot %s: %w", rec.ChainID, serr)
+	if _, serr := e.Snap.Stat(ctx, chainID.String()); serr != nil {
+		return fmt.Errorf("not stored, and its snapshot %s: %w", chainID, serr)
 	}
 	return nil
 }

@@ -64,7 +64,7 @@ func TestCommitContainer(t *testing.T) {
 	testutil.RequiresRoot(t)
 	testutil.RequiresBusybox(t)
 	ctx := context.Background()
-	e := openTest(t)
+	e := openTestCache(t, "1g") // the new layer's blob is read below
 	rootfs := filepath.Join(t.TempDir(), "rootfs")
 	testutil.BusyboxRootfs(t, rootfs)
 	os.WriteFile(filepath.Join(rootfs, "etc/old.txt"), []byte("old\n"), 0o644)

@@ -19,12 +19,18 @@ type DiskUsage struct {
 	// LayersSize is the disk used by every unpacked layer, each counted
 	// once however many images share it; it adds up with the per-image
 	// unique sizes and the shared size.
-	LayersSize   int64
-	SharedSize   int64
-	Reclaimable  int64 // layers no image uses
-	BlobsSize    int64 // compressed blobs, manifests, configs
-	BlobsCount   int
-	ActiveImages int
+	LayersSize  int64
+	SharedSize  int64
+	Reclaimable int64 // layers no image uses
+	BlobsSize   int64 // compressed blobs, manifests, configs
+	BlobsCount  int
+	// The blob cache (layer.BlobCache): the compressed layer blobs kept
+	// beside the unpacked layers, all reclaimable (a layer is rebuilt
+	// from its snapshot when pushed or saved), and its budget.
+	BlobCacheCount  int
+	BlobCacheSize   int64
+	BlobCacheBudget int64
+	ActiveImages    int
 	// The containers, those running or paused (docker's ACTIVE), the
 	// disk their own writable layers take, and the part of it that
 	// stopped containers take (what container prune frees).
@@ -122,6 +128,15 @@ func (e *Engine) DiskUsage(ctx context.Context) (DiskUsage, error) {
 		du.BlobsCount++
 		return nil
 	})
+	if err != nil {
+		return du, err
+	}
+	cached, err := e.layers().CachedBlobs(ctx)
+	for _, b := range cached {
+		du.BlobCacheCount++
+		du.BlobCacheSize += b.Desc.Size
+	}
+	du.BlobCacheBudget = e.BlobCacheBudget()
 	return du, err
 }
 

@@ -38,6 +38,9 @@ type Options struct {
 	// StorageDriver is "overlay", "native" or "" (the root's recorded
 	// choice, else overlay where it can be mounted, else native).
 	StorageDriver string
+	// BlobCacheSize, if not "", overrides the configured budget of the
+	// blob cache (Config.BlobCacheSize): --blob-cache-size.
+	BlobCacheSize string
 }
 
 // Engine is an open Strata root.
@@ -79,6 +82,13 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	cfg, err := loadConfig(root)
 	if err != nil {
 		return nil, err
+	}
+	if opts.BlobCacheSize != "" {
+		n, err := ParseByteSize("--blob-cache-size", opts.BlobCacheSize)
+		if err != nil {
+			return nil, err
+		}
+		cfg.BlobCacheSize = &n
 	}
 	cs, err := content.Open(root)
 	if err != nil {
@@ -193,7 +203,7 @@ func (e *Engine) sharedInodes(ctx context.Context) func(ino uint64) bool {
 
 // layers is the pipeline that brings layers into this store.
 func (e *Engine) layers() *layer.Pipeline {
-	return &layer.Pipeline{Content: e.Content, Snap: e.Snap, DB: e.DB}
+	return &layer.Pipeline{Content: e.Content, Snap: e.Snap, DB: e.DB, BlobCache: &layer.BlobCache{Budget: e.BlobCacheBudget()}}
 }
 
 // Close releases the snapshotter.

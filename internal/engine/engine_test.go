@@ -27,7 +27,14 @@ import (
 
 func openTest(t *testing.T) *Engine {
 	t.Helper()
-	e, err := Open(context.Background(), Options{Root: t.TempDir()})
+	return openTestCache(t, "")
+}
+
+// openTestCache opens a store whose blob cache keeps size bytes ("": the
+// default, none), for tests of what a kept blob is used for.
+func openTestCache(t *testing.T, size string) *Engine {
+	t.Helper()
+	e, err := Open(context.Background(), Options{Root: t.TempDir(), BlobCacheSize: size})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +273,7 @@ func TestImportBadInputLeavesStoreUnchanged(t *testing.T) {
 
 func TestFsckFindsCorruptBlob(t *testing.T) {
 	ctx := context.Background()
-	e := openTest(t)
+	e := openTestCache(t, "1g") // a blob kept, to corrupt
 	if _, err := e.Import(ctx, ImportOptions{Source: busybox(t), Ref: "base"}); err != nil {
 		t.Fatal(err)
 	}

@@ -82,8 +82,11 @@ func (e *Engine) Fsck(ctx context.Context) (FsckReport, error) {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("image %s: %v", name, err))
 			continue
 		}
+		// A layer blob the blob cache evicted is not damage: the layer is
+		// rebuilt from its snapshot and index when it is needed.
+		diffIDs, chains := img.DiffIDs(), img.ChainIDs()
 		for i, l := range img.Manifest.Layers {
-			if err := e.layerAvailable(ctx, l); err != nil {
+			if err := e.layerAvailable(ctx, l, diffIDs[i], chains[i]); err != nil {
 				rep.Problems = append(rep.Problems, fmt.Sprintf("image %s: layer %d blob %s: %v", name, i, l.Digest, err))
 			}
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/strata-project/strata/internal/gc"
 	"github.com/strata-project/strata/internal/images"
+	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/manifest"
 	"github.com/strata-project/strata/internal/metadata"
 )
@@ -32,10 +33,13 @@ type GCReport struct {
 	// to Reclaimed: the snapshots' sizes already counted them.
 	PoolFiles int
 	PoolBytes int64
+	// Cache is the layer blobs evicted to bring the blob cache within
+	// its budget.
+	Cache layer.Trimmed
 }
 
 // Reclaimed is the bytes freed.
-func (r GCReport) Reclaimed() int64 { return r.BlobBytes + r.SnapshotBytes }
+func (r GCReport) Reclaimed() int64 { return r.BlobBytes + r.SnapshotBytes + r.Cache.Bytes }
 
 // staleIngest is how long a resumable ingest (a pull cut short) is kept.
 const staleIngest = 24 * time.Hour
@@ -81,6 +85,17 @@ func (e *Engine) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 	}
 	if opts.DryRun {
 		return rep, nil
+	}
+	// Blobs the blob cache evicted are not missing: their layers are
+	// rebuilt from the snapshots and indexes kept above. Trim the cache to
+	// the budget in force (a smaller --blob-cache-size than before trims
+	// it), and forget the uses of blobs swept.
+	p := e.layers()
+	if rep.Cache, err = p.Trim(ctx, e.BlobCacheBudget()); err != nil {
+		return rep, fmt.Errorf("blob cache: %w", err)
+	}
+	if err := p.ForgetGone(ctx); err != nil {
+		return rep, fmt.Errorf("blob cache: %w", err)
 	}
 	err = e.DB.Update(ctx, func(tx *metadata.Tx) error {
 		ls, err := tx.Layers()

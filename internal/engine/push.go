@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -135,7 +136,7 @@ func (e *Engine) pushOne(ctx context.Context, client *remote.Client, named refer
 	if err := g.Wait(); err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	if err := e.pushStored(ctx, repo, img.ConfigDesc, nil, "", nil); err != nil {
+	if err := e.pushStored(ctx, repo, img.ConfigDesc, layerRepos(ctx, e, diffIDs), "", nil); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("config %s: %w", img.ConfigDesc.Digest, err)
 	}
 
@@ -146,31 +147,23 @@ func (e *Engine) pushOne(ctx context.Context, client *remote.Client, named refer
 		return ocispec.Descriptor{}, err
 	}
 	mt := img.ManifestDesc.MediaType
-	if changed(layers, pushed) {
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal(mb, &m); err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("manifest %s: %w", img.ManifestDesc.Digest, err)
-		}
-		ls := make([]ocispec.Descriptor, len(pushed))
-		for i, d := range pushed {
-			ls[i] = ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
-			if mt == manifest.DockerManifest {
-				ls[i].MediaType = manifest.DockerLayer
-			}
-		}
-		m["layers"] = mustJSON(ls)
-		mb = mustJSON(m)
-		if _, _, err := e.Content.WriteBlob(ctx, strings.NewReader(string(mb)), int64(len(mb)), digest.FromBytes(mb)); err != nil {
-			return ocispec.Descriptor{}, err
-		}
-	}
 	tag := "latest"
 	if t, ok := named.(reference.Tagged); ok {
 		tag = t.Tag()
 	}
+	if n := changedLayers(layers, pushed); n > 0 {
+		if mb, err = e.withLayers(ctx, img.ManifestDesc, mb, pushed); err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		rep.Message("%s: %d of %d layer blobs were rebuilt from their snapshots (evicted from the blob cache and not in the repository): the manifest pushed is new, not %s", tag, n, len(layers), img.ManifestDesc.Digest)
+	}
 	desc, err := repo.PutManifest(ctx, tag, mt, mb)
 	if err != nil {
 		return ocispec.Descriptor{}, err
+	}
+	// Rebuilt blobs are blob cache entries: trim it to its budget.
+	if _, err := e.layers().Trim(ctx, e.BlobCacheBudget()); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("blob cache: %w", err)
 	}
 	// Every blob is in the repository now; drop upload sessions earlier
 	// cut pushes left for them (whichever way each got there this time).
@@ -182,58 +175,96 @@ func (e *Engine) pushOne(ctx context.Context, client *remote.Client, named refer
 	return desc, nil
 }
 
-func changed(a, b []ocispec.Descriptor) bool {
-	for i := range a {
-		if a[i].Digest != b[i].Digest {
-			return true
+// layerRepos lists the repositories known to hold a blob of one of the
+// layers diffIDs: where the image came from or went, which hold its
+// config too, so that a push to another repository of the same registry
+// mounts the config as it mounts the layers.
+func layerRepos(ctx context.Context, e *Engine, diffIDs []digest.Digest) []string {
+	var out []string
+	for _, d := range diffIDs {
+		rec, _ := layer.Record(ctx, e.DB, d)
+		for _, b := range rec.Blobs {
+			for _, r := range layer.BlobRepos(b) {
+				if !slices.Contains(out, r) {
+					out = append(out, r)
+				}
+			}
 		}
 	}
-	return false
+	return out
+}
+
+// changedLayers counts the layers whose blob differs.
+func changedLayers(a, b []ocispec.Descriptor) int {
+	n := 0
+	for i := range a {
+		if a[i].Digest != b[i].Digest {
+			n++
+		}
+	}
+	return n
+}
+
+// withLayers rewrites manifest mb (of desc) to name layers instead of its
+// own, keeping every other field as it was, and stores the result (gc
+// removes it once no image names it). A Docker schema2 manifest names the
+// layers with Docker's media types.
+func (e *Engine) withLayers(ctx context.Context, desc ocispec.Descriptor, mb []byte, layers []ocispec.Descriptor) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(mb, &m); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
+	}
+	ls := make([]ocispec.Descriptor, len(layers))
+	for i, d := range layers {
+		ls[i] = ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+		if desc.MediaType == manifest.DockerManifest {
+			ls[i].MediaType = manifest.DockerLayerType(d.MediaType)
+		}
+	}
+	m["layers"] = mustJSON(ls)
+	out := mustJSON(m)
+	if _, _, err := e.Content.WriteBlob(ctx, bytes.NewReader(out), int64(len(out)), digest.FromBytes(out)); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // pushLayer makes the repository hold layer desc (or another compressed
-// form of the same diffID) and returns the descriptor it holds. The
-// layer's blob is used when it is in the store; else a form the registry
-// is known to hold (HEAD) or mount; else the layer is rebuilt from its
-// snapshot and tar-split index, compressed with pgzip into the store.
+// form of the same diffID) and returns the descriptor it holds. The forms
+// are tried in order, the image's own first, so that the manifest keeps
+// its digest whenever it can: a form in the store (the blob cache) is
+// pushed (nothing is sent if the repository has it); one the blob cache
+// evicted is looked for in the repository (HEAD) and mounted from the
+// repositories of the same registry known to hold it. Failing all that,
+// the layer is rebuilt from its snapshot and tar-split index, compressed
+// with pgzip into the store (a new digest unless the rebuild is
+// byte-identical).
 func (e *Engine) pushLayer(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, diffID, chainID digest.Digest, rep progress.Reporter) (ocispec.Descriptor, error) {
 	rec, _ := layer.Record(ctx, e.DB, diffID)
-	known := func(d ocispec.Descriptor) ocispec.Descriptor {
-		for _, b := range rec.Blobs {
-			if b.Digest == d.Digest {
-				return b
-			}
+	forms := []ocispec.Descriptor{desc}
+	for i, b := range rec.Blobs {
+		if b.Digest == desc.Digest {
+			forms[0] = b // with the repositories known to hold it
+			continue
 		}
-		return d
+		if !layer.Unstored(b, diffID) {
+			forms = append(forms, rec.Blobs[i])
+		}
 	}
-	if _, err := e.Content.Info(ctx, desc.Digest); err == nil {
-		return desc, e.pushStored(ctx, repo, desc, layer.BlobRepos(known(desc)), diffID, rep)
-	}
-	// Another compressed form kept locally, or known to the registry.
-	for _, b := range append([]ocispec.Descriptor{known(desc)}, rec.Blobs...) {
+	for _, b := range forms {
 		if _, err := e.Content.Info(ctx, b.Digest); err == nil {
-			return b, e.pushStored(ctx, repo, b, layer.BlobRepos(b), diffID, rep)
+			_ = e.layers().Touch(ctx, b.Digest)
+			d := ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size}
+			if b.Digest == desc.Digest {
+				d = desc
+			}
+			return d, e.pushStored(ctx, repo, d, layer.BlobRepos(b), diffID, rep)
 		}
-	}
-	for _, b := range append([]ocispec.Descriptor{known(desc)}, rec.Blobs...) {
-		for _, r := range layer.BlobRepos(b) {
-			if !sameRegistry(r, repo) {
-				continue
+		if ok := e.pushAbsent(ctx, repo, b, diffID, rep); ok {
+			if b.Digest == desc.Digest {
+				return desc, nil
 			}
-			id := images.ShortID(b.Digest)
-			if r == repo.Name() {
-				if ok, err := repo.BlobExists(ctx, b); err == nil && ok {
-					rep.Report(progress.Event{ID: id, Action: "Layer already exists"})
-					return b, nil
-				}
-				continue
-			}
-			res, err := repo.PushBlob(ctx, b, eofReader{}, remote.PushBlobOptions{MountFrom: []string{pathOf(r, repo)}, SkipCheck: true, MountOnly: true})
-			if err == nil && res.Kind == remote.Mounted {
-				rep.Report(progress.Event{ID: id, Action: "Mounted from " + res.From})
-				_ = e.noteRemoteBlob(ctx, diffID, b, repo.Name())
-				return b, nil
-			}
+			return ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size}, nil
 		}
 	}
 	rec.DiffID, rec.ChainID = diffID, chainID
@@ -242,6 +273,32 @@ func (e *Engine) pushLayer(ctx context.Context, repo *remote.Repository, desc oc
 		return desc, err
 	}
 	return rebuilt, e.pushStored(ctx, repo, rebuilt, nil, diffID, rep)
+}
+
+// pushAbsent makes the repository hold blob b, which is not in the store,
+// without sending it: it is there already (HEAD), or it is mounted from a
+// repository of the same registry known to hold it.
+func (e *Engine) pushAbsent(ctx context.Context, repo *remote.Repository, b ocispec.Descriptor, diffID digest.Digest, rep progress.Reporter) bool {
+	id := images.ShortID(b.Digest)
+	if ok, err := repo.BlobExists(ctx, b); err == nil && ok {
+		rep.Report(progress.Event{ID: id, Action: "Layer already exists"})
+		if !slices.Contains(layer.BlobRepos(b), repo.Name()) {
+			_ = e.noteRemoteBlob(ctx, diffID, b, repo.Name())
+		}
+		return true
+	}
+	for _, r := range layer.BlobRepos(b) {
+		if !sameRegistry(r, repo) || r == repo.Name() {
+			continue
+		}
+		res, err := repo.PushBlob(ctx, b, eofReader{}, remote.PushBlobOptions{MountFrom: []string{pathOf(r, repo)}, SkipCheck: true, MountOnly: true})
+		if err == nil && res.Kind == remote.Mounted {
+			rep.Report(progress.Event{ID: id, Action: "Mounted from " + res.From})
+			_ = e.noteRemoteBlob(ctx, diffID, b, repo.Name())
+			return true
+		}
+	}
+	return false
 }
 
 // eofReader stands in for a blob that is only mounted, never read.

@@ -67,8 +67,15 @@ func rtRegistry(t *testing.T, opts registry.Options, wrap func(http.Handler) htt
 // rtEngine opens an engine on an empty root.
 func rtEngine(t *testing.T) *engine.Engine {
 	t.Helper()
+	return rtEngineCache(t, "")
+}
+
+// rtEngineCache opens a store whose blob cache keeps size bytes ("": the
+// default, none).
+func rtEngineCache(t *testing.T, size string) *engine.Engine {
+	t.Helper()
 	testutil.RequiresRoot(t)
-	e, err := engine.Open(context.Background(), engine.Options{Root: t.TempDir()})
+	e, err := engine.Open(context.Background(), engine.Options{Root: t.TempDir(), BlobCacheSize: size})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -921,7 +928,7 @@ func TestConcurrentPullsFetchSharedLayerOnce(t *testing.T) {
 func TestPushRebuildsMissingBlob(t *testing.T) {
 	host := rtRegistry(t, registry.Options{}, nil)
 	ctx := context.Background()
-	e := rtEngine(t)
+	e := rtEngineCache(t, "1g") // the blob is deleted below, as an eviction would
 	ref := host + "/app/rebuilt:v1"
 	id := rtImport(t, e, ref, map[string][]byte{"data": randomBytes(256 << 10)})
 	desc := rtLayerDesc(t, e, ref)

@@ -4,19 +4,24 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/imagearchive"
 	"github.com/strata-project/strata/internal/images"
+	"github.com/strata-project/strata/internal/layer"
+	"github.com/strata-project/strata/internal/manifest"
 )
 
 // Save writes the images refs name (names or IDs) to w as one tar that is
 // both a docker save archive and an OCI image layout (see imagearchive).
 // An image given by name is saved with that name; one given by ID with no
 // name, as docker does. Blobs are copied from the store as they are
-// verified; a layer a build kept only as a snapshot is rebuilt from it.
+// verified; a layer a build kept only as a snapshot is written from it,
+// and one whose blob the blob cache evicted is rebuilt (savedLayers).
 // The gc lock is held throughout so nothing is swept meanwhile.
 func (e *Engine) Save(ctx context.Context, w io.Writer, refs []string) error {
 	if len(refs) == 0 {
@@ -42,10 +47,9 @@ func (e *Engine) Save(ctx context.Context, w io.Writer, refs []string) error {
 				}
 			}
 		}
-		for _, l := range img.Manifest.Layers {
-			if err := e.layerAvailable(ctx, l); err != nil {
-				return fmt.Errorf("save %s: layer %s: %w", ref, l.Digest, err)
-			}
+		mdesc, layers, err := e.savedLayers(ctx, img)
+		if err != nil {
+			return fmt.Errorf("save %s: %w", ref, err)
 		}
 		if i, ok := byManifest[img.ManifestDesc.Digest]; ok {
 			for _, n := range names {
@@ -56,10 +60,14 @@ func (e *Engine) Save(ctx context.Context, w io.Writer, refs []string) error {
 			continue
 		}
 		byManifest[img.ManifestDesc.Digest] = len(out)
-		out = append(out, imagearchive.SaveImage{Names: names, Manifest: img.ManifestDesc, Config: img.ConfigDesc, Layers: img.Manifest.Layers})
+		out = append(out, imagearchive.SaveImage{Names: names, Manifest: mdesc, Config: img.ConfigDesc, Layers: layers})
 	}
 	if err := imagearchive.Write(ctx, w, layerProvider{e}, out); err != nil {
 		return fmt.Errorf("save: %w", err)
+	}
+	// The blobs rebuilt are blob cache entries: trim it to its budget.
+	if _, err := e.layers().Trim(ctx, e.BlobCacheBudget()); err != nil {
+		return fmt.Errorf("save: blob cache: %w", err)
 	}
 	return nil
 }
@@ -71,4 +79,62 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// savedLayers returns the manifest and layers an image is saved with: its
+// own when every layer blob is in the store. A layer whose blob the blob
+// cache evicted is rebuilt from its snapshot and tar-split index,
+// compressed as it was (layer.Rebuild): a layer Strata compressed itself
+// (import, commit, load of an uncompressed archive) comes out
+// byte-identical and the image keeps its manifest; another (a registry's
+// gzip) gets a new digest, and the image is saved with a manifest naming
+// it, which loads as the same image (same config, same diffIDs) under a
+// new manifest digest, as a docker save of a pulled image does.
+func (e *Engine) savedLayers(ctx context.Context, img images.Image) (ocispec.Descriptor, []ocispec.Descriptor, error) {
+	layers := slices.Clone(img.Manifest.Layers)
+	diffIDs, chains := img.DiffIDs(), img.ChainIDs()
+	changed := false
+	for i, l := range layers {
+		if err := e.layerAvailable(ctx, l, diffIDs[i], chains[i]); err != nil {
+			return ocispec.Descriptor{}, nil, fmt.Errorf("layer %s: %w", l.Digest, err)
+		}
+		if _, err := e.Content.Info(ctx, l.Digest); err == nil {
+			_ = e.layers().Touch(ctx, l.Digest)
+			continue
+		}
+		if layer.Unstored(l, diffIDs[i]) {
+			continue // a build's layer: written from its snapshot as it is saved
+		}
+		comp, err := layer.CompressionOf(l.MediaType)
+		if err != nil {
+			return ocispec.Descriptor{}, nil, fmt.Errorf("layer %s: %w", l.Digest, err)
+		}
+		rec, _ := layer.Record(ctx, e.DB, diffIDs[i])
+		rec.DiffID, rec.ChainID = diffIDs[i], chains[i]
+		d, err := e.layers().Rebuild(ctx, rec, comp)
+		if err != nil {
+			return ocispec.Descriptor{}, nil, fmt.Errorf("layer %s: %w", l.Digest, err)
+		}
+		if d.Digest != l.Digest {
+			layers[i] = d
+			changed = true
+		}
+	}
+	if !changed {
+		return img.ManifestDesc, layers, nil
+	}
+	mb, err := e.Content.ReadAll(ctx, img.ManifestDesc, manifest.MaxSize)
+	if err != nil {
+		return ocispec.Descriptor{}, nil, err
+	}
+	if mb, err = e.withLayers(ctx, img.ManifestDesc, mb, layers); err != nil {
+		return ocispec.Descriptor{}, nil, err
+	}
+	if img.ManifestDesc.MediaType == manifest.DockerManifest {
+		for i := range layers {
+			layers[i].MediaType = manifest.DockerLayerType(layers[i].MediaType)
+		}
+	}
+	desc := ocispec.Descriptor{MediaType: img.ManifestDesc.MediaType, Digest: digest.FromBytes(mb), Size: int64(len(mb))}
+	return desc, layers, nil
 }

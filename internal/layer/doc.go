@@ -13,11 +13,22 @@
 // index and the layer record (records.go). A layer already in the store is
 // skipped; Undo takes back what a failed load added. The walk is the one
 // containerd's core/images handlers Dispatch makes for pull, here with the
-// unpacking folded in. The two steps that the store-less work (#16) adds
-// fit at named places: dropping the compressed blob into an evictable cache
-// once the snapshot and index are committed (Pipeline.finish), and a
-// per-file dedupe as files are applied (archive.Apply's writes, reached
-// through Unpack and Stage).
+// unpacking folded in. A per-file dedupe as files are applied fits at
+// archive.Apply's writes, reached through Unpack and Stage.
+//
+// The blob cache (cache.go). Once finish has committed a layer's snapshot,
+// index and record, its compressed blob is a cache entry: kept while the
+// cache fits its budget (BlobCache.Budget), the least recently used
+// evicted first, last uses recorded in the metadata database on write,
+// push and save (Touch). The engine's default budget is 0, one copy of
+// each layer: the blob is made again (Rebuild) only for a push to a
+// registry that lacks it, and a push to one that has it sends nothing. A
+// blob read in part stays an ingest until its layer commits, so a pull
+// killed midway resumes. Eviction keeps the layer record's descriptor of
+// the blob, with the registry repositories known to hold it, so a push can
+// still skip or mount it under its original digest. Manifests, configs,
+// indexes, and the blobs of layers that cannot be rebuilt (no index, no
+// committed snapshot) are never entries.
 //
 // Unpack applies an uncompressed layer tar as a new committed snapshot
 // named by its chain ID, computing the diffID as the bytes pass: a layer is
@@ -36,7 +47,7 @@
 // The unpacked snapshot is the permanent copy of a layer. Unpack can also
 // keep a tar-split index of the tar (archive.ApplyOptions.Index) as a blob,
 // so that the exact tar, and so the diffID, can be rebuilt from the snapshot
-// if the compressed blob is ever evicted. CreateIndexed makes a layer that
+// once the blob cache has evicted the compressed blob. CreateIndexed makes a layer that
 // way from the start: it hashes the tar and stores only its index, for
 // builds, whose layers are compressed only when pushed.
 //

@@ -43,6 +43,9 @@ type Pipeline struct {
 	Content *content.Store
 	Snap    Snapshotter
 	DB      *metadata.DB
+	// BlobCache, if set, makes the blob of each layer committed a cache
+	// entry, evicted under its budget (cache.go); nil keeps every blob.
+	BlobCache *BlobCache
 }
 
 // Source is one layer of a chain handed to Apply.
@@ -132,6 +135,7 @@ type job struct {
 	// Set before read closes.
 	desc     ocispec.Descriptor
 	unpacked *unpacked // what unpacked as the blob was read, if anything
+	present  bool      // another run brought the layer in meanwhile
 }
 
 // Apply brings the chain of layers srcs into the store on top of
@@ -295,17 +299,29 @@ func isClosed(c chan struct{}) bool {
 
 // finish makes the snapshot of a read layer (stacking what was staged,
 // or unpacking the stored blob if nothing unpacked as it was read) and
-// writes its record.
-//
-// TODO(#16): once the snapshot and the index are committed here, the
-// compressed blob can become a cache entry (evicted under a budget): the
-// layer is rebuildable from them.
+// writes its record. Once the snapshot, the index and the record are
+// committed the layer is rebuildable from them, and its compressed blob
+// becomes a blob cache entry (cache.go): with a budget of 0 it is gone
+// before the next layer is done, so a pull keeps one copy of each layer.
+// A blob read only in part is an ingest until then, so a pull killed
+// before this point resumes where it was cut.
 func (p *Pipeline) finish(ctx context.Context, j *job, parent digest.Digest, opts Options) (Result, error) {
 	rep := opts.Progress
+	if j.present {
+		return Result{Desc: j.src.Desc, DiffID: j.src.DiffID, ChainID: j.chainID}, nil
+	}
 	un := j.unpacked
 	j.unpacked = nil
+	if un == nil && j.chainID != "" && !p.snapshotNew(ctx, j.chainID) {
+		// Another run unpacked it meanwhile (a pull of an image that
+		// shares the layer, which waited on this blob's ingest).
+		return p.finishPresent(ctx, j, opts)
+	}
 	if un == nil {
 		f, err := p.Content.OpenFile(j.desc.Digest)
+		if errdefs.IsNotFound(err) && j.chainID != "" && !p.snapshotNew(ctx, j.chainID) {
+			return p.finishPresent(ctx, j, opts) // and its blob cache evicted the blob
+		}
 		if err != nil {
 			return Result{}, err
 		}
@@ -348,10 +364,32 @@ func (p *Pipeline) finish(ctx context.Context, j *job, parent digest.Digest, opt
 	if err := p.record(ctx, rec, desc, opts); err != nil {
 		return Result{}, err
 	}
+	if err := p.cache(ctx, desc); err != nil {
+		return Result{}, fmt.Errorf("blob cache: %w", err)
+	}
 	if opts.PullEvents {
 		rep.Report(progress.Event{ID: j.src.ID, Action: "Pull complete"})
 	}
 	return Result{Desc: desc, DiffID: un.u.DiffID, ChainID: un.u.ChainID}, nil
+}
+
+// finishPresent ends a job whose layer another run committed meanwhile,
+// noting the blob read, if it is still there, on the layer's record.
+func (p *Pipeline) finishPresent(ctx context.Context, j *job, opts Options) (Result, error) {
+	desc := j.desc
+	if _, err := p.Content.Info(ctx, desc.Digest); err == nil && desc.MediaType != "" {
+		rec := metadata.Layer{DiffID: j.src.DiffID, ChainID: j.chainID}
+		if err := p.record(ctx, rec, desc, opts); err != nil {
+			return Result{}, err
+		}
+		if err := p.cache(ctx, desc); err != nil {
+			return Result{}, fmt.Errorf("blob cache: %w", err)
+		}
+	}
+	if opts.PullEvents {
+		opts.Progress.Report(progress.Event{ID: j.src.ID, Action: "Pull complete"})
+	}
+	return Result{Desc: desc, DiffID: j.src.DiffID, ChainID: j.chainID}, nil
 }
 
 // snapshotNew says whether the snapshot chainID is not there yet.

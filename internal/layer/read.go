@@ -61,6 +61,15 @@ func (p *Pipeline) read(ctx context.Context, j *job, parent digest.Digest, strea
 		}
 		return nil
 	}
+	if wo.Ref != "" && !opts.KeepBlob && j.chainID != "" && !p.snapshotNew(ctx, j.chainID) {
+		// Another run unpacked the layer while we waited, and the blob
+		// cache has already let its blob go: the layer is there.
+		j.present = true
+		if opts.PullEvents {
+			rep.Report(progress.Event{ID: src.ID, Action: "Already exists"})
+		}
+		return nil
+	}
 	off := w.Offset()
 	rc, start, size, err := src.Open(ctx, off)
 	if err != nil {

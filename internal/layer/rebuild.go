@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -52,8 +53,13 @@ func (p *Pipeline) Rebuild(ctx context.Context, rec metadata.Layer, comp archive
 	if created.DiffID != rec.DiffID {
 		return ocispec.Descriptor{}, fmt.Errorf("rebuilt tar has diffID %s, want %s (the snapshot changed): %w", created.DiffID, rec.DiffID, errdefs.ErrDataCorrupt)
 	}
+	// The new blob is a blob cache entry like any other: the caller trims
+	// the cache once it has used it.
 	err = p.DB.Update(ctx, func(tx *metadata.Tx) error {
-		return tx.PutLayer(metadata.Layer{DiffID: rec.DiffID, ChainID: rec.ChainID, Blobs: []ocispec.Descriptor{created.Desc}})
+		if err := tx.PutLayer(metadata.Layer{DiffID: rec.DiffID, ChainID: rec.ChainID, Blobs: []ocispec.Descriptor{created.Desc}}); err != nil {
+			return err
+		}
+		return tx.TouchBlob(created.Desc.Digest, time.Now())
 	})
 	return created.Desc, err
 }

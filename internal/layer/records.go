@@ -100,6 +100,21 @@ func (p *Pipeline) have(ctx context.Context, chainID digest.Digest, src Source, 
 			return b, true
 		}
 	}
+	// A blob the blob cache evicted, named by its digest: it was read and
+	// verified to be this layer, and a save rebuilds it from the snapshot
+	// and index, so keeping it again would keep a second copy.
+	if rec.Index != nil && src.Desc.Digest != "" {
+		if _, err := p.Content.Info(ctx, rec.Index.Digest); err == nil {
+			for _, b := range rec.Blobs {
+				if b.Digest == src.Desc.Digest {
+					if !named {
+						return ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size}, true
+					}
+					return src.Desc, true
+				}
+			}
+		}
+	}
 	// A layer kept as its snapshot and tar-split index (a build's) has no
 	// blob to find; the source's uncompressed tar of it is that layer, and
 	// storing it would keep a second copy.

@@ -24,6 +24,9 @@ const (
 	DockerLayer        = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 	DockerForeignLayer = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 	DockerLayerZstd    = "application/vnd.docker.image.rootfs.diff.tar.zstd"
+	// DockerLayerTar is an uncompressed Docker layer (what save writes
+	// for a layer rebuilt from its snapshot).
+	DockerLayerTar = "application/vnd.docker.image.rootfs.diff.tar"
 )
 
 // IsIndex reports whether mt is an OCI index or a Docker manifest list.
@@ -43,10 +46,22 @@ func Compression(mt string) (string, bool) {
 		return "gzip", true
 	case ocispec.MediaTypeImageLayerZstd, ocispec.MediaTypeImageLayerNonDistributableZstd, DockerLayerZstd: //nolint:staticcheck
 		return "zstd", true
-	case ocispec.MediaTypeImageLayer, ocispec.MediaTypeImageLayerNonDistributable: //nolint:staticcheck
+	case ocispec.MediaTypeImageLayer, ocispec.MediaTypeImageLayerNonDistributable, DockerLayerTar: //nolint:staticcheck
 		return "", true
 	}
 	return "", false
+}
+
+// DockerLayerType is the Docker schema2 media type of a layer of media
+// type mt (OCI or Docker), by its compression.
+func DockerLayerType(mt string) string {
+	switch c, _ := Compression(mt); c {
+	case "zstd":
+		return DockerLayerZstd
+	case "":
+		return DockerLayerTar
+	}
+	return DockerLayer
 }
 
 // LayerMediaType is the OCI media type of a layer compressed with comp.

@@ -14,6 +14,8 @@
 //	                       and the manifest descriptor it points at
 //	  layers/<diffID>      JSON Layer: chain ID, uncompressed size, and the
 //	                       compressed blobs known to carry it
+//	  blobuse/<digest>     RFC 3339 time a layer blob of the blob cache was
+//	                       last used (layer's BlobCache evicts the oldest)
 //	  meta/version         "1"
 //
 // Content is committed before the metadata that points at it, so a crash
