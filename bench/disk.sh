@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Disk a store takes, Strata beside docker's overlay2 in the same run, on the
+# workloads of ../shared/PEERS.md, each pushed to a loopback distribution 2.8
+# with skopeo (gzipped by pigz, as another tool would make them):
+#   debian  the debootstrap'ed Debian minbase rootfs, one layer
+#   big     the Debian base + RANDOM_MB of random bytes + COMPRESSIBLE_MB of
+#           compressible data, three layers
+# disk:  strata pull into a fresh root with the default blob cache (0: one copy
+#        of each layer) and docker pull into a fresh dockerd data root; `du -sb`
+#        of each root, and the ratio strata/docker.
+# time:  strata pull and strata load (of a strata save of the image) with the
+#        default blob cache vs a large one (--blob-cache-size 64g, every blob
+#        kept), in turn, RUNS runs; medians and the ratio default/large.
+# A workload is a function `workload_NAME` that makes an OCI layout in $1 with
+# one image tagged v1; WORKLOADS lists those run.
+# Usage: bench/disk.sh   (as root). Env: RUNS=3 RANDOM_MB=500 COMPRESSIBLE_MB=200
+# WORKLOADS="debian big" PHASES="disk time" STRATA_BIN=... (else built here)
+# ROOTFS=/path/to/debian-minbase (else made with debootstrap and cached in
+# /var/cache/strata-bench) PORTS=5700-5799 DOCKERD_NAME=bench-docker-blobcache
+# (the dockerd's data root /var/lib/NAME, exec root /run/NAME, /run/NAME.pid
+# and /run/NAME.sock: it never meets another dockerd)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+RUNS=${RUNS:-3}
+RANDOM_MB=${RANDOM_MB:-500}
+COMPRESSIBLE_MB=${COMPRESSIBLE_MB:-200}
+WORKLOADS=${WORKLOADS:-debian big}
+PHASES=${PHASES:-disk time}
+DOCKERD_NAME=${DOCKERD_NAME:-bench-docker-blobcache}
+LARGE=64g
+want() { [[ " $PHASES " == *" $1 "* ]]; }
+for tool in docker-registry skopeo pigz jq bc debootstrap; do
+  command -v $tool >/dev/null || apt-get install -y docker-registry skopeo pigz jq bc debootstrap >/dev/null
+done
+if [[ -n ${STRATA_BIN:-} ]]; then S=$STRATA_BIN; else go build -o bin/strata ./cmd/strata; S=$PWD/bin/strata; fi
+CACHE=${STRATA_BENCH_CACHE:-/var/cache/strata-bench}
+ROOTFS=${ROOTFS:-$CACHE/debian-minbase}
+if [[ ! -x $ROOTFS/bin/bash ]]; then
+  mkdir -p "$CACHE"
+  mirror=$(grep -hoE 'https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | grep -v security | head -1)
+  echo "making $ROOTFS from $mirror (about 30 s)"
+  rm -rf "$ROOTFS"
+  debootstrap --variant=minbase bookworm "$ROOTFS" "$mirror" >/dev/null
+fi
+work=$(mktemp -d /var/tmp/strata-disk.XXXXXX)
+pids=()
+cleanup() {
+  ! declare -F stop_dockerd >/dev/null || stop_dockerd
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+secs() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "FAILED: $*" >&2; return 1; }; echo "$(date +%s.%N) - $s" | bc; }
+median() { sort -n | awk '{a[NR]=$1} END {printf "%.3f\n", a[int((NR+1)/2)]}'; }
+ratio() { echo "scale=2; $1 / $2" | bc; }
+mb() { echo "scale=1; $1 / 1000000" | bc; }
+PORTS=${PORTS:-5700-5799}
+free_port() {
+  python3 - "${PORTS%-*}" "${PORTS#*-}" <<'PY'
+import random, socket, sys
+lo, hi = int(sys.argv[1]), int(sys.argv[2])
+ports = list(range(lo, hi + 1)); random.shuffle(ports)
+for p in ports:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+else:
+    sys.exit("no free port in %d-%d" % (lo, hi))
+PY
+}
+
+# The registry every workload is pushed to and pulled from.
+port=$(free_port); mkdir -p "$work/reg"
+cat > "$work/reg/config.yml" <<YML
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: $work/reg/data
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: 127.0.0.1:$port
+YML
+docker-registry serve "$work/reg/config.yml" >"$work/reg/log" 2>&1 &
+pids+=("$!"); REG=127.0.0.1:$port
+for i in $(seq 1 100); do curl -sf "http://$REG/v2/" >/dev/null && break; sleep 0.05; done
+
+# oci_image DIR TAR...: an OCI layout in DIR of one image, v1, whose layers
+# are the tars given, gzipped by pigz.
+oci_image() {
+  local oci=$1; shift
+  mkdir -p "$oci/blobs/sha256"
+  echo '{"imageLayoutVersion":"1.0.0"}' > "$oci/oci-layout"
+  local layers=() diffids=() l dg sz
+  for l in "$@"; do
+    diffids+=("sha256:$(sha256sum < "$l" | cut -d' ' -f1)")
+    pigz -6 -n -c "$l" > "$oci/layer.tgz"
+    dg=$(sha256sum < "$oci/layer.tgz" | cut -d' ' -f1); sz=$(stat -c %s "$oci/layer.tgz")
+    mv "$oci/layer.tgz" "$oci/blobs/sha256/$dg"
+    layers+=("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$dg\",\"size\":$sz}")
+  done
+  local cfg cdg man mdg
+  cfg=$(jq -cn --arg a "$(go env GOARCH)" --argjson d "$(printf '%s\n' "${diffids[@]}" | jq -R . | jq -cs .)" \
+    '{architecture:$a, os:"linux", config:{Cmd:["/bin/sh"]}, rootfs:{type:"layers", diff_ids:$d}}')
+  cdg=$(printf '%s' "$cfg" | sha256sum | cut -d' ' -f1); printf '%s' "$cfg" > "$oci/blobs/sha256/$cdg"
+  man=$(printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[%s]}' \
+    "$cdg" "${#cfg}" "$(IFS=,; echo "${layers[*]}")")
+  mdg=$(printf '%s' "$man" | sha256sum | cut -d' ' -f1); printf '%s' "$man" > "$oci/blobs/sha256/$mdg"
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' \
+    "$mdg" "${#man}" > "$oci/index.json"
+}
+
+workload_debian() {
+  tar -C "$ROOTFS" -cf "$work/base.tar" .
+  oci_image "$1" "$work/base.tar"
+  rm -f "$work/base.tar"
+}
+
+workload_big() {
+  local d
+  tar -C "$ROOTFS" -cf "$work/base.tar" .
+  d=$work/rand; mkdir -p "$d/opt/rand"
+  for i in $(seq 1 $((RANDOM_MB / 50))); do head -c $((50 << 20)) /dev/urandom > "$d/opt/rand/r$i"; done
+  tar -C "$d" -cf "$work/rand.tar" .; rm -rf "$d"
+  d=$work/comp; mkdir -p "$d/opt/text"
+  for i in $(seq 1 $((COMPRESSIBLE_MB / 50))); do
+    f=$d/opt/text/c$i; : > "$f"
+    while (( $(stat -c %s "$f") < (50 << 20) )); do cat "$work/base.tar" >> "$f"; done
+    truncate -s $((50 << 20)) "$f"
+  done
+  tar -C "$d" -cf "$work/comp.tar" .; rm -rf "$d"
+  oci_image "$1" "$work/base.tar" "$work/rand.tar" "$work/comp.tar"
+  rm -f "$work/base.tar" "$work/rand.tar" "$work/comp.tar"
+}
+
+# docker as scripts/ci-dockerd.sh starts it (PEERS.md's flags), on paths of
+# this bench's own, a fresh data root per workload.
+export STRATA_CI_DOCKER_SOCK=/run/$DOCKERD_NAME.sock STRATA_CI_DOCKER_DATA=/var/lib/$DOCKERD_NAME \
+  STRATA_CI_DOCKER_EXEC=/run/$DOCKERD_NAME STRATA_CI_DOCKER_PIDFILE=/run/$DOCKERD_NAME.pid \
+  STRATA_CI_DOCKER_LOG=$work/dockerd.log
+source scripts/ci-dockerd.sh
+DOCKER=/usr/bin/docker
+D="$DOCKER -H unix://$STRATA_CI_DOCKER_SOCK"
+start_dockerd() { ci_dockerd_start >/dev/null; [[ -n $CI_DOCKERD_PID ]]; }
+stop_dockerd() { ci_dockerd_stop 2>/dev/null; }
+have_docker() { [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; }
+
+declare -A ROW
+for w in $WORKLOADS; do
+  echo "== workload $w"
+  rm -rf "$work/oci"; "workload_$w" "$work/oci"
+  ref=$REG/disk/$w:v1
+  skopeo copy -q --dest-tls-verify=false "oci:$work/oci:v1" "docker://$ref"
+  gz=$(jq '[.layers[].size] | add' "$work/oci/blobs/sha256/$(jq -r '.manifests[0].digest' "$work/oci/index.json" | cut -d: -f2)")
+  rm -rf "$work/oci"
+  if want disk; then
+    rm -rf "$work/s"; $S --root "$work/s" pull "$ref" >/dev/null 2>&1
+    sb=$(du -sb "$work/s" | cut -f1)
+    sbl=$(du -sb "$work/s/blobs" | cut -f1)
+    line="$w: image $(mb "$gz") MB gzipped; strata $(mb "$sb") MB (blobs $(mb "$sbl") MB)"
+    $S --root "$work/s" system df | sed 's/^/    /'
+    rm -rf "$work/s"
+    if have_docker && start_dockerd; then
+      $D pull "$ref" >/dev/null 2>&1
+      db=$(du -sb "/var/lib/$DOCKERD_NAME" | cut -f1)
+      stop_dockerd
+      line="$line; docker overlay2 $(mb "$db") MB; strata/docker $(ratio "$sb" "$db")"
+    fi
+    ROW[$w]=$line
+    echo "$line"
+  fi
+  if want time; then
+    # The archive to load: a save of the image with every blob kept.
+    rm -rf "$work/s"; $S --root "$work/s" --blob-cache-size $LARGE pull "$ref" >/dev/null 2>&1
+    $S --root "$work/s" --blob-cache-size $LARGE save -o "$work/img.tar" "$ref" 2>/dev/null; rm -rf "$work/s"
+    pd=(); pl=(); ld=(); ll=()
+    for r in $(seq 1 "$RUNS"); do
+      # in turn, the order swapped run by run so that neither always goes first
+      for c in $( ((r % 2)) && echo "0 $LARGE" || echo "$LARGE 0"); do
+        rm -rf "$work/s"; sync; t=$(secs $S --root "$work/s" --blob-cache-size "$c" pull "$ref")
+        if [[ $c == 0 ]]; then pd+=("$t"); else pl+=("$t"); fi
+        rm -rf "$work/s"; sync; t=$(secs $S --root "$work/s" --blob-cache-size "$c" load -i "$work/img.tar")
+        if [[ $c == 0 ]]; then ld+=("$t"); else ll+=("$t"); fi
+      done
+    done
+    rm -rf "$work/s" "$work/img.tar"
+    a=$(printf '%s\n' "${pd[@]}" | median); b=$(printf '%s\n' "${pl[@]}" | median)
+    echo "$w pull: default cache $a s, large cache $b s, default/large $(ratio "$a" "$b")   runs: ${pd[*]} / ${pl[*]}"
+    a=$(printf '%s\n' "${ld[@]}" | median); b=$(printf '%s\n' "${ll[@]}" | median)
+    echo "$w load: default cache $a s, large cache $b s, default/large $(ratio "$a" "$b")   runs: ${ld[*]} / ${ll[*]}"
+  fi
+done
+if want disk; then
+  echo "== disk after pull (du -sb of each root)"
+  for w in $WORKLOADS; do echo "${ROW[$w]}"; done
+fi
