@@ -165,13 +165,17 @@ func TestNetworkDefaultOutbound(t *testing.T) {
 }
 
 // A build's RUN has the default network: apt-get update and install work
-// on the debootstrap base and the layer holds curl. With --network none a
-// RUN failing on the network says which network it had.
+// on the debootstrap base and the layer holds curl; a later RUN goes out
+// too. With --network none a RUN failing on the network says which
+// network it had.
 func TestNetworkBuildAptGet(t *testing.T) {
 	root := netRoot(t)
 	debianImage(t, root)
 	ctx := t.TempDir()
-	df := "FROM deb\nRUN apt-get update && apt-get install -y --no-install-recommends curl\n"
+	// The second RUN finds the network its first one brought up (the
+	// build holds it between RUNs) and still goes out through it.
+	df := "FROM deb\nRUN apt-get update && apt-get install -y --no-install-recommends curl\n" +
+		"RUN curl -sSfo /dev/null http://" + testutil.DebianMirrorHost() + "/debian/dists/bookworm/Release\n"
 	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(df), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -169,6 +169,7 @@ type builder struct {
 	ssh       map[string]*sshSource
 	pullMu    sync.Mutex // one pull at a time (baseimage.go)
 	pulled    pulls
+	netKeep   netKeeper // holds the default network up between RUNs (network.go)
 }
 
 // Build builds the Dockerfile in opts and returns the image; it writes no
@@ -191,6 +192,7 @@ func Build(ctx context.Context, be Backend, opts Options) (Result, error) {
 	}
 	b := &builder{be: be, opts: opts, df: df, p: &printer{w: opts.Progress, verbose: opts.Verbose, disp: opts.Display},
 		cache: &cache.Store{DB: be.DB}}
+	defer b.netKeep.release(be.Networks)
 	if b.secrets, err = parseSecrets(opts.Secrets); err != nil {
 		return Result{}, err
 	}

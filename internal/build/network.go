@@ -1,9 +1,12 @@
 package build
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/network"
@@ -62,4 +65,36 @@ func networkHint(mode string, tail []string) string {
 // this process: a kill -9 of the build leaves it to the next sweep.
 func netAttach(id string) network.AttachOptions {
 	return network.AttachOptions{ID: id, Pid: os.Getpid(), Networks: []network.Request{{Network: network.Default}}}
+}
+
+// netKeeper holds the default network up for the rest of a build once a
+// RUN needed it: a sandbox of its own (owned by this process, like the
+// RUNs') keeps the network's namespace and pasta from going when a RUN's
+// sandbox does, so only the first RUN waits for pasta to start (a few
+// hundred ms on a busy machine) and the others only for a namespace and
+// a veth. Build releases it at the end; a kill -9 leaves it to the sweep.
+type netKeeper struct {
+	once sync.Once
+	id   string
+}
+
+// hold attaches the keeper's sandbox the first time it is called; a
+// failure is left for the RUN's own attach to report.
+func (k *netKeeper) hold(n Networks) {
+	k.once.Do(func() {
+		var rnd [6]byte
+		_, _ = rand.Read(rnd[:])
+		id := "strata-build-keep-" + hex.EncodeToString(rnd[:])
+		if _, err := n.Attach(netAttach(id)); err == nil {
+			k.id = id
+		}
+	})
+}
+
+// release detaches the keeper's sandbox, if hold made one.
+func (k *netKeeper) release(n Networks) {
+	k.once.Do(func() {}) // no hold after this
+	if k.id != "" && n != nil {
+		_ = n.Detach(k.id)
+	}
 }

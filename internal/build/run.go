@@ -207,6 +207,7 @@ func (b *builder) runContainer(ctx context.Context, rootfs string, cfg ocispec.I
 		if b.be.Networks == nil {
 			network = "none" // a builder without networks (package tests)
 		} else {
+			b.netKeep.hold(b.be.Networks)
 			sb, err := b.be.Networks.Attach(netAttach(id))
 			if err != nil {
 				return -1, fmt.Errorf("network for RUN: %w", err)
