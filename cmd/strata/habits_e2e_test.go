@@ -38,7 +38,7 @@ func TestDockerUsageAnswers(t *testing.T) {
 		{"inspect of nothing", []string{"inspect", "nosuch"}, 1, []string{"Error: No such object: nosuch\n"}, nil},
 		{"image inspect of nothing", []string{"image", "inspect", "nosuch"}, 1, []string{"Error: no such image: nosuch\n"}, nil},
 		{"ps status filter", []string{"ps", "--filter", "status=bogus"}, 1, []string{"invalid filter 'status=bogus'"}, nil},
-		{"ps template", []string{"ps", "--format", "{{.Nope}}"}, 1, []string{"can't evaluate field Nope", "the fields are ID, Image"}, []string{"cli.", "psRow"}},
+		{"ps template", []string{"ps", "--format", "{{.Nope}}"}, 1, []string{`template: :1:2: executing "" at <.Nope>: can't evaluate field Nope`, "the fields are ID, Image"}, []string{"cli.", "psRow"}},
 		{"images template", []string{"images", "--format", "{{.Nope}}"}, 1, []string{"can't evaluate field Nope"}, []string{"cli.", "Row"}},
 	}
 	for _, tt := range tests {

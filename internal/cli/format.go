@@ -66,7 +66,8 @@ func render[T any](w io.Writer, format, defTable string, rows []T, headers map[s
 		}
 	}
 	format = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(format)
-	tmpl, err := template.New("format").Funcs(template.FuncMap{
+	// Unnamed, as docker's: `template: :1:2: executing "" at <.Nope>: ...`.
+	tmpl, err := template.New("").Funcs(template.FuncMap{
 		"json":  func(v any) string { b, _ := json.Marshal(v); return string(b) },
 		"upper": strings.ToUpper, "lower": strings.ToLower,
 		"join": strings.Join, "truncate": func(s string, n int) string {

@@ -12,9 +12,9 @@ func newImageCommand(c *CLI) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image",
 		Short: "Manage images",
-		Long: `Image groups the image verbs, as docker image does: strata image ls is strata
-images, strata image rm is strata rmi, strata image pull is strata pull, and so
-on. Each verb's help describes it.`,
+		Long: `Manage images: the image verbs grouped as docker image groups them. strata
+image ls is strata images, strata image rm is strata rmi, strata image pull is
+strata pull, and so on. Each verb's help describes it.`,
 		Example: `  strata image ls
   strata image pull localhost:5000/app:1
   strata image prune -a`,
