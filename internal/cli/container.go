@@ -159,6 +159,8 @@ type createFlags struct {
 	entrypoint  string
 	publish     []string
 	volumes     []string
+	mounts      []string
+	volumesFrom []string
 	network     string
 	hostname    string
 	readOnly    bool
@@ -184,7 +186,9 @@ func addCreateFlags(fs *pflag.FlagSet, f *createFlags) {
 	fs.StringVarP(&f.user, "user", "u", "", "user to run as: name|uid[:group|gid]")
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "override the image's entrypoint (\"\" clears it)")
 	fs.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a port: [IP:]HOSTPORT:PORT[/tcp|/udp] (IP defaults to 127.0.0.1)")
-	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount a host path: HOST:CONTAINER[:ro]")
+	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "mount a volume or a host path: [NAME|/HOST:]/PATH[:ro] (a named volume is made on first use)")
+	fs.StringArrayVar(&f.mounts, "mount", nil, "attach a mount: type=bind|volume|tmpfs,src=…,dst=…[,readonly][,volume-opt=K=V][,tmpfs-size=…]")
+	fs.StringArrayVar(&f.volumesFrom, "volumes-from", nil, "mount the volumes of a container: CONTAINER[:ro|:rw]")
 	fs.StringVar(&f.network, "network", "bridge", "network: bridge (the default: outbound only), a user-defined network's name, none (loopback only) or host")
 	addNetFlags(fs, &f.net)
 	fs.StringVar(&f.hostname, "hostname", "", "container host name (default: the short ID)")
@@ -205,11 +209,18 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (engine.CreateO
 	o := engine.CreateOptions{
 		Name: f.name, Cmd: args[1:], WorkingDir: f.workdir, User: f.user,
 		Hostname: f.hostname, Tty: f.tty, OpenStdin: f.interactive, ReadOnly: f.readOnly,
-		Binds: f.volumes, Init: f.init, Publish: f.publish, AutoRemove: f.rm,
+		Binds: f.volumes, VolumesFrom: f.volumesFrom, Init: f.init, Publish: f.publish, AutoRemove: f.rm,
 		NetworkOptions: f.net.options(), PublishAll: f.net.publishAll,
 	}
 	if err := checkPullFlags(f); err != nil {
 		return o, err
+	}
+	for _, m := range f.mounts {
+		pm, err := engine.ParseMount(m)
+		if err != nil {
+			return o, err
+		}
+		o.Mounts = append(o.Mounts, pm)
 	}
 	network, err := engine.ParseNetworkMode(f.network)
 	if err != nil {

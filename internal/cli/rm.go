@@ -17,7 +17,8 @@ func newRmCommand(c *CLI) *cobra.Command {
 		Long: `Rm deletes containers: the writable layer with every change, the mounts, the
 runc state, the logs and the name. A running container is refused unless -f,
 which kills it first (and is quiet about a container that is not there). The image's layers stay (strata rmi removes images).
--v is accepted for docker's sake: Strata has no anonymous volumes to remove.
+-v also removes the anonymous volumes made for the container (an image's VOLUME,
+-v /path) that no other container uses; named volumes stay.
 Prints each name as given.`,
 		Example: `  strata rm job
   strata rm -f web`,
@@ -28,7 +29,11 @@ Prints each name as given.`,
 				return err
 			}
 			return eachContainer(cmd, args, func(ref string) error {
-				err := s.RemoveContainer(cmd.Context(), ref, force)
+				remove := s.RemoveContainer
+				if volumes {
+					remove = s.RemoveContainerVolumes
+				}
+				err := remove(cmd.Context(), ref, force)
 				if force && errdefs.IsNotFound(err) {
 					return nil // rm -f of what is not there is done, as docker's
 				}
@@ -37,6 +42,6 @@ Prints each name as given.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill and remove a running container")
-	cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "remove anonymous volumes (there are none)")
+	cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "remove the anonymous volumes of the container")
 	return cmd
 }

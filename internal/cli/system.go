@@ -81,7 +81,8 @@ removes them from the bottom up.`,
 			fmt.Fprintln(tw, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE")
 			fmt.Fprintf(tw, "Images\t%d\t%d\t%s\t%s\n", len(distinct), du.ActiveImages, humanSize(du.LayersSize), pct(reclaim, du.LayersSize))
 			fmt.Fprintf(tw, "Containers\t%d\t%d\t%s\t%s\n", du.Containers, du.ActiveContainers, humanSize(du.ContainersSize), pct(du.ContainersReclaimable, du.ContainersSize))
-			fmt.Fprintf(tw, "Local Volumes\t0\t0\t0B\t0B\n")
+			vu := du.Volumes
+			fmt.Fprintf(tw, "Local Volumes\t%d\t%d\t%s\t%s\n", vu.Total, vu.Active, humanSize(vu.Size), pct(vu.Reclaimable, vu.Size))
 			fmt.Fprintf(tw, "Build Cache\t%d\t%d\t%s\t%s\n", du.BuildCacheRecords, du.BuildCacheActive, humanSize(du.BuildCacheSize), humanSize(du.BuildCacheReclaimable))
 			fmt.Fprintf(tw, "Blob Cache\t%d\t0\t%s\t%s\n", du.BlobCacheCount, humanSize(du.BlobCacheSize), humanSize(du.BlobCacheSize))
 			if err := tw.Flush(); err != nil {
@@ -97,6 +98,15 @@ removes them from the bottom up.`,
 			for _, i := range du.Images {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", i.Repository, i.Tag, shortHex(i.ID.String(), true),
 					since(i.Created), humanSize(i.Size), humanSize(i.SharedSize), humanSize(i.UniqueSize), i.Containers)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "\nLocal Volumes space usage:\n\n")
+			tw = newTable(w)
+			fmt.Fprintln(tw, "VOLUME NAME\tLINKS\tSIZE")
+			for _, v := range du.Volumes.Items {
+				fmt.Fprintf(tw, "%s\t%d\t%s\n", v.Name, v.UsageData.RefCount, humanSize(v.UsageData.Size))
 			}
 			if err := tw.Flush(); err != nil {
 				return err

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	apimount "github.com/moby/moby/api/types/mount"
+
 	"github.com/strata-project/strata/internal/runtime"
 )
 
@@ -42,7 +44,10 @@ func TestBindsAndNetwork(t *testing.T) {
 	}{
 		{"bind rw", func(o *CreateOptions) { o.Binds = []string{host + ":/data"} }, "cat /data/in.txt; echo out > /data/out.txt", "from host\n", ""},
 		{"bind ro", func(o *CreateOptions) { o.Binds = []string{host + ":/data:ro"} }, "echo x > /data/x 2>/dev/null || echo refused", "refused\n", ""},
-		{"bad bind", func(o *CreateOptions) { o.Binds = []string{"/no/such/dir:/data"} }, "true", "", "no such file"},
+		// -v makes a missing host path, as docker's; --mount refuses it.
+		{"bad bind", func(o *CreateOptions) {
+			o.Mounts = []apimount.Mount{{Type: apimount.TypeBind, Source: "/no/such/dir", Target: "/data"}}
+		}, "true", "", "bind source path does not exist: /no/such/dir"},
 		{"network none", func(o *CreateOptions) {}, "ls /sys/class/net", "lo\n", ""},
 		{"network host", func(o *CreateOptions) { o.Network = "host" }, "ls /sys/class/net | grep -c .", "", ""},
 	}

@@ -12,12 +12,14 @@ import (
 	"syscall"
 	"time"
 
+	apimount "github.com/moby/moby/api/types/mount"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/mount"
 	"github.com/strata-project/strata/internal/runtime"
+	"github.com/strata-project/strata/internal/volume"
 )
 
 // CreateOptions are create/run's inputs: the image (resolved by the
@@ -40,8 +42,16 @@ type CreateOptions struct {
 	Tty        bool     `json:"tty,omitempty"`
 	OpenStdin  bool     `json:"openStdin,omitempty"`
 	ReadOnly   bool     `json:"readOnly,omitempty"`
-	// Binds are -v HOST:CTR[:ro].
+	// Binds are -v [SOURCE:]DESTINATION[:MODE]: host paths, volumes
+	// (made on first use), anonymous volumes (volume.ParseBind).
 	Binds []string `json:"binds,omitempty"`
+	// Mounts are --mount values (bind, volume, tmpfs).
+	Mounts []apimount.Mount `json:"mounts,omitempty"`
+	// Volumes are destinations for anonymous volumes beside the image's
+	// VOLUMEs (the API's Config.Volumes: docker run -v /path).
+	Volumes []string `json:"volumes,omitempty"`
+	// VolumesFrom are --volumes-from CONTAINER[:ro|:rw].
+	VolumesFrom []string `json:"volumesFrom,omitempty"`
 	// Network is bridge (the zero value: the default network), none,
 	// host, or a user-defined network's name or ID; in a store without
 	// networks the default is none.
@@ -124,7 +134,12 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 		}
 	}
 	for _, b := range opts.Binds {
-		if _, err := runtime.ParseBind(b); err != nil {
+		if _, err := volume.ParseBind(b); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range opts.Mounts {
+		if err := volume.Check(m); err != nil {
 			return nil, err
 		}
 	}
@@ -190,6 +205,17 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 			_ = os.Remove(s.nameLink(name))
 		}
 	}()
+	points, madeVolumes, err := s.resolveMounts(&opts)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			for _, v := range madeVolumes {
+				_ = s.vols.Remove(v)
+			}
+		}
+	}()
 	if err = os.MkdirAll(filepath.Join(dir, "bundle", "rootfs"), 0o711); err != nil {
 		return nil, fmt.Errorf("create container: %w", err)
 	}
@@ -211,7 +237,7 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 		ID: id, Name: name, Created: time.Now().UTC(),
 		ImageRef: opts.ImageRef, ImageID: opts.ImageID, ChainID: opts.ChainID,
 		Config: opts.Config, Path: args[0], Args: args[1:],
-		Options: opts, SnapshotKey: key, Ports: ports,
+		Options: opts, SnapshotKey: key, Ports: ports, MountPoints: points,
 	}
 	// /etc/hosts and resolv.conf as they are until a start attaches the
 	// container to its network (which rewrites them with its address).
@@ -299,12 +325,16 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 			_ = s.net.Detach(c.ID)
 		}
 	}()
+	volMounts, err := s.runtimeMounts(ctx, c, rootfs)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", c.Name, err)
+	}
 	spec, err := runtime.Spec(runtime.SpecOptions{
 		NetnsPath: netns,
 		Rootfs:    rootfs, Config: c.Config,
 		Entrypoint: o.Entrypoint, Args: o.Cmd, Env: o.Env,
 		WorkingDir: o.WorkingDir, User: o.User, Hostname: o.Hostname,
-		Tty: o.Tty, ReadOnly: o.ReadOnly, Binds: o.Binds, Network: o.Network,
+		Tty: o.Tty, ReadOnly: o.ReadOnly, Mounts: volMounts, Network: o.Network,
 		Init: o.Init, InitPath: s.init, InitArgs: s.initArg,
 		HostsPath:       filepath.Join(dir, "hosts"),
 		HostnamePath:    filepath.Join(dir, "hostname"),
@@ -683,8 +713,19 @@ func (s *Store) Wait(ctx context.Context, ref string) (int, error) {
 }
 
 // Remove deletes a container: its runc state, mounts, snapshot, name and
-// directory. A running one is refused unless force, which kills it.
+// directory. A running one is refused unless force, which kills it. An
+// AutoRemove (--rm) container's anonymous volumes go with it, as docker's.
 func (s *Store) Remove(ctx context.Context, ref string, force bool) error {
+	return s.removeContainer(ctx, ref, force, false)
+}
+
+// RemoveWithVolumes is Remove that also removes the anonymous volumes
+// made for the container which no other container uses (rm -v).
+func (s *Store) RemoveWithVolumes(ctx context.Context, ref string, force bool) error {
+	return s.removeContainer(ctx, ref, force, true)
+}
+
+func (s *Store) removeContainer(ctx context.Context, ref string, force, volumes bool) error {
 	c, err := s.Get(ref)
 	if err != nil {
 		return err
@@ -738,6 +779,9 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) error {
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove %s: %w", c.Name, err)
+	}
+	if volumes || c.Options.AutoRemove {
+		return s.removeVolumes(c)
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/strata-project/strata/internal/network"
 	"github.com/strata-project/strata/internal/runtime"
 	"github.com/strata-project/strata/internal/snapshot"
+	"github.com/strata-project/strata/internal/volume"
 )
 
 // Snapshotter is what the store needs of snapshot.Snapshotter.
@@ -90,6 +91,7 @@ type Store struct {
 	nnp     bool
 	net     *network.Manager
 	shared  func(ctx context.Context) func(ino uint64) bool
+	vols    *volume.Store
 }
 
 // Open opens (creating) the container store under opts.Root.
@@ -133,6 +135,9 @@ func Open(opts Options) (*Store, error) {
 	if s.initArg == nil {
 		s.initArg = []string{runtime.InitTarget, "init-reaper"}
 	}
+	if s.vols, err = volume.Open(filepath.Join(root, "volumes"), volume.Options{InUse: s.volumeUsers}); err != nil {
+		return nil, err
+	}
 	if opts.Networks {
 		if s.net, err = network.Open(filepath.Join(root, "network"), network.Options{Alive: s.exists, InUse: s.networkUsers}); err != nil {
 			return nil, err
@@ -164,6 +169,9 @@ type Container struct {
 	// Connected are the networks joined with "network connect", beside
 	// Options.Network.
 	Connected []network.Request `json:"connected,omitempty"`
+	// MountPoints are the binds, volumes and tmpfs mounts create resolved
+	// from -v, --mount, --volumes-from and the image's VOLUMEs.
+	MountPoints []volume.MountPoint `json:"mountPoints,omitempty"`
 }
 
 // ShortID is docker's 12-character form of an ID.

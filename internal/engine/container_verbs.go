@@ -158,6 +158,12 @@ func (e *Engine) RemoveContainer(ctx context.Context, ref string, force bool) er
 	return e.withStore(func(s *container.Store) error { return s.Remove(ctx, ref, force) })
 }
 
+// RemoveContainerVolumes is rm -v: RemoveContainer, and the anonymous
+// volumes made for the container that no other container uses.
+func (e *Engine) RemoveContainerVolumes(ctx context.Context, ref string, force bool) error {
+	return e.withStore(func(s *container.Store) error { return s.RemoveWithVolumes(ctx, ref, force) })
+}
+
 // PruneContainers removes every container that is not running or paused
 // and returns the IDs removed and the bytes their writable layers took.
 func (e *Engine) PruneContainers(ctx context.Context) ([]string, int64, error) {

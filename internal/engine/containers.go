@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	apimount "github.com/moby/moby/api/types/mount"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -405,6 +406,8 @@ type ContainerState struct {
 // in the image config).
 type ContainerHostConfig struct {
 	Binds          []string                 `json:"Binds"`
+	Mounts         []HostConfigMount        `json:"Mounts,omitempty"`
+	VolumesFrom    []string                 `json:"VolumesFrom"`
 	NetworkMode    string                   `json:"NetworkMode"`
 	PortBindings   map[string][]PortBinding `json:"PortBindings"`
 	AutoRemove     bool                     `json:"AutoRemove"`
@@ -449,6 +452,7 @@ type ContainerConfig struct {
 	StopTimeout  *int                 `json:"StopTimeout,omitempty"`
 	Healthcheck  *runtime.Healthcheck `json:"Healthcheck,omitempty"`
 	ExposedPorts map[string]struct{}  `json:"ExposedPorts,omitempty"`
+	Volumes      map[string]struct{}  `json:"Volumes"`
 }
 
 // ContainerNetSettings is inspect's NetworkSettings, in docker's shape.
@@ -463,14 +467,21 @@ type ContainerNetSettings struct {
 	Networks    map[string]EndpointSettings `json:"Networks"`
 }
 
-// ContainerMountPoint is one -v bind.
+// ContainerMountPoint is one of inspect's Mounts: a bind, a volume or a
+// tmpfs, in docker's shape.
 type ContainerMountPoint struct {
 	Type        string `json:"Type"`
+	Name        string `json:"Name,omitempty"`
 	Source      string `json:"Source"`
 	Destination string `json:"Destination"`
+	Driver      string `json:"Driver,omitempty"`
 	Mode        string `json:"Mode"`
 	RW          bool   `json:"RW"`
+	Propagation string `json:"Propagation"`
 }
+
+// HostConfigMount is one of HostConfig.Mounts (--mount) as given.
+type HostConfigMount = apimount.Mount
 
 // InspectContainer returns docker's inspect shape of a container.
 func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerInspect, error) {
@@ -509,23 +520,28 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 	if e.driver == "overlay" {
 		gd.Data["MergedDir"] = filepath.Join(d.Dir, "bundle", "rootfs")
 	}
-	var mounts []ContainerMountPoint
-	for _, b := range o.Binds {
-		m, err := runtime.ParseBind(b)
-		if err != nil {
-			continue
-		}
-		rw := true
-		for _, opt := range m.Options {
-			if opt == "ro" {
-				rw = false
+	mounts := []ContainerMountPoint{}
+	vols, _ := e.volumes()
+	for _, p := range container.MountPointsOf(&d.Container) {
+		mp := ContainerMountPoint{Type: string(p.Type), Name: p.Name, Source: p.Source, Destination: p.Destination,
+			Mode: p.Mode, RW: p.RW, Propagation: string(p.Propagation)}
+		if p.Type == "volume" {
+			mp.Driver = "local"
+			if vols != nil {
+				mp.Source = vols.Source(p)
 			}
 		}
-		mode := ""
-		if !rw {
-			mode = "ro"
-		}
-		mounts = append(mounts, ContainerMountPoint{Type: "bind", Source: m.Source, Destination: m.Destination, Mode: mode, RW: rw})
+		mounts = append(mounts, mp)
+	}
+	volumes := map[string]struct{}{}
+	for d := range cfg.Volumes {
+		volumes[d] = struct{}{}
+	}
+	for _, d := range o.Volumes {
+		volumes[d] = struct{}{}
+	}
+	if len(volumes) == 0 {
+		volumes = nil
 	}
 	return ContainerInspect{
 		ID: d.ID, Created: d.Created, Path: d.Path, Args: d.Args,
@@ -544,7 +560,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 		Name:           "/" + d.Name,
 		Driver:         e.driver,
 		HostConfig: ContainerHostConfig{
-			Binds: o.Binds, NetworkMode: o.Network.String(), PortBindings: ports,
+			Binds: o.Binds, Mounts: o.Mounts, VolumesFrom: o.VolumesFrom, NetworkMode: o.Network.String(), PortBindings: ports,
 			AutoRemove: o.AutoRemove, ReadonlyRootfs: o.ReadOnly, Init: o.Init, LogConfig: inspectLogConfig(o.LogConfig),
 			IpcMode: o.Namespaces.IPCMode(), PidMode: o.Namespaces.PID, UTSMode: o.Namespaces.UTS,
 			RestartPolicy:       inspectRestartPolicy(o.RestartPolicy),
@@ -556,7 +572,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 			Hostname: o.Hostname, User: cfg.User, Tty: o.Tty, OpenStdin: o.OpenStdin,
 			Env: cfg.Env, Cmd: cfg.Cmd, Image: d.ImageRef, WorkingDir: cfg.WorkingDir,
 			Entrypoint: cfg.Entrypoint, Labels: cfg.Labels, StopSignal: cfg.StopSignal,
-			StopTimeout: o.StopTimeout, ExposedPorts: cfg.ExposedPorts, Healthcheck: o.Healthcheck,
+			StopTimeout: o.StopTimeout, ExposedPorts: cfg.ExposedPorts, Healthcheck: o.Healthcheck, Volumes: volumes,
 		},
 		NetworkSettings: e.netSettings(&d.Container, live),
 		Mounts:          mounts,

@@ -50,6 +50,9 @@ type DiskUsage struct {
 	BuildCacheReclaimable int64
 	// BuildCache lists the entries, most recently used first.
 	BuildCache []BuildCacheEntry
+	// Volumes are the volumes: how many, those a container uses (ACTIVE),
+	// their data's size and what the unused ones hold.
+	Volumes VolumeUsage
 }
 
 // ImageUsage is one image's row of `system df -v`.
@@ -118,6 +121,9 @@ func (e *Engine) DiskUsage(ctx context.Context) (DiskUsage, error) {
 		}
 	}
 	if err := e.containerUsage(ctx, &du); err != nil {
+		return du, err
+	}
+	if du.Volumes, err = e.volumeUsage(ctx); err != nil {
 		return du, err
 	}
 	if err := e.buildCacheUsage(ctx, users, &du); err != nil {

@@ -2,9 +2,7 @@ package runtime
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -49,8 +47,10 @@ type SpecOptions struct {
 	Tty      bool
 	// ReadOnly mounts the rootfs read-only.
 	ReadOnly bool
-	// Binds are -v HOST:CTR[:ro|:rw] bind mounts. HOST must exist.
-	Binds []string
+	// Mounts are the container's binds, volumes and tmpfs mounts from -v
+	// and --mount, resolved by package volume (parents first), added after
+	// docker's default mounts and before --tmpfs's.
+	Mounts []specs.Mount
 	// Network is none or host; any other mode (bridge, a user-defined
 	// network) joins NetnsPath, the sandbox package network made. Without
 	// NetnsPath every mode but host gets a new namespace holding only lo.
@@ -152,13 +152,7 @@ func Spec(opts SpecOptions) (*specs.Spec, error) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: []string{"rbind", "rprivate"}})
 		}
 	}
-	for _, b := range opts.Binds {
-		m, err := ParseBind(b)
-		if err != nil {
-			return nil, err
-		}
-		s.Mounts = append(s.Mounts, m)
-	}
+	s.Mounts = append(s.Mounts, opts.Mounts...)
 	if err := opts.Security.apply(s, opts.Rootfs, opts.NoNewPrivileges); err != nil {
 		return nil, err
 	}
@@ -191,36 +185,6 @@ func processArgs(opts SpecOptions) ([]string, error) {
 		return nil, fmt.Errorf("no command specified (the image has no Entrypoint or Cmd): %w", errdefs.ErrInvalidArgument)
 	}
 	return args, nil
-}
-
-// ParseBind parses -v HOST:CTR[:ro|:rw] into a bind mount. Both paths must
-// be absolute and HOST must exist.
-func ParseBind(v string) (specs.Mount, error) {
-	parts := strings.Split(v, ":")
-	if len(parts) < 2 || len(parts) > 3 {
-		return specs.Mount{}, fmt.Errorf("volume %q: want HOST:CONTAINER[:ro]: %w", v, errdefs.ErrInvalidArgument)
-	}
-	host, ctr := parts[0], parts[1]
-	opts := []string{"rbind", "rprivate"}
-	if len(parts) == 3 {
-		switch parts[2] {
-		case "ro":
-			opts = append(opts, "ro")
-		case "rw":
-		default:
-			return specs.Mount{}, fmt.Errorf("volume %q: unknown mode %q (want ro or rw): %w", v, parts[2], errdefs.ErrInvalidArgument)
-		}
-	}
-	if !filepath.IsAbs(host) {
-		return specs.Mount{}, fmt.Errorf("volume %q: host path %q must be absolute (named volumes are not supported): %w", v, host, errdefs.ErrInvalidArgument)
-	}
-	if !filepath.IsAbs(ctr) || filepath.Clean(ctr) == "/" {
-		return specs.Mount{}, fmt.Errorf("volume %q: container path %q must be absolute and not /: %w", v, ctr, errdefs.ErrInvalidArgument)
-	}
-	if _, err := os.Stat(host); err != nil {
-		return specs.Mount{}, fmt.Errorf("volume %q: host path: %w", v, err)
-	}
-	return specs.Mount{Destination: filepath.Clean(ctr), Type: "bind", Source: filepath.Clean(host), Options: opts}, nil
 }
 
 // defaultMounts are docker's: /proc, a tmpfs /dev with pts, shm and mqueue,

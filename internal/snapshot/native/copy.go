@@ -13,6 +13,12 @@ import (
 
 type inode struct{ dev, ino uint64 }
 
+// CopyTree copies the tree at src to dst, which must not exist, keeping
+// owners, modes, xattrs, times, hardlinks and special files. It is the one
+// copy of a tree: the snapshotter's layers, and a volume filled from the
+// image's content (package volume's CopyUp).
+func CopyTree(ctx context.Context, src, dst string) error { return copyTree(ctx, src, dst) }
+
 // copyTree copies the tree at src to dst, which must not exist.
 func copyTree(ctx context.Context, src, dst string) error {
 	c := copier{ctx: ctx, links: map[inode]string{}}

@@ -1,0 +1,265 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	apimount "github.com/moby/moby/api/types/mount"
+	apivolume "github.com/moby/moby/api/types/volume"
+
+	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/volume"
+)
+
+// The volume verbs (volume create, ls, inspect, rm, prune) for every front
+// end, over the container store's volume store (package volume), which
+// knows which containers use a volume.
+
+// Volume is a volume as volume inspect and the Engine API show it
+// (docker's JSON: CreatedAt, Driver, Labels, Mountpoint, Name, Options,
+// Scope, and UsageData where sizes were asked for).
+type Volume = apivolume.Volume
+
+// VolumeCreateOptions are volume create's flags.
+type VolumeCreateOptions = volume.CreateOptions
+
+// Mount is one --mount (HostConfig.Mounts), docker's type.
+type Mount = apimount.Mount
+
+// ParseMount reads a --mount value as the docker CLI does and checks it
+// as its daemon does (volume.ParseMount).
+func ParseMount(value string) (Mount, error) { return volume.ParseMount(value) }
+
+func (e *Engine) volumes() (*volume.Store, error) {
+	s, err := e.Containers()
+	if err != nil {
+		return nil, err
+	}
+	return s.Volumes(), nil
+}
+
+// volumeView is docker's shape of v.
+func volumeView(v *volume.Volume) Volume {
+	labels, opts := v.Labels, v.Options
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	if opts == nil {
+		opts = map[string]string{}
+	}
+	return Volume{
+		CreatedAt: v.CreatedAt.Local().Format(time.RFC3339), Driver: v.Driver, Labels: labels,
+		Mountpoint: v.Mountpoint, Name: v.Name, Options: opts, Scope: "local",
+	}
+}
+
+// CreateVolume is volume create: a new volume, or the existing one of
+// that name (as docker's).
+func (e *Engine) CreateVolume(ctx context.Context, o VolumeCreateOptions) (Volume, error) {
+	s, err := e.volumes()
+	if err != nil {
+		return Volume{}, err
+	}
+	v, _, err := s.Create(o)
+	if err != nil {
+		return Volume{}, err
+	}
+	return volumeView(v), nil
+}
+
+// InspectVolume is volume inspect.
+func (e *Engine) InspectVolume(ctx context.Context, name string) (Volume, error) {
+	s, err := e.volumes()
+	if err != nil {
+		return Volume{}, err
+	}
+	v, err := s.Get(name)
+	if err != nil {
+		return Volume{}, err
+	}
+	return volumeView(v), nil
+}
+
+// VolumeFilters are docker's volume filters (ls: dangling, name, label,
+// driver; prune: label, label!, all), each key with its values.
+type VolumeFilters map[string][]string
+
+var boolFilter = map[string]bool{"true": true, "1": true, "false": false, "0": false}
+
+// check refuses keys outside allowed, as docker's "invalid filter".
+func (f VolumeFilters) check(allowed ...string) error {
+	for k, vs := range f {
+		ok := false
+		for _, a := range allowed {
+			ok = ok || k == a
+		}
+		if !ok {
+			return fmt.Errorf("invalid filter '%s' (volumes filter by %s): %w", k, strings.Join(allowed, ", "), errdefs.ErrInvalidArgument)
+		}
+		if k == "dangling" || k == "all" {
+			for _, v := range vs {
+				if _, ok := boolFilter[strings.ToLower(v)]; !ok {
+					return fmt.Errorf("invalid filter '%s=%s': want true or false: %w", k, v, errdefs.ErrInvalidArgument)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// match reports whether v, used by users containers, passes f: every key
+// must match one of its values (label! none).
+func (f VolumeFilters) match(v *volume.Volume, users int) bool {
+	anyOf := func(key string, ok func(string) bool) bool {
+		vs := f[key]
+		if len(vs) == 0 {
+			return true
+		}
+		for _, x := range vs {
+			if ok(x) {
+				return true
+			}
+		}
+		return false
+	}
+	label := func(x string) bool {
+		k, val, hasVal := strings.Cut(x, "=")
+		got, ok := v.Labels[k]
+		return ok && (!hasVal || got == val)
+	}
+	for _, x := range f["label!"] {
+		if label(x) {
+			return false
+		}
+	}
+	return anyOf("dangling", func(x string) bool { return boolFilter[strings.ToLower(x)] == (users == 0) }) &&
+		anyOf("name", func(x string) bool {
+			re, err := regexp.Compile(x)
+			return strings.Contains(v.Name, x) || (err == nil && re.MatchString(v.Name))
+		}) &&
+		anyOf("driver", func(x string) bool { return x == v.Driver }) &&
+		anyOf("label", label)
+}
+
+// ListVolumes is volume ls: every volume passing filters (dangling=,
+// name=, label=, driver=), by name.
+func (e *Engine) ListVolumes(ctx context.Context, filters VolumeFilters) ([]Volume, error) {
+	if err := filters.check("dangling", "name", "label", "driver"); err != nil {
+		return nil, err
+	}
+	s, err := e.volumes()
+	if err != nil {
+		return nil, err
+	}
+	vs, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	out := []Volume{}
+	for _, v := range vs {
+		if filters.match(v, len(s.Users(v.Name))) {
+			out = append(out, volumeView(v))
+		}
+	}
+	return out, nil
+}
+
+// RemoveVolume is volume rm: refused (errdefs.ErrConflict, naming the
+// containers) while a container uses it; force only makes a missing
+// volume no error, as docker's -f.
+func (e *Engine) RemoveVolume(ctx context.Context, name string, force bool) error {
+	s, err := e.volumes()
+	if err != nil {
+		return err
+	}
+	err = s.Remove(name)
+	if force && errdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// VolumePruneOptions are volume prune's.
+type VolumePruneOptions struct {
+	// All removes every unused volume, not only anonymous ones (docker
+	// 23+'s default).
+	All     bool
+	Filters VolumeFilters // label=, label!=
+}
+
+// PruneVolumes is volume prune: it removes the unused volumes (anonymous
+// ones only, unless All) that pass the filters, and returns their names
+// and the space freed.
+func (e *Engine) PruneVolumes(ctx context.Context, o VolumePruneOptions) ([]string, int64, error) {
+	if err := o.Filters.check("label", "label!", "all"); err != nil {
+		return nil, 0, err
+	}
+	for _, v := range o.Filters["all"] {
+		o.All = o.All || boolFilter[strings.ToLower(v)]
+	}
+	s, err := e.volumes()
+	if err != nil {
+		return nil, 0, err
+	}
+	vs, err := s.List()
+	if err != nil {
+		return nil, 0, err
+	}
+	f := VolumeFilters{"label": o.Filters["label"], "label!": o.Filters["label!"]}
+	var names []string
+	var freed int64
+	for _, v := range vs {
+		if (!o.All && !v.Anonymous()) || !f.match(v, 0) || len(s.Users(v.Name)) > 0 {
+			continue
+		}
+		size := s.Size(v.Name)
+		if err := s.Remove(v.Name); err != nil {
+			if errdefs.IsNotFound(err) || errdefs.IsConflict(err) {
+				continue // removed or taken meanwhile
+			}
+			return names, freed, err
+		}
+		names = append(names, v.Name)
+		freed += size
+	}
+	return names, freed, nil
+}
+
+// VolumeUsage is the volumes' part of system df.
+type VolumeUsage struct {
+	Total, Active     int
+	Size, Reclaimable int64
+	// Items are each volume with UsageData (containers using it, size).
+	Items []Volume
+}
+
+// volumeUsage measures every volume's data.
+func (e *Engine) volumeUsage(ctx context.Context) (VolumeUsage, error) {
+	var u VolumeUsage
+	s, err := e.volumes()
+	if err != nil {
+		return u, err
+	}
+	vs, err := s.List()
+	if err != nil {
+		return u, err
+	}
+	for _, v := range vs {
+		refs := len(s.Users(v.Name))
+		size := s.Size(v.Name)
+		u.Total++
+		u.Size += size
+		if refs > 0 {
+			u.Active++
+		} else {
+			u.Reclaimable += size
+		}
+		view := volumeView(v)
+		view.UsageData = &apivolume.UsageData{RefCount: int64(refs), Size: size}
+		u.Items = append(u.Items, view)
+	}
+	return u, nil
+}
