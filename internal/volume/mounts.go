@@ -222,7 +222,7 @@ func (s *Store) RuntimeMount(p MountPoint) (specs.Mount, error) {
 	}
 	switch p.Type {
 	case mount.TypeBind:
-		if p.CreateSource {
+		if _, err := os.Stat(p.Source); err != nil && p.CreateSource {
 			if err := os.MkdirAll(p.Source, 0o755); err != nil {
 				return specs.Mount{}, fmt.Errorf("create the host path %s of a bind: %w", p.Source, err)
 			}
