@@ -27,6 +27,9 @@
 //	  config.json            engine-wide settings, docker's daemon.json keys (config.go);
 //	                         optional, written by the administrator
 //	  snapshots/<driver>/    the snapshotter's own root (package snapshot)
+//	  files/                 the overlay driver's file pool: each regular file of the
+//	                         committed snapshots once, hard-linked from them
+//	                         (package snapshot/filepool; dedupe.go, gc.go, fsck.go)
 //	  containers/            container records (package container), owned by the
 //	                         engine (Engine.Containers) and shared by its callers
 //	  runc/                  runc's own state of running containers

@@ -13,8 +13,9 @@
 // index and the layer record (records.go). A layer already in the store is
 // skipped; Undo takes back what a failed load added. The walk is the one
 // containerd's core/images handlers Dispatch makes for pull, here with the
-// unpacking folded in. A per-file dedupe as files are applied fits at
-// archive.Apply's writes, reached through Unpack and Stage.
+// unpacking folded in. The per-file dedupe is the overlay snapshotter's,
+// as Unpack and Staged.Commit commit a snapshot (snapshot/filepool), so
+// builds get it too.
 //
 // The blob cache (cache.go). Once finish has committed a layer's snapshot,
 // index and record, its compressed blob is a cache entry: kept while the
