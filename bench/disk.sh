@@ -11,10 +11,21 @@
 # time:  strata pull and strata load (of a strata save of the image) with the
 #        default blob cache vs a large one (--blob-cache-size 64g, every blob
 #        kept), in turn, RUNS runs; medians and the ratio default/large.
+# dedupe (issue #16 item 2): two images whose layers have different digests but
+#        the same files, each tool with its defaults (Strata: dedupe on, blob
+#        cache 0), disk as `du -sB1` (blocks, every inode once) of each root:
+#          rootfs2x  the Debian rootfs tarred twice, the second with other
+#                    directory mtimes (every layer digest differs), both pulled
+#          link2x    then the same app (APP_MB of 52 KiB random files, PEERS.md's
+#                    context) built on each base by COPY --link (docker 20.10's
+#                    frontend has no --link: plain COPY, which stores the same)
+#        and dedupe on vs off (STRATA_DEDUPE=1/0, fresh roots, in turn, RUNS
+#        runs, medians): the pull of both images, the load of a save of both,
+#        and run --rm IMAGE true.
 # A workload is a function `workload_NAME` that makes an OCI layout in $1 with
 # one image tagged v1; WORKLOADS lists those run.
 # Usage: bench/disk.sh   (as root). Env: RUNS=3 RANDOM_MB=500 COMPRESSIBLE_MB=200
-# WORKLOADS="debian big" PHASES="disk time" STRATA_BIN=... (else built here)
+# APP_MB=105 WORKLOADS="debian big" PHASES="disk time dedupe" STRATA_BIN=... (else built here)
 # ROOTFS=/path/to/debian-minbase (else made with debootstrap and cached in
 # /var/cache/strata-bench) PORTS=5700-5799 DOCKERD_NAME=bench-docker-blobcache
 # (the dockerd's data root /var/lib/NAME, exec root /run/NAME, /run/NAME.pid
@@ -26,7 +37,8 @@ RUNS=${RUNS:-3}
 RANDOM_MB=${RANDOM_MB:-500}
 COMPRESSIBLE_MB=${COMPRESSIBLE_MB:-200}
 WORKLOADS=${WORKLOADS:-debian big}
-PHASES=${PHASES:-disk time}
+PHASES=${PHASES:-disk time dedupe}
+APP_MB=${APP_MB:-105}
 DOCKERD_NAME=${DOCKERD_NAME:-bench-docker-blobcache}
 LARGE=64g
 want() { [[ " $PHASES " == *" $1 "* ]]; }
@@ -38,7 +50,7 @@ CACHE=${STRATA_BENCH_CACHE:-/var/cache/strata-bench}
 ROOTFS=${ROOTFS:-$CACHE/debian-minbase}
 if [[ ! -x $ROOTFS/bin/bash ]]; then
   mkdir -p "$CACHE"
-  mirror=$(grep -hoE 'https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | grep -v security | head -1)
+  mirror=$(grep -hoE 'https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | grep -v security | head -1 || true)
   echo "making $ROOTFS from $mirror (about 30 s)"
   rm -rf "$ROOTFS"
   debootstrap --variant=minbase bookworm "$ROOTFS" "$mirror" >/dev/null
@@ -203,4 +215,67 @@ done
 if want disk; then
   echo "== disk after pull (du -sb of each root)"
   for w in $WORKLOADS; do echo "${ROW[$w]}"; done
+fi
+
+if want dedupe; then
+  echo "== dedupe: two images with the same files under different layer digests"
+  blocks() { du -sB1 "$@" 2>/dev/null | tail -1 | cut -f1; }
+  cp -a "$ROOTFS" "$work/b"
+  find "$work/b" -type d -exec touch -h -d '2020-01-01 00:00:00' {} +
+  tar -C "$ROOTFS" -cf "$work/a.tar" . && tar -C "$work/b" -cf "$work/b.tar" . && rm -rf "$work/b"
+  for i in a b; do
+    rm -rf "$work/oci"; oci_image "$work/oci" "$work/$i.tar"
+    skopeo copy -q --dest-tls-verify=false "oci:$work/oci:v1" "docker://$REG/dedupe/rootfs:$i"
+  done
+  rm -rf "$work/oci" "$work/a.tar" "$work/b.tar"
+  mkdir -p "$work/ctx/app"
+  for d in $(seq -w 0 19); do
+    mkdir -p "$work/ctx/app/d$d"
+    for f in $(seq 1 $((APP_MB * 1000000 / 52429 / 20))); do head -c 52429 /dev/urandom > "$work/ctx/app/d$d/f$f"; done
+  done
+  dockerfile() { printf 'FROM %s\nCOPY %s app/ /app/\n' "$1" "$2" > "$work/ctx/Dockerfile"; }
+  # fill ROOT: pull both images, then build the app on each (dedupe as $STRATA_DEDUPE says)
+  pull_both() { $S --root "$1" pull "$REG/dedupe/rootfs:a" && $S --root "$1" pull "$REG/dedupe/rootfs:b"; }
+  for mode in 1 0; do
+    rm -rf "$work/d$mode"
+    STRATA_DEDUPE=$mode pull_both "$work/d$mode" >/dev/null 2>&1
+    r1[$mode]=$(blocks "$work/d$mode")
+    for i in a b; do
+      dockerfile "$REG/dedupe/rootfs:$i" --link
+      STRATA_DEDUPE=$mode $S --root "$work/d$mode" build -q -t "app:$i" "$work/ctx" >/dev/null
+    done
+    r2[$mode]=$(blocks "$work/d$mode")
+  done
+  echo "strata, dedupe on:  rootfs2x $(mb "${r1[1]}") MB (blobs $(mb "$(blocks "$work/d1/blobs")") MB, file pool $(mb "$(blocks "$work/d1/files")") MB); + link2x $(mb "${r2[1]}") MB"
+  echo "strata, dedupe off: rootfs2x $(mb "${r1[0]}") MB; + link2x $(mb "${r2[0]}") MB"
+  if have_docker && start_dockerd; then
+    $D pull "$REG/dedupe/rootfs:a" >/dev/null 2>&1; $D pull "$REG/dedupe/rootfs:b" >/dev/null 2>&1
+    d1=$(blocks "/var/lib/$DOCKERD_NAME")
+    for i in a b; do
+      dockerfile "$REG/dedupe/rootfs:$i" ""
+      DOCKER_BUILDKIT=1 $D build --network none -q -t "app:$i" "$work/ctx" >/dev/null
+    done
+    d2=$(blocks "/var/lib/$DOCKERD_NAME")
+    stop_dockerd
+    echo "docker overlay2:    rootfs2x $(mb "$d1") MB; + link2x $(mb "$d2") MB"
+    echo "strata/docker, dedupe on:  rootfs2x $(ratio "${r1[1]}" "$d1"), rootfs2x + link2x $(ratio "${r2[1]}" "$d2"), link2x alone $(ratio $((r2[1] - r1[1])) $((d2 - d1)))"
+    echo "strata/docker, dedupe off: rootfs2x $(ratio "${r1[0]}" "$d1"), rootfs2x + link2x $(ratio "${r2[0]}" "$d2")"
+  fi
+  $S --root "$work/d0" save -o "$work/both.tar" "$REG/dedupe/rootfs:a" "$REG/dedupe/rootfs:b" 2>/dev/null
+  rm -rf "$work/d0" "$work/d1" "$work/ctx"
+  declare -A R
+  for r in $(seq 1 "$RUNS"); do
+    for mode in $( ((r % 2)) && echo "1 0" || echo "0 1"); do
+      export STRATA_DEDUPE=$mode
+      rm -rf "$work/p$mode"; sync; R[pull$mode]+="$(secs pull_both "$work/p$mode") "
+      rm -rf "$work/p$mode"; sync; R[load$mode]+="$(secs $S --root "$work/p$mode" load -i "$work/both.tar") "
+      R[run$mode]+="$(secs $S --root "$work/p$mode" run --rm "$REG/dedupe/rootfs:b" true) "
+    done
+  done
+  unset STRATA_DEDUPE
+  rm -rf "$work/p0" "$work/p1" "$work/both.tar"
+  for k in pull load run; do
+    on=$(printf '%s\n' ${R[${k}1]} | median); off=$(printf '%s\n' ${R[${k}0]} | median)
+    echo "dedupe $k (both images): on $on s, off $off s, on/off $(ratio "$on" "$off")   runs on: ${R[${k}1]}/ off: ${R[${k}0]}"
+  done
 fi

@@ -121,6 +121,9 @@ func (p *Pool) Dedupe(ctx context.Context, dir string) (Stats, error) {
 	return total, err
 }
 
+// bufs are the read buffers of the passes' directories.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
 // pass is what one Dedupe call shares between its directories.
 type pass struct {
 	mu     sync.Mutex
@@ -151,9 +154,15 @@ func (p *Pool) dedupeDir(ctx context.Context, dir string, ps *pass) (s Stats, er
 	if err := unix.Fstat(dirfd, &dst); err != nil {
 		return s, err
 	}
-	names, err := d.Readdirnames(-1)
+	ents, err := d.ReadDir(-1)
 	if err != nil {
 		return s, err
+	}
+	var names []string
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			names = append(names, e.Name())
+		}
 	}
 	sort.Strings(names)
 	j := &journal{pool: p, dir: dir, dirfd: dirfd, st: dst}
@@ -162,7 +171,12 @@ func (p *Pool) dedupeDir(ctx context.Context, dir string, ps *pass) (s Stats, er
 			err = jerr
 		}
 	}()
-	var buf []byte
+	var buf *[]byte
+	defer func() {
+		if buf != nil {
+			bufs.Put(buf)
+		}
+	}()
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			return s, err
@@ -179,9 +193,9 @@ func (p *Pool) dedupeDir(ctx context.Context, dir string, ps *pass) (s Stats, er
 			continue
 		}
 		if buf == nil {
-			buf = make([]byte, 256<<10)
+			buf = bufs.Get().(*[]byte)
 		}
-		pooled, saved, err := p.file(dirfd, name, &st, j, ps, buf)
+		pooled, saved, err := p.file(dirfd, name, &st, j, ps, *buf)
 		if err != nil {
 			return s, fmt.Errorf("%s: %w", name, err)
 		}
@@ -275,7 +289,14 @@ func keyOf(f *os.File, st *unix.Stat_t, buf []byte) (string, bool, error) {
 		}
 	}
 	h := sha256.New()
-	if _, err := io.CopyBuffer(h, onlyReader{f}, buf); err != nil {
+	if st.Size < int64(len(buf)) {
+		// One read for the whole file (and none for the end).
+		n, err := io.ReadFull(f, buf[:st.Size])
+		if err != nil {
+			return "", false, nil // shorter than it was: changed meanwhile
+		}
+		h.Write(buf[:n])
+	} else if _, err := io.CopyBuffer(h, onlyReader{f}, buf); err != nil {
 		return "", false, fmt.Errorf("read: %w", err)
 	}
 	var after unix.Stat_t
@@ -313,7 +334,8 @@ func (o onlyReader) Read(b []byte) (int, error) { return o.r.Read(b) }
 
 // fileXattrs reads the xattrs of the open file fd.
 func fileXattrs(fd int) (map[string]string, error) {
-	buf := make([]byte, 1024)
+	var small [256]byte
+	buf := small[:]
 	n, err := unix.Flistxattr(fd, buf)
 	for errors.Is(err, unix.ERANGE) {
 		buf = make([]byte, len(buf)*4)
