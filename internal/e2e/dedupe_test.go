@@ -37,7 +37,12 @@ func dedupeTrees(t *testing.T) (a, b string) {
 	if err := os.MkdirAll(filepath.Join(a, "data"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, data := range map[string][]byte{"data/big": big, "data/small": []byte("small\n"), "data/own": []byte("linked by the layer\n")} {
+	files := map[string][]byte{
+		"data/big": big, "data/small": []byte("small\n"), "data/own": []byte("linked by the layer\n"),
+		// Files the runtime mounts over: they must not be written through.
+		"etc/hosts": []byte("127.0.0.1 localhost image\n"), "etc/resolv.conf": []byte("nameserver 127.0.0.53\n"), "etc/hostname": []byte("image\n"),
+	}
+	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(a, name), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -231,6 +236,40 @@ func TestDedupe(t *testing.T) {
 	if st := statOf(t, filepath.Join(ub, "data/small")); st.Mode&0o777 != 0o644 {
 		t.Errorf("chmod in a container of A changed B's file to %o", st.Mode&0o777)
 	}
+	// The other writers: the runtime's /etc files, cp into a container, a
+	// build's RUN step (whose /etc/hosts is mounted read-only, as BuildKit's).
+	etc := map[string]string{}
+	for _, f := range []string{"etc/hosts", "etc/resolv.conf", "etc/hostname", "data/small"} {
+		etc[f] = sha256File(t, filepath.Join(ub, f))
+	}
+	on.ok(t, "run", "--rm", "--hostname", "other", "--add-host", "h:127.0.0.2", "deb-a", "sh", "-c", "echo x >> /etc/hosts; echo y >> /etc/resolv.conf; echo z > /etc/hostname")
+	on.ok(t, "create", "--name", "cpto", "deb-a", "true")
+	newSmall := filepath.Join(t.TempDir(), "small")
+	if err := os.WriteFile(newSmall, []byte("copied in\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	on.ok(t, "cp", newSmall, "cpto:/data/small")
+	if got := on.ok(t, "start", "-a", "cpto").stdout; got != "" {
+		t.Logf("cpto: %q", got)
+	}
+	runDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(runDir, "Dockerfile"), []byte("FROM deb-a\nRUN echo more >> /data/big && chmod 600 /data/small\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	on.ok(t, "build", "-q", "-t", "run-on-a", runDir)
+	for f, sum := range etc {
+		if got := sha256File(t, filepath.Join(ub, f)); got != sum {
+			t.Errorf("%s of image B changed after writes in image A's containers and build", f)
+		}
+	}
+	if after := sha256File(t, bigB); after != before {
+		t.Error("a build's RUN on image A changed image B's data/big")
+	}
+	if st := statOf(t, filepath.Join(ub, "data/small")); st.Mode&0o777 != 0o644 {
+		t.Errorf("data/small of image B is mode %o after a RUN chmod on A", st.Mode&0o777)
+	}
+	on.ok(t, "rm", "cpto")
+	on.ok(t, "rmi", "run-on-a")
 	on.fsckClean(t) // re-hashes every pool entry
 
 	// save (layers rebuilt from the snapshots for the built image), export,
