@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 
 	"fmt"
 	"os"
@@ -19,6 +20,7 @@ func init() { commands = append(commands, newRunCommand) }
 func newRunCommand(c *CLI) *cobra.Command {
 	var f createFlags
 	var detach, sigProxy bool
+	var detachKeys string
 	cmd := &cobra.Command{
 		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
 		Short: "Create and run a new container from an image",
@@ -60,18 +62,23 @@ only this machine's platform: there is no emulation.`,
   strata run --rm -v /srv/data:/data:ro -w /data busybox ls`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRun(cmd, c, &f, detach, sigProxy, args)
+			return runRun(cmd, c, &f, detach, sigProxy, detachKeys, args)
 		},
 	}
 	addCreateFlags(cmd.Flags(), &f)
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "run in the background and print the container ID")
 	cmd.Flags().BoolVar(&sigProxy, "sig-proxy", true, "pass SIGINT and SIGTERM to the container (false: they detach)")
+	cmd.Flags().StringVar(&detachKeys, "detach-keys", "", "the key sequence that detaches from -it (default ctrl-p,ctrl-q)")
 	return cmd
 }
 
-func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach, sigProxy bool, args []string) error {
+func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach, sigProxy bool, detachKeys string, args []string) error {
 	engine.Tracef("cli: run")
 	opts, err := f.options(cmd, args)
+	if err != nil {
+		return &ExitError{Code: 125, Err: err}
+	}
+	keys, err := engine.ParseDetachKeys(detachKeys)
 	if err != nil {
 		return &ExitError{Code: 125, Err: err}
 	}
@@ -130,12 +137,21 @@ func runRun(cmd *cobra.Command, c *CLI, f *createFlags, detach, sigProxy bool, a
 			t := openTerminal(c.Stdin, cmd.OutOrStdout())
 			defer t.restore()
 			ro.Attach.Resize = t.sizes
+			if f.interactive {
+				// With a terminal the container has a monitor of its
+				// own to run on after a detach (without one, this
+				// process is its monitor).
+				ro.Attach.DetachKeys = keys
+			}
 		}
 	}
 	ctr, code, err := e.RunContainer(ctx, args[0], opts, ro)
 	engine.Tracef("cli: run done")
 	if stopProxy != nil {
 		stopProxy()
+	}
+	if errors.Is(err, engine.ErrDetached) {
+		return nil // docker's run -it prints nothing on a detach
 	}
 	if err != nil {
 		return &ExitError{Code: code, Err: err}

@@ -76,6 +76,10 @@ func (s *Store) run(ctx context.Context, c *Container, created bool, ro RunOptio
 	runtime.Tracef("run: exit frame")
 	var se *runtime.StartError
 	switch {
+	case errors.Is(err, runtime.ErrDetached):
+		// The detach keys (run -it): the container runs on, with its
+		// separate monitor, which removes an AutoRemove one at its exit.
+		return 0, err
 	case errors.As(err, &se):
 		// Held back for the attach, the process could not start.
 		return ExitCode(err), s.finish(ctx, c, created, err)

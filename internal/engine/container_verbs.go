@@ -68,6 +68,28 @@ const (
 // ParseSignal reads a signal as docker does: "SIGTERM", "TERM" or "15".
 func ParseSignal(s string) (syscall.Signal, error) { return container.ParseSignal(s) }
 
+// ErrDetached is an attach the detach keys ended: the container runs on.
+var ErrDetached = runtime.ErrDetached
+
+// ParseDetachKeys reads --detach-keys (ctrl-p,ctrl-q); "" is docker's
+// default, Ctrl-P Ctrl-Q.
+func ParseDetachKeys(s string) ([]byte, error) {
+	if s == "" {
+		return runtime.DefaultDetachKeys, nil
+	}
+	return runtime.ParseDetachKeys(s)
+}
+
+// AttachContainer is attach: the streams of a running container until it
+// exits (its status) or the detach keys are typed (ErrDetached).
+func (e *Engine) AttachContainer(ctx context.Context, ref string, o AttachOptions) (int, error) {
+	s, err := e.Containers()
+	if err != nil {
+		return -1, err
+	}
+	return s.AttachRunning(ctx, ref, o)
+}
+
 // ParseLabels reads --label-file files, then --label values (KEY=VALUE or
 // KEY), into a map.
 func ParseLabels(files, flags []string) (map[string]string, error) {

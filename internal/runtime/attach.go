@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -71,6 +72,10 @@ type AttachOptions struct {
 	// hung up). That stream is not written again; the container's output
 	// still goes to its log.
 	OutputClosed func(error)
+	// DetachKeys, when set, is the sequence (ParseDetachKeys) that, typed
+	// on Stdin, detaches: Attach returns ErrDetached and the container
+	// runs on, its stdin left open.
+	DetachKeys []byte
 }
 
 // Attach connects to the monitor of the container in dir, streams until
@@ -103,15 +108,23 @@ func Attach(ctx context.Context, dir string, o AttachOptions) (int, error) {
 		defer wmu.Unlock()
 		return writeFrame(c, typ, p)
 	}
+	var detached atomic.Bool
 	if o.Stdin != nil {
-		// Ends at the stdin's EOF or error, or when the connection is
-		// closed; a terminal stdin that never ends leaks until exit, as
-		// docker's does.
+		// Ends at the stdin's EOF or error, at the detach sequence, or
+		// when the connection is closed; a terminal stdin that never ends
+		// leaks until exit, as docker's does.
 		go func() {
 			buf := make([]byte, 32*1024)
+			keys := &detachScanner{keys: o.DetachKeys}
 			for {
 				n, err := o.Stdin.Read(buf)
-				if n > 0 && send(frameStdin, buf[:n]) != nil {
+				p, detach := keys.scan(buf[:n])
+				if len(p) > 0 && send(frameStdin, p) != nil {
+					return
+				}
+				if detach {
+					detached.Store(true)
+					c.Close()
 					return
 				}
 				if err != nil {
@@ -150,6 +163,9 @@ func Attach(ctx context.Context, dir string, o AttachOptions) (int, error) {
 	for {
 		typ, p, err := readFrame(c)
 		if err != nil {
+			if detached.Load() {
+				return -1, ErrDetached
+			}
 			if ctx.Err() != nil {
 				return -1, ctx.Err()
 			}

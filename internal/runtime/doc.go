@@ -47,7 +47,8 @@
 // monitor.go (the monitor process: start, report, clean-up), foreground.go
 // and tty.go (running the container without and with a terminal),
 // status.go (the recorded status and Probe), local.go and standby.go (an
-// attached run as its own monitor), attach.go (the attach protocol),
+// attached run as its own monitor), attach.go (the attach protocol; detachkeys.go: the keys that
+// leave an attach),
 // network.go (network modes), namespaces.go (--ipc, --pid and --uts: the
 // namespaces shared with the host), health.go (the healthcheck the monitor
 // probes by runc exec while the container runs, kept in health.json),
