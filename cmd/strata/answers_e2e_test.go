@@ -68,3 +68,25 @@ func TestRepoDigests(t *testing.T) {
 		t.Errorf("RepoDigests after pull = %s, want [%s]", got, want)
 	}
 }
+
+// TestInspectConfigFields: strata inspect shows every config field docker
+// shows, the docker-only ones too (Healthcheck, OnBuild, Shell were dropped
+// although the image config held them).
+func TestInspectConfigFields(t *testing.T) {
+	root := t.TempDir()
+	rootfs := filepath.Join(t.TempDir(), "rootfs")
+	testutil.BusyboxRootfs(t, rootfs)
+	mustStrata(t, root, "import", rootfs, "busybox")
+	ctx := t.TempDir()
+	df := "FROM busybox\nSHELL [\"/bin/sh\", \"-ec\"]\nONBUILD RUN echo hi\nHEALTHCHECK --interval=7s --retries=4 CMD [\"true\"]\nSTOPSIGNAL SIGINT\n"
+	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustStrata(t, root, "build", "-q", "-t", "fields:1", ctx)
+	got := mustStrata(t, root, "inspect", "--format", "{{json .Config.Healthcheck}} {{json .Config.OnBuild}} {{json .Config.Shell}} {{.Config.StopSignal}}", "fields:1")
+	// (--format reads the JSON names, so json prints the keys sorted)
+	want := `{"Interval":7000000000,"Retries":4,"Test":["CMD","true"]} ["RUN echo hi"] ["/bin/sh","-ec"] SIGINT` + "\n"
+	if got != want {
+		t.Errorf("inspect's config fields:\n got %s\nwant %s", got, want)
+	}
+}
