@@ -93,9 +93,10 @@ type attachment struct {
 // run is one start of a container by this server: done closes when its
 // process has exited, code holding its status.
 type run struct {
-	done chan struct{}
-	code int
-	err  error
+	done   chan struct{}
+	code   int
+	err    error
+	resize chan engine.Winsize // the terminal's size changes, with a tty
 }
 
 // runs coordinates docker run's three requests, which arrive on separate
@@ -122,10 +123,13 @@ func (rs *runs) takeAttach(id string) *attachment {
 }
 
 // begin records a new run of id and wakes the waiters for its next exit.
-func (rs *runs) begin(id string) *run {
+func (rs *runs) begin(id string, tty bool) *run {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	r := &run{done: make(chan struct{})}
+	if tty {
+		r.resize = make(chan engine.Winsize, 1)
+	}
 	rs.current[id] = r
 	if ch, ok := rs.started[id]; ok {
 		close(ch)
@@ -273,10 +277,13 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request, name st
 // process runs (or failed to start); the run goes on in the background,
 // recording its exit for waiters, and closes the connection at its end.
 func (s *Server) startAttached(id string, a *attachment) error {
-	rn := s.runs.begin(id)
+	rn := s.runs.begin(id, a.tty)
 	started := make(chan struct{})
 	stdout, stderr := streams(a.conn, a.tty, a.stdout, a.stderr)
 	ro := engine.RunOptions{Attach: engine.AttachOptions{Stdout: stdout, Stderr: stderr}}
+	if rn.resize != nil {
+		ro.Attach.Resize = rn.resize
+	}
 	if a.stdin {
 		ro.Attach.Stdin = a.rw
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,20 +45,30 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 	}
 	for k := range f {
 		switch k {
-		case "id", "name", "status":
+		case "id", "name", "status", "label":
 		default:
-			return fmt.Errorf("invalid filter '%s' (Strata filters containers by id, name and status): %w", k, errdefs.ErrInvalidArgument)
+			return fmt.Errorf("invalid filter '%s' (Strata filters containers by id, name, status and label): %w", k, errdefs.ErrInvalidArgument)
 		}
 	}
-	rows, err := s.eng.ListContainers(r.Context(), engine.ContainerListOptions{All: boolParam(r, "all"), Size: boolParam(r, "size")})
+	out, err := s.containerSummaries(r.Context(), engine.ContainerListOptions{All: boolParam(r, "all"), Size: boolParam(r, "size")}, func(sum *container.Summary) bool { return matchContainer(f, sum) })
 	if err != nil {
 		return err
 	}
+	if n, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && n > 0 && n < len(out) {
+		out = out[:n]
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// containerSummaries are the rows of GET /containers/json (and of
+// /system/df) that keep says to keep.
+func (s *Server) containerSummaries(ctx context.Context, opts engine.ContainerListOptions, keep func(*container.Summary) bool) ([]container.Summary, error) {
+	rows, err := s.eng.ListContainers(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
 	out := []container.Summary{}
 	for _, row := range rows {
-		if !matchContainer(f, row) {
-			continue
-		}
 		// The engine quotes the command as docker ps prints it; the
 		// API gives it plain and the client quotes.
 		cmd := row.Command
@@ -66,18 +77,20 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 		}
 		sum := container.Summary{ID: row.ID, Names: []string{"/" + row.Name}, Image: row.Image, Command: cmd, Created: row.Created.Unix(),
 			State: container.ContainerState(row.State), Status: row.Status, SizeRw: row.SizeRw, Labels: map[string]string{}, Ports: []container.PortSummary{}}
-		if insp, err := s.eng.InspectContainer(r.Context(), row.ID); err == nil {
+		if insp, err := s.eng.InspectContainer(ctx, row.ID); err == nil {
 			sum.ImageID = insp.Image
+			for k, v := range insp.Config.Labels {
+				sum.Labels[k] = v
+			}
 		}
-		out = append(out, sum)
+		if keep(&sum) {
+			out = append(out, sum)
+		}
 	}
-	if n, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && n > 0 && n < len(out) {
-		out = out[:n]
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func matchContainer(f map[string][]string, row engine.ContainerSummary) bool {
+func matchContainer(f map[string][]string, sum *container.Summary) bool {
 	any := func(key string, ok func(v string) bool) bool {
 		vs := f[key]
 		if len(vs) == 0 {
@@ -90,9 +103,17 @@ func matchContainer(f map[string][]string, row engine.ContainerSummary) bool {
 		}
 		return false
 	}
-	return any("id", func(v string) bool { return strings.HasPrefix(row.ID, v) }) &&
-		any("name", func(v string) bool { return strings.Contains(row.Name, strings.TrimPrefix(v, "/")) }) &&
-		any("status", func(v string) bool { return string(row.State) == v })
+	// Every label filter must hold (docker's), each KEY or KEY=VALUE.
+	for _, l := range f["label"] {
+		k, v, hasV := strings.Cut(l, "=")
+		got, ok := sum.Labels[k]
+		if !ok || (hasV && got != v) {
+			return false
+		}
+	}
+	return any("id", func(v string) bool { return strings.HasPrefix(sum.ID, v) }) &&
+		any("name", func(v string) bool { return strings.Contains(sum.Names[0], strings.TrimPrefix(v, "/")) }) &&
+		any("status", func(v string) bool { return string(sum.State) == v })
 }
 
 // The HostConfig and Config fields Strata honours. Any other field sent

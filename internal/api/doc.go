@@ -18,9 +18,20 @@
 //
 // Errors are docker's: {"message": "..."} with 400 for bad parameters, 404
 // for what does not exist ("No such image: x"), 409 for conflicts, 501 for
-// what Strata does not serve yet (naming it), 503 for swarm.
+// what Strata does not serve yet (naming it), 503 for swarm, 404 for
+// plugins and distribution (as Podman answers them).
 //
-// Files: server.go (routing, versions, errors), listen.go (unix and tcp
-// listeners), system.go (ping, version, info, auth), images.go (the image
-// endpoints), stream.go (docker's JSON message stream for progress).
+// Listening: a unix socket (0660, group docker) is refused when another
+// server answers on it and replaced when its server died; tcp is served on
+// loopback, or elsewhere only with TLS verifying client certificates; the
+// sockets systemd passes (socket activation) are served as they are.
+//
+// Files: server.go (routing, versions, errors), listen.go (unix, tcp, TLS
+// and systemd listeners), system.go (ping, version, info, auth), df.go
+// (system df), images.go (the image endpoints, import), stream.go
+// (docker's JSON message stream for progress), containers.go (create,
+// list, lifecycle, logs), container_admin.go (top, rename, update, prune,
+// resize), container_fs.go (export, changes, commit), attach.go (docker
+// run's attach, start and wait), exec.go, archive.go (docker cp), stats.go,
+// build.go, networks.go.
 package api

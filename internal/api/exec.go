@@ -29,6 +29,7 @@ type execInstance struct {
 	started bool
 	running bool
 	code    *int
+	resize  chan engine.Winsize // a tty exec's window changes, while it runs
 }
 
 // execKeep is how long a finished exec can still be inspected.
@@ -106,6 +107,12 @@ func (s *Server) startExec(w http.ResponseWriter, r *http.Request, id string) er
 	if cs := in.req.ConsoleSize; cs != nil {
 		opts.ConsoleSize = &engine.Winsize{Rows: uint16(cs[0]), Cols: uint16(cs[1])}
 	}
+	if tty {
+		in.mu.Lock()
+		in.resize = make(chan engine.Winsize, 1)
+		opts.Resize = in.resize
+		in.mu.Unlock()
+	}
 	finish := func(code int) {
 		in.mu.Lock()
 		in.running, in.code = false, &code
@@ -166,12 +173,25 @@ func (s *Server) inspectExec(w http.ResponseWriter, r *http.Request, id string) 
 	})
 }
 
-// POST /exec/{id}/resize: accepted; the terminal keeps its first size
-// (ConsoleSize at create) until resizing an exec is served.
+// POST /exec/{id}/resize?h=&w=: a running tty exec's terminal takes the
+// size; any other exec ignores it, as dockerd's does before start.
 func (s *Server) resizeExec(w http.ResponseWriter, r *http.Request, id string) error {
-	if _, err := s.execs.get(id); err != nil {
+	in, err := s.execs.get(id)
+	if err != nil {
 		return err
 	}
+	size, err := winsize(r)
+	if err != nil {
+		return err
+	}
+	in.mu.Lock()
+	if in.running && in.resize != nil {
+		select {
+		case in.resize <- size:
+		default: // one is pending; the client sends the last size again
+		}
+	}
+	in.mu.Unlock()
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

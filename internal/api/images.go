@@ -260,11 +260,11 @@ func registryAuth(r *http.Request) (engine.RegistryAuth, error) {
 }
 
 // POST /images/create?fromImage=NAME&tag=TAG: pull, streaming docker's
-// progress messages. fromSrc (import) is not served yet.
+// progress messages; with fromSrc, import (importImage).
 func (s *Server) createImage(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	if q.Get("fromSrc") != "" {
-		return fmt.Errorf("import (fromSrc) is not served by Strata's Engine API yet; use strata import: %w", errdefs.ErrNotImplemented)
+	if q.Has("fromSrc") {
+		return s.importImage(w, r)
 	}
 	ref := q.Get("fromImage")
 	if ref == "" {
@@ -364,4 +364,25 @@ func (s *Server) loadImages(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) searchImages(w http.ResponseWriter, r *http.Request) error {
 	return fmt.Errorf("search is not supported: Strata has no default registry to search; list a registry's repositories with its /v2/_catalog: %w", errdefs.ErrNotImplemented)
+}
+
+// POST /images/create?fromSrc=-&repo=&tag=&message=&changes=: docker
+// import of the request body (a root filesystem tar, any compression).
+// Only "-" is served: fetching a URL is left to the client.
+func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	if src := q.Get("fromSrc"); src != "-" {
+		return fmt.Errorf("import from %q is not supported: Strata imports the request body only (fromSrc=-); download the file and send it: %w", src, errdefs.ErrInvalidArgument)
+	}
+	ref := q.Get("repo")
+	if tag := q.Get("tag"); ref != "" && tag != "" {
+		ref += ":" + tag
+	}
+	st := newStream(w)
+	id, err := s.eng.Import(r.Context(), engine.ImportOptions{Source: "-", Stdin: r.Body, Ref: ref, Changes: q["changes"], Message: q.Get("message")})
+	if err != nil {
+		return st.fail(err)
+	}
+	st.write(message{Message: jsonstream.Message{Status: id.String()}})
+	return nil
 }

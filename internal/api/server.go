@@ -131,6 +131,9 @@ func (s *Server) route(method, path string) handler {
 		{"POST", "/networks/prune"}:    s.pruneNetworks,
 		{"GET", "/containers/json"}:    s.listContainers,
 		{"POST", "/containers/create"}: s.createContainer,
+		{"POST", "/containers/prune"}:  s.pruneContainers,
+		{"POST", "/commit"}:            s.commit,
+		{"GET", "/system/df"}:          s.diskUsage,
 	}
 	if h, ok := fixed[key{method, path}]; ok {
 		return h
@@ -278,6 +281,11 @@ func (s *Server) containerRoute(method, path string) handler {
 		{"GET", "archive"}:  s.getArchive,
 		{"HEAD", "archive"}: s.getArchive,
 		{"PUT", "archive"}:  s.putArchive,
+		{"GET", "top"}:      s.topContainer,
+		{"POST", "rename"}:  s.renameContainer,
+		{"POST", "resize"}:  s.resizeContainer,
+		{"GET", "export"}:   s.exportContainer,
+		{"GET", "changes"}:  s.containerChanges,
 	}[key{method, verb}]
 	if !ok {
 		return nil

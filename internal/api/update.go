@@ -20,8 +20,21 @@ func (s *Server) updateContainer(w http.ResponseWriter, r *http.Request, name st
 	if err != nil {
 		return noSuchContainer(name, err)
 	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("read request: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return fmt.Errorf("malformed JSON: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	for k, v := range raw {
+		if !supportedUpdate[k] && !zero(v) {
+			return fmt.Errorf("update: %s is not supported by Strata: %w", k, errdefs.ErrInvalidArgument)
+		}
+	}
 	var req container.UpdateConfig
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+	if err := json.Unmarshal(body, &req); err != nil {
 		return fmt.Errorf("malformed JSON: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
 	res := req.Resources

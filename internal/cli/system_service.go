@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +17,8 @@ import (
 
 func newServiceCommand(c *CLI) *cobra.Command {
 	var idle int
+	var tlsOn, tlsVerify bool
+	var tlsCA, tlsCert, tlsKey string
 	cmd := &cobra.Command{
 		Use:   "service [OPTIONS] [URI...]",
 		Short: "Serve the Docker Engine API on a socket",
@@ -27,18 +30,21 @@ it shows in "strata images" and back. Killing it (even with kill -9) loses
 nothing; start it again at any time.
 
 URI is unix:///PATH (default ` + api.DefaultURI + `, mode 0660, group
-"docker" when it exists, as dockerd's socket) or tcp://127.0.0.1:PORT
-(loopback only: whoever reaches the API is root on this machine). A socket
-left by a killed server is replaced; one another server answers on is refused.
+"docker" when it exists, as dockerd's socket) or tcp://HOST:PORT: on a
+loopback address, or on another only with --tlsverify and its --tlscacert,
+--tlscert and --tlskey (whoever reaches the API is root on this machine). A
+socket left by a killed server is replaced; one another server answers on
+is refused. Started by systemd socket activation (the README's strata.socket
+and strata.service, as podman.socket), it serves the sockets systemd passes.
 
-Served today: _ping, version, info, auth (docker login), the image
-endpoints (list, inspect, history, tag, remove, prune, pull, push, save,
-load) and the container endpoints docker run, ps, logs, stop and rm use
+Served: _ping, version, info, system df, auth (docker login); images (list,
+inspect, history, tag, remove, prune, pull, push, save, load, import);
+build (the classic POST /build, with Strata's builder); containers
 (create, attach before start, start, wait, list, inspect, logs, stop,
-restart, kill, pause, unpause, remove), exec, archive (docker cp) and
-build (the classic POST /build, with Strata's builder), stats and networks.
-Other endpoints answer 501 naming
-themselves; swarm answers 503.`,
+restart, kill, pause, unpause, remove, stats, top, resize, export,
+changes, rename, update, prune, commit), exec, archive (docker cp) and
+networks. Other endpoints answer 501 naming themselves; search answers
+501, swarm 503, plugins and distribution 404.`,
 		Example: `  strata system service &
   DOCKER_HOST=unix:///run/strata/docker.sock docker images
   strata system service --time 60 unix:///run/user-docker.sock`,
@@ -46,17 +52,28 @@ themselves; swarm answers 503.`,
 			if idle < 0 {
 				return fmt.Errorf("--time %d: want seconds >= 0 (0: never exit when idle)", idle)
 			}
-			if len(args) == 0 {
-				args = []string{api.DefaultURI}
+			var tlsConfig *tls.Config
+			if tlsOn || tlsVerify {
+				var err error
+				if tlsConfig, err = api.TLSConfig(tlsCert, tlsKey, tlsCA, tlsVerify); err != nil {
+					return err
+				}
 			}
-			var ls []net.Listener
+			// Started by systemd's strata.socket: serve what it passes.
+			ls, err := api.SystemdListeners()
+			if err != nil {
+				return err
+			}
 			defer func() {
 				for _, l := range ls {
 					l.Close()
 				}
 			}()
+			if len(args) == 0 && len(ls) == 0 {
+				args = []string{api.DefaultURI}
+			}
 			for _, uri := range args {
-				l, err := api.Listen(uri)
+				l, err := api.Listen(uri, tlsConfig)
 				if err != nil {
 					return err
 				}
@@ -92,6 +109,11 @@ themselves; swarm answers 503.`,
 		},
 	}
 	cmd.Flags().IntVarP(&idle, "time", "t", 0, "exit after this many seconds without requests (0: never)")
+	cmd.Flags().BoolVar(&tlsOn, "tls", false, "serve tcp:// over TLS (--tlscert, --tlskey)")
+	cmd.Flags().BoolVar(&tlsVerify, "tlsverify", false, "serve tcp:// over TLS and accept only clients with a certificate signed by --tlscacert")
+	cmd.Flags().StringVar(&tlsCA, "tlscacert", "", "the CA whose client certificates --tlsverify accepts")
+	cmd.Flags().StringVar(&tlsCert, "tlscert", "", "the server's TLS certificate (PEM)")
+	cmd.Flags().StringVar(&tlsKey, "tlskey", "", "the server's TLS key (PEM)")
 	return cmd
 }
 

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/strata-project/strata/internal/testutil"
+)
+
+// The container verbs beyond run through the socket (docker 28 CLI): top,
+// rename, update, diff, commit, export | import, system df, prune, search,
+// each seen by strata's own verbs where it changes something.
+func TestEngineAPIContainerVerbs(t *testing.T) {
+	cli, root, host := dockerService(t)
+	mustDocker(t, cli, host, "run", "-d", "--name", "box", "bb", "sh", "-c", "exec sleep 100")
+	t.Cleanup(func() { strata(t, root, "rm", "-f", "box2") })
+
+	if out := mustDocker(t, cli, host, "top", "box"); !regexp.MustCompile(`(?m)^UID\s+PID.*CMD\nroot\s+\d+.*sleep 100$`).MatchString(strings.TrimSpace(out)) {
+		t.Errorf("docker top:\n%s", out)
+	}
+	mustDocker(t, cli, host, "rename", "box", "box2")
+	if out := mustStrata(t, root, "ps", "--format", "{{.Names}}"); strings.TrimSpace(out) != "box2" {
+		t.Errorf("strata ps after docker rename: %q", out)
+	}
+	mustDocker(t, cli, host, "update", "--memory", "64m", "--memory-swap", "128m", "box2")
+	if out := mustStrata(t, root, "inspect", "--format", "{{.HostConfig.Memory}}", "box2"); strings.TrimSpace(out) != "67108864" {
+		t.Errorf("memory after docker update: %q", out)
+	}
+	mustDocker(t, cli, host, "exec", "box2", "sh", "-c", "echo x > /new.txt; rm /etc/old.txt")
+	if out := mustDocker(t, cli, host, "diff", "box2"); !strings.Contains(out, "A /new.txt") || !strings.Contains(out, "D /etc/old.txt") {
+		t.Errorf("docker diff: %q", out)
+	}
+	mustDocker(t, cli, host, "commit", "-c", "ENV A=1", "-m", "by docker commit", "box2", "committed:1")
+	if out := mustStrata(t, root, "run", "--rm", "committed:1", "sh", "-c", "cat /new.txt; echo $A"); out != "x\n1\n" {
+		t.Errorf("the committed image, run by strata: %q", out)
+	}
+	tar := filepath.Join(t.TempDir(), "exp.tar")
+	mustDocker(t, cli, host, "export", "-o", tar, "box2")
+	mustDocker(t, cli, host, "import", "-c", "CMD [\"cat\", \"/new.txt\"]", tar, "imported:1")
+	if out := mustDocker(t, cli, host, "run", "--rm", "imported:1"); out != "x\n" {
+		t.Errorf("the imported export, run: %q", out)
+	}
+	if out := mustDocker(t, cli, host, "system", "df", "--format", "{{.Type}} {{.TotalCount}}"); !strings.Contains(out, "Images 3") || !strings.Contains(out, "Containers 1") {
+		t.Errorf("docker system df: %q", out)
+	}
+	mustDocker(t, cli, host, "stop", "-t", "0", "box2")
+	if out := mustDocker(t, cli, host, "container", "prune", "-f"); !strings.Contains(out, "Deleted Containers:") {
+		t.Errorf("docker container prune: %q", out)
+	}
+	if out := mustStrata(t, root, "ps", "-aq"); out != "" {
+		t.Errorf("after docker container prune, strata ps -a: %q", out)
+	}
+	if out, err := dockerCLI(t, cli, host, "search", "busybox"); err == nil || !strings.Contains(out, "search is not supported") {
+		t.Errorf("docker search: %v %q", err, out)
+	}
+}
+
+// What every client version is held to, run with docker 28 (API 1.50)
+// and Debian's docker 20.10 (API 1.41): run -it through a terminal (with
+// its resizes), logs -f, save | load, system df, stats, a user network
+// with two containers by name.
+func TestEngineAPIClientVersions(t *testing.T) {
+	cli, root, host := dockerService(t)
+	for _, bin := range []string{cli, "/usr/bin/docker"} {
+		t.Run(map[string]string{cli: "docker28", "/usr/bin/docker": "docker20.10"}[bin], func(t *testing.T) {
+			if _, err := os.Stat(bin); err != nil {
+				t.Skipf("skipping: no docker client at %s (apt-get install docker.io)", bin)
+			}
+			clientChecks(t, bin, root, host)
+		})
+	}
+}
+
+func clientChecks(t *testing.T, bin, root, host string) {
+	// run -it: a terminal of 30x100 the container sees (the CLI resizes
+	// after start), typed input, the exit status.
+	cmd := exec.Command(bin, "run", "-it", "--rm", "bb", "sh")
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+host, "DOCKER_CONFIG="+t.TempDir())
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	var screen testutil.SyncBuffer
+	go io.Copy(&screen, tty)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(screen.String(), "30 100") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("run -it: the container never saw a 30x100 terminal:\n%s", screen.String())
+		}
+		fmt.Fprintf(tty, "stty size\r")
+		time.Sleep(100 * time.Millisecond) // the prompt's pace, not a synchronisation
+	}
+	fmt.Fprintf(tty, "echo sum=$((6*7)); exit 3\r")
+	if err := cmd.Wait(); err == nil || cmd.ProcessState.ExitCode() != 3 || !strings.Contains(screen.String(), "sum=42") {
+		t.Errorf("run -it: %v, screen:\n%s", err, screen.String())
+	}
+
+	// logs -f follows until the container exits.
+	mustDocker(t, bin, host, "run", "-d", "--name", "talker", "bb", "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.2; done")
+	if out := mustDocker(t, bin, host, "logs", "-f", "talker"); out != "line1\nline2\nline3\n" {
+		t.Errorf("logs -f: %q", out)
+	}
+	mustDocker(t, bin, host, "rm", "talker")
+
+	// save | load, through pipes as users type it.
+	id := strings.TrimSpace(mustStrata(t, root, "images", "-q", "--no-trunc", "bb"))
+	var saved bytes.Buffer
+	save := exec.Command(bin, "save", "bb")
+	save.Env = append(os.Environ(), "DOCKER_HOST="+host)
+	save.Stdout = &saved
+	if err := save.Run(); err != nil {
+		t.Fatalf("save: %v", err)
+	}
+	mustStrata(t, root, "tag", "bb", "keep:1") // the layers stay; the name goes
+	mustStrata(t, root, "rmi", "bb")
+	load := exec.Command(bin, "load")
+	load.Env = append(os.Environ(), "DOCKER_HOST="+host)
+	load.Stdin = &saved
+	if out, err := load.CombinedOutput(); err != nil || !strings.Contains(string(out), "Loaded image: bb:latest") {
+		t.Errorf("save | load: %v %q", err, out)
+	}
+	if got := strings.TrimSpace(mustStrata(t, root, "images", "-q", "--no-trunc", "bb")); got != id {
+		t.Errorf("image ID after save | load: %s, want %s", got, id)
+	}
+	mustStrata(t, root, "rmi", "keep:1")
+
+	if out := mustDocker(t, bin, host, "system", "df"); !regexp.MustCompile(`(?m)^Images\s+1\s`).MatchString(out) {
+		t.Errorf("system df:\n%s", out)
+	}
+
+	// A user network, two containers; the second finds the first by name.
+	mustDocker(t, bin, host, "network", "create", "pair")
+	t.Cleanup(func() {
+		strata(t, root, "rm", "-f", "srv")
+		strata(t, root, "network", "rm", "pair")
+	})
+	mustDocker(t, bin, host, "run", "-d", "--name", "srv", "--network", "pair", "bb", "sh", "-c", "exec sleep 100")
+	hosts := mustDocker(t, bin, host, "run", "--rm", "--network", "pair", "bb", "cat", "/etc/hosts")
+	if !regexp.MustCompile(`(?m)^172\.[0-9.]+\s+srv\b`).MatchString(hosts) {
+		t.Errorf("a peer's /etc/hosts lacks srv:\n%s", hosts)
+	}
+	if out := mustDocker(t, bin, host, "stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "srv"); strings.TrimSpace(out) != "srv 1" {
+		t.Errorf("stats --no-stream: %q", out)
+	}
+	mustDocker(t, bin, host, "rm", "-f", "srv")
+	mustDocker(t, bin, host, "network", "rm", "pair")
+}
+
+// Socket activation, as the README's strata.socket and strata.service do
+// it: systemd-socket-activate holds the socket and starts the service on
+// the first connection, which serves it.
+func TestEngineAPISocketActivation(t *testing.T) {
+	testutil.RequiresRoot(t)
+	act, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		t.Skip("skipping: no systemd-socket-activate (apt-get install systemd)")
+	}
+	if _, err := os.Stat(dockerCLIPath); err != nil {
+		t.Skipf("skipping: no docker CLI at %s", dockerCLIPath)
+	}
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	cmd := exec.Command(act, "-l", sock, strataBin, "--root", t.TempDir(), "system", "service")
+	var stderr testutil.SyncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "Listening on") {
+		if time.Now().After(deadline) {
+			t.Fatalf("systemd-socket-activate did not listen: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if out := mustDocker(t, dockerCLIPath, "unix://"+sock, "version", "--format", "{{.Server.Platform.Name}}"); strings.TrimSpace(out) != "Strata" {
+		t.Errorf("docker version through the activated socket: %q", out)
+	}
+	if !strings.Contains(stderr.String(), "serving the Docker Engine API on "+sock) {
+		t.Errorf("the activated service did not serve the passed socket: %s", stderr.String())
+	}
+}
