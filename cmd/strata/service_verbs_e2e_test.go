@@ -60,6 +60,25 @@ func TestEngineAPIContainerVerbs(t *testing.T) {
 	if out := mustStrata(t, root, "ps", "-aq"); out != "" {
 		t.Errorf("after docker container prune, strata ps -a: %q", out)
 	}
+	// A container disconnected from its only network may be connected
+	// again (docker-compose does this with each container it makes).
+	mustDocker(t, cli, host, "network", "create", "again")
+	t.Cleanup(func() { strata(t, root, "rm", "-f", "hop"); strata(t, root, "network", "rm", "again") })
+	mustDocker(t, cli, host, "create", "--name", "hop", "--network", "again", "bb", "true")
+	mustDocker(t, cli, host, "network", "disconnect", "again", "hop")
+	mustDocker(t, cli, host, "network", "connect", "--alias", "hopper", "again", "hop")
+	if out := mustDocker(t, cli, host, "inspect", "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{$v.Aliases}}{{end}}", "hop"); strings.TrimSpace(out) != "again [hopper]" {
+		t.Errorf("networks after disconnect and connect: %q", out)
+	}
+	if out, err := dockerCLI(t, cli, host, "network", "connect", "again", "nonet"); err == nil {
+		t.Errorf("connect of a missing container: %q", out)
+	}
+	mustDocker(t, cli, host, "create", "--name", "nonet", "--network", "none", "bb", "true")
+	if out, err := dockerCLI(t, cli, host, "network", "connect", "again", "nonet"); err == nil || !strings.Contains(out, "--network none") {
+		t.Errorf("connect of a --network none container: %v %q, want a refusal", err, out)
+	}
+	mustDocker(t, cli, host, "rm", "hop", "nonet")
+
 	if out, err := dockerCLI(t, cli, host, "search", "busybox"); err == nil || !strings.Contains(out, "search is not supported") {
 		t.Errorf("docker search: %v %q", err, out)
 	}

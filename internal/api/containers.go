@@ -203,6 +203,12 @@ func createOptions(req *container.CreateRequest, name string) (engine.CreateOpti
 	if cfg.Entrypoint != nil {
 		opts.Entrypoint = cfg.Entrypoint
 	}
+	// Labels go over the image's (compose finds its containers by them);
+	// ExposedPorts add to the image's, as --expose.
+	opts.Labels, opts.StopSignal, opts.StopTimeout = cfg.Labels, cfg.StopSignal, cfg.StopTimeout
+	for p := range cfg.ExposedPorts {
+		opts.Expose = append(opts.Expose, p.String())
+	}
 	if hc.Init != nil {
 		opts.Init = *hc.Init
 	}

@@ -25,6 +25,10 @@ type NetworkOptions struct {
 	DNS        []string `json:"dns,omitempty"`
 	DNSSearch  []string `json:"dnsSearch,omitempty"`
 	DNSOptions []string `json:"dnsOptions,omitempty"`
+	// Detached: every network was disconnected (Network is then none);
+	// a connect may join one again, as docker allows, unlike a container
+	// made with --network none.
+	Detached bool `json:"detached,omitempty"`
 }
 
 // networkMode is the container's --network with the default filled in:
@@ -164,7 +168,7 @@ func (s *Store) Connect(ctx context.Context, ref, netRef string, aliases []strin
 	if s.net == nil {
 		return fmt.Errorf("network %s: this store has no networks: %w", netRef, errdefs.ErrInvalidArgument)
 	}
-	if mode := s.networkMode(c.Options.Network); !mode.Networked() {
+	if mode := s.networkMode(c.Options.Network); !mode.Networked() && !c.Options.NetworkOptions.Detached {
 		return fmt.Errorf("container %s uses --network %s and cannot be connected to another network: %w", c.Name, mode, errdefs.ErrConflict)
 	}
 	n, err := s.net.Get(netRef)
@@ -189,6 +193,11 @@ func (s *Store) Connect(ctx context.Context, ref, netRef string, aliases []strin
 		if err := s.net.Connect(c.ID, r); err != nil {
 			return err
 		}
+	}
+	if c.Options.NetworkOptions.Detached {
+		// Disconnected from all: this network becomes its primary.
+		c.Options.Network, c.Options.NetworkOptions.Aliases, c.Options.NetworkOptions.Detached = runtime.NetworkMode(n.Name), aliases, false
+		return s.save(c)
 	}
 	c.Connected = append(c.Connected, r)
 	return s.save(c)
@@ -221,6 +230,7 @@ func (s *Store) Disconnect(ctx context.Context, ref, netRef string) error {
 			c.Connected = c.Connected[1:]
 		} else {
 			c.Options.Network, c.Options.NetworkOptions.Aliases = runtime.NetworkNone, nil
+			c.Options.NetworkOptions.Detached = true
 		}
 		found = true
 	} else {
