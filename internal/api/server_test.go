@@ -99,7 +99,7 @@ func TestStatusAndErrors(t *testing.T) {
 		{"rename missing", "POST", "/containers/nosuch/rename?name=x", 404, `No such container: nosuch`},
 		{"resize bad size", "POST", "/containers/nosuch/resize?h=x&w=80", 400, `want the terminal's rows and columns`},
 		{"resize missing", "POST", "/containers/nosuch/resize?h=24&w=80", 404, `No such container: nosuch`},
-		{"update malformed", "POST", "/containers/nosuch/update", 400, `malformed JSON`},
+		{"update missing", "POST", "/containers/nosuch/update", 404, `No such container: nosuch`},
 		{"commit without container", "POST", "/commit", 400, `container is required`},
 		{"commit missing", "POST", "/commit?container=nosuch", 404, `No such container: nosuch`},
 		{"container prune", "POST", "/containers/prune", 200, `{"ContainersDeleted":[],"SpaceReclaimed":0}`},
