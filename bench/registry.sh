@@ -23,9 +23,12 @@
 # REPLICAS (default 3) Strata replicas over the same bucket and database are measured behind haproxy
 # (Debian's, balance roundrobin: each request of a keep-alive connection to the next replica), and one
 # replica behind the same haproxy, which prices the proxy hop apart from the scale-out: GET/HEAD
-# manifest, HEAD blob, GET 1 MiB and 100 MiB blob, each printed against distribution (direct).
+# manifest, HEAD blob, GET 1 MiB and 100 MiB blob, each printed against distribution (direct). Then a
+# big image (BIG_MB, default 200, of random bytes in one layer) is pushed and pulled back with skopeo:
+# to one Strata, through the replicas, and to distribution; pulls with redirect off and on (presigned
+# GETs straight from versitygw, distribution's redirect likewise).
 # Usage: bench/registry.sh   (as root, Debian 12). Env: MODE=local|s3 DURATION=10s PAGES=20
-# ABN=20000 (requests per ab run) REPLICAS=3
+# ABN=20000 (requests per ab run) REPLICAS=3 BIG_MB=200
 # STRATA_BIN=/path/to/strata (else built here) WORK=/dev/shm (where both roots go:
 # tmpfs by default, so seeding 30,000 writes is not bound by fsync; with WORK=/var/tmp
 # Strata's fsync per manifest put makes seeding take ~1 min, distribution does not fsync)
@@ -132,7 +135,7 @@ start() {
   case $name in
   strata)
     "$S" registry serve --addr "127.0.0.1:$port" --root "$work/strata/root" --access-log none "${BACKENDS[@]}" \
-      ${auth:+--htpasswd "$work/htpasswd" --realm bench} 2>"$work/strata/log" &
+      ${REDIRECT:+--storage-s3-redirect} ${auth:+--htpasswd "$work/htpasswd" --realm bench} 2>"$work/strata/log" &
     PID=$! ;;
   distribution)
     cat >"$work/distribution/config.yml" <<YML
@@ -142,7 +145,7 @@ log:
   accesslog:
     disabled: true
 storage:
-$(if [[ $MODE == s3 ]]; then printf '  s3:\n    accesskey: bench\n    secretkey: bench-secret\n    region: us-east-1\n    regionendpoint: http://127.0.0.1:%s\n    bucket: dist\n    secure: false\n    v4auth: true\n    rootdirectory: /reg\n  redirect:\n    disable: true\n' "$S3PORT"
+$(if [[ $MODE == s3 ]]; then printf '  s3:\n    accesskey: bench\n    secretkey: bench-secret\n    region: us-east-1\n    regionendpoint: http://127.0.0.1:%s\n    bucket: dist\n    secure: false\n    v4auth: true\n    rootdirectory: /reg\n  redirect:\n    disable: %s\n' "$S3PORT" "$([[ -n ${REDIRECT:-} ]] && echo false || echo true)"
   else printf '  filesystem:\n    rootdirectory: %s\n' "$work/distribution/root"; fi)
   delete:
     enabled: true
@@ -309,18 +312,53 @@ if [[ $MODE == s3 ]]; then
     --storage-s3-access-key bench --storage-s3-secret-key bench-secret
     --database "postgres://postgres@127.0.0.1:$PGPORT/strata?sslmode=disable")
 fi
+# MODE=s3's big image: BIG_MB of random bytes in one gzipped layer, an OCI layout skopeo pushes
+# (to an empty repository) and pulls back into an OCI directory (every digest checked), seconds.
+big_layout() {
+  mkdir -p "$work/bigfs" "$work/big/blobs/sha256"
+  head -c "${BIG_MB}M" /dev/urandom >"$work/bigfs/data"
+  tar -C "$work/bigfs" -cf "$work/big.tar" data && rm -rf "$work/bigfs"
+  local bdiff bl bc bm; bdiff=$(sha "$work/big.tar")
+  gzip -1 -n -c "$work/big.tar" >"$work/big.tgz" && rm "$work/big.tar"
+  bl=$(sha "$work/big.tgz"); mv "$work/big.tgz" "$work/big/blobs/sha256/$bl"
+  printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$bdiff" >"$work/bigcfg.json"
+  bc=$(sha "$work/bigcfg.json"); cp "$work/bigcfg.json" "$work/big/blobs/sha256/$bc"
+  printf '{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%d}]}' \
+    "$OCI_MANIFEST" "$bc" "$(size "$work/bigcfg.json")" "$bl" "$(size "$work/big/blobs/sha256/$bl")" >"$work/bigman.json"
+  bm=$(sha "$work/bigman.json"); cp "$work/bigman.json" "$work/big/blobs/sha256/$bm"
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"%s","digest":"sha256:%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' \
+    "$OCI_MANIFEST" "$bm" "$(size "$work/bigman.json")" >"$work/big/index.json"
+  echo '{"imageLayoutVersion":"1.0.0"}' >"$work/big/oci-layout"
+}
+secs() { local t0; t0=$(date +%s.%N); "$@" >/dev/null; echo "$(date +%s.%N) - $t0" | bc; }
+big_push() { R[$1,push]=$(secs skopeo copy -q --dest-tls-verify=false "oci:$work/big:v1" "docker://${URL#http://}/big/$1:v1"); }
+big_pull() { # NAME REPO
+  rm -rf "$work/bigout"
+  R[$1,pull]=$(secs skopeo copy -q --src-tls-verify=false "docker://${URL#http://}/big/$2:v1" "oci:$work/bigout:v1")
+}
+BIG_MB=${BIG_MB:-200}
+
 t_start=$SECONDS
 run strata
 if [[ $MODE == s3 ]]; then # over what the one-replica run seeded
+  big_layout
   for n in 1 "$REPLICAS"; do
     echo "== strata, $n replica(s) behind haproxy" >&2
     start_replicas "$n"
     measure "strata_rr$n"
     R[strata_rr$n,served]=$(served)
+    if [[ $n == "$REPLICAS" ]]; then big_push "strata_rr$n" && big_pull "strata_rr$n" "strata_rr$n"; fi
     stop_server
   done
+  echo "== big image ($BIG_MB MiB layer): strata, then distribution, redirect off and on" >&2
+  start strata && big_push strata && big_pull strata strata && stop_server
+  REDIRECT=1 start strata && big_pull strata_redir strata && stop_server
 fi
 run distribution
+if [[ $MODE == s3 ]]; then
+  start distribution && big_push distribution && big_pull distribution distribution && stop_server
+  REDIRECT=1 start distribution && big_pull distribution_redir distribution && stop_server
+fi
 
 ratio() { # A B: A/B, 0 when B is 0 (a run too short for one answer)
   if [[ $(echo "$2 == 0" | bc -l) == 1 ]]; then echo 0; else echo "scale=2; $1 / $2" | bc -l; fi
@@ -364,4 +402,12 @@ if [[ $MODE == s3 ]]; then
   srow "GET 1 MiB blob" blob1 MB/s
   srow "GET 100 MiB blob" blob100 MB/s
   echo "requests served per replica (haproxy stats): ${R[strata_rr$n,served]}"
+  echo
+  printf '%-44s %12s %14s %8s\n' "big image, $BIG_MB MiB layer, skopeo (s)" strata distribution ratio
+  brow() { printf '%-44s %12.2f %14.2f %7.2fx\n' "$1" "$2" "$3" "$(ratio "$3" "$2")"; }
+  brow "push, 1 replica" "${R[strata,push]}" "${R[distribution,push]}"
+  brow "push, $n replicas behind haproxy" "${R[strata_rr$n,push]}" "${R[distribution,push]}"
+  brow "pull, redirect off" "${R[strata,pull]}" "${R[distribution,pull]}"
+  brow "pull, redirect on (presigned S3 GETs)" "${R[strata_redir,pull]}" "${R[distribution_redir,pull]}"
+  brow "pull, $n replicas behind haproxy, redirect off" "${R[strata_rr$n,pull]}" "${R[distribution,pull]}"
 fi
