@@ -1,38 +1,61 @@
 #!/usr/bin/env bash
-# Networking costs, Strata's default network beside its --network none and the
-# host itself, in turn on the same machine (see ../shared/PEERS.md):
+# Networking costs, Strata's default network beside its --network none, the
+# host itself and docker with its bridge, in turn on the same machine (see
+# ../shared/PEERS.md):
 #   1. start: pasta and slirp4netns alone on a fresh namespace (the choice in
 #      internal/network/doc.go); `strata run --rm bb true` with --network none,
 #      with the default network while another container keeps it up (warm: a
-#      namespace and a veth), and as the only container (cold: pasta starts).
-#   2. TCP throughput of 1 GiB: host → container through -p (the monitor's
-#      proxy) and container → a host-loopback server (host-gateway, pasta),
-#      beside host → host on loopback; ratios.
+#      namespace and a veth), and as the only container (cold: pasta starts);
+#      `docker run --rm bb true` with --network none and with its bridge.
+#   2. TCP throughput of $MB MiB (512): container → a host-loopback server (Strata:
+#      host-gateway through pasta; docker: its bridge and NAT, then the same
+#      pasta) and host → container through -p (Strata: the monitor's proxy;
+#      docker: docker-proxy, dialled in docker's namespace), beside host →
+#      host on loopback; ratios.
 #   3. name resolution on a user network: 1000 `getent hosts web` in a Debian
-#      container (the hosts file), per lookup.
+#      container, per lookup (Strata: the hosts file; docker: its embedded DNS).
+# docker runs as the bench's own dockerd (20.10, Debian's docker.io) inside a
+# network namespace the bench makes, with iptables and its docker0 bridge
+# there and one pasta giving that namespace outbound as Strata's networks
+# have: nothing of it touches the host's namespace. DOCKER=0 leaves it out.
 # Usage: bench/network.sh   (as root; runc, passt, nftables, busybox-static)
-# Env: RUNS=20 DEBIAN_CACHE=/var/cache/strata-test/debian-minbase (made by the tests)
+# Env: RUNS=20 MB=512 DEBIAN_CACHE=/var/cache/strata-test/debian-minbase (made by the
+# tests) STRATA=a prebuilt strata binary (default: built from this tree)
+# DOCKER=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 RUNS=${RUNS:-20}
+MB=${MB:-512}
 DEBIAN_CACHE=${DEBIAN_CACHE:-/var/cache/strata-test/debian-minbase}
-CGO_ENABLED=0 go build -o bin/strata ./cmd/strata
+DOCKER=${DOCKER:-1}
+if [[ -z ${STRATA:-} ]]; then
+  CGO_ENABLED=0 go build -o bin/strata ./cmd/strata
+  STRATA=$PWD/bin/strata
+fi
 work=$(mktemp -d /var/tmp/strata-netbench.XXXXXX)
 R=$work/root
-S="$PWD/bin/strata --root $R"
+S="$STRATA --root $R"
+D="/usr/bin/docker -H unix://$work/docker.sock"
 pids=()
 cleanup() {
   set +e
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   $S ps -aq 2>/dev/null | xargs -r $S rm -f >/dev/null 2>&1
   $S network prune -f >/dev/null 2>&1
+  if [[ -s $work/docker.pid ]]; then
+    $D ps -aq 2>/dev/null | xargs -r $D rm -f >/dev/null 2>&1
+    kill "$(cat "$work/docker.pid")" 2>/dev/null
+    while kill -0 "$(cat "$work/docker.pid" 2>/dev/null)" 2>/dev/null; do sleep 0.1; done
+  fi
+  [[ -s $work/dpasta.pid ]] && kill "$(cat "$work/dpasta.pid")" 2>/dev/null
   grep -o " $work[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
+ms() { echo "($1 - $2) * 1000" | bc; }   # ms: the difference of two times in seconds
 now() { date +%s.%N; }
 # timeloop NAME CMD: median seconds of RUNS runs of CMD.
 declare -A T
@@ -49,6 +72,21 @@ cp "$(readlink -f /bin/busybox)" "$bb/bin/busybox"
 for a in $(busybox --list); do [[ $a == busybox ]] || ln -sf busybox "$bb/bin/$a"; done
 echo "root:x:0:0:root:/root:/bin/sh" >"$bb/etc/passwd"
 $S import -c 'CMD ["sh"]' "$bb" bb >/dev/null
+if [[ $DOCKER == 1 ]] && [[ -x /usr/sbin/dockerd && -x /usr/bin/docker ]]; then
+  # docker's namespace: pasta for outbound, as each Strata network has.
+  dns=$work/dns
+  touch "$dns" && unshare --net="$dns" true
+  pasta --runas 0:0 --config-net -4 -q -t none -u none -T none -U none --pid "$work/dpasta.pid" --netns "$dns" 2>/dev/null
+  nsenter --net="$dns" /usr/sbin/dockerd --data-root "$work/docker" --exec-root "$work/dexec" --pidfile "$work/docker.pid" \
+    -H "unix://$work/docker.sock" --storage-driver overlay2 --containerd-namespace netbench \
+    --containerd-plugins-namespace netbench-plugins >"$work/dockerd.log" 2>&1 &
+  for _ in $(seq 600); do $D version >/dev/null 2>&1 && break; sleep 0.1; done
+  $D version >/dev/null || { echo "dockerd did not start:" >&2; tail -5 "$work/dockerd.log" >&2; exit 1; }
+  tar -C "$bb" -c . | $D import -c 'CMD ["sh"]' - bb >/dev/null
+  dgw=$(nsenter --net="$dns" ip route | awk '/^default/{print $3}')
+else
+  DOCKER=0
+fi
 
 echo "== start"
 ns=$work/ns
@@ -58,25 +96,73 @@ timeloop "run --rm true --network none" "$S run --rm --network none bb true"
 timeloop "run --rm true, default network (cold)" "$S run --rm bb true"
 $S run -d --name keep bb sleep 3600 >/dev/null
 timeloop "run --rm true, default network (warm)" "$S run --rm bb true"
-echo "  network cost, warm: $(echo "(${T["run --rm true, default network (warm)"]} - ${T["run --rm true --network none"]}) * 1000" | bc) ms; cold: $(echo "(${T["run --rm true, default network (cold)"]} - ${T["run --rm true --network none"]}) * 1000" | bc) ms"
+$S rm -f keep >/dev/null
+none=${T["run --rm true --network none"]}
+printf "  Strata's network cost, warm: %.0f ms (%sx none); cold: %.0f ms (%sx none)\n" "$(ms "${T["run --rm true, default network (warm)"]}" "$none")" "$(ratio "${T["run --rm true, default network (warm)"]}" "$none")" "$(ms "${T["run --rm true, default network (cold)"]}" "$none")" "$(ratio "${T["run --rm true, default network (cold)"]}" "$none")"
+if [[ $DOCKER == 1 ]]; then
+  timeloop "docker run --rm true --network none" "$D run --rm --network none bb true"
+  timeloop "docker run --rm true, bridge" "$D run --rm bb true"
+  dnone=${T["docker run --rm true --network none"]}
+  printf "  docker's bridge cost: %.0f ms (%sx none)\n" "$(ms "${T["docker run --rm true, bridge"]}" "$dnone")" "$(ratio "${T["docker run --rm true, bridge"]}" "$dnone")"
+  echo "  Strata default (warm) / docker bridge: $(ratio "${T["run --rm true, default network (warm)"]}" "${T["docker run --rm true, bridge"]}")x; cold: $(ratio "${T["run --rm true, default network (cold)"]}" "${T["docker run --rm true, bridge"]}")x"
+fi
 
-echo "== throughput (1 GiB)"
+echo "== throughput ($MB MiB a transfer, MB/s counted at the receiver)"
+# busybox nc -l quits at the end of its standard input: the sinks read a
+# fifo that this shell (and, in a container, the sink's shell) holds open.
+mkfifo "$work/hold"
+exec 7<>"$work/hold"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-busybox nc -l -p "$port" >/dev/null & pids+=($!)
-while ! grep -q ":$(printf %04X "$port") " /proc/net/tcp /proc/net/tcp6; do sleep 0.01; done
-s=$(now); dd if=/dev/zero bs=1M count=1024 2>/dev/null | busybox nc 127.0.0.1 "$port"; host=$(echo "$(now) - $s" | bc)
-printf '  %-44s %.3f s\n' "host → host loopback" "$host"
-busybox nc -l -p "$port" >/dev/null & pids+=($!)
-while ! grep -q ":$(printf %04X "$port") " /proc/net/tcp /proc/net/tcp6; do sleep 0.01; done
-s=$(now); $S run --rm --add-host hg:host-gateway bb sh -c "dd if=/dev/zero bs=1M count=1024 2>/dev/null | nc \$(awk '/\thg\$/{print \$1}' /etc/hosts) $port"; out=$(echo "$(now) - $s" | bc)
-printf '  %-44s %.3f s (%sx the host)\n' "container → host loopback (pasta, host-gateway)" "$out" "$(ratio "$out" "$host")"
+# tohost NAME ADDR RUNNER...: RUNNER runs sh -c SCRIPT, a script sending
+# $MB MiB to ADDR:$port (ADDR: 127.0.0.1, or the gateway pasta maps to the
+# host's loopback), into a sink on the host's loopback; the script times
+# its own transfer (/proc/uptime), so a container's start is not counted.
+# Prints MB/s and sets rate. Debian 12's pasta (2023-03) resets a long
+# stream from a container to the host's loopback after some 100-200 MB on
+# a busy machine: what arrived until then is counted, and the reset said.
+tohost() {
+  local name=$1 addr=$2 got t
+  shift 2
+  local script="s=\$(cut -d' ' -f1 /proc/uptime); dd if=/dev/zero bs=1M count=$MB 2>/dev/null | nc $addr $port; echo \$s \$(cut -d' ' -f1 /proc/uptime)"
+  busybox nc -l -p "$port" <"$work/hold" | wc -c >"$work/got" &
+  local sink=$!
+  while ! grep -q ":$(printf %04X "$port") 00000000" /proc/net/tcp /proc/net/tcp6; do sleep 0.01; done
+  t=$("$@" sh -c "$script" 2>/dev/null | tail -1 | awk '{print $2 - $1}') || true
+  wait "$sink"
+  got=$(cat "$work/got")
+  rate=$(echo "scale=1; $got / 1048576 / $t" | bc)
+  printf '  %-54s %8s MB/s' "$name" "$rate"
+  (( got < MB * 1048576 )) && printf ' (reset after %d MiB)' $((got / 1048576))
+  return 0
+}
+# topub NAME PORT [PREFIX]: send $MB MiB to 127.0.0.1:PORT (a published
+# port; PREFIX runs the client elsewhere); prints MB/s and sets rate.
+topub() {
+  local s t
+  s=$(now); dd if=/dev/zero bs=1M count="$MB" 2>/dev/null | ${3:-} busybox nc 127.0.0.1 "$2"; t=$(echo "$(now) - $s" | bc)
+  rate=$(echo "scale=1; $MB / $t" | bc)
+  printf '  %-54s %8s MB/s' "$1" "$rate"
+}
+mkdir -p "$work/nc" && ln -sf "$(command -v busybox)" "$work/nc/nc"   # the host's nc: busybox's, as in the containers
+tohost "host → host loopback" 127.0.0.1 env PATH="$work/nc:$PATH"; host=$rate; echo
+tohost "container → host loopback (pasta, host-gateway)" "\$(awk '/\thg\$/{print \$1}' /etc/hosts)" $S run --rm --add-host hg:host-gateway bb
+out=$rate; echo " ($(ratio "$out" "$host")x the host)"
+sinkcmd='mkfifo /tmp/h; exec 3<>/tmp/h; while :; do nc -l -p 9000 >/dev/null </tmp/h; done'
 pport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # The sink listens again after each connection, so the probe costs nothing.
-$S run -d --name sink -p 127.0.0.1:$pport:9000 bb sh -c 'while :; do nc -l -p 9000 >/dev/null; done' >/dev/null
+$S run -d --name sink -p 127.0.0.1:$pport:9000 bb sh -c "$sinkcmd" >/dev/null
 until echo | busybox nc 127.0.0.1 "$pport" 2>/dev/null; do sleep 0.05; done
-s=$(now); dd if=/dev/zero bs=1M count=1024 2>/dev/null | busybox nc 127.0.0.1 "$pport"; pub=$(echo "$(now) - $s" | bc)
-printf '  %-44s %.3f s (%sx the host)\n' "host → container through -p (proxy)" "$pub" "$(ratio "$pub" "$host")"
+topub "host → container through -p (the monitor's proxy)" "$pport"; pub=$rate; echo " ($(ratio "$pub" "$host")x the host)"
 $S rm -f sink >/dev/null
+if [[ $DOCKER == 1 ]]; then
+  tohost "docker: container → host loopback (bridge, NAT, pasta)" "$dgw" $D run --rm bb
+  dout=$rate; echo " ($(ratio "$dout" "$host")x the host; Strata $(ratio "$out" "$dout")x docker)"
+  $D run -d --name sink -p 127.0.0.1:$pport:9000 bb sh -c "$sinkcmd" >/dev/null
+  until echo | nsenter --net="$dns" busybox nc 127.0.0.1 "$pport" 2>/dev/null; do sleep 0.05; done
+  topub "docker: its host → container through -p (docker-proxy)" "$pport" "nsenter --net=$dns"; dpub=$rate
+  echo " ($(ratio "$dpub" "$host")x the host; Strata $(ratio "$pub" "$dpub")x docker)"
+  $D rm -f sink >/dev/null
+fi
 
 if [[ -x $DEBIAN_CACHE/bin/bash ]]; then
   echo "== name resolution (user network, hosts file)"
@@ -84,6 +170,14 @@ if [[ -x $DEBIAN_CACHE/bin/bash ]]; then
   $S network create benchnet >/dev/null
   $S run -d --name web --network benchnet bb sleep 3600 >/dev/null
   out=$($S run --rm --network benchnet deb bash -c 's=$(date +%s%N); for i in $(seq 1000); do getent hosts web >/dev/null; done; echo $(( ($(date +%s%N) - s) / 1000 ))')
-  echo "  getent hosts web: $(echo "scale=1; $out / 1000" | bc) µs a lookup (process start included)"
+  echo "  Strata, getent hosts web: $(echo "scale=1; $out / 1000" | bc) µs a lookup (process start included)"
   $S rm -f web >/dev/null
+  if [[ $DOCKER == 1 ]]; then
+    tar -C "$DEBIAN_CACHE" -c . | $D import -c 'CMD ["bash"]' - deb >/dev/null
+    $D network create benchnet >/dev/null
+    $D run -d --name web --network benchnet bb sleep 3600 >/dev/null
+    dout=$($D run --rm --network benchnet deb bash -c 's=$(date +%s%N); for i in $(seq 1000); do getent hosts web >/dev/null; done; echo $(( ($(date +%s%N) - s) / 1000 ))')
+    echo "  docker, getent hosts web: $(echo "scale=1; $dout / 1000" | bc) µs a lookup (embedded DNS; Strata $(ratio "$out" "$dout")x docker)"
+    $D rm -f web >/dev/null
+  fi
 fi

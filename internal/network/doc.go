@@ -22,12 +22,22 @@
 // on a loaded 2-core machine (see bench/network.sh), which is why there
 // is one pasta per network, started when its first container joins,
 // rather than one per container: joining a running network costs a
-// namespace and a veth (a few ms of netlink). pasta runs with
+// namespace and a veth (a few ms of netlink), and a build holds the
+// default network from its first RUN to its end (package build). A
+// network's first container waits for pasta and the network's nft rules,
+// started side by side (pasta is told the host's gateway, so the rules
+// need not wait for it). Leaving costs an unmount: a sandbox's veths go
+// with its namespace, which the kernel destroys in the background, and a
+// network's pasta is told to end, not waited for. pasta runs with
 // nothing forwarded in either direction (-t/-u/-T/-U none), so
 // a container cannot reach the host's loopback services through it; its
 // gateway mapping (the gateway address reaches the host's loopback) is
 // dropped by the network's nft rules except for the containers that ask
-// for it with --add-host NAME:host-gateway, as docker's opt-in.
+// for it with --add-host NAME:host-gateway, as docker's opt-in. Debian
+// 12's pasta (2023-03) resets a long stream from a container to the
+// host's loopback after some 100-200 MB on a busy machine (pasta sends
+// the RST; bench/network.sh counts what arrived): a newer passt is the
+// cure, nothing in these rules.
 //
 // Published ports (-p) stay with the container's monitor (package
 // runtime), which dials the container's loopback from inside its
