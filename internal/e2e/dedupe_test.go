@@ -127,27 +127,35 @@ func (u *user) poolEntries(t *testing.T) []string {
 	return m
 }
 
-// tarHeaders lists a tar's entries as name, type, link, size, mode, owner
-// and mtime.
-func tarHeaders(t *testing.T, p string) []string {
+// eachTarEntry calls fn for every entry of the tar file p, with its data.
+func eachTarEntry(t *testing.T, p string, fn func(h *tar.Header, data io.Reader)) {
 	t.Helper()
 	f, err := os.Open(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out []string
 	tr := tar.NewReader(f)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			break
+			return
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, fmt.Sprintf("%s %c %s %d %o %d:%d %d", h.Name, h.Typeflag, h.Linkname, h.Size, h.Mode, h.Uid, h.Gid, h.ModTime.Unix()))
+		fn(h, tr)
 	}
+}
+
+// tarHeaders lists a tar's entries as name, type, link, size, mode, owner
+// and mtime.
+func tarHeaders(t *testing.T, p string) []string {
+	t.Helper()
+	var out []string
+	eachTarEntry(t, p, func(h *tar.Header, _ io.Reader) {
+		out = append(out, fmt.Sprintf("%s %c %s %d %o %d:%d %d", h.Name, h.Typeflag, h.Linkname, h.Size, h.Mode, h.Uid, h.Gid, h.ModTime.Unix()))
+	})
 	sort.Strings(out)
 	return out
 }
@@ -336,30 +344,17 @@ func TestDedupe(t *testing.T) {
 // archive, in manifest order.
 func layerDigests(t *testing.T, archivePath string) []string {
 	t.Helper()
-	f, err := os.Open(archivePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var out []string
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachTarEntry(t, archivePath, func(h *tar.Header, data io.Reader) {
 		if h.Typeflag != tar.TypeReg || !(strings.HasSuffix(h.Name, "layer.tar") || strings.HasPrefix(h.Name, "blobs/")) {
-			continue
+			return
 		}
 		hash := sha256.New()
-		if _, err := io.Copy(hash, tr); err != nil {
+		if _, err := io.Copy(hash, data); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, h.Name+" "+hex.EncodeToString(hash.Sum(nil)))
-	}
+	})
 	sort.Strings(out)
 	return out
 }
