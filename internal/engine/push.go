@@ -258,7 +258,12 @@ func (e *Engine) pushLayer(ctx context.Context, repo *remote.Repository, desc oc
 			if b.Digest == desc.Digest {
 				d = desc
 			}
-			return d, e.pushStored(ctx, repo, d, layer.BlobRepos(b), diffID, rep)
+			err := e.pushStored(ctx, repo, d, layer.BlobRepos(b), diffID, rep)
+			if _, ierr := e.Content.Info(ctx, b.Digest); err == nil || !errdefs.IsNotFound(ierr) {
+				return d, err
+			}
+			// Another process's blob cache evicted it meanwhile: go on
+			// as for an evicted blob.
 		}
 		if ok := e.pushAbsent(ctx, repo, b, diffID, rep); ok {
 			if b.Digest == desc.Digest {
