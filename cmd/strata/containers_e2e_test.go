@@ -116,6 +116,24 @@ func TestContainerRunExitCodes(t *testing.T) {
 	}
 }
 
+// getWithin GETs url until it answers (a published port's listener may
+// come up after run returns), failing the test after within, and returns
+// the body.
+func getWithin(t *testing.T, url string, within time.Duration) string {
+	t.Helper()
+	for deadline := time.Now().Add(within); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+	}
+}
+
 // freePort returns a loopback port nothing listens on (yet).
 func freePort(t *testing.T) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -145,21 +163,7 @@ func TestContainerDetachedLifecycle(t *testing.T) {
 	}
 
 	// The published port answers on loopback.
-	var body string
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/index.html", port))
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			body = string(b)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET through the published port: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	body := getWithin(t, fmt.Sprintf("http://127.0.0.1:%d/index.html", port), 5*time.Second)
 	if body != "hello from strata\n" {
 		t.Errorf("GET / = %q", body)
 	}

@@ -394,20 +394,7 @@ func TestNetworkPublishAll(t *testing.T) {
 		t.Errorf("port pub 80: %q, want %q", one, ports["80/tcp"])
 	}
 	_, hostPort, _ := net.SplitHostPort(ports["80/tcp"])
-	var body string
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get("http://127.0.0.1:" + hostPort + "/index.html")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			body = string(b)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET through -P's port %s: %v", hostPort, err)
-		}
-	}
-	if body != "hello from strata\n" {
+	if body := getWithin(t, "http://127.0.0.1:"+hostPort+"/index.html", 20*time.Second); body != "hello from strata\n" {
 		t.Errorf("GET through -P's port: %q", body)
 	}
 }
