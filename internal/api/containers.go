@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -121,7 +122,7 @@ func matchContainer(f map[string][]string, sum *container.Summary) bool {
 var (
 	supportedConfig = set("Hostname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce",
 		"Env", "Cmd", "Image", "WorkingDir", "Entrypoint", "Labels", "Domainname", "ExposedPorts", "Volumes", "StopSignal", "StopTimeout")
-	supportedHostConfig = set("Binds", "AutoRemove", "ReadonlyRootfs", "PortBindings", "NetworkMode", "Init", "Privileged",
+	supportedHostConfig = set("Binds", "Mounts", "VolumesFrom", "AutoRemove", "ReadonlyRootfs", "PortBindings", "NetworkMode", "Init", "Privileged",
 		"CapAdd", "CapDrop", "Devices", "GroupAdd", "Tmpfs", "Sysctls", "SecurityOpt",
 		"Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit", "Ulimits", "ShmSize", "OomKillDisable",
 		"LogConfig", "RestartPolicy", "ConsoleSize", "CgroupnsMode", "Isolation", "MaskedPaths", "ReadonlyPaths",
@@ -209,6 +210,13 @@ func createOptions(req *container.CreateRequest, name string) (engine.CreateOpti
 	for p := range cfg.ExposedPorts {
 		opts.Expose = append(opts.Expose, p.String())
 	}
+	// Volumes: -v /path (docker's CLI sends anonymous volumes here);
+	// Binds: -v SOURCE:DEST; Mounts: --mount.
+	for d := range cfg.Volumes {
+		opts.Volumes = append(opts.Volumes, d)
+	}
+	sort.Strings(opts.Volumes)
+	opts.Mounts, opts.VolumesFrom = hc.Mounts, hc.VolumesFrom
 	if hc.Init != nil {
 		opts.Init = *hc.Init
 	}
@@ -410,7 +418,11 @@ func (s *Server) unpauseContainer(w http.ResponseWriter, r *http.Request, name s
 
 // DELETE /containers/{name}?force=1
 func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request, name string) error {
-	if err := s.eng.RemoveContainer(r.Context(), name, boolParam(r, "force")); err != nil {
+	remove := s.eng.RemoveContainer
+	if boolParam(r, "v") {
+		remove = s.eng.RemoveContainerVolumes // and its anonymous volumes
+	}
+	if err := remove(r.Context(), name, boolParam(r, "force")); err != nil {
 		return noSuchContainer(name, err)
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -33,5 +33,5 @@
 // list, lifecycle, logs), container_admin.go (top, rename, update, prune,
 // resize), container_fs.go (export, changes, commit), attach.go (docker
 // run's attach, start and wait), exec.go, archive.go (docker cp), stats.go,
-// build.go, networks.go.
+// build.go, networks.go, volumes.go.
 package api

@@ -127,6 +127,9 @@ func (s *Server) route(method, path string) handler {
 		{"POST", "/images/prune"}:      s.pruneImages,
 		{"POST", "/build"}:             s.build,
 		{"GET", "/networks"}:           s.listNetworks,
+		{"GET", "/volumes"}:            s.listVolumes,
+		{"POST", "/volumes/create"}:    s.createVolume,
+		{"POST", "/volumes/prune"}:     s.pruneVolumes,
 		{"POST", "/networks/create"}:   s.createNetwork,
 		{"POST", "/networks/prune"}:    s.pruneNetworks,
 		{"GET", "/containers/json"}:    s.listContainers,
@@ -163,12 +166,10 @@ func (s *Server) route(method, path string) handler {
 	if h := s.networkRoute(method, path); h != nil {
 		return h
 	}
-	first, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
-	if method == "GET" && first == "volumes" && rest != "" {
-		// docker inspect tries each object type in turn and needs a 404
-		// from each it does not find; the API has no volumes yet.
-		return failWith(fmt.Errorf("No such volume: %s (Strata's Engine API does not serve volumes yet): %w", rest, errdefs.ErrNotFound))
+	if h := s.volumeRoute(method, path); h != nil {
+		return h
 	}
+	first, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
 	switch first {
 	case "swarm", "nodes", "services", "tasks", "secrets", "configs":
 		return failWith(fmt.Errorf("this node is not a swarm manager: Strata has no swarm mode: %w", errdefs.ErrUnavailable))
@@ -220,6 +221,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	return json.NewEncoder(w).Encode(v)
+}
+
+// requestVersion is the API version r's path names (MaxVersion when none).
+func requestVersion(r *http.Request) string {
+	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
+		return m[1]
+	}
+	return MaxVersion
 }
 
 // compareVersions compares "major.minor" API versions.
