@@ -24,7 +24,7 @@ type diskUsageResponse struct {
 }
 
 // GET /system/df: docker system df, from engine.DiskUsage (the numbers
-// strata system df prints). Volumes: Strata's API lists none yet.
+// strata system df prints), volumes with their UsageData.
 func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	du, err := s.eng.DiskUsage(ctx)
@@ -50,6 +50,7 @@ func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	out.Volumes = append(out.Volumes, du.Volumes.Items...)
 	for _, e := range du.BuildCache {
 		rec := build.CacheRecord{ID: e.ID, Type: e.Type, Description: e.Description, InUse: e.InUse, Shared: e.Shared, Size: e.Size, CreatedAt: e.Created, UsageCount: e.UsageCount}
 		if !e.LastUsed.IsZero() {
