@@ -35,10 +35,9 @@ func TestDiffImageWithoutEtc(t *testing.T) {
 // a digest in images --digests) until it is pushed or pulled, as docker's;
 // they were filled for every name.
 func TestRepoDigests(t *testing.T) {
-	root := t.TempDir()
-	rootfs := filepath.Join(t.TempDir(), "rootfs")
-	testutil.BusyboxRootfs(t, rootfs)
-	mustStrata(t, root, "import", rootfs, "local")
+	root, _ := busyboxStore(t)
+	mustStrata(t, root, "tag", "busybox", "local")
+	mustStrata(t, root, "rmi", "busybox")
 	if got := mustStrata(t, root, "inspect", "--format", "{{json .RepoDigests}}", "local"); got != "[]\n" {
 		t.Errorf("RepoDigests of a never-pushed image = %s", got)
 	}
@@ -73,15 +72,8 @@ func TestRepoDigests(t *testing.T) {
 // shows, the docker-only ones too (Healthcheck, OnBuild, Shell were dropped
 // although the image config held them).
 func TestInspectConfigFields(t *testing.T) {
-	root := t.TempDir()
-	rootfs := filepath.Join(t.TempDir(), "rootfs")
-	testutil.BusyboxRootfs(t, rootfs)
-	mustStrata(t, root, "import", rootfs, "busybox")
-	ctx := t.TempDir()
-	df := "FROM busybox\nSHELL [\"/bin/sh\", \"-ec\"]\nONBUILD RUN echo hi\nHEALTHCHECK --interval=7s --retries=4 CMD [\"true\"]\nSTOPSIGNAL SIGINT\n"
-	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(df), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	root, ctx := busyboxStore(t)
+	writeDockerfile(t, ctx, "FROM busybox\nSHELL [\"/bin/sh\", \"-ec\"]\nONBUILD RUN echo hi\nHEALTHCHECK --interval=7s --retries=4 CMD [\"true\"]\nSTOPSIGNAL SIGINT\n")
 	mustStrata(t, root, "build", "-q", "-t", "fields:1", ctx)
 	got := mustStrata(t, root, "inspect", "--format", "{{json .Config.Healthcheck}} {{json .Config.OnBuild}} {{json .Config.Shell}} {{.Config.StopSignal}}", "fields:1")
 	// (--format reads the JSON names, so json prints the keys sorted)

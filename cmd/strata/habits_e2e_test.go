@@ -25,6 +25,7 @@ func TestDockerUsageAnswers(t *testing.T) {
 		{"unknown verb under system", []string{"system", "nosuch"}, 1, []string{`unknown command "nosuch" for "strata system"`}, nil},
 		{"unknown verb under registry", []string{"registry", "nosuch"}, 1, []string{`unknown command "nosuch" for "strata registry"`}, nil},
 		{"unknown verb under network", []string{"network", "nosuch"}, 1, []string{`unknown command "nosuch" for "strata network"`}, nil},
+		{"unknown verb under volume", []string{"volume", "nosuch"}, 1, []string{`unknown command "nosuch" for "strata volume"`}, nil},
 		{"unknown verb under builder", []string{"builder", "nosuch"}, 1, []string{`unknown command "nosuch" for "strata builder"`}, nil},
 		{"unknown verb, no guesses", []string{"tpo"}, 1, []string{`unknown command "tpo" for "strata"`, "See 'strata --help'."}, []string{"Did you mean", "stop"}},
 		{"run unknown flag", []string{"run", "--bogus", "x"}, 125, []string{"Error: unknown flag: --bogus\nSee 'strata run --help'.\n"}, nil},
