@@ -1,7 +1,12 @@
 // Package overlay is the snapshotter for Linux overlayfs: each snapshot
 // directory holds only the changes its layer makes, and a snapshot is shown
 // by an overlay mount of its upper dir over its committed parents' dirs.
-// Records, crash order and cleanup come from package storage.
+// Records, crash order and cleanup come from package storage. With Pool
+// set, Commit and CommitOnto first store the upper dir's regular files in
+// the file pool (package filepool), so committed upper dirs hard-link to
+// one copy of each file; a lower dir's file is never written, since
+// overlayfs copies it up first, and the mounts' index=off keeps copy-up
+// from linking back.
 //
 // Layout of a root:
 //
