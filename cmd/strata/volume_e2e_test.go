@@ -224,6 +224,18 @@ func TestVolumeMountFlags(t *testing.T) {
 	if ps := strings.Fields(mustStrata(t, root, "ps", "-aq")); len(ps) != 1 {
 		t.Errorf("refused runs left containers: %v", ps)
 	}
+	// system prune --volumes: the anonymous volumes no container uses.
+	mustStrata(t, root, "run", "--name", "a", "-v", "/anon", "bb", "true")
+	mustStrata(t, root, "rm", "a")
+	if got := volumeNames(t, root, "--filter", "dangling=true"); len(got) != 3 { // tv, bv and the anonymous one
+		t.Fatalf("dangling before system prune: %v", got)
+	}
+	if out := mustStrata(t, root, "system", "prune", "-f", "--volumes"); !strings.Contains(out, "Deleted Volumes:\n") {
+		t.Errorf("system prune --volumes:\n%s", out)
+	}
+	if got := volumeNames(t, root); strings.Join(got, " ") != strings.Join(before, " ") {
+		t.Errorf("after system prune --volumes: %v, want the named %v", got, before)
+	}
 }
 
 // TestVolumeDataUnreadable: a host user other than root cannot reach a

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/strata-project/strata/internal/engine"
 )
 
 func init() { commands = append(commands, newSystemCommand) }
@@ -40,6 +42,10 @@ layers (--blob-cache-size, 0 by default: none). All of it is reclaimable: a
 layer whose blob is gone is rebuilt from its snapshot when it is pushed to a
 registry that lacks it, and written from it by save. "strata system prune"
 trims it to the budget.
+
+The Local Volumes row counts the volumes; ACTIVE is those a container (running
+or not) mounts, SIZE their data's file sizes, RECLAIMABLE what the unused ones
+hold ("strata volume prune -a"); -v lists each with LINKS, the containers using it.
 
 The Build Cache row counts the layers steps made (once each) and the RUN
 --mount=type=cache directories. ACTIVE is those in use, as in docker: cache
@@ -175,7 +181,7 @@ are harmless and listed as notes: "strata system prune" removes them.`,
 }
 
 func newSystemPruneCommand(c *CLI) *cobra.Command {
-	var all, force bool
+	var all, force, volumes bool
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove unused data",
@@ -183,9 +189,11 @@ func newSystemPruneCommand(c *CLI) *cobra.Command {
 uses with -a), and then every blob and layer snapshot nothing references, and the
 leftovers of interrupted work, as docker system prune does. It also trims the
 blob cache (the compressed layer blobs kept beside the unpacked layers) to its
-budget: "strata --blob-cache-size 0 system prune" empties it.`,
+budget: "strata --blob-cache-size 0 system prune" empties it. --volumes also
+removes the anonymous volumes no container uses, as docker's (named volumes
+stay: "strata volume prune -a" removes those).`,
 		Example: `  strata system prune
-  strata system prune -a
+  strata system prune -a --volumes
   strata --blob-cache-size 0 system prune`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -193,11 +201,26 @@ budget: "strata --blob-cache-size 0 system prune" empties it.`,
 			if err != nil {
 				return err
 			}
+			if volumes {
+				e, err := c.Engine(cmd.Context())
+				if err != nil {
+					return err
+				}
+				names, n, err := e.PruneVolumes(cmd.Context(), engine.VolumePruneOptions{})
+				if len(names) > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "Deleted Volumes:\n%s\n\n", strings.Join(names, "\n"))
+				}
+				if err != nil {
+					return err
+				}
+				freed += n
+			}
 			return runPrune(c, cmd, all, freed)
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all images no container uses, not just untagged ones")
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation (Strata never prompts)")
+	cmd.Flags().BoolVar(&volumes, "volumes", false, "prune anonymous volumes")
 	return cmd
 }
 

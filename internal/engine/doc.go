@@ -38,6 +38,11 @@
 //	  build-cache-mounts/    RUN --mount=type=cache dirs, kept between builds and in
 //	                         no layer; `strata builder prune` removes those no build
 //	                         holds (layout in build_mounts.go)
+//	  volumes/               docker's local volumes (package volume): NAME/_data,
+//	                         0700 like the root; outside the content store and the
+//	                         snapshotter, so gc never sweeps them: they go by volume
+//	                         rm and prune, and rm -v or --rm of the container an
+//	                         anonymous one was made for
 //	  gc.lock                flock: writers hold it shared, gc exclusive
 //
 // Crash order everywhere: content first, then snapshots, then the names that
