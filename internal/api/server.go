@@ -118,6 +118,7 @@ func (s *Server) route(method, path string) handler {
 		{"HEAD", "/_ping"}:             s.ping,
 		{"GET", "/version"}:            s.version,
 		{"GET", "/info"}:               s.info,
+		{"GET", "/events"}:             s.events,
 		{"POST", "/auth"}:              s.auth,
 		{"GET", "/images/json"}:        s.listImages,
 		{"POST", "/images/create"}:     s.createImage,

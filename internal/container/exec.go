@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/events"
 	"github.com/strata-project/strata/internal/runtime"
 )
 
@@ -77,6 +80,13 @@ func (s *Store) Exec(ctx context.Context, ref string, opts ExecOptions, stdio ru
 	}
 	logf.Close()
 	defer os.Remove(logf.Name())
+	execID, err := newID()
+	if err != nil {
+		return 125, fmt.Errorf("exec in %s: %w", c.Name, err)
+	}
+	cmdline := strings.Join(opts.Cmd, " ")
+	s.event(c, events.Action("exec_create: "+cmdline), map[string]string{"execID": execID})
+	s.event(c, events.Action("exec_start: "+cmdline), map[string]string{"execID": execID})
 	var code int
 	if opts.Tty && !opts.Detach {
 		code, err = s.runc.ExecTty(ctx, c.ID, proc, stdio, logf.Name(), opts.ConsoleSize, opts.Resize)
@@ -85,6 +95,9 @@ func (s *Store) Exec(ctx context.Context, ref string, opts ExecOptions, stdio ru
 	}
 	if err != nil {
 		return 125, err
+	}
+	if !opts.Detach {
+		s.event(c, "exec_die", map[string]string{"execID": execID, "exitCode": strconv.Itoa(code)})
 	}
 	if code != 0 {
 		// runc exits 255 when it could not start the process; its log says

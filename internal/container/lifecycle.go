@@ -247,6 +247,7 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 	if err = s.save(c); err != nil {
 		return nil, err
 	}
+	s.event(c, "create", nil)
 	return c, nil
 }
 
@@ -361,6 +362,9 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 	if netns != "" {
 		cfg.NetworkRoot = s.net.Root()
 	}
+	if s.ev != nil {
+		cfg.Events, cfg.EventAttrs = s.ev.Dir(), eventAttrs(c, nil)
+	}
 	if o.Resources.Memory > 0 {
 		cfg.OOMWatch = spec.Linux.CgroupsPath
 	}
@@ -386,6 +390,7 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 		return nil, err
 	}
 	ok = true
+	s.event(c, "start", nil)
 	return st, nil
 }
 
@@ -468,6 +473,9 @@ func (s *Store) settleLost(ctx context.Context, id string, st *runtime.Status) {
 	rec := *st
 	rec.MonitorPid, rec.MonitorStart, rec.Settled = 0, 0, true
 	_ = runtime.WriteFileAtomic(filepath.Join(s.dir(id), runtime.StatusFile), &rec)
+	if c, err := s.load(id); err == nil {
+		s.event(c, "die", map[string]string{"exitCode": strconv.Itoa(rec.ExitCode)})
+	}
 }
 
 // removeSettled removes a settled container if it is a --rm one, as its
@@ -528,6 +536,7 @@ func (s *Store) running(ctx context.Context, ref string) (*Container, *runtime.S
 }
 
 func (s *Store) kill(ctx context.Context, c *Container, sig syscall.Signal) error {
+	s.event(c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
 	if err := s.runc.Kill(ctx, c.ID, sig, sig == unix.SIGKILL); err != nil {
 		return fmt.Errorf("kill %s: %w", c.Name, err)
 	}
@@ -606,7 +615,7 @@ const DefaultStopTimeout = 10 * time.Second
 // timeout, else its --stop-timeout, else 10 s), then sends SIGKILL. A
 // container that is not running is not an error. It ends the container's
 // restart policy for this run, also while the monitor waits to restart it.
-func (s *Store) Stop(ctx context.Context, ref string, o StopOptions) error {
+func (s *Store) Stop(ctx context.Context, ref string, o StopOptions) (err error) {
 	c, err := s.Get(ref)
 	if err != nil {
 		return err
@@ -615,6 +624,11 @@ func (s *Store) Stop(ctx context.Context, ref string, o StopOptions) error {
 	if err != nil || !st.Running && !st.Restarting {
 		return err
 	}
+	defer func() {
+		if err == nil {
+			s.event(c, "stop", nil)
+		}
+	}()
 	if err := runtime.MarkStopped(s.dir(c.ID)); err != nil {
 		return err
 	}
@@ -640,6 +654,7 @@ func (s *Store) Stop(ctx context.Context, ref string, o StopOptions) error {
 	if timeout < 0 {
 		timeout = 100 * 365 * 24 * time.Hour // forever, without overflowing a deadline
 	}
+	s.event(c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
 	if err := s.runc.Kill(ctx, c.ID, sig, false); err != nil {
 		if st, serr := s.Status(ctx, c.ID); serr == nil && !st.Running {
 			return nil
@@ -649,6 +664,7 @@ func (s *Store) Stop(ctx context.Context, ref string, o StopOptions) error {
 	if s.waitExit(ctx, c.ID, timeout) {
 		return nil
 	}
+	s.event(c, "kill", map[string]string{"signal": strconv.Itoa(int(unix.SIGKILL))})
 	if err := s.runc.Kill(ctx, c.ID, unix.SIGKILL, true); err != nil {
 		if st, serr := s.Status(ctx, c.ID); serr == nil && !st.Running {
 			return nil
@@ -685,8 +701,11 @@ func (s *Store) Restart(ctx context.Context, ref string, o StopOptions) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.Start(ctx, c.ID, StartOptions{})
-	return err
+	if _, err = s.Start(ctx, c.ID, StartOptions{}); err != nil {
+		return err
+	}
+	s.event(c, "restart", nil)
+	return nil
 }
 
 // Wait blocks until the container is not running and returns its exit
@@ -780,6 +799,7 @@ func (s *Store) removeContainer(ctx context.Context, ref string, force, volumes 
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove %s: %w", c.Name, err)
 	}
+	s.event(c, "destroy", nil)
 	if volumes || c.Options.AutoRemove {
 		return s.removeVolumes(c)
 	}
@@ -857,6 +877,7 @@ func (s *Store) Pause(ctx context.Context, ref string) error {
 	if err := s.runc.Pause(ctx, c.ID); err != nil {
 		return fmt.Errorf("pause %s: %w", c.Name, err)
 	}
+	s.event(c, "pause", nil)
 	return writeFile(filepath.Join(s.dir(c.ID), pausedFile), "")
 }
 
@@ -870,6 +891,7 @@ func (s *Store) Unpause(ctx context.Context, ref string) error {
 		return fmt.Errorf("unpause %s: %w", c.Name, err)
 	}
 	_ = os.Remove(filepath.Join(s.dir(c.ID), pausedFile))
+	s.event(c, "unpause", nil)
 	return nil
 }
 

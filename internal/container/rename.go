@@ -36,5 +36,6 @@ func (s *Store) Rename(ctx context.Context, ref, newName string) error {
 	if link, err := os.Readlink(s.nameLink(old)); err == nil && link == c.ID {
 		_ = os.Remove(s.nameLink(old))
 	}
+	s.event(c, "rename", map[string]string{"oldName": "/" + old})
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/events"
 	"github.com/strata-project/strata/internal/mount"
 	"github.com/strata-project/strata/internal/network"
 	"github.com/strata-project/strata/internal/runtime"
@@ -67,6 +68,10 @@ type Options struct {
 	// SharedInodes, if set, gives archive.WriteOptions.Shared for the
 	// tars of a container's rootfs (export, cp): the store's file pool.
 	SharedInodes func(ctx context.Context) func(ino uint64) bool
+	// Events is the journal container events go to (create, start, die,
+	// stop, kill, destroy…; the monitor writes die, oom and a restart's
+	// start); nil records none.
+	Events *events.Journal
 }
 
 // Store keeps container records in directories under Root/containers:
@@ -92,6 +97,7 @@ type Store struct {
 	net     *network.Manager
 	shared  func(ctx context.Context) func(ino uint64) bool
 	vols    *volume.Store
+	ev      *events.Journal
 }
 
 // Open opens (creating) the container store under opts.Root.
@@ -116,6 +122,7 @@ func Open(opts Options) (*Store, error) {
 		initArg: opts.InitArgs,
 		nnp:     opts.NoNewPrivileges,
 		shared:  opts.SharedInodes,
+		ev:      opts.Events,
 	}
 	if s.monitor == nil || s.remove == nil || s.init == "" {
 		exe, err := os.Executable()

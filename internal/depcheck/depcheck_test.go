@@ -28,6 +28,7 @@ var forbidden = map[string][]string{
 	"images":   {"snapshot", "engine", "cli", "container", "build", "registry"},
 	"layer":    {"images", "engine", "cli", "container", "build"},
 	"registry": {"snapshot", "runtime", "build", "engine", "cli", "container", "layer"},
+	"events":   {"runtime", "container", "images", "network", "engine", "cli"},
 	"engine":   {"cli"},
 }
 

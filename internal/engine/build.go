@@ -145,6 +145,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (BuildResult, err
 		if err := e.nameImage(ctx, n, target); err != nil {
 			return res, err
 		}
+		e.imageEvent("tag", cfgDesc.Digest.String(), images.Familiar(n))
 	}
 	return BuildResult{ID: cfgDesc.Digest, Manifest: target, Tags: names}, nil
 }

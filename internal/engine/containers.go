@@ -44,6 +44,7 @@ func (e *Engine) Containers() (*container.Store, error) {
 			NoNewPrivileges: e.cfg.NoNewPrivileges,
 			SharedInodes:    e.sharedInodes,
 			Networks:        true,
+			Events:          e.journal,
 		})
 		if err != nil {
 			e.containersErr = storeErr(e.root, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/strata-project/strata/internal/container"
 	"github.com/strata-project/strata/internal/content"
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/events"
 	"github.com/strata-project/strata/internal/gc"
 	"github.com/strata-project/strata/internal/images"
 	"github.com/strata-project/strata/internal/layer"
@@ -52,6 +53,9 @@ type Engine struct {
 	DB      *metadata.DB
 	Images  *images.Store
 	Snap    snapshot.Snapshotter
+	// journal is the event journal (<root>/events) every verb that
+	// changes a container, an image or a network appends to (events.go).
+	journal *events.Journal
 	// pool is the file pool (<root>/files) of the overlay driver, open
 	// whether or not new snapshots are deduped, so gc, fsck and export
 	// know the files already pooled; nil on the native driver.
@@ -98,7 +102,8 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, storeErr(root, err)
 	}
-	e := &Engine{root: root, cfg: cfg, Content: cs, DB: db, Images: &images.Store{DB: db, Content: cs}}
+	e := &Engine{root: root, cfg: cfg, Content: cs, DB: db, Images: &images.Store{DB: db, Content: cs},
+		journal: events.Open(filepath.Join(root, "events"))}
 	e.rootSources = []func(ctx context.Context) (gc.Roots, error){e.ContainerRoots, e.BuildCacheRoots}
 	if err := e.openSnapshotter(ctx, opts.StorageDriver); err != nil {
 		return nil, err

@@ -129,13 +129,17 @@ func (e *Engine) Tag(ctx context.Context, src, target string) error {
 	if err != nil {
 		return err
 	}
-	return e.DB.Update(ctx, func(tx *metadata.Tx) error {
+	if err := e.DB.Update(ctx, func(tx *metadata.Tx) error {
 		// The source may have been removed since we resolved it.
 		if !targetNamed(tx, img.Target.Digest) {
 			return fmt.Errorf("no such image: %s (removed meanwhile): %w", src, errdefs.ErrNotFound)
 		}
 		return putName(tx, tagged.String(), img.Target)
-	})
+	}); err != nil {
+		return err
+	}
+	e.imageEvent("tag", img.ID().String(), images.Familiar(tagged.String()))
+	return nil
 }
 
 func targetNamed(tx *metadata.Tx, d digest.Digest) bool {
@@ -214,7 +218,11 @@ func (e *Engine) RemoveImage(ctx context.Context, ref string, force bool) (Remov
 	if err != nil {
 		return res, err
 	}
+	for _, n := range res.Untagged {
+		e.imageEvent("untag", img.ID().String(), n)
+	}
 	if lastName {
+		e.imageEvent("delete", img.ID().String(), "")
 		res.Deleted = append(res.Deleted, img.ID())
 		if _, err := e.GC(ctx, GCOptions{}); err != nil {
 			return res, fmt.Errorf("untagged, but collecting garbage failed: %w", err)

@@ -85,7 +85,9 @@ func (e *Engine) Import(ctx context.Context, opts ImportOptions) (digest.Digest,
 	if err := e.nameImage(ctx, named, target); err != nil {
 		return "", err
 	}
-	return digest.FromBytes(mustJSON(img)), nil
+	id := digest.FromBytes(mustJSON(img))
+	e.imageEvent("import", id.String(), images.Familiar(named))
+	return id, nil
 }
 
 func sourceName(s string) string {

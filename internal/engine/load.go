@@ -79,6 +79,9 @@ func (e *Engine) Load(ctx context.Context, opts LoadOptions) ([]string, error) {
 		u.Rollback(context.WithoutCancel(ctx), e.layers())
 		return nil, fmt.Errorf("load %s: %w; nothing was kept", what, err)
 	}
+	for _, n := range loaded {
+		e.imageEvent("load", n, n)
+	}
 	return loaded, nil
 }
 

@@ -40,7 +40,11 @@ func (e *Engine) CreateNetwork(ctx context.Context, o NetworkCreateOptions) (*Ne
 	if err != nil {
 		return nil, err
 	}
-	return m.Create(o)
+	n, err := m.Create(o)
+	if err == nil {
+		e.networkEvent("create", n.ID, n.Name, nil)
+	}
+	return n, err
 }
 
 // ListNetworks is network ls: the default network, host and none, then
@@ -150,7 +154,10 @@ func (e *Engine) RemoveNetwork(ctx context.Context, ref string) error {
 	if ref == "host" || ref == "none" {
 		return predefinedErr(ref)
 	}
-	_, err = m.Remove(ref)
+	n, err := m.Remove(ref)
+	if err == nil {
+		e.networkEvent("destroy", n.ID, n.Name, nil)
+	}
 	return err
 }
 
@@ -169,7 +176,11 @@ func (e *Engine) ConnectNetwork(ctx context.Context, netRef, ctr string, aliases
 	if err != nil {
 		return err
 	}
-	return s.Connect(ctx, ctr, netRef, aliases)
+	if err := s.Connect(ctx, ctr, netRef, aliases); err != nil {
+		return err
+	}
+	e.connectEvent(ctx, "connect", netRef, ctr)
+	return nil
 }
 
 // DisconnectNetwork is network disconnect.
@@ -178,7 +189,11 @@ func (e *Engine) DisconnectNetwork(ctx context.Context, netRef, ctr string) erro
 	if err != nil {
 		return err
 	}
-	return s.Disconnect(ctx, ctr, netRef)
+	if err := s.Disconnect(ctx, ctr, netRef); err != nil {
+		return err
+	}
+	e.connectEvent(ctx, "disconnect", netRef, ctr)
+	return nil
 }
 
 func predefinedErr(name string) error {

@@ -87,6 +87,16 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (digest
 
 // pullOne pulls one tag or digest.
 func (e *Engine) pullOne(ctx context.Context, client *remote.Client, named reference.Named, opts PullOptions) (digest.Digest, error) {
+	d, err := e.pullImage(ctx, client, named, opts)
+	if err == nil {
+		ref := reference.FamiliarString(named)
+		e.imageEvent("pull", ref, reference.FamiliarName(named))
+	}
+	return d, err
+}
+
+// pullImage is pullOne before its event.
+func (e *Engine) pullImage(ctx context.Context, client *remote.Client, named reference.Named, opts PullOptions) (digest.Digest, error) {
 	platform := manifest.Platform()
 	if opts.Platform != "" {
 		p, err := manifest.ParsePlatform(opts.Platform)

@@ -94,6 +94,15 @@ func (e *Engine) Push(ctx context.Context, ref string, opts PushOptions) (ocispe
 }
 
 func (e *Engine) pushOne(ctx context.Context, client *remote.Client, named reference.Named, rep progress.Reporter, first bool) (ocispec.Descriptor, error) {
+	d, err := e.pushImage(ctx, client, named, rep, first)
+	if err == nil {
+		e.imageEvent("push", reference.FamiliarString(named), reference.FamiliarName(named))
+	}
+	return d, err
+}
+
+// pushImage is pushOne before its event.
+func (e *Engine) pushImage(ctx context.Context, client *remote.Client, named reference.Named, rep progress.Reporter, first bool) (ocispec.Descriptor, error) {
 	img, err := e.Images.Resolve(ctx, named.String())
 	if err != nil {
 		if errdefs.IsNotFound(err) {

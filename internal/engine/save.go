@@ -69,6 +69,9 @@ func (e *Engine) Save(ctx context.Context, w io.Writer, refs []string) error {
 	if _, err := e.layers().Trim(ctx, e.BlobCacheBudget()); err != nil {
 		return fmt.Errorf("save: blob cache: %w", err)
 	}
+	for _, ref := range refs {
+		e.imageEvent("save", ref, ref)
+	}
 	return nil
 }
 

@@ -7,17 +7,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/strata-project/strata/internal/events"
 	"github.com/strata-project/strata/internal/mount"
 	"github.com/strata-project/strata/internal/network"
 	"github.com/strata-project/strata/internal/proc"
@@ -79,6 +82,11 @@ type MonitorConfig struct {
 	// The monitor reads it back from this file at every exit, so that
 	// update --restart reaches a running container.
 	Restart RestartPolicy `json:"restart,omitempty"`
+	// Events is the event journal's directory (package events), where
+	// the monitor records the container's die, oom and a restart's start,
+	// with EventAttrs (its image, name and labels); "" records nothing.
+	Events     string            `json:"events,omitempty"`
+	EventAttrs map[string]string `json:"eventAttrs,omitempty"`
 }
 
 // startReport is what the monitor tells StartMonitor once the container is
@@ -331,6 +339,7 @@ func (m *monitor) run() error {
 			return nil
 		}
 		m.again = false
+		m.event("start", nil)
 		// A restart is not held back for a client: its output goes to
 		// the log and to whoever attaches.
 		m.cfg.Attach = false
@@ -383,6 +392,10 @@ func (m *monitor) finish(st *Status, code int, hub *attachHub, proxies []*proxy)
 		m.restartDelay, m.again = m.restarts.next(m.restartPolicy(), code, StoppedByUser(m.dir), st.FinishedAt.Sub(st.StartedAt))
 		st.Restarting, st.RestartCount = m.again, m.restarts.count
 	}
+	if st.OOMKilled {
+		m.event("oom", nil)
+	}
+	m.event("die", map[string]string{"exitCode": strconv.Itoa(code)})
 	write := writeStatus
 	if m.cfg.NoSync {
 		write = writeStatusNoSync
@@ -439,4 +452,18 @@ func selfStart() uint64 {
 		selfStartTime, _, _ = proc.Start(os.Getpid())
 	}
 	return selfStartTime
+}
+
+// event records action on the container in the event journal
+// (cfg.Events), with its attributes and extra.
+func (m *monitor) event(action events.Action, extra map[string]string) {
+	if m.cfg.Events == "" {
+		return
+	}
+	attrs := maps.Clone(m.cfg.EventAttrs)
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	maps.Copy(attrs, extra)
+	events.Open(m.cfg.Events).Log(events.ContainerType, action, m.cfg.ID, attrs)
 }
