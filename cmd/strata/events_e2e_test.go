@@ -130,6 +130,13 @@ func TestEvents(t *testing.T) {
 	if got := mustStrata(t, root, "events", "--since", t2, "--until", "0s", "--filter", "type=image", "--filter", "type=network", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"); got != "image tag bb:two\nimage untag bb:two\nnetwork create evnet\nnetwork destroy evnet\n" {
 		t.Errorf("image and network events: %q", got)
 	}
+	t3 := time.Now().Format(time.RFC3339Nano)
+	mustStrata(t, root, "volume", "create", "evvol")
+	mustStrata(t, root, "run", "--rm", "-v", "evvol:/data", "bb", "true")
+	mustStrata(t, root, "volume", "rm", "evvol")
+	if got := mustStrata(t, root, "events", "--since", t3, "--until", "0s", "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}} {{index .Actor.Attributes \"destination\"}}"); got != "create evvol \nmount evvol /data\ndestroy evvol \n" {
+		t.Errorf("volume events: %q", got)
+	}
 	// Bad input: one line, exit 1.
 	for _, args := range [][]string{{"events", "--filter", "colour=red"}, {"events", "--since", "yesterday"}, {"events", "--format", "{{.Nope"}} {
 		if r := strata(t, root, args...); r.code != 1 || strings.Count(r.stderr, "\n") != 1 || !strings.HasPrefix(r.stderr, "Error: ") {

@@ -247,6 +247,9 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 	if err = s.save(c); err != nil {
 		return nil, err
 	}
+	for _, v := range madeVolumes {
+		s.volumeEvent("create", v, nil)
+	}
 	s.event(c, "create", nil)
 	return c, nil
 }
@@ -390,6 +393,7 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 		return nil, err
 	}
 	ok = true
+	s.mountEvents(c)
 	s.event(c, "start", nil)
 	return st, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/moby/moby/api/types/mount"
@@ -136,9 +137,22 @@ func (s *Store) removeVolumes(c *Container) error {
 		if p.Type != mount.TypeVolume || !p.Anonymous {
 			continue
 		}
-		if err := s.vols.Remove(p.Name); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsConflict(err) {
+		err := s.vols.Remove(p.Name)
+		if err == nil {
+			s.volumeEvent("destroy", p.Name, nil)
+		}
+		if err != nil && !errdefs.IsNotFound(err) && !errdefs.IsConflict(err) {
 			return fmt.Errorf("remove volume %s of %s: %w", p.Name, c.Name, err)
 		}
 	}
 	return nil
+}
+
+// mountEvents records the mount of each of c's volumes at its start.
+func (s *Store) mountEvents(c *Container) {
+	for _, p := range c.MountPoints {
+		if p.Type == mount.TypeVolume {
+			s.volumeEvent("mount", p.Name, map[string]string{"container": c.ID, "destination": p.Destination, "read/write": strconv.FormatBool(p.RW)})
+		}
+	}
 }

@@ -7,11 +7,8 @@ import (
 )
 
 // The event journal: containers record their own events (package
-// container and their monitors); the image and network verbs record
-// theirs here. Volumes have no store yet: their create, mount and destroy
-// events go through volumeEvent once they have one.
-//
-// TODO(#15): the volume store's verbs call volumeEvent.
+// container and their monitors), and the volumes they make and mount;
+// the image, network and volume verbs record theirs here.
 
 // EventMessage is one event in docker's message shape.
 type EventMessage = events.Message

@@ -63,9 +63,12 @@ func (e *Engine) CreateVolume(ctx context.Context, o VolumeCreateOptions) (Volum
 	if err != nil {
 		return Volume{}, err
 	}
-	v, _, err := s.Create(o)
+	v, made, err := s.Create(o)
 	if err != nil {
 		return Volume{}, err
+	}
+	if made {
+		e.volumeEvent("create", v.Name, nil)
 	}
 	return volumeView(v), nil
 }
@@ -179,6 +182,9 @@ func (e *Engine) RemoveVolume(ctx context.Context, name string, force bool) erro
 	if force && errdefs.IsNotFound(err) {
 		return nil
 	}
+	if err == nil {
+		e.volumeEvent("destroy", name, nil)
+	}
 	return err
 }
 
@@ -222,6 +228,7 @@ func (e *Engine) PruneVolumes(ctx context.Context, o VolumePruneOptions) ([]stri
 			}
 			return names, freed, err
 		}
+		e.volumeEvent("destroy", v.Name, nil)
 		names = append(names, v.Name)
 		freed += size
 	}
