@@ -101,7 +101,8 @@ func TestContainerRunExitCodes(t *testing.T) {
 	for _, args := range [][]string{
 		{"run", "-d", "-p", taken, "bb", "httpd", "-f", "-p", "80"},
 		{"run", "bb", "nosuchcmd"},
-		{"run", "-v", "/does/not/exist:/x", "bb", "true"},
+		// -v makes a missing host path (docker's), --mount refuses one
+		{"run", "--mount", "type=bind,src=" + filepath.Join(t.TempDir(), "does/not/exist") + ",dst=/x", "bb", "true"},
 		{"run", "--network", "nosuch", "bb", "true"},
 	} {
 		if r := strata(t, root, args...); r.code < 125 || !strings.HasPrefix(r.stderr, "Error: ") {

@@ -107,7 +107,7 @@ func TestCLIImageVerbs(t *testing.T) {
 		t.Errorf("fsck:\n%s", fsck)
 	}
 	// errors: one line, "Error: ", exit 1
-	for _, args := range [][]string{{"inspect", "nosuch"}, {"tag", "busybox", "Bad Name"}, {"rmi", "nosuch:1"}, {"import", "/does/not/exist"}, {"import", "-c", "RUN echo", rootfs}} {
+	for _, args := range [][]string{{"inspect", "nosuch"}, {"tag", "busybox", "Bad Name"}, {"rmi", "nosuch:1"}, {"import", filepath.Join(t.TempDir(), "does/not/exist")}, {"import", "-c", "RUN echo", rootfs}} {
 		r := strata(t, root, args...)
 		if r.code != 1 || !strings.HasPrefix(r.stderr, "Error: ") || strings.Count(r.stderr, "\n") != 1 {
 			t.Errorf("strata %v: exit %d, stderr %q; want one Error: line and exit 1", args, r.code, r.stderr)
