@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"path"
 	"sort"
 	"strings"
 
-	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/registry"
@@ -114,7 +112,7 @@ func matchImage(f map[string][]string, sum *image.Summary) bool {
 		hit := false
 		for _, p := range pats {
 			for _, t := range sum.RepoTags {
-				if matchReference(p, t) {
+				if engine.MatchReference(p, t) {
 					hit = true
 				}
 			}
@@ -131,21 +129,6 @@ func matchImage(f map[string][]string, sum *image.Summary) bool {
 		}
 	}
 	return true
-}
-
-// matchReference matches a name:tag against a pattern as docker's
-// reference filter: the familiar name or the full one, tag optional.
-func matchReference(pattern, tag string) bool {
-	named, err := reference.ParseNormalizedNamed(tag)
-	if err != nil {
-		return false
-	}
-	for _, cand := range []string{reference.FamiliarString(named), named.String(), reference.FamiliarName(named), named.Name()} {
-		if ok, _ := path.Match(pattern, cand); ok {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Server) inspectImage(w http.ResponseWriter, r *http.Request, name string) error {
@@ -212,16 +195,9 @@ func (s *Server) pruneImages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	all := false
-	for k, vs := range f {
-		if k != "dangling" {
-			return fmt.Errorf("invalid filter '%s' (Strata prunes by dangling= only): %w", k, errdefs.ErrInvalidArgument)
-		}
-		for _, v := range vs {
-			all = v == "false" || v == "0"
-		}
-	}
-	ids, rep, err := s.eng.PruneImages(r.Context(), all)
+	// dangling=false (prune -a), until=, label=, label!=: the engine's
+	// reading of them, the CLI's too.
+	ids, rep, err := s.eng.PruneImages(r.Context(), false, engine.Filters(f))
 	if err != nil {
 		return err
 	}

@@ -109,6 +109,7 @@ snapshot and its upper dir), Config and NetworkSettings.Ports.`,
 
 func newContainerPruneCommand(c *CLI) *cobra.Command {
 	var force bool
+	var filters []string
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove all stopped containers",
@@ -118,24 +119,29 @@ container prune does. Strata never prompts, so -f is accepted and ignored.`,
 		Example: `  strata container prune`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			total, err := pruneContainers(cmd, c)
+			f, err := parseFilters(filters)
+			if err != nil {
+				return err
+			}
+			total, err := pruneContainers(cmd, c, f)
 			fmt.Fprintf(cmd.OutOrStdout(), "Total reclaimed space: %s\n", humanSize(total))
 			return err
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation (Strata never prompts)")
+	cmd.Flags().StringArrayVar(&filters, "filter", nil, "prune only containers that match: until=TIME (created before a time or a duration ago: 24h), label=KEY[=VALUE], label!=KEY[=VALUE]")
 	return cmd
 }
 
 // pruneContainers removes every container that is not running, prints
 // their IDs as docker does, and returns the bytes their writable layers
 // took.
-func pruneContainers(cmd *cobra.Command, c *CLI) (int64, error) {
+func pruneContainers(cmd *cobra.Command, c *CLI, filters map[string][]string) (int64, error) {
 	e, err := c.Engine(cmd.Context())
 	if err != nil {
 		return 0, err
 	}
-	removed, total, err := e.PruneContainers(cmd.Context())
+	removed, total, err := e.PruneContainers(cmd.Context(), engine.Filters(filters))
 	if len(removed) > 0 {
 		w := cmd.OutOrStdout()
 		fmt.Fprintln(w, "Deleted Containers:")

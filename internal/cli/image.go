@@ -24,6 +24,7 @@ strata pull, and so on. Each verb's help describes it.`,
 	rm := newRmiCommand(c)
 	rm.Use = "rm [OPTIONS] IMAGE [IMAGE...]"
 	var all bool
+	var filters []string
 	prune := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove untagged images (all unused ones with -a) and unreferenced data",
@@ -32,11 +33,19 @@ every image no container uses, then every blob and layer snapshot nothing
 references any more, and prints what it freed, as docker image prune does.
 Strata never prompts, so -f is accepted and ignored.`,
 		Example: `  strata image prune
-  strata image prune -a`,
+  strata image prune -a
+  strata image prune -a --filter until=24h --filter label!=keep`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runPrune(c, cmd, all, 0) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := parseFilters(filters)
+			if err != nil {
+				return err
+			}
+			return runPrune(c, cmd, all, 0, f)
+		},
 	}
 	prune.Flags().BoolVarP(&all, "all", "a", false, "remove all images no container uses")
+	prune.Flags().StringArrayVar(&filters, "filter", nil, "prune only images that match: until=TIME (a time or a duration ago: 24h), label=KEY[=VALUE], label!=KEY[=VALUE]")
 	prune.Flags().BoolP("force", "f", false, "do not prompt for confirmation (Strata never prompts)")
 	cmd.AddCommand(ls, rm, prune, newInspectCommand(c), newTagCommand(c), newHistoryCommand(c), newImportCommand(c),
 		newSaveCommand(c), newLoadCommand(c), newPullCommand(c), newPushCommand(c), newBuildCommand(c))

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -24,6 +23,7 @@ type imageRow struct {
 type imagesOptions struct {
 	all, quiet, digests, noTrunc bool
 	format                       string
+	filters                      []string
 }
 
 func newImagesCommand(c *CLI) *cobra.Command {
@@ -34,10 +34,16 @@ func newImagesCommand(c *CLI) *cobra.Command {
 		Short:   "List images",
 		Long: `List the images in the store: one row per name, with the image ID (the digest
 of its config), when it was created, and the uncompressed size of its layers.
-Layers shared by several images are stored once; see "strata system df -v".`,
+Layers shared by several images are stored once; see "strata system df -v".
+A REPOSITORY[:TAG] argument may be a shell pattern ('busy*'), as docker's.
+--filter takes docker's dangling=true|false, label=KEY[=VALUE], label!=,
+reference=PATTERN, before=IMAGE, since=IMAGE and until=TIME (a time or a
+duration ago).`,
 		Example: `  strata images
   strata images -q
   strata images --digests --no-trunc
+  strata images 'busy*'
+  strata images --filter dangling=true -q
   strata images --format '{{.Repository}}:{{.Tag}} {{.Size}}'`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -54,9 +60,18 @@ func addImagesFlags(cmd *cobra.Command, o *imagesOptions) {
 	cmd.Flags().BoolVar(&o.digests, "digests", false, "show digests")
 	cmd.Flags().BoolVar(&o.noTrunc, "no-trunc", false, "don't truncate output")
 	cmd.Flags().StringVar(&o.format, "format", "", "format output: table, json, or a Go template")
+	cmd.Flags().StringArrayVarP(&o.filters, "filter", "f", nil, "filter: dangling=true|false, label=KEY[=VALUE], reference=PATTERN, before=IMAGE, since=IMAGE, until=TIME")
 }
 
 func runImages(c *CLI, cmd *cobra.Command, o imagesOptions, args []string) error {
+	f, err := parseFilters(o.filters)
+	if err != nil {
+		return err
+	}
+	if len(args) == 1 {
+		// docker images NAME is a reference filter: busybox, busy*, app:v1.
+		f["reference"] = append(f["reference"], args[0])
+	}
 	e, err := c.Engine(cmd.Context())
 	if err != nil {
 		return err
@@ -65,8 +80,8 @@ func runImages(c *CLI, cmd *cobra.Command, o imagesOptions, args []string) error
 	if err != nil {
 		return err
 	}
-	if len(args) == 1 {
-		list = filterImages(list, args[0])
+	if list, err = e.FilterImages(cmd.Context(), list, engine.Filters(f)); err != nil {
+		return err
 	}
 	out := cmd.OutOrStdout()
 	if o.quiet {
@@ -104,18 +119,4 @@ func runImages(c *CLI, cmd *cobra.Command, o imagesOptions, args []string) error
 		def = "{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 	}
 	return render(out, o.format, def, rows, nil)
-}
-
-func filterImages(list []engine.ImageSummary, ref string) []engine.ImageSummary {
-	repo, tag, _ := strings.Cut(ref, ":")
-	if strings.Contains(tag, "/") { // a registry port, not a tag
-		repo, tag = ref, ""
-	}
-	var out []engine.ImageSummary
-	for _, r := range list {
-		if r.Repository == repo && (tag == "" || r.Tag == tag) {
-			out = append(out, r)
-		}
-	}
-	return out
 }

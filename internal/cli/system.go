@@ -182,6 +182,7 @@ are harmless and listed as notes: "strata system prune" removes them.`,
 
 func newSystemPruneCommand(c *CLI) *cobra.Command {
 	var all, force, volumes bool
+	var filters []string
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove unused data",
@@ -197,7 +198,11 @@ stay: "strata volume prune -a" removes those).`,
   strata --blob-cache-size 0 system prune`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			freed, err := pruneContainers(cmd, c)
+			f, err := parseFilters(filters)
+			if err != nil {
+				return err
+			}
+			freed, err := pruneContainers(cmd, c, f)
 			if err != nil {
 				return err
 			}
@@ -215,10 +220,11 @@ stay: "strata volume prune -a" removes those).`,
 				}
 				freed += n
 			}
-			return runPrune(c, cmd, all, freed)
+			return runPrune(c, cmd, all, freed, f)
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all images no container uses, not just untagged ones")
+	cmd.Flags().StringArrayVar(&filters, "filter", nil, "prune only what matches: until=TIME (a time or a duration ago: 24h), label=KEY[=VALUE], label!=KEY[=VALUE]")
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation (Strata never prompts)")
 	cmd.Flags().BoolVar(&volumes, "volumes", false, "prune anonymous volumes")
 	return cmd
@@ -226,12 +232,12 @@ stay: "strata volume prune -a" removes those).`,
 
 // runPrune removes images and garbage; already is what an earlier step
 // (container prune) freed, added to the total.
-func runPrune(c *CLI, cmd *cobra.Command, all bool, already int64) error {
+func runPrune(c *CLI, cmd *cobra.Command, all bool, already int64, filters map[string][]string) error {
 	e, err := c.Engine(cmd.Context())
 	if err != nil {
 		return err
 	}
-	deleted, rep, err := e.PruneImages(cmd.Context(), all)
+	deleted, rep, err := e.PruneImages(cmd.Context(), all, engine.Filters(filters))
 	w := cmd.OutOrStdout()
 	if len(deleted) > 0 {
 		fmt.Fprintln(w, "Deleted Images:")

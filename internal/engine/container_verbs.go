@@ -187,8 +187,14 @@ func (e *Engine) RemoveContainerVolumes(ctx context.Context, ref string, force b
 }
 
 // PruneContainers removes every container that is not running or paused
-// and returns the IDs removed and the bytes their writable layers took.
-func (e *Engine) PruneContainers(ctx context.Context) ([]string, int64, error) {
+// and passes f (until=, label=, label!=, docker's container prune
+// filters), and returns the IDs removed and the bytes their writable
+// layers took.
+func (e *Engine) PruneContainers(ctx context.Context, f Filters) ([]string, int64, error) {
+	if err := f.check("container prune", "until", "label", "label!"); err != nil {
+		return nil, 0, err
+	}
+	until, _ := f.until(time.Now())
 	s, err := e.Containers()
 	if err != nil {
 		return nil, 0, err
@@ -201,7 +207,7 @@ func (e *Engine) PruneContainers(ctx context.Context) ([]string, int64, error) {
 	var total int64
 	var errs []error
 	for _, r := range list {
-		if r.State.Live() {
+		if r.State.Live() || !f.labels(r.Labels) || !until.IsZero() && !r.Created.Before(until) {
 			continue
 		}
 		if err := s.Remove(ctx, r.ID, false); err != nil {

@@ -319,7 +319,7 @@ func TestTagMovesAndLeavesDangling(t *testing.T) {
 	if diff := cmp.Diff([]string{"<none>:<none>", "app:v1"}, tags); diff != "" {
 		t.Errorf("images after moving a tag (-want +got):\n%s", diff)
 	}
-	deleted, _, err := e.PruneImages(ctx, false)
+	deleted, _, err := e.PruneImages(ctx, false, nil)
 	if err != nil || len(deleted) != 1 {
 		t.Fatalf("prune deleted %v, %v; want the dangling image", deleted, err)
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -199,8 +200,16 @@ func markImage(img images.Image, roots gc.Roots, keepLayers map[digest.Digest]bo
 }
 
 // PruneImages removes untagged images (all images without a container
-// with all), then collects garbage.
-func (e *Engine) PruneImages(ctx context.Context, all bool) ([]digest.Digest, GCReport, error) {
+// with all) that pass f (until=, label=, label!=, docker's image prune
+// filters), then collects garbage.
+func (e *Engine) PruneImages(ctx context.Context, all bool, f Filters) ([]digest.Digest, GCReport, error) {
+	if err := f.check("image prune", "until", "label", "label!", "dangling"); err != nil {
+		return nil, GCReport{}, err
+	}
+	for _, v := range f["dangling"] {
+		all = all || !boolFilter[strings.ToLower(v)]
+	}
+	until, _ := f.until(time.Now())
 	var deleted []digest.Digest
 	list, err := e.Images.List(ctx)
 	if err != nil {
@@ -213,7 +222,10 @@ func (e *Engine) PruneImages(ctx context.Context, all bool) ([]digest.Digest, GC
 				dangling = false
 			}
 		}
-		if !dangling && !all {
+		if !dangling && !all || !f.labels(img.Config.Config.Labels) {
+			continue
+		}
+		if !until.IsZero() && (img.Config.Created == nil || !img.Config.Created.Before(until)) {
 			continue
 		}
 		if users, err := e.ContainerUsers(ctx, img.ID()); err != nil {

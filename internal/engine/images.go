@@ -24,6 +24,8 @@ type ImageSummary struct {
 	Digest     digest.Digest // the digest its repository holds it under ("" unless pulled or pushed)
 	Created    time.Time
 	Size       int64 // uncompressed bytes of every layer
+	// Labels are the image config's (for images --filter label=).
+	Labels map[string]string
 }
 
 // ListImages returns one row per name (and one per untagged image).
@@ -54,7 +56,7 @@ func (e *Engine) ListImages(ctx context.Context) ([]ImageSummary, error) {
 					dgst = digest.Digest(d)
 				}
 			}
-			out = append(out, ImageSummary{Repository: repo, Tag: tag, ID: img.ID(), Digest: dgst, Created: created, Size: size})
+			out = append(out, ImageSummary{Repository: repo, Tag: tag, ID: img.ID(), Digest: dgst, Created: created, Size: size, Labels: img.Config.Config.Labels})
 		}
 	}
 	return out, nil

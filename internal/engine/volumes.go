@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -87,70 +86,25 @@ func (e *Engine) InspectVolume(ctx context.Context, name string) (Volume, error)
 }
 
 // VolumeFilters are docker's volume filters (ls: dangling, name, label,
-// driver; prune: label, label!, all), each key with its values.
-type VolumeFilters map[string][]string
+// driver; prune: label, label!, all).
+type VolumeFilters = Filters
 
-var boolFilter = map[string]bool{"true": true, "1": true, "false": false, "0": false}
-
-// check refuses keys outside allowed, as docker's "invalid filter".
-func (f VolumeFilters) check(allowed ...string) error {
-	for k, vs := range f {
-		ok := false
-		for _, a := range allowed {
-			ok = ok || k == a
-		}
-		if !ok {
-			return fmt.Errorf("invalid filter '%s' (volumes filter by %s): %w", k, strings.Join(allowed, ", "), errdefs.ErrInvalidArgument)
-		}
-		if k == "dangling" || k == "all" {
-			for _, v := range vs {
-				if _, ok := boolFilter[strings.ToLower(v)]; !ok {
-					return fmt.Errorf("invalid filter '%s=%s': want true or false: %w", k, v, errdefs.ErrInvalidArgument)
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// match reports whether v, used by users containers, passes f: every key
-// must match one of its values (label! none).
-func (f VolumeFilters) match(v *volume.Volume, users int) bool {
-	anyOf := func(key string, ok func(string) bool) bool {
-		vs := f[key]
-		if len(vs) == 0 {
-			return true
-		}
-		for _, x := range vs {
-			if ok(x) {
-				return true
-			}
-		}
-		return false
-	}
-	label := func(x string) bool {
-		k, val, hasVal := strings.Cut(x, "=")
-		got, ok := v.Labels[k]
-		return ok && (!hasVal || got == val)
-	}
-	for _, x := range f["label!"] {
-		if label(x) {
-			return false
-		}
-	}
-	return anyOf("dangling", func(x string) bool { return boolFilter[strings.ToLower(x)] == (users == 0) }) &&
-		anyOf("name", func(x string) bool {
+// matchVolume reports whether v, used by users containers, passes f:
+// every key must match one of its values (label! none).
+func matchVolume(f Filters, v *volume.Volume, users int) bool {
+	return f.labels(v.Labels) &&
+		f.anyOf("dangling", func(x string) bool { return boolFilter[strings.ToLower(x)] == (users == 0) }) &&
+		f.anyOf("name", func(x string) bool {
 			re, err := regexp.Compile(x)
 			return strings.Contains(v.Name, x) || (err == nil && re.MatchString(v.Name))
 		}) &&
-		anyOf("driver", func(x string) bool { return x == v.Driver }) &&
-		anyOf("label", label)
+		f.anyOf("driver", func(x string) bool { return x == v.Driver })
 }
 
 // ListVolumes is volume ls: every volume passing filters (dangling=,
 // name=, label=, driver=), by name.
 func (e *Engine) ListVolumes(ctx context.Context, filters VolumeFilters) ([]Volume, error) {
-	if err := filters.check("dangling", "name", "label", "driver"); err != nil {
+	if err := filters.check("volumes", "dangling", "name", "label", "driver"); err != nil {
 		return nil, err
 	}
 	s, err := e.volumes()
@@ -163,7 +117,7 @@ func (e *Engine) ListVolumes(ctx context.Context, filters VolumeFilters) ([]Volu
 	}
 	out := []Volume{}
 	for _, v := range vs {
-		if filters.match(v, len(s.Users(v.Name))) {
+		if matchVolume(filters, v, len(s.Users(v.Name))) {
 			out = append(out, volumeView(v))
 		}
 	}
@@ -200,7 +154,7 @@ type VolumePruneOptions struct {
 // ones only, unless All) that pass the filters, and returns their names
 // and the space freed.
 func (e *Engine) PruneVolumes(ctx context.Context, o VolumePruneOptions) ([]string, int64, error) {
-	if err := o.Filters.check("label", "label!", "all"); err != nil {
+	if err := o.Filters.check("volumes", "label", "label!", "all"); err != nil {
 		return nil, 0, err
 	}
 	for _, v := range o.Filters["all"] {
@@ -218,7 +172,7 @@ func (e *Engine) PruneVolumes(ctx context.Context, o VolumePruneOptions) ([]stri
 	var names []string
 	var freed int64
 	for _, v := range vs {
-		if (!o.All && !v.Anonymous()) || !f.match(v, 0) || len(s.Users(v.Name)) > 0 {
+		if (!o.All && !v.Anonymous()) || !matchVolume(f, v, 0) || len(s.Users(v.Name)) > 0 {
 			continue
 		}
 		size := s.Size(v.Name)
