@@ -42,18 +42,15 @@ func (s *Server) renameContainer(w http.ResponseWriter, r *http.Request, name st
 // sent with a value is refused naming it.
 var supportedUpdate = set("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit", "RestartPolicy")
 
-// POST /containers/prune: every container not running or paused. Filters
-// (until, label) are refused rather than ignored: ignoring one would
-// remove more than asked.
+// POST /containers/prune: every container not running or paused that
+// passes the filters (until, label, label!: the engine's reading of them,
+// the CLI's too).
 func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) error {
 	f, err := filters(r)
 	if err != nil {
 		return err
 	}
-	for k := range f {
-		return fmt.Errorf("container prune: filter %q is not supported by Strata (no filters): %w", k, errdefs.ErrInvalidArgument)
-	}
-	ids, reclaimed, err := s.eng.PruneContainers(r.Context())
+	ids, reclaimed, err := s.eng.PruneContainers(r.Context(), engine.Filters(f))
 	if err != nil {
 		return err
 	}

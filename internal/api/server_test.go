@@ -103,7 +103,7 @@ func TestStatusAndErrors(t *testing.T) {
 		{"commit without container", "POST", "/commit", 400, `container is required`},
 		{"commit missing", "POST", "/commit?container=nosuch", 404, `No such container: nosuch`},
 		{"container prune", "POST", "/containers/prune", 200, `{"ContainersDeleted":[],"SpaceReclaimed":0}`},
-		{"container prune filter", "POST", "/containers/prune?filters=" + url.QueryEscape(`{"until":{"1h":true}}`), 400, `is not supported by Strata (no filters)`},
+		{"container prune filter", "POST", "/containers/prune?filters=" + url.QueryEscape(`{"bogus":{"1h":true}}`), 400, `invalid filter 'bogus'`},
 		{"system df", "GET", "/v1.41/system/df", 200, `"RepoTags":["bb:latest"]`},
 		{"distribution", "GET", "/distribution/bb/json", 404, `no distribution endpoint`},
 		{"nodes", "GET", "/nodes", 503, `not a swarm manager`},
