@@ -22,7 +22,7 @@ Engine API server (service) that docker clients talk to.`,
   strata system fsck
   strata system prune -a`,
 	}
-	cmd.AddCommand(newDfCommand(c), newFsckCommand(c), newSystemPruneCommand(c), newServiceCommand(c), newInfoCommand(c), newSystemDedupeCommand(c), newBootCommand(c))
+	cmd.AddCommand(newDfCommand(c), newFsckCommand(c), newSystemPruneCommand(c), newServiceCommand(c), newInfoCommand(c), newSystemDedupeCommand(c), newBootCommand(c), newEventsCommand(c))
 	return cmd
 }
 
