@@ -92,19 +92,31 @@ echo "== start"
 ns=$work/ns
 timeloop "pasta on a new namespace" "touch $ns && unshare --net=$ns true && pasta --runas 0:0 --config-net -4 -q -t none -u none -T none -U none --pid $work/p.pid --netns $ns 2>/dev/null; kill \$(cat $work/p.pid); umount -l $ns; rm -f $ns"
 timeloop "slirp4netns on a new namespace" "touch $ns && unshare --net=$ns true && rm -f $work/ready && (slirp4netns --configure --disable-host-loopback --netns-type=path --ready-fd=3 $ns tap0 3>$work/ready >/dev/null 2>&1 & echo \$! >$work/s.pid); while [ ! -s $work/ready ]; do sleep 0.001; done; kill \$(cat $work/s.pid); umount -l $ns; rm -f $ns"
-timeloop "run --rm true --network none" "$S run --rm --network none bb true"
-timeloop "run --rm true, default network (cold)" "$S run --rm bb true"
-$S run -d --name keep bb sleep 3600 >/dev/null
-timeloop "run --rm true, default network (warm)" "$S run --rm bb true"
-$S rm -f keep >/dev/null
-none=${T["run --rm true --network none"]}
-printf "  Strata's network cost, warm: %.0f ms (%sx none); cold: %.0f ms (%sx none)\n" "$(ms "${T["run --rm true, default network (warm)"]}" "$none")" "$(ratio "${T["run --rm true, default network (warm)"]}" "$none")" "$(ms "${T["run --rm true, default network (cold)"]}" "$none")" "$(ratio "${T["run --rm true, default network (cold)"]}" "$none")"
+# The run cases go in turn within each round (none, cold, warm; docker's
+# none and bridge), so a change of the machine's load falls on all alike.
+# Each is timed around the whole command, from a warm-up run on.
+declare -A ACC
+once() { local k=$1 s; shift; s=$(now); "$@" >/dev/null 2>&1; ACC[$k]+="$(echo "$(now) - $s" | bc) "; }
+for r in $(seq 0 "$RUNS"); do
+  once none $S run --rm --network none bb true
+  once cold $S run --rm bb true
+  $S run -d --name keep bb sleep 3600 >/dev/null
+  once warm $S run --rm bb true
+  $S rm -f keep >/dev/null
+  if [[ $DOCKER == 1 ]]; then
+    once dnone $D run --rm --network none bb true
+    once dbridge $D run --rm bb true
+  fi
+  if (( r == 0 )); then ACC=(); fi # the warm-up round
+done
+for k in none cold warm dnone dbridge; do [[ -n ${ACC[$k]:-} ]] && T[$k]=$(tr ' ' '\n' <<<"${ACC[$k]}" | grep . | median); done
+printf '  %-44s %.4f s\n' "run --rm true --network none" "${T[none]}" "run --rm true, default network (cold)" "${T[cold]}" \
+  "run --rm true, default network (warm)" "${T[warm]}"
+printf "  Strata's network cost, warm: %.0f ms (%sx none); cold: %.0f ms (%sx none)\n" "$(ms "${T[warm]}" "${T[none]}")" "$(ratio "${T[warm]}" "${T[none]}")" "$(ms "${T[cold]}" "${T[none]}")" "$(ratio "${T[cold]}" "${T[none]}")"
 if [[ $DOCKER == 1 ]]; then
-  timeloop "docker run --rm true --network none" "$D run --rm --network none bb true"
-  timeloop "docker run --rm true, bridge" "$D run --rm bb true"
-  dnone=${T["docker run --rm true --network none"]}
-  printf "  docker's bridge cost: %.0f ms (%sx none)\n" "$(ms "${T["docker run --rm true, bridge"]}" "$dnone")" "$(ratio "${T["docker run --rm true, bridge"]}" "$dnone")"
-  echo "  Strata default (warm) / docker bridge: $(ratio "${T["run --rm true, default network (warm)"]}" "${T["docker run --rm true, bridge"]}")x; cold: $(ratio "${T["run --rm true, default network (cold)"]}" "${T["docker run --rm true, bridge"]}")x"
+  printf '  %-44s %.4f s\n' "docker run --rm true --network none" "${T[dnone]}" "docker run --rm true, bridge" "${T[dbridge]}"
+  printf "  docker's bridge cost: %.0f ms (%sx none)\n" "$(ms "${T[dbridge]}" "${T[dnone]}")" "$(ratio "${T[dbridge]}" "${T[dnone]}")"
+  echo "  Strata default (warm) / docker bridge: $(ratio "${T[warm]}" "${T[dbridge]}")x; cold: $(ratio "${T[cold]}" "${T[dbridge]}")x"
 fi
 
 echo "== throughput ($MB MiB a transfer, MB/s counted at the receiver)"
