@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -87,20 +88,7 @@ snapshot and its upper dir), Config and NetworkSettings.Ports.`,
 			if err != nil {
 				return err
 			}
-			var out []any
-			var errs []error
-			for _, a := range args {
-				v, err := e.InspectContainer(cmd.Context(), a)
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				out = append(out, v)
-			}
-			if err := printInspect(cmd.OutOrStdout(), format, out); err != nil {
-				return err
-			}
-			return errors.Join(errs...)
+			return inspectEach(cmd, format, args, e.InspectContainer)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format output with a Go template")
@@ -395,6 +383,25 @@ func eachContainer(cmd *cobra.Command, args []string, fn func(ref string) error)
 			continue
 		}
 		fmt.Fprintln(cmd.OutOrStdout(), a)
+	}
+	return errors.Join(errs...)
+}
+
+// inspectEach is the inspect verbs' loop: each name looked up, the found
+// ones printed (printInspect), the errors of the others returned joined.
+func inspectEach[T any](cmd *cobra.Command, format string, names []string, get func(ctx context.Context, name string) (T, error)) error {
+	var out []any
+	var errs []error
+	for _, a := range names {
+		v, err := get(cmd.Context(), a)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, v)
+	}
+	if err := printInspect(cmd.OutOrStdout(), format, out); err != nil {
+		return err
 	}
 	return errors.Join(errs...)
 }

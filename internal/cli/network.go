@@ -128,20 +128,7 @@ func newNetworkInspectCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out []any
-			var errs []error
-			for _, a := range args {
-				n, err := e.InspectNetwork(cmd.Context(), a)
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				out = append(out, n)
-			}
-			if err := printInspect(cmd.OutOrStdout(), format, out); err != nil {
-				return err
-			}
-			return errors.Join(errs...)
+			return inspectEach(cmd, format, args, e.InspectNetwork)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format output with a Go template")

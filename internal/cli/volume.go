@@ -179,20 +179,7 @@ func newVolumeInspectCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out []any
-			var errs []error
-			for _, a := range args {
-				v, err := e.InspectVolume(cmd.Context(), a)
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				out = append(out, v)
-			}
-			if err := printInspect(cmd.OutOrStdout(), format, out); err != nil {
-				return err
-			}
-			return errors.Join(errs...)
+			return inspectEach(cmd, format, args, e.InspectVolume)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format output with a Go template")

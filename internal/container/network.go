@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -138,21 +139,26 @@ func (s *Store) exists(id string) bool {
 // networkUsers names the containers configured with network n, running
 // or not.
 func (s *Store) networkUsers(n *network.Network) []string {
+	var out []string
+	for _, c := range s.recordsWhere(func(c *Container) bool {
+		return slices.ContainsFunc(s.requests(c), func(r network.Request) bool { return r.Network == n.Name || r.Network == n.ID })
+	}) {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+// recordsWhere returns the containers, running or not, whose record
+// match accepts (records unreadable or removed meanwhile are skipped).
+func (s *Store) recordsWhere(match func(c *Container) bool) []*Container {
 	ids, err := s.ids()
 	if err != nil {
 		return nil
 	}
-	var out []string
+	var out []*Container
 	for _, id := range ids {
-		c, err := s.load(id)
-		if err != nil {
-			continue
-		}
-		for _, r := range s.requests(c) {
-			if r.Network == n.Name || r.Network == n.ID {
-				out = append(out, c.Name)
-				break
-			}
+		if c, err := s.load(id); err == nil && match(c) {
+			out = append(out, c)
 		}
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/moby/moby/api/types/mount"
@@ -30,22 +31,11 @@ func (s *Store) Volumes() *volume.Store { return s.vols }
 // volumeUsers names the containers, running or not, whose mounts use
 // volume name, as "name (short ID)".
 func (s *Store) volumeUsers(name string) []string {
-	ids, err := s.ids()
-	if err != nil {
-		return nil
-	}
 	var out []string
-	for _, id := range ids {
-		c, err := s.load(id)
-		if err != nil {
-			continue
-		}
-		for _, p := range c.MountPoints {
-			if p.Type == mount.TypeVolume && p.Name == name {
-				out = append(out, c.Name+" ("+ShortID(c.ID)+")")
-				break
-			}
-		}
+	for _, c := range s.recordsWhere(func(c *Container) bool {
+		return slices.ContainsFunc(c.MountPoints, func(p volume.MountPoint) bool { return p.Type == mount.TypeVolume && p.Name == name })
+	}) {
+		out = append(out, c.Name+" ("+ShortID(c.ID)+")")
 	}
 	return out
 }
