@@ -246,7 +246,7 @@ if want dedupe; then
     done
     r2[$mode]=$(blocks "$work/d$mode")
   done
-  echo "strata, dedupe on:  rootfs2x $(mb "${r1[1]}") MB (blobs $(mb "$(blocks "$work/d1/blobs")") MB, file pool $(mb "$(blocks "$work/d1/files")") MB); + link2x $(mb "${r2[1]}") MB"
+  echo "strata, dedupe on:  rootfs2x $(mb "${r1[1]}") MB; + link2x $(mb "${r2[1]}") MB (of which blobs $(mb "$(blocks "$work/d1/blobs")") MB, file pool $(mb "$(blocks "$work/d1/files")") MB)"
   echo "strata, dedupe off: rootfs2x $(mb "${r1[0]}") MB; + link2x $(mb "${r2[0]}") MB"
   if have_docker && start_dockerd; then
     $D pull "$REG/dedupe/rootfs:a" >/dev/null 2>&1; $D pull "$REG/dedupe/rootfs:b" >/dev/null 2>&1

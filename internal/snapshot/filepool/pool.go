@@ -248,11 +248,15 @@ func (p *Pool) file(dirfd int, name string, st *unix.Stat_t, j *journal, ps *pas
 			}
 			return true, st.Blocks * 512, nil
 		case errors.Is(err, unix.ENOENT):
-			if err := os.Mkdir(filepath.Dir(entry), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-				return false, 0, err
-			}
 			ps.claim(st.Ino) // before the entry can be seen by another directory of the pass
 			err := unix.Linkat(dirfd, name, unix.AT_FDCWD, entry, 0)
+			if errors.Is(err, unix.ENOENT) {
+				// The entry's shard directory is not there yet.
+				if err := os.Mkdir(filepath.Dir(entry), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+					return false, 0, err
+				}
+				err = unix.Linkat(dirfd, name, unix.AT_FDCWD, entry, 0)
+			}
 			if errors.Is(err, unix.EEXIST) {
 				continue // another pass pooled the same file meanwhile: link to it
 			}
