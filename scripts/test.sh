@@ -39,6 +39,11 @@ if [[ $status != 0 ]]; then
   exit "$status"
 fi
 
+# testcontainers-go drives the Engine API from a module of its own (so the main module does
+# not carry it); it builds strata itself and skips without root.
+echo "== testcontainers-go (tests/testcontainers)"
+(cd tests/testcontainers && go test -count=1 -timeout 10m .)
+
 echo "== go test -race (packages with goroutines)"
 race_pkgs=()
 for p in ./internal/content ./internal/metadata ./internal/engine ./internal/registry/... ./internal/remote/... ./internal/build/... ./internal/progress; do

@@ -211,3 +211,91 @@ func TestEngineAPISocketActivation(t *testing.T) {
 		t.Errorf("the activated service did not serve the passed socket: %s", stderr.String())
 	}
 }
+
+// The python SDK (docker-py): containers.run detached with logs and wait,
+// exec_run, put_archive/get_archive, networks, images.build, and
+// images.push/pull with a login against strata's registry (htpasswd).
+func TestEngineAPIPythonSDK(t *testing.T) {
+	_, root, host := dockerService(t)
+	if exec.Command("python3", "-c", "import docker").Run() != nil {
+		t.Skip("skipping: python3's docker module is missing (apt-get install python3-docker)")
+	}
+	htpasswd, err := exec.Command("htpasswd", "-Bbn", "sdkuser", "sdkpass").Output()
+	if err != nil {
+		t.Skipf("skipping: htpasswd (apache2-utils): %v", err)
+	}
+	pw := filepath.Join(t.TempDir(), "htpasswd")
+	os.WriteFile(pw, htpasswd, 0o600)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	reg := exec.Command(strataBin, "registry", "serve", "--root", t.TempDir(), "--addr", addr, "--htpasswd", pw)
+	if err := reg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Process.Kill(); reg.Wait() })
+	waitFor(t, "the registry to answer", func() bool {
+		out, _ := exec.Command("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://"+addr+"/v2/").Output()
+		return string(out) == "401"
+	})
+	ctxDir := t.TempDir()
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM bb\nRUN echo built > /built.txt\n"), 0o644)
+	script := `
+import docker, io, sys, tarfile
+host, reg, ctx = sys.argv[1:4]
+c = docker.DockerClient(base_url=host)
+box = c.containers.run("bb", ["sh", "-c", "echo started; exec sleep 100"], name="pybox", detach=True)
+box.reload()
+print("status", box.status)
+code, out = box.exec_run(["sh", "-c", "echo in exec; exit 2"])
+print("exec", code, out.decode().strip())
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w") as tf:
+    data = b"put by sdk\n"
+    ti = tarfile.TarInfo("put.txt"); ti.size = len(data)
+    tf.addfile(ti, io.BytesIO(data))
+print("put", box.put_archive("/tmp", buf.getvalue()))
+stream, stat = box.get_archive("/tmp/put.txt")
+tf = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
+print("get", stat["name"], tf.extractfile("put.txt").read().decode().strip())
+print("logs", box.logs().decode().strip())
+box.kill()
+print("wait", box.wait()["StatusCode"])
+box.remove()
+net = c.networks.create("pynet")
+print("network", [n.name for n in c.networks.list(names=["pynet"])])
+net.remove()
+img, _ = c.images.build(path=ctx, tag="pybuilt:1")
+print("built", c.containers.run("pybuilt:1", ["cat", "/built.txt"], remove=True).decode().strip())
+auth = {"username": "sdkuser", "password": "sdkpass"}
+print("login", c.login(registry=reg, **auth)["Status"])
+img.tag(reg + "/team/py", "v1")
+push = c.images.push(reg + "/team/py", tag="v1", auth_config=auth)
+print("pushed", '"digest": "sha256:' in push.replace("'", '"') or "sha256:" in push)
+c.images.remove(reg + "/team/py:v1")
+print("pulled", c.images.pull(reg + "/team/py", tag="v1", auth_config=auth).tags)
+lines = c.api.pull(reg + "/team/py", tag="v1", auth_config={"username": "sdkuser", "password": "wrong"}, stream=True, decode=True)
+print("refused", ["unauthorized" in l["error"] for l in lines if "error" in l])
+`
+	out, err := exec.Command("python3", "-c", script, host, addr, ctxDir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python SDK: %v\n%s", err, out)
+	}
+	want := fmt.Sprintf(`status running
+exec 2 in exec
+put True
+get put.txt put by sdk
+logs started
+wait 137
+network ['pynet']
+built built
+login Login Succeeded
+pushed True
+pulled ['%s/team/py:v1']
+refused [True]
+`, addr)
+	if string(out) != want {
+		t.Errorf("python SDK printed:\n%s\nwant:\n%s", out, want)
+	}
+	if out := mustStrata(t, root, "images", "--format", "{{.Repository}}:{{.Tag}}"); !strings.Contains(out, addr+"/team/py:v1") {
+		t.Errorf("strata images after the SDK's pull: %q", out)
+	}
+}

@@ -19,8 +19,20 @@ func noSuchNetwork(name string, err error) error {
 	return err
 }
 
-// GET /networks: each network as network inspect shows it.
+// GET /networks?filters=: each network as network inspect shows it, with
+// docker's filters name (a substring), id (a prefix), driver and label.
 func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) error {
+	f, err := filters(r)
+	if err != nil {
+		return err
+	}
+	for k := range f {
+		switch k {
+		case "name", "id", "driver", "label":
+		default:
+			return fmt.Errorf("invalid filter '%s' (Strata filters networks by name, id, driver and label): %w", k, errdefs.ErrInvalidArgument)
+		}
+	}
 	nets, err := s.eng.ListNetworks(r.Context())
 	if err != nil {
 		return err
@@ -31,9 +43,37 @@ func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			continue // removed meanwhile
 		}
-		out = append(out, insp)
+		if matchNetwork(f, &insp) {
+			out = append(out, insp)
+		}
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// matchNetwork: each filter key holds if any of its values does; every
+// label given must hold.
+func matchNetwork(f map[string][]string, n *engine.NetworkInspect) bool {
+	anyOf := func(key string, ok func(v string) bool) bool {
+		if len(f[key]) == 0 {
+			return true
+		}
+		for _, v := range f[key] {
+			if ok(v) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, l := range f["label"] {
+		k, v, hasV := strings.Cut(l, "=")
+		got, ok := n.Labels[k]
+		if !ok || (hasV && got != v) {
+			return false
+		}
+	}
+	return anyOf("name", func(v string) bool { return strings.Contains(n.Name, v) }) &&
+		anyOf("id", func(v string) bool { return strings.HasPrefix(n.ID, v) }) &&
+		anyOf("driver", func(v string) bool { return n.Driver == v })
 }
 
 func (s *Server) inspectNetwork(w http.ResponseWriter, r *http.Request, name string) error {

@@ -114,6 +114,8 @@ func TestStatusAndErrors(t *testing.T) {
 		{"volume create malformed", "POST", "/volumes/create", 400, `malformed JSON`},
 		{"volume filter", "GET", "/volumes?filters=" + url.QueryEscape(`{"colour":{"red":true}}`), 400, `invalid filter 'colour'`},
 		{"volume prune", "POST", "/volumes/prune", 200, `{"VolumesDeleted":[],"SpaceReclaimed":0}`},
+		{"networks by name", "GET", "/networks?filters=" + url.QueryEscape(`{"name":{"nosuch":true}}`), 200, `[]`},
+		{"networks bad filter", "GET", "/networks?filters=" + url.QueryEscape(`{"colour":{"red":true}}`), 400, `invalid filter 'colour'`},
 		{"ps", "GET", "/containers/json?all=1", 200, `[]`},
 		{"create unsupported", "POST", "/containers/create", 400, `malformed JSON`},
 		{"swarm", "GET", "/v1.44/swarm", 503, `not a swarm manager`},

@@ -436,7 +436,8 @@ func notInContainer(c *Container, path string) error {
 	return fmt.Errorf("Could not find the file %s in container %s: %w", filepath.Clean("/"+path), c.Name, errdefs.ErrNotFound)
 }
 
-// CopyTo extracts the tar r into the directory dst of the container, as
+// CopyTo extracts the tar r (plain, gzip or zstd, as dockerd takes it)
+// into the directory dst of the container, as
 // docker cp - CTR:DST (archive.Apply's path safety applies).
 func (s *Store) CopyTo(ctx context.Context, ref, dst string, r io.Reader) error {
 	c, err := s.Get(ref)
@@ -460,7 +461,14 @@ func (s *Store) CopyTo(ctx context.Context, ref, dst string, r io.Reader) error 
 		if !fi.IsDir() {
 			return fmt.Errorf("%s is not a directory: %w", dst, errdefs.ErrInvalidArgument)
 		}
-		_, err = archive.Apply(ctx, target, r, archive.ApplyOptions{})
+		// The API's PUT archive may send it compressed (testcontainers
+		// gzips), as dockerd accepts.
+		tr, _, err := archive.Decompress(r)
+		if err != nil {
+			return err
+		}
+		defer tr.Close()
+		_, err = archive.Apply(ctx, target, tr, archive.ApplyOptions{})
 		return err
 	})
 	if missing != nil {
