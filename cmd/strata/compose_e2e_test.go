@@ -15,7 +15,8 @@ import (
 // docker-compose 1.29 (Debian's, through docker-py) drives a project
 // through the socket: a web service built from a Dockerfile with a port
 // published on the host's loopback, a client service that reaches it by
-// name on the project's network, then ps, logs, exec and down.
+// name on the project's network, a named volume both mount, then ps,
+// logs, exec and down -v.
 func TestEngineAPICompose(t *testing.T) {
 	bin, err := exec.LookPath("docker-compose")
 	if err != nil {
@@ -38,10 +39,16 @@ services:
     build: ./web
     ports:
       - "127.0.0.1:%d:80"
+    volumes:
+      - data:/data
   client:
     image: deb
     command: ["sleep", "1000"]
     depends_on: [web]
+    volumes:
+      - data:/shared
+volumes:
+  data:
 `, port),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
@@ -50,7 +57,7 @@ services:
 	}
 	project := fmt.Sprintf("ct%d", port)
 	compose := func(args ...string) (string, error) {
-		cmd := exec.Command(bin, append([]string{"-p", project, "--no-ansi"}, args...)...)
+		cmd := exec.Command(bin, append([]string{"-p", project, "--ansi", "never"}, args...)...)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "DOCKER_HOST="+host, "DOCKER_CONFIG="+t.TempDir(), "COMPOSE_HTTP_TIMEOUT=300")
 		out, err := cmd.CombinedOutput()
@@ -89,6 +96,14 @@ services:
 	if out := mustCompose("logs", "--no-color", "web"); !regexp.MustCompile(`web_1 +\| web ready`).MatchString(out) {
 		t.Errorf("docker-compose logs web:\n%s", out)
 	}
+	// The named volume: what web writes, client reads; strata lists it.
+	mustCompose("exec", "-T", "web", "sh", "-c", "echo kept > /data/f")
+	if out := mustCompose("exec", "-T", "client", "cat", "/shared/f"); out != "kept\n" {
+		t.Errorf("the named volume, read by client: %q", out)
+	}
+	if out := mustStrata(t, root, "volume", "ls", "--format", "{{.Name}}"); !strings.Contains(out, project+"_data") {
+		t.Errorf("strata volume ls after docker-compose up: %q", out)
+	}
 	if out, err := compose("exec", "-T", "client", "bash", "-c", "exit 4"); err == nil || err.(*exec.ExitError).ExitCode() != 4 {
 		t.Errorf("docker-compose exec's exit status: %v %q, want 4", err, out)
 	}
@@ -96,6 +111,9 @@ services:
 	mustCompose("down", "-v", "-t", "1")
 	if out := mustStrata(t, root, "ps", "-aq"); out != "" {
 		t.Errorf("after docker-compose down, strata ps -a: %q", out)
+	}
+	if out := mustStrata(t, root, "volume", "ls", "--format", "{{.Name}}"); strings.Contains(out, project) {
+		t.Errorf("after docker-compose down -v, the project's volume is left: %q", out)
 	}
 	if out := mustStrata(t, root, "network", "ls", "--format", "{{.Name}}"); strings.Contains(out, project) {
 		t.Errorf("after docker-compose down, the project's network is left: %q", out)
