@@ -15,6 +15,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 
+	"github.com/strata-project/strata/internal/engine"
 	"github.com/strata-project/strata/internal/errdefs"
 )
 
@@ -35,7 +36,7 @@ func (s *Server) getArchive(w http.ResponseWriter, r *http.Request, name string)
 	pr, pw := io.Pipe()
 	// The copy ends when the tar is written, when it fails (the error
 	// reaches the reader), or when ctx is cancelled (a HEAD, a client gone).
-	go func() { pw.CloseWithError(s.eng.CopyFromContainer(ctx, c.ID, path, pw)) }()
+	go func() { pw.CloseWithError(s.eng.CopyFromContainer(ctx, c.ID, path, pw, engine.CopyOptions{})) }()
 	defer pr.Close()
 
 	// The first header of the tar is the path itself: read it through a

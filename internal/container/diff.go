@@ -394,10 +394,22 @@ func (s *Store) Export(ctx context.Context, ref string, w io.Writer) error {
 	return nil
 }
 
+// CopyOptions are cp's -L and -a.
+type CopyOptions struct {
+	// FollowLink (-L) copies what a source that is a symlink points to,
+	// under the link's name; without it the link itself is copied.
+	FollowLink bool
+	// Archive (-a) keeps the files' uid and gid; without it files copied
+	// in belong to the container's root and files copied out to the
+	// caller, as docker's.
+	Archive bool
+}
+
 // CopyFrom writes a tar of path in the container to w, named by its base
 // name (a directory with everything under it), as docker cp CTR:PATH -.
-// Symlinks on the way are resolved inside the container's root.
-func (s *Store) CopyFrom(ctx context.Context, ref, path string, w io.Writer) error {
+// Symlinks on the way are resolved inside the container's root; the last
+// component only with o.FollowLink.
+func (s *Store) CopyFrom(ctx context.Context, ref, path string, w io.Writer, o CopyOptions) error {
 	c, err := s.Get(ref)
 	if err != nil {
 		return err
@@ -405,6 +417,13 @@ func (s *Store) CopyFrom(ctx context.Context, ref, path string, w io.Writer) err
 	var missing error
 	err = s.withRootfs(ctx, c, func(root string) error {
 		src, err := secureJoin(root, path)
+		if base := filepath.Base(filepath.Clean("/" + path)); err == nil && !o.FollowLink && base != "/" {
+			// The link itself: resolve only the directory it is in.
+			var dir string
+			if dir, err = secureJoin(root, filepath.Dir(filepath.Clean("/"+path))); err == nil {
+				src = filepath.Join(dir, base)
+			}
+		}
 		if err == nil {
 			_, err = os.Lstat(src)
 		}

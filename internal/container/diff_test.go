@@ -75,7 +75,7 @@ func TestDiffCommitExport(t *testing.T) {
 			}
 
 			var cp bytes.Buffer
-			if err := s.CopyFrom(ctx, c.ID, "/etc/data.txt", &cp); err != nil {
+			if err := s.CopyFrom(ctx, c.ID, "/etc/data.txt", &cp, CopyOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			if got := tarFile(t, &cp, "data.txt"); got != "original\nchanged\n" {
@@ -123,7 +123,7 @@ func TestContainersAreIsolated(t *testing.T) {
 		t.Errorf("second container sees the first's writes: %q", out.String())
 	}
 	var cp bytes.Buffer
-	if err := s.CopyFrom(ctx, a.ID, "/only-a", &cp); err != nil || tarFile(t, &cp, "only-a") != "a\n" {
+	if err := s.CopyFrom(ctx, a.ID, "/only-a", &cp, CopyOptions{}); err != nil || tarFile(t, &cp, "only-a") != "a\n" {
 		t.Errorf("first container lost its write: %v", err)
 	}
 }

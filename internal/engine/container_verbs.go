@@ -259,10 +259,13 @@ func (e *Engine) ExportContainer(ctx context.Context, ref string, w io.Writer) e
 	return e.withStore(func(s *container.Store) error { return s.Export(ctx, ref, w) })
 }
 
+// CopyOptions are cp's -L and -a.
+type CopyOptions = container.CopyOptions
+
 // CopyFromContainer writes the container's path as a tar stream to w
 // (cp CONTAINER:PATH -).
-func (e *Engine) CopyFromContainer(ctx context.Context, ref, src string, w io.Writer) error {
-	return e.withStore(func(s *container.Store) error { return s.CopyFrom(ctx, ref, src, w) })
+func (e *Engine) CopyFromContainer(ctx context.Context, ref, src string, w io.Writer, o CopyOptions) error {
+	return e.withStore(func(s *container.Store) error { return s.CopyFrom(ctx, ref, src, w, o) })
 }
 
 // CopyToContainer extracts the tar stream r into the container's
@@ -273,20 +276,20 @@ func (e *Engine) CopyToContainer(ctx context.Context, ref, dst string, r io.Read
 
 // CopyOut extracts the container's src into the host's dst: into dst when
 // it is a directory, else as dst itself (through a temp dir beside it).
-func (e *Engine) CopyOut(ctx context.Context, ref, src, dst string) error {
+func (e *Engine) CopyOut(ctx context.Context, ref, src, dst string, o CopyOptions) error {
 	s, err := e.Containers()
 	if err != nil {
 		return err
 	}
 	if fi, err := os.Stat(dst); err == nil && fi.IsDir() {
-		return extractFrom(ctx, s, ref, src, dst)
+		return extractFrom(ctx, s, ref, src, dst, o)
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dst), ".strata-cp-")
 	if err != nil {
 		return fmt.Errorf("cp: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	if err := extractFrom(ctx, s, ref, src, tmp); err != nil {
+	if err := extractFrom(ctx, s, ref, src, tmp, o); err != nil {
 		return err
 	}
 	ents, err := os.ReadDir(tmp)
@@ -299,17 +302,18 @@ func (e *Engine) CopyOut(ctx context.Context, ref, src, dst string) error {
 	return nil
 }
 
-func extractFrom(ctx context.Context, s *container.Store, ref, src, dir string) error {
+func extractFrom(ctx context.Context, s *container.Store, ref, src, dir string, o CopyOptions) error {
 	pr, pw := io.Pipe()
 	copied := make(chan error, 1)
 	go func() {
 		// Ends when the tar is written, on an error, or when Apply stops
 		// reading and closes pr.
-		err := s.CopyFrom(ctx, ref, src, pw)
+		err := s.CopyFrom(ctx, ref, src, pw, o)
 		pw.CloseWithError(err)
 		copied <- err
 	}()
-	_, err := archive.Apply(ctx, dir, pr, archive.ApplyOptions{})
+	// Without -a the files are the caller's, as docker's cp makes them.
+	_, err := archive.Apply(ctx, dir, pr, archive.ApplyOptions{NoSameOwner: !o.Archive})
 	pr.CloseWithError(errors.New("cp: extraction stopped"))
 	if cerr := <-copied; errdefs.IsNotFound(cerr) {
 		return cerr // the path is not in the container: say only that
@@ -322,12 +326,16 @@ func extractFrom(ctx context.Context, s *container.Store, ref, src, dir string) 
 
 // CopyIn copies the host's src into the container: under its own name
 // into dst when dst is a directory there, else as dst.
-func (e *Engine) CopyIn(ctx context.Context, src, ref, dst string) error {
+func (e *Engine) CopyIn(ctx context.Context, src, ref, dst string, o CopyOptions) error {
 	s, err := e.Containers()
 	if err != nil {
 		return err
 	}
-	fi, err := os.Lstat(src)
+	stat := os.Lstat
+	if o.FollowLink {
+		stat = os.Stat
+	}
+	fi, err := stat(src)
 	if err != nil {
 		return fmt.Errorf("cp: %w", err)
 	}
@@ -354,7 +362,15 @@ func (e *Engine) CopyIn(ctx context.Context, src, ref, dst string) error {
 	go func() {
 		// Ends when the tree is written, on an error, or when CopyTo stops
 		// reading and closes pr.
-		pw.CloseWithError(archive.WritePath(ctx, pw, src, name, archive.WriteOptions{}))
+		from := src
+		if o.FollowLink {
+			// -L: what the link points to, under the name it gets.
+			if t, err := filepath.EvalSymlinks(src); err == nil {
+				from = t
+			}
+		}
+		// Without -a the files belong to the container's root.
+		pw.CloseWithError(archive.WritePath(ctx, pw, from, name, archive.WriteOptions{NormalizeOwner: !o.Archive}))
 	}()
 	err = s.CopyTo(ctx, ref, dir, pr)
 	pr.CloseWithError(errors.New("cp: copy stopped"))
@@ -367,7 +383,7 @@ func containerPathKind(ctx context.Context, s *container.Store, ref, p string) (
 	pr, pw := io.Pipe()
 	go func() {
 		// Ends when the reader below closes after one header.
-		pw.CloseWithError(s.CopyFrom(ctx, ref, p, pw))
+		pw.CloseWithError(s.CopyFrom(ctx, ref, p, pw, CopyOptions{FollowLink: true}))
 	}()
 	hdr, err := tar.NewReader(pr).Next()
 	pr.CloseWithError(errors.New("enough"))
