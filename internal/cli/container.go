@@ -25,18 +25,7 @@ func init() {
 	commands = append(commands, newContainerCommand)
 	// strata inspect answers for a container before an image.
 	inspectors = append(inspectors, inspector{kind: "container", find: func(cmd *cobra.Command, c *CLI, name string) (any, bool, error) {
-		e, err := c.Engine(cmd.Context())
-		if err != nil {
-			return nil, false, err
-		}
-		v, err := e.InspectContainer(cmd.Context(), name)
-		if errdefs.IsNotFound(err) {
-			return nil, false, nil
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		return v, true, nil
+		return found(c, cmd, func(e *engine.Engine) (any, error) { return e.InspectContainer(cmd.Context(), name) })
 	}})
 }
 

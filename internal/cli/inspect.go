@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strata-project/strata/internal/engine"
 	"github.com/strata-project/strata/internal/errdefs"
 )
 
@@ -14,26 +15,10 @@ func init() {
 	commands = append(commands, newInspectCommand)
 	inspectors = append(inspectors,
 		inspector{kind: "image", find: func(cmd *cobra.Command, c *CLI, name string) (any, bool, error) {
-			e, err := c.Engine(cmd.Context())
-			if err != nil {
-				return nil, false, err
-			}
-			v, err := e.InspectImage(cmd.Context(), name)
-			if errdefs.IsNotFound(err) {
-				return nil, false, nil
-			}
-			return v, err == nil, err
+			return found(c, cmd, func(e *engine.Engine) (any, error) { return e.InspectImage(cmd.Context(), name) })
 		}},
 		inspector{kind: "network", find: func(cmd *cobra.Command, c *CLI, name string) (any, bool, error) {
-			e, err := c.Engine(cmd.Context())
-			if err != nil {
-				return nil, false, err
-			}
-			v, err := e.InspectNetwork(cmd.Context(), name)
-			if errdefs.IsNotFound(err) {
-				return nil, false, nil
-			}
-			return v, err == nil, err
+			return found(c, cmd, func(e *engine.Engine) (any, error) { return e.InspectNetwork(cmd.Context(), name) })
 		}},
 	)
 }
@@ -43,6 +28,20 @@ func init() {
 type inspector struct {
 	kind string
 	find func(cmd *cobra.Command, c *CLI, name string) (v any, ok bool, err error)
+}
+
+// found runs one kind's inspect: ok is false (and no error) when the
+// name is not one of its objects.
+func found(c *CLI, cmd *cobra.Command, inspect func(e *engine.Engine) (any, error)) (any, bool, error) {
+	e, err := c.Engine(cmd.Context())
+	if err != nil {
+		return nil, false, err
+	}
+	v, err := inspect(e)
+	if errdefs.IsNotFound(err) {
+		return nil, false, nil
+	}
+	return v, err == nil, err
 }
 
 // inspectors are the kinds `strata inspect` looks through, in docker's

@@ -64,6 +64,11 @@ func (s *Store) Inspect(ctx context.Context, ref string) (*Details, error) {
 	d := &Details{Container: *c, State: *st, Status: stateOf(st, st.Running && s.paused(c.ID)), Dir: s.dir(c.ID), LogPath: s.logPath(c.ID)}
 	if c.Options.Healthcheck.Enabled() {
 		d.Health = runtime.ReadHealth(d.Dir)
+		if d.Health != nil && !st.Running {
+			// Stopped is unhealthy, as docker's, also in the moment
+			// before the monitor writes it so.
+			d.Health.Status = runtime.HealthUnhealthy
+		}
 	}
 	return d, nil
 }
