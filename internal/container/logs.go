@@ -166,6 +166,26 @@ func (s *Store) Logs(ctx context.Context, ref string, opts LogsOptions, stdout, 
 						return true
 					})
 				}
+				// Rotated more than once since: the files between the
+				// old one and the new are read whole, oldest first.
+				files := runtime.LogFiles(path)
+				from := 0
+				for i, p := range files[:len(files)-1] {
+					if pfi, err := os.Stat(p); err == nil && os.SameFile(fi, pfi) {
+						from = i + 1
+					}
+				}
+				for _, p := range files[from : len(files)-1] {
+					if rf, err := os.Open(p); err == nil {
+						_, _ = runtime.ReadLog(rf, func(e runtime.LogEntry) bool {
+							if opts.keep(e) {
+								emit(e)
+							}
+							return true
+						})
+						rf.Close()
+					}
+				}
 				f.Close()
 				f, off = nf, 0
 				continue
