@@ -163,18 +163,30 @@ func (rs *runs) wait(ctx context.Context, e *engine.Engine, id, cond string) (in
 	if err != nil {
 		return 0, err
 	}
+	// Registered before the status is read, so a start that comes while
+	// it is read (a loaded machine) still wakes this wait.
+	started := rs.nextStart(id)
 	st, err := e.InspectContainer(ctx, id)
 	if err != nil {
 		return 0, err
 	}
 	r := rs.get(id)
 	if cond == "next-exit" || cond == "removed" {
-		if st.State.Status == string(engine.StatusCreated) && (r == nil || r.finished()) {
-			// docker run sends wait before start: wait for the start.
+		// docker run sends wait before start: wait for the start, by
+		// this server (started) or by another front end (the status,
+		// polled).
+	wait:
+		for st.State.Status == string(engine.StatusCreated) && (r == nil || r.finished()) {
 			select {
-			case <-rs.nextStart(id):
+			case <-started:
+				r = rs.get(id)
+				break wait
 			case <-ctx.Done():
 				return 0, ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+			if st, err = e.InspectContainer(ctx, id); err != nil {
+				return 0, err
 			}
 			r = rs.get(id)
 		}

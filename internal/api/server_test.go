@@ -23,6 +23,13 @@ import (
 // server serves the API over a fresh store holding a busybox image "bb".
 func server(t *testing.T) *httptest.Server {
 	t.Helper()
+	ts, _ := serverEngine(t)
+	return ts
+}
+
+// serverEngine is server with the engine behind it.
+func serverEngine(t *testing.T) (*httptest.Server, *engine.Engine) {
+	t.Helper()
 	testutil.RequiresBusybox(t)
 	ctx := context.Background()
 	e, err := engine.Open(ctx, engine.Options{Root: filepath.Join(t.TempDir(), "store"), StorageDriver: "native"})
@@ -37,7 +44,7 @@ func server(t *testing.T) *httptest.Server {
 	}
 	ts := httptest.NewServer(api.New(e, api.Options{Version: "test"}))
 	t.Cleanup(ts.Close)
-	return ts
+	return ts, e
 }
 
 type answer struct {

@@ -178,6 +178,11 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 	if err != nil {
 		return nil, fmt.Errorf("create container: %w", err)
 	}
+	// The directory first: claimName counts a name whose container has
+	// one as taken, so two creates of one name cannot both claim it.
+	if err := os.MkdirAll(s.dir(id), 0o711); err != nil {
+		return nil, fmt.Errorf("create container: %w", err)
+	}
 	name := opts.Name
 	if name == "" {
 		for range 10 {
@@ -190,6 +195,7 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 		err = s.claimName(name, id)
 	}
 	if err != nil {
+		os.RemoveAll(s.dir(id))
 		return nil, err
 	}
 	opts.Name = name

@@ -228,7 +228,14 @@ func (s *Store) claimName(name, id string) error {
 		}
 		other, rerr := os.Readlink(s.nameLink(name))
 		if rerr == nil {
-			if _, serr := os.Stat(filepath.Join(s.dir(other), "config.json")); serr == nil {
+			// A container being created has its directory before its
+			// record (Create makes it before claiming the name), so a
+			// concurrent create of the same name is refused too; a
+			// directory a killed create left without a record for a
+			// minute is taken over.
+			fi, serr := os.Stat(s.dir(other))
+			_, cerr := os.Stat(filepath.Join(s.dir(other), "config.json"))
+			if cerr == nil || (serr == nil && time.Since(fi.ModTime()) < time.Minute) {
 				return fmt.Errorf("the container name \"/%s\" is already in use by container %q: remove (strata rm) or rename that container to reuse the name: %w", name, other, errdefs.ErrConflict)
 			}
 		}
