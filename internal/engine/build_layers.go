@@ -70,9 +70,49 @@ func (p layerProvider) Reader(ctx context.Context, desc ocispec.Descriptor) (io.
 	}
 	rec, ok := p.e.unstoredLayer(ctx, desc)
 	if !ok {
-		return nil, err
+		return p.e.evictedBlob(ctx, desc, err)
 	}
 	return p.e.rebuiltTar(ctx, rec, desc)
+}
+
+// evictedBlob reads a compressed layer blob the blob cache evicted, rebuilt
+// from its snapshot and tar-split index in the compression it had. Only a
+// rebuild that gives the same bytes (a layer Strata compressed itself)
+// answers; another gets notFound, naming why. The layer is found by the
+// blob among the records' known forms.
+func (e *Engine) evictedBlob(ctx context.Context, desc ocispec.Descriptor, notFound error) (io.ReadCloser, error) {
+	var rec metadata.Layer
+	found := false
+	err := e.DB.View(ctx, func(tx *metadata.Tx) error {
+		all, err := tx.Layers()
+		if err != nil {
+			return err
+		}
+		for _, l := range all {
+			for _, b := range l.Blobs {
+				if b.Digest == desc.Digest && l.Index != nil {
+					rec, found = l, true
+					return nil
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil || !found {
+		return nil, notFound
+	}
+	comp, err := layer.CompressionOf(desc.MediaType)
+	if err != nil {
+		return nil, notFound
+	}
+	d, err := e.layers().Rebuild(ctx, rec, comp)
+	if err != nil {
+		return nil, fmt.Errorf("layer %s was evicted from the blob cache and could not be rebuilt: %w", desc.Digest, err)
+	}
+	if d.Digest != desc.Digest {
+		return nil, fmt.Errorf("layer %s was evicted from the blob cache; rebuilt, it is %s: %w", desc.Digest, d.Digest, notFound)
+	}
+	return e.Content.Reader(ctx, desc)
 }
 
 // rebuiltTar streams the tar of layer rec from a read-only view of its
