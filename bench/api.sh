@@ -10,13 +10,14 @@
 #      local `strata registry serve`, into each (BIG=0 leaves it out)
 # Prints medians and ratios (Strata / dockerd; < 1 is faster).
 # Usage: bench/api.sh   (as root; runc, docker.io, busybox-static, debootstrap)
-# Env: RUNS=10 BIG=1 DEBIAN_CACHE=/var/cache/strata-bench/debian-minbase
+# Env: RUNS=10 BIG=1 DEBIAN_CACHE (default: the tests' debootstrap, else bench/build.sh's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 RUNS=${RUNS:-10}
 BIG=${BIG:-1}
-DEBIAN_CACHE=${DEBIAN_CACHE:-/var/cache/strata-bench/debian-minbase}
+DEBIAN_CACHE=${DEBIAN_CACHE:-/var/cache/strata-test/debian-minbase}
+[[ -x $DEBIAN_CACHE/bin/bash ]] || DEBIAN_CACHE=/var/cache/strata-bench/debian-minbase
 CLI=/usr/local/bin/docker
 [[ -x $CLI ]] || CLI=/usr/bin/docker
 CGO_ENABLED=0 go build -o bin/strata ./cmd/strata
@@ -86,9 +87,11 @@ $CLI -H "$SSOCK" container prune -f >/dev/null; $CLI -H "$DSOCK" container prune
 
 echo "== docker build, PEERS.md's workload, cold (--no-cache)"
 if [[ ! -x $DEBIAN_CACHE/bin/bash ]]; then
-  mirror=$(grep -rhoE 'https?://[^ ]+debian/?' /etc/apt/sources.list /etc/apt/sources.list.d 2>/dev/null | head -1)
+  mirror=$(grep -hoE 'https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | grep -v security | head -1 || true)
   mkdir -p "$(dirname "$DEBIAN_CACHE")"
-  debootstrap --variant=minbase bookworm "$DEBIAN_CACHE.tmp" "$mirror" >/dev/null && mv "$DEBIAN_CACHE.tmp" "$DEBIAN_CACHE"
+  rm -rf "$DEBIAN_CACHE.tmp"
+  debootstrap --variant=minbase bookworm "$DEBIAN_CACHE.tmp" "$mirror" >/dev/null
+  rm -rf "$DEBIAN_CACHE" && mv "$DEBIAN_CACHE.tmp" "$DEBIAN_CACHE"
 fi
 tar -C "$DEBIAN_CACHE" -c . >"$work/debian.tar"
 $CLI -H "$SSOCK" import "$work/debian.tar" debian:base >/dev/null
@@ -108,9 +111,10 @@ COPY ctx/ /app/ctx/
 RUN rm -rf /app/ctx/d00 /app/ctx/d01 /opt/gen/f1*.txt
 CMD ["/bin/sh", "-c", "ls -R /app | wc -l"]
 DOCKERFILE
-a=$(median 1 $CLI -H "$SSOCK" build --no-cache -t w "$ctx")
-b=$(median 1 env DOCKER_BUILDKIT=0 /usr/bin/docker -H "$DSOCK" build --no-cache -t w "$ctx")
-c=$(median 1 env DOCKER_BUILDKIT=1 /usr/bin/docker -H "$DSOCK" build --no-cache -t wk "$ctx")
+# --network none: dockerd runs here with --bridge=none, and the workload needs no network.
+a=$(median 1 $CLI -H "$SSOCK" build --network none --no-cache -t w "$ctx")
+b=$(median 1 env DOCKER_BUILDKIT=0 /usr/bin/docker -H "$DSOCK" build --network none --no-cache -t w "$ctx")
+c=$(median 1 env DOCKER_BUILDKIT=1 /usr/bin/docker -H "$DSOCK" build --network none --no-cache -t wk "$ctx")
 row "build cold vs dockerd's legacy builder" "$a" "$b"
 row "build cold vs dockerd's BuildKit" "$a" "$c"
 
@@ -130,8 +134,11 @@ if [[ $BIG == 1 ]]; then
   ref=127.0.0.1:$port/bench/big:1
   $S build -q -t "$ref" "$big" >/dev/null
   $S push "$ref" >/dev/null
-  $S rmi "$ref" >/dev/null
-  a=$(median 1 $CLI -H "$SSOCK" pull "$ref")
+  # Into a fresh store behind a second service: the first keeps the layers it built.
+  bin/strata --root "$work/root2" system service "unix://$work/strata2.sock" 2>"$work/service2.log" &
+  pids+=($!)
+  for _ in $(seq 1 100); do $CLI -H "unix://$work/strata2.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
+  a=$(median 1 $CLI -H "unix://$work/strata2.sock" pull "$ref")
   b=$(median 1 /usr/bin/docker -H "$DSOCK" pull "$ref")
   row "pull of the big image" "$a" "$b"
 fi
