@@ -388,6 +388,9 @@ func (s *Store) Start(ctx context.Context, ref string, opts StartOptions) (*runt
 		// if the client is killed.
 		cfg.CleanupArgs = append(append([]string{}, s.remove...), c.ID)
 	}
+	if err := runtime.CreateLog(s.logPath(c.ID), o.LogConfig); err != nil {
+		return nil, fmt.Errorf("start %s: %w", c.Name, err)
+	}
 	runtime.Tracef("start: spec written")
 	var st *runtime.Status
 	if here {

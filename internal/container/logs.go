@@ -63,10 +63,14 @@ func (s *Store) Logs(ctx context.Context, ref string, opts LogsOptions, stdout, 
 		if !opts.Follow {
 			return nil
 		}
-		// Not started yet: follow from when it appears.
+		// Not started yet: follow from when it appears, unless the
+		// container goes first.
 		for {
 			if f, err = os.Open(path); err == nil {
 				break
+			}
+			if _, gerr := s.Get(c.ID); gerr != nil {
+				return nil
 			}
 			select {
 			case <-ctx.Done():
@@ -137,6 +141,9 @@ func (s *Store) Logs(ctx context.Context, ref string, opts LogsOptions, stdout, 
 		// A log without a start recorded yet is a start under way (the
 		// monitor opens the log before it writes the status).
 		running := err == nil && (st.Running || st.StartedAt.IsZero() && st.FinishedAt.IsZero())
+		if _, gerr := s.Get(c.ID); gerr != nil {
+			running = false // removed: what its log holds is all there is
+		}
 		if _, err := f.Seek(off, io.SeekStart); err != nil {
 			return err
 		}

@@ -156,6 +156,18 @@ func openLog(path string, c LogConfig) (io.WriteCloser, error) {
 	return &rotatingLog{path: path, f: f, size: fi.Size(), maxSize: maxSize, maxFile: maxFile}, nil
 }
 
+// CreateLog makes the container's log (empty) before its monitor starts, so
+// that a follower coming right after the start (docker-py's run: start,
+// then logs?follow, then wait and remove) opens it even when the container
+// has run, been removed and taken its directory by then.
+func CreateLog(path string, c LogConfig) error {
+	w, err := openLog(path, c)
+	if err != nil {
+		return err
+	}
+	return w.Close()
+}
+
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
