@@ -66,8 +66,10 @@ ci_dockerd_start() {
     [[ -z $oldc ]] || ci_dockerd_kill "$oldc"
   fi
   # A fresh data-root each run: images and build cache of the last run
-  # must not make this one pass. Unmount what a killed daemon left first.
-  grep -oE " ($CI_DOCKER_DATA|$CI_DOCKER_EXEC)/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  # must not make this one pass. Unmount what a killed daemon left first,
+  # the data-root itself too (dockerd bind-mounts it on itself to make it
+  # shared, and only a clean shutdown undoes that).
+  grep -oE " ($CI_DOCKER_DATA|$CI_DOCKER_EXEC)(/[^ ]*)? " /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   if ! rm -rf "$CI_DOCKER_DATA" "$CI_DOCKER_EXEC" || ! mkdir -p "$CI_DOCKER_DATA"; then
     echo "docker: cannot make a fresh $CI_DOCKER_DATA; the docker comparison tests will skip" >&2
     return 0
@@ -109,7 +111,7 @@ ci_dockerd_stop() {
     ci_dockerd_kill "$cpid"
   fi
   # Leave nothing behind: the images the tests made go with the data-root.
-  grep -oE " ($CI_DOCKER_DATA|$CI_DOCKER_EXEC)/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  grep -oE " ($CI_DOCKER_DATA|$CI_DOCKER_EXEC)(/[^ ]*)? " /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$CI_DOCKER_DATA" "$CI_DOCKER_EXEC"
   # on stderr: the last line of stdout is the summary CI reads
   echo "docker: dockerd $CI_DOCKERD_PID stopped, its data-root removed, in $((SECONDS - start)) s" >&2

@@ -101,10 +101,10 @@ func MatchReference(pattern, name string) bool {
 	if err != nil {
 		return false
 	}
-	cands := []string{reference.FamiliarString(named), named.String()}
-	if !strings.Contains(pattern, ":") {
-		cands = append(cands, reference.FamiliarName(named), named.Name())
-	}
+	// Every pattern is tried against the name with and without its tag,
+	// as moby's reference.FamiliarMatch: a ':' in the pattern may be a
+	// registry's port (127.0.0.1:5000/app), not a tag.
+	cands := []string{reference.FamiliarString(named), named.String(), reference.FamiliarName(named), named.Name()}
 	for _, cand := range cands {
 		if ok, _ := path.Match(pattern, cand); ok {
 			return true
