@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -297,5 +298,65 @@ refused [True]
 	}
 	if out := mustStrata(t, root, "images", "--format", "{{.Repository}}:{{.Tag}}"); !strings.Contains(out, addr+"/team/py:v1") {
 		t.Errorf("strata images after the SDK's pull: %q", out)
+	}
+}
+
+// docker attach to a running container through the socket: its stdin and
+// output from then on, its exit status; a client that goes leaves the
+// container running, as dockerd's.
+func TestEngineAPIAttachRunning(t *testing.T) {
+	cli, root, host := dockerService(t)
+	env := append(os.Environ(), "DOCKER_HOST="+host, "DOCKER_CONFIG="+t.TempDir())
+
+	mustDocker(t, cli, host, "run", "-d", "-i", "--name", "echoer", "bb", "sh", "-c",
+		`while read l; do echo "echo:$l"; echo "err:$l" >&2; [ "$l" = quit ] && exit 3; done`)
+	cmd := exec.Command(cli, "attach", "echoer")
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader("hello\nquit\n")
+	var so, se strings.Builder
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 || so.String() != "echo:hello\necho:quit\n" || se.String() != "err:hello\nerr:quit\n" {
+		t.Errorf("docker attach: %v, stdout %q, stderr %q; want exit 3, both lines on each stream", err, so.String(), se.String())
+	}
+
+	// A client killed mid-stream: the container runs on.
+	mustDocker(t, cli, host, "run", "-d", "--name", "ticker", "bb", "sh", "-c", `i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.05; done`)
+	cmd = exec.Command(cli, "attach", "--no-stdin", "--sig-proxy=false", "ticker")
+	cmd.Env = env
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if !strings.HasPrefix(line, "tick") {
+		t.Errorf("docker attach to a running container printed %q (%v), want its output", line, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if got := mustStrata(t, root, "inspect", "--format", "{{.State.Status}}", "ticker"); got != "running\n" {
+		t.Errorf("after the attached client was killed, ticker is %q, want running", got)
+	}
+	// A second client attaches again; attach to a stopped one is refused.
+	cmd = exec.Command(cli, "attach", "--no-stdin", "ticker")
+	cmd.Env = env
+	if out, err = cmd.StdoutPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, _ = bufio.NewReader(out).ReadString('\n'); !strings.HasPrefix(line, "tick") {
+		t.Errorf("second docker attach printed %q", line)
+	}
+	mustStrata(t, root, "stop", "-t", "1", "ticker")
+	if err := cmd.Wait(); err == nil || err.(*exec.ExitError).ExitCode() != 137 {
+		t.Errorf("docker attach of a container stopped by SIGKILL ended %v, want exit 137", err)
+	}
+	if out, err := dockerCLI(t, cli, host, "attach", "ticker"); err == nil || !strings.Contains(out, "cannot attach to a stopped container") {
+		t.Errorf("docker attach to a stopped container: %v %q", err, out)
 	}
 }

@@ -255,7 +255,7 @@ func hijack(w http.ResponseWriter, r *http.Request, tty bool) (net.Conn, *bufio.
 
 // POST /containers/{name}/attach?stream=1&stdin=1&stdout=1&stderr=1. Before
 // start (docker run), the connection is held and start streams the run
-// through it. Attaching to a container already running is not served yet.
+// through it; a running container's streams are joined (attachRunning).
 func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request, name string) error {
 	c, err := s.eng.Container(name)
 	if err != nil {
@@ -264,6 +264,9 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request, name st
 	st, err := s.eng.InspectContainer(r.Context(), c.ID)
 	if err != nil {
 		return err
+	}
+	if st.State.Running {
+		return s.attachRunning(w, r, c, st.State.Paused)
 	}
 	if st.State.Status != string(engine.StatusCreated) && st.State.Status != string(engine.StatusExited) {
 		return fmt.Errorf("attach to a %s container is not served by Strata's Engine API yet (use strata logs -f): %w", st.State.Status, errdefs.ErrNotImplemented)
