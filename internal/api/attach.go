@@ -138,6 +138,21 @@ func (rs *runs) begin(id string, tty bool) *run {
 	return r
 }
 
+// forget drops r, id's run, some time after its end, so a long-lived
+// server does not keep every run it made; the waiters registered before
+// its start have long read its status by then.
+func (rs *runs) forget(id string, r *run) {
+	time.AfterFunc(forgetRunAfter, func() {
+		rs.mu.Lock()
+		defer rs.mu.Unlock()
+		if rs.current[id] == r {
+			delete(rs.current, id)
+		}
+	})
+}
+
+const forgetRunAfter = 5 * time.Minute
+
 // nextStart returns a channel closed when the next run of id begins.
 func (rs *runs) nextStart(id string) <-chan struct{} {
 	rs.mu.Lock()
@@ -158,15 +173,23 @@ func (rs *runs) get(id string) *run {
 
 // wait blocks until id meets cond and returns its exit status. A run this
 // server started is followed directly; otherwise the engine's wait.
-func (rs *runs) wait(ctx context.Context, e *engine.Engine, id, cond string) (int, error) {
+// started is nextStart(id), taken before the client learnt that its wait
+// is in place (docker run sends start as soon as the wait's header comes):
+// taken later, a start in between would never wake it.
+func (rs *runs) wait(ctx context.Context, e *engine.Engine, id, cond string, started <-chan struct{}) (int, error) {
 	c, err := e.Container(id)
 	if err != nil {
 		return 0, err
 	}
-	// Registered before the status is read, so a start that comes while
-	// it is read (a loaded machine) still wakes this wait.
-	started := rs.nextStart(id)
 	st, err := e.InspectContainer(ctx, id)
+	if errdefs.IsNotFound(err) && cond == "removed" {
+		// Run, exited and removed already (a fast "run --rm"): what
+		// the wait was for.
+		if r := rs.get(id); r != nil && r.finished() {
+			return r.code, r.err
+		}
+		return 0, nil
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -186,6 +209,9 @@ func (rs *runs) wait(ctx context.Context, e *engine.Engine, id, cond string) (in
 			case <-time.After(100 * time.Millisecond):
 			}
 			if st, err = e.InspectContainer(ctx, id); err != nil {
+				if r = rs.get(id); errdefs.IsNotFound(err) && cond == "removed" && r != nil && r.finished() {
+					return r.code, r.err
+				}
 				return 0, err
 			}
 			r = rs.get(id)
@@ -311,6 +337,7 @@ func (s *Server) startAttached(id string, a *attachment) error {
 		// server's, not the request's.
 		rn.code, rn.err = s.eng.StartAttached(context.Background(), id, ro)
 		close(rn.done)
+		s.runs.forget(id, rn)
 		once.Do(func() { close(started) })
 		a.conn.Close()
 	}()

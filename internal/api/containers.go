@@ -443,12 +443,14 @@ func (s *Server) waitContainer(w http.ResponseWriter, r *http.Request, name stri
 	default:
 		return fmt.Errorf("invalid condition %q (want not-running, next-exit or removed): %w", cond, errdefs.ErrInvalidArgument)
 	}
+	// Before the header: the client may send start the moment it has it.
+	started := s.runs.nextStart(c.ID)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
-	code, err := s.runs.wait(r.Context(), s.eng, c.ID, cond)
+	code, err := s.runs.wait(r.Context(), s.eng, c.ID, cond, started)
 	resp := container.WaitResponse{StatusCode: int64(code)}
 	if err != nil && !errors.Is(err, r.Context().Err()) {
 		resp.Error = &container.WaitExitError{Message: errdefs.Message(err)}
