@@ -157,9 +157,13 @@ func (s *Store) Logs(ctx context.Context, ref string, opts LogsOptions, stdout, 
 			return err
 		}
 		off += n
-		if !running || (!opts.Until.IsZero() && time.Now().After(opts.Until)) {
+		if !opts.Until.IsZero() && time.Now().After(opts.Until) {
 			return nil
 		}
+		// A stopped container's last lines may be in files the log
+		// rotated into after f: the check below reads them before the
+		// end.
+		truncated := false
 		// Rotated under us: read what the old file got since, then go
 		// on with the new one from its start. Emptied in place
 		// (max-file=1): read it again from its start.
@@ -197,9 +201,15 @@ func (s *Store) Logs(ctx context.Context, ref string, opts LogsOptions, stdout, 
 				f, off = nf, 0
 				continue
 			} else if ferr == nil && fi.Size() < off {
-				off = 0
+				off, truncated = 0, true
 			}
 			nf.Close()
+		}
+		if !running {
+			if truncated {
+				continue // read the emptied file's new lines first
+			}
+			return nil
 		}
 		select {
 		case <-ctx.Done():
