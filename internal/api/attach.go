@@ -88,6 +88,7 @@ type attachment struct {
 	stdin          bool
 	stdout, stderr bool
 	tty            bool
+	answered       chan struct{} // closed once the client has its 101 (or the answer failed)
 }
 
 // run is one start of a container by this server: done closes when its
@@ -255,14 +256,28 @@ func (r *run) finished() bool {
 // hijack takes the connection over for a raw stream, answering 101 UPGRADED
 // when the client asked to upgrade (the docker CLI does) and 200 otherwise.
 func hijack(w http.ResponseWriter, r *http.Request, tty bool) (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := takeOver(w)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := answerHijacked(conn, rw, r, tty); err != nil {
+		return nil, nil, err
+	}
+	return conn, rw, nil
+}
+
+// takeOver is hijack's first half: the connection, nothing answered yet.
+func takeOver(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter, error) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		return nil, nil, fmt.Errorf("attach: the connection cannot be taken over")
 	}
-	conn, rw, err := hj.Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
+	return hj.Hijack()
+}
+
+// answerHijacked is hijack's second half: the answer, after which the
+// client goes on (docker run sends start). It closes conn if it fails.
+func answerHijacked(conn net.Conn, rw *bufio.ReadWriter, r *http.Request, tty bool) error {
 	ct := "application/vnd.docker.multiplexed-stream"
 	if tty {
 		ct = "application/vnd.docker.raw-stream"
@@ -274,9 +289,9 @@ func hijack(w http.ResponseWriter, r *http.Request, tty bool) (net.Conn, *bufio.
 	}
 	if err := rw.Flush(); err != nil {
 		conn.Close()
-		return nil, nil, err
+		return err
 	}
-	return conn, rw, nil
+	return nil
 }
 
 // POST /containers/{name}/attach?stream=1&stdin=1&stdout=1&stderr=1. Before
@@ -300,17 +315,29 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request, name st
 	if !boolParam(r, "stream") {
 		return fmt.Errorf("attach without stream=1 (logs of a stopped container) is not served yet; use GET /containers/%s/logs: %w", name, errdefs.ErrNotImplemented)
 	}
-	conn, rw, err := hijack(w, r, c.Options.Tty)
+	conn, rw, err := takeOver(w)
 	if err != nil {
 		return err
 	}
-	a := &attachment{conn: conn, rw: rw, stdin: boolParam(r, "stdin"), stdout: boolParam(r, "stdout"), stderr: boolParam(r, "stderr"), tty: c.Options.Tty}
+	// Held before the client has its answer: docker run sends start the
+	// moment the 101 comes, and a start that found no attachment would
+	// run the container detached, its output lost and the client hung.
+	a := &attachment{conn: conn, rw: rw, stdin: boolParam(r, "stdin"), stdout: boolParam(r, "stdout"), stderr: boolParam(r, "stderr"), tty: c.Options.Tty, answered: make(chan struct{})}
 	s.runs.mu.Lock()
 	if old := s.runs.attached[c.ID]; old != nil {
 		old.conn.Close()
 	}
 	s.runs.attached[c.ID] = a
 	s.runs.mu.Unlock()
+	err = answerHijacked(conn, rw, r, c.Options.Tty)
+	close(a.answered)
+	if err != nil {
+		s.runs.mu.Lock()
+		if s.runs.attached[c.ID] == a {
+			delete(s.runs.attached, c.ID)
+		}
+		s.runs.mu.Unlock()
+	}
 	return nil
 }
 
@@ -318,6 +345,7 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request, name st
 // process runs (or failed to start); the run goes on in the background,
 // recording its exit for waiters, and closes the connection at its end.
 func (s *Server) startAttached(id string, a *attachment) error {
+	<-a.answered // the stream begins after the answer's header
 	rn := s.runs.begin(id, a.tty)
 	started := make(chan struct{})
 	stdout, stderr := streams(a.conn, a.tty, a.stdout, a.stderr)
