@@ -69,7 +69,7 @@ $S system service "$SSOCK" 2>"$work/service.log" &
 pids+=($!)
 for _ in $(seq 1 100); do $CLI -H "$SSOCK" version >/dev/null 2>&1 && break; sleep 0.1; done
 
-echo "== docker run --rm busybox true ($RUNS runs each, median; the docker $($CLI version -f '{{.Client.Version}}') CLI)"
+echo "== docker run --rm busybox true ($RUNS runs each, median; the docker $($CLI -H "$DSOCK" version -f '{{.Client.Version}}') CLI)"
 $CLI -H "$SSOCK" run --rm busybox true; $CLI -H "$DSOCK" run --rm busybox true # warm-up
 a=$(median "$RUNS" $CLI -H "$SSOCK" run --rm busybox true)
 b=$(median "$RUNS" $CLI -H "$DSOCK" run --rm busybox true)
