@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Strata's demo and tests need on a fresh Debian 12 machine (as root).
 # openssh-client gives ssh-agent/ssh-keygen to the RUN --mount=type=ssh tests.
+# umoci reads the archives save writes (TestSavedArchiveReadByPeers, beside skopeo).
 # docker.io is for the tests that compare with docker (scripts/ci-dockerd.sh starts its dockerd);
 # docker-compose (1.29, with python3-docker) drives the Engine API in TestEngineAPICompose.
 # postgresql (15) is the registry's shared index in the replica tests; they run a throwaway cluster
@@ -9,7 +10,7 @@
 set -euo pipefail
 need=()
 # passt (pasta) and nftables: the default and user-defined networks (internal/network).
-for pkg in runc busybox-static debootstrap apache2-utils curl iproute2 skopeo docker-registry docker.io docker-compose zstd jq openssh-client postgresql passt nftables; do
+for pkg in runc busybox-static debootstrap apache2-utils curl iproute2 skopeo umoci docker-registry docker.io docker-compose zstd jq openssh-client postgresql passt nftables; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
