@@ -183,16 +183,8 @@ func (rs *runs) wait(ctx context.Context, e *engine.Engine, id, cond string, sta
 		return 0, err
 	}
 	st, err := e.InspectContainer(ctx, id)
-	if errdefs.IsNotFound(err) && cond == "removed" {
-		// Run, exited and removed already (a fast "run --rm"): what
-		// the wait was for.
-		if r := rs.get(id); r != nil && r.finished() {
-			return r.code, r.err
-		}
-		return 0, nil
-	}
 	if err != nil {
-		return 0, err
+		return rs.gone(id, cond, err)
 	}
 	r := rs.get(id)
 	if cond == "next-exit" || cond == "removed" {
@@ -210,10 +202,7 @@ func (rs *runs) wait(ctx context.Context, e *engine.Engine, id, cond string, sta
 			case <-time.After(100 * time.Millisecond):
 			}
 			if st, err = e.InspectContainer(ctx, id); err != nil {
-				if r = rs.get(id); errdefs.IsNotFound(err) && cond == "removed" && r != nil && r.finished() {
-					return r.code, r.err
-				}
-				return 0, err
+				return rs.gone(id, cond, err)
 			}
 			r = rs.get(id)
 		}
@@ -242,6 +231,20 @@ func (rs *runs) wait(ctx context.Context, e *engine.Engine, id, cond string, sta
 		}
 	}
 	return code, err
+}
+
+// gone answers a wait whose container could not be read (err): one that
+// is not found any more was run, exited and removed already (a fast
+// "run --rm"), which is what a removed-wait waits for; its run's status
+// if this server ran it.
+func (rs *runs) gone(id, cond string, err error) (int, error) {
+	if !errdefs.IsNotFound(err) || cond != "removed" {
+		return 0, err
+	}
+	if r := rs.get(id); r != nil && r.finished() {
+		return r.code, r.err
+	}
+	return 0, nil
 }
 
 func (r *run) finished() bool {
