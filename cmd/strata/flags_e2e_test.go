@@ -5,22 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
-
-// waitFor polls cond every 50 ms until it holds or a generous deadline
-// (the machine may be loaded) passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
 
 // inspectF is strata inspect --format f NAME, trimmed.
 func inspectF(t *testing.T, root, f, name string) string {

@@ -242,13 +242,9 @@ func TestEngineAPIDockerRun(t *testing.T) {
 	if out := mustStrata(t, root, "ps", "--format", "{{.Names}}"); strings.TrimSpace(out) != "web" {
 		t.Errorf("strata ps after docker run -d: %q", out)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(mustDocker(t, cli, host, "logs", "web"), "started") {
-		if time.Now().After(deadline) {
-			t.Fatal("docker logs never showed the output")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(t, "docker logs to show the output", func() bool {
+		return strings.Contains(mustDocker(t, cli, host, "logs", "web"), "started")
+	})
 	// dockerd joins the command without quoting; the CLI quotes it.
 	if out := mustDocker(t, cli, host, "ps", "--no-trunc", "--format", "{{.Names}} {{.State}} {{.Command}}"); strings.TrimSpace(out) != `web running "sh -c echo started; exec sleep 100"` {
 		t.Errorf("docker ps: %q", out)

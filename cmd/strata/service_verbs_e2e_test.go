@@ -198,13 +198,7 @@ func TestEngineAPISocketActivation(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "Listening on") {
-		if time.Now().After(deadline) {
-			t.Fatalf("systemd-socket-activate did not listen: %s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "systemd-socket-activate to listen", func() bool { return strings.Contains(stderr.String(), "Listening on") })
 	if out := mustDocker(t, dockerCLIPath, "unix://"+sock, "version", "--format", "{{.Server.Platform.Name}}"); strings.TrimSpace(out) != "Strata" {
 		t.Errorf("docker version through the activated socket: %q", out)
 	}
