@@ -13,6 +13,7 @@
 # Env: RUNS=10 BIG=1 DEBIAN_CACHE (default: the tests' debootstrap, else bench/build.sh's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export PATH=/usr/local/go/bin:$PATH
 RUNS=${RUNS:-10}
 BIG=${BIG:-1}
@@ -102,20 +103,7 @@ tar -C "$DEBIAN_CACHE" -c . >"$work/debian.tar"
 $CLI -H "$SSOCK" import "$work/debian.tar" debian:base >/dev/null
 $CLI -H "$DSOCK" import "$work/debian.tar" debian:base >/dev/null
 ctx=$work/ctx
-mkdir -p "$ctx/ctx"
-for d in $(seq -w 0 19); do
-  mkdir -p "$ctx/ctx/d$d"
-  for f in $(seq 1 100); do head -c 52429 /dev/urandom >"$ctx/ctx/d$d/f$f"; done
-done
-cat >"$ctx/Dockerfile" <<'DOCKERFILE'
-FROM debian:base
-ENV APP_HOME=/app LANG=C.UTF-8
-WORKDIR /app
-RUN mkdir -p /opt/gen && cd /opt/gen && for i in $(seq 1 5000); do echo "generated file $i" > f$i.txt; done
-COPY ctx/ /app/ctx/
-RUN rm -rf /app/ctx/d00 /app/ctx/d01 /opt/gen/f1*.txt
-CMD ["/bin/sh", "-c", "ls -R /app | wc -l"]
-DOCKERFILE
+peers_workload "$ctx" debian:base
 # --network none: dockerd runs here with --bridge=none, and the workload needs no network.
 a=$(median 1 $CLI -H "$SSOCK" build --network none --no-cache -t w "$ctx")
 b=$(median 1 env DOCKER_BUILDKIT=0 /usr/bin/docker -H "$DSOCK" build --network none --no-cache -t w "$ctx")

@@ -12,6 +12,7 @@
 # Usage: bench/build.sh [RUNS]   (as root; caches the Debian rootfs in /var/cache/strata-bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export PATH=/usr/local/go/bin:$PATH
 RUNS=${1:-5}
 CACHE=${STRATA_BENCH_CACHE:-/var/cache/strata-bench}
@@ -19,7 +20,7 @@ mkdir -p "$CACHE"
 ROOTFS=$CACHE/debian-minbase
 if [[ ! -x $ROOTFS/bin/bash ]]; then
   dpkg -s debootstrap >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
-  mirror=$(grep -hoE 'https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | grep -v security | head -1)
+  mirror=$(grep -hoE 'https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | grep -v security | head -1 || true)
   echo "making $ROOTFS from $mirror (about 30 s)"
   rm -rf "$ROOTFS"
   debootstrap --variant=minbase bookworm "$ROOTFS" "$mirror" >/dev/null
@@ -42,22 +43,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The context: 2,000 files of 52,429 random bytes in 20 dirs (105 MB).
+# The context and Dockerfile of PEERS.md's workload (bench/lib.sh).
 ctx=$work/ctx
-mkdir -p "$ctx/ctx"
-for d in $(seq -w 0 19); do
-  mkdir "$ctx/ctx/d$d"
-  for f in $(seq 1 100); do head -c 52429 /dev/urandom > "$ctx/ctx/d$d/f$f"; done
-done
-cat > "$ctx/Dockerfile" <<'DF'
-FROM debian:bench
-ENV APP_HOME=/app LANG=C.UTF-8
-WORKDIR /app
-RUN mkdir -p /opt/gen && cd /opt/gen && for i in $(seq 1 5000); do echo "generated file $i" > f$i.txt; done
-COPY ctx/ /app/ctx/
-RUN rm -rf /app/ctx/d00 /app/ctx/d01 /opt/gen/f1*.txt
-CMD ["/bin/sh", "-c", "ls -R /app | wc -l"]
-DF
+peers_workload "$ctx" debian:bench
 stages=$work/stages
 mkdir -p "$stages"
 cat > "$stages/Dockerfile" <<'DF'
@@ -79,7 +67,6 @@ secs() {
   echo "$(date +%s.%N) - $s" | bc
 }
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
-ratio() { echo "scale=2; $1 / $2" | bc; }
 
 declare -A PREP BUILD T
 TOOLS=()

@@ -32,6 +32,7 @@
 # and /run/NAME.sock: it never meets another dockerd)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export PATH=/usr/local/go/bin:$PATH
 RUNS=${RUNS:-3}
 RANDOM_MB=${RANDOM_MB:-500}
@@ -64,28 +65,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-secs() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "FAILED: $*" >&2; return 1; }; echo "$(date +%s.%N) - $s" | bc; }
 median() { sort -n | awk '{a[NR]=$1} END {printf "%.3f\n", a[int((NR+1)/2)]}'; }
-ratio() { echo "scale=2; $1 / $2" | bc; }
 mb() { echo "scale=1; $1 / 1000000" | bc; }
 PORTS=${PORTS:-5700-5799}
-free_port() {
-  python3 - "${PORTS%-*}" "${PORTS#*-}" <<'PY'
-import random, socket, sys
-lo, hi = int(sys.argv[1]), int(sys.argv[2])
-ports = list(range(lo, hi + 1)); random.shuffle(ports)
-for p in ports:
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        s.close()
-else:
-    sys.exit("no free port in %d-%d" % (lo, hi))
-PY
-}
 
 # The registry every workload is pushed to and pulled from.
 port=$(free_port); mkdir -p "$work/reg"

@@ -26,6 +26,7 @@
 # DOCKER=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export PATH=/usr/local/go/bin:$PATH
 RUNS=${RUNS:-20}
 MB=${MB:-512}
@@ -56,7 +57,6 @@ cleanup() {
 }
 trap cleanup EXIT
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { echo "scale=2; $1 / $2" | bc; }
 ms() { echo "($1 - $2) * 1000" | bc; }   # ms: the difference of two times in seconds
 now() { date +%s.%N; }
 # timeloop NAME CMD: median seconds of RUNS runs of CMD.

@@ -25,6 +25,7 @@
 # /run/NAME.sock, so that it never meets another dockerd)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export PATH=/usr/local/go/bin:$PATH
 RANDOM_MB=${RANDOM_MB:-500}
 COMPRESSIBLE_MB=${COMPRESSIBLE_MB:-200}
@@ -47,29 +48,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-secs() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "FAILED: $*" >&2; return 1; }; echo "$(date +%s.%N) - $s" | bc; }
 median() { sort -n | awk '{a[NR]=$1} END {printf "%.3f\n", a[int((NR+1)/2)]}'; }
-ratio() { echo "scale=2; $1 / $2" | bc; }
 # Ports come from PORTS (first-last, default 5600-5699), the range this
 # bench may use on a shared machine; a port in use is skipped.
 PORTS=${PORTS:-5600-5699}
-free_port() {
-  python3 - "${PORTS%-*}" "${PORTS#*-}" <<'PY'
-import random, socket, sys
-lo, hi = int(sys.argv[1]), int(sys.argv[2])
-ports = list(range(lo, hi + 1)); random.shuffle(ports)
-for p in ports:
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        s.close()
-else:
-    sys.exit("no free port in %d-%d" % (lo, hi))
-PY
-}
 
 # start_registry NAME: a docker-registry on a free loopback port with empty
 # storage; sets REG (host:port) and REG_PID.

@@ -13,6 +13,7 @@
 # Env: RUNS=20 DEBIAN_CACHE=/var/cache/strata-bench/debian-minbase
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export PATH=/usr/local/go/bin:$PATH
 RUNS=${RUNS:-20}
 DEBIAN_CACHE=${DEBIAN_CACHE:-/var/cache/strata-bench/debian-minbase}
@@ -39,8 +40,6 @@ cleanup() {
 trap cleanup EXIT
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { echo "scale=2; $1 / $2" | bc; }
-secs() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "FAILED: $*" >&2; return 1; }; echo "$(date +%s.%N) - $s" | bc; }
 
 # timeit NAME CMD: median seconds of RUNS runs of CMD (a shell string).
 declare -A T

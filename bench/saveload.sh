@@ -14,6 +14,7 @@
 # run, and the ratio new/old printed: a change's effect on speed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export PATH=/usr/local/go/bin:$PATH
 RANDOM_MB=${RANDOM_MB:-300}
 COMPRESSIBLE_MB=${COMPRESSIBLE_MB:-200}
@@ -31,9 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-secs() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "FAILED: $*" >&2; return 1; }; echo "$(date +%s.%N) - $s" | bc; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { echo "scale=2; $1 / $2" | bc; }
 
 echo "== making the image: ${RANDOM_MB} MiB random + ${COMPRESSIBLE_MB} MiB compressible"
 src=$work/src; mkdir -p "$src/rand" "$src/text"

@@ -1,0 +1,57 @@
+# Sourced by the bench scripts (after their cd to the repository): the
+# helpers they share. A script whose helper differs on purpose (build.sh's
+# secs keeps the failing output; the medians differ in their rounding)
+# keeps its own.
+
+# secs CMD...: wall seconds of CMD, its output dropped; a failure says
+# FAILED and returns 1.
+secs() {
+  local s; s=$(date +%s.%N)
+  "$@" >/dev/null 2>&1 || { echo "FAILED: $*" >&2; return 1; }
+  echo "$(date +%s.%N) - $s" | bc
+}
+
+# ratio A B: A / B to two places (Strata's figure over the peer's).
+ratio() { echo "scale=2; $1 / $2" | bc; }
+
+# free_port: a free loopback port from PORTS (first-last, which the script
+# sets: the range it may use on a shared machine), tried in random order.
+free_port() {
+  python3 - "${PORTS%-*}" "${PORTS#*-}" <<'PY'
+import random, socket, sys
+lo, hi = int(sys.argv[1]), int(sys.argv[2])
+ports = list(range(lo, hi + 1)); random.shuffle(ports)
+for p in ports:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+else:
+    sys.exit("no free port in %d-%d" % (lo, hi))
+PY
+}
+
+# peers_workload DIR BASE: PEERS.md's build workload in DIR, FROM BASE: a
+# context of 2,000 files of 52,429 random bytes in 20 directories (105 MB)
+# and the Dockerfile that generates 5,000 files, copies the context and
+# deletes part of both.
+peers_workload() {
+  local dir=$1 base=$2 d f
+  mkdir -p "$dir/ctx"
+  for d in $(seq -w 0 19); do
+    mkdir -p "$dir/ctx/d$d"
+    for f in $(seq 1 100); do head -c 52429 /dev/urandom >"$dir/ctx/d$d/f$f"; done
+  done
+  cat >"$dir/Dockerfile" <<DF
+FROM $base
+ENV APP_HOME=/app LANG=C.UTF-8
+WORKDIR /app
+RUN mkdir -p /opt/gen && cd /opt/gen && for i in \$(seq 1 5000); do echo "generated file \$i" > f\$i.txt; done
+COPY ctx/ /app/ctx/
+RUN rm -rf /app/ctx/d00 /app/ctx/d01 /opt/gen/f1*.txt
+CMD ["/bin/sh", "-c", "ls -R /app | wc -l"]
+DF
+}
