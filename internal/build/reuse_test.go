@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/build"
+	"github.com/strata-project/strata/internal/config"
 	"github.com/strata-project/strata/internal/engine"
 )
 
@@ -24,8 +25,8 @@ import (
 // a later RUN changes a linked file.
 func TestCopyReusesUnchangedFiles(t *testing.T) {
 	// The link counts below tell reused files from written ones; the
-	// store's file pool would link every file (engine.DedupeEnv).
-	t.Setenv(engine.DedupeEnv, "0")
+	// store's file pool would link every file (config.DedupeEnv).
+	t.Setenv(config.DedupeEnv, "0")
 	e := newEngine(t)
 	if e.Driver() != "overlay" {
 		t.Skip("skipping: files are reused only on the overlay snapshotter")

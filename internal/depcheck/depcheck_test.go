@@ -29,6 +29,7 @@ var forbidden = map[string][]string{
 	"layer":    {"images", "engine", "cli", "container", "build"},
 	"registry": {"snapshot", "runtime", "build", "engine", "cli", "container", "layer"},
 	"events":   {"runtime", "container", "images", "network", "engine", "cli"},
+	"config":   {"content", "metadata", "snapshot", "images", "layer", "engine", "cli"},
 	"engine":   {"cli"},
 }
 

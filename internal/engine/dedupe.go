@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/strata-project/strata/internal/config"
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/snapshot"
 	"github.com/strata-project/strata/internal/snapshot/filepool"
@@ -30,7 +31,7 @@ func (e *Engine) Dedupe(ctx context.Context) (DedupeReport, error) {
 		return rep, fmt.Errorf("dedupe needs the overlay storage driver (this store uses %s): %w", e.driver, errdefs.ErrFailedPrecondition)
 	}
 	if !e.cfg.DedupeOn() {
-		return rep, fmt.Errorf("dedupe is off for this store (%s in %s, or %s=0): %w", `"dedupe": false`, ConfigFile, DedupeEnv, errdefs.ErrFailedPrecondition)
+		return rep, fmt.Errorf("dedupe is off for this store (%s in %s, or %s=0): %w", `"dedupe": false`, config.File, config.DedupeEnv, errdefs.ErrFailedPrecondition)
 	}
 	unlock, err := e.lock(ctx, false)
 	if err != nil {

@@ -24,7 +24,7 @@
 //	  ingest/                in-progress writes
 //	  metadata.db            names, layers (package metadata)
 //	  driver                 the snapshotter chosen at first use: overlay|native
-//	  config.json            engine-wide settings, docker's daemon.json keys (config.go);
+//	  config.json            engine-wide settings, docker's daemon.json keys (package config);
 //	                         optional, written by the administrator
 //	  snapshots/<driver>/    the snapshotter's own root (package snapshot)
 //	  files/                 the overlay driver's file pool: each regular file of the

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/strata-project/strata/internal/config"
 	"github.com/strata-project/strata/internal/container"
 	"github.com/strata-project/strata/internal/content"
 	"github.com/strata-project/strata/internal/errdefs"
@@ -83,12 +84,12 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, storeErr(root, err)
 	}
-	cfg, err := loadConfig(root)
+	cfg, err := config.Load(root)
 	if err != nil {
 		return nil, err
 	}
 	if opts.BlobCacheSize != "" {
-		n, err := ParseByteSize("--blob-cache-size", opts.BlobCacheSize)
+		n, err := config.ParseByteSize("--blob-cache-size", opts.BlobCacheSize)
 		if err != nil {
 			return nil, err
 		}
