@@ -121,7 +121,7 @@ func (e *Engine) Fsck(ctx context.Context) (FsckReport, error) {
 	if ings, err := e.Content.Ingests(ctx); err == nil && len(ings) > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%d unfinished ingest(s) (resumable downloads or writes cut short; gc removes abandoned ones)", len(ings)))
 	}
-	if roots, _, err := e.roots(ctx); err == nil {
+	if roots, err := e.roots(ctx); err == nil {
 		n := 0
 		_ = e.Content.Walk(ctx, func(info content.Info) error {
 			if !roots.Blobs[info.Digest] {

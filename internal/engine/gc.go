@@ -7,12 +7,10 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/strata-project/strata/internal/gc"
-	"github.com/strata-project/strata/internal/images"
 	"github.com/strata-project/strata/internal/layer"
-	"github.com/strata-project/strata/internal/manifest"
-	"github.com/strata-project/strata/internal/metadata"
 )
 
 // GCOptions tune a collection.
@@ -55,7 +53,7 @@ func (e *Engine) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 		return rep, err
 	}
 	defer unlock()
-	roots, keepLayers, err := e.roots(ctx)
+	roots, err := e.roots(ctx)
 	if err != nil {
 		return rep, err
 	}
@@ -98,105 +96,17 @@ func (e *Engine) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 	if err := p.ForgetGone(ctx); err != nil {
 		return rep, fmt.Errorf("blob cache: %w", err)
 	}
-	err = e.DB.Update(ctx, func(tx *metadata.Tx) error {
-		ls, err := tx.Layers()
-		if err != nil {
-			return err
-		}
-		for _, l := range ls {
-			if !keepLayers[l.DiffID] {
-				if err := tx.DeleteLayer(l.DiffID); err != nil {
-					return err
-				}
-				rep.Layers++
-			}
-		}
-		return nil
-	})
+	rep.Layers, err = gc.ForgetLayers(ctx, e.DB, roots)
 	return rep, err
 }
 
-// roots marks everything reachable from image names and the extra roots.
-func (e *Engine) roots(ctx context.Context) (gc.Roots, map[digest.Digest]bool, error) {
-	roots := gc.Roots{Blobs: map[digest.Digest]bool{}, Snapshots: map[string]bool{}}
-	keepLayers := map[digest.Digest]bool{}
-	var recs []metadata.Image
-	var layers []metadata.Layer
-	if err := e.DB.View(ctx, func(tx *metadata.Tx) error {
-		var err error
-		if recs, err = tx.Images(); err != nil {
-			return err
-		}
-		layers, err = tx.Layers()
-		return err
-	}); err != nil {
-		return roots, nil, err
-	}
-	for _, r := range recs {
-		if err := e.markTarget(ctx, r, roots, keepLayers); err != nil {
-			return roots, nil, err
-		}
-	}
-	for _, src := range e.rootSources {
-		extra, err := src(ctx)
-		if err != nil {
-			return roots, nil, err
-		}
-		roots.Merge(extra)
-	}
-	// A layer record stays while its snapshot or one of its blobs does; its
-	// tar-split index stays with it.
-	for _, l := range layers {
-		keep := keepLayers[l.DiffID] || roots.Snapshots[l.ChainID.String()]
-		for _, b := range l.Blobs {
-			keep = keep || roots.Blobs[b.Digest]
-		}
-		if keep {
-			keepLayers[l.DiffID] = true
-			if l.Index != nil {
-				roots.Blobs[l.Index.Digest] = true
-			}
-		}
-	}
-	return roots, keepLayers, nil
-}
-
-func (e *Engine) markTarget(ctx context.Context, r metadata.Image, roots gc.Roots, keepLayers map[digest.Digest]bool) error {
-	roots.Blobs[r.Target.Digest] = true
-	b, err := e.Content.ReadAll(ctx, r.Target, manifest.MaxSize)
-	if err != nil {
-		// A damaged image keeps nothing but its manifest; fsck reports it.
-		return nil
-	}
-	children, err := manifest.Children(r.Target.MediaType, b)
-	if err != nil {
-		return nil
-	}
-	for _, c := range children {
-		roots.Blobs[c.Digest] = true
-		if manifest.IsManifest(c.MediaType) || manifest.IsIndex(c.MediaType) {
-			if err := e.markTarget(ctx, metadata.Image{Name: r.Name, Target: c}, roots, keepLayers); err != nil {
-				return err
-			}
-		}
-	}
-	if manifest.IsManifest(r.Target.MediaType) {
-		img, err := e.Images.Load(ctx, r.Target)
-		if err != nil {
-			return nil
-		}
-		markImage(img, roots, keepLayers)
-	}
-	return nil
-}
-
-func markImage(img images.Image, roots gc.Roots, keepLayers map[digest.Digest]bool) {
-	for _, c := range img.ChainIDs() {
-		roots.Snapshots[c.String()] = true
-	}
-	for _, d := range img.DiffIDs() {
-		keepLayers[d] = true
-	}
+// roots marks everything reachable from image names and the roots every
+// other owner registered in Open.
+func (e *Engine) roots(ctx context.Context) (gc.Roots, error) {
+	return gc.Mark(ctx, e.Content, e.DB, func(ctx context.Context, target ocispec.Descriptor) ([]digest.Digest, error) {
+		img, err := e.Images.Load(ctx, target)
+		return img.DiffIDs(), err
+	}, e.rootSources...)
 }
 
 // PruneImages removes untagged images (all images without a container
@@ -216,13 +126,7 @@ func (e *Engine) PruneImages(ctx context.Context, all bool, f Filters) ([]digest
 		return nil, GCReport{}, err
 	}
 	for _, img := range list {
-		dangling := true
-		for _, n := range img.Names {
-			if len(n) < len(untaggedPrefix) || n[:len(untaggedPrefix)] != untaggedPrefix {
-				dangling = false
-			}
-		}
-		if !dangling && !all || !f.labels(img.Config.Config.Labels) {
+		if !img.Dangling() && !all || !f.labels(img.Config.Config.Labels) {
 			continue
 		}
 		if !until.IsZero() && (img.Config.Created == nil || !img.Config.Created.Before(until)) {
@@ -233,12 +137,7 @@ func (e *Engine) PruneImages(ctx context.Context, all bool, f Filters) ([]digest
 		} else if len(users) > 0 {
 			continue
 		}
-		if err := e.DB.Update(ctx, func(tx *metadata.Tx) error {
-			for _, n := range img.Names {
-				_ = tx.DeleteImage(n)
-			}
-			return nil
-		}); err != nil {
+		if _, err := e.Images.Untag(ctx, img.Names); err != nil {
 			return nil, GCReport{}, err
 		}
 		deleted = append(deleted, img.ID())

@@ -2,31 +2,21 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/images"
+	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/metadata"
 )
 
 // ImageSummary is one row of `strata images`.
-type ImageSummary struct {
-	Repository string
-	Tag        string
-	ID         digest.Digest // config digest
-	Digest     digest.Digest // the digest its repository holds it under ("" unless pulled or pushed)
-	Created    time.Time
-	Size       int64 // uncompressed bytes of every layer
-	// Labels are the image config's (for images --filter label=).
-	Labels map[string]string
-}
+type ImageSummary = images.Summary
 
 // ListImages returns one row per name (and one per untagged image).
 func (e *Engine) ListImages(ctx context.Context) ([]ImageSummary, error) {
@@ -38,77 +28,16 @@ func (e *Engine) ListImages(ctx context.Context) ([]ImageSummary, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []ImageSummary
-	for _, img := range imgs {
-		size := imageSize(img, sizes)
-		var created time.Time
-		if img.Config.Created != nil {
-			created = *img.Config.Created
-		}
-		for _, n := range img.Names {
-			repo, tag := "<none>", "<none>"
-			if !strings.HasPrefix(n, untaggedPrefix) {
-				repo, tag = images.SplitRepoTag(n)
-			}
-			var dgst digest.Digest
-			for _, rd := range img.RepoDigests {
-				if r, d, _ := strings.Cut(rd, "@"); r == repo {
-					dgst = digest.Digest(d)
-				}
-			}
-			out = append(out, ImageSummary{Repository: repo, Tag: tag, ID: img.ID(), Digest: dgst, Created: created, Size: size, Labels: img.Config.Config.Labels})
-		}
-	}
-	return out, nil
+	return images.Summaries(imgs, sizes), nil
 }
 
-// layerSizes is the one measure of a layer's size that images, inspect,
-// history and system df all show (docker's show one figure everywhere too):
-// the disk its unpacked snapshot takes, as du counts it, keyed by chain ID
-// and each layer walked once. A layer whose snapshot cannot be measured
-// counts its uncompressed tar size.
+// layerSizes measures the layers of imgs in this store (layer.Sizes).
 func (e *Engine) layerSizes(ctx context.Context, imgs ...images.Image) (map[digest.Digest]int64, error) {
-	sizes := map[digest.Digest]int64{}
-	var records map[digest.Digest]int64 // by diffID, read on first need
-	for _, img := range imgs {
-		diffIDs := img.DiffIDs()
-		for i, c := range img.ChainIDs() {
-			if _, ok := sizes[c]; ok {
-				continue
-			}
-			if u, err := e.Snap.Usage(ctx, c.String()); err == nil {
-				sizes[c] = u.Size
-				continue
-			}
-			if records == nil {
-				records = map[digest.Digest]int64{}
-				if err := e.DB.View(ctx, func(tx *metadata.Tx) error {
-					ls, err := tx.Layers()
-					for _, l := range ls {
-						records[l.DiffID] = l.Size
-					}
-					return err
-				}); err != nil {
-					return nil, err
-				}
-			}
-			sizes[c] = records[diffIDs[i]]
-		}
+	chains := make([][]digest.Digest, len(imgs))
+	for i, img := range imgs {
+		chains[i] = img.DiffIDs()
 	}
-	return sizes, nil
-}
-
-// imageSize adds up an image's layers, a layer it holds twice counted once.
-func imageSize(img images.Image, sizes map[digest.Digest]int64) int64 {
-	var n int64
-	seen := map[digest.Digest]bool{}
-	for _, c := range img.ChainIDs() {
-		if !seen[c] {
-			seen[c] = true
-			n += sizes[c]
-		}
-	}
-	return n
+	return layer.Sizes(ctx, e.Snap, e.DB, chains...)
 }
 
 // ResolveImage finds an image by name or ID.
@@ -127,32 +56,28 @@ func (e *Engine) Tag(ctx context.Context, src, target string) error {
 		return err
 	}
 	defer unlock()
-	img, err := e.Images.Resolve(ctx, src)
+	id, err := e.Images.Tag(ctx, src, tagged.String())
 	if err != nil {
 		return err
 	}
-	if err := e.DB.Update(ctx, func(tx *metadata.Tx) error {
-		// The source may have been removed since we resolved it.
-		if !targetNamed(tx, img.Target.Digest) {
-			return fmt.Errorf("no such image: %s (removed meanwhile): %w", src, errdefs.ErrNotFound)
-		}
-		return putName(tx, tagged.String(), img.Target)
-	}); err != nil {
-		return err
-	}
-	e.imageEvent("tag", img.ID().String(), images.Familiar(tagged.String()))
+	e.imageEvent("tag", id.String(), images.Familiar(tagged.String()))
 	return nil
 }
 
-func targetNamed(tx *metadata.Tx, d digest.Digest) bool {
-	recs, _ := tx.Images()
-	for _, r := range recs {
-		if r.Target.Digest == d {
-			return true
-		}
-	}
-	return false
+// untaggedPrefix names records of images that have no tag (images.UntaggedPrefix).
+const untaggedPrefix = images.UntaggedPrefix
+
+// nameImage points name (or, if "", an untagged record) at target.
+func (e *Engine) nameImage(ctx context.Context, name string, target ocispec.Descriptor) error {
+	return e.Images.Name(ctx, name, target)
 }
+
+// putName points name at target (images.PutName).
+func putName(tx *metadata.Tx, name string, target ocispec.Descriptor) error {
+	return images.PutName(tx, name, target)
+}
+
+func targetNamed(tx *metadata.Tx, d digest.Digest) bool { return images.TargetNamed(tx, d) }
 
 // RemoveResult is what removing one reference did, in docker's words.
 type RemoveResult struct {
@@ -168,24 +93,9 @@ func (e *Engine) RemoveImage(ctx context.Context, ref string, force bool) (Remov
 	if err != nil {
 		return res, err
 	}
-	byName := ""
-	if named, err := images.ParseName(ref); err == nil {
-		for _, n := range img.Names {
-			if n == named.String() {
-				byName = n
-			}
-		}
-	}
-	names := img.Names
-	if byName != "" {
-		names = []string{byName}
-	} else if len(img.Names) > 1 && !force {
-		var fam []string
-		for _, n := range img.Names {
-			fam = append(fam, images.Familiar(n))
-		}
-		return res, fmt.Errorf("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories (%s): %w",
-			images.ShortID(img.ID()), strings.Join(fam, ", "), errdefs.ErrConflict)
+	names, err := img.RemovalNames(ref, force)
+	if err != nil {
+		return res, err
 	}
 	lastName := len(names) == len(img.Names)
 	if lastName {
@@ -202,20 +112,7 @@ func (e *Engine) RemoveImage(ctx context.Context, ref string, force bool) (Remov
 	if err != nil {
 		return res, err
 	}
-	err = e.DB.Update(ctx, func(tx *metadata.Tx) error {
-		for _, n := range names {
-			if err := tx.DeleteImage(n); err != nil {
-				if errors.Is(err, errdefs.ErrNotFound) {
-					continue // another process removed it: nothing to do
-				}
-				return err
-			}
-			if !strings.HasPrefix(n, untaggedPrefix) {
-				res.Untagged = append(res.Untagged, images.Familiar(n))
-			}
-		}
-		return nil
-	})
+	res.Untagged, err = e.Images.Untag(ctx, names)
 	unlock()
 	if err != nil {
 		return res, err
@@ -234,18 +131,9 @@ func (e *Engine) RemoveImage(ctx context.Context, ref string, force bool) (Remov
 }
 
 // HistoryRow is one row of `strata history`.
-type HistoryRow struct {
-	ID         string // image ID on the top row, the layer state below
-	Created    time.Time
-	CreatedBy  string
-	Size       int64
-	Comment    string
-	EmptyLayer bool
-}
+type HistoryRow = images.HistoryRow
 
-// History lists an image's history, newest first. Rows that made a layer
-// carry the chain ID of the filesystem after them; rows that made none carry
-// the chain ID of the layers below them, so no known row is "<missing>".
+// History lists an image's history, newest first (images.History).
 func (e *Engine) History(ctx context.Context, ref string) ([]HistoryRow, error) {
 	img, err := e.Images.Resolve(ctx, ref)
 	if err != nil {
@@ -255,39 +143,7 @@ func (e *Engine) History(ctx context.Context, ref string) ([]HistoryRow, error) 
 	if err != nil {
 		return nil, err
 	}
-	diffIDs, chains := img.DiffIDs(), img.ChainIDs()
-	hist := img.Config.History
-	if len(hist) == 0 {
-		// An image with no history: one synthetic row per layer.
-		for range diffIDs {
-			hist = append(hist, ocispec.History{})
-		}
-	}
-	var rows []HistoryRow
-	li := -1
-	for _, h := range hist {
-		row := HistoryRow{CreatedBy: h.CreatedBy, Comment: h.Comment, EmptyLayer: h.EmptyLayer}
-		if h.Created != nil {
-			row.Created = *h.Created
-		}
-		if !h.EmptyLayer && li+1 < len(diffIDs) {
-			li++
-			row.Size = sizes[chains[li]]
-		}
-		if li >= 0 {
-			row.ID = chains[li].String()
-		} else {
-			row.ID = "<none>"
-		}
-		rows = append(rows, row)
-	}
-	if len(rows) > 0 {
-		rows[len(rows)-1].ID = img.ID().String()
-	}
-	for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
-		rows[i], rows[j] = rows[j], rows[i]
-	}
-	return rows, nil
+	return images.History(img, sizes), nil
 }
 
 // sortedKeys is for deterministic output.

@@ -201,56 +201,6 @@ func (e *Engine) WriteImage(ctx context.Context, img ocispec.Image, layers []oci
 	return e.putJSON(ctx, ocispec.MediaTypeImageManifest, m)
 }
 
-// untaggedPrefix names records of images that have no tag, the <none>
-// images of docker.
-const untaggedPrefix = "untagged/"
-
-func (e *Engine) nameImage(ctx context.Context, name string, target ocispec.Descriptor) error {
-	if name == "" {
-		name = untaggedPrefix + target.Digest.String()
-	}
-	return e.DB.Update(ctx, func(tx *metadata.Tx) error {
-		return putName(tx, name, target)
-	})
-}
-
-// putName points name at target. The untagged record of target goes; an
-// image the name leaves with no other name becomes untagged (docker's
-// dangling <none> image) until image prune.
-func putName(tx *metadata.Tx, name string, target ocispec.Descriptor) error {
-	recs, err := tx.Images()
-	if err != nil {
-		return err
-	}
-	var old *metadata.Image
-	others := 0
-	for i, r := range recs {
-		if r.Name == name {
-			old = &recs[i]
-		}
-	}
-	if old != nil && old.Target.Digest != target.Digest {
-		for _, r := range recs {
-			if r.Target.Digest == old.Target.Digest && r.Name != name {
-				others++
-			}
-		}
-		if others == 0 {
-			if err := tx.PutImage(metadata.Image{Name: untaggedPrefix + old.Target.Digest.String(), Target: old.Target}); err != nil {
-				return err
-			}
-		}
-	}
-	if !strings.HasPrefix(name, untaggedPrefix) {
-		_ = tx.DeleteImage(untaggedPrefix + target.Digest.String())
-	}
-	rec := metadata.Image{Name: name, Target: target}
-	if old != nil && old.Target.Digest == target.Digest {
-		rec.RepoDigest = old.RepoDigest // tagged again where it was: still distributed
-	}
-	return tx.PutImage(rec)
-}
-
 // recordRepoDigest notes that the registry repository of name holds the
 // image name points at, target, under dgst (it was pulled from there or
 // pushed there): docker's RepoDigests. A name moved meanwhile is left.

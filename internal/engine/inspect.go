@@ -103,7 +103,7 @@ func (e *Engine) InspectImage(ctx context.Context, ref string) (ImageInspect, er
 	for _, d := range img.DiffIDs() {
 		out.RootFS.Layers = append(out.RootFS.Layers, d.String())
 	}
-	out.Size = imageSize(img, sizes)
+	out.Size = img.Size(sizes)
 	if top := img.ChainID(); top != "" {
 		if up, err := e.Snap.UpperDir(ctx, top.String()); err == nil {
 			out.GraphDriver.Data["UpperDir"] = up

@@ -1,10 +1,12 @@
-// Package gc sweeps what nothing references: committed blobs and committed
-// snapshots. It is handed its roots (the sets of blob digests and snapshot
-// names to keep) rather than importing the packages that own images,
-// containers or the build cache: marking is the engine's, which registers
-// every source of roots it owns when it opens a store (engine.Open), so a
-// collection from any front end keeps the same things. Active snapshots and
-// the parents of anything kept always stay.
+// Package gc sweeps what nothing references: committed blobs, committed
+// snapshots and layer records. Mark walks the image records (manifests,
+// indexes, configs, layers; a loader handed in reads an image's diffIDs)
+// and adds the roots of the other owners (containers, the build cache),
+// handed in as Sources rather than imported: the engine registers every
+// source it owns when it opens a store (engine.Open), so a collection from
+// any front end keeps the same things. Sweep removes what is not marked;
+// ForgetLayers the layer records. Active snapshots and the parents of
+// anything kept always stay.
 //
 // The leftovers of dead processes (half-written ingests, half-unpacked
 // snapshots, stale push sessions) are the engine's to clean, not this

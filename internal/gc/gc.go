@@ -17,15 +17,21 @@ import (
 type Roots struct {
 	Blobs     map[digest.Digest]bool
 	Snapshots map[string]bool
+	// Layers are the diffIDs of the layer records to keep (Mark fills
+	// it; ForgetLayers deletes the others).
+	Layers map[digest.Digest]bool
 }
 
-// Merge adds other's blobs and snapshots to r.
+// Merge adds other's blobs, snapshots and layers to r.
 func (r Roots) Merge(other Roots) {
 	for d := range other.Blobs {
 		r.Blobs[d] = true
 	}
 	for s := range other.Snapshots {
 		r.Snapshots[s] = true
+	}
+	for d := range other.Layers {
+		r.Layers[d] = true
 	}
 }
 

@@ -130,15 +130,8 @@ func (s *Store) List(ctx context.Context) ([]Image, error) {
 	for _, d := range order {
 		out = append(out, *byTarget[d])
 	}
-	sort.SliceStable(out, func(i, j int) bool { return created(out[i]).After(created(out[j])) })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created().After(out[j].Created()) })
 	return out, nil
-}
-
-func created(img Image) time.Time {
-	if img.Config.Created != nil {
-		return *img.Config.Created
-	}
-	return time.Time{}
 }
 
 // Resolve finds the image a user means: a name (tag or digest), or an image
