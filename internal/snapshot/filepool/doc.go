@@ -19,10 +19,13 @@
 // nanosecond and the xattrs; two files share an inode only if a reader can
 // tell them apart by nothing but their path. What still differs is the
 // link count: inside a container a shared file's st_nlink is the number of
-// snapshots (plus the pool) holding it, not 1 as the layer says, and its
-// st_ino is the same in every image that has it. overlayfs reports both
-// from the lower inode; nothing in Strata (tar writers, copies) takes a
-// pooled inode's link count for a hard link of the layer (see Inodes).
+// paths (in all snapshots, plus the pool) holding it, not 1 as the layer
+// says, and its st_ino is the same in every image that has it and at every
+// path of one layer that holds the same file (the Debian image has a
+// hundred such: copyright files and changelogs of one source package).
+// overlayfs reports both from the lower inode; nothing in Strata (tar
+// writers, copies) takes a pooled inode's link count, or its second path
+// in a tree, for a hard link of the layer (see Inodes).
 //
 // The composefs way (an EROFS image of each layer's metadata over a
 // data-only lower layer of content-addressed files, overlayfs "lowerdir+"
@@ -63,7 +66,7 @@
 // # Layout and crash order
 //
 //	<root>/                       0700
-//	├── sha256/<ab>/<key>         a pooled file; <key> is the hex sha256 of
+//	├── sha256/<a>/<key>          a pooled file; <key> is the hex sha256 of
 //	│                             "strata-file-pool/v1", the content digest,
 //	│                             mode, uid, gid, mtime and sorted xattrs
 //	└── tmp/

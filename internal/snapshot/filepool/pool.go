@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
@@ -74,10 +73,7 @@ func (s *Stats) add(o Stats) { s.Files += o.Files; s.Pooled += o.Pooled; s.Saved
 // It is idempotent: files already linked are skipped without being read.
 // On error (or cancellation) the files done so far stay pooled.
 func (p *Pool) Dedupe(ctx context.Context, dir string) (Stats, error) {
-	// The inodes with more than one link already in dir: no second path
-	// of dir may link to a pool entry, or a tar of dir would take the two
-	// paths for a hard link the layer does not have.
-	pass := &pass{linked: map[uint64]bool{}}
+	pass := &pass{}
 	var dirs []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -85,14 +81,6 @@ func (p *Pool) Dedupe(ctx context.Context, dir string) (Stats, error) {
 		}
 		if d.IsDir() {
 			dirs = append(dirs, path)
-		} else if d.Type().IsRegular() {
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
-				pass.linked[st.Ino] = true
-			}
 		}
 		return ctx.Err()
 	})
@@ -125,21 +113,7 @@ func (p *Pool) Dedupe(ctx context.Context, dir string) (Stats, error) {
 var bufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // pass is what one Dedupe call shares between its directories.
-type pass struct {
-	mu     sync.Mutex
-	linked map[uint64]bool // inodes with several links in the tree
-}
-
-// claim records that the tree links to inode ino, unless it did already.
-func (ps *pass) claim(ino uint64) bool {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	if ps.linked[ino] {
-		return false
-	}
-	ps.linked[ino] = true
-	return true
-}
+type pass struct{}
 
 // dedupeDir pools the files directly in dir, putting its times back if it
 // replaced any.
@@ -231,10 +205,9 @@ func (p *Pool) file(dirfd int, name string, st *unix.Stat_t, j *journal, ps *pas
 				_ = unix.Unlink(tmp)
 				return false, 0, err
 			}
-			if !sameFile(&pst, st) || pst.Nlink > maxLinks || !ps.claim(pst.Ino) {
-				// A damaged entry (fsck reports it), one with too many
-				// links, or one another path of this tree links to
-				// already: keep the file as it is.
+			if !sameFile(&pst, st) || pst.Nlink > maxLinks {
+				// A damaged entry (fsck reports it) or one with too many
+				// links: keep the file as it is.
 				_ = unix.Unlink(tmp)
 				return false, 0, nil
 			}
@@ -248,7 +221,6 @@ func (p *Pool) file(dirfd int, name string, st *unix.Stat_t, j *journal, ps *pas
 			}
 			return true, st.Blocks * 512, nil
 		case errors.Is(err, unix.ENOENT):
-			ps.claim(st.Ino) // before the entry can be seen by another directory of the pass
 			err := unix.Linkat(dirfd, name, unix.AT_FDCWD, entry, 0)
 			if errors.Is(err, unix.ENOENT) {
 				// The entry's shard directory is not there yet.
@@ -329,7 +301,14 @@ func key(dgst digest.Digest, st *unix.Stat_t, xattrs map[string]string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func (p *Pool) path(key string) string { return filepath.Join(p.root, "sha256", key[:2], key) }
+// path is where the entry of key lives: in one of 16 shard directories,
+// by its first hex digit. A directory takes at least a block (4 KiB on
+// ext4), so 256 shards made 1 MiB of mostly empty directory blocks for a
+// store of one image of 5,000 files; 16 fill theirs and still spread the
+// directory locks of concurrent passes. Entries at sha256/<2 digits>/ (the
+// layout before) are still walked by Prune, Inodes and Check, but new
+// files are not linked to them.
+func (p *Pool) path(key string) string { return filepath.Join(p.root, "sha256", key[:1], key) }
 
 // onlyReader hides a file's WriteTo so io.CopyBuffer uses the buffer.
 type onlyReader struct{ r io.Reader }

@@ -1,8 +1,11 @@
 package filepool
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/strata-project/strata/internal/archive"
 )
 
 func stat(t *testing.T, p string) unix.Stat_t {
@@ -174,9 +179,11 @@ func TestRecoverRestoresTimesOfADeadPass(t *testing.T) {
 	}
 }
 
-// TestDedupeNeverLinksTwoPathsOfOneTree: a tar of the tree would take two
-// paths of one inode for a hard link the layer does not have.
-func TestDedupeNeverLinksTwoPathsOfOneTree(t *testing.T) {
+// TestDedupeSharesTwoPathsOfOneTree: two files of one layer with the same
+// content and metadata share the pool's inode too, and a tar of the tree
+// told the pool's inodes (archive.WriteOptions.Shared, as every tar of a
+// snapshot is) still has two files, not a hard link the layer lacks.
+func TestDedupeSharesTwoPathsOfOneTree(t *testing.T) {
 	ctx := context.Background()
 	base := t.TempDir()
 	p, err := Open(filepath.Join(base, "pool"))
@@ -185,7 +192,8 @@ func TestDedupeNeverLinksTwoPathsOfOneTree(t *testing.T) {
 	}
 	dir := filepath.Join(base, "s")
 	m := time.Unix(1700000000, 0)
-	for _, n := range []string{"x/one", "y/two"} {
+	names := []string{"x/one", "y/two", "y/three"}
+	for _, n := range names {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, n)), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -197,11 +205,48 @@ func TestDedupeNeverLinksTwoPathsOfOneTree(t *testing.T) {
 		}
 	}
 	for i := 0; i < 2; i++ {
-		if _, err := p.Dedupe(ctx, dir); err != nil {
+		s, err := p.Dedupe(ctx, dir)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if a, b := stat(t, filepath.Join(dir, "x/one")), stat(t, filepath.Join(dir, "y/two")); a.Ino == b.Ino {
-			t.Fatalf("pass %d: two paths of one tree share inode %d", i+1, a.Ino)
+		if i == 0 && (s.Files != 3 || s.Pooled != 3) {
+			t.Errorf("first pass: %+v, want 3 files looked at and pooled", s)
 		}
+		a := stat(t, filepath.Join(dir, names[0]))
+		for _, n := range names[1:] {
+			if b := stat(t, filepath.Join(dir, n)); b.Ino != a.Ino {
+				t.Fatalf("pass %d: %s and %s: inodes %d and %d, want one", i+1, names[0], n, a.Ino, b.Ino)
+			}
+		}
+		if a.Nlink != 4 {
+			t.Errorf("pass %d: nlink %d, want 4 (three paths and the pool)", i+1, a.Nlink)
+		}
+	}
+	var buf bytes.Buffer
+	if err := archive.WriteDir(ctx, &buf, dir, archive.WriteOptions{Shared: p.Lookup(ctx)}); err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(&buf)
+	files := 0
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr.Typeflag == tar.TypeLink {
+			t.Errorf("%s: a hard link to %s in the tar", hdr.Name, hdr.Linkname)
+		}
+		if hdr.Typeflag == tar.TypeReg {
+			if b, _ := io.ReadAll(tr); string(b) != "same bytes\n" {
+				t.Errorf("%s: %q", hdr.Name, b)
+			}
+			files++
+		}
+	}
+	if files != len(names) {
+		t.Errorf("%d files in the tar, want %d", files, len(names))
 	}
 }
