@@ -129,11 +129,7 @@ func (t *tarWriter) Close() error {
 }
 
 func (t *tarWriter) mtime(ts unix.Timespec) time.Time {
-	m := time.Unix(ts.Sec, 0).UTC()
-	if e := t.opts.SourceDateEpoch; e != nil && m.After(*e) {
-		m = e.Truncate(time.Second).UTC()
-	}
-	return m
+	return time.Unix(t.opts.TarTime(ts).Sec, 0).UTC()
 }
 
 // writePath writes the entry for full, named rel. Sockets are skipped.

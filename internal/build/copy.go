@@ -207,6 +207,9 @@ type copyOpts struct {
 	// the previous build (see reuse.go).
 	reuse       *reuse
 	placeholder bool // copyEntry: write this file as a placeholder
+	// mtime, if set, is the mtime each copy gets instead of its source's
+	// (a linked COPY's: the one its layer's tar records).
+	mtime func(unix.Timespec) unix.Timespec
 }
 
 // parseChmod reads --chmod's octal mode.
@@ -284,6 +287,11 @@ func copyItems(ctx context.Context, rootfs string, items []srcItem, dest string,
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(4)
 		err := walkItem(gctx, it, func(full, sub string, st *unix.Stat_t) error {
+			if o.mtime != nil {
+				c := *st
+				c.Mtim = o.mtime(c.Mtim)
+				st = &c
+			}
 			if sub == "" && isDir {
 				d, err := mkdirs(rootfs, target, o)
 				if err != nil {

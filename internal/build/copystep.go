@@ -186,6 +186,9 @@ func (b *builder) copyStep(ctx context.Context, s *state, in Instruction) error 
 	}
 	mutate := func(ctx context.Context, root string) error {
 		o := copyOpts{chmod: chmod, exclude: exclude}
+		if link {
+			o.mtime = b.writeOptions().TarTime
+		}
 		if chown != "" {
 			uid, gid, err := parseChown(root, chown)
 			if err != nil && link {

@@ -23,7 +23,11 @@ import (
 // base image finds the same record and reuses its layer (same diffID)
 // instead of copying again. Only the stacked snapshot is new then; it is
 // made by unpacking the layer's tar (rebuilt from the snapshot the step
-// made and its tar-split index) over the new parent.
+// made and its tar-split index) over the new parent. The step's own
+// snapshot is given the mtimes that tar records (whole seconds, clamped
+// to SOURCE_DATE_EPOCH; the copy writes them, SetTarTimes sets the rest),
+// so it and every stacked copy hold the same files, which the file pool
+// then stores once.
 //
 // As in BuildKit, destination directories are created as needed with
 // their defaults (not the ones below in the image), and a --chown name is
@@ -68,7 +72,7 @@ func (b *builder) linkStep(ctx context.Context, s *state, in Instruction, log *s
 		log.miss(b.missReason(ctx, &alone, inp))
 		s.missed = true
 		var err error
-		if rec, err = b.execute(ctx, s, "", key, inp, mutate); err != nil {
+		if rec, err = b.execute(ctx, s, "", key, inp, true, mutate); err != nil {
 			log.failed(err)
 			return err
 		}

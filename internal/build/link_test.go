@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/engine"
 )
@@ -76,6 +77,36 @@ func TestCopyLink(t *testing.T) {
 	files := imageFiles(t, e, "l:3")
 	if files["b"] != "file 644 0:0 base-b\n" || files["big/sub/b.bin"] == "" {
 		t.Errorf("l:3 lacks the base's or the link's files: b=%q big/sub/b.bin=%q", files["b"], files["big/sub/b.bin"])
+	}
+
+	// On a store that pools files, the step's own snapshot (on the empty
+	// tree) and both stacked copies hold the same files: one inode each.
+	if e.Driver() == "overlay" {
+		ino := func(chain, p string) uint64 {
+			t.Helper()
+			upper, err := e.Snap.UpperDir(context.Background(), chain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st unix.Stat_t
+			if err := unix.Lstat(filepath.Join(upper, p), &st); err != nil {
+				t.Fatal(err)
+			}
+			return st.Ino
+		}
+		top := func(ref string) string {
+			img, err := e.ResolveImage(context.Background(), ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			chains := img.ChainIDs()
+			return chains[len(chains)-1].String()
+		}
+		for _, p := range []string{"big/a.txt", "big/sub/b.bin"} {
+			if own, on1, on3 := ino(first, p), ino(top("l:1"), p), ino(top("l:3"), p); own != on1 || own != on3 {
+				t.Errorf("%s: inodes %d (the step's snapshot), %d (on busybox), %d (on base-b), want one", p, own, on1, on3)
+			}
+		}
 	}
 
 	// Same files and history as a plain COPY.

@@ -58,7 +58,7 @@ func (b *builder) fsStep(ctx context.Context, s *state, in Instruction, log *ste
 	}
 	log.miss(b.missReason(ctx, s, inp))
 	s.missed = true
-	rec, err := b.execute(ctx, s, s.chainID, key, inp, mutate)
+	rec, err := b.execute(ctx, s, s.chainID, key, inp, false, mutate)
 	if err != nil {
 		log.failed(err)
 		return err
@@ -169,9 +169,11 @@ func (b *builder) writeOptions() archive.WriteOptions {
 
 // execute runs mutate on a new snapshot over parent (s.chainID, or "" for
 // a linked COPY's empty tree) and stores the snapshot's diff as a layer,
-// committing the snapshot under its chain ID. On any failure, or a
+// committing the snapshot under its chain ID. With tarTimes the snapshot's
+// entries first get the mtimes the layer's tar records (a linked step's,
+// whose other copies are unpacked from that tar). On any failure, or a
 // cancelled ctx, the snapshot is removed.
-func (b *builder) execute(ctx context.Context, s *state, parent, key digest.Digest, inp *stepInputs, mutate func(ctx context.Context, root string) error) (cache.Record, error) {
+func (b *builder) execute(ctx context.Context, s *state, parent, key digest.Digest, inp *stepInputs, tarTimes bool, mutate func(ctx context.Context, root string) error) (cache.Record, error) {
 	rec := cache.Record{Key: key, Created: b.created()}
 	skey := layer.ExtractKey()
 	mounts, err := b.be.Snap.Prepare(ctx, skey, parent.String())
@@ -211,6 +213,11 @@ func (b *builder) execute(ctx context.Context, s *state, parent, key digest.Dige
 	}
 	if b.be.Driver == "overlay" && inp != nil && inp.pruneUpper != nil {
 		if err := inp.pruneUpper(upper); err != nil {
+			return rec, err
+		}
+	}
+	if tarTimes {
+		if err := archive.SetTarTimes(ctx, upper, b.writeOptions()); err != nil {
 			return rec, err
 		}
 	}
