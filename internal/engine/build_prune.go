@@ -10,6 +10,7 @@ import (
 
 	"github.com/strata-project/strata/internal/build/cache"
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/images"
 )
 
 // Cache types, named as BuildKit names its records' (docker system df -v).
@@ -240,11 +241,5 @@ func (e *Engine) imageChains(ctx context.Context) (map[string]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	users := map[string]int{}
-	for _, img := range imgs {
-		for _, c := range uniqueChains(img) {
-			users[c]++
-		}
-	}
-	return users, nil
+	return images.LayerUsers(imgs), nil
 }

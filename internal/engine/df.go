@@ -3,8 +3,6 @@ package engine
 import (
 	"context"
 	"sort"
-	"strings"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -56,15 +54,7 @@ type DiskUsage struct {
 }
 
 // ImageUsage is one image's row of `system df -v`.
-type ImageUsage struct {
-	Repository, Tag string
-	ID              digest.Digest
-	Created         time.Time
-	Size            int64 // all its layers
-	SharedSize      int64 // layers another image uses too
-	UniqueSize      int64 // layers only it uses
-	Containers      int
-}
+type ImageUsage = images.UsageRow
 
 // DiskUsage measures the unpacked layers (as du would) and the blobs.
 func (e *Engine) DiskUsage(ctx context.Context) (DiskUsage, error) {
@@ -73,53 +63,19 @@ func (e *Engine) DiskUsage(ctx context.Context) (DiskUsage, error) {
 	if err != nil {
 		return du, err
 	}
-	users := map[string]int{}
-	for _, img := range imgs {
-		for _, c := range uniqueChains(img) {
-			users[c]++
-		}
-	}
 	sizes, err := e.layerSizes(ctx, imgs...)
 	if err != nil {
 		return du, err
 	}
-	usage := map[string]int64{}
-	for c, n := range sizes {
-		usage[c.String()] = n
-		du.LayersSize += n
-		if users[c.String()] > 1 {
-			du.SharedSize += n
-		}
-	}
+	containers := map[digest.Digest]int{}
 	for _, img := range imgs {
-		var row ImageUsage
-		row.ID = img.ID()
-		if img.Config.Created != nil {
-			row.Created = *img.Config.Created
-		}
-		for _, c := range uniqueChains(img) {
-			row.Size += usage[c]
-			if users[c] > 1 {
-				row.SharedSize += usage[c]
-			} else {
-				row.UniqueSize += usage[c]
-			}
-		}
 		if u, err := e.ContainerUsers(ctx, img.ID()); err == nil {
-			row.Containers = len(u)
-			if len(u) > 0 {
-				du.ActiveImages++
-			}
-		}
-		for _, n := range img.Names {
-			r := row
-			r.Repository, r.Tag = "<none>", "<none>"
-			if !strings.HasPrefix(n, untaggedPrefix) {
-				r.Repository, r.Tag = images.SplitRepoTag(n)
-			}
-			du.Images = append(du.Images, r)
+			containers[img.ID()] = len(u)
 		}
 	}
+	iu := images.MeasureUsage(imgs, sizes, containers)
+	du.Images, du.LayersSize, du.SharedSize, du.ActiveImages = iu.Rows, iu.LayersSize, iu.SharedSize, iu.Active
+	users := iu.Users
 	if err := e.containerUsage(ctx, &du); err != nil {
 		return du, err
 	}
@@ -162,18 +118,6 @@ func (e *Engine) containerUsage(ctx context.Context, du *DiskUsage) error {
 		}
 	}
 	return nil
-}
-
-func uniqueChains(img images.Image) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, c := range img.ChainIDs() {
-		if !seen[c.String()] {
-			seen[c.String()] = true
-			out = append(out, c.String())
-		}
-	}
-	return out
 }
 
 // buildCacheUsage fills the build cache's figures; images holds the chain

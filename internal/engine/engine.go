@@ -24,7 +24,6 @@ import (
 	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/metadata"
 	"github.com/strata-project/strata/internal/mount"
-	"github.com/strata-project/strata/internal/proc"
 	"github.com/strata-project/strata/internal/snapshot"
 	"github.com/strata-project/strata/internal/snapshot/filepool"
 	"github.com/strata-project/strata/internal/snapshot/native"
@@ -259,10 +258,7 @@ func (e *Engine) lock(ctx context.Context, exclusive bool) (func(), error) {
 func (e *Engine) cleanupExtracts(ctx context.Context) (int, error) {
 	var dead []string
 	err := e.Snap.Walk(ctx, func(ctx context.Context, info snapshot.Info) error {
-		if info.Kind != snapshot.KindActive {
-			return nil
-		}
-		if pid, ok := layer.ExtractOwner(info.Name); ok && !proc.Alive(pid) {
+		if _, ok := layer.DeadExtract(info); ok {
 			dead = append(dead, info.Name)
 		}
 		return nil

@@ -121,3 +121,70 @@ func History(img Image, sizes map[digest.Digest]int64) []HistoryRow {
 	}
 	return rows
 }
+
+// UsageRow is one image's row of `system df -v`.
+type UsageRow struct {
+	Repository, Tag string
+	ID              digest.Digest
+	Created         time.Time
+	Size            int64 // all its layers
+	SharedSize      int64 // layers another image uses too
+	UniqueSize      int64 // layers only it uses
+	Containers      int
+}
+
+// Usage is the images' part of `system df`.
+type Usage struct {
+	Rows []UsageRow // one per name, as Summaries
+	// LayersSize is the disk used by every unpacked layer, each counted
+	// once however many images share it; SharedSize the part more than
+	// one image uses.
+	LayersSize, SharedSize int64
+	Active                 int // images a container uses
+	// Users counts, by chain ID, the images that use each layer.
+	Users map[string]int
+}
+
+// MeasureUsage fills the images' part of `system df` from imgs, their
+// layers' sizes (by chain ID, layer.Sizes) and how many containers use
+// each image (by ID; an image missing from it counts none).
+func MeasureUsage(imgs []Image, sizes map[digest.Digest]int64, containers map[digest.Digest]int) Usage {
+	u := Usage{Users: LayerUsers(imgs)}
+	for c, n := range sizes {
+		u.LayersSize += n
+		if u.Users[c.String()] > 1 {
+			u.SharedSize += n
+		}
+	}
+	for _, img := range imgs {
+		row := UsageRow{ID: img.ID(), Created: img.Created(), Containers: containers[img.ID()]}
+		for _, c := range img.UniqueChainIDs() {
+			row.Size += sizes[c]
+			if u.Users[c.String()] > 1 {
+				row.SharedSize += sizes[c]
+			} else {
+				row.UniqueSize += sizes[c]
+			}
+		}
+		if row.Containers > 0 {
+			u.Active++
+		}
+		for _, n := range img.Names {
+			r := row
+			r.Repository, r.Tag = RepoTag(n)
+			u.Rows = append(u.Rows, r)
+		}
+	}
+	return u
+}
+
+// LayerUsers counts, by chain ID, the images of imgs that use each layer.
+func LayerUsers(imgs []Image) map[string]int {
+	users := map[string]int{}
+	for _, img := range imgs {
+		for _, c := range img.UniqueChainIDs() {
+			users[c.String()]++
+		}
+	}
+	return users
+}
