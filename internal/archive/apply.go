@@ -3,8 +3,10 @@ package archive
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/errdefs"
@@ -28,6 +31,14 @@ type ApplyOptions struct {
 	// entries instead of failing on them, and ignores xattrs the filesystem
 	// refuses with ENOTSUP or EPERM.
 	NoSameOwner bool
+	// FileDigest, if set, is called for each regular file Apply writes,
+	// once its content, owner, mode, xattrs and times are set, with its
+	// path (clean, relative to root), its lstat then and the sha256
+	// digest of its content, hashed as it was written (the file pool
+	// takes it so it need not read the file again). A later entry may
+	// still change the file: a hard link to it raises its link count, an
+	// entry at the same path replaces it (and is reported in its turn).
+	FileDigest func(rel string, st *unix.Stat_t, dgst digest.Digest)
 }
 
 // geteuid is a variable so tests can exercise the non-root device branch.
@@ -107,6 +118,9 @@ type applier struct {
 	upper   bool
 	rootSet bool
 	buf     []byte // for file contents
+	// fileHash hashes a regular file's content as writeFile writes it,
+	// when opts.FileDigest is set.
+	fileHash hash.Hash
 }
 
 // onlyWriter hides a file's ReadFrom so io.CopyBuffer uses the buffer.
@@ -248,6 +262,17 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 		if err := a.writeFile(pfd, base, rel, hdr, tr); err != nil {
 			return err
 		}
+		if a.opts.FileDigest != nil {
+			if err := a.metadata(hdr, pfd, base, rel); err != nil {
+				return err
+			}
+			var st unix.Stat_t
+			if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				return err
+			}
+			a.opts.FileDigest(rel, &st, digest.NewDigest(digest.SHA256, a.fileHash))
+			return nil
+		}
 	case tar.TypeSymlink:
 		if err := unix.Symlinkat(hdr.Linkname, pfd, base); err != nil {
 			return err
@@ -294,7 +319,15 @@ func (a *applier) writeFile(pfd int, base, rel string, hdr *tar.Header, tr *tar.
 	if a.buf == nil {
 		a.buf = make([]byte, 1<<20)
 	}
-	_, err = io.CopyBuffer(onlyWriter{f}, tr, a.buf)
+	if a.opts.FileDigest != nil {
+		if a.fileHash == nil {
+			a.fileHash = sha256.New()
+		}
+		a.fileHash.Reset()
+		_, err = copyHashed(f, tr, a.buf, a.fileHash)
+	} else {
+		_, err = io.CopyBuffer(onlyWriter{f}, tr, a.buf)
+	}
 	a.rr.payload = false
 	if err != nil {
 		return fmt.Errorf("write content: %w", err)
@@ -303,6 +336,27 @@ func (a *applier) writeFile(pfd int, base, rel string, hdr *tar.Header, tr *tar.
 		a.rr.idx.addFile(rel, hdr.Size)
 	}
 	return nil
+}
+
+// copyHashed copies r to f through buf, hashing what it writes into h.
+func copyHashed(f *os.File, r io.Reader, buf []byte, h hash.Hash) (int64, error) {
+	var n int64
+	for {
+		m, err := r.Read(buf)
+		if m > 0 {
+			h.Write(buf[:m])
+			if _, werr := f.Write(buf[:m]); werr != nil {
+				return n, werr
+			}
+			n += int64(m)
+		}
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 func isSparse(hdr *tar.Header) bool {

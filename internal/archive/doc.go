@@ -15,6 +15,8 @@
 //     regenerates the byte-identical tar; ApplyOverlay unpacks it into an
 //     empty overlayfs upper dir with no lower layers at hand, writing
 //     overlay's own whiteouts, so layers can be applied in any order.
+//     Either can hash each regular file as it writes it and report the
+//     digest (ApplyOptions.FileDigest), for the file pool.
 //
 // It leaves to others: digests and sizes of blobs (verify, content), which
 // snapshot a layer goes to and mounting it (layer, snapshot, mount), and

@@ -52,7 +52,7 @@ func (e *Engine) Dedupe(ctx context.Context) (DedupeReport, error) {
 		if err != nil {
 			continue // removed meanwhile
 		}
-		s, err := e.pool.Dedupe(ctx, dir)
+		s, err := e.pool.Dedupe(ctx, dir, nil)
 		rep.Snapshots++
 		rep.Stats.Files += s.Files
 		rep.Stats.Pooled += s.Pooled

@@ -15,7 +15,9 @@
 // containerd's core/images handlers Dispatch makes for pull, here with the
 // unpacking folded in. The per-file dedupe is the overlay snapshotter's,
 // as Unpack and Staged.Commit commit a snapshot (snapshot/filepool), so
-// builds get it too.
+// builds get it too; Unpack and Stage hash each file as they write it and
+// note the digest with the snapshotter (FileHashes), so that the commit
+// pools the layer's files without reading them again.
 //
 // The blob cache (cache.go). Once finish has committed a layer's snapshot,
 // index and record, its compressed blob is a cache entry: kept while the

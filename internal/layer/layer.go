@@ -14,6 +14,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/content"
@@ -21,6 +22,7 @@ import (
 	"github.com/strata-project/strata/internal/manifest"
 	"github.com/strata-project/strata/internal/mount"
 	"github.com/strata-project/strata/internal/snapshot"
+	"github.com/strata-project/strata/internal/snapshot/filepool"
 )
 
 // Snapshotter is what unpacking needs of a snapshotter.
@@ -94,7 +96,7 @@ func Unpack(ctx context.Context, sn Snapshotter, parent digest.Digest, r io.Read
 	var n int64
 	err = WithMounted(ctx, mounts, func(root string) error {
 		var err error
-		n, err = archive.Apply(ctx, root, tee, archive.ApplyOptions{Index: opts.Index, NoSameOwner: os.Geteuid() != 0})
+		n, err = archive.Apply(ctx, root, tee, archive.ApplyOptions{Index: opts.Index, NoSameOwner: os.Geteuid() != 0, FileDigest: fileDigests(sn, key)})
 		if err != nil {
 			return err
 		}
@@ -122,6 +124,26 @@ func Unpack(ctx context.Context, sn Snapshotter, parent digest.Digest, r io.Read
 		committed = true
 	}
 	return Unpacked{DiffID: diffID, ChainID: chainID, Size: n}, nil
+}
+
+// fileHasher is a snapshotter that takes the digests of a snapshot's
+// files as they are written, so that its commit need not read them again
+// (overlay, which pools the files of the snapshots it commits).
+type fileHasher interface {
+	FileHashes(key string) *filepool.Hashes
+}
+
+// fileDigests is archive.ApplyOptions.FileDigest for the active snapshot
+// key of sn, or nil if sn does not take them.
+func fileDigests(sn Snapshotter, key string) func(string, *unix.Stat_t, digest.Digest) {
+	fh, ok := sn.(fileHasher)
+	if !ok {
+		return nil
+	}
+	if h := fh.FileHashes(key); h != nil {
+		return h.Note
+	}
+	return nil
 }
 
 func orBase(parent digest.Digest) string {

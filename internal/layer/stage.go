@@ -72,7 +72,7 @@ func Stage(ctx context.Context, sn Snapshotter, r io.Reader, opts UnpackOptions)
 	}
 	h := sha256.New()
 	tee := io.TeeReader(r, h)
-	u, err := archive.ApplyOverlay(ctx, upper, tee, archive.ApplyOptions{Index: opts.Index})
+	u, err := archive.ApplyOverlay(ctx, upper, tee, archive.ApplyOptions{Index: opts.Index, FileDigest: fileDigests(sn, key)})
 	if err != nil {
 		return nil, err
 	}

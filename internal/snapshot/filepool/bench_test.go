@@ -37,7 +37,7 @@ func BenchmarkDedupe(b *testing.B) {
 				exec.Command("sync").Run()
 				b.StartTimer()
 				for _, c := range []string{"1", "2"} {
-					s, err := p.Dedupe(context.Background(), filepath.Join(dir, c))
+					s, err := p.Dedupe(context.Background(), filepath.Join(dir, c), nil)
 					if err != nil {
 						b.Fatal(err)
 					}

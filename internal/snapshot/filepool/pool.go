@@ -71,9 +71,11 @@ func (s *Stats) add(o Stats) { s.Files += o.Files; s.Pooled += o.Pooled; s.Saved
 // no overlay xattr either becomes the pool's entry for its key or is
 // replaced by a link to the entry already there. Directory times are kept.
 // It is idempotent: files already linked are skipped without being read.
-// On error (or cancellation) the files done so far stay pooled.
-func (p *Pool) Dedupe(ctx context.Context, dir string) (Stats, error) {
-	pass := &pass{}
+// A file whose digest known holds (noted as it was written, and unchanged
+// since) is not read either; known may be nil. On error (or cancellation)
+// the files done so far stay pooled.
+func (p *Pool) Dedupe(ctx context.Context, dir string, known *Hashes) (Stats, error) {
+	pass := &pass{root: dir, known: known}
 	var dirs []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -113,7 +115,10 @@ func (p *Pool) Dedupe(ctx context.Context, dir string) (Stats, error) {
 var bufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // pass is what one Dedupe call shares between its directories.
-type pass struct{}
+type pass struct {
+	root  string  // the tree's directory
+	known *Hashes // digests noted as the files were written, or nil
+}
 
 // dedupeDir pools the files directly in dir, putting its times back if it
 // replaced any.
@@ -139,6 +144,10 @@ func (p *Pool) dedupeDir(ctx context.Context, dir string, ps *pass) (s Stats, er
 		}
 	}
 	sort.Strings(names)
+	relDir, err := filepath.Rel(ps.root, dir)
+	if err != nil {
+		return s, err
+	}
 	j := &journal{pool: p, dir: dir, dirfd: dirfd, st: dst}
 	defer func() {
 		if jerr := j.end(); jerr != nil && err == nil {
@@ -169,7 +178,7 @@ func (p *Pool) dedupeDir(ctx context.Context, dir string, ps *pass) (s Stats, er
 		if buf == nil {
 			buf = bufs.Get().(*[]byte)
 		}
-		pooled, saved, err := p.file(dirfd, name, &st, j, ps, *buf)
+		pooled, saved, err := p.file(dirfd, name, filepath.Join(relDir, name), &st, j, ps, *buf)
 		if err != nil {
 			return s, fmt.Errorf("%s: %w", name, err)
 		}
@@ -181,16 +190,16 @@ func (p *Pool) dedupeDir(ctx context.Context, dir string, ps *pass) (s Stats, er
 	return s, nil
 }
 
-// file pools dirfd/name, a regular file with one link (st). It reports
-// whether it is now pooled and the bytes freed.
-func (p *Pool) file(dirfd int, name string, st *unix.Stat_t, j *journal, ps *pass, buf []byte) (bool, int64, error) {
+// file pools dirfd/name (rel in the tree), a regular file with one link
+// (st). It reports whether it is now pooled and the bytes freed.
+func (p *Pool) file(dirfd int, name, rel string, st *unix.Stat_t, j *journal, ps *pass, buf []byte) (bool, int64, error) {
 	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return false, 0, err
 	}
 	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
-	k, ok, err := keyOf(f, st, buf)
+	k, ok, err := ps.keyOf(rel, f, st, buf)
 	if err != nil || !ok {
 		return false, 0, err
 	}
@@ -251,18 +260,51 @@ func sameFile(pst, st *unix.Stat_t) bool {
 		pst.Size == st.Size && pst.Mtim == st.Mtim && pst.Dev == st.Dev
 }
 
+// keyOf returns the pool key of the open file f (stat st) at rel, from
+// the digest noted as it was written if it is unchanged since (st then
+// takes the file's stat after its xattrs were read), else by hashing it.
+func (ps *pass) keyOf(rel string, f *os.File, st *unix.Stat_t, buf []byte) (string, bool, error) {
+	if _, ok := ps.known.digest(rel, st); !ok {
+		return keyOf(f, st, buf)
+	}
+	xattrs, ok, err := poolableXattrs(f)
+	if err != nil || !ok {
+		return "", false, err
+	}
+	// The stat that goes into the key is the one the noted digest is
+	// checked against, taken after the xattrs were read.
+	if err := unix.Fstat(int(f.Fd()), st); err != nil {
+		return "", false, err
+	}
+	dgst, ok := ps.known.digest(rel, st)
+	if !ok {
+		return keyOf(f, st, buf)
+	}
+	return key(dgst, st, xattrs), true, nil
+}
+
+// poolableXattrs reads the xattrs of f, and false when f must not be
+// pooled: it has an overlay xattr.
+func poolableXattrs(f *os.File) (map[string]string, bool, error) {
+	xattrs, err := fileXattrs(int(f.Fd()))
+	if err != nil {
+		return nil, false, err
+	}
+	for name := range xattrs {
+		if strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.") {
+			return nil, false, nil
+		}
+	}
+	return xattrs, true, nil
+}
+
 // keyOf hashes the open file f (stat st) and returns its pool key, or
 // false when it must not be pooled: it has an overlay xattr, or it changed
 // while being read.
 func keyOf(f *os.File, st *unix.Stat_t, buf []byte) (string, bool, error) {
-	xattrs, err := fileXattrs(int(f.Fd()))
-	if err != nil {
+	xattrs, ok, err := poolableXattrs(f)
+	if err != nil || !ok {
 		return "", false, err
-	}
-	for name := range xattrs {
-		if strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.") {
-			return "", false, nil
-		}
 	}
 	h := sha256.New()
 	if st.Size < int64(len(buf)) {

@@ -78,11 +78,11 @@ func TestDedupeSharesAndKeepsTimes(t *testing.T) {
 	for _, d := range []string{d1, d2, filepath.Join(d1, "a"), filepath.Join(d2, "a"), filepath.Join(d2, "b/c")} {
 		before[d] = stat(t, d)
 	}
-	s1, err := p.Dedupe(ctx, d1)
+	s1, err := p.Dedupe(ctx, d1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2, err := p.Dedupe(ctx, d2)
+	s2, err := p.Dedupe(ctx, d2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestDedupeSharesAndKeepsTimes(t *testing.T) {
 			t.Errorf("%s: mtime %v, want %v as before", d, got.Mtim, st.Mtim)
 		}
 	}
-	again, err := p.Dedupe(ctx, d2)
+	again, err := p.Dedupe(ctx, d2, nil)
 	if err != nil || again.Pooled != 0 || again.Saved != 0 {
 		t.Errorf("second pass: %+v, %v; want nothing done", again, err)
 	}
@@ -205,7 +205,7 @@ func TestDedupeSharesTwoPathsOfOneTree(t *testing.T) {
 		}
 	}
 	for i := 0; i < 2; i++ {
-		s, err := p.Dedupe(ctx, dir)
+		s, err := p.Dedupe(ctx, dir, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,9 +4,10 @@
 // Records, crash order and cleanup come from package storage. With Pool
 // set, Commit and CommitOnto first store the upper dir's regular files in
 // the file pool (package filepool), so committed upper dirs hard-link to
-// one copy of each file; a lower dir's file is never written, since
-// overlayfs copies it up first, and the mounts' index=off keeps copy-up
-// from linking back.
+// one copy of each file, using the digests the unpacker noted as it wrote
+// them (FileHashes) instead of reading them again; a lower dir's file is
+// never written, since overlayfs copies it up first, and the mounts'
+// index=off keeps copy-up from linking back.
 //
 // Layout of a root:
 //

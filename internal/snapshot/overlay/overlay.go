@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/strata-project/strata/internal/mount"
@@ -23,6 +24,28 @@ type Snapshotter struct {
 	// Nothing writes into a committed upper dir, and a container's writes
 	// to a lower file are copied up first, so shared inodes never change.
 	Pool *filepool.Pool
+
+	// hashes holds, per active snapshot key, the digests of the files
+	// written into it as they were written (FileHashes), for Commit.
+	hashes sync.Map // key → *filepool.Hashes
+}
+
+// FileHashes returns the set into which whoever writes the files of the
+// active snapshot key (a layer being unpacked) notes their digests as it
+// writes them, so that Commit pools them without reading them again; nil
+// without a Pool. Commit and Remove drop the set.
+func (s *Snapshotter) FileHashes(key string) *filepool.Hashes {
+	if s.Pool == nil {
+		return nil
+	}
+	h, _ := s.hashes.LoadOrStore(key, filepool.NewHashes())
+	return h.(*filepool.Hashes)
+}
+
+// Remove removes the snapshot and the digests noted for it.
+func (s *Snapshotter) Remove(ctx context.Context, key string) error {
+	s.hashes.Delete(key)
+	return s.Snapshotter.Remove(ctx, key)
 }
 
 // Commit dedupes the snapshot's files into Pool, if set, and commits it.
@@ -46,6 +69,10 @@ func (s *Snapshotter) dedupe(ctx context.Context, key string) error {
 	if s.Pool == nil {
 		return nil
 	}
+	var known *filepool.Hashes
+	if h, ok := s.hashes.LoadAndDelete(key); ok {
+		known = h.(*filepool.Hashes)
+	}
 	info, err := s.Stat(ctx, key)
 	if err != nil || info.Kind != snapshot.KindActive {
 		return nil // the commit says what is wrong
@@ -54,7 +81,7 @@ func (s *Snapshotter) dedupe(ctx context.Context, key string) error {
 	if err != nil {
 		return nil
 	}
-	if _, err := s.Pool.Dedupe(ctx, upper); err != nil {
+	if _, err := s.Pool.Dedupe(ctx, upper, known); err != nil {
 		return fmt.Errorf("commit %q: %w", key, err)
 	}
 	return nil

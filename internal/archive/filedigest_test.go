@@ -1,0 +1,81 @@
+package archive
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+
+	"github.com/strata-project/strata/internal/testutil"
+)
+
+// TestApplyFileDigest: every regular file written is reported with the
+// digest of its content and its lstat once its metadata is set; a file
+// written twice is reported twice, the last report matching what is on
+// disk; a file hard-linked later shows a link count its report has not.
+func TestApplyFileDigest(t *testing.T) {
+	testutil.RequiresRoot(t)
+	big := make([]byte, 3<<20) // more than the copy buffer
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	layer := testutil.NewTar().
+		Dir("etc", 0o755).
+		File("etc/passwd", []byte("root:x:0:0::/root:/bin/sh\n"), 0o644).
+		File("big", big, 0o600).
+		File("twice", []byte("first"), 0o644).
+		File("linked", []byte("linked"), 0o644).
+		File("empty", nil, 0o644).
+		Hardlink("link2", "linked").
+		File("twice", []byte("second and longer"), 0o755)
+	type report struct {
+		Dgst digest.Digest
+		St   unix.Stat_t
+	}
+	got := map[string][]report{}
+	root := t.TempDir()
+	opts := ApplyOptions{FileDigest: func(rel string, st *unix.Stat_t, dgst digest.Digest) {
+		got[rel] = append(got[rel], report{dgst, *st})
+	}}
+	if _, err := Apply(context.Background(), root, layer.Reader(), opts); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]digest.Digest{
+		"etc/passwd": {digest.FromString("root:x:0:0::/root:/bin/sh\n")},
+		"big":        {digest.FromBytes(big)},
+		"twice":      {digest.FromString("first"), digest.FromString("second and longer")},
+		"linked":     {digest.FromString("linked")},
+		"empty":      {digest.FromString("")},
+	}
+	gotDigests := map[string][]digest.Digest{}
+	for rel, rs := range got {
+		for _, r := range rs {
+			gotDigests[rel] = append(gotDigests[rel], r.Dgst)
+		}
+	}
+	if diff := cmp.Diff(want, gotDigests); diff != "" {
+		t.Errorf("digests reported (-want +got):\n%s", diff)
+	}
+	for rel, rs := range got {
+		last := rs[len(rs)-1].St
+		var now unix.Stat_t
+		if err := unix.Lstat(filepath.Join(root, rel), &now); err != nil {
+			t.Fatal(err)
+		}
+		unchanged := now.Ino == last.Ino && now.Nlink == last.Nlink && now.Ctim == last.Ctim && now.Mtim == last.Mtim && now.Mode == last.Mode
+		if rel == "linked" {
+			if unchanged || now.Nlink != 2 {
+				t.Errorf("linked: reported stat %+v and stat now %+v, want the hard link to show", last, now)
+			}
+		} else if !unchanged {
+			t.Errorf("%s: reported stat %+v, stat now %+v: want the one after its metadata was set", rel, last, now)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(root, "twice")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("twice: %v %v, want mode 755 from the second entry", fi, err)
+	}
+}
