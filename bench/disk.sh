@@ -9,8 +9,10 @@
 #        of each layer) and docker pull into a fresh dockerd data root; `du -sb`
 #        of each root, and the ratio strata/docker.
 # time:  strata pull and strata load (of a strata save of the image) with the
-#        default blob cache vs a large one (--blob-cache-size 64g, every blob
-#        kept), in turn, RUNS runs; medians and the ratio default/large.
+#        defaults (blob cache 0, dedupe on), with a large blob cache
+#        (--blob-cache-size 64g, every blob kept) and with dedupe off
+#        (STRATA_DEDUPE=0), in turn, RUNS runs; medians and the ratios
+#        default/large and dedupe on/off (issue #16: at most 1.10).
 # dedupe (issue #16 item 2): two images whose layers have different digests but
 #        the same files, each tool with its defaults (Strata: dedupe on, blob
 #        cache 0), disk as `du -sB1` (blocks, every inode once) of each root:
@@ -177,21 +179,22 @@ for w in $WORKLOADS; do
     # The archive to load: a save of the image with every blob kept.
     rm -rf "$work/s"; $S --root "$work/s" --blob-cache-size $LARGE pull "$ref" >/dev/null 2>&1
     $S --root "$work/s" --blob-cache-size $LARGE save -o "$work/img.tar" "$ref" 2>/dev/null; rm -rf "$work/s"
-    pd=(); pl=(); ld=(); ll=()
+    declare -A T=()
     for r in $(seq 1 "$RUNS"); do
-      # in turn, the order swapped run by run so that neither always goes first
-      for c in $( ((r % 2)) && echo "0 $LARGE" || echo "$LARGE 0"); do
-        rm -rf "$work/s"; sync; t=$(secs $S --root "$work/s" --blob-cache-size "$c" pull "$ref")
-        if [[ $c == 0 ]]; then pd+=("$t"); else pl+=("$t"); fi
-        rm -rf "$work/s"; sync; t=$(secs $S --root "$work/s" --blob-cache-size "$c" load -i "$work/img.tar")
-        if [[ $c == 0 ]]; then ld+=("$t"); else ll+=("$t"); fi
+      # in turn, the order rotated run by run so that none always goes first
+      cs=(default large nodedupe); cs=("${cs[@]:r%3}" "${cs[@]:0:r%3}")
+      for c in "${cs[@]}"; do
+        cache=0; [[ $c == large ]] && cache=$LARGE
+        dd=1; [[ $c == nodedupe ]] && dd=0
+        rm -rf "$work/s"; sync; T[pull$c]+="$(STRATA_DEDUPE=$dd secs $S --root "$work/s" --blob-cache-size $cache pull "$ref") "
+        rm -rf "$work/s"; sync; T[load$c]+="$(STRATA_DEDUPE=$dd secs $S --root "$work/s" --blob-cache-size $cache load -i "$work/img.tar") "
       done
     done
     rm -rf "$work/s" "$work/img.tar"
-    a=$(printf '%s\n' "${pd[@]}" | median); b=$(printf '%s\n' "${pl[@]}" | median)
-    echo "$w pull: default cache $a s, large cache $b s, default/large $(ratio "$a" "$b")   runs: ${pd[*]} / ${pl[*]}"
-    a=$(printf '%s\n' "${ld[@]}" | median); b=$(printf '%s\n' "${ll[@]}" | median)
-    echo "$w load: default cache $a s, large cache $b s, default/large $(ratio "$a" "$b")   runs: ${ld[*]} / ${ll[*]}"
+    for k in pull load; do
+      a=$(printf '%s\n' ${T[${k}default]} | median); b=$(printf '%s\n' ${T[${k}large]} | median); c=$(printf '%s\n' ${T[${k}nodedupe]} | median)
+      echo "$w $k: default $a s, large cache $b s, dedupe off $c s; default/large $(ratio "$a" "$b"), dedupe on/off $(ratio "$a" "$c")   runs: ${T[${k}default]}/ ${T[${k}large]}/ ${T[${k}nodedupe]}"
+    done
   fi
 done
 if want disk; then
