@@ -10,6 +10,8 @@
 # Then the docker comparison tests (same files and config as docker build) run against the
 # dockerd started here. Prints medians and ratios (Strata / peer).
 # Usage: bench/build.sh [RUNS]   (as root; caches the Debian rootfs in /var/cache/strata-bench)
+# Env: STRATA_OLD=/path/to/an/older/strata adds it as one more tool, in turn with the others on
+#      a root of its own, so the ratios show this Strata against an older one (strata / old).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -108,6 +110,13 @@ $STRATA import "$ROOTFS" debian:bench >/dev/null
 TOOLS+=(strata)
 PREP[strata]="$STRATA rmi -f app:bench; $STRATA builder prune --all"
 BUILD[strata]="$STRATA build -q -t app:bench"
+if [[ -n ${STRATA_OLD:-} ]]; then
+  O="$STRATA_OLD --root $work/strata-old"
+  $O import "$ROOTFS" debian:bench >/dev/null
+  TOOLS+=(old)
+  PREP[old]="$O rmi -f app:bench; $O builder prune --all"
+  BUILD[old]="$O build -q -t app:bench"
+fi
 
 if [[ -x $DOCKER && -x /usr/sbin/dockerd ]]; then
   rm -rf /var/lib/bench-docker-build; mkdir -p /var/lib/bench-docker-build # fresh, whatever an earlier run left

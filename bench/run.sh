@@ -11,6 +11,7 @@
 #      beside the same httpd on the host.
 # Usage: bench/run.sh   (as root; runc required; docker.io optional)
 # Env: RUNS=20 DEBIAN_CACHE=/var/cache/strata-bench/debian-minbase
+#      STRATA_OLD=/path/to/an/older/strata: its run --rm taken in turn with this one's (root of its own)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -73,6 +74,12 @@ if [[ ! -x $DEBIAN_CACHE/bin/bash ]]; then
 fi
 $S import "$bb" bench/busybox >/dev/null
 $S import "$DEBIAN_CACHE" bench/debian >/dev/null
+O=""
+if [[ -n ${STRATA_OLD:-} ]]; then
+  O="$STRATA_OLD --root $work/oldroot"
+  $O import "$bb" bench/busybox >/dev/null
+  $O import "$DEBIAN_CACHE" bench/debian >/dev/null
+fi
 echo "strata images: $($S images --format "{{.Repository}} {{.Size}}" | tr "\n" " ")(driver $(cat "$R/driver"))"
 
 echo "== floor: overlay mount + runc run + umount, on the same rootfs as the lower dir"
@@ -124,8 +131,10 @@ inturn() {
 echo "== run --rm IMAGE true (median of $RUNS; floor and strata in turn)   load: $(cut -d' ' -f1-3 /proc/loadavg)"
 timeit "runc run (busybox)" "runc --root $work/runc run -b $work/bundle-busybox-plain plain-bb"
 for img in busybox debian; do
+  old=()
+  [[ -z $O ]] || old=("old strata run --rm ($img)" "$O run --rm bench/$img true")
   inturn "floor ($img)" "$work/floor-$img.sh" "strata run --rm ($img)" "$S run --rm bench/$img true" \
-    "floor, volatile overlay ($img)" "$work/floorv-$img.sh"
+    "floor, volatile overlay ($img)" "$work/floorv-$img.sh" "${old[@]}"
 done
 
 if [[ -x /usr/sbin/dockerd && -x $DOCKER ]]; then
@@ -148,6 +157,7 @@ for img in busybox debian; do
   line="  $img: strata/floor $(ratio "${T[strata run --rm ($img)]}" "${T[floor ($img)]}")"
   line+="   strata/volatile-floor $(ratio "${T[strata run --rm ($img)]}" "${T[floor, volatile overlay ($img)]}")"
   [[ -n ${T[docker run --rm ($img)]:-} ]] && line+="   strata/docker $(ratio "${T[strata run --rm ($img)]}" "${T[docker run --rm ($img)]}")"
+  [[ -z $O ]] || line+="   strata/old $(ratio "${T[strata run --rm ($img)]}" "${T[old strata run --rm ($img)]}")"
   echo "$line"
 done
 
