@@ -30,6 +30,7 @@ var forbidden = map[string][]string{
 	"registry": {"snapshot", "runtime", "build", "engine", "cli", "container", "layer"},
 	"events":   {"runtime", "container", "images", "network", "engine", "cli"},
 	"config":   {"content", "metadata", "snapshot", "images", "layer", "engine", "cli"},
+	"transfer": {"engine", "cli", "api", "build", "container", "runtime", "registry"},
 	"engine":   {"cli"},
 }
 

@@ -123,7 +123,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (BuildResult, err
 	if err != nil {
 		return res, err
 	}
-	cfgDesc, err := e.putJSON(ctx, ocispec.MediaTypeImageConfig, out.Image)
+	cfgDesc, err := e.Images.PutJSON(ctx, ocispec.MediaTypeImageConfig, out.Image)
 	if err != nil {
 		return res, err
 	}
@@ -132,17 +132,17 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (BuildResult, err
 		layers = []ocispec.Descriptor{}
 	}
 	m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cfgDesc, Layers: layers}
-	target, err := e.putJSON(ctx, ocispec.MediaTypeImageManifest, m)
+	target, err := e.Images.PutJSON(ctx, ocispec.MediaTypeImageManifest, m)
 	if err != nil {
 		return res, err
 	}
 	if len(names) == 0 {
-		if err := e.nameImage(ctx, "", target); err != nil {
+		if err := e.Images.Name(ctx, "", target); err != nil {
 			return res, err
 		}
 	}
 	for _, n := range names {
-		if err := e.nameImage(ctx, n, target); err != nil {
+		if err := e.Images.Name(ctx, n, target); err != nil {
 			return res, err
 		}
 		e.imageEvent("tag", cfgDesc.Digest.String(), images.Familiar(n))

@@ -273,7 +273,7 @@ func (e *Engine) CommitContainer(ctx context.Context, ref string, opts CommitOpt
 		pw.CloseWithError(err)
 		done <- err
 	}()
-	lay, err := e.unpackAndStore(ctx, digest.Digest(c.ChainID), pr, comp)
+	lay, err := e.layers().ApplyTar(ctx, digest.Digest(c.ChainID), pr, comp)
 	pr.CloseWithError(errors.New("commit: layer reader closed"))
 	if werr := <-done; err == nil && werr != nil {
 		err = werr
@@ -296,14 +296,14 @@ func (e *Engine) CommitContainer(ctx context.Context, ref string, opts CommitOpt
 		Author:    opts.Author,
 	})
 	layers := append(append([]ocispec.Descriptor{}, parentLayers...), lay.Desc)
-	target, err := e.WriteImage(ctx, img, layers)
+	target, id, err := e.Images.Write(ctx, img, layers)
 	if err != nil {
 		return "", err
 	}
-	if err := e.nameImage(ctx, named, target); err != nil {
+	if err := e.Images.Name(ctx, named, target); err != nil {
 		return "", err
 	}
-	return digest.FromBytes(mustJSON(img)), nil
+	return id, nil
 }
 
 // containerImage returns the container's image config and layer

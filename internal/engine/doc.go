@@ -9,13 +9,14 @@
 // and the build cache's layers. Nothing outside the engine has to remember
 // to, so a collection keeps the same things whoever opened the store.
 //
-// It is wiring, not a second home for what packages below own. Pull, Load,
-// Import and Commit find their layers (a registry's manifest, an archive's
-// files, a tar, a container's diff) and hand them to the layer pipeline
-// (layer.Pipeline), which fetches or reads, verifies, unpacks, commits the
-// snapshots in chain order and writes the layer records; the engine then
-// stores the config and manifest and names the image. Push reads the same
-// layer records to skip, mount or rebuild blobs.
+// It is wiring, not a second home for what packages below own. Pull, Push,
+// Load, Save and Import are transfer's (the engine hands it its stores, gc
+// lock, events and registry client): they and Commit find their layers (a
+// registry's manifest, an archive's files, a tar, a container's diff) and
+// hand them to the layer pipeline (layer.Pipeline), which fetches or reads,
+// verifies, unpacks, commits the snapshots in chain order and writes the
+// layer records; images then stores the config and manifest and names the
+// image. Push reads the same layer records to skip, mount or rebuild blobs.
 //
 // On-disk layout of a root (default /var/lib/strata, or $STRATA_ROOT):
 //

@@ -7,12 +7,10 @@ import (
 	"strings"
 
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/images"
 	"github.com/strata-project/strata/internal/layer"
-	"github.com/strata-project/strata/internal/metadata"
 )
 
 // ImageSummary is one row of `strata images`.
@@ -63,21 +61,6 @@ func (e *Engine) Tag(ctx context.Context, src, target string) error {
 	e.imageEvent("tag", id.String(), images.Familiar(tagged.String()))
 	return nil
 }
-
-// untaggedPrefix names records of images that have no tag (images.UntaggedPrefix).
-const untaggedPrefix = images.UntaggedPrefix
-
-// nameImage points name (or, if "", an untagged record) at target.
-func (e *Engine) nameImage(ctx context.Context, name string, target ocispec.Descriptor) error {
-	return e.Images.Name(ctx, name, target)
-}
-
-// putName points name at target (images.PutName).
-func putName(tx *metadata.Tx, name string, target ocispec.Descriptor) error {
-	return images.PutName(tx, name, target)
-}
-
-func targetNamed(tx *metadata.Tx, d digest.Digest) bool { return images.TargetNamed(tx, d) }
 
 // RemoveResult is what removing one reference did, in docker's words.
 type RemoveResult struct {

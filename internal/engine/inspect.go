@@ -91,7 +91,7 @@ func (e *Engine) InspectImage(ctx context.Context, ref string) (ImageInspect, er
 		out.Comment = h[len(h)-1].Comment
 	}
 	for _, n := range img.Names {
-		if strings.HasPrefix(n, untaggedPrefix) {
+		if strings.HasPrefix(n, images.UntaggedPrefix) {
 			continue
 		}
 		out.RepoTags = append(out.RepoTags, images.Familiar(n))

@@ -19,7 +19,8 @@
 // 4 MiB cap and checked against the digest it is named by; every archive
 // path is checked (no absolute paths, no "..", links only to other entries
 // of the archive, a layout directory read through an os.Root). Layer bytes
-// are left to the caller (engine.Load), which verifies them as it unpacks.
+// are left to the caller (transfer.Store.Load), which verifies them as it
+// unpacks.
 //
 // A plain tar file is indexed in place and each file read at its offset.
 // A compressed tar or a stream (standard input) is read in one pass when

@@ -55,8 +55,10 @@ type Archive struct {
 // (a directory or a tar), plain or compressed. A plain tar file is read in
 // place; a compressed one, or standard input when input is "" or "-", is
 // read as a stream when its JSON comes first (as Write puts it), else first
-// decompressed into a temp file in spoolDir; Close removes temp files.
+// decompressed into a temp file in spoolDir; Close removes temp files,
+// and Open those of earlier loads whose process died.
 func Open(ctx context.Context, input string, stdin io.Reader, spoolDir string) (*Archive, error) {
+	removeDeadSpools(spoolDir)
 	f, err := openFiles(ctx, input, stdin, spoolDir)
 	if err != nil {
 		return nil, err

@@ -9,9 +9,12 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/proc"
 )
 
 // files is what reading an archive needs of where it lives: a tar file
@@ -334,9 +337,24 @@ func compressed(magic []byte) bool {
 		len(magic) >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd
 }
 
-// SpoolPrefix starts the names of spooled archives; the writer's pid
+// spoolPrefix starts the names of spooled archives; the writer's pid
 // follows, so that a later load can remove what a killed one left.
-const SpoolPrefix = "load-"
+const spoolPrefix = "load-"
+
+// removeDeadSpools removes archives spooled by loads whose process died.
+func removeDeadSpools(dir string) {
+	ents, _ := os.ReadDir(dir)
+	for _, ent := range ents {
+		rest, ok := strings.CutPrefix(ent.Name(), spoolPrefix)
+		if !ok {
+			continue
+		}
+		pidStr, _, _ := strings.Cut(rest, "-")
+		if pid, err := strconv.Atoi(pidStr); err == nil && !proc.Alive(pid) {
+			os.Remove(filepath.Join(dir, ent.Name()))
+		}
+	}
+}
 
 // ctxReader stops a long copy when ctx ends.
 type ctxReader struct {

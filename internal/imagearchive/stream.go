@@ -271,7 +271,7 @@ func (s *streamFiles) tempFile() (*os.File, error) {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return nil, err
 	}
-	return os.CreateTemp(s.dir, SpoolPrefix+strconv.Itoa(os.Getpid())+"-*.blob")
+	return os.CreateTemp(s.dir, spoolPrefix+strconv.Itoa(os.Getpid())+"-*.blob")
 }
 
 func (s *streamFiles) spoolEntry(name string) error {
@@ -293,7 +293,7 @@ func (s *streamFiles) spoolAll() (*tarFiles, error) {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(s.dir, SpoolPrefix+strconv.Itoa(os.Getpid())+"-*.tar")
+	f, err := os.CreateTemp(s.dir, spoolPrefix+strconv.Itoa(os.Getpid())+"-*.tar")
 	if err != nil {
 		return nil, fmt.Errorf("spool the archive: %w", err)
 	}

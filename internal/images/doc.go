@@ -1,7 +1,10 @@
 // Package images turns what users type (busybox, busybox:1.36,
 // localhost:5000/app@sha256:…, an image ID or its prefix) into image
 // records, and reads what those records point at: manifests, configs and
-// layers, for inspect and history.
+// layers, for inspect and history. It also writes them: a name pointed
+// at a manifest, the untagged record of an image left without one, the
+// repository digest of a distributed image (records.go), and the config
+// and manifest of an image made here, by import or commit (write.go).
 //
 // Names follow distribution/reference as docker does: "busybox" is
 // docker.io/library/busybox:latest. An image's ID is the digest of its

@@ -104,6 +104,20 @@ func TargetNamed(tx *metadata.Tx, d digest.Digest) bool {
 	return false
 }
 
+// RecordRepoDigest notes that the registry repository of name holds the
+// image name points at, target, under dgst (it was pulled from there or
+// pushed there): docker's RepoDigests. A name moved meanwhile is left.
+func (s *Store) RecordRepoDigest(ctx context.Context, name string, target, dgst digest.Digest) error {
+	return s.DB.Update(ctx, func(tx *metadata.Tx) error {
+		rec, err := tx.Image(name)
+		if err != nil || rec.Target.Digest != target || rec.RepoDigest == dgst {
+			return nil
+		}
+		rec.RepoDigest = dgst
+		return tx.PutImage(rec)
+	})
+}
+
 // RemovalNames are the names of img that removing it by ref takes away,
 // as docker's rmi: ref itself if it is one of its names, else (an ID)
 // every name, which needs force when there are several.

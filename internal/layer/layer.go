@@ -258,3 +258,20 @@ func CompressionOf(mediaType string) (archive.Compression, error) {
 	}
 	return ParseCompression(map[string]string{"": "none", "gzip": "gzip", "zstd": "zstd"}[c])
 }
+
+// ApplyTar brings a new layer, the uncompressed tar tarStream, into
+// the store on parent through the layer pipeline: unpacked into a snapshot
+// while it is compressed into the content store and its tar-split index
+// kept, in one pass.
+func (p *Pipeline) ApplyTar(ctx context.Context, parent digest.Digest, tarStream io.Reader, comp archive.Compression) (Result, error) {
+	src := Source{
+		Open: func(context.Context, int64) (io.ReadCloser, int64, int64, error) {
+			return io.NopCloser(tarStream), 0, 0, nil
+		},
+	}
+	res, err := p.Apply(ctx, []Source{src}, Options{Parent: parent, Compress: true, Compression: comp})
+	if err != nil {
+		return Result{}, err
+	}
+	return res[0], nil
+}

@@ -106,6 +106,16 @@ func normalizeKey(k string) string {
 	return k
 }
 
+// HostOf turns a login argument into the host key docker uses:
+// "https://reg:5000/v2/" and "reg:5000" are both reg:5000; none is docker.io.
+func HostOf(s string) string {
+	switch s = normalizeKey(s); s {
+	case "", dockerHubAuth, "index.docker.io", dockerHubAPI:
+		return DockerHub
+	}
+	return s
+}
+
 func (keys configKeys) helper(key string) string {
 	if h, ok := keys.CredHelpers[key]; ok {
 		return h

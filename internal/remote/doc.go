@@ -13,9 +13,9 @@
 // (fetch.go, blobreader.go), and pushing blobs in resumable chunks,
 // mounting them from other repositories where it can (push.go).
 //
-// It leaves to others what the bytes mean: the engine decides which blobs
+// It leaves to others what the bytes mean: transfer decides which blobs
 // to fetch or push, stores and verifies them through the content store and
-// unpacks layers. Nothing here keeps a blob in memory; manifests are read
+// has the layer pipeline unpack layers. Nothing here keeps a blob in memory; manifests are read
 // through a 4 MiB cap and error bodies through 64 KiB.
 //
 // Upload sessions a push started are remembered (SessionStore) so that a

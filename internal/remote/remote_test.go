@@ -65,6 +65,23 @@ func TestRangeEnd(t *testing.T) {
 	}
 }
 
+func TestHostOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                            DockerHub,
+		"docker.io":                   DockerHub,
+		"index.docker.io":             DockerHub,
+		"registry-1.docker.io":        DockerHub,
+		"https://index.docker.io/v1/": DockerHub,
+		"reg:5000":                    "reg:5000",
+		"https://reg:5000/v2/":        "reg:5000",
+		"http://127.0.0.1:5000":       "127.0.0.1:5000",
+	} {
+		if got := HostOf(in); got != want {
+			t.Errorf("HostOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestConfigFileRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -1,14 +1,9 @@
-package engine
+package transfer
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -18,7 +13,6 @@ import (
 	"github.com/strata-project/strata/internal/images"
 	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/metadata"
-	"github.com/strata-project/strata/internal/proc"
 	"github.com/strata-project/strata/internal/progress"
 )
 
@@ -41,25 +35,24 @@ type LoadOptions struct {
 //
 // Every manifest and config is read and verified before anything is
 // stored. Each layer file is then read once, through the layer pipeline
-// (layer.Pipeline): its raw bytes go into the content store as they are (hashed and checked against the descriptor or
-// the digest the file is named by) while they are decompressed, checked
-// against the config's diffID and unpacked into the layer's snapshot.
-// Layers already in the store are not read. Names come last; if anything
-// fails, the blobs, snapshots and layer records this load added are
-// removed again and nothing is named.
+// (layer.Pipeline): its raw bytes go into the content store as they are
+// (hashed and checked against the descriptor or the digest the file is
+// named by) while they are decompressed, checked against the config's
+// diffID and unpacked into the layer's snapshot. Layers already in the
+// store are not read. Names come last; if anything fails, the blobs,
+// snapshots and layer records this load added are removed again and
+// nothing is named.
 //
 // A plain archive file is read in place. Standard input and compressed
-// archives are streamed when in Write's order (JSON first); otherwise
-// (docker writes manifest.json after the layers) they are first
-// decompressed into a temp file under the store's tmp/ directory.
-func (e *Engine) Load(ctx context.Context, opts LoadOptions) ([]string, error) {
+// archives are streamed when in imagearchive.Write's order (JSON first);
+// otherwise (docker writes manifest.json after the layers) they are first
+// decompressed into a temp file in TmpDir.
+func (s *Store) Load(ctx context.Context, opts LoadOptions) ([]string, error) {
 	what := opts.Input
 	if what == "" || what == "-" {
 		what = "standard input"
 	}
-	spoolDir := filepath.Join(e.root, "tmp")
-	removeDeadSpools(spoolDir)
-	a, err := imagearchive.Open(ctx, opts.Input, opts.Stdin, spoolDir)
+	a, err := imagearchive.Open(ctx, opts.Input, opts.Stdin, s.TmpDir)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", what, err)
 	}
@@ -68,19 +61,19 @@ func (e *Engine) Load(ctx context.Context, opts LoadOptions) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", what, err)
 	}
-	unlock, err := e.lock(ctx, false)
+	unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 	u := &layer.Undo{}
-	loaded, err := e.loadImages(ctx, a, imgs, u, opts.Progress)
+	loaded, err := s.loadImages(ctx, a, imgs, u, opts.Progress)
 	if err != nil {
-		u.Rollback(context.WithoutCancel(ctx), e.layers())
+		u.Rollback(context.WithoutCancel(ctx), s.Layers)
 		return nil, fmt.Errorf("load %s: %w; nothing was kept", what, err)
 	}
 	for _, n := range loaded {
-		e.imageEvent("load", n, n)
+		s.event("load", n, n)
 	}
 	return loaded, nil
 }
@@ -91,7 +84,7 @@ type loadedImage struct {
 	id     digest.Digest
 }
 
-func (e *Engine) loadImages(ctx context.Context, a *imagearchive.Archive, imgs []imagearchive.Image, u *layer.Undo, rep progress.Reporter) ([]string, error) {
+func (s *Store) loadImages(ctx context.Context, a *imagearchive.Archive, imgs []imagearchive.Image, u *layer.Undo, rep progress.Reporter) ([]string, error) {
 	var done []loadedImage
 	for _, img := range imgs {
 		srcs := make([]layer.Source, len(img.Layers))
@@ -107,7 +100,7 @@ func (e *Engine) loadImages(ctx context.Context, a *imagearchive.Archive, imgs [
 				ID:   images.ShortID(l.DiffID),
 			}
 		}
-		res, err := e.layers().Apply(ctx, srcs, layer.Options{
+		res, err := s.Layers.Apply(ctx, srcs, layer.Options{
 			Concurrency: loadConcurrency,
 			InOrder:     !a.RandomAccess(),
 			KeepBlob:    true,
@@ -123,13 +116,13 @@ func (e *Engine) loadImages(ctx context.Context, a *imagearchive.Archive, imgs [
 		for i, r := range res {
 			descs[i] = r.Desc
 		}
-		if err := e.writeBlob(ctx, u, img.ConfigBytes, img.ConfigDesc); err != nil {
+		if err := s.putSmall(ctx, img.ConfigDesc, img.ConfigBytes, u); err != nil {
 			return nil, fmt.Errorf("config %s: %w", img.ConfigDesc.Digest, err)
 		}
 		target := img.ManifestDesc
 		mb := img.ManifestBytes
 		if mb == nil {
-			mb = mustJSON(ocispec.Manifest{
+			mb = images.MustJSON(ocispec.Manifest{
 				Versioned: specs.Versioned{SchemaVersion: 2},
 				MediaType: ocispec.MediaTypeImageManifest,
 				Config:    img.ConfigDesc,
@@ -137,29 +130,29 @@ func (e *Engine) loadImages(ctx context.Context, a *imagearchive.Archive, imgs [
 			})
 			target = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(mb), Size: int64(len(mb))}
 		}
-		if err := e.writeBlob(ctx, u, mb, target); err != nil {
+		if err := s.putSmall(ctx, target, mb, u); err != nil {
 			return nil, fmt.Errorf("manifest %s: %w", target.Digest, err)
 		}
 		done = append(done, loadedImage{names: img.Names, target: target, id: img.ConfigDesc.Digest})
 	}
 	// Names last, all in one transaction.
 	var out []string
-	err := e.DB.Update(ctx, func(tx *metadata.Tx) error {
+	err := s.DB.Update(ctx, func(tx *metadata.Tx) error {
 		out = out[:0]
 		for _, d := range done {
 			if len(d.names) == 0 {
-				if targetNamed(tx, d.target.Digest) {
+				if images.TargetNamed(tx, d.target.Digest) {
 					out = append(out, d.id.String())
 					continue
 				}
-				if err := putName(tx, untaggedPrefix+d.target.Digest.String(), d.target); err != nil {
+				if err := images.PutName(tx, images.UntaggedPrefix+d.target.Digest.String(), d.target); err != nil {
 					return err
 				}
 				out = append(out, d.id.String())
 				continue
 			}
 			for _, n := range d.names {
-				if err := putName(tx, n, d.target); err != nil {
+				if err := images.PutName(tx, n, d.target); err != nil {
 					return err
 				}
 				out = append(out, images.Familiar(n))
@@ -176,31 +169,3 @@ func (e *Engine) loadImages(ctx context.Context, a *imagearchive.Archive, imgs [
 // loadConcurrency bounds the layers of one image read at once; each uses
 // three goroutines (read, decompress, unpack).
 const loadConcurrency = 2
-
-// writeBlob stores a small blob the load read (a config, a manifest),
-// noting it for undo unless it was there.
-func (e *Engine) writeBlob(ctx context.Context, u *layer.Undo, b []byte, desc ocispec.Descriptor) error {
-	if _, err := e.Content.Info(ctx, desc.Digest); err == nil {
-		return nil
-	}
-	if _, _, err := e.Content.WriteBlob(ctx, bytes.NewReader(b), desc.Size, desc.Digest); err != nil {
-		return err
-	}
-	u.AddBlob(desc.Digest)
-	return nil
-}
-
-// removeDeadSpools removes archives spooled by loads whose process died.
-func removeDeadSpools(dir string) {
-	ents, _ := os.ReadDir(dir)
-	for _, ent := range ents {
-		rest, ok := strings.CutPrefix(ent.Name(), imagearchive.SpoolPrefix)
-		if !ok {
-			continue
-		}
-		pidStr, _, _ := strings.Cut(rest, "-")
-		if pid, err := strconv.Atoi(pidStr); err == nil && !proc.Alive(pid) {
-			os.Remove(filepath.Join(dir, ent.Name()))
-		}
-	}
-}

@@ -1,4 +1,4 @@
-package engine
+package transfer
 
 import (
 	"context"
@@ -23,11 +23,11 @@ import (
 // verified; a layer a build kept only as a snapshot is written from it,
 // and one whose blob the blob cache evicted is rebuilt (savedLayers).
 // The gc lock is held throughout so nothing is swept meanwhile.
-func (e *Engine) Save(ctx context.Context, w io.Writer, refs []string) error {
+func (s *Store) Save(ctx context.Context, w io.Writer, refs []string) error {
 	if len(refs) == 0 {
 		return fmt.Errorf("save: give at least one image: %w", errdefs.ErrInvalidArgument)
 	}
-	unlock, err := e.lock(ctx, false)
+	unlock, err := s.lock(ctx)
 	if err != nil {
 		return err
 	}
@@ -35,7 +35,7 @@ func (e *Engine) Save(ctx context.Context, w io.Writer, refs []string) error {
 	var out []imagearchive.SaveImage
 	byManifest := map[digest.Digest]int{}
 	for _, ref := range refs {
-		img, err := e.Images.Resolve(ctx, ref)
+		img, err := s.Images.Resolve(ctx, ref)
 		if err != nil {
 			return fmt.Errorf("save %s: %w", ref, err)
 		}
@@ -47,13 +47,13 @@ func (e *Engine) Save(ctx context.Context, w io.Writer, refs []string) error {
 				}
 			}
 		}
-		mdesc, layers, err := e.savedLayers(ctx, img)
+		mdesc, layers, err := s.savedLayers(ctx, img)
 		if err != nil {
 			return fmt.Errorf("save %s: %w", ref, err)
 		}
 		if i, ok := byManifest[img.ManifestDesc.Digest]; ok {
 			for _, n := range names {
-				if !contains(out[i].Names, n) {
+				if !slices.Contains(out[i].Names, n) {
 					out[i].Names = append(out[i].Names, n)
 				}
 			}
@@ -62,26 +62,17 @@ func (e *Engine) Save(ctx context.Context, w io.Writer, refs []string) error {
 		byManifest[img.ManifestDesc.Digest] = len(out)
 		out = append(out, imagearchive.SaveImage{Names: names, Manifest: mdesc, Config: img.ConfigDesc, Layers: layers})
 	}
-	if err := imagearchive.Write(ctx, w, layerProvider{e}, out); err != nil {
+	if err := imagearchive.Write(ctx, w, s.blobs(), out); err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
 	// The blobs rebuilt are blob cache entries: trim it to its budget.
-	if _, err := e.layers().Trim(ctx, e.BlobCacheBudget()); err != nil {
+	if err := s.trimCache(ctx); err != nil {
 		return fmt.Errorf("save: blob cache: %w", err)
 	}
 	for _, ref := range refs {
-		e.imageEvent("save", ref, ref)
+		s.event("save", ref, ref)
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // savedLayers returns the manifest and layers an image is saved with: its
@@ -93,16 +84,16 @@ func contains(list []string, s string) bool {
 // gzip) gets a new digest, and the image is saved with a manifest naming
 // it, which loads as the same image (same config, same diffIDs) under a
 // new manifest digest, as a docker save of a pulled image does.
-func (e *Engine) savedLayers(ctx context.Context, img images.Image) (ocispec.Descriptor, []ocispec.Descriptor, error) {
+func (s *Store) savedLayers(ctx context.Context, img images.Image) (ocispec.Descriptor, []ocispec.Descriptor, error) {
 	layers := slices.Clone(img.Manifest.Layers)
 	diffIDs, chains := img.DiffIDs(), img.ChainIDs()
 	changed := false
 	for i, l := range layers {
-		if err := e.layerAvailable(ctx, l, diffIDs[i], chains[i]); err != nil {
+		if err := s.layerAvailable(ctx, l, diffIDs[i], chains[i]); err != nil {
 			return ocispec.Descriptor{}, nil, fmt.Errorf("layer %s: %w", l.Digest, err)
 		}
-		if _, err := e.Content.Info(ctx, l.Digest); err == nil {
-			_ = e.layers().Touch(ctx, l.Digest)
+		if _, err := s.Content.Info(ctx, l.Digest); err == nil {
+			_ = s.Layers.Touch(ctx, l.Digest)
 			continue
 		}
 		if layer.Unstored(l, diffIDs[i]) {
@@ -112,9 +103,9 @@ func (e *Engine) savedLayers(ctx context.Context, img images.Image) (ocispec.Des
 		if err != nil {
 			return ocispec.Descriptor{}, nil, fmt.Errorf("layer %s: %w", l.Digest, err)
 		}
-		rec, _ := layer.Record(ctx, e.DB, diffIDs[i])
+		rec, _ := layer.Record(ctx, s.DB, diffIDs[i])
 		rec.DiffID, rec.ChainID = diffIDs[i], chains[i]
-		d, err := e.layers().Rebuild(ctx, rec, comp)
+		d, err := s.Layers.Rebuild(ctx, rec, comp)
 		if err != nil {
 			return ocispec.Descriptor{}, nil, fmt.Errorf("layer %s: %w", l.Digest, err)
 		}
@@ -126,11 +117,11 @@ func (e *Engine) savedLayers(ctx context.Context, img images.Image) (ocispec.Des
 	if !changed {
 		return img.ManifestDesc, layers, nil
 	}
-	mb, err := e.Content.ReadAll(ctx, img.ManifestDesc, manifest.MaxSize)
+	mb, err := s.Content.ReadAll(ctx, img.ManifestDesc, manifest.MaxSize)
 	if err != nil {
 		return ocispec.Descriptor{}, nil, err
 	}
-	if mb, err = e.withLayers(ctx, img.ManifestDesc, mb, layers); err != nil {
+	if mb, err = s.withLayers(ctx, img.ManifestDesc, mb, layers); err != nil {
 		return ocispec.Descriptor{}, nil, err
 	}
 	if img.ManifestDesc.MediaType == manifest.DockerManifest {
@@ -140,4 +131,19 @@ func (e *Engine) savedLayers(ctx context.Context, img images.Image) (ocispec.Des
 	}
 	desc := ocispec.Descriptor{MediaType: img.ManifestDesc.MediaType, Digest: digest.FromBytes(mb), Size: int64(len(mb))}
 	return desc, layers, nil
+}
+
+func (s *Store) blobs() imagearchive.Provider {
+	if s.Blobs == nil {
+		return s.Content
+	}
+	return s.Blobs
+}
+
+func (s *Store) layerAvailable(ctx context.Context, desc ocispec.Descriptor, diffID, chainID digest.Digest) error {
+	if s.LayerAvailable == nil {
+		_, err := s.Content.Info(ctx, desc.Digest)
+		return err
+	}
+	return s.LayerAvailable(ctx, desc, diffID, chainID)
 }

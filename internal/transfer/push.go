@@ -1,9 +1,7 @@
-package engine
+package transfer
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -34,9 +32,8 @@ type PushOptions struct {
 	Quiet bool
 	// Progress receives per-layer events and the final digest line.
 	Progress progress.Reporter
-	// Client talks to the registry; nil makes one that reads docker's
-	// credentials and insecure-registries and keeps upload sessions in
-	// the store.
+	// Client talks to the registry; nil is remote.New(), which reads
+	// docker's credentials and insecure-registries.
 	Client *remote.Client
 }
 
@@ -45,7 +42,7 @@ const pushConcurrency = 4
 
 // Push uploads a local image to the registry its name points at and
 // returns the descriptor of the manifest pushed (of the last tag, with All).
-func (e *Engine) Push(ctx context.Context, ref string, opts PushOptions) (ocispec.Descriptor, error) {
+func (s *Store) Push(ctx context.Context, ref string, opts PushOptions) (ocispec.Descriptor, error) {
 	named, err := images.ParseName(ref)
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -56,7 +53,7 @@ func (e *Engine) Push(ctx context.Context, ref string, opts PushOptions) (ocispe
 	if opts.Quiet {
 		opts.Progress = nil
 	}
-	client := e.remoteClient(opts.Client)
+	client := clientOr(opts.Client)
 	names := []reference.Named{named}
 	if opts.All {
 		if raw, err := reference.ParseNormalizedNamed(ref); err == nil && !reference.IsNameOnly(raw) {
@@ -64,7 +61,7 @@ func (e *Engine) Push(ctx context.Context, ref string, opts PushOptions) (ocispe
 		}
 		names = nil
 		var recs []metadata.Image
-		if err := e.DB.View(ctx, func(tx *metadata.Tx) error {
+		if err := s.DB.View(ctx, func(tx *metadata.Tx) error {
 			var err error
 			recs, err = tx.Images()
 			return err
@@ -86,31 +83,31 @@ func (e *Engine) Push(ctx context.Context, ref string, opts PushOptions) (ocispe
 	}
 	var last ocispec.Descriptor
 	for i, n := range names {
-		if last, err = e.pushOne(ctx, client, n, opts.Progress, i == 0); err != nil {
+		if last, err = s.pushOne(ctx, client, n, opts.Progress, i == 0); err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("push %s: %w", reference.FamiliarString(n), err)
 		}
 	}
 	return last, nil
 }
 
-func (e *Engine) pushOne(ctx context.Context, client *remote.Client, named reference.Named, rep progress.Reporter, first bool) (ocispec.Descriptor, error) {
-	d, err := e.pushImage(ctx, client, named, rep, first)
+func (s *Store) pushOne(ctx context.Context, client *remote.Client, named reference.Named, rep progress.Reporter, first bool) (ocispec.Descriptor, error) {
+	d, err := s.pushImage(ctx, client, named, rep, first)
 	if err == nil {
-		e.imageEvent("push", reference.FamiliarString(named), reference.FamiliarName(named))
+		s.event("push", reference.FamiliarString(named), reference.FamiliarName(named))
 	}
 	return d, err
 }
 
 // pushImage is pushOne before its event.
-func (e *Engine) pushImage(ctx context.Context, client *remote.Client, named reference.Named, rep progress.Reporter, first bool) (ocispec.Descriptor, error) {
-	img, err := e.Images.Resolve(ctx, named.String())
+func (s *Store) pushImage(ctx context.Context, client *remote.Client, named reference.Named, rep progress.Reporter, first bool) (ocispec.Descriptor, error) {
+	img, err := s.Images.Resolve(ctx, named.String())
 	if err != nil {
 		if errdefs.IsNotFound(err) {
 			return ocispec.Descriptor{}, fmt.Errorf("an image does not exist locally with the tag: %s: %w", reference.FamiliarString(named), errdefs.ErrNotFound)
 		}
 		return ocispec.Descriptor{}, err
 	}
-	unlock, err := e.lock(ctx, false)
+	unlock, err := s.lock(ctx)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
@@ -134,7 +131,7 @@ func (e *Engine) pushImage(ctx context.Context, client *remote.Client, named ref
 	g.SetLimit(pushConcurrency)
 	for i := range layers {
 		g.Go(func() error {
-			d, err := e.pushLayer(gctx, repo, layers[i], diffIDs[i], chains[i], rep)
+			d, err := s.pushLayer(gctx, repo, layers[i], diffIDs[i], chains[i], rep)
 			if err != nil {
 				return fmt.Errorf("layer %s: %w", layers[i].Digest, err)
 			}
@@ -145,13 +142,13 @@ func (e *Engine) pushImage(ctx context.Context, client *remote.Client, named ref
 	if err := g.Wait(); err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	if err := e.pushStored(ctx, repo, img.ConfigDesc, layerRepos(ctx, e, diffIDs), "", nil); err != nil {
+	if err := s.pushStored(ctx, repo, img.ConfigDesc, s.layerRepos(ctx, diffIDs), "", nil); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("config %s: %w", img.ConfigDesc.Digest, err)
 	}
 
 	// The manifest goes as it is stored, unless a layer had to be rebuilt
 	// with new bytes.
-	mb, err := e.Content.ReadAll(ctx, img.ManifestDesc, manifest.MaxSize)
+	mb, err := s.Content.ReadAll(ctx, img.ManifestDesc, manifest.MaxSize)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
@@ -161,7 +158,7 @@ func (e *Engine) pushImage(ctx context.Context, client *remote.Client, named ref
 		tag = t.Tag()
 	}
 	if n := changedLayers(layers, pushed); n > 0 {
-		if mb, err = e.withLayers(ctx, img.ManifestDesc, mb, pushed); err != nil {
+		if mb, err = s.withLayers(ctx, img.ManifestDesc, mb, pushed); err != nil {
 			return ocispec.Descriptor{}, err
 		}
 		rep.Message("%s: %d of %d layer blobs were rebuilt from their snapshots (evicted from the blob cache and not in the repository): the manifest pushed is new, not %s", tag, n, len(layers), img.ManifestDesc.Digest)
@@ -171,13 +168,13 @@ func (e *Engine) pushImage(ctx context.Context, client *remote.Client, named ref
 		return ocispec.Descriptor{}, err
 	}
 	// Rebuilt blobs are blob cache entries: trim it to its budget.
-	if _, err := e.layers().Trim(ctx, e.BlobCacheBudget()); err != nil {
+	if err := s.trimCache(ctx); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("blob cache: %w", err)
 	}
 	// Every blob is in the repository now; drop upload sessions earlier
 	// cut pushes left for them (whichever way each got there this time).
 	repo.ForgetUploads(ctx, append(append(slices.Clone(layers), pushed...), img.ConfigDesc)...)
-	if err := e.recordRepoDigest(ctx, named.String(), img.Target.Digest, desc.Digest); err != nil {
+	if err := s.Images.RecordRepoDigest(ctx, named.String(), img.Target.Digest, desc.Digest); err != nil {
 		return ocispec.Descriptor{}, err
 	}
 	rep.Message("%s: digest: %s size: %d", tag, desc.Digest, desc.Size)
@@ -188,10 +185,10 @@ func (e *Engine) pushImage(ctx context.Context, client *remote.Client, named ref
 // layers diffIDs: where the image came from or went, which hold its
 // config too, so that a push to another repository of the same registry
 // mounts the config as it mounts the layers.
-func layerRepos(ctx context.Context, e *Engine, diffIDs []digest.Digest) []string {
+func (s *Store) layerRepos(ctx context.Context, diffIDs []digest.Digest) []string {
 	var out []string
 	for _, d := range diffIDs {
-		rec, _ := layer.Record(ctx, e.DB, d)
+		rec, _ := layer.Record(ctx, s.DB, d)
 		for _, b := range rec.Blobs {
 			for _, r := range layer.BlobRepos(b) {
 				if !slices.Contains(out, r) {
@@ -214,30 +211,6 @@ func changedLayers(a, b []ocispec.Descriptor) int {
 	return n
 }
 
-// withLayers rewrites manifest mb (of desc) to name layers instead of its
-// own, keeping every other field as it was, and stores the result (gc
-// removes it once no image names it). A Docker schema2 manifest names the
-// layers with Docker's media types.
-func (e *Engine) withLayers(ctx context.Context, desc ocispec.Descriptor, mb []byte, layers []ocispec.Descriptor) ([]byte, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(mb, &m); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
-	}
-	ls := make([]ocispec.Descriptor, len(layers))
-	for i, d := range layers {
-		ls[i] = ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
-		if desc.MediaType == manifest.DockerManifest {
-			ls[i].MediaType = manifest.DockerLayerType(d.MediaType)
-		}
-	}
-	m["layers"] = mustJSON(ls)
-	out := mustJSON(m)
-	if _, _, err := e.Content.WriteBlob(ctx, bytes.NewReader(out), int64(len(out)), digest.FromBytes(out)); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // pushLayer makes the repository hold layer desc (or another compressed
 // form of the same diffID) and returns the descriptor it holds. The forms
 // are tried in order, the image's own first, so that the manifest keeps
@@ -248,8 +221,8 @@ func (e *Engine) withLayers(ctx context.Context, desc ocispec.Descriptor, mb []b
 // the layer is rebuilt from its snapshot and tar-split index, compressed
 // with pgzip into the store (a new digest unless the rebuild is
 // byte-identical).
-func (e *Engine) pushLayer(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, diffID, chainID digest.Digest, rep progress.Reporter) (ocispec.Descriptor, error) {
-	rec, _ := layer.Record(ctx, e.DB, diffID)
+func (s *Store) pushLayer(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, diffID, chainID digest.Digest, rep progress.Reporter) (ocispec.Descriptor, error) {
+	rec, _ := layer.Record(ctx, s.DB, diffID)
 	forms := []ocispec.Descriptor{desc}
 	for i, b := range rec.Blobs {
 		if b.Digest == desc.Digest {
@@ -261,20 +234,20 @@ func (e *Engine) pushLayer(ctx context.Context, repo *remote.Repository, desc oc
 		}
 	}
 	for _, b := range forms {
-		if _, err := e.Content.Info(ctx, b.Digest); err == nil {
-			_ = e.layers().Touch(ctx, b.Digest)
+		if _, err := s.Content.Info(ctx, b.Digest); err == nil {
+			_ = s.Layers.Touch(ctx, b.Digest)
 			d := ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size}
 			if b.Digest == desc.Digest {
 				d = desc
 			}
-			err := e.pushStored(ctx, repo, d, layer.BlobRepos(b), diffID, rep)
-			if _, ierr := e.Content.Info(ctx, b.Digest); err == nil || !errdefs.IsNotFound(ierr) {
+			err := s.pushStored(ctx, repo, d, layer.BlobRepos(b), diffID, rep)
+			if _, ierr := s.Content.Info(ctx, b.Digest); err == nil || !errdefs.IsNotFound(ierr) {
 				return d, err
 			}
 			// Another process's blob cache evicted it meanwhile: go on
 			// as for an evicted blob.
 		}
-		if ok := e.pushAbsent(ctx, repo, b, diffID, rep); ok {
+		if ok := s.pushAbsent(ctx, repo, b, diffID, rep); ok {
 			if b.Digest == desc.Digest {
 				return desc, nil
 			}
@@ -282,22 +255,22 @@ func (e *Engine) pushLayer(ctx context.Context, repo *remote.Repository, desc oc
 		}
 	}
 	rec.DiffID, rec.ChainID = diffID, chainID
-	rebuilt, err := e.layers().Rebuild(ctx, rec, archive.Gzip)
+	rebuilt, err := s.Layers.Rebuild(ctx, rec, archive.Gzip)
 	if err != nil {
 		return desc, err
 	}
-	return rebuilt, e.pushStored(ctx, repo, rebuilt, nil, diffID, rep)
+	return rebuilt, s.pushStored(ctx, repo, rebuilt, nil, diffID, rep)
 }
 
 // pushAbsent makes the repository hold blob b, which is not in the store,
 // without sending it: it is there already (HEAD), or it is mounted from a
 // repository of the same registry known to hold it.
-func (e *Engine) pushAbsent(ctx context.Context, repo *remote.Repository, b ocispec.Descriptor, diffID digest.Digest, rep progress.Reporter) bool {
+func (s *Store) pushAbsent(ctx context.Context, repo *remote.Repository, b ocispec.Descriptor, diffID digest.Digest, rep progress.Reporter) bool {
 	id := images.ShortID(b.Digest)
 	if ok, err := repo.BlobExists(ctx, b); err == nil && ok {
 		rep.Report(progress.Event{ID: id, Action: "Layer already exists"})
 		if !slices.Contains(layer.BlobRepos(b), repo.Name()) {
-			_ = e.noteRemoteBlob(ctx, diffID, b, repo.Name())
+			_ = s.noteRemoteBlob(ctx, diffID, b, repo.Name())
 		}
 		return true
 	}
@@ -308,7 +281,7 @@ func (e *Engine) pushAbsent(ctx context.Context, repo *remote.Repository, b ocis
 		res, err := repo.PushBlob(ctx, b, eofReader{}, remote.PushBlobOptions{MountFrom: []string{pathOf(r, repo)}, SkipCheck: true, MountOnly: true})
 		if err == nil && res.Kind == remote.Mounted {
 			rep.Report(progress.Event{ID: id, Action: "Mounted from " + res.From})
-			_ = e.noteRemoteBlob(ctx, diffID, b, repo.Name())
+			_ = s.noteRemoteBlob(ctx, diffID, b, repo.Name())
 			return true
 		}
 	}
@@ -331,8 +304,8 @@ func pathOf(repoName string, repo *remote.Repository) string {
 // pushStored pushes a blob that is in the content store. repos are where
 // it is known to be; those on the same registry are mount sources. With a
 // diffID the result is remembered in the layer's record.
-func (e *Engine) pushStored(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, repos []string, diffID digest.Digest, rep progress.Reporter) error {
-	ra, err := e.Content.ReaderAt(ctx, desc)
+func (s *Store) pushStored(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, repos []string, diffID digest.Digest, rep progress.Reporter) error {
+	ra, err := s.Content.ReaderAt(ctx, desc)
 	if err != nil {
 		return err
 	}
@@ -372,12 +345,12 @@ func (e *Engine) pushStored(ctx context.Context, repo *remote.Repository, desc o
 	if diffID == "" || (res.Kind == remote.Existed && slices.Contains(repos, repo.Name())) {
 		return nil // nothing new to remember
 	}
-	return e.noteRemoteBlob(ctx, diffID, desc, repo.Name())
+	return s.noteRemoteBlob(ctx, diffID, desc, repo.Name())
 }
 
 // noteRemoteBlob records that repo holds blob desc of layer diffID.
-func (e *Engine) noteRemoteBlob(ctx context.Context, diffID digest.Digest, desc ocispec.Descriptor, repo string) error {
-	return e.DB.Update(ctx, func(tx *metadata.Tx) error {
+func (s *Store) noteRemoteBlob(ctx context.Context, diffID digest.Digest, desc ocispec.Descriptor, repo string) error {
+	return s.DB.Update(ctx, func(tx *metadata.Tx) error {
 		return layer.NoteBlob(tx, metadata.Layer{DiffID: diffID}, desc, repo)
 	})
 }

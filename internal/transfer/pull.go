@@ -1,12 +1,10 @@
-package engine
+package transfer
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
-	"syscall"
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
@@ -33,8 +31,8 @@ type PullOptions struct {
 	Quiet bool
 	// Progress receives per-layer events and the Digest/Status lines.
 	Progress progress.Reporter
-	// Client talks to the registry; nil makes one that reads docker's
-	// credentials and insecure-registries.
+	// Client talks to the registry; nil is remote.New(), which reads
+	// docker's credentials and insecure-registries.
 	Client *remote.Client
 }
 
@@ -44,7 +42,7 @@ const pullConcurrency = 3
 // Pull fetches an image from its registry into the store, unpacks its
 // layers and names it. It returns the digest the reference resolved to (an
 // index's when the registry has one).
-func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (digest.Digest, error) {
+func (s *Store) Pull(ctx context.Context, ref string, opts PullOptions) (digest.Digest, error) {
 	named, err := images.ParseName(ref)
 	if err != nil {
 		return "", err
@@ -52,11 +50,11 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (digest
 	if opts.Quiet {
 		opts.Progress = nil
 	}
-	client := e.remoteClient(opts.Client)
+	client := clientOr(opts.Client)
 	if !opts.All {
-		d, err := e.pullOne(ctx, client, named, opts)
+		d, err := s.pullOne(ctx, client, named, opts)
 		if err != nil {
-			return "", e.diskHint(fmt.Errorf("pull %s: %w", reference.FamiliarString(named), err))
+			return "", fmt.Errorf("pull %s: %w", reference.FamiliarString(named), err)
 		}
 		return d, nil
 	}
@@ -78,25 +76,25 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (digest
 		if err != nil {
 			continue
 		}
-		if last, err = e.pullOne(ctx, client, t, opts); err != nil {
-			return "", e.diskHint(fmt.Errorf("pull %s: %w", reference.FamiliarString(t), err))
+		if last, err = s.pullOne(ctx, client, t, opts); err != nil {
+			return "", fmt.Errorf("pull %s: %w", reference.FamiliarString(t), err)
 		}
 	}
 	return last, nil
 }
 
 // pullOne pulls one tag or digest.
-func (e *Engine) pullOne(ctx context.Context, client *remote.Client, named reference.Named, opts PullOptions) (digest.Digest, error) {
-	d, err := e.pullImage(ctx, client, named, opts)
+func (s *Store) pullOne(ctx context.Context, client *remote.Client, named reference.Named, opts PullOptions) (digest.Digest, error) {
+	d, err := s.pullImage(ctx, client, named, opts)
 	if err == nil {
 		ref := reference.FamiliarString(named)
-		e.imageEvent("pull", ref, reference.FamiliarName(named))
+		s.event("pull", ref, reference.FamiliarName(named))
 	}
 	return d, err
 }
 
 // pullImage is pullOne before its event.
-func (e *Engine) pullImage(ctx context.Context, client *remote.Client, named reference.Named, opts PullOptions) (digest.Digest, error) {
+func (s *Store) pullImage(ctx context.Context, client *remote.Client, named reference.Named, opts PullOptions) (digest.Digest, error) {
 	platform := manifest.Platform()
 	if opts.Platform != "" {
 		p, err := manifest.ParsePlatform(opts.Platform)
@@ -113,7 +111,7 @@ func (e *Engine) pullImage(ctx context.Context, client *remote.Client, named ref
 	if d, ok := named.(reference.Digested); ok {
 		refStr = d.Digest().String()
 	}
-	unlock, err := e.lock(ctx, false)
+	unlock, err := s.lock(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -128,7 +126,7 @@ func (e *Engine) pullImage(ctx context.Context, client *remote.Client, named ref
 	if err != nil {
 		return "", err
 	}
-	if err := e.putVerified(ctx, top, body); err != nil {
+	if err := s.putSmall(ctx, top, body, nil); err != nil {
 		return "", err
 	}
 	target, mdesc, mbody := top, top, body
@@ -149,7 +147,7 @@ func (e *Engine) pullImage(ctx context.Context, client *remote.Client, named ref
 		if got.Size != mdesc.Size {
 			return "", fmt.Errorf("manifest %s: %d bytes, the index says %d: %w", mdesc.Digest, got.Size, mdesc.Size, errdefs.ErrDataCorrupt)
 		}
-		if err := e.putVerified(ctx, mdesc, mbody); err != nil {
+		if err := s.putSmall(ctx, mdesc, mbody, nil); err != nil {
 			return "", err
 		}
 		// An image names its index only when Load would pick the same
@@ -162,7 +160,7 @@ func (e *Engine) pullImage(ctx context.Context, client *remote.Client, named ref
 	if err != nil {
 		return "", fmt.Errorf("manifest %s: %w", mdesc.Digest, err)
 	}
-	cfgBytes, err := e.fetchSmallBlob(ctx, repo, m.Config)
+	cfgBytes, err := s.fetchSmallBlob(ctx, repo, m.Config)
 	if err != nil {
 		return "", fmt.Errorf("config %s: %w", m.Config.Digest, err)
 	}
@@ -173,22 +171,22 @@ func (e *Engine) pullImage(ctx context.Context, client *remote.Client, named ref
 	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
 		return "", fmt.Errorf("manifest %s has %d layers but its config lists %d diff_ids: %w", mdesc.Digest, len(m.Layers), len(cfg.RootFS.DiffIDs), errdefs.ErrInvalidArgument)
 	}
-	if err := e.pullLayers(ctx, repo, m.Layers, cfg.RootFS.DiffIDs, rep); err != nil {
+	if err := s.pullLayers(ctx, repo, m.Layers, cfg.RootFS.DiffIDs, rep); err != nil {
 		return "", err
 	}
 
 	name := named.String()
 	upToDate := false
-	_ = e.DB.View(ctx, func(tx *metadata.Tx) error {
+	_ = s.DB.View(ctx, func(tx *metadata.Tx) error {
 		if old, err := tx.Image(name); err == nil && old.Target.Digest == target.Digest {
 			upToDate = true
 		}
 		return nil
 	})
-	if err := e.nameImage(ctx, name, target); err != nil {
+	if err := s.Images.Name(ctx, name, target); err != nil {
 		return "", err
 	}
-	if err := e.recordRepoDigest(ctx, name, target.Digest, top.Digest); err != nil {
+	if err := s.Images.RecordRepoDigest(ctx, name, target.Digest, top.Digest); err != nil {
 		return "", err
 	}
 	rep.Message("Digest: %s", top.Digest)
@@ -200,19 +198,13 @@ func (e *Engine) pullImage(ctx context.Context, client *remote.Client, named ref
 	return top.Digest, nil
 }
 
-// putVerified stores a small blob already in memory, checking it.
-func (e *Engine) putVerified(ctx context.Context, desc ocispec.Descriptor, b []byte) error {
-	_, _, err := e.Content.WriteBlob(ctx, strings.NewReader(string(b)), desc.Size, desc.Digest)
-	return err
-}
-
 // fetchSmallBlob reads a config through the manifest cap, verified, and
 // stores it.
-func (e *Engine) fetchSmallBlob(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor) ([]byte, error) {
+func (s *Store) fetchSmallBlob(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor) ([]byte, error) {
 	if desc.Size > manifest.MaxSize {
 		return nil, fmt.Errorf("%d bytes is over the %d byte limit: %w", desc.Size, manifest.MaxSize, errdefs.ErrInvalidArgument)
 	}
-	if b, err := e.Content.ReadAll(ctx, desc, manifest.MaxSize); err == nil {
+	if b, err := s.Content.ReadAll(ctx, desc, manifest.MaxSize); err == nil {
 		return b, nil
 	}
 	rc, _, err := repo.FetchBlob(ctx, desc, 0)
@@ -231,7 +223,7 @@ func (e *Engine) fetchSmallBlob(ctx context.Context, repo *remote.Repository, de
 	if err != nil {
 		return nil, fmt.Errorf("%w: the registry sent corrupt data; nothing was kept", err)
 	}
-	if err := e.putVerified(ctx, desc, b); err != nil {
+	if err := s.putSmall(ctx, desc, b, nil); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -241,7 +233,7 @@ func (e *Engine) fetchSmallBlob(ctx context.Context, repo *remote.Repository, de
 // pipeline: layers whose snapshot is there are skipped ("Already exists"),
 // the rest fetched pullConcurrency at once into resumable ingests, each
 // unpacked as it downloads where it can be (layer.Pipeline).
-func (e *Engine) pullLayers(ctx context.Context, repo *remote.Repository, descs []ocispec.Descriptor, diffIDs []digest.Digest, rep progress.Reporter) error {
+func (s *Store) pullLayers(ctx context.Context, repo *remote.Repository, descs []ocispec.Descriptor, diffIDs []digest.Digest, rep progress.Reporter) error {
 	srcs := make([]layer.Source, len(descs))
 	for i, d := range descs {
 		srcs[i] = layer.Source{
@@ -255,7 +247,7 @@ func (e *Engine) pullLayers(ctx context.Context, repo *remote.Repository, descs 
 			ID:   images.ShortID(d.Digest),
 		}
 	}
-	_, err := e.layers().Apply(ctx, srcs, layer.Options{
+	_, err := s.Layers.Apply(ctx, srcs, layer.Options{
 		Concurrency: pullConcurrency,
 		Resumable:   true,
 		Repository:  repo.Name(),
@@ -268,22 +260,4 @@ func (e *Engine) pullLayers(ctx context.Context, repo *remote.Repository, descs 
 		return fmt.Errorf("%w; nothing was kept", err)
 	}
 	return err
-}
-
-// diskHint adds what to do to an error that ran out of disk space. What a
-// pull received stays in its ingest, so the pull resumes once there is room.
-func (e *Engine) diskHint(err error) error {
-	if errors.Is(err, syscall.ENOSPC) {
-		return fmt.Errorf("%w; free space in %s (\"strata system prune\") and pull again: what was received is kept", err, e.root)
-	}
-	return err
-}
-
-// remoteClient is the caller's client, or one whose upload sessions live in
-// the store so that a push cut short resumes in the next process.
-func (e *Engine) remoteClient(c *remote.Client) *remote.Client {
-	if c != nil {
-		return c
-	}
-	return remote.New(remote.WithSessions(e.pushSessions()))
 }
