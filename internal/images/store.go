@@ -101,14 +101,40 @@ func (s *Store) Load(ctx context.Context, target ocispec.Descriptor) (Image, err
 	return img, nil
 }
 
-// List returns every image, one entry per distinct target, with its names.
-func (s *Store) List(ctx context.Context) ([]Image, error) {
+// Records returns every name record (tags, digests and untagged ones).
+func (s *Store) Records(ctx context.Context) ([]metadata.Image, error) {
 	var recs []metadata.Image
-	if err := s.DB.View(ctx, func(tx *metadata.Tx) error {
+	err := s.DB.View(ctx, func(tx *metadata.Tx) error {
 		var err error
 		recs, err = tx.Images()
 		return err
-	}); err != nil {
+	})
+	return recs, err
+}
+
+// RepoTags returns the local tags of repository repo (a normalized name).
+func (s *Store) RepoTags(ctx context.Context, repo reference.Named) ([]reference.Named, error) {
+	recs, err := s.Records(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var tags []reference.Named
+	for _, r := range recs {
+		n, err := reference.ParseNormalizedNamed(r.Name)
+		if err != nil || n.Name() != repo.Name() {
+			continue
+		}
+		if t, ok := n.(reference.NamedTagged); ok {
+			tags = append(tags, t)
+		}
+	}
+	return tags, nil
+}
+
+// List returns every image, one entry per distinct target, with its names.
+func (s *Store) List(ctx context.Context) ([]Image, error) {
+	recs, err := s.Records(ctx)
+	if err != nil {
 		return nil, err
 	}
 	byTarget := map[digest.Digest]*Image{}
@@ -140,12 +166,8 @@ func (s *Store) Resolve(ctx context.Context, ref string) (Image, error) {
 	if ref == "" {
 		return Image{}, fmt.Errorf("empty image reference: %w", errdefs.ErrInvalidArgument)
 	}
-	var recs []metadata.Image
-	if err := s.DB.View(ctx, func(tx *metadata.Tx) error {
-		var err error
-		recs, err = tx.Images()
-		return err
-	}); err != nil {
+	recs, err := s.Records(ctx)
+	if err != nil {
 		return Image{}, err
 	}
 	// An exact name first, as docker does.

@@ -59,23 +59,8 @@ func (s *Store) Push(ctx context.Context, ref string, opts PushOptions) (ocispec
 		if raw, err := reference.ParseNormalizedNamed(ref); err == nil && !reference.IsNameOnly(raw) {
 			return ocispec.Descriptor{}, fmt.Errorf("push %s: a tag cannot be used with --all-tags: %w", ref, errdefs.ErrInvalidArgument)
 		}
-		names = nil
-		var recs []metadata.Image
-		if err := s.DB.View(ctx, func(tx *metadata.Tx) error {
-			var err error
-			recs, err = tx.Images()
-			return err
-		}); err != nil {
+		if names, err = s.Images.RepoTags(ctx, named); err != nil {
 			return ocispec.Descriptor{}, err
-		}
-		for _, r := range recs {
-			n, err := reference.ParseNormalizedNamed(r.Name)
-			if err != nil || n.Name() != named.Name() {
-				continue
-			}
-			if t, ok := n.(reference.NamedTagged); ok {
-				names = append(names, t)
-			}
 		}
 		if len(names) == 0 {
 			return ocispec.Descriptor{}, fmt.Errorf("push %s: no local tags of this repository: %w", reference.FamiliarName(named), errdefs.ErrNotFound)
