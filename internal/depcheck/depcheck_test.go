@@ -31,6 +31,7 @@ var forbidden = map[string][]string{
 	"events":   {"runtime", "container", "images", "network", "engine", "cli"},
 	"config":   {"content", "metadata", "snapshot", "images", "layer", "engine", "cli"},
 	"transfer": {"engine", "cli", "api", "build", "container", "runtime", "registry"},
+	"host":     {"errdefs", "content", "metadata", "snapshot", "images", "runtime", "engine", "cli"},
 	"engine":   {"cli"},
 }
 

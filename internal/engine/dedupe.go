@@ -6,8 +6,8 @@ import (
 
 	"github.com/strata-project/strata/internal/config"
 	"github.com/strata-project/strata/internal/errdefs"
-	"github.com/strata-project/strata/internal/snapshot"
 	"github.com/strata-project/strata/internal/snapshot/filepool"
+	"github.com/strata-project/strata/internal/snapshot/overlay"
 )
 
 // DedupeReport is what `strata system dedupe` did.
@@ -24,9 +24,7 @@ type DedupeReport struct {
 // nothing the next strata command does not finish (filepool.Recover).
 func (e *Engine) Dedupe(ctx context.Context) (DedupeReport, error) {
 	var rep DedupeReport
-	o, ok := e.Snap.(interface {
-		UpperDir(ctx context.Context, key string) (string, error)
-	})
+	o, ok := e.Snap.(*overlay.Snapshotter)
 	if e.pool == nil || !ok {
 		return rep, fmt.Errorf("dedupe needs the overlay storage driver (this store uses %s): %w", e.driver, errdefs.ErrFailedPrecondition)
 	}
@@ -38,28 +36,6 @@ func (e *Engine) Dedupe(ctx context.Context) (DedupeReport, error) {
 		return rep, err
 	}
 	defer unlock()
-	var names []string
-	if err := e.Snap.Walk(ctx, func(ctx context.Context, info snapshot.Info) error {
-		if info.Kind == snapshot.KindCommitted {
-			names = append(names, info.Name)
-		}
-		return nil
-	}); err != nil {
-		return rep, err
-	}
-	for _, name := range names {
-		dir, err := o.UpperDir(ctx, name)
-		if err != nil {
-			continue // removed meanwhile
-		}
-		s, err := e.pool.Dedupe(ctx, dir, nil)
-		rep.Snapshots++
-		rep.Stats.Files += s.Files
-		rep.Stats.Pooled += s.Pooled
-		rep.Stats.Saved += s.Saved
-		if err != nil {
-			return rep, fmt.Errorf("dedupe snapshot %s: %w", name, err)
-		}
-	}
-	return rep, nil
+	rep.Snapshots, rep.Stats, err = o.DedupeCommitted(ctx, e.pool)
+	return rep, err
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"os"
 	goruntime "runtime"
-	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/strata-project/strata/internal/host"
+	"github.com/strata-project/strata/internal/runtime"
 )
 
 // Info is what strata info and the API's /info report, from one place.
@@ -27,15 +27,11 @@ func (e *Engine) Info(ctx context.Context) (Info, error) {
 	in := Info{
 		Driver: e.Driver(), RootDir: e.Root(), CgroupDriver: "cgroupfs", CgroupVersion: "1",
 		DefaultRuntime: "runc", LoggingDriver: "json-file",
-		KernelVersion: KernelVersion(), OperatingSystem: osName(), OSType: goruntime.GOOS,
-		Architecture: goruntime.GOARCH, NCPU: goruntime.NumCPU(), ServerVersion: version,
+		KernelVersion: host.Kernel(), OperatingSystem: host.OSName(), OSType: goruntime.GOOS,
+		Architecture: goruntime.GOARCH, NCPU: goruntime.NumCPU(), MemTotal: host.MemTotal(), ServerVersion: version,
 	}
-	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+	if runtime.Cgroups().V2 {
 		in.CgroupVersion = "2"
-	}
-	var si unix.Sysinfo_t
-	if unix.Sysinfo(&si) == nil {
-		in.MemTotal = int64(si.Totalram) * int64(si.Unit)
 	}
 	in.Name, _ = os.Hostname()
 	imgs, err := e.ListImages(ctx)
@@ -63,18 +59,4 @@ func (e *Engine) Info(ctx context.Context) (Info, error) {
 		}
 	}
 	return in, nil
-}
-
-// osName reads PRETTY_NAME from os-release, as dockerd's info does.
-func osName() string {
-	b, err := os.ReadFile("/etc/os-release")
-	if err != nil {
-		return "Linux"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
-			return strings.Trim(v, `"`)
-		}
-	}
-	return "Linux"
 }

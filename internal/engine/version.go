@@ -4,7 +4,7 @@ import (
 	goruntime "runtime"
 	"runtime/debug"
 
-	"golang.org/x/sys/unix"
+	"github.com/strata-project/strata/internal/host"
 )
 
 // The Docker Engine API versions Strata's API server speaks; strata version
@@ -55,10 +55,4 @@ func Version() VersionInfo {
 }
 
 // KernelVersion is the running kernel's release (uname -r).
-func KernelVersion() string {
-	var u unix.Utsname
-	if unix.Uname(&u) != nil {
-		return ""
-	}
-	return unix.ByteSliceToString(u.Release[:])
-}
+func KernelVersion() string { return host.Kernel() }

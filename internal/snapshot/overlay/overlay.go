@@ -163,3 +163,37 @@ func (d driver) ParentDirs(s storage.Snapshot) []string { return s.Parents }
 // OwnChangesOnly: an overlay snapshot's fs is an upper dir, its parents are
 // lower dirs given at mount time (storage.OwnChanges).
 func (d driver) OwnChangesOnly() bool { return true }
+
+// DedupeCommitted pools the files of every committed snapshot into p, as
+// each commit does with Pool set: for those committed before dedupe was
+// on (strata system dedupe). Files already pooled are skipped unread. It
+// returns how many snapshots it passed over and what pooling did; a
+// snapshot removed meanwhile is passed over.
+func (s *Snapshotter) DedupeCommitted(ctx context.Context, p *filepool.Pool) (int, filepool.Stats, error) {
+	var total filepool.Stats
+	var names []string
+	if err := s.Walk(ctx, func(ctx context.Context, info snapshot.Info) error {
+		if info.Kind == snapshot.KindCommitted {
+			names = append(names, info.Name)
+		}
+		return nil
+	}); err != nil {
+		return 0, total, err
+	}
+	n := 0
+	for _, name := range names {
+		dir, err := s.UpperDir(ctx, name)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		st, err := p.Dedupe(ctx, dir, nil)
+		n++
+		total.Files += st.Files
+		total.Pooled += st.Pooled
+		total.Saved += st.Saved
+		if err != nil {
+			return n, total, fmt.Errorf("dedupe snapshot %s: %w", name, err)
+		}
+	}
+	return n, total, nil
+}
