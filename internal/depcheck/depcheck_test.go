@@ -32,6 +32,7 @@ var forbidden = map[string][]string{
 	"config":   {"content", "metadata", "snapshot", "images", "layer", "engine", "cli"},
 	"transfer": {"engine", "cli", "api", "build", "container", "runtime", "registry"},
 	"host":     {"errdefs", "content", "metadata", "snapshot", "images", "runtime", "engine", "cli"},
+	"filters":  {"content", "metadata", "snapshot", "images", "container", "engine", "cli"},
 	"engine":   {"cli"},
 }
 

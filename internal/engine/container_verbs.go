@@ -16,6 +16,7 @@ import (
 	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/container"
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/filters"
 	"github.com/strata-project/strata/internal/runtime"
 )
 
@@ -99,7 +100,7 @@ func ParseLabels(files, flags []string) (map[string]string, error) {
 // ParseLogTime reads logs' --since and --until: RFC 3339 (or a prefix of
 // it), Unix seconds, or a duration before now.
 func ParseLogTime(v string, now time.Time) (time.Time, error) {
-	return container.ParseLogTime(v, now)
+	return filters.ParseTime(v, now)
 }
 
 // Container finds a container by full ID, name or unique ID prefix.

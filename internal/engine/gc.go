@@ -3,12 +3,12 @@ package engine
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/strata-project/strata/internal/filters"
 	"github.com/strata-project/strata/internal/gc"
 	"github.com/strata-project/strata/internal/layer"
 )
@@ -113,25 +113,12 @@ func (e *Engine) roots(ctx context.Context) (gc.Roots, error) {
 // with all) that pass f (until=, label=, label!=, docker's image prune
 // filters), then collects garbage.
 func (e *Engine) PruneImages(ctx context.Context, all bool, f Filters) ([]digest.Digest, GCReport, error) {
-	if err := f.check("image prune", "until", "label", "label!", "dangling"); err != nil {
-		return nil, GCReport{}, err
-	}
-	for _, v := range f["dangling"] {
-		all = all || !boolFilter[strings.ToLower(v)]
-	}
-	until, _ := f.until(time.Now())
-	var deleted []digest.Digest
-	list, err := e.Images.List(ctx)
+	list, err := e.Images.PruneSelect(ctx, all, filters.Filters(f))
 	if err != nil {
 		return nil, GCReport{}, err
 	}
+	var deleted []digest.Digest
 	for _, img := range list {
-		if !img.Dangling() && !all || !f.labels(img.Config.Config.Labels) {
-			continue
-		}
-		if !until.IsZero() && (img.Config.Created == nil || !img.Config.Created.Before(until)) {
-			continue
-		}
 		if users, err := e.ContainerUsers(ctx, img.ID()); err != nil {
 			return nil, GCReport{}, err
 		} else if len(users) > 0 {
