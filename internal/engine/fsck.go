@@ -6,7 +6,6 @@ import (
 
 	"github.com/strata-project/strata/internal/gc"
 	"github.com/strata-project/strata/internal/layer"
-	"github.com/strata-project/strata/internal/metadata"
 	"github.com/strata-project/strata/internal/snapshot"
 )
 
@@ -32,17 +31,6 @@ func (e *Engine) Fsck(ctx context.Context) (FsckReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	var recs []metadata.Image
-	var layers []metadata.Layer
-	if err := e.DB.View(ctx, func(tx *metadata.Tx) error {
-		if recs, err = tx.Images(); err != nil {
-			return err
-		}
-		layers, err = tx.Layers()
-		return err
-	}); err != nil {
-		return rep, err
-	}
 	committed := map[string]bool{}
 	var leftovers []string // harmless, reclaimable
 	if err := e.Snap.Walk(ctx, func(ctx context.Context, info snapshot.Info) error {
@@ -55,9 +43,14 @@ func (e *Engine) Fsck(ctx context.Context) (FsckReport, error) {
 	}); err != nil {
 		return rep, err
 	}
-	rep.Images, rep.Layers = len(recs), len(layers)
-	rep.Problems = append(rep.Problems, e.Images.Check(ctx, recs, committed, e.layerAvailable)...)
-	rep.Notes = append(rep.Notes, layer.CheckIndexes(ctx, e.Content, layers)...)
+	rep.Images, problems, err = e.Images.Check(ctx, committed, e.layerAvailable)
+	if err != nil {
+		return rep, err
+	}
+	rep.Problems = append(rep.Problems, problems...)
+	if rep.Layers, rep.Notes, err = layer.CheckIndexes(ctx, e.Content, e.DB); err != nil {
+		return rep, err
+	}
 	rep.Notes = append(rep.Notes, leftovers...)
 	if e.pool != nil {
 		probs, notes, err := e.pool.Check(ctx)

@@ -6,8 +6,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
-	"github.com/strata-project/strata/internal/metadata"
 )
 
 // Check reads every image record (system fsck) and returns one problem
@@ -15,8 +13,13 @@ import (
 // layer blob is not available (layerOK says why: a blob the blob cache
 // evicted is not damage, its layer is rebuilt from its snapshot), or
 // whose layer is not unpacked (committed has no snapshot of its chain ID).
-func (s *Store) Check(ctx context.Context, recs []metadata.Image, committed map[string]bool,
-	layerOK func(ctx context.Context, desc ocispec.Descriptor, diffID, chainID digest.Digest) error) []string {
+// It returns how many records there are.
+func (s *Store) Check(ctx context.Context, committed map[string]bool,
+	layerOK func(ctx context.Context, desc ocispec.Descriptor, diffID, chainID digest.Digest) error) (int, []string, error) {
+	recs, err := s.Records(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
 	var problems []string
 	for _, r := range recs {
 		name := Familiar(r.Name)
@@ -40,5 +43,5 @@ func (s *Store) Check(ctx context.Context, recs []metadata.Image, committed map[
 			}
 		}
 	}
-	return problems
+	return len(recs), problems, nil
 }

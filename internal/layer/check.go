@@ -20,8 +20,16 @@ func DeadExtract(info snapshot.Info) (int, bool) {
 
 // CheckIndexes notes the layer records whose tar-split index blob is gone
 // (system fsck): harmless while the compressed blob stays, but the tar can
-// no longer be rebuilt byte-for-byte.
-func CheckIndexes(ctx context.Context, cs *content.Store, layers []metadata.Layer) []string {
+// no longer be rebuilt byte-for-byte. It returns how many records there are.
+func CheckIndexes(ctx context.Context, cs *content.Store, db *metadata.DB) (int, []string, error) {
+	var layers []metadata.Layer
+	if err := db.View(ctx, func(tx *metadata.Tx) error {
+		var err error
+		layers, err = tx.Layers()
+		return err
+	}); err != nil {
+		return 0, nil, err
+	}
 	var notes []string
 	for _, l := range layers {
 		if l.Index != nil {
@@ -30,5 +38,5 @@ func CheckIndexes(ctx context.Context, cs *content.Store, layers []metadata.Laye
 			}
 		}
 	}
-	return notes
+	return len(layers), notes, nil
 }
