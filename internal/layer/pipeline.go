@@ -446,7 +446,7 @@ func (p *Pipeline) unpack(ctx context.Context, r io.Reader, j *job, parent diges
 		return nil, err
 	}
 	defer iw.Close()
-	izw, err := archive.Compress(iw, archive.Gzip, 0)
+	izw, err := CompressIndex(iw)
 	if err != nil {
 		return nil, err
 	}
