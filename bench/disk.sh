@@ -69,6 +69,17 @@ trap cleanup EXIT
 
 median() { sort -n | awk '{a[NR]=$1} END {printf "%.3f\n", a[int((NR+1)/2)]}'; }
 mb() { echo "scale=1; $1 / 1000000" | bc; }
+# parts ROOT FIRST...: what `du -sb ROOT` counts, by entry of ROOT, in MB:
+# one du over the entries FIRST (those present) then the rest, so an inode
+# two entries share (a pooled file and its snapshot's path) counts once,
+# under the first.
+parts() {
+  local root=$1 e; shift
+  local names=()
+  for e in "$@"; do [[ -e $root/$e ]] && names+=("$e"); done
+  for e in $(ls -A "$root"); do [[ " $* " == *" $e "* ]] || names+=("$e"); done
+  (cd "$root" && du -sb -- "${names[@]}") | awk '{printf "%s%s %.3f", (NR > 1 ? ", " : ""), $2, $1 / 1e6} END {print ""}'
+}
 PORTS=${PORTS:-5700-5799}
 
 # The registry every workload is pushed to and pulled from.
@@ -165,12 +176,14 @@ for w in $WORKLOADS; do
     sbl=$(du -sb "$work/s/blobs" | cut -f1)
     line="$w: image $(mb "$gz") MB gzipped; strata $(mb "$sb") MB (blobs $(mb "$sbl") MB)"
     $S --root "$work/s" system df | sed 's/^/    /'
+    echo "    strata parts (MB): $(parts "$work/s" snapshots files blobs)"
     rm -rf "$work/s"
     if have_docker && start_dockerd; then
       $D pull "$ref" >/dev/null 2>&1
       db=$(du -sb "/var/lib/$DOCKERD_NAME" | cut -f1)
+      echo "    docker parts (MB): $(parts "/var/lib/$DOCKERD_NAME" overlay2 image)"
       stop_dockerd
-      line="$line; docker overlay2 $(mb "$db") MB; strata/docker $(ratio "$sb" "$db")"
+      line="$line; docker overlay2 $(mb "$db") MB; strata/docker $(ratio "$sb" "$db" 4)"
     fi
     ROW[$w]=$line
     echo "$line"

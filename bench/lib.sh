@@ -11,8 +11,9 @@ secs() {
   echo "$(date +%s.%N) - $s" | bc
 }
 
-# ratio A B: A / B to two places (Strata's figure over the peer's).
-ratio() { echo "scale=2; $1 / $2" | bc; }
+# ratio A B [PLACES]: A / B to two places, or PLACES (Strata's figure over
+# the peer's).
+ratio() { echo "scale=${3:-2}; $1 / $2" | bc; }
 
 # free_port: a free loopback port from PORTS (first-last, which the script
 # sets: the range it may use on a shared machine), tried in random order.
