@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -124,14 +125,41 @@ func (p *Pool) Inodes(ctx context.Context) (map[uint64]bool, error) {
 }
 
 // Lookup returns Inodes as a function for archive.WriteOptions.Shared,
-// reading the pool on its first call only (most tars never ask).
+// reading the pool on its first call (most tars never ask), and again when
+// asked about an inode it does not hold if entries came or went since (a
+// build's steps pool files as they commit, while its tars are written).
 func (p *Pool) Lookup(ctx context.Context) func(ino uint64) bool {
-	var once sync.Once
-	var set map[uint64]bool
+	var (
+		mu   sync.Mutex
+		set  map[uint64]bool
+		read string // the shard directories' mtimes when set was read
+	)
 	return func(ino uint64) bool {
-		once.Do(func() { set, _ = p.Inodes(ctx) })
+		mu.Lock()
+		defer mu.Unlock()
+		if set[ino] {
+			return true
+		}
+		if v := p.version(); set == nil || v != read {
+			set, _ = p.Inodes(ctx)
+			read = v
+		}
 		return set[ino]
 	}
+}
+
+// version is the mtimes of the pool's shard directories, which change
+// whenever an entry is added or removed.
+func (p *Pool) version() string {
+	var b strings.Builder
+	dirs, _ := filepath.Glob(filepath.Join(p.root, "sha256", "*"))
+	for _, d := range append([]string{filepath.Join(p.root, "sha256")}, dirs...) {
+		var st unix.Stat_t
+		if unix.Lstat(d, &st) == nil {
+			fmt.Fprintf(&b, "%s %d.%d\n", filepath.Base(d), st.Mtim.Sec, st.Mtim.Nsec)
+		}
+	}
+	return b.String()
 }
 
 // Check re-hashes every pool entry. Problems are entries whose content or

@@ -250,3 +250,33 @@ func TestDedupeSharesTwoPathsOfOneTree(t *testing.T) {
 		t.Errorf("%d files in the tar, want %d", files, len(names))
 	}
 }
+
+// TestLookupSeesLaterEntries: a Lookup made before files are pooled (a
+// build's, whose steps pool as they commit) knows their inodes after.
+func TestLookupSeesLaterEntries(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	p, err := Open(filepath.Join(base, "pool"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := p.Lookup(ctx)
+	dir := filepath.Join(base, "s")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(dir, "f")
+	if err := os.WriteFile(f, []byte("pooled later\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ino := stat(t, f).Ino
+	if shared(ino) {
+		t.Fatal("an inode not pooled yet is taken for a pool entry")
+	}
+	if _, err := p.Dedupe(ctx, dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := stat(t, f).Ino; got != ino || !shared(ino) {
+		t.Errorf("after the pass: inode %d (was %d), shared %v; want the same inode, shared", got, ino, shared(ino))
+	}
+}
