@@ -4,7 +4,7 @@
 # with skopeo (gzipped by pigz, as another tool would make them):
 #   debian  the debootstrap'ed Debian minbase rootfs, one layer
 #   big     the Debian base + RANDOM_MB of random bytes + COMPRESSIBLE_MB of
-#           compressible data, three layers
+#           compressible data (files that differ), three layers
 # disk:  strata pull into a fresh root with the default blob cache (0: one copy
 #        of each layer) and docker pull into a fresh dockerd data root; `du -sb`
 #        of each root, and the ratio strata/docker.
@@ -141,7 +141,10 @@ workload_big() {
   tar -C "$d" -cf "$work/rand.tar" .; rm -rf "$d"
   d=$work/comp; mkdir -p "$d/opt/text"
   for i in $(seq 1 $((COMPRESSIBLE_MB / 50))); do
-    f=$d/opt/text/c$i; : > "$f"
+    # each file its own bytes (a first line of its own shifts the rest): four
+    # copies of one file, mtimes in the same second, would share the pool's
+    # inode, and whether they did would vary run by run
+    f=$d/opt/text/c$i; echo "c$i" > "$f"
     while (( $(stat -c %s "$f") < (50 << 20) )); do cat "$work/base.tar" >> "$f"; done
     truncate -s $((50 << 20)) "$f"
   done
