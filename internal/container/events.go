@@ -26,14 +26,3 @@ func eventAttrs(c *Container, extra map[string]string) map[string]string {
 	maps.Copy(a, extra)
 	return a
 }
-
-// volumeEvent records a volume event (create, mount, destroy) with
-// docker's attributes.
-func (s *Store) volumeEvent(action events.Action, name string, extra map[string]string) {
-	if s.ev == nil {
-		return
-	}
-	a := map[string]string{"driver": "local"}
-	maps.Copy(a, extra)
-	s.ev.Log(events.VolumeType, action, name, a)
-}

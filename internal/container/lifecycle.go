@@ -254,7 +254,7 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (_ *Container, e
 		return nil, err
 	}
 	for _, v := range madeVolumes {
-		s.volumeEvent("create", v, nil)
+		s.vols.Event("create", v, nil)
 	}
 	s.event(c, "create", nil)
 	return c, nil

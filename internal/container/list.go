@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -194,4 +195,29 @@ func HumanDuration(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%d years", int(d.Hours())/24/365)
 	}
+}
+
+// Prune is container prune: it removes every container that is not
+// running or paused and that match passes, and returns the IDs removed
+// and the bytes their writable layers took.
+func (s *Store) Prune(ctx context.Context, match func(Summary) bool) ([]string, int64, error) {
+	list, err := s.List(ctx, ListOptions{All: true, Size: true})
+	if err != nil {
+		return nil, 0, err
+	}
+	var removed []string
+	var total int64
+	var errs []error
+	for _, r := range list {
+		if r.State.Live() || !match(r) {
+			continue
+		}
+		if err := s.Remove(ctx, r.ID, false); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, r.ID)
+		total += r.SizeRw
+	}
+	return removed, total, errors.Join(errs...)
 }

@@ -104,7 +104,7 @@ func (s *Store) files(c *Container) network.Files {
 
 // requests are the networks container c joins at start: --network, then
 // those connected since.
-func (s *Store) requests(c *Container) []network.Request { return NetworkRequests(c) }
+func (s *Store) requests(c *Container) []network.Request { return networkRequests(c) }
 
 // attach gives container c its network sandbox (see network.Attach) and
 // returns the namespace runc is to join; "" for none and host.
@@ -203,10 +203,14 @@ func (s *Store) Connect(ctx context.Context, ref, netRef string, aliases []strin
 	if c.Options.NetworkOptions.Detached {
 		// Disconnected from all: this network becomes its primary.
 		c.Options.Network, c.Options.NetworkOptions.Aliases, c.Options.NetworkOptions.Detached = runtime.NetworkMode(n.Name), aliases, false
-		return s.save(c)
+	} else {
+		c.Connected = append(c.Connected, r)
 	}
-	c.Connected = append(c.Connected, r)
-	return s.save(c)
+	if err := s.save(c); err != nil {
+		return err
+	}
+	s.net.Event("connect", n, c.ID)
+	return nil
 }
 
 // Disconnect takes container ref off network ref (docker network
@@ -256,7 +260,11 @@ func (s *Store) Disconnect(ctx context.Context, ref, netRef string) error {
 			return err
 		}
 	}
-	return s.save(c)
+	if err := s.save(c); err != nil {
+		return err
+	}
+	s.net.Event("disconnect", n, c.ID)
+	return nil
 }
 
 // publishAll adds to ports a mapping on a free host port for each exposed
@@ -283,9 +291,9 @@ next:
 	return ports, nil
 }
 
-// NetworkRequests are the networks container c is configured with
+// networkRequests are the networks container c is configured with
 // (--network, then network connect's), for inspect.
-func NetworkRequests(c *Container) []network.Request {
+func networkRequests(c *Container) []network.Request {
 	o := c.Options
 	out := []network.Request{{Network: string(o.Network), Aliases: o.NetworkOptions.Aliases, MAC: o.NetworkOptions.MacAddress}}
 	return append(out, c.Connected...)

@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/strata-project/strata/internal/errdefs"
@@ -57,4 +58,41 @@ func (s *Store) Stats(ctx context.Context, ref string) (*Container, runtime.Stat
 		return nil, stats, fmt.Errorf("stats %s: %w", c.Name, err)
 	}
 	return c, stats, nil
+}
+
+// StatsSample is one sample of a container's usage.
+type StatsSample struct {
+	// Ref is the container as the caller named it (its ID when listing).
+	Ref, ID, Name string
+	runtime.Stats
+}
+
+// Sample samples the named containers, or every running one when refs is
+// empty (every one with all). A container that is not running has a row
+// of zeros, as in docker.
+func (s *Store) Sample(ctx context.Context, refs []string, all bool) ([]StatsSample, error) {
+	if len(refs) == 0 {
+		list, err := s.List(ctx, ListOptions{All: all})
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range list {
+			refs = append(refs, r.ID)
+		}
+	}
+	out := make([]StatsSample, 0, len(refs))
+	var errs []error
+	for _, ref := range refs {
+		c, st, err := s.Stats(ctx, ref)
+		if errdefs.IsConflict(err) { // not running
+			c, err = s.Get(ref)
+			st = runtime.Stats{}
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, StatsSample{Ref: ref, ID: c.ID, Name: c.Name, Stats: st})
+	}
+	return out, errors.Join(errs...)
 }

@@ -42,6 +42,9 @@ type Options struct {
 	// runc's state in Root/runc.
 	Root        string
 	Snapshotter Snapshotter
+	// Driver names the snapshotter (overlay or native), as inspect's
+	// GraphDriver shows it.
+	Driver string
 	// RuncBinary is runc's path (default: "runc" in $PATH).
 	RuncBinary string
 	// MonitorCommand starts a monitor when the container dir is appended;
@@ -88,6 +91,7 @@ type Options struct {
 type Store struct {
 	root    string
 	sn      Snapshotter
+	driver  string
 	runc    *runtime.Runc
 	monitor []string
 	remove  []string
@@ -115,6 +119,7 @@ func Open(opts Options) (*Store, error) {
 	s := &Store{
 		root:    root,
 		sn:      opts.Snapshotter,
+		driver:  opts.Driver,
 		runc:    &runtime.Runc{Binary: opts.RuncBinary, Root: filepath.Join(root, "runc")},
 		monitor: opts.MonitorCommand,
 		remove:  opts.RemoveCommand,
@@ -142,11 +147,11 @@ func Open(opts Options) (*Store, error) {
 	if s.initArg == nil {
 		s.initArg = []string{runtime.InitTarget, "init-reaper"}
 	}
-	if s.vols, err = volume.Open(filepath.Join(root, "volumes"), volume.Options{InUse: s.volumeUsers}); err != nil {
+	if s.vols, err = volume.Open(filepath.Join(root, "volumes"), volume.Options{InUse: s.volumeUsers, Events: s.ev}); err != nil {
 		return nil, err
 	}
 	if opts.Networks {
-		if s.net, err = network.Open(filepath.Join(root, "network"), network.Options{Alive: s.exists, InUse: s.networkUsers}); err != nil {
+		if s.net, err = network.Open(filepath.Join(root, "network"), network.Options{Alive: s.exists, InUse: s.networkUsers, Events: s.ev}); err != nil {
 			return nil, err
 		}
 	}

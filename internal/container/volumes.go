@@ -92,9 +92,6 @@ func (c *Container) mountPoints() []volume.MountPoint {
 	return out
 }
 
-// MountPointsOf are container c's mounts as resolved at create.
-func MountPointsOf(c *Container) []volume.MountPoint { return c.mountPoints() }
-
 // runtimeMounts copies the image's content (seen in the mounted rootfs)
 // into c's empty volumes at its first start, as docker does once per
 // container, and returns the runtime-spec mounts of c's mount points.
@@ -129,7 +126,7 @@ func (s *Store) removeVolumes(c *Container) error {
 		}
 		err := s.vols.Remove(p.Name)
 		if err == nil {
-			s.volumeEvent("destroy", p.Name, nil)
+			s.vols.Event("destroy", p.Name, nil)
 		}
 		if err != nil && !errdefs.IsNotFound(err) && !errdefs.IsConflict(err) {
 			return fmt.Errorf("remove volume %s of %s: %w", p.Name, c.Name, err)
@@ -142,7 +139,7 @@ func (s *Store) removeVolumes(c *Container) error {
 func (s *Store) mountEvents(c *Container) {
 	for _, p := range c.MountPoints {
 		if p.Type == mount.TypeVolume {
-			s.volumeEvent("mount", p.Name, map[string]string{"container": c.ID, "destination": p.Destination, "read/write": strconv.FormatBool(p.RW)})
+			s.vols.Event("mount", p.Name, map[string]string{"container": c.ID, "destination": p.Destination, "read/write": strconv.FormatBool(p.RW)})
 		}
 	}
 }

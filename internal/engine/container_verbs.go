@@ -1,21 +1,13 @@
 package engine
 
 import (
-	"archive/tar"
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"os"
-	"path"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/container"
-	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/filters"
 	"github.com/strata-project/strata/internal/runtime"
 )
@@ -191,34 +183,18 @@ func (e *Engine) RemoveContainerVolumes(ctx context.Context, ref string, force b
 // and passes f (until=, label=, label!=, docker's container prune
 // filters), and returns the IDs removed and the bytes their writable
 // layers took.
-func (e *Engine) PruneContainers(ctx context.Context, f Filters) ([]string, int64, error) {
+func (e *Engine) PruneContainers(ctx context.Context, f Filters) (ids []string, size int64, err error) {
 	if err := f.check("container prune", "until", "label", "label!"); err != nil {
 		return nil, 0, err
 	}
 	until, _ := f.until(time.Now())
-	s, err := e.Containers()
-	if err != nil {
-		return nil, 0, err
-	}
-	list, err := s.List(ctx, container.ListOptions{All: true, Size: true})
-	if err != nil {
-		return nil, 0, err
-	}
-	var removed []string
-	var total int64
-	var errs []error
-	for _, r := range list {
-		if r.State.Live() || !f.labels(r.Labels) || !until.IsZero() && !r.Created.Before(until) {
-			continue
-		}
-		if err := s.Remove(ctx, r.ID, false); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		removed = append(removed, r.ID)
-		total += r.SizeRw
-	}
-	return removed, total, errors.Join(errs...)
+	err = e.withStore(func(s *container.Store) error {
+		ids, size, err = s.Prune(ctx, func(r ContainerSummary) bool {
+			return f.labels(r.Labels) && (until.IsZero() || r.Created.Before(until))
+		})
+		return err
+	})
+	return ids, size, err
 }
 
 // WaitContainer blocks until the container is not running and returns its
@@ -276,122 +252,15 @@ func (e *Engine) CopyToContainer(ctx context.Context, ref, dst string, r io.Read
 }
 
 // CopyOut extracts the container's src into the host's dst: into dst when
-// it is a directory, else as dst itself (through a temp dir beside it).
+// it is a directory, else as dst itself.
 func (e *Engine) CopyOut(ctx context.Context, ref, src, dst string, o CopyOptions) error {
-	s, err := e.Containers()
-	if err != nil {
-		return err
-	}
-	if fi, err := os.Stat(dst); err == nil && fi.IsDir() {
-		return extractFrom(ctx, s, ref, src, dst, o)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dst), ".strata-cp-")
-	if err != nil {
-		return fmt.Errorf("cp: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	if err := extractFrom(ctx, s, ref, src, tmp, o); err != nil {
-		return err
-	}
-	ents, err := os.ReadDir(tmp)
-	if err != nil || len(ents) != 1 {
-		return fmt.Errorf("cp: %s:%s copied nothing", ref, src)
-	}
-	if err := os.Rename(filepath.Join(tmp, ents[0].Name()), dst); err != nil {
-		return fmt.Errorf("cp: %w", err)
-	}
-	return nil
-}
-
-func extractFrom(ctx context.Context, s *container.Store, ref, src, dir string, o CopyOptions) error {
-	pr, pw := io.Pipe()
-	copied := make(chan error, 1)
-	go func() {
-		// Ends when the tar is written, on an error, or when Apply stops
-		// reading and closes pr.
-		err := s.CopyFrom(ctx, ref, src, pw, o)
-		pw.CloseWithError(err)
-		copied <- err
-	}()
-	// Without -a the files are the caller's, as docker's cp makes them.
-	_, err := archive.Apply(ctx, dir, pr, archive.ApplyOptions{NoSameOwner: !o.Archive})
-	pr.CloseWithError(errors.New("cp: extraction stopped"))
-	if cerr := <-copied; errdefs.IsNotFound(cerr) {
-		return cerr // the path is not in the container: say only that
-	}
-	if err != nil {
-		return fmt.Errorf("cp %s:%s: %w", ref, src, err)
-	}
-	return nil
+	return e.withStore(func(s *container.Store) error { return s.CopyOut(ctx, ref, src, dst, o) })
 }
 
 // CopyIn copies the host's src into the container: under its own name
 // into dst when dst is a directory there, else as dst.
 func (e *Engine) CopyIn(ctx context.Context, src, ref, dst string, o CopyOptions) error {
-	s, err := e.Containers()
-	if err != nil {
-		return err
-	}
-	stat := os.Lstat
-	if o.FollowLink {
-		stat = os.Stat
-	}
-	fi, err := stat(src)
-	if err != nil {
-		return fmt.Errorf("cp: %w", err)
-	}
-	// A trailing slash (or /.) says dst is a directory, as docker's:
-	// it must exist, not be created as a file of that name.
-	asDir := strings.HasSuffix(dst, "/") || strings.HasSuffix(dst, "/.")
-	given := dst
-	dst = path.Clean("/" + dst)
-	isDir, exists := containerPathKind(ctx, s, ref, dst)
-	switch {
-	case asDir && !exists:
-		return fmt.Errorf("destination directory must exist: %s:%s (no such directory): %w", ref, given, errdefs.ErrNotFound)
-	case asDir && !isDir:
-		return fmt.Errorf("destination %s:%s is not a directory: %w", ref, given, errdefs.ErrInvalidArgument)
-	}
-	dir, name := dst, filepath.Base(src)
-	if !isDir {
-		if exists && fi.IsDir() {
-			return fmt.Errorf("cp: cannot copy directory %s over file %s:%s: %w", src, ref, dst, errdefs.ErrInvalidArgument)
-		}
-		dir, name = path.Dir(dst), path.Base(dst)
-	}
-	pr, pw := io.Pipe()
-	go func() {
-		// Ends when the tree is written, on an error, or when CopyTo stops
-		// reading and closes pr.
-		from := src
-		if o.FollowLink {
-			// -L: what the link points to, under the name it gets.
-			if t, err := filepath.EvalSymlinks(src); err == nil {
-				from = t
-			}
-		}
-		// Without -a the files belong to the container's root.
-		pw.CloseWithError(archive.WritePath(ctx, pw, from, name, archive.WriteOptions{NormalizeOwner: !o.Archive}))
-	}()
-	err = s.CopyTo(ctx, ref, dir, pr)
-	pr.CloseWithError(errors.New("cp: copy stopped"))
-	return err
-}
-
-// containerPathKind says whether p is a directory in the container and
-// whether it exists, from the first header of its tar.
-func containerPathKind(ctx context.Context, s *container.Store, ref, p string) (isDir, exists bool) {
-	pr, pw := io.Pipe()
-	go func() {
-		// Ends when the reader below closes after one header.
-		pw.CloseWithError(s.CopyFrom(ctx, ref, p, pw, CopyOptions{FollowLink: true}))
-	}()
-	hdr, err := tar.NewReader(pr).Next()
-	pr.CloseWithError(errors.New("enough"))
-	if err != nil {
-		return false, false
-	}
-	return hdr.Typeflag == tar.TypeDir, true
+	return e.withStore(func(s *container.Store) error { return s.CopyIn(ctx, src, ref, dst, o) })
 }
 
 // withStore runs fn on the engine's container store.

@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
-	apimount "github.com/moby/moby/api/types/mount"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -39,7 +36,7 @@ func (e *Engine) Containers() (*container.Store, error) {
 		// The monitor of a detached --rm container removes it with this
 		// binary, which must find the same root.
 		s, err := container.Open(container.Options{
-			Root: e.root, Snapshotter: e.Snap,
+			Root: e.root, Snapshotter: e.Snap, Driver: e.driver,
 			RemoveCommand:   []string{exe, "--root", e.root, "rm", "-f"},
 			NoNewPrivileges: e.cfg.NoNewPrivileges,
 			SharedInodes:    e.sharedInodes,
@@ -253,7 +250,7 @@ func (e *Engine) CommitContainer(ctx context.Context, ref string, opts CommitOpt
 	if err != nil {
 		return "", fmt.Errorf("commit %s: %w", c.Name, err)
 	}
-	cfg := containerConfig(c, parent.Config)
+	cfg := container.ImageConfig(c, parent.Config)
 	if err := build.ApplyChanges(&cfg, opts.Changes); err != nil {
 		return "", err
 	}
@@ -338,151 +335,8 @@ func (e *Engine) containerImage(ctx context.Context, c *container.Container) (oc
 	return cfg, layers, err
 }
 
-// containerConfig is the image config a commit records: the image's, with
-// the container's entrypoint, command, env, workdir and user as it was run
-// (docker commit keeps them too).
-func containerConfig(c *container.Container, cfg ocispec.ImageConfig) ocispec.ImageConfig {
-	o := c.Options
-	if o.Entrypoint != nil {
-		cfg.Entrypoint = append([]string{}, o.Entrypoint...)
-		cfg.Cmd = nil
-	}
-	if len(o.Cmd) > 0 {
-		cfg.Cmd = append([]string{}, o.Cmd...)
-	}
-	if len(o.Env) > 0 {
-		cfg.Env = runtime.MergeEnv(cfg.Env, o.Env)
-	}
-	if o.WorkingDir != "" {
-		cfg.WorkingDir = o.WorkingDir
-	}
-	if o.User != "" {
-		cfg.User = o.User
-	}
-	return cfg
-}
-
 // ContainerInspect is `strata inspect CONTAINER`, shaped as docker's.
-type ContainerInspect struct {
-	ID              string                `json:"Id"`
-	Created         time.Time             `json:"Created"`
-	Path            string                `json:"Path"`
-	Args            []string              `json:"Args"`
-	State           ContainerState        `json:"State"`
-	Image           string                `json:"Image"`
-	ResolvConfPath  string                `json:"ResolvConfPath"`
-	HostnamePath    string                `json:"HostnamePath"`
-	HostsPath       string                `json:"HostsPath"`
-	LogPath         string                `json:"LogPath"`
-	Name            string                `json:"Name"`
-	Driver          string                `json:"Driver"`
-	HostConfig      ContainerHostConfig   `json:"HostConfig"`
-	GraphDriver     GraphDriver           `json:"GraphDriver"`
-	Config          ContainerConfig       `json:"Config"`
-	NetworkSettings ContainerNetSettings  `json:"NetworkSettings"`
-	Mounts          []ContainerMountPoint `json:"Mounts"`
-	// RestartCount is how many times the restart policy started the
-	// container again since its last start by the user.
-	RestartCount int `json:"RestartCount"`
-}
-
-// ContainerState is inspect's State.
-type ContainerState struct {
-	Status     string `json:"Status"` // created, running, paused, exited
-	Running    bool   `json:"Running"`
-	Paused     bool   `json:"Paused"`
-	Restarting bool   `json:"Restarting"`
-	OOMKilled  bool   `json:"OOMKilled"`
-	Dead       bool   `json:"Dead"`
-	Pid        int    `json:"Pid"`
-	ExitCode   int    `json:"ExitCode"`
-	Error      string `json:"Error"`
-	StartedAt  string `json:"StartedAt"`
-	FinishedAt string `json:"FinishedAt"`
-	// Health is there when the container has a healthcheck.
-	Health *runtime.Health `json:"Health,omitempty"`
-}
-
-// ContainerHostConfig is inspect's HostConfig (the run flags that are not
-// in the image config).
-type ContainerHostConfig struct {
-	Binds          []string                 `json:"Binds"`
-	Mounts         []HostConfigMount        `json:"Mounts,omitempty"`
-	VolumesFrom    []string                 `json:"VolumesFrom"`
-	NetworkMode    string                   `json:"NetworkMode"`
-	PortBindings   map[string][]PortBinding `json:"PortBindings"`
-	AutoRemove     bool                     `json:"AutoRemove"`
-	ReadonlyRootfs bool                     `json:"ReadonlyRootfs"`
-	Init           bool                     `json:"Init"`
-	// LogConfig is the log driver (json-file or none) and its options;
-	// clients (docker-py's containers.run) read its Type.
-	LogConfig LogConfig `json:"LogConfig"`
-	IpcMode   string    `json:"IpcMode"`
-	PidMode   string    `json:"PidMode"`
-	UTSMode   string    `json:"UTSMode"`
-	// RestartPolicy is --restart, "no" when unset, as docker shows it.
-	RestartPolicy RestartPolicy `json:"RestartPolicy"`
-	SecurityHostConfig
-	HostConfigResources
-}
-
-// LogConfig is docker's logging driver and its options (--log-driver,
-// --log-opt).
-type LogConfig = runtime.LogConfig
-
-// PortBinding is one host side of a published port.
-type PortBinding struct {
-	HostIP   string `json:"HostIp"`
-	HostPort string `json:"HostPort"`
-}
-
-// ContainerConfig is inspect's Config: the image config as the container
-// runs it.
-type ContainerConfig struct {
-	Hostname     string               `json:"Hostname"`
-	User         string               `json:"User"`
-	Tty          bool                 `json:"Tty"`
-	OpenStdin    bool                 `json:"OpenStdin"`
-	Env          []string             `json:"Env"`
-	Cmd          []string             `json:"Cmd"`
-	Image        string               `json:"Image"`
-	WorkingDir   string               `json:"WorkingDir"`
-	Entrypoint   []string             `json:"Entrypoint"`
-	Labels       map[string]string    `json:"Labels"`
-	StopSignal   string               `json:"StopSignal,omitempty"`
-	StopTimeout  *int                 `json:"StopTimeout,omitempty"`
-	Healthcheck  *runtime.Healthcheck `json:"Healthcheck,omitempty"`
-	ExposedPorts map[string]struct{}  `json:"ExposedPorts,omitempty"`
-	Volumes      map[string]struct{}  `json:"Volumes"`
-}
-
-// ContainerNetSettings is inspect's NetworkSettings, in docker's shape.
-type ContainerNetSettings struct {
-	SandboxID   string                      `json:"SandboxID"`
-	SandboxKey  string                      `json:"SandboxKey"`
-	Ports       map[string][]PortBinding    `json:"Ports"`
-	Gateway     string                      `json:"Gateway"`
-	IPAddress   string                      `json:"IPAddress"`
-	IPPrefixLen int                         `json:"IPPrefixLen"`
-	MacAddress  string                      `json:"MacAddress"`
-	Networks    map[string]EndpointSettings `json:"Networks"`
-}
-
-// ContainerMountPoint is one of inspect's Mounts: a bind, a volume or a
-// tmpfs, in docker's shape.
-type ContainerMountPoint struct {
-	Type        string `json:"Type"`
-	Name        string `json:"Name,omitempty"`
-	Source      string `json:"Source"`
-	Destination string `json:"Destination"`
-	Driver      string `json:"Driver,omitempty"`
-	Mode        string `json:"Mode"`
-	RW          bool   `json:"RW"`
-	Propagation string `json:"Propagation"`
-}
-
-// HostConfigMount is one of HostConfig.Mounts (--mount) as given.
-type HostConfigMount = apimount.Mount
+type ContainerInspect = container.InspectResponse
 
 // InspectContainer returns docker's inspect shape of a container.
 func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerInspect, error) {
@@ -490,108 +344,12 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerIns
 	if err != nil {
 		return ContainerInspect{}, err
 	}
-	d, err := s.Inspect(ctx, ref)
-	if err != nil {
-		return ContainerInspect{}, err
-	}
-	o := d.Options
-	cfg := containerConfig(&d.Container, d.Config)
-	st := d.State
-	status := d.Status
-	ts := func(t time.Time) string {
-		if t.IsZero() {
-			return "0001-01-01T00:00:00Z"
-		}
-		return t.UTC().Format(time.RFC3339Nano)
-	}
-	ports := map[string][]PortBinding{}
-	for _, p := range d.Ports {
-		k := fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)
-		ports[k] = append(ports[k], PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(p.HostPort)})
-	}
-	live := map[string][]PortBinding{}
-	for _, p := range st.Ports {
-		k := fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)
-		live[k] = append(live[k], PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(p.HostPort)})
-	}
-	gd := GraphDriver{Name: e.driver, Data: map[string]string{"SnapshotKey": d.SnapshotKey}}
-	if up, err := e.Snap.UpperDir(ctx, d.SnapshotKey); err == nil {
-		gd.Data["UpperDir"] = up
-	}
-	if e.driver == "overlay" {
-		gd.Data["MergedDir"] = filepath.Join(d.Dir, "bundle", "rootfs")
-	}
-	mounts := []ContainerMountPoint{}
-	vols, _ := e.volumes()
-	for _, p := range container.MountPointsOf(&d.Container) {
-		mp := ContainerMountPoint{Type: string(p.Type), Name: p.Name, Source: p.Source, Destination: p.Destination,
-			Mode: p.Mode, RW: p.RW, Propagation: string(p.Propagation)}
-		if p.Type == "volume" {
-			mp.Driver = "local"
-			if vols != nil {
-				mp.Source = vols.Source(p)
-			}
-		}
-		mounts = append(mounts, mp)
-	}
-	volumes := map[string]struct{}{}
-	for d := range cfg.Volumes {
-		volumes[d] = struct{}{}
-	}
-	for _, d := range o.Volumes {
-		volumes[d] = struct{}{}
-	}
-	if len(volumes) == 0 {
-		volumes = nil
-	}
-	return ContainerInspect{
-		ID: d.ID, Created: d.Created, Path: d.Path, Args: d.Args,
-		State: ContainerState{
-			// Restarting is Running as well, as docker has it.
-			Status: string(status), Running: st.Running || st.Restarting, Paused: status == container.StatePaused, Pid: livePid(st),
-			Restarting: st.Restarting,
-			ExitCode:   st.ExitCode, OOMKilled: st.OOMKilled, Error: st.Error, StartedAt: ts(st.StartedAt), FinishedAt: ts(st.FinishedAt),
-			Health: d.Health,
-		},
-		Image:          d.ImageID,
-		ResolvConfPath: filepath.Join(d.Dir, "resolv.conf"),
-		HostnamePath:   filepath.Join(d.Dir, "hostname"),
-		HostsPath:      filepath.Join(d.Dir, "hosts"),
-		LogPath:        d.LogPath,
-		Name:           "/" + d.Name,
-		Driver:         e.driver,
-		HostConfig: ContainerHostConfig{
-			Binds: o.Binds, Mounts: o.Mounts, VolumesFrom: o.VolumesFrom, NetworkMode: o.Network.String(), PortBindings: ports,
-			AutoRemove: o.AutoRemove, ReadonlyRootfs: o.ReadOnly, Init: o.Init, LogConfig: inspectLogConfig(o.LogConfig),
-			IpcMode: o.Namespaces.IPCMode(), PidMode: o.Namespaces.PID, UTSMode: o.Namespaces.UTS,
-			RestartPolicy:       inspectRestartPolicy(o.RestartPolicy),
-			SecurityHostConfig:  securityHostConfig(o.Security, o.SeccompUnconfined),
-			HostConfigResources: hostConfigResources(o.Resources),
-		},
-		GraphDriver: gd,
-		Config: ContainerConfig{
-			Hostname: o.Hostname, User: cfg.User, Tty: o.Tty, OpenStdin: o.OpenStdin,
-			Env: cfg.Env, Cmd: cfg.Cmd, Image: d.ImageRef, WorkingDir: cfg.WorkingDir,
-			Entrypoint: cfg.Entrypoint, Labels: cfg.Labels, StopSignal: cfg.StopSignal,
-			StopTimeout: o.StopTimeout, ExposedPorts: cfg.ExposedPorts, Healthcheck: o.Healthcheck, Volumes: volumes,
-		},
-		NetworkSettings: e.netSettings(&d.Container, live),
-		Mounts:          mounts,
-		RestartCount:    st.RestartCount,
-	}, nil
+	return s.InspectDocker(ctx, ref)
 }
 
-// inspectLogConfig is c as docker shows it: the driver always named, the
-// options an object even when empty.
-func inspectLogConfig(c LogConfig) LogConfig {
-	if c.Type == "" {
-		c.Type = runtime.LogDriverJSONFile
-	}
-	if c.Config == nil {
-		c.Config = map[string]string{}
-	}
-	return c
-}
+// LogConfig is docker's logging driver and its options (--log-driver,
+// --log-opt).
+type LogConfig = runtime.LogConfig
 
 // ParseLogConfig reads run's --log-driver and --log-opt values.
 func ParseLogConfig(driver string, opts []string) (LogConfig, error) {

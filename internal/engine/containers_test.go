@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/archive"
@@ -20,31 +19,6 @@ import (
 	"github.com/strata-project/strata/internal/metadata"
 	"github.com/strata-project/strata/internal/testutil"
 )
-
-func TestContainerConfig(t *testing.T) {
-	base := ocispec.ImageConfig{Entrypoint: []string{"/ep"}, Cmd: []string{"serve"}, Env: []string{"PATH=/bin", "A=1"}, WorkingDir: "/w", User: "app"}
-	tests := []struct {
-		name string
-		opts container.CreateOptions
-		want ocispec.ImageConfig
-	}{
-		{"nothing given", container.CreateOptions{}, base},
-		{"cmd", container.CreateOptions{Cmd: []string{"sh"}},
-			ocispec.ImageConfig{Entrypoint: []string{"/ep"}, Cmd: []string{"sh"}, Env: base.Env, WorkingDir: "/w", User: "app"}},
-		{"entrypoint drops cmd", container.CreateOptions{Entrypoint: []string{"echo"}},
-			ocispec.ImageConfig{Entrypoint: []string{"echo"}, Env: base.Env, WorkingDir: "/w", User: "app"}},
-		{"env, workdir, user", container.CreateOptions{Env: []string{"A=2", "B=3"}, WorkingDir: "/tmp", User: "0:0"},
-			ocispec.ImageConfig{Entrypoint: []string{"/ep"}, Cmd: []string{"serve"}, Env: []string{"PATH=/bin", "A=2", "B=3"}, WorkingDir: "/tmp", User: "0:0"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := containerConfig(&container.Container{Options: tt.opts}, base)
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
-			}
-		})
-	}
-}
 
 func TestCreateContainerUnknownImage(t *testing.T) {
 	testutil.RequiresRoot(t)

@@ -6,9 +6,9 @@ import (
 	"github.com/strata-project/strata/internal/events"
 )
 
-// The event journal: containers record their own events (package
-// container and their monitors), and the volumes they make and mount;
-// the image, network and volume verbs record theirs here.
+// The event journal: containers, networks and volumes record their own
+// events (packages container, network and volume, and the containers'
+// monitors); the image verbs record theirs here.
 
 // EventMessage is one event in docker's message shape.
 type EventMessage = events.Message
@@ -42,40 +42,4 @@ func (e *Engine) imageEvent(action events.Action, id, name string) {
 		attrs["name"] = name
 	}
 	e.journal.Log(events.ImageType, action, id, attrs)
-}
-
-// networkEvent records a network event, with docker's attributes.
-func (e *Engine) networkEvent(action events.Action, id, name string, extra map[string]string) {
-	attrs := map[string]string{"name": name, "type": "bridge"}
-	for k, v := range extra {
-		attrs[k] = v
-	}
-	e.journal.Log(events.NetworkType, action, id, attrs)
-}
-
-// connectEvent records a container's connect to or disconnect from a
-// network, named as the caller named them.
-func (e *Engine) connectEvent(ctx context.Context, action events.Action, netRef, ctr string) {
-	m, s, err := e.networks()
-	if err != nil {
-		return
-	}
-	n, err := m.Get(netRef)
-	if err != nil {
-		return
-	}
-	c, err := s.Get(ctr)
-	if err != nil {
-		return
-	}
-	e.networkEvent(action, n.ID, n.Name, map[string]string{"container": c.ID})
-}
-
-// volumeEvent records a volume event (create, mount, destroy).
-func (e *Engine) volumeEvent(action events.Action, name string, extra map[string]string) {
-	attrs := map[string]string{"driver": "local"}
-	for k, v := range extra {
-		attrs[k] = v
-	}
-	e.journal.Log(events.VolumeType, action, name, attrs)
 }

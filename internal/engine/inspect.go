@@ -9,6 +9,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/strata-project/strata/internal/build"
+	"github.com/strata-project/strata/internal/container"
 	"github.com/strata-project/strata/internal/images"
 	"github.com/strata-project/strata/internal/manifest"
 )
@@ -35,10 +36,7 @@ type ImageInspect struct {
 }
 
 // GraphDriver names the snapshotter and the layer directories.
-type GraphDriver struct {
-	Name string            `json:"Name"`
-	Data map[string]string `json:"Data"`
-}
+type GraphDriver = container.GraphDriver
 
 // InspectRootFS lists the diffIDs.
 type InspectRootFS struct {

@@ -24,23 +24,6 @@ func (e *Engine) SetRestartPolicy(ctx context.Context, ref string, p RestartPoli
 	return s.SetRestartPolicy(ctx, ref, p)
 }
 
-// inspectRestartPolicy is p as inspect shows it: "no" when unset.
-func inspectRestartPolicy(p RestartPolicy) RestartPolicy {
-	if p.IsNone() {
-		p.Name = runtime.RestartNo
-	}
-	return p
-}
-
-// livePid is inspect's State.Pid: the process's while it runs, else 0, as
-// docker shows it.
-func livePid(st runtime.Status) int {
-	if !st.Running {
-		return 0
-	}
-	return st.Pid
-}
-
 // BootResult is one container system boot started, or failed to.
 type BootResult = container.BootResult
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"regexp"
 	"strings"
-	"time"
 
 	apimount "github.com/moby/moby/api/types/mount"
 	apivolume "github.com/moby/moby/api/types/volume"
@@ -15,7 +14,7 @@ import (
 
 // The volume verbs (volume create, ls, inspect, rm, prune) for every front
 // end, over the container store's volume store (package volume), which
-// knows which containers use a volume.
+// knows which containers use a volume and records the volume events.
 
 // Volume is a volume as volume inspect and the Engine API show it
 // (docker's JSON: CreatedAt, Driver, Labels, Mountpoint, Name, Options,
@@ -40,21 +39,6 @@ func (e *Engine) volumes() (*volume.Store, error) {
 	return s.Volumes(), nil
 }
 
-// volumeView is docker's shape of v.
-func volumeView(v *volume.Volume) Volume {
-	labels, opts := v.Labels, v.Options
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	if opts == nil {
-		opts = map[string]string{}
-	}
-	return Volume{
-		CreatedAt: v.CreatedAt.Local().Format(time.RFC3339), Driver: v.Driver, Labels: labels,
-		Mountpoint: v.Mountpoint, Name: v.Name, Options: opts, Scope: "local",
-	}
-}
-
 // CreateVolume is volume create: a new volume, or the existing one of
 // that name (as docker's).
 func (e *Engine) CreateVolume(ctx context.Context, o VolumeCreateOptions) (Volume, error) {
@@ -67,9 +51,9 @@ func (e *Engine) CreateVolume(ctx context.Context, o VolumeCreateOptions) (Volum
 		return Volume{}, err
 	}
 	if made {
-		e.volumeEvent("create", v.Name, nil)
+		s.Event("create", v.Name, nil)
 	}
-	return volumeView(v), nil
+	return volume.View(v), nil
 }
 
 // InspectVolume is volume inspect.
@@ -82,7 +66,7 @@ func (e *Engine) InspectVolume(ctx context.Context, name string) (Volume, error)
 	if err != nil {
 		return Volume{}, err
 	}
-	return volumeView(v), nil
+	return volume.View(v), nil
 }
 
 // VolumeFilters are docker's volume filters (ls: dangling, name, label,
@@ -118,7 +102,7 @@ func (e *Engine) ListVolumes(ctx context.Context, filters VolumeFilters) ([]Volu
 	out := []Volume{}
 	for _, v := range vs {
 		if matchVolume(filters, v, len(s.Users(v.Name))) {
-			out = append(out, volumeView(v))
+			out = append(out, volume.View(v))
 		}
 	}
 	return out, nil
@@ -137,7 +121,7 @@ func (e *Engine) RemoveVolume(ctx context.Context, name string, force bool) erro
 		return nil
 	}
 	if err == nil {
-		e.volumeEvent("destroy", name, nil)
+		s.Event("destroy", name, nil)
 	}
 	return err
 }
@@ -164,63 +148,18 @@ func (e *Engine) PruneVolumes(ctx context.Context, o VolumePruneOptions) ([]stri
 	if err != nil {
 		return nil, 0, err
 	}
-	vs, err := s.List()
-	if err != nil {
-		return nil, 0, err
-	}
 	f := VolumeFilters{"label": o.Filters["label"], "label!": o.Filters["label!"]}
-	var names []string
-	var freed int64
-	for _, v := range vs {
-		if (!o.All && !v.Anonymous()) || !matchVolume(f, v, 0) || len(s.Users(v.Name)) > 0 {
-			continue
-		}
-		size := s.Size(v.Name)
-		if err := s.Remove(v.Name); err != nil {
-			if errdefs.IsNotFound(err) || errdefs.IsConflict(err) {
-				continue // removed or taken meanwhile
-			}
-			return names, freed, err
-		}
-		e.volumeEvent("destroy", v.Name, nil)
-		names = append(names, v.Name)
-		freed += size
-	}
-	return names, freed, nil
+	return s.Prune(o.All, func(v *volume.Volume) bool { return matchVolume(f, v, 0) })
 }
 
 // VolumeUsage is the volumes' part of system df.
-type VolumeUsage struct {
-	Total, Active     int
-	Size, Reclaimable int64
-	// Items are each volume with UsageData (containers using it, size).
-	Items []Volume
-}
+type VolumeUsage = volume.Usage
 
 // volumeUsage measures every volume's data.
 func (e *Engine) volumeUsage(ctx context.Context) (VolumeUsage, error) {
-	var u VolumeUsage
 	s, err := e.volumes()
 	if err != nil {
-		return u, err
+		return VolumeUsage{}, err
 	}
-	vs, err := s.List()
-	if err != nil {
-		return u, err
-	}
-	for _, v := range vs {
-		refs := len(s.Users(v.Name))
-		size := s.Size(v.Name)
-		u.Total++
-		u.Size += size
-		if refs > 0 {
-			u.Active++
-		} else {
-			u.Reclaimable += size
-		}
-		view := volumeView(v)
-		view.UsageData = &apivolume.UsageData{RefCount: int64(refs), Size: size}
-		u.Items = append(u.Items, view)
-	}
-	return u, nil
+	return s.Usage()
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/events"
 )
 
 // Default is the network of run and create without --network, docker's
@@ -100,6 +101,7 @@ func (m *Manager) Create(o CreateOptions) (*Network, error) {
 		return nil, err
 	}
 	m.isolateAll(n)
+	m.Event("create", n, "")
 	return n, nil
 }
 
@@ -218,9 +220,20 @@ func find(nets []*Network, ref string) (*Network, error) {
 	return nil, fmt.Errorf("network %s not found: see \"strata network ls\", or make it with \"strata network create %s\": %w", ref, ref, errdefs.ErrNotFound)
 }
 
-// Remove deletes a network no container uses. One in use is refused,
-// naming its containers.
+// Remove deletes a network no container uses (network rm). One in use is
+// refused, naming its containers, and so are host and none.
 func (m *Manager) Remove(ref string) (*Network, error) {
+	if ref == "host" || ref == "none" {
+		return nil, PredefinedError(ref)
+	}
+	n, err := m.remove(ref)
+	if err == nil {
+		m.Event("destroy", n, "")
+	}
+	return n, err
+}
+
+func (m *Manager) remove(ref string) (*Network, error) {
 	unlock, err := m.lock()
 	if err != nil {
 		return nil, err
@@ -277,7 +290,7 @@ func (m *Manager) Prune() ([]string, error) {
 		if n.Name == Default {
 			continue
 		}
-		if _, err := m.Remove(n.ID); err == nil {
+		if _, err := m.remove(n.ID); err == nil {
 			out = append(out, n.Name)
 		} else if !errdefs.IsConflict(err) && !errdefs.IsNotFound(err) {
 			return out, err
@@ -293,6 +306,7 @@ type Manager struct {
 	root  string
 	inUse func(n *Network) []string
 	alive func(id string) bool
+	ev    *events.Journal
 }
 
 // Options configure Open.
@@ -304,12 +318,15 @@ type Options struct {
 	// InUse names the containers configured with a network (also when
 	// stopped), so rm refuses it as docker does.
 	InUse func(n *Network) []string
+	// Events is the journal network events go to (create, destroy,
+	// connect, disconnect); nil records none.
+	Events *events.Journal
 }
 
 // Open opens (creating) the network state under dir, with the default
 // network recorded.
 func Open(dir string, o Options) (*Manager, error) {
-	m := &Manager{root: dir, inUse: o.InUse, alive: o.Alive}
+	m := &Manager{root: dir, inUse: o.InUse, alive: o.Alive, ev: o.Events}
 	for _, d := range []string{"networks", "run", "sandboxes"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			return nil, fmt.Errorf("open network state: %w", err)

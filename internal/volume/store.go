@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/events"
 	"github.com/strata-project/strata/internal/proc"
 )
 
@@ -58,12 +59,16 @@ type Options struct {
 	// InUse names the containers that use volume name (their names, or
 	// IDs), for rm and prune to refuse or skip it. Nil: none do.
 	InUse func(name string) []string
+	// Events is the journal volume events go to (create, mount,
+	// destroy; see Event); nil records none.
+	Events *events.Journal
 }
 
 // Store is the local driver's volumes under one directory.
 type Store struct {
 	dir   string
 	inUse func(string) []string
+	ev    *events.Journal
 }
 
 const (
@@ -82,7 +87,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := os.Chmod(dir, dirMode); err != nil {
 		return nil, fmt.Errorf("open volumes: %w", err)
 	}
-	s := &Store{dir: dir, inUse: opts.InUse}
+	s := &Store{dir: dir, inUse: opts.InUse, ev: opts.Events}
 	if s.inUse == nil {
 		s.inUse = func(string) []string { return nil }
 	}

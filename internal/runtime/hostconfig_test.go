@@ -1,4 +1,4 @@
-package engine
+package runtime
 
 import (
 	"testing"
@@ -16,7 +16,7 @@ func TestSecurityHostConfigRoundTrip(t *testing.T) {
 		Sysctls:     map[string]string{"net.ipv4.ip_forward": "1"},
 		SecurityOpt: []string{"no-new-privileges"},
 	}
-	h := securityHostConfig(s, false)
+	h := s.HostConfig(false)
 	if diff := cmp.Diff(s, SecurityFromHostConfig(h)); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
