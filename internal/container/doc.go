@@ -1,7 +1,10 @@
 // Package container keeps container records and drives their lifecycle:
-// create, start, attach, stop, kill, restart, wait, rm, ps, logs, exec,
-// diff, commit, export and cp, and the resource limits of update and
-// stats (resources.go; each container's cgroup is /strata/<id>).
+// create, start, attach, stop, kill, restart, wait, rm, prune, ps, logs,
+// exec, diff, commit, export and cp (hostcopy.go: to and from the host's
+// files), and the resource limits of update and stats (resources.go; each
+// container's cgroup is /strata/<id>). Inspect's docker shape is built
+// here from the record, the monitor's status, the sandbox and the volumes
+// (inspect.go), with the HostConfig views of package runtime.
 //
 // The run sequence lives here once (run.go): create → start → attach and
 // wait → remove, with one clean-up (finish) for every way a run ends. Run

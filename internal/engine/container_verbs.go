@@ -97,21 +97,13 @@ func ParseLogTime(v string, now time.Time) (time.Time, error) {
 
 // Container finds a container by full ID, name or unique ID prefix.
 func (e *Engine) Container(ref string) (*Container, error) {
-	s, err := e.Containers()
-	if err != nil {
-		return nil, err
-	}
-	return s.Get(ref)
+	return call(e.Containers, func(s *container.Store) (*Container, error) { return s.Get(ref) })
 }
 
 // ListContainers is ps: the running containers (all with opts.All),
 // newest first.
 func (e *Engine) ListContainers(ctx context.Context, opts ContainerListOptions) ([]ContainerSummary, error) {
-	s, err := e.Containers()
-	if err != nil {
-		return nil, err
-	}
-	return s.List(ctx, opts)
+	return call(e.Containers, func(s *container.Store) ([]ContainerSummary, error) { return s.List(ctx, opts) })
 }
 
 // StartContainer starts a created or exited container, detached.
@@ -188,10 +180,11 @@ func (e *Engine) PruneContainers(ctx context.Context, f Filters) (ids []string, 
 		return nil, 0, err
 	}
 	until, _ := f.until(time.Now())
+	keep := func(r ContainerSummary) bool {
+		return f.labels(r.Labels) && (until.IsZero() || r.Created.Before(until))
+	}
 	err = e.withStore(func(s *container.Store) error {
-		ids, size, err = s.Prune(ctx, func(r ContainerSummary) bool {
-			return f.labels(r.Labels) && (until.IsZero() || r.Created.Before(until))
-		})
+		ids, size, err = s.Prune(ctx, keep)
 		return err
 	})
 	return ids, size, err
@@ -224,11 +217,7 @@ func (e *Engine) ContainerLogs(ctx context.Context, ref string, opts LogsOptions
 
 // ContainerDiff lists what the container changed in its image's files.
 func (e *Engine) ContainerDiff(ctx context.Context, ref string) ([]Change, error) {
-	s, err := e.Containers()
-	if err != nil {
-		return nil, err
-	}
-	return s.Diff(ctx, ref)
+	return call(e.Containers, func(s *container.Store) ([]Change, error) { return s.Diff(ctx, ref) })
 }
 
 // ExportContainer writes the container's filesystem as a tar to w.
@@ -268,6 +257,17 @@ func (e *Engine) withStore(fn func(s *container.Store) error) error {
 	s, err := e.Containers()
 	if err != nil {
 		return err
+	}
+	return fn(s)
+}
+
+// call returns fn's result on what open gives (the container store, its
+// network manager or its volume store), or open's error.
+func call[S, T any](open func() (S, error), fn func(S) (T, error)) (T, error) {
+	s, err := open()
+	if err != nil {
+		var zero T
+		return zero, err
 	}
 	return fn(s)
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/strata-project/strata/internal/images"
 	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/manifest"
-	"github.com/strata-project/strata/internal/metadata"
 	"github.com/strata-project/strata/internal/runtime"
 )
 
@@ -99,11 +98,7 @@ func (e *Engine) CreateContainer(ctx context.Context, image string, opts contain
 	if err := e.ContainerImage(ctx, image, &opts); err != nil {
 		return nil, err
 	}
-	s, err := e.Containers()
-	if err != nil {
-		return nil, err
-	}
-	return s.Create(ctx, opts)
+	return call(e.Containers, func(s *container.Store) (*Container, error) { return s.Create(ctx, opts) })
 }
 
 // NetworkMode is a container's network, none or host.
@@ -142,11 +137,7 @@ func (e *Engine) StartAttached(ctx context.Context, ref string, ro RunOptions) (
 // ContainerUsers names the containers made from imageID: rmi refuses, and
 // image prune keeps, an image a container uses.
 func (e *Engine) ContainerUsers(ctx context.Context, imageID digest.Digest) ([]string, error) {
-	s, err := e.Containers()
-	if err != nil {
-		return nil, err
-	}
-	users, err := s.Users(imageID.String())
+	users, err := call(e.Containers, func(s *container.Store) (map[string]string, error) { return s.Users(imageID.String()) })
 	if err != nil {
 		return nil, err
 	}
@@ -172,42 +163,15 @@ func (e *Engine) ContainerRoots(ctx context.Context) (gc.Roots, error) {
 	}
 	for _, c := range all {
 		roots.Snapshots[c.SnapshotKey] = true
-		cfgDigest, err := digest.Parse(c.ImageID)
-		if err != nil {
-			continue
+		blobs, chainIDs := e.Images.Keeps(ctx, c.ImageID)
+		for _, b := range blobs {
+			roots.Blobs[b] = true
 		}
-		roots.Blobs[cfgDigest] = true
-		cfg, err := e.readConfig(ctx, cfgDigest)
-		if err != nil {
-			continue
-		}
-		for _, ch := range manifest.ChainIDs(cfg.RootFS.DiffIDs) {
+		for _, ch := range chainIDs {
 			roots.Snapshots[ch.String()] = true
 		}
-		_ = e.DB.View(ctx, func(tx *metadata.Tx) error {
-			for _, d := range cfg.RootFS.DiffIDs {
-				if l, err := tx.Layer(d); err == nil {
-					for _, b := range l.Blobs {
-						roots.Blobs[b.Digest] = true
-					}
-				}
-			}
-			return nil
-		})
 	}
 	return roots, nil
-}
-
-func (e *Engine) readConfig(ctx context.Context, d digest.Digest) (ocispec.Image, error) {
-	info, err := e.Content.Info(ctx, d)
-	if err != nil {
-		return ocispec.Image{}, err
-	}
-	b, err := e.Content.ReadAll(ctx, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: d, Size: info.Size}, manifest.MaxSize)
-	if err != nil {
-		return ocispec.Image{}, err
-	}
-	return manifest.DecodeConfig(b)
 }
 
 // CommitOptions are commit's flags.
@@ -246,7 +210,7 @@ func (e *Engine) CommitContainer(ctx context.Context, ref string, opts CommitOpt
 	if err != nil {
 		return "", err
 	}
-	parent, parentLayers, err := e.containerImage(ctx, c)
+	parent, parentLayers, err := e.Images.ByID(ctx, c.ImageID)
 	if err != nil {
 		return "", fmt.Errorf("commit %s: %w", c.Name, err)
 	}
@@ -303,48 +267,12 @@ func (e *Engine) CommitContainer(ctx context.Context, ref string, opts CommitOpt
 	return id, nil
 }
 
-// containerImage returns the container's image config and layer
-// descriptors: from the image if it still resolves, else from its config
-// blob and the layer records (the image lost its names).
-func (e *Engine) containerImage(ctx context.Context, c *container.Container) (ocispec.Image, []ocispec.Descriptor, error) {
-	if img, err := e.ResolveImage(ctx, c.ImageID); err == nil && img.ID().String() == c.ImageID {
-		return img.Config, img.Manifest.Layers, nil
-	}
-	d, err := digest.Parse(c.ImageID)
-	if err != nil {
-		return ocispec.Image{}, nil, fmt.Errorf("image %s: %w", c.ImageID, err)
-	}
-	cfg, err := e.readConfig(ctx, d)
-	if err != nil {
-		return ocispec.Image{}, nil, fmt.Errorf("image %s: %w", c.ImageRef, err)
-	}
-	var layers []ocispec.Descriptor
-	err = e.DB.View(ctx, func(tx *metadata.Tx) error {
-		for _, diffID := range cfg.RootFS.DiffIDs {
-			l, err := tx.Layer(diffID)
-			if err != nil {
-				return fmt.Errorf("layer %s: %w", diffID, err)
-			}
-			if len(l.Blobs) == 0 {
-				return fmt.Errorf("layer %s has no blob: %w", diffID, errdefs.ErrNotFound)
-			}
-			layers = append(layers, l.Blobs[0])
-		}
-		return nil
-	})
-	return cfg, layers, err
-}
-
 // ContainerInspect is `strata inspect CONTAINER`, shaped as docker's.
 type ContainerInspect = container.InspectResponse
 
 // InspectContainer returns docker's inspect shape of a container.
 func (e *Engine) InspectContainer(ctx context.Context, ref string) (ContainerInspect, error) {
-	s, err := e.Containers()
-	if err != nil {
-		return ContainerInspect{}, err
-	}
-	return s.InspectDocker(ctx, ref)
+	return call(e.Containers, func(s *container.Store) (ContainerInspect, error) { return s.InspectDocker(ctx, ref) })
 }
 
 // LogConfig is docker's logging driver and its options (--log-driver,

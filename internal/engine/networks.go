@@ -34,51 +34,39 @@ func (e *Engine) networks() (*network.Manager, error) {
 	return s.Networks(), nil
 }
 
-// withNetworks runs fn on the engine's network manager.
-func (e *Engine) withNetworks(fn func(m *network.Manager) error) error {
-	m, err := e.networks()
-	if err != nil {
-		return err
-	}
-	return fn(m)
-}
-
 // CreateNetwork is network create.
-func (e *Engine) CreateNetwork(ctx context.Context, o NetworkCreateOptions) (n *Network, err error) {
-	err = e.withNetworks(func(m *network.Manager) error { n, err = m.Create(o); return err })
-	return n, err
+func (e *Engine) CreateNetwork(ctx context.Context, o NetworkCreateOptions) (*Network, error) {
+	return call(e.networks, func(m *network.Manager) (*Network, error) { return m.Create(o) })
 }
 
 // ListNetworks is network ls: the default network, host and none, then
 // the user-defined ones by name.
-func (e *Engine) ListNetworks(ctx context.Context) (nets []*Network, err error) {
-	err = e.withNetworks(func(m *network.Manager) error { nets, err = m.ListAll(); return err })
-	return nets, err
+func (e *Engine) ListNetworks(ctx context.Context) ([]*Network, error) {
+	return call(e.networks, (*network.Manager).ListAll)
 }
 
 // InspectNetwork is network inspect.
-func (e *Engine) InspectNetwork(ctx context.Context, ref string) (n NetworkInspect, err error) {
-	err = e.withNetworks(func(m *network.Manager) error { n, err = m.Inspect(ref); return err })
-	return n, err
+func (e *Engine) InspectNetwork(ctx context.Context, ref string) (NetworkInspect, error) {
+	return call(e.networks, func(m *network.Manager) (NetworkInspect, error) { return m.Inspect(ref) })
 }
 
 // RemoveNetwork is network rm of one network.
 func (e *Engine) RemoveNetwork(ctx context.Context, ref string) error {
-	return e.withNetworks(func(m *network.Manager) error { _, err := m.Remove(ref); return err })
+	_, err := call(e.networks, func(m *network.Manager) (*Network, error) { return m.Remove(ref) })
+	return err
 }
 
 // PruneNetworks is network prune: the names of the networks removed.
-func (e *Engine) PruneNetworks(ctx context.Context) (names []string, err error) {
-	err = e.withNetworks(func(m *network.Manager) error { names, err = m.Prune(); return err })
-	return names, err
+func (e *Engine) PruneNetworks(ctx context.Context) ([]string, error) {
+	return call(e.networks, (*network.Manager).Prune)
 }
 
 // ConnectNetwork is network connect.
 func (e *Engine) ConnectNetwork(ctx context.Context, netRef, ctr string, aliases []string) error {
-	return e.withNetworks(func(*network.Manager) error { return e.containers.Connect(ctx, ctr, netRef, aliases) })
+	return e.withStore(func(s *container.Store) error { return s.Connect(ctx, ctr, netRef, aliases) })
 }
 
 // DisconnectNetwork is network disconnect.
 func (e *Engine) DisconnectNetwork(ctx context.Context, netRef, ctr string) error {
-	return e.withNetworks(func(*network.Manager) error { return e.containers.Disconnect(ctx, ctr, netRef) })
+	return e.withStore(func(s *container.Store) error { return s.Disconnect(ctx, ctr, netRef) })
 }

@@ -31,9 +31,5 @@ type ContainerStats = container.StatsSample
 // ContainerStats samples the named containers, or every running one when
 // refs is empty (every one with all); see container.Store.Sample.
 func (e *Engine) ContainerStats(ctx context.Context, refs []string, all bool) ([]ContainerStats, error) {
-	s, err := e.Containers()
-	if err != nil {
-		return nil, err
-	}
-	return s.Sample(ctx, refs, all)
+	return call(e.Containers, func(s *container.Store) ([]ContainerStats, error) { return s.Sample(ctx, refs, all) })
 }

@@ -17,11 +17,7 @@ func ParseRestartPolicy(s string) (RestartPolicy, error) { return runtime.ParseR
 // SetRestartPolicy is update --restart: the container's policy changes,
 // for its next exit if it runs.
 func (e *Engine) SetRestartPolicy(ctx context.Context, ref string, p RestartPolicy) error {
-	s, err := e.Containers()
-	if err != nil {
-		return err
-	}
-	return s.SetRestartPolicy(ctx, ref, p)
+	return e.withStore(func(s *container.Store) error { return s.SetRestartPolicy(ctx, ref, p) })
 }
 
 // BootResult is one container system boot started, or failed to.
@@ -30,9 +26,5 @@ type BootResult = container.BootResult
 // Boot is strata system boot: after the host starts, the containers whose
 // restart policy says so run again (container.Store.Boot).
 func (e *Engine) Boot(ctx context.Context) ([]BootResult, error) {
-	s, err := e.Containers()
-	if err != nil {
-		return nil, err
-	}
-	return s.Boot(ctx)
+	return call(e.Containers, func(s *container.Store) ([]BootResult, error) { return s.Boot(ctx) })
 }

@@ -58,11 +58,7 @@ func (e *Engine) CreateVolume(ctx context.Context, o VolumeCreateOptions) (Volum
 
 // InspectVolume is volume inspect.
 func (e *Engine) InspectVolume(ctx context.Context, name string) (Volume, error) {
-	s, err := e.volumes()
-	if err != nil {
-		return Volume{}, err
-	}
-	v, err := s.Get(name)
+	v, err := call(e.volumes, func(s *volume.Store) (*volume.Volume, error) { return s.Get(name) })
 	if err != nil {
 		return Volume{}, err
 	}
@@ -157,9 +153,5 @@ type VolumeUsage = volume.Usage
 
 // volumeUsage measures every volume's data.
 func (e *Engine) volumeUsage(ctx context.Context) (VolumeUsage, error) {
-	s, err := e.volumes()
-	if err != nil {
-		return VolumeUsage{}, err
-	}
-	return s.Usage()
+	return call(e.volumes, (*volume.Store).Usage)
 }

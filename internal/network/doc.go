@@ -54,6 +54,10 @@
 // other networks are simply absent. The default network resolves no
 // container names, as docker's default bridge.
 //
+// The verbs' docker side is here too (inspect.go): network ls with
+// docker's host and none pseudo-networks, network inspect's shape, and
+// the events of create, destroy, connect and disconnect (Options.Events).
+//
 // State survives a kill -9 of any strata process: a sandbox's record is
 // written before anything is made, so Detach (or the sweep run on every
 // attach, detach and rm: a record whose container is gone, a build

@@ -6,11 +6,13 @@
 // It knows nothing of containers: the container store (package container)
 // resolves a container's mounts with it, tells it which volumes are in use
 // (Options.InUse), and hands the runtime spec the mounts it returns. The
-// engine exposes the verbs (volume create/ls/inspect/rm/prune) and counts
-// the volumes in system df; gc never sweeps a volume (volumes live outside
-// the content store and the snapshotter), so a volume goes only by volume
-// rm, volume prune, or rm -v/--rm of the container an anonymous one was
-// made for, as in docker.
+// engine exposes the verbs (volume create/ls/inspect/rm/prune) over it,
+// reading docker's filters; docker's side of them lives here (docker.go):
+// the JSON shape (View), prune, system df's Usage and the volume events
+// (Options.Events). gc never sweeps a volume (volumes live outside the
+// content store and the snapshotter), so a volume goes only by volume rm,
+// volume prune, or rm -v/--rm of the container an anonymous one was made
+// for, as in docker.
 //
 // Layout (docker's, under the store root, which is 0700: see content.Open):
 //
