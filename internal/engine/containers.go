@@ -2,24 +2,20 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/strata-project/strata/internal/build"
 	"github.com/strata-project/strata/internal/container"
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/gc"
-	"github.com/strata-project/strata/internal/images"
-	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/manifest"
 	"github.com/strata-project/strata/internal/runtime"
+	"github.com/strata-project/strata/internal/transfer"
 )
 
 // Containers is the engine's container store (<root>/containers, runc's
@@ -190,18 +186,6 @@ type CommitOptions struct {
 // with the container's config (its command, env, workdir and user as run)
 // and a history row. It returns the new image's ID.
 func (e *Engine) CommitContainer(ctx context.Context, ref string, opts CommitOptions) (digest.Digest, error) {
-	var named string
-	if opts.Ref != "" {
-		tagged, err := images.ParseTagged(opts.Ref)
-		if err != nil {
-			return "", err
-		}
-		named = tagged.String()
-	}
-	comp, err := layer.ParseCompression(opts.Compression)
-	if err != nil {
-		return "", err
-	}
 	s, err := e.Containers()
 	if err != nil {
 		return "", err
@@ -218,53 +202,12 @@ func (e *Engine) CommitContainer(ctx context.Context, ref string, opts CommitOpt
 	if err := build.ApplyChanges(&cfg, opts.Changes); err != nil {
 		return "", err
 	}
-
-	unlock, err := e.lock(ctx, false)
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		// Ends when the layer is written (EOF for the reader), on an error
-		// (passed to the reader), or when the reader is closed below.
-		err := s.Commit(ctx, c.ID, pw, container.CommitOptions{Pause: opts.Pause})
-		pw.CloseWithError(err)
-		done <- err
-	}()
-	lay, err := e.layers().ApplyTar(ctx, digest.Digest(c.ChainID), pr, comp)
-	pr.CloseWithError(errors.New("commit: layer reader closed"))
-	if werr := <-done; err == nil && werr != nil {
-		err = werr
-	}
-	if err != nil {
-		return "", fmt.Errorf("commit %s: %w", c.Name, err)
-	}
-
-	now := time.Now().UTC()
-	img := parent
-	img.Created = &now
-	img.Author = opts.Author
-	img.Config = cfg
-	img.RootFS.Type = "layers"
-	img.RootFS.DiffIDs = append(append([]digest.Digest{}, parent.RootFS.DiffIDs...), lay.DiffID)
-	img.History = append(append([]ocispec.History{}, parent.History...), ocispec.History{
-		Created:   &now,
-		CreatedBy: strings.Join(append([]string{c.Path}, c.Args...), " "),
-		Comment:   opts.Message,
-		Author:    opts.Author,
+	return e.transfer().Commit(ctx, transfer.CommitOptions{
+		Ref: opts.Ref, Name: c.Name, Parent: parent, ParentLayers: parentLayers, ParentChainID: digest.Digest(c.ChainID), Config: cfg,
+		Layer:     func(w io.Writer) error { return s.Commit(ctx, c.ID, w, container.CommitOptions{Pause: opts.Pause}) },
+		CreatedBy: strings.Join(append([]string{c.Path}, c.Args...), " "), Message: opts.Message, Author: opts.Author,
+		Compression: opts.Compression,
 	})
-	layers := append(append([]ocispec.Descriptor{}, parentLayers...), lay.Desc)
-	target, id, err := e.Images.Write(ctx, img, layers)
-	if err != nil {
-		return "", err
-	}
-	if err := e.Images.Name(ctx, named, target); err != nil {
-		return "", err
-	}
-	return id, nil
 }
 
 // ContainerInspect is `strata inspect CONTAINER`, shaped as docker's.

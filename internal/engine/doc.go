@@ -10,13 +10,21 @@
 // to, so a collection keeps the same things whoever opened the store.
 //
 // It is wiring, not a second home for what packages below own. Pull, Push,
-// Load, Save and Import are transfer's (the engine hands it its stores, gc
-// lock, events and registry client): they and Commit find their layers (a
-// registry's manifest, an archive's files, a tar, a container's diff) and
-// hand them to the layer pipeline (layer.Pipeline), which fetches or reads,
+// Load, Save, Import and Commit are transfer's (the engine hands it its
+// stores, gc lock, events and registry client, and a commit the container
+// store's diff): they find their layers (a registry's manifest, an
+// archive's files, a tar, a container's diff) and hand them to the layer
+// pipeline (layer.Pipeline), which fetches or reads,
 // verifies, unpacks, commits the snapshots in chain order and writes the
 // layer records; images then stores the config and manifest and names the
 // image. Push reads the same layer records to skip, mount or rebuild blobs.
+//
+// The container verbs are the container store's (package container: the
+// run sequence, inspect's docker shape, cp, prune, stats); the network and
+// volume verbs its network manager's and volume store's, which record
+// their own events. The engine resolves the image a container is made
+// from, reads docker's --filter values, and names the types front ends
+// use.
 //
 // On-disk layout of a root (default /var/lib/strata, or $STRATA_ROOT):
 //

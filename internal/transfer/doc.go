@@ -1,6 +1,8 @@
 // Package transfer moves images into and out of the store: from and to a
-// registry (Pull, Push), from and to an image archive (Load, Save), and
-// from a root filesystem tarball (Import).
+// registry (Pull, Push), from and to an image archive (Load, Save), from
+// a root filesystem tarball (Import), and from a layer tar on a parent
+// image (Commit: a container's changes, which the engine streams from the
+// container store).
 //
 // It owns the sequences, not the parts. remote talks HTTP to registries,
 // imagearchive reads and writes the archive formats, the layer pipeline

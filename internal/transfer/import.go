@@ -14,7 +14,6 @@ import (
 	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/images"
-	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/manifest"
 )
 
@@ -32,15 +31,7 @@ type ImportOptions struct {
 
 // Import makes a one-layer image from a root filesystem and returns its ID.
 func (s *Store) Import(ctx context.Context, opts ImportOptions) (digest.Digest, error) {
-	var named string
-	if opts.Ref != "" {
-		tagged, err := images.ParseTagged(opts.Ref)
-		if err != nil {
-			return "", err
-		}
-		named = tagged.String()
-	}
-	comp, err := layer.ParseCompression(opts.Compression)
+	named, comp, err := parseTarget(opts.Ref, opts.Compression)
 	if err != nil {
 		return "", err
 	}
