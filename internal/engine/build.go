@@ -16,9 +16,7 @@ import (
 
 	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/build"
-	"github.com/strata-project/strata/internal/build/cache"
 	"github.com/strata-project/strata/internal/errdefs"
-	"github.com/strata-project/strata/internal/gc"
 	"github.com/strata-project/strata/internal/images"
 	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/progress"
@@ -242,27 +240,4 @@ func isTarStream(head []byte) bool {
 	}
 	// A ustar, pax or GNU header says "ustar" at offset 257.
 	return len(head) >= 262 && string(head[257:262]) == "ustar"
-}
-
-// BuildCacheRoots are the gc roots of the build cache: each record's
-// snapshot and layer blob, or its tar-split index where the blob was not
-// stored. Open registers it.
-func (e *Engine) BuildCacheRoots(ctx context.Context) (gc.Roots, error) {
-	roots := gc.Roots{Blobs: map[digest.Digest]bool{}, Snapshots: map[string]bool{}}
-	recs, err := (&cache.Store{DB: e.DB}).Records(ctx)
-	if err != nil {
-		return roots, err
-	}
-	for _, r := range recs {
-		if r.Empty {
-			continue
-		}
-		roots.Snapshots[r.ChainID.String()] = true
-		if r.Index != nil && layer.Unstored(r.Blob, r.DiffID) {
-			roots.Blobs[r.Index.Digest] = true // the blob itself was never stored
-		} else {
-			roots.Blobs[r.Blob.Digest] = true
-		}
-	}
-	return roots, nil
 }

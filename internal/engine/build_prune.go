@@ -2,79 +2,30 @@ package engine
 
 import (
 	"context"
-	"fmt"
-	"sort"
-	"time"
-
-	"github.com/opencontainers/go-digest"
+	"path/filepath"
 
 	"github.com/strata-project/strata/internal/build/cache"
-	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/gc"
 	"github.com/strata-project/strata/internal/images"
+)
+
+// The build cache's entries and prune rule live in build/cache; these
+// names are the front ends'.
+type (
+	BuildCacheEntry     = cache.Entry
+	BuilderPruneOptions = cache.PruneOptions
+	BuilderPruneReport  = cache.PruneReport
 )
 
 // Cache types, named as BuildKit names its records' (docker system df -v).
 const (
-	CacheTypeLayer = "regular"         // a layer steps made
-	CacheTypeMount = "exec.cachemount" // a RUN --mount=type=cache directory
+	CacheTypeLayer = cache.TypeLayer
+	CacheTypeMount = cache.TypeMount
 )
 
-// BuildCacheEntry is one thing the build cache holds: a layer that steps
-// made (one entry however many steps' records name it), or a cache mount
-// directory. It is a row of `system df -v` and what `builder prune`
-// removes whole.
-type BuildCacheEntry struct {
-	// ID is a layer's chain ID, or a cache mount's directory name (its
-	// id, or a hashed form of it, and "-N" for a private copy).
-	ID          string
-	Type        string // CacheTypeLayer or CacheTypeMount
-	Description string
-	// Size is a layer's uncompressed size, a cache mount's disk use (du's
-	// count of its blocks).
-	Size       int64
-	Created    time.Time
-	LastUsed   time.Time
-	UsageCount int
-	// Shared: an image uses the layer too, so removing the entry frees
-	// nothing (and, without --all, a prune keeps it).
-	Shared bool
-	// InUse: a running build holds the cache mount; no prune removes it.
-	InUse bool
-
-	keys  []digest.Digest // a layer's step records
-	mount *cache.Mount
-}
-
-// BuilderPruneOptions tune `strata builder prune`. The rule is BuildKit's
-// (`docker builder prune`):
-//
-//   - By default every entry is removed that nothing uses: layers no image
-//     uses, and cache mounts no running build holds, however recently
-//     used. A cache mount a build holds is never removed, --all or not.
-//   - All also drops the records of layers images use (their layers stay
-//     with the images) and every config-only step record.
-//   - KeepStorage keeps the most recently used entries, layers and cache
-//     mounts together, whose sizes total at most that many bytes: entries
-//     are removed least recently used first until the rest fit. The sizes
-//     are those `system df -v` shows. Layers images use count only with
-//     All (without it they are neither counted nor removed).
-//   - KeepDuration (--filter until=24h) keeps every entry used within it.
-type BuilderPruneOptions struct {
-	All          bool
-	KeepStorage  int64
-	KeepDuration time.Duration
-}
-
-// BuilderPruneReport says what a prune removed.
-type BuilderPruneReport struct {
-	// Removed is every entry removed, least recently used first; Records
-	// is how many.
-	Removed []BuildCacheEntry
-	Records int
-	// Reclaimed is the bytes freed: the cache mounts' sizes and what the
-	// collection after dropping the records freed.
-	Reclaimed int64
-}
+// cacheMountDir holds RUN --mount=type=cache directories between builds
+// (its layout: build/cache's mountdir.go).
+func (e *Engine) cacheMountDir() string { return filepath.Join(e.root, "build-cache-mounts") }
 
 // PruneBuildCache removes build cache entries as opts say (see
 // BuilderPruneOptions), then collects the layers and blobs the dropped
@@ -82,157 +33,21 @@ type BuilderPruneReport struct {
 // the collection waits for running builds (the gc lock), the cache mounts
 // do not.
 func (e *Engine) PruneBuildCache(ctx context.Context, opts BuilderPruneOptions) (BuilderPruneReport, error) {
-	var rep BuilderPruneReport
-	if opts.KeepStorage < 0 || opts.KeepDuration < 0 {
-		return rep, fmt.Errorf("builder prune: --keep-storage and until must not be negative: %w", errdefs.ErrInvalidArgument)
-	}
-	freed, err := e.cleanCacheMountLeftovers(ctx)
-	rep.Reclaimed += freed
+	rep, err := (&cache.Store{DB: e.DB}).Prune(ctx, e.cacheMountDir(), e.imageChains, opts)
 	if err != nil {
 		return rep, err
 	}
-	cs := &cache.Store{DB: e.DB}
-	recs, err := cs.Records(ctx)
-	if err != nil {
-		return rep, err
-	}
-	chains, err := e.imageChains(ctx)
-	if err != nil {
-		return rep, err
-	}
-	ents := layerEntries(recs, chains)
-	mounts, stale, err := e.mountEntries(ctx)
-	if err != nil {
-		return rep, err
-	}
-	now := time.Now()
-	var dropMounts, dropLayers []BuildCacheEntry
-	for _, en := range pruneSelect(append(ents, mounts...), opts, now) {
-		if en.Type == CacheTypeMount {
-			dropMounts = append(dropMounts, en)
-		} else {
-			dropLayers = append(dropLayers, en)
-		}
-	}
-
-	removed, err := e.removeCacheMounts(ctx, dropMounts, stale)
-	for _, m := range removed {
-		rep.Reclaimed += m.Size
-	}
-	rep.Removed = append(rep.Removed, removed...)
-	if err != nil {
-		return rep, err
-	}
-
-	if opts.All && opts.KeepStorage == 0 && opts.KeepDuration == 0 {
-		err = cs.DeleteAll(ctx)
-	} else {
-		var keys []digest.Digest
-		for _, en := range dropLayers {
-			keys = append(keys, en.keys...)
-		}
-		if opts.All && opts.KeepStorage == 0 {
-			cutoff := now.Add(-opts.KeepDuration)
-			for _, r := range recs {
-				if r.Empty && r.LastUsed.Before(cutoff) {
-					keys = append(keys, r.Key)
-				}
-			}
-		}
-		err = cs.Delete(ctx, keys)
-	}
-	if err != nil {
-		return rep, err
-	}
-	rep.Removed = append(rep.Removed, dropLayers...)
-	sort.SliceStable(rep.Removed, func(i, j int) bool { return rep.Removed[i].LastUsed.Before(rep.Removed[j].LastUsed) })
-	rep.Records = len(rep.Removed)
 	g, err := e.GC(ctx, GCOptions{})
 	rep.Reclaimed += g.Reclaimed()
 	if err != nil {
 		return rep, err
 	}
-	return rep, e.tidyCacheMountDir(ctx)
-}
-
-// pruneSelect picks the entries a prune removes, least recently used
-// first (see BuilderPruneOptions).
-func pruneSelect(ents []BuildCacheEntry, opts BuilderPruneOptions, now time.Time) []BuildCacheEntry {
-	ents = append([]BuildCacheEntry(nil), ents...)
-	sort.SliceStable(ents, func(i, j int) bool {
-		if !ents[i].LastUsed.Equal(ents[j].LastUsed) {
-			return ents[i].LastUsed.Before(ents[j].LastUsed)
-		}
-		return ents[i].ID < ents[j].ID
-	})
-	// As BuildKit's, --all ignores sharing: every entry counts, and
-	// dropping a shared layer's records counts as freeing it.
-	counts := func(en BuildCacheEntry) bool { return opts.All || !en.Shared }
-	var total int64
-	for _, en := range ents {
-		if counts(en) {
-			total += en.Size
-		}
+	unlock, err := e.lock(ctx, true)
+	if err != nil {
+		return rep, err
 	}
-	cutoff := now.Add(-opts.KeepDuration)
-	var drop []BuildCacheEntry
-	for _, en := range ents {
-		if opts.KeepStorage > 0 && total <= opts.KeepStorage {
-			break
-		}
-		switch {
-		case en.InUse:
-		case en.Shared && !opts.All:
-		case opts.KeepDuration > 0 && en.LastUsed.After(cutoff):
-		default:
-			drop = append(drop, en)
-			if counts(en) {
-				total -= en.Size
-			}
-		}
-	}
-	return drop
-}
-
-// layerEntries groups the step records that made a layer into one entry
-// per chain ID; images counts the images using each chain. A layer's size
-// is its uncompressed diff as the record has it: on overlay that is what
-// its snapshot holds, give or take blocks, and it needs no walk (a native
-// snapshot is a whole copy of its tree, which would count every layer
-// below it again).
-func layerEntries(recs []cache.Record, images map[string]int) []BuildCacheEntry {
-	byChain := map[string]*BuildCacheEntry{}
-	var order []string
-	for _, r := range recs {
-		if r.Empty {
-			continue
-		}
-		c := r.ChainID.String()
-		en := byChain[c]
-		if en == nil {
-			size := r.Size
-			if size == 0 {
-				size = r.Blob.Size
-			}
-			en = &BuildCacheEntry{ID: c, Type: CacheTypeLayer, Description: "layer " + r.DiffID.String(),
-				Size: size, Created: r.Created, Shared: images[c] > 0}
-			byChain[c] = en
-			order = append(order, c)
-		}
-		en.keys = append(en.keys, r.Key)
-		if r.LastUsed.After(en.LastUsed) {
-			en.LastUsed = r.LastUsed
-		}
-		if r.Created.Before(en.Created) {
-			en.Created = r.Created
-		}
-		en.UsageCount += max(r.UsageCount, 1)
-	}
-	out := make([]BuildCacheEntry, 0, len(order))
-	for _, c := range order {
-		out = append(out, *byChain[c])
-	}
-	return out
+	defer unlock()
+	return rep, cache.TidyMountDir(e.cacheMountDir())
 }
 
 // imageChains counts the images that use each chain ID.
@@ -242,4 +57,10 @@ func (e *Engine) imageChains(ctx context.Context) (map[string]int, error) {
 		return nil, err
 	}
 	return images.LayerUsers(imgs), nil
+}
+
+// BuildCacheRoots are the gc roots of the build cache (cache.Store.Roots).
+// Open registers it.
+func (e *Engine) BuildCacheRoots(ctx context.Context) (gc.Roots, error) {
+	return (&cache.Store{DB: e.DB}).Roots(ctx)
 }

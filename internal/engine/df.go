@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"sort"
 
 	"github.com/opencontainers/go-digest"
 
@@ -123,17 +122,10 @@ func (e *Engine) containerUsage(ctx context.Context, du *DiskUsage) error {
 // buildCacheUsage fills the build cache's figures; images holds the chain
 // IDs images use (their layers are counted in the images' row).
 func (e *Engine) buildCacheUsage(ctx context.Context, images map[string]int, du *DiskUsage) error {
-	recs, err := (&cache.Store{DB: e.DB}).Records(ctx)
+	ents, err := (&cache.Store{DB: e.DB}).Entries(ctx, e.cacheMountDir(), images)
 	if err != nil {
 		return err
 	}
-	ents := layerEntries(recs, images)
-	mounts, _, err := e.mountEntries(ctx)
-	if err != nil {
-		return err
-	}
-	ents = append(ents, mounts...)
-	sort.SliceStable(ents, func(i, j int) bool { return ents[i].LastUsed.After(ents[j].LastUsed) })
 	du.BuildCache = ents
 	for _, en := range ents {
 		du.BuildCacheRecords++

@@ -11,9 +11,11 @@
 //	└── s/<context dir>    the stat cache of a context: path → (size, mtime, inode, mode, digest)
 //
 // A key is sha256(parent key, instruction, visible build args, source
-// content hash). Records are gc roots (engine.BuildCacheRoots) until
-// `strata builder prune` drops them, least recently used first, together
-// with the cache mount directories the Mount records describe.
+// content hash). Records are gc roots (Store.Roots, which the engine
+// registers) until `strata builder prune` drops them (Store.Prune, prune.go),
+// least recently used first, together with the cache mount directories the
+// Mount records describe (mountdir.go draws their directory). Layers and
+// cache mounts are one list of Entry values, the rows of `system df -v`.
 package cache
 
 import (

@@ -120,7 +120,7 @@ func (s *Snapshotter) Usage(ctx context.Context, key string) (snapshot.Usage, er
 	if err != nil {
 		return snapshot.Usage{}, err
 	}
-	u, err := diskUsage(ctx, sn.FS())
+	u, err := snapshot.DiskUsage(ctx, sn.FS())
 	if err != nil {
 		return snapshot.Usage{}, fmt.Errorf("usage of snapshot %q: %w", key, err)
 	}

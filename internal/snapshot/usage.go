@@ -1,22 +1,25 @@
-package storage
+package snapshot
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"path/filepath"
 	"syscall"
-
-	"github.com/strata-project/strata/internal/snapshot"
 )
 
-// diskUsage adds up the blocks and inodes under dir as du does, counting a
-// hardlinked inode once.
-func diskUsage(ctx context.Context, dir string) (snapshot.Usage, error) {
+// DiskUsage adds up the blocks and inodes under dir as du does, counting a
+// hardlinked inode once. An entry removed during the walk is passed over
+// (a cache mount a build is changing); dir itself must be there.
+func DiskUsage(ctx context.Context, dir string) (Usage, error) {
 	type inode struct{ dev, ino uint64 }
 	seen := map[inode]bool{}
-	var u snapshot.Usage
+	var u Usage
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
+			if path != dir && errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
 			return err
 		}
 		if err := ctx.Err(); err != nil {
@@ -24,6 +27,9 @@ func diskUsage(ctx context.Context, dir string) (snapshot.Usage, error) {
 		}
 		fi, err := d.Info()
 		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
 			return err
 		}
 		st, ok := fi.Sys().(*syscall.Stat_t)

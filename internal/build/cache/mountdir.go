@@ -1,4 +1,4 @@
-package engine
+package cache
 
 import (
 	"context"
@@ -8,17 +8,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/strata-project/strata/internal/build/cache"
+	"github.com/strata-project/strata/internal/snapshot"
 )
 
-// cacheMountDir holds RUN --mount=type=cache directories between builds:
+// The cache mount dir holds RUN --mount=type=cache directories between
+// builds (the engine's <root>/build-cache-mounts, build.Options.CacheMountDir):
 //
-//	<root>/build-cache-mounts/
+//	<dir>/
 //	    <id>/         what the RUNs left in the cache
 //	    <id>.lock     flock: shared, or exclusive for sharing=locked|private;
 //	                  a prune holds it exclusively while it takes <id>/ away
@@ -28,27 +28,24 @@ import (
 //	    .del-*/       an <id>/ a prune renamed away and is removing
 //
 // Each directory's last use and size are in the build cache's records
-// (cache.Mount), so that `system df` and `builder prune` treat cache
-// mounts and layers as one build cache.
-func (e *Engine) cacheMountDir() string { return filepath.Join(e.root, "build-cache-mounts") }
+// (Mount), so that `system df` and `builder prune` treat cache mounts and
+// layers as one build cache.
 
-// mountEntries lists the cache mount directories with their records, says
-// which a running build holds, and measures those whose size is stale (a
-// use since the last measurement), remembering the new sizes. It also
-// returns the records whose directory is gone.
-func (e *Engine) mountEntries(ctx context.Context) ([]BuildCacheEntry, []cache.Mount, error) {
-	cs := &cache.Store{DB: e.DB}
-	recs, err := cs.Mounts(ctx)
+// MountEntries lists the cache mount directories under dir with their
+// records, says which a running build holds, and measures those whose
+// size is stale (a use since the last measurement), remembering the new
+// sizes. It also returns the records whose directory is gone.
+func (s *Store) MountEntries(ctx context.Context, dir string) ([]Entry, []Mount, error) {
+	recs, err := s.Mounts(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	dir := e.cacheMountDir()
 	ents, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, err
 	}
-	var out []BuildCacheEntry
-	var sized []cache.Mount
+	var out []Entry
+	var sized []Mount
 	seen := map[string]bool{}
 	for _, ent := range ents {
 		name := ent.Name()
@@ -60,7 +57,7 @@ func (e *Engine) mountEntries(ctx context.Context) ([]BuildCacheEntry, []cache.M
 		if !ok {
 			// Its builds died before their final commit (or it predates
 			// the records): its mtime is the best guess of its last use.
-			rec = cache.Mount{Dir: name, ID: name}
+			rec = Mount{Dir: name, ID: name}
 			if fi, err := ent.Info(); err == nil {
 				rec.Created, rec.LastUsed = fi.ModTime().UTC(), fi.ModTime().UTC()
 			}
@@ -68,29 +65,29 @@ func (e *Engine) mountEntries(ctx context.Context) ([]BuildCacheEntry, []cache.M
 		inUse := mountInUse(filepath.Join(dir, name+".lock"))
 		if rec.Stale() || inUse {
 			at := time.Now().UTC() // before the walk: a use during it makes the size stale again
-			size, err := diskUsage(ctx, filepath.Join(dir, name))
+			u, err := snapshot.DiskUsage(ctx, filepath.Join(dir, name))
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
 					continue // a prune took it away meanwhile
 				}
 				return nil, nil, fmt.Errorf("cache mount %s: measure: %w", name, err)
 			}
-			rec.Size = size
+			rec.Size = u.Size
 			if !inUse {
 				rec.SizedAt = at
 				sized = append(sized, rec)
 			}
 		}
-		out = append(out, BuildCacheEntry{
-			ID: name, Type: CacheTypeMount, Description: "cache mount id=" + rec.ID,
+		out = append(out, Entry{
+			ID: name, Type: TypeMount, Description: "cache mount id=" + rec.ID,
 			Size: rec.Size, Created: rec.Created, LastUsed: rec.LastUsed, UsageCount: rec.UsageCount,
 			InUse: inUse, mount: &rec,
 		})
 	}
-	if err := cs.SetMountSizes(ctx, sized); err != nil {
+	if err := s.SetMountSizes(ctx, sized); err != nil {
 		return nil, nil, err
 	}
-	var stale []cache.Mount
+	var stale []Mount
 	for name, rec := range recs {
 		if !seen[name] {
 			stale = append(stale, rec)
@@ -112,20 +109,19 @@ func mountInUse(p string) bool {
 	return errors.Is(err, unix.EWOULDBLOCK)
 }
 
-// removeCacheMounts removes the cache mount directories of ents that no
-// build holds now; it returns those it removed. For each it takes the
-// lock exclusively without waiting (a build that took the mount since it
-// was listed keeps it), renames the directory away and removes the lock
-// file before letting go, so a waiting build makes both afresh. Only then
-// are the records dropped, in one commit, and the renamed trees removed:
-// a prune killed half-way leaves renamed trees (.del-*) and records with
-// no directory, which the next prune removes, never a half-removed
-// directory under its own name.
-func (e *Engine) removeCacheMounts(ctx context.Context, ents []BuildCacheEntry, stale []cache.Mount) ([]BuildCacheEntry, error) {
-	dir := e.cacheMountDir()
-	var removed []BuildCacheEntry
+// removeMounts removes the cache mount directories of ents that no build
+// holds now; it returns those it removed. For each it takes the lock
+// exclusively without waiting (a build that took the mount since it was
+// listed keeps it), renames the directory away and removes the lock file
+// before letting go, so a waiting build makes both afresh. Only then are
+// the records dropped (those of ents and stale), in one commit, and the
+// renamed trees removed: a prune killed half-way leaves renamed trees
+// (.del-*) and records with no directory, which the next prune removes,
+// never a half-removed directory under its own name.
+func (s *Store) removeMounts(ctx context.Context, dir string, ents []Entry, stale []Mount) ([]Entry, error) {
+	var removed []Entry
 	var trash []string
-	recs := append([]cache.Mount(nil), stale...)
+	recs := append([]Mount(nil), stale...)
 	for _, ent := range ents {
 		if err := ctx.Err(); err != nil {
 			return removed, err
@@ -141,7 +137,7 @@ func (e *Engine) removeCacheMounts(ctx context.Context, ents []BuildCacheEntry, 
 		removed = append(removed, ent)
 		recs = append(recs, *ent.mount)
 	}
-	if err := (&cache.Store{DB: e.DB}).DeleteMounts(ctx, recs); err != nil {
+	if err := s.DeleteMounts(ctx, recs); err != nil {
 		return removed, err
 	}
 	for _, t := range trash {
@@ -192,11 +188,10 @@ func takeMount(dir, name string) (string, error) {
 	return trash, nil
 }
 
-// cleanCacheMountLeftovers removes what crashed prunes and builds left:
-// renamed trees (.del-*), and cache dirs half made (.new-*) when no build
-// is making one. It returns the bytes freed.
-func (e *Engine) cleanCacheMountLeftovers(ctx context.Context) (int64, error) {
-	dir := e.cacheMountDir()
+// cleanMountLeftovers removes what crashed prunes and builds left under
+// dir: renamed trees (.del-*), and cache dirs half made (.new-*) when no
+// build is making one. It returns the bytes freed.
+func cleanMountLeftovers(ctx context.Context, dir string) (int64, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
@@ -230,63 +225,20 @@ func (e *Engine) cleanCacheMountLeftovers(ctx context.Context) (int64, error) {
 			continue
 		}
 		p := filepath.Join(dir, name)
-		n, _ := diskUsage(ctx, p)
+		u, _ := snapshot.DiskUsage(ctx, p)
 		if err := os.RemoveAll(p); err != nil {
 			return freed, err
 		}
-		freed += n
+		freed += u.Size
 	}
 	return freed, nil
 }
 
-// diskUsage is the disk space under p as du counts it: allocated blocks,
-// each inode once.
-func diskUsage(ctx context.Context, p string) (int64, error) {
-	type inode struct{ dev, ino uint64 }
-	seen := map[inode]bool{}
-	var size int64
-	err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if path != p && errors.Is(err, fs.ErrNotExist) {
-				return nil // removed during the walk
-			}
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			return nil
-		}
-		in := inode{uint64(st.Dev), st.Ino}
-		if !seen[in] {
-			seen[in] = true
-			size += st.Blocks * 512
-		}
-		return nil
-	})
-	return size, err
-}
-
-// tidyCacheMountDir removes the lock files of cache mounts that have no
+// TidyMountDir removes the lock files of cache mounts that have no
 // directory, and the cache mount dir itself once it holds nothing else.
-// It holds the gc lock exclusively, so no build runs (a build holds it
-// shared while it can lock or make a cache mount).
-func (e *Engine) tidyCacheMountDir(ctx context.Context) error {
-	unlock, err := e.lock(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	dir := e.cacheMountDir()
+// The caller holds the engine's gc lock exclusively, so no build runs (a
+// build holds it shared while it can lock or make a cache mount).
+func TidyMountDir(dir string) error {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
