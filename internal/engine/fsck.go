@@ -43,7 +43,7 @@ func (e *Engine) Fsck(ctx context.Context) (FsckReport, error) {
 	}); err != nil {
 		return rep, err
 	}
-	rep.Images, problems, err = e.Images.Check(ctx, committed, e.layerAvailable)
+	rep.Images, problems, err = e.Images.Check(ctx, committed, e.layers().Available)
 	if err != nil {
 		return rep, err
 	}

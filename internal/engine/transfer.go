@@ -41,9 +41,6 @@ func (e *Engine) transfer() *transfer.Store {
 		Lock:     func(ctx context.Context) (func(), error) { return e.lock(ctx, false) },
 		Event:    func(action, id, name string) { e.imageEvent(events.Action(action), id, name) },
 		StoreErr: func(err error) error { return storeErr(e.root, err) },
-		Blobs:    layerProvider{e},
-
-		LayerAvailable: e.layerAvailable,
 	}
 }
 

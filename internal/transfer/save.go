@@ -62,7 +62,7 @@ func (s *Store) Save(ctx context.Context, w io.Writer, refs []string) error {
 		byManifest[img.ManifestDesc.Digest] = len(out)
 		out = append(out, imagearchive.SaveImage{Names: names, Manifest: mdesc, Config: img.ConfigDesc, Layers: layers})
 	}
-	if err := imagearchive.Write(ctx, w, s.blobs(), out); err != nil {
+	if err := imagearchive.Write(ctx, w, s.Layers, out); err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
 	// The blobs rebuilt are blob cache entries: trim it to its budget.
@@ -89,7 +89,7 @@ func (s *Store) savedLayers(ctx context.Context, img images.Image) (ocispec.Desc
 	diffIDs, chains := img.DiffIDs(), img.ChainIDs()
 	changed := false
 	for i, l := range layers {
-		if err := s.layerAvailable(ctx, l, diffIDs[i], chains[i]); err != nil {
+		if err := s.Layers.Available(ctx, l, diffIDs[i], chains[i]); err != nil {
 			return ocispec.Descriptor{}, nil, fmt.Errorf("layer %s: %w", l.Digest, err)
 		}
 		if _, err := s.Content.Info(ctx, l.Digest); err == nil {
@@ -131,19 +131,4 @@ func (s *Store) savedLayers(ctx context.Context, img images.Image) (ocispec.Desc
 	}
 	desc := ocispec.Descriptor{MediaType: img.ManifestDesc.MediaType, Digest: digest.FromBytes(mb), Size: int64(len(mb))}
 	return desc, layers, nil
-}
-
-func (s *Store) blobs() imagearchive.Provider {
-	if s.Blobs == nil {
-		return s.Content
-	}
-	return s.Blobs
-}
-
-func (s *Store) layerAvailable(ctx context.Context, desc ocispec.Descriptor, diffID, chainID digest.Digest) error {
-	if s.LayerAvailable == nil {
-		_, err := s.Content.Info(ctx, desc.Digest)
-		return err
-	}
-	return s.LayerAvailable(ctx, desc, diffID, chainID)
 }

@@ -10,7 +10,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/strata-project/strata/internal/content"
-	"github.com/strata-project/strata/internal/imagearchive"
 	"github.com/strata-project/strata/internal/images"
 	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/manifest"
@@ -38,14 +37,6 @@ type Store struct {
 	// StoreErr adds what to do to an error of the store's disk (full,
 	// read-only, not writable); nil leaves errors as they are.
 	StoreErr func(error) error
-
-	// Blobs reads the blobs a save writes, rebuilding the layers a build
-	// kept only as snapshots; nil reads Content.
-	Blobs imagearchive.Provider
-	// LayerAvailable says whether layer blob desc (diffID, at chainID in
-	// its image) can be read, stored or rebuildable (save); nil asks
-	// Content.
-	LayerAvailable func(ctx context.Context, desc ocispec.Descriptor, diffID, chainID digest.Digest) error
 }
 
 func (s *Store) lock(ctx context.Context) (func(), error) {
