@@ -99,7 +99,7 @@ func (b *builder) linkStep(ctx context.Context, s *state, in Instruction, log *s
 // exists. The layer record then names that chain, which the image keeps.
 func (b *builder) stack(ctx context.Context, parent digest.Digest, rec cache.Record) (cache.Record, error) {
 	out := rec
-	out.ChainID = chainOf(parent, rec.DiffID)
+	out.ChainID = layer.ChainID(parent, rec.DiffID)
 	if parent == "" {
 		return out, nil
 	}

@@ -2,7 +2,6 @@ package build
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -12,14 +11,11 @@ import (
 	"strings"
 
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/build/cache"
-	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/layer"
-	"github.com/strata-project/strata/internal/manifest"
 	"github.com/strata-project/strata/internal/metadata"
 )
 
@@ -77,7 +73,7 @@ func (b *builder) lookup(ctx context.Context, s *state, key digest.Digest) (cach
 	if rec.Empty {
 		return rec, true
 	}
-	if want := chainOf(s.chainID, rec.DiffID); want != rec.ChainID {
+	if want := layer.ChainID(s.chainID, rec.DiffID); want != rec.ChainID {
 		return rec, false
 	}
 	return rec, b.usable(ctx, rec)
@@ -95,13 +91,6 @@ func (b *builder) usable(ctx context.Context, rec cache.Record) bool {
 	}
 	_, err := b.be.Content.Info(ctx, blob)
 	return err == nil
-}
-
-func chainOf(parent, diffID digest.Digest) digest.Digest {
-	if parent == "" {
-		return diffID
-	}
-	return manifest.ChainIDs([]digest.Digest{parent, diffID})[1]
 }
 
 // apply adds a step's result to the stage. The key chain takes the layer's
@@ -221,53 +210,37 @@ func (b *builder) execute(ctx context.Context, s *state, parent, key digest.Dige
 			return rec, err
 		}
 	}
-	write := func(w io.Writer, o archive.WriteOptions) error { return diff.Write(ctx, w, o) }
+	o := b.writeOptions()
+	write := func(w, index io.Writer) error {
+		o.Index = index
+		return diff.Write(ctx, w, o)
+	}
 	if b.be.Driver == "overlay" {
 		pctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { prefetch(pctx, upper); close(done) }()
 		defer func() { stop(); <-done }()
 	}
-	created, index, err := b.createLayer(ctx, write)
+	// With StoreBlobs the layer is compressed into the store; by default
+	// only its tar-split index is stored, and its descriptor names its
+	// uncompressed tar, rebuilt from the snapshot when pushed or saved.
+	lrec, err := b.layers().CommitActive(ctx, skey, parent, write, layer.ActiveOptions{Compress: b.opts.StoreBlobs, Compression: b.opts.Compression})
 	if err != nil {
-		return rec, fmt.Errorf("write layer: %w", err)
+		return rec, err
 	}
-	chainID := chainOf(parent, created.DiffID)
-	if err := b.be.Snap.Commit(ctx, chainID.String(), skey); err != nil {
-		if !errors.Is(err, errdefs.ErrAlreadyExists) {
-			return rec, fmt.Errorf("commit snapshot %s: %w", chainID, err)
-		}
-	} else {
-		committed = true
-	}
-	rec.ChainID, rec.DiffID, rec.Blob, rec.Size, rec.Index = chainID, created.DiffID, created.Desc, created.Size, index
+	committed = true // the chain's snapshot now, or removed for the one there already
+	rec.ChainID, rec.DiffID, rec.Blob, rec.Size, rec.Index = lrec.ChainID, lrec.DiffID, lrec.Blobs[0], lrec.Size, lrec.Index
 	if inp != nil && inp.reuse != nil {
 		inp.reuse.recordInputs(&inp.in)
-		inp.in.Layer = chainID
+		inp.in.Layer = lrec.ChainID
 	}
-	lrec := &metadata.Layer{DiffID: created.DiffID, ChainID: chainID, Size: created.Size, Blobs: []ocispec.Descriptor{created.Desc}, Index: index}
-	b.queue(rec, inp, lrec, upper)
+	b.queue(rec, inp, &lrec, upper)
 	return rec, nil
 }
 
-// createLayer makes the layer that write writes. With StoreBlobs it is
-// compressed into the store; by default only its tar-split index is
-// stored, and the layer's descriptor names its uncompressed tar, rebuilt
-// from the snapshot when it is pushed or saved (index is then set).
-func (b *builder) createLayer(ctx context.Context, write func(w io.Writer, o archive.WriteOptions) error) (layer.Created, *ocispec.Descriptor, error) {
-	o := b.writeOptions()
-	if b.opts.StoreBlobs {
-		c, err := layer.Create(ctx, b.be.Content, b.opts.Compression, func(w io.Writer) error { return write(w, o) })
-		return c, nil, err
-	}
-	ix, err := layer.CreateIndexed(ctx, b.be.Content, func(w, index io.Writer) error {
-		o.Index = index
-		return write(w, o)
-	})
-	if err != nil {
-		return layer.Created{}, nil, err
-	}
-	return ix.Created, &ix.Index, nil
+// layers is the layer pipeline over the build's stores.
+func (b *builder) layers() *layer.Pipeline {
+	return &layer.Pipeline{Content: b.be.Content, Snap: b.be.Snap, DB: b.be.DB}
 }
 
 func hasUpper(opts []string) bool {

@@ -1,6 +1,7 @@
 // Package layer moves layers between the content store and snapshots, and
 // keeps the layer records that tie the two together. It is the one home of
-// the layer pipeline: pull, load, import and commit hand it their layers.
+// the layer pipeline: pull, load, import and commit hand it their layers,
+// and a build step its filled snapshot.
 //
 // Pipeline.Apply (pipeline.go, read.go) is that pipeline. Callers describe
 // a chain of layers as Sources: a descriptor, the diffID the image's config
@@ -52,7 +53,23 @@
 // so that the exact tar, and so the diffID, can be rebuilt from the snapshot
 // once the blob cache has evicted the compressed blob. CreateIndexed makes a layer that
 // way from the start: it hashes the tar and stores only its index, for
-// builds, whose layers are compressed only when pushed.
+// builds, whose layers are compressed only when pushed. Pipeline.Reader
+// and Available (open.go) read such a layer, or one whose blob the cache
+// evicted, rebuilt from its snapshot: the blob provider of save and push.
+//
+// CommitActive (commit.go) is the pipeline's other entry: the layer of an
+// active snapshot a caller filled (a build step's), made in one pass from
+// the snapshot's diff (CreateIndexed, or Create when the blob is stored)
+// and committed in place under its chain ID, never unpacked again. It
+// returns the layer record for the caller to write once the snapshot is
+// durable: a build syncs once and writes all its steps' records in one
+// commit. `strata commit` does not use it, and stays a Source handed to
+// Apply, because the container's snapshot is not the layer's to commit:
+// the container keeps it (running, or to be started again), and the
+// layer is a filtered diff of it (runc's mount points left out), so its
+// snapshot must be a new one unpacked from that tar, as import's is.
+// Unpack, Staged.Commit and CommitActive share ChainID and the commit that
+// takes an existing chain ID as success (commitChain).
 //
 // Layer records (metadata.Layer) list the compressed forms of a layer
 // known to exist, each annotated with the registry repositories known to

@@ -112,16 +112,9 @@ func Unpack(ctx context.Context, sn Snapshotter, parent digest.Digest, r io.Read
 	if opts.Expect != "" && opts.Expect != diffID {
 		return Unpacked{}, fmt.Errorf("layer diffID mismatch (got %s, want %s): %w", diffID, opts.Expect, errdefs.ErrDataCorrupt)
 	}
-	chainID := diffID
-	if parent != "" {
-		chainID = manifest.ChainIDs([]digest.Digest{parent, diffID})[1]
-	}
-	if err := sn.Commit(ctx, chainID.String(), key); err != nil {
-		if !errors.Is(err, errdefs.ErrAlreadyExists) {
-			return Unpacked{}, fmt.Errorf("commit snapshot %s: %w", chainID, err)
-		}
-	} else {
-		committed = true
+	chainID := ChainID(parent, diffID)
+	if committed, err = commitChain(ctx, sn, key, chainID); err != nil {
+		return Unpacked{}, err
 	}
 	return Unpacked{DiffID: diffID, ChainID: chainID, Size: n}, nil
 }

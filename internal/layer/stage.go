@@ -13,7 +13,6 @@ import (
 
 	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/errdefs"
-	"github.com/strata-project/strata/internal/manifest"
 	"github.com/strata-project/strata/internal/snapshot"
 )
 
@@ -105,9 +104,8 @@ func (s *Staged) Commit(ctx context.Context, parent digest.Digest) (Unpacked, er
 		return Unpacked{}, fmt.Errorf("staged layer %s already committed or discarded: %w", s.diffID, errdefs.ErrFailedPrecondition)
 	}
 	defer s.Discard(ctx)
-	chainID := s.diffID
+	chainID := ChainID(parent, s.diffID)
 	if parent != "" {
-		chainID = manifest.ChainIDs([]digest.Digest{parent, s.diffID})[1]
 		if !s.rootSet {
 			if err := s.rootFromParent(ctx, parent); err != nil {
 				return Unpacked{}, err
