@@ -1,12 +1,8 @@
 package engine
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -14,9 +10,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/build"
-	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/images"
 	"github.com/strata-project/strata/internal/layer"
 	"github.com/strata-project/strata/internal/progress"
@@ -67,10 +61,6 @@ type BuildResult struct {
 	Tags     []string
 }
 
-// maxStdinDockerfile caps a Dockerfile or context tar read from stdin
-// before it is known which it is.
-const maxStdinDockerfile = 1 << 20
-
 // Build builds an image from a Dockerfile and names it with each tag. A
 // failed build tags nothing; its finished steps stay in the cache.
 func (e *Engine) Build(ctx context.Context, opts BuildOptions) (BuildResult, error) {
@@ -94,7 +84,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (BuildResult, err
 		Progress: opts.Progress, Verbose: opts.Verbose, Display: opts.Display, StoreBlobs: store, Compression: comp,
 		Secrets: opts.Secrets, SSH: opts.SSH, CacheMountDir: e.cacheMountDir(),
 	}
-	cleanup, err := e.buildInput(ctx, opts, &bo)
+	cleanup, err := build.ReadInput(ctx, opts.Context, opts.Dockerfile, opts.Stdin, &bo)
 	if cleanup != nil {
 		defer cleanup()
 	}
@@ -146,98 +136,4 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (BuildResult, err
 		e.imageEvent("tag", cfgDesc.Digest.String(), images.Familiar(n))
 	}
 	return BuildResult{ID: cfgDesc.Digest, Manifest: target, Tags: names}, nil
-}
-
-// buildInput fills in the context directory, the Dockerfile and the
-// .dockerignore; cleanup removes a context unpacked from stdin.
-func (e *Engine) buildInput(ctx context.Context, opts BuildOptions, bo *build.Options) (func(), error) {
-	var cleanup func()
-	ctxDir := opts.Context
-	if ctxDir == "" {
-		return nil, fmt.Errorf("build: no context given: %w", errdefs.ErrInvalidArgument)
-	}
-	if ctxDir == "-" {
-		if opts.Stdin == nil {
-			return nil, fmt.Errorf("build from -: no standard input: %w", errdefs.ErrInvalidArgument)
-		}
-		br := bufioPeek(opts.Stdin)
-		if isTarStream(br.head) {
-			dir, err := os.MkdirTemp("", "strata-context-")
-			if err != nil {
-				return nil, err
-			}
-			cleanup = func() { os.RemoveAll(dir) }
-			rc, _, err := archive.Decompress(br)
-			if err != nil {
-				return cleanup, fmt.Errorf("build context from standard input: %w", err)
-			}
-			defer rc.Close()
-			if _, err := archive.Apply(ctx, dir, rc, archive.ApplyOptions{}); err != nil {
-				return cleanup, fmt.Errorf("build context from standard input: %w", err)
-			}
-			ctxDir = dir
-		} else {
-			b, err := io.ReadAll(io.LimitReader(br, maxStdinDockerfile+1))
-			if err != nil {
-				return nil, err
-			}
-			if len(b) > maxStdinDockerfile {
-				return nil, fmt.Errorf("Dockerfile on standard input is over 1 MiB: %w", errdefs.ErrInvalidArgument)
-			}
-			bo.Dockerfile, bo.DockerfileName = b, "Dockerfile"
-			return nil, nil
-		}
-	} else if fi, err := os.Stat(ctxDir); err != nil {
-		return nil, fmt.Errorf("build context %s: %w", ctxDir, err)
-	} else if !fi.IsDir() {
-		return nil, fmt.Errorf("build context %s is not a directory: %w", ctxDir, errdefs.ErrInvalidArgument)
-	}
-	bo.ContextDir = ctxDir
-	df := opts.Dockerfile
-	if df == "" {
-		df = filepath.Join(ctxDir, "Dockerfile")
-	} else if !filepath.IsAbs(df) && opts.Context == "-" {
-		df = filepath.Join(ctxDir, df)
-	}
-	b, err := os.ReadFile(df)
-	if err != nil {
-		return cleanup, fmt.Errorf("read Dockerfile: %w", err)
-	}
-	bo.Dockerfile = b
-	bo.DockerfileName = filepath.Base(df)
-	if ig, err := os.ReadFile(filepath.Join(ctxDir, ".dockerignore")); err == nil {
-		bo.Ignore = ig
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return cleanup, err
-	}
-	return cleanup, nil
-}
-
-type peeked struct {
-	head []byte
-	r    io.Reader
-}
-
-func (p *peeked) Read(b []byte) (int, error) { return p.r.Read(b) }
-
-// bufioPeek reads the first bytes of r so the caller can tell a tar from a
-// Dockerfile, and still reads everything after.
-func bufioPeek(r io.Reader) *peeked {
-	head := make([]byte, 1024)
-	n, _ := io.ReadFull(r, head)
-	head = head[:n]
-	return &peeked{head: head, r: io.MultiReader(bytes.NewReader(head), r)}
-}
-
-func isTarStream(head []byte) bool {
-	rc, c, err := archive.Decompress(bytes.NewReader(head))
-	if err != nil {
-		return false
-	}
-	defer rc.Close()
-	if c != archive.Uncompressed {
-		return true // a compressed stream is a context, never a Dockerfile
-	}
-	// A ustar, pax or GNU header says "ustar" at offset 257.
-	return len(head) >= 262 && string(head[257:262]) == "ustar"
 }
