@@ -55,7 +55,7 @@
 // way from the start: it hashes the tar and stores only its index, for
 // builds, whose layers are compressed only when pushed. Pipeline.Reader
 // and Available (open.go) read such a layer, or one whose blob the cache
-// evicted, rebuilt from its snapshot: the blob provider of save and push.
+// evicted, rebuilt from its snapshot: the blob provider of save.
 //
 // CommitActive (commit.go) is the pipeline's other entry: the layer of an
 // active snapshot a caller filled (a build step's), made in one pass from
@@ -63,11 +63,12 @@
 // and committed in place under its chain ID, never unpacked again. It
 // returns the layer record for the caller to write once the snapshot is
 // durable: a build syncs once and writes all its steps' records in one
-// commit. `strata commit` does not use it, and stays a Source handed to
-// Apply, because the container's snapshot is not the layer's to commit:
-// the container keeps it (running, or to be started again), and the
-// layer is a filtered diff of it (runc's mount points left out), so its
-// snapshot must be a new one unpacked from that tar, as import's is.
+// commit. `strata commit` does not use it, and hands its tar to Apply
+// (ApplyTar, as import does), because the container's snapshot is not
+// the layer's to commit: the container keeps it (running, or to be
+// started again), and the layer is a filtered diff of it (runc's mount
+// points left out), so its snapshot must be a new one unpacked from that
+// tar.
 // Unpack, Staged.Commit and CommitActive share ChainID and the commit that
 // takes an existing chain ID as success (commitChain).
 //

@@ -56,7 +56,7 @@ func (p *Pipeline) Available(ctx context.Context, desc ocispec.Descriptor, diffI
 // Reader reads layer blob desc of a local image, verified as
 // content.Store.Reader does: from the store, or rebuilt from its snapshot
 // when a build did not store it or the blob cache evicted it. A Pipeline
-// so is the blob provider of save and push.
+// so is the blob provider of save (transfer.Store.Save).
 func (p *Pipeline) Reader(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	rc, err := p.Content.Reader(ctx, desc)
 	if err == nil || !errdefs.IsNotFound(err) {
