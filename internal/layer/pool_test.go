@@ -23,14 +23,7 @@ func TestUnpackPoolsNotedFiles(t *testing.T) {
 	ctx := context.Background()
 	layers := stageLayers()
 	plain := newOverlay(t)
-	var want digest.Digest
-	for i, l := range layers {
-		u, err := Unpack(ctx, plain, want, bytes.NewReader(l), UnpackOptions{})
-		if err != nil {
-			t.Fatalf("Unpack layer %d: %v", i, err)
-		}
-		want = u.ChainID
-	}
+	want := unpackChain(t, plain, layers)
 	wantTree := viewTree(t, plain, want)
 
 	withPool := func(t *testing.T) (*filepool.Pool, *overlay.Snapshotter) {
@@ -61,15 +54,7 @@ func TestUnpackPoolsNotedFiles(t *testing.T) {
 
 	t.Run("unpack", func(t *testing.T) {
 		p, sn := withPool(t)
-		var top digest.Digest
-		for i, l := range layers {
-			u, err := Unpack(ctx, sn, top, bytes.NewReader(l), UnpackOptions{})
-			if err != nil {
-				t.Fatalf("Unpack layer %d: %v", i, err)
-			}
-			top = u.ChainID
-		}
-		check(t, p, sn, top)
+		check(t, p, sn, unpackChain(t, sn, layers))
 	})
 	t.Run("stage", func(t *testing.T) {
 		p, sn := withPool(t)

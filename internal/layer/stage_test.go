@@ -93,14 +93,7 @@ func TestStageMatchesUnpack(t *testing.T) {
 	layers := stageLayers()
 
 	serial := newOverlay(t)
-	var parent digest.Digest
-	for i, l := range layers {
-		u, err := Unpack(ctx, serial, parent, bytes.NewReader(l), UnpackOptions{})
-		if err != nil {
-			t.Fatalf("Unpack layer %d: %v", i, err)
-		}
-		parent = u.ChainID
-	}
+	parent := unpackChain(t, serial, layers)
 	want := viewTree(t, serial, parent)
 
 	staged := newOverlay(t)
@@ -202,6 +195,21 @@ func TestStageRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertNoActive(t, sn)
+}
+
+// unpackChain unpacks layers one onto the other with Unpack and returns
+// the top chain ID.
+func unpackChain(t *testing.T, sn Snapshotter, layers [][]byte) digest.Digest {
+	t.Helper()
+	var top digest.Digest
+	for i, l := range layers {
+		u, err := Unpack(context.Background(), sn, top, bytes.NewReader(l), UnpackOptions{})
+		if err != nil {
+			t.Fatalf("Unpack layer %d: %v", i, err)
+		}
+		top = u.ChainID
+	}
+	return top
 }
 
 func assertNoActive(t *testing.T, sn snapshot.Snapshotter) {
