@@ -9,7 +9,10 @@ import (
 
 	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/content"
+	"github.com/strata-project/strata/internal/snapshot/filepool"
 	"github.com/strata-project/strata/internal/snapshot/native"
+	"github.com/strata-project/strata/internal/snapshot/overlay"
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 // benchRootfs is the tree the layer benchmarks use: $STRATA_BENCH_ROOTFS
@@ -90,5 +93,49 @@ func BenchmarkUnpack(b *testing.B) {
 		in.Close()
 		sn.Close()
 		b.StartTimer()
+	}
+}
+
+// BenchmarkUnpackPool: layer tar → new overlay snapshot, committed without
+// and with a file pool (the pool pass at commit is what dedupe adds to a
+// pull or a load): compare the two.
+func BenchmarkUnpackPool(b *testing.B) {
+	dir, size := benchRootfs(b)
+	testutil.RequiresRoot(b)
+	tarFile := filepath.Join(b.TempDir(), "layer.tar")
+	f, err := os.Create(tarFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := archive.WriteDir(context.Background(), f, dir, archive.WriteOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	for _, pool := range []bool{false, true} {
+		b.Run(map[bool]string{false: "off", true: "on"}[pool], func(b *testing.B) {
+			b.SetBytes(size)
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				root := b.TempDir()
+				sn, err := overlay.New(filepath.Join(root, "snapshots"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if pool {
+					if sn.Pool, err = filepool.Open(filepath.Join(root, "files")); err != nil {
+						b.Fatal(err)
+					}
+				}
+				in, _ := os.Open(tarFile)
+				b.StartTimer()
+				if _, err := Unpack(context.Background(), sn, "", in, UnpackOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				in.Close()
+				sn.Close()
+				b.StartTimer()
+			}
+		})
 	}
 }

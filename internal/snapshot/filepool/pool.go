@@ -76,8 +76,16 @@ func (s *Stats) add(o Stats) { s.Files += o.Files; s.Pooled += o.Pooled; s.Saved
 // the files done so far stay pooled.
 func (p *Pool) Dedupe(ctx context.Context, dir string, known *Hashes) (Stats, error) {
 	pass := &pass{root: dir, known: known}
+	// Entries are linked relative to the pool's sha256/ directory: a path
+	// of two components to resolve per link instead of the whole root's.
+	sfd, err := unix.Open(filepath.Join(p.root, "sha256"), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return Stats{}, fmt.Errorf("dedupe %s: open file pool: %w", dir, err)
+	}
+	defer unix.Close(sfd)
+	pass.shards = sfd
 	var dirs []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -116,8 +124,9 @@ var bufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // pass is what one Dedupe call shares between its directories.
 type pass struct {
-	root  string  // the tree's directory
-	known *Hashes // digests noted as the files were written, or nil
+	root   string  // the tree's directory
+	known  *Hashes // digests noted as the files were written, or nil
+	shards int     // the pool's sha256/ directory
 }
 
 // dedupeDir pools the files directly in dir, putting its times back if it
@@ -203,10 +212,27 @@ func (p *Pool) file(dirfd int, name, rel string, st *unix.Stat_t, j *journal, ps
 	if err != nil || !ok {
 		return false, 0, err
 	}
-	entry := p.path(k)
+	// Most files of a layer being committed are new to the pool: first
+	// try to make the file the entry (linkat is atomic, so an entry is
+	// whole or absent), and link to the entry only if there is one.
+	shard, entry := entryPath(k)
 	for attempt := 0; attempt < 2; attempt++ {
+		err := unix.Linkat(dirfd, name, ps.shards, entry, 0)
+		if errors.Is(err, unix.ENOENT) {
+			// The entry's shard directory is not there yet.
+			if err := unix.Mkdirat(ps.shards, shard, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+				return false, 0, err
+			}
+			err = unix.Linkat(dirfd, name, ps.shards, entry, 0)
+		}
+		if err == nil {
+			return true, 0, nil
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			return false, 0, fmt.Errorf("add to the file pool: %w", err)
+		}
 		tmp := p.tmpName("link")
-		err := unix.Linkat(unix.AT_FDCWD, entry, unix.AT_FDCWD, tmp, 0)
+		err = unix.Linkat(ps.shards, entry, unix.AT_FDCWD, tmp, 0)
 		switch {
 		case err == nil:
 			var pst unix.Stat_t
@@ -230,21 +256,7 @@ func (p *Pool) file(dirfd int, name, rel string, st *unix.Stat_t, j *journal, ps
 			}
 			return true, st.Blocks * 512, nil
 		case errors.Is(err, unix.ENOENT):
-			err := unix.Linkat(dirfd, name, unix.AT_FDCWD, entry, 0)
-			if errors.Is(err, unix.ENOENT) {
-				// The entry's shard directory is not there yet.
-				if err := os.Mkdir(filepath.Dir(entry), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-					return false, 0, err
-				}
-				err = unix.Linkat(dirfd, name, unix.AT_FDCWD, entry, 0)
-			}
-			if errors.Is(err, unix.EEXIST) {
-				continue // another pass pooled the same file meanwhile: link to it
-			}
-			if err != nil {
-				return false, 0, fmt.Errorf("add to the file pool: %w", err)
-			}
-			return true, 0, nil
+			continue // Prune removed the entry meanwhile: make the file the entry
 		case errors.Is(err, unix.EMLINK):
 			return false, 0, nil
 		default:
@@ -343,14 +355,15 @@ func key(dgst digest.Digest, st *unix.Stat_t, xattrs map[string]string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// path is where the entry of key lives: in one of 16 shard directories,
-// by its first hex digit. A directory takes at least a block (4 KiB on
-// ext4), so 256 shards made 1 MiB of mostly empty directory blocks for a
-// store of one image of 5,000 files; 16 fill theirs and still spread the
-// directory locks of concurrent passes. Entries at sha256/<2 digits>/ (the
-// layout before) are still walked by Prune, Inodes and Check, but new
-// files are not linked to them.
-func (p *Pool) path(key string) string { return filepath.Join(p.root, "sha256", key[:1], key) }
+// entryPath is where the entry of key lives, relative to the pool's
+// sha256/ directory: in one of 16 shard directories, by its first hex
+// digit. A directory takes at least a block (4 KiB on ext4), so 256 shards
+// made 1 MiB of mostly empty directory blocks for a store of one image of
+// 5,000 files; 16 fill theirs and still spread the directory locks of
+// concurrent passes. Entries at sha256/<2 digits>/ (the layout before) are
+// still walked by Prune, Inodes and Check, but new files are not linked to
+// them.
+func entryPath(key string) (shard, entry string) { return key[:1], key[:1] + "/" + key }
 
 // onlyReader hides a file's WriteTo so io.CopyBuffer uses the buffer.
 type onlyReader struct{ r io.Reader }
