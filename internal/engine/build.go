@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/strata-project/strata/internal/build"
@@ -111,16 +110,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (BuildResult, err
 	if err != nil {
 		return res, err
 	}
-	cfgDesc, err := e.Images.PutJSON(ctx, ocispec.MediaTypeImageConfig, out.Image)
-	if err != nil {
-		return res, err
-	}
-	layers := out.Layers
-	if layers == nil {
-		layers = []ocispec.Descriptor{}
-	}
-	m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cfgDesc, Layers: layers}
-	target, err := e.Images.PutJSON(ctx, ocispec.MediaTypeImageManifest, m)
+	target, id, err := e.Images.Write(ctx, out.Image, out.Layers)
 	if err != nil {
 		return res, err
 	}
@@ -133,7 +123,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (BuildResult, err
 		if err := e.Images.Name(ctx, n, target); err != nil {
 			return res, err
 		}
-		e.imageEvent("tag", cfgDesc.Digest.String(), images.Familiar(n))
+		e.imageEvent("tag", id.String(), images.Familiar(n))
 	}
-	return BuildResult{ID: cfgDesc.Digest, Manifest: target, Tags: names}, nil
+	return BuildResult{ID: id, Manifest: target, Tags: names}, nil
 }

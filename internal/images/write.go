@@ -11,9 +11,10 @@ import (
 )
 
 // Write stores config img and an OCI manifest over layers, returning the
-// manifest's descriptor and the image ID. The layers must already be in
-// the store.
-func (s *Store) Write(ctx context.Context, img ocispec.Image, layers []ocispec.Descriptor) (ocispec.Descriptor, digest.Digest, error) {
+// manifest's descriptor and the image ID. img is an ocispec.Image, or a
+// type that marshals as one with docker's extra fields (build.Image). The
+// layers must already be in the store.
+func (s *Store) Write(ctx context.Context, img any, layers []ocispec.Descriptor) (ocispec.Descriptor, digest.Digest, error) {
 	cfgDesc, err := s.PutJSON(ctx, ocispec.MediaTypeImageConfig, img)
 	if err != nil {
 		return ocispec.Descriptor{}, "", err
