@@ -88,9 +88,13 @@
 // made in; history rows carry real creation times and cache misses say
 // why.
 //
-// What it leaves to others: naming images and writing manifests (engine),
-// pulling base images (Backend.Pull, which the engine gives: a FROM, COPY
-// --from or RUN --mount from= image the store lacks is pulled once per
-// build, baseimage.go; without it only the store's images are used), and gc
-// (cache records are roots through engine.BuildCacheRoots).
+// What it leaves to others: naming images and writing manifests (engine,
+// with images.Store.Write), pulling base images (Backend.Pull, which the
+// engine gives: a FROM, COPY --from or RUN --mount from= image the store
+// lacks is pulled once per build, baseimage.go; without it only the
+// store's images are used), and gc
+// (cache records are roots through cache.Store.Roots, which the engine
+// registers). A step's layer is made and committed by the layer pipeline
+// (layer.Pipeline.CommitActive); the build writes the records in one
+// commit after one syncfs (step.go's flush).
 package build

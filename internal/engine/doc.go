@@ -46,7 +46,7 @@
 //	                         push of the blob finishes, or after a day (gc)
 //	  build-cache-mounts/    RUN --mount=type=cache dirs, kept between builds and in
 //	                         no layer; `strata builder prune` removes those no build
-//	                         holds (layout in build_mounts.go)
+//	                         holds (layout in build/cache/mountdir.go)
 //	  volumes/               docker's local volumes (package volume): NAME/_data,
 //	                         0700 like the root; outside the content store and the
 //	                         snapshotter, so gc never sweeps them: they go by volume
