@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/filters"
 	"github.com/strata-project/strata/internal/runtime"
 )
 
@@ -198,9 +199,14 @@ func HumanDuration(d time.Duration) string {
 }
 
 // Prune is container prune: it removes every container that is not
-// running or paused and that match passes, and returns the IDs removed
-// and the bytes their writable layers took.
-func (s *Store) Prune(ctx context.Context, match func(Summary) bool) ([]string, int64, error) {
+// running or paused and that passes f (until=, label=, label!=, docker's
+// container prune filters), and returns the IDs removed and the bytes
+// their writable layers took.
+func (s *Store) Prune(ctx context.Context, f filters.Filters) ([]string, int64, error) {
+	if err := f.Check("container prune", "until", "label", "label!"); err != nil {
+		return nil, 0, err
+	}
+	until, _ := f.Until(time.Now())
 	list, err := s.List(ctx, ListOptions{All: true, Size: true})
 	if err != nil {
 		return nil, 0, err
@@ -209,7 +215,7 @@ func (s *Store) Prune(ctx context.Context, match func(Summary) bool) ([]string, 
 	var total int64
 	var errs []error
 	for _, r := range list {
-		if r.State.Live() || !match(r) {
+		if r.State.Live() || !f.Labels(r.Labels) || !until.IsZero() && !r.Created.Before(until) {
 			continue
 		}
 		if err := s.Remove(ctx, r.ID, false); err != nil {

@@ -176,15 +176,8 @@ func (e *Engine) RemoveContainerVolumes(ctx context.Context, ref string, force b
 // filters), and returns the IDs removed and the bytes their writable
 // layers took.
 func (e *Engine) PruneContainers(ctx context.Context, f Filters) (ids []string, size int64, err error) {
-	if err := f.check("container prune", "until", "label", "label!"); err != nil {
-		return nil, 0, err
-	}
-	until, _ := f.until(time.Now())
-	keep := func(r ContainerSummary) bool {
-		return f.labels(r.Labels) && (until.IsZero() || r.Created.Before(until))
-	}
 	err = e.withStore(func(s *container.Store) error {
-		ids, size, err = s.Prune(ctx, keep)
+		ids, size, err = s.Prune(ctx, filters.Filters(f))
 		return err
 	})
 	return ids, size, err

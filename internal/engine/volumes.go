@@ -2,13 +2,12 @@ package engine
 
 import (
 	"context"
-	"regexp"
-	"strings"
 
 	apimount "github.com/moby/moby/api/types/mount"
 	apivolume "github.com/moby/moby/api/types/volume"
 
 	"github.com/strata-project/strata/internal/errdefs"
+	"github.com/strata-project/strata/internal/filters"
 	"github.com/strata-project/strata/internal/volume"
 )
 
@@ -69,39 +68,10 @@ func (e *Engine) InspectVolume(ctx context.Context, name string) (Volume, error)
 // driver; prune: label, label!, all).
 type VolumeFilters = Filters
 
-// matchVolume reports whether v, used by users containers, passes f:
-// every key must match one of its values (label! none).
-func matchVolume(f Filters, v *volume.Volume, users int) bool {
-	return f.labels(v.Labels) &&
-		f.anyOf("dangling", func(x string) bool { return boolFilter[strings.ToLower(x)] == (users == 0) }) &&
-		f.anyOf("name", func(x string) bool {
-			re, err := regexp.Compile(x)
-			return strings.Contains(v.Name, x) || (err == nil && re.MatchString(v.Name))
-		}) &&
-		f.anyOf("driver", func(x string) bool { return x == v.Driver })
-}
-
 // ListVolumes is volume ls: every volume passing filters (dangling=,
-// name=, label=, driver=), by name.
-func (e *Engine) ListVolumes(ctx context.Context, filters VolumeFilters) ([]Volume, error) {
-	if err := filters.check("volumes", "dangling", "name", "label", "driver"); err != nil {
-		return nil, err
-	}
-	s, err := e.volumes()
-	if err != nil {
-		return nil, err
-	}
-	vs, err := s.List()
-	if err != nil {
-		return nil, err
-	}
-	out := []Volume{}
-	for _, v := range vs {
-		if matchVolume(filters, v, len(s.Users(v.Name))) {
-			out = append(out, volume.View(v))
-		}
-	}
-	return out, nil
+// name=, label=, driver=), by name (volume.Store.Select).
+func (e *Engine) ListVolumes(ctx context.Context, f VolumeFilters) ([]Volume, error) {
+	return call(e.volumes, func(s *volume.Store) ([]Volume, error) { return s.Select(filters.Filters(f)) })
 }
 
 // RemoveVolume is volume rm: refused (errdefs.ErrConflict, naming the
@@ -134,18 +104,11 @@ type VolumePruneOptions struct {
 // ones only, unless All) that pass the filters, and returns their names
 // and the space freed.
 func (e *Engine) PruneVolumes(ctx context.Context, o VolumePruneOptions) ([]string, int64, error) {
-	if err := o.Filters.check("volumes", "label", "label!", "all"); err != nil {
-		return nil, 0, err
-	}
-	for _, v := range o.Filters["all"] {
-		o.All = o.All || boolFilter[strings.ToLower(v)]
-	}
 	s, err := e.volumes()
 	if err != nil {
 		return nil, 0, err
 	}
-	f := VolumeFilters{"label": o.Filters["label"], "label!": o.Filters["label!"]}
-	return s.Prune(o.All, func(v *volume.Volume) bool { return matchVolume(f, v, 0) })
+	return s.Prune(o.All, filters.Filters(o.Filters))
 }
 
 // VolumeUsage is the volumes' part of system df.
