@@ -22,9 +22,9 @@
 // The container verbs are the container store's (package container: the
 // run sequence, inspect's docker shape, cp, prune, stats); the network and
 // volume verbs its network manager's and volume store's, which record
-// their own events. The engine resolves the image a container is made
-// from, reads docker's --filter values, and names the types front ends
-// use.
+// their own events, and read docker's --filter values for their rows. The
+// engine resolves the image a container is made from and names the types
+// front ends use.
 //
 // On-disk layout of a root (default /var/lib/strata, or $STRATA_ROOT):
 //
