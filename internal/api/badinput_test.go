@@ -13,9 +13,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/strata-project/strata/internal/engine"
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 func send(t *testing.T, ts *httptest.Server, method, path, body string) answer {
@@ -175,12 +175,8 @@ func TestClientsGoneEarly(t *testing.T) {
 		t.Errorf("remove after the abandoned attaches: %d %s", a.status, a.body)
 	}
 	ts.Client().CloseIdleConnections()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > base+2 {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("goroutines: %d before, %d after\n%s", base, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testutil.Poll(testutil.Patience, func() bool { return runtime.NumGoroutine() <= base+2 }) {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("goroutines: %d before, %d after\n%s", base, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/moby/moby/api/types/image"
 
@@ -191,12 +190,8 @@ func TestNoGoroutineLeak(t *testing.T) {
 		call(t, ts, "POST", "/images/create?fromImage=127.0.0.1:1/none&tag=x")
 	}
 	ts.Client().CloseIdleConnections()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before+2 {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testutil.Poll(testutil.Patience, func() bool { return runtime.NumGoroutine() <= before+2 }) {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 	}
 }

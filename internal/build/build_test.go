@@ -617,9 +617,10 @@ func TestCancelLeavesNothing(t *testing.T) {
 		_, err := e.Build(ctx, engine.BuildOptions{Context: dir, Tags: []string{"cancel:1"}, Progress: &out})
 		done <- err
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(out.String(), " started\n") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	if !testutil.Poll(testutil.Patience, func() bool { return strings.Contains(out.String(), " started\n") }) {
+		cancel()
+		<-done
+		t.Fatalf("the RUN never printed \"started\":\n%s", out.String())
 	}
 	cancel()
 	select {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/strata-project/strata/internal/build/cache"
 	"github.com/strata-project/strata/internal/engine"
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 // buildUntagged builds df as tag and removes the tag, so that only the
@@ -45,16 +46,6 @@ func reclaimed(e *engine.Engine, got, sizes int64) bool {
 		return got >= sizes
 	}
 	return between(got, sizes, sizes+32768)
-}
-
-// waitFor polls cond for up to 30s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
 }
 
 func exists(p string) bool {
@@ -183,7 +174,7 @@ func TestBuilderPruneSkipsCacheMountInUse(t *testing.T) {
 		case <-time.After(time.Minute):
 		}
 	}()
-	waitFor(t, "the RUN to start", func() bool { return exists(filepath.Join(mounts, "busy", "mark")) })
+	testutil.WaitFor(t, "the RUN to start", func() bool { return exists(filepath.Join(mounts, "busy", "mark")) })
 
 	du := diskUsage(t, e)
 	busy, ok := cacheEntry(du, "busy")
@@ -203,7 +194,7 @@ func TestBuilderPruneSkipsCacheMountInUse(t *testing.T) {
 	}()
 	// The cache mounts go at once; the layers' collection waits for the
 	// build (the gc lock).
-	waitFor(t, "the idle mount to go", func() bool { return !exists(filepath.Join(mounts, "idle")) })
+	testutil.WaitFor(t, "the idle mount to go", func() bool { return !exists(filepath.Join(mounts, "idle")) })
 	if !exists(filepath.Join(mounts, "busy", "mark")) {
 		t.Fatal("prune removed the cache mount a build holds")
 	}

@@ -13,13 +13,13 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/engine"
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 // sshlist builds testdata/sshlist (static) into dir: inside a RUN it
@@ -72,15 +72,10 @@ func sshAgent(t *testing.T, sock string, keys ...string) {
 		_ = cmd.Wait()
 		os.Remove(sock)
 	})
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if fi, err := os.Stat(sock); err == nil && fi.Mode().Type() == os.ModeSocket {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ssh-agent made no socket at %s", sock)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "ssh-agent's socket at "+sock, func() bool {
+		fi, err := os.Stat(sock)
+		return err == nil && fi.Mode().Type() == os.ModeSocket
+	})
 	for _, k := range keys {
 		add := exec.Command("ssh-add", k)
 		add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)

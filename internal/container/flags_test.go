@@ -13,6 +13,7 @@ import (
 	apimount "github.com/moby/moby/api/types/mount"
 
 	"github.com/strata-project/strata/internal/runtime"
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 func TestTty(t *testing.T) {
@@ -99,13 +100,17 @@ func TestInit(t *testing.T) {
 
 	// Stop reaches the command through the init.
 	ctx := context.Background()
-	opts = baseOptions(chain, "sh", "-c", `trap "exit 4" TERM; while :; do sleep 0.1; done`)
+	opts = baseOptions(chain, "sh", "-c", `trap "exit 4" TERM; echo trapped; while :; do sleep 0.1; done`)
 	opts.Init = true
 	c, _, err := s.Run(ctx, opts, RunOptions{Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	testutil.WaitFor(t, "the trap set", func() bool {
+		var o bytes.Buffer
+		_ = s.Logs(ctx, c.ID, LogsOptions{}, &o, &o)
+		return strings.Contains(o.String(), "trapped")
+	})
 	if err := s.Stop(ctx, c.ID, StopOptions{Timeout: ptrTo(5 * time.Second)}); err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +134,7 @@ func TestRestartAndDetachedRm(t *testing.T) {
 	if err != nil || !st2.Running || st2.Pid == st1.Pid {
 		t.Fatalf("after restart: %+v %v", st2, err)
 	}
-	waitFor(t, func() bool {
+	testutil.WaitFor(t, "both runs in the log", func() bool {
 		var o bytes.Buffer
 		_ = s.Logs(ctx, c.ID, LogsOptions{}, &o, &o)
 		return o.String() == "run\nrun\n"
@@ -147,7 +152,7 @@ func TestRestartAndDetachedRm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool {
+	testutil.WaitFor(t, "the --rm container's removal", func() bool {
 		b, _ := os.ReadFile(marker)
 		return strings.TrimSpace(string(b)) == c2.ID
 	})

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 func TestHumanDuration(t *testing.T) {
@@ -38,7 +40,7 @@ func TestPauseSizeInspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool {
+	testutil.WaitFor(t, "the 100000 bytes written in the container", func() bool {
 		l, _ := s.List(ctx, ListOptions{Size: true})
 		return len(l) == 1 && l[0].SizeRw >= 100000
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/runtime"
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 // cgroupFile reads a file of container id's cgroup: under the v1
@@ -56,7 +57,7 @@ func TestPidsLimitForkBomb(t *testing.T) {
 		t.Fatalf("pids.max = %s, want 64", got)
 	}
 	// The bomb has hit the limit once a fork was refused.
-	waitFor(t, func() bool {
+	testutil.WaitFor(t, "a fork refused at the pids limit", func() bool {
 		ev := cgroupFile(t, c.ID, "pids", "pids.events", "pids.events")
 		for _, line := range strings.Split(ev, "\n") {
 			if n, ok := strings.CutPrefix(line, "max "); ok && n != "0" {

@@ -22,6 +22,7 @@ import (
 	"github.com/strata-project/strata/internal/errdefs"
 	"github.com/strata-project/strata/internal/proc"
 	"github.com/strata-project/strata/internal/runtime"
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 func baseOptions(chainID string, cmd ...string) CreateOptions {
@@ -151,7 +152,7 @@ func TestDetachedLogsStopRemove(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, func() bool {
+			testutil.WaitFor(t, "\"started\" in the log", func() bool {
 				var o bytes.Buffer
 				_ = s.Logs(ctx, c.ID, LogsOptions{}, &o, io.Discard)
 				return strings.Contains(o.String(), "started")
@@ -212,7 +213,7 @@ func TestPsAfterMonitorKilled(t *testing.T) {
 	if err := syscall.Kill(st.MonitorPid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return !monitorProcessAlive(st.MonitorPid) })
+	testutil.WaitFor(t, "the killed monitor to end", func() bool { return !monitorProcessAlive(st.MonitorPid) })
 	st2, err := s.Status(ctx, c.ID)
 	if err != nil || !st2.Running || !st2.MonitorLost {
 		t.Fatalf("after kill -9 of the monitor: %+v %v, want running with the monitor lost", st2, err)
@@ -220,7 +221,7 @@ func TestPsAfterMonitorKilled(t *testing.T) {
 	if err := syscall.Kill(st.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool {
+	testutil.WaitFor(t, "the container to be exited", func() bool {
 		l, _ := s.List(ctx, ListOptions{All: true})
 		return len(l) == 1 && l[0].State == "exited"
 	})
@@ -230,7 +231,7 @@ func TestPsAfterMonitorKilled(t *testing.T) {
 	if err != nil || st3.Running || st3.ExitCode != 255 || st3.Error == "" {
 		t.Fatalf("after the container exited: %+v %v, want exited 255 with an error", st3, err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // the clock moving on, so a re-settled FinishedAt would differ: not a synchronisation
 	if st4, err := s.Status(ctx, c.ID); err != nil || !st4.FinishedAt.Equal(st3.FinishedAt) {
 		t.Errorf("status moved: finished %v, then %v (%v)", st3.FinishedAt, st4.FinishedAt, err)
 	}
@@ -297,7 +298,7 @@ func TestPublish(t *testing.T) {
 	}
 	url := "http://127.0.0.1:" + strconv.Itoa(st.Ports[0].HostPort) + "/index.html"
 	var body []byte
-	waitFor(t, func() bool {
+	testutil.WaitFor(t, "the published port to answer", func() bool {
 		resp, err := http.Get(url)
 		if err != nil {
 			return false
@@ -377,7 +378,7 @@ func TestPublishUDP(t *testing.T) {
 		defer conn.Close()
 		var got string
 		// The server may not listen yet: a datagram sent before is lost.
-		waitFor(t, func() bool {
+		testutil.WaitFor(t, "the UDP echo", func() bool {
 			if _, err := conn.Write([]byte(client)); err != nil {
 				return false
 			}
@@ -468,17 +469,6 @@ func TestNames(t *testing.T) {
 	}
 	if _, err := s.Create(ctx, opts); err != nil {
 		t.Errorf("name not free after rm: %v", err)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

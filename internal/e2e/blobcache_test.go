@@ -180,12 +180,8 @@ func TestPullKilledResumes(t *testing.T) {
 		t.Fatal("the pull did not read a layer within 2 minutes")
 	}
 	// Wait until the pull has written what it was sent into its ingest.
-	deadline := time.Now().Add(time.Minute)
-	for dirBytes(t, filepath.Join(u.root, "ingest")) < 1<<20 {
-		if time.Now().After(deadline) {
-			t.Fatalf("ingest holds %d bytes after a minute", dirBytes(t, filepath.Join(u.root, "ingest")))
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testutil.Poll(testutil.Patience, func() bool { return dirBytes(t, filepath.Join(u.root, "ingest")) >= 1<<20 }) {
+		t.Fatalf("ingest holds %d bytes after %v", dirBytes(t, filepath.Join(u.root, "ingest")), testutil.Patience)
 	}
 	cmd.Process.Kill()
 	cmd.Wait()

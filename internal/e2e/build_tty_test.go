@@ -263,14 +263,10 @@ func TestBuildTTYInterrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := u.startTTY(t, "build", ctx)
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(r.sofar(), " => => # waiting") {
-		if time.Now().After(deadline) {
-			r.cmd.Process.Kill()
-			term, _, _ := r.wait(t)
-			t.Fatalf("the RUN did not show its output in 30s: %q", term)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testutil.Poll(testutil.Patience, func() bool { return strings.Contains(r.sofar(), " => => # waiting") }) {
+		r.cmd.Process.Kill()
+		term, _, _ := r.wait(t)
+		t.Fatalf("the RUN did not show its output in %v: %q", testutil.Patience, term)
 	}
 	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)

@@ -401,23 +401,32 @@ func TestDedupeKilled(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }() // ends when the pass ends or is killed below
 	// The journal of a directory whose entries are being replaced: the
-	// pass is in the middle of "many" of one of the two snapshots.
+	// pass is in the middle of "many" of one of the two snapshots. It
+	// lives for a moment only, so the condition is looked at every 1 ms.
 	journals := filepath.Join(u.root, "files", "tmp", "dir-*")
 	caught := false
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(2 * time.Minute)
+poll:
+	for {
 		if m, _ := filepath.Glob(journals); len(m) > 0 {
 			caught = true
 			break
 		}
-		if cmd.ProcessState != nil {
-			break
+		select {
+		case <-exited:
+			break poll
+		case <-deadline:
+			break poll
+		case <-tick.C:
 		}
-		time.Sleep(time.Millisecond) // polling a condition, not waiting for time to pass
 	}
 	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
+	<-exited
 	if !caught {
 		t.Fatal("system dedupe ended (or never began replacing files) before it could be caught mid-way")
 	}

@@ -242,24 +242,17 @@ func serve(t *testing.T, addr string, name string, args ...string) {
 		}
 		logf.Close()
 	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
+	if !testutil.Poll(testutil.Patience, func() bool {
 		select {
 		case <-exited:
 			b, _ := os.ReadFile(logPath)
 			t.Fatalf("%s exited before listening on %s:\n%s", name, addr, b)
 		default:
 		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("%s not listening on %s after 15 s:\n%s", name, addr, b)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return testutil.Accepts(addr)
+	}) {
+		b, _ := os.ReadFile(logPath)
+		t.Fatalf("%s not listening on %s after %v:\n%s", name, addr, testutil.Patience, b)
 	}
 }
 

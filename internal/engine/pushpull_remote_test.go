@@ -559,11 +559,7 @@ func TestPullResumesCutLayer(t *testing.T) {
 	// The kill comes once the pull has kept some of what was sent: under
 	// load the client may not have read a byte when the server cuts.
 	cancelAt = func() {
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-			if keptSome(ctx, dst) {
-				break
-			}
-		}
+		testutil.Poll(testutil.Patience, func() bool { return keptSome(ctx, dst) })
 		cancel()
 	}
 	mu.Unlock()

@@ -206,10 +206,7 @@ func TestHundredSandboxesLeakNothing(t *testing.T) {
 	}
 	// A released sandbox's veth goes with its namespace, which the kernel
 	// destroys in the background: wait for it (the links must all go).
-	deadline := time.Now().Add(30 * time.Second)
-	for links() != before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Poll(testutil.Patience, func() bool { return links() == before })
 	if after := links(); after != before {
 		t.Errorf("links in the network's namespace: %d, was %d", after, before)
 	}

@@ -52,7 +52,7 @@ func TestAuth(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, func() bool {
+	testutil.WaitFor(t, "alice's request and the 401 in the access log", func() bool {
 		return strings.Contains(log.String(), `user="alice" GET repo=- status=200`) && strings.Contains(log.String(), "status=401")
 	})
 }
@@ -63,5 +63,7 @@ func TestAccessLogBlob(t *testing.T) {
 	data := randomBytes(t, 100000)
 	dgst := pushBlob(t, srv, "app/x", data)
 	do(t, srv, req{method: "GET", path: "/v2/app/x/blobs/" + dgst.String()})
-	waitFor(t, func() bool { return strings.Contains(log.String(), `GET repo=app/x status=200 bytes=100000`) })
+	testutil.WaitFor(t, "the blob GET in the access log", func() bool {
+		return strings.Contains(log.String(), `GET repo=app/x status=200 bytes=100000`)
+	})
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/strata-project/strata/internal/content"
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 // conformanceRunner finds ../shared/tools/oci-conformance/run.sh next to
@@ -158,20 +159,17 @@ func freeAddr(t testing.TB) string {
 
 func waitListening(t testing.TB, addr string, done chan error) {
 	t.Helper()
-	for i := 0; i < 200; i++ {
+	if !testutil.Poll(testutil.Patience, func() bool {
 		select {
 		case err := <-done:
+			done <- err // for the clean-up that waits on it
 			t.Fatalf("Serve ended early: %v", err)
 		default:
 		}
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+		return testutil.Accepts(addr)
+	}) {
+		t.Fatalf("registry did not listen on %s", addr)
 	}
-	t.Fatalf("registry did not listen on %s", addr)
 }
 
 func writeSelfSigned(t testing.TB, dir string) (certFile, keyFile string) {

@@ -19,6 +19,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-project/strata/internal/content"
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 // TestHelperRegistryServer is not a test: TestKillDuringPushes runs the
@@ -135,11 +136,8 @@ func TestKillDuringPushes(t *testing.T) {
 	for i := range pushes {
 		wg.Go(func() { locs[i], _ = chunkedPush(base, "crash", blobs[i], "", 0, &accepted) })
 	}
-	for deadline := time.Now().Add(time.Minute); accepted.Load() < pushes*chunksPerPush/5; {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d chunks accepted in a minute", accepted.Load())
-		}
-		time.Sleep(time.Millisecond)
+	if !testutil.Poll(testutil.Patience, func() bool { return accepted.Load() >= pushes*chunksPerPush/5 }) {
+		t.Fatalf("only %d chunks accepted in %v", accepted.Load(), testutil.Patience)
 	}
 	if err := srv.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)

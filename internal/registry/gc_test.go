@@ -156,7 +156,7 @@ func TestGCWhilePushing(t *testing.T) {
 			if _, err := g.GC(ctx, GCOptions{Grace: grace}); err != nil && ctx.Err() == nil {
 				t.Errorf("GC: %v", err)
 			}
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // GC passes paced, not synchronised: they run until the pushes end
 		}
 	}()
 	accepted := 0

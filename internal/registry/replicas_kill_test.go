@@ -204,9 +204,7 @@ func TestReplicasKill9(t *testing.T) {
 		}()
 	}
 	// Kill replica 1 once the pushes are under way.
-	for progress.Load() < pushes && ctx.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "the pushes under way", func() bool { return progress.Load() >= pushes })
 	if err := procs[1].Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

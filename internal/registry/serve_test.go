@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-project/strata/internal/content"
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 // TestServeGracefulShutdown: cancelling Serve's context lets an upload in
@@ -48,7 +49,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 	}()
 	pw.Write(data[:100])
 	// The handler is reading the body once it has opened the ingest.
-	waitFor(t, func() bool { ins, _ := store.Ingests(context.Background()); return len(ins) > 0 })
+	testutil.WaitFor(t, "the slow upload's ingest", func() bool { ins, _ := store.Ingests(context.Background()); return len(ins) > 0 })
 	cancel()
 	select {
 	case err := <-done:

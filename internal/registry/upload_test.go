@@ -18,6 +18,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-project/strata/internal/content"
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 func randomBytes(t testing.TB, n int) []byte {
@@ -156,7 +157,7 @@ func TestUploadShortBody(t *testing.T) {
 	dgst := digest.FromBytes(data)
 	rawRequest(t, srv, fmt.Sprintf("POST /v2/app/blobs/uploads/?digest=%s HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n", dgst), data[:500])
 	// The handler finishes asynchronously after the hang-up.
-	waitFor(t, func() bool { ins, _ := g.store.Ingests(context.Background()); return len(ins) == 0 })
+	testutil.WaitFor(t, "the hung-up upload's ingest to go", func() bool { ins, _ := g.store.Ingests(context.Background()); return len(ins) == 0 })
 	if b := storeBlobs(t, g); len(b) != 0 {
 		t.Fatalf("short body stored %v", b)
 	}
@@ -174,7 +175,7 @@ func TestUploadResumeAfterDisconnect(t *testing.T) {
 	loc := startSession(t, srv, "app")
 	rawRequest(t, srv, fmt.Sprintf("PATCH %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nContent-Range: 0-%d\r\n\r\n", loc, len(data), len(data)-1), data[:300000])
 	var rng string
-	waitFor(t, func() bool {
+	testutil.WaitFor(t, "the session to hold the 300000 bytes sent", func() bool {
 		r := do(t, srv, req{method: "GET", path: loc})
 		rng = r.header.Get("Range")
 		return r.status == http.StatusNoContent && rng == "0-299999"
@@ -342,15 +343,4 @@ func rawRequest(t testing.TB, srv *httptest.Server, head string, body []byte) {
 		t.Fatalf("waiting for the server to close: %v", err)
 	}
 	c.Close()
-}
-
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	for range 500 {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("condition not met within 5s")
 }

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // DistributionBinary is Debian's distribution 2.8 registry.
@@ -80,15 +79,9 @@ http:
 		cmd.Wait()
 		logf.Close()
 	})
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("docker-registry did not listen on %s: %s", addr, b)
-		}
+	if !Poll(Patience, func() bool { return Accepts(addr) }) {
+		b, _ := os.ReadFile(logPath)
+		t.Fatalf("docker-registry did not listen on %s: %s", addr, b)
 	}
+	return addr
 }

@@ -2,13 +2,11 @@ package testutil
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 )
 
 // ToolsBin is where scripts/install-clients.sh caches the Go-built tools.
@@ -77,16 +75,9 @@ func (v *VersityGW) Start() {
 	}
 	v.cmd, v.log = cmd, logf
 	addr := "127.0.0.1:" + strconv.Itoa(v.port)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(filepath.Join(v.dir, "log"))
-			v.t.Fatalf("versitygw did not listen on %s: %s", addr, b)
-		}
+	if !Poll(Patience, func() bool { return Accepts(addr) }) {
+		b, _ := os.ReadFile(filepath.Join(v.dir, "log"))
+		v.t.Fatalf("versitygw did not listen on %s: %s", addr, b)
 	}
 }
 
