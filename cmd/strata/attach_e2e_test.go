@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/creack/pty"
+
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 // ptyRun is strata running with a pseudo-terminal as its stdin, stdout
@@ -102,7 +104,7 @@ func TestAttach(t *testing.T) {
 	root := containerRoot(t)
 	mustStrata(t, root, "run", "-dit", "--name", "box", "bb", "sh")
 	a := startPty(t, root, "attach", "box")
-	waitFor(t, "the shell's answer", func() bool {
+	testutil.WaitFor(t, "the shell's answer", func() bool {
 		a.send(t, "echo hi-$((40+2))\r")
 		return strings.Contains(a.sofar(), "hi-42")
 	})
@@ -115,19 +117,19 @@ func TestAttach(t *testing.T) {
 	}
 	// Other keys; a partial sequence goes to the shell as typed.
 	a = startPty(t, root, "attach", "--detach-keys", "ctrl-x,x", "box")
-	waitFor(t, "the shell's answer", func() bool {
+	testutil.WaitFor(t, "the shell's answer", func() bool {
 		a.send(t, "echo x$((6*7))\r")
 		return strings.Contains(a.sofar(), "x42")
 	})
 	a.send(t, "\x10\x11echo still-$((1+1))\r")
-	waitFor(t, "Ctrl-P Ctrl-Q passed through", func() bool { return strings.Contains(a.sofar(), "still-2") })
+	testutil.WaitFor(t, "Ctrl-P Ctrl-Q passed through", func() bool { return strings.Contains(a.sofar(), "still-2") })
 	a.send(t, "\x18x")
 	if code := a.exit(t); code != 1 {
 		t.Errorf("detach with ctrl-x,x: exit %d, terminal %q", code, a.sofar())
 	}
 	// The shell's exit ends an attach with its status.
 	a = startPty(t, root, "attach", "box")
-	waitFor(t, "the shell", func() bool {
+	testutil.WaitFor(t, "the shell", func() bool {
 		a.send(t, "echo up-$((2+3))\r")
 		return strings.Contains(a.sofar(), "up-5")
 	})
@@ -138,7 +140,7 @@ func TestAttach(t *testing.T) {
 
 	// run -it: the same keys detach, silently, exit 0; the container runs on.
 	r := startPty(t, root, "run", "-it", "--rm", "--name", "it", "bb", "sh")
-	waitFor(t, "run -it's shell", func() bool {
+	testutil.WaitFor(t, "run -it's shell", func() bool {
 		r.send(t, "echo in-$((3*3))\r")
 		return strings.Contains(r.sofar(), "in-9")
 	})
@@ -150,7 +152,7 @@ func TestAttach(t *testing.T) {
 		t.Errorf("after run -it's detach the container is %s", got)
 	}
 	mustStrata(t, root, "stop", "-t", "0", "it")
-	waitFor(t, "the --rm container gone", func() bool { return strata(t, root, "inspect", "it").code != 0 })
+	testutil.WaitFor(t, "the --rm container gone", func() bool { return strata(t, root, "inspect", "it").code != 0 })
 }
 
 // TestAttachNoTTY: without a terminal attach passes stdin and the output

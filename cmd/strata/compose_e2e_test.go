@@ -82,14 +82,14 @@ volumes:
 		t.Errorf("strata ps after docker-compose up: %q", out)
 	}
 	// The published port, from the host's loopback.
-	waitFor(t, "the published port to answer", func() bool {
+	testutil.WaitFor(t, "the published port to answer", func() bool {
 		out, _ := exec.Command("curl", "-sf", fmt.Sprintf("http://127.0.0.1:%d/", port)).Output()
 		return string(out) == "hello from compose\n"
 	})
 	// The client reaches web by its service name.
 	fetch := `exec 3<>/dev/tcp/web/80 && printf 'GET / HTTP/1.0\r\n\r\n' >&3 && cat <&3`
 	var got string
-	waitFor(t, "client to reach web by name", func() bool {
+	testutil.WaitFor(t, "client to reach web by name", func() bool {
 		got, _ = compose("exec", "-T", "client", "bash", "-c", fetch)
 		return strings.Contains(got, "hello from compose")
 	})

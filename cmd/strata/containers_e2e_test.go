@@ -117,22 +117,25 @@ func TestContainerRunExitCodes(t *testing.T) {
 	}
 }
 
-// getWithin GETs url until it answers (a published port's listener may
-// come up after run returns), failing the test after within, and returns
-// the body.
-func getWithin(t *testing.T, url string, within time.Duration) string {
+// getWhenUp GETs url until it answers (a published port's listener may
+// come up after run returns), failing the test if it never does, and
+// returns the body.
+func getWhenUp(t *testing.T, url string) string {
 	t.Helper()
-	for deadline := time.Now().Add(within); ; time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get(url)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			return string(b)
+	var body []byte
+	var err error
+	if !testutil.Poll(testutil.Patience, func() bool {
+		var resp *http.Response
+		if resp, err = http.Get(url); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: %v", url, err)
-		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return true
+	}) {
+		t.Fatalf("GET %s: %v", url, err)
 	}
+	return string(body)
 }
 
 // freePort returns a loopback port nothing listens on (yet).
@@ -164,7 +167,7 @@ func TestContainerDetachedLifecycle(t *testing.T) {
 	}
 
 	// The published port answers on loopback.
-	body := getWithin(t, fmt.Sprintf("http://127.0.0.1:%d/index.html", port), 5*time.Second)
+	body := getWhenUp(t, fmt.Sprintf("http://127.0.0.1:%d/index.html", port))
 	if body != "hello from strata\n" {
 		t.Errorf("GET / = %q", body)
 	}
@@ -397,17 +400,13 @@ func checkGone(t *testing.T, root string, want []string) {
 	}
 }
 
-// waitPsGone polls ps -a until no container is left (10 s at most): each
-// ps is the command that settles a container whose monitor is gone.
+// waitPsGone polls ps -a until no container is left: each ps is the
+// command that settles a container whose monitor is gone.
 func waitPsGone(t *testing.T, root string) {
 	t.Helper()
-	var ps string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if ps = mustStrata(t, root, "ps", "-aq"); ps == "" {
-			return
-		}
+	if !testutil.Poll(testutil.Patience, func() bool { return mustStrata(t, root, "ps", "-aq") == "" }) {
+		t.Fatalf("ps -a %v after the container was killed:\n%s", testutil.Patience, mustStrata(t, root, "ps", "-a"))
 	}
-	t.Fatalf("ps -a 10 s after the container was killed:\n%s", mustStrata(t, root, "ps", "-a"))
 }
 
 // A kill -9 of an attached run --rm, the container's monitor, leaves the
@@ -446,9 +445,7 @@ func TestContainerRunRmDetachedMonitorKilled(t *testing.T) {
 	if err := syscall.Kill(st.MonitorPid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 200 && syscall.Kill(st.MonitorPid, 0) == nil; i++ {
-		time.Sleep(10 * time.Millisecond) // until init reaps it
-	}
+	waitGone(t, st.MonitorPid, "killed monitor")
 	if ps := mustStrata(t, root, "ps"); !strings.Contains(ps, "Up ") || !strings.Contains(ps, " d\n") {
 		t.Fatalf("ps after kill -9 of the monitor:\n%s", ps)
 	}
@@ -494,7 +491,7 @@ func TestContainerRunInterruptDefault(t *testing.T) {
 	defer cmd.Process.Kill()
 	// Until sleep runs: before runc's init execs it, the signal may be
 	// taken by a handler that the exec then drops.
-	waitFor(t, "sleep to run", func() bool {
+	testutil.WaitFor(t, "sleep to run", func() bool {
 		pid := strings.TrimSpace(strata(t, root, "inspect", "--format", "{{.State.Pid}}", "i").stdout)
 		b, _ := os.ReadFile("/proc/" + pid + "/comm")
 		return pid != "" && pid != "0" && string(b) == "sleep\n"
@@ -584,12 +581,10 @@ func killAndSettle(t *testing.T, root, name string) {
 	t.Helper()
 	mustStrata(t, root, "kill", name)
 	var ps string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if ps = mustStrata(t, root, "ps", "-a"); strings.Contains(ps, "Exited (255)") {
-			break
-		}
-	}
-	if !strings.Contains(ps, "Exited (255)") {
+	if !testutil.Poll(testutil.Patience, func() bool {
+		ps = mustStrata(t, root, "ps", "-a")
+		return strings.Contains(ps, "Exited (255)")
+	}) {
 		t.Fatalf("ps -a after kill:\n%s", ps)
 	}
 	if m := mountsUnder(root); len(m) > 0 {

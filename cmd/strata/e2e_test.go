@@ -69,20 +69,6 @@ func mustStrata(t *testing.T, root string, args ...string) string {
 	return r.stdout
 }
 
-// waitFor polls cond every 50 ms until it holds or a generous deadline
-// (the machine may be loaded) passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 func TestCLIImageVerbs(t *testing.T) {
 	root := t.TempDir()
 	rootfs := filepath.Join(t.TempDir(), "rootfs")

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 // inspectF is strata inspect --format f NAME, trimmed.
@@ -65,7 +67,7 @@ func TestStopSignalAndTimeout(t *testing.T) {
 		return "trap 'echo got " + sig + "; exit " + string(rune('0'+code)) + "' " + sig + "; echo ready; while true; do sleep 0.1; done"
 	}
 	ready := func(name string) {
-		waitFor(t, name+" ready", func() bool { return strings.Contains(strata(t, root, "logs", name).stdout, "ready") })
+		testutil.WaitFor(t, name+" ready", func() bool { return strings.Contains(strata(t, root, "logs", name).stdout, "ready") })
 	}
 	mustStrata(t, root, "run", "-d", "--name", "usr1", "--stop-signal", "USR1", "bb", "sh", "-c", trap("USR1", 3))
 	ready("usr1")

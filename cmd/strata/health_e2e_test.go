@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 // health is inspect's State.Health.
@@ -39,7 +41,7 @@ func TestHealthcheck(t *testing.T) {
 	mustStrata(t, root, "run", "-d", "--name", "h", "--health-cmd", "test -e /ok", "--health-interval", "200ms",
 		"--health-retries", "2", "--health-start-period", "10m", "--health-start-interval", "200ms", "--health-timeout", "5s",
 		"bb", "sleep", "600")
-	waitFor(t, "a failed probe", func() bool { return len(inspectHealth(t, root, "h").Log) > 0 })
+	testutil.WaitFor(t, "a failed probe", func() bool { return len(inspectHealth(t, root, "h").Log) > 0 })
 	if h := inspectHealth(t, root, "h"); h.Status != "starting" || h.FailingStreak != 0 || h.Log[0].ExitCode != 1 {
 		t.Errorf("in the start period: %+v, want starting, no streak, exit 1", h)
 	}
@@ -47,7 +49,7 @@ func TestHealthcheck(t *testing.T) {
 		t.Errorf("ps STATUS %q", st)
 	}
 	mustStrata(t, root, "exec", "h", "touch", "/ok")
-	waitFor(t, "healthy", func() bool { return inspectHealth(t, root, "h").Status == "healthy" })
+	testutil.WaitFor(t, "healthy", func() bool { return inspectHealth(t, root, "h").Status == "healthy" })
 	if st := mustStrata(t, root, "ps", "--format", "{{.Status}}"); !strings.HasPrefix(st, "Up ") || !strings.HasSuffix(st, " (healthy)\n") {
 		t.Errorf("ps STATUS %q, want Up … (healthy)", st)
 	}
@@ -55,12 +57,12 @@ func TestHealthcheck(t *testing.T) {
 		t.Errorf("ps --filter health=healthy lists nothing")
 	}
 	mustStrata(t, root, "exec", "h", "rm", "/ok")
-	waitFor(t, "unhealthy", func() bool { return inspectHealth(t, root, "h").Status == "unhealthy" })
+	testutil.WaitFor(t, "unhealthy", func() bool { return inspectHealth(t, root, "h").Status == "unhealthy" })
 	h := inspectHealth(t, root, "h")
 	if h.FailingStreak < 2 {
 		t.Errorf("unhealthy with a streak of %d, want >= 2 retries", h.FailingStreak)
 	}
-	waitFor(t, "five results", func() bool { return len(inspectHealth(t, root, "h").Log) == 5 })
+	testutil.WaitFor(t, "five results", func() bool { return len(inspectHealth(t, root, "h").Log) == 5 })
 	if got := mustStrata(t, root, "ps", "-q", "--filter", "health=unhealthy"); got == "" {
 		t.Errorf("ps --filter health=unhealthy lists nothing")
 	}
@@ -69,7 +71,7 @@ func TestHealthcheck(t *testing.T) {
 	}
 	jsonEq(t, "Config.Healthcheck", inspectF(t, root, "{{json .Config.Healthcheck}}", "h"), `{"Test":["CMD-SHELL","test -e /ok"],"Interval":200000000,"Timeout":5000000000,"StartPeriod":600000000000,"StartInterval":200000000,"Retries":2}`)
 	mustStrata(t, root, "exec", "h", "touch", "/ok")
-	waitFor(t, "healthy again", func() bool { return inspectHealth(t, root, "h").Status == "healthy" })
+	testutil.WaitFor(t, "healthy again", func() bool { return inspectHealth(t, root, "h").Status == "healthy" })
 	mustStrata(t, root, "stop", "-t", "0", "h")
 	if h := inspectHealth(t, root, "h"); h.Status != "unhealthy" {
 		t.Errorf("after stop: %+v, want unhealthy as docker", h)
@@ -84,9 +86,9 @@ func TestHealthcheckFromImage(t *testing.T) {
 	writeDockerfile(t, ctx, "FROM bb\nHEALTHCHECK --interval=200ms --retries=1 CMD [\"false\"]\n")
 	mustStrata(t, root, "build", "-q", "-t", "hc", ctx)
 	mustStrata(t, root, "run", "-d", "--name", "img", "hc", "sleep", "600")
-	waitFor(t, "unhealthy from the image's check", func() bool { return inspectHealth(t, root, "img").Status == "unhealthy" })
+	testutil.WaitFor(t, "unhealthy from the image's check", func() bool { return inspectHealth(t, root, "img").Status == "unhealthy" })
 	mustStrata(t, root, "run", "-d", "--name", "flag", "--health-cmd", "true", "hc", "sleep", "600")
-	waitFor(t, "healthy from the flag's command", func() bool { return inspectHealth(t, root, "flag").Status == "healthy" })
+	testutil.WaitFor(t, "healthy from the flag's command", func() bool { return inspectHealth(t, root, "flag").Status == "healthy" })
 	jsonEq(t, "merged Config.Healthcheck", inspectF(t, root, "{{json .Config.Healthcheck}}", "flag"), `{"Test":["CMD-SHELL","true"],"Interval":200000000,"Retries":1}`)
 	mustStrata(t, root, "run", "-d", "--name", "off", "--no-healthcheck", "hc", "sleep", "600")
 	// docker's daemon merges the image's other fields under NONE too.
@@ -154,10 +156,10 @@ func TestHealthShapesAsDocker(t *testing.T) {
 	id := docker(append(append([]string{"run"}, flags...), img, "sleep", "600")...)
 	t.Cleanup(func() { exec.Command("/usr/bin/docker", "-H", host, "rm", "-f", id).Run() })
 	mustStrata(t, root, append(append([]string{"run", "--name", "s"}, flags...), "bb", "sleep", "600")...)
-	waitFor(t, "docker's healthy", func() bool {
+	testutil.WaitFor(t, "docker's healthy", func() bool {
 		return strings.Contains(docker("inspect", "--format", "{{.State.Health.Status}}", id), "healthy")
 	})
-	waitFor(t, "strata's healthy", func() bool { return inspectHealth(t, root, "s").Status == "healthy" })
+	testutil.WaitFor(t, "strata's healthy", func() bool { return inspectHealth(t, root, "s").Status == "healthy" })
 	for _, f := range []string{"{{json .State.Health}}", "{{json .Config.Healthcheck}}", "{{json .Config.Labels}}", "{{json .HostConfig.LogConfig}}"} {
 		want, got := shape(t, docker("inspect", "--format", f, id)), shape(t, inspectF(t, root, f, "s"))
 		if !slices.Equal(want, got) {

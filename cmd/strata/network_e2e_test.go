@@ -12,7 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/strata-project/strata/internal/testutil"
 )
@@ -56,7 +55,7 @@ func checkNetworkGone(t *testing.T, root string) {
 	}
 	// A network's pasta is told to end, not waited for: give it time.
 	var left []string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	testutil.Poll(testutil.Patience, func() bool {
 		left = nil
 		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 		for _, p := range procs {
@@ -65,10 +64,8 @@ func checkNetworkGone(t *testing.T, root string) {
 				left = append(left, strings.ReplaceAll(string(b), "\x00", " "))
 			}
 		}
-		if len(left) == 0 || time.Now().After(deadline) {
-			break
-		}
-	}
+		return len(left) == 0
+	})
 	for _, p := range left {
 		t.Errorf("pasta of this root left: %s", p)
 	}
@@ -394,7 +391,7 @@ func TestNetworkPublishAll(t *testing.T) {
 		t.Errorf("port pub 80: %q, want %q", one, ports["80/tcp"])
 	}
 	_, hostPort, _ := net.SplitHostPort(ports["80/tcp"])
-	if body := getWithin(t, "http://127.0.0.1:"+hostPort+"/index.html", 20*time.Second); body != "hello from strata\n" {
+	if body := getWhenUp(t, "http://127.0.0.1:"+hostPort+"/index.html"); body != "hello from strata\n" {
 		t.Errorf("GET through -P's port: %q", body)
 	}
 }

@@ -5,7 +5,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 // waitInspect polls inspect --format format on ref until it prints want
@@ -14,13 +15,13 @@ import (
 func waitInspect(t *testing.T, root, ref, format, want string) {
 	t.Helper()
 	var got string
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	if !testutil.Poll(testutil.Patience, func() bool {
 		r := strata(t, root, "inspect", "--format", format, ref)
-		if got = strings.TrimSpace(r.stdout + r.stderr); got == want {
-			return
-		}
+		got = strings.TrimSpace(r.stdout + r.stderr)
+		return got == want
+	}) {
+		t.Fatalf("inspect %s %q = %q, want %q", ref, format, got, want)
 	}
-	t.Fatalf("inspect %s %q = %q, want %q", ref, format, got, want)
 }
 
 const stateFormat = "{{.State.Status}} {{.State.Running}} {{.State.Restarting}} {{.RestartCount}} {{.State.ExitCode}}"
@@ -90,16 +91,16 @@ func TestRestartBackoffAndStop(t *testing.T) {
 	mustStrata(t, root, "run", "-d", "--name", "r", "--restart", "always", "bb", "sh", "-c", "exit 3")
 	// By the fifth restart the back-off is 1.6 s: long enough to see.
 	var got string
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	if !testutil.Poll(testutil.Patience, func() bool {
 		got = strings.TrimSpace(mustStrata(t, root, "inspect", "--format", stateFormat, "r"))
-		if f := strings.Fields(got); len(f) == 5 && f[0] == "restarting" && f[1] == "true" && f[2] == "true" && f[4] == "3" {
-			if n, _ := strconv.Atoi(f[3]); n >= 5 {
-				break
-			}
+		f := strings.Fields(got)
+		if len(f) != 5 || f[0] != "restarting" || f[1] != "true" || f[2] != "true" || f[4] != "3" {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("inspect r: %s, want restarting after 5 restarts", got)
-		}
+		n, _ := strconv.Atoi(f[3])
+		return n >= 5
+	}) {
+		t.Fatalf("inspect r: %s, want restarting after 5 restarts", got)
 	}
 	if ps := mustStrata(t, root, "ps"); !strings.Contains(ps, "Restarting (3) ") {
 		t.Errorf("ps while restarting:\n%s", ps)

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/strata-project/strata/internal/testutil"
 )
@@ -67,13 +66,9 @@ func startRegistry(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for exec.Command("curl", "-sf", "http://"+addr+"/v2/").Run() != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("registry did not answer")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "the registry to answer on "+addr, func() bool {
+		return exec.Command("curl", "-sf", "http://"+addr+"/v2/").Run() == nil
+	})
 	return addr
 }
 
@@ -242,7 +237,7 @@ func TestEngineAPIDockerRun(t *testing.T) {
 	if out := mustStrata(t, root, "ps", "--format", "{{.Names}}"); strings.TrimSpace(out) != "web" {
 		t.Errorf("strata ps after docker run -d: %q", out)
 	}
-	waitFor(t, "docker logs to show the output", func() bool {
+	testutil.WaitFor(t, "docker logs to show the output", func() bool {
 		return strings.Contains(mustDocker(t, cli, host, "logs", "web"), "started")
 	})
 	// dockerd joins the command without quoting; the CLI quotes it.

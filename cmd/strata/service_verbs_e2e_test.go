@@ -198,7 +198,7 @@ func TestEngineAPISocketActivation(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, "systemd-socket-activate to listen", func() bool { return strings.Contains(stderr.String(), "Listening on") })
+	testutil.WaitFor(t, "systemd-socket-activate to listen", func() bool { return strings.Contains(stderr.String(), "Listening on") })
 	if out := mustDocker(t, dockerCLIPath, "unix://"+sock, "version", "--format", "{{.Server.Platform.Name}}"); strings.TrimSpace(out) != "Strata" {
 		t.Errorf("docker version through the activated socket: %q", out)
 	}
@@ -227,7 +227,7 @@ func TestEngineAPIPythonSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Process.Kill(); reg.Wait() })
-	waitFor(t, "the registry to answer", func() bool {
+	testutil.WaitFor(t, "the registry to answer", func() bool {
 		out, _ := exec.Command("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://"+addr+"/v2/").Output()
 		return string(out) == "401"
 	})

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 // The standby of an attached run (runtime/standby.go): a run still going
@@ -61,29 +63,27 @@ func zombie(pid int) bool {
 // alive reports whether pid runs (not a zombie).
 func alive(pid int) bool { return syscall.Kill(pid, 0) == nil && !zombie(pid) }
 
-// waitStandby waits (5 s at most) for the one standby under root.
+// waitStandby waits for the one standby under root.
 func waitStandby(t *testing.T, root string) int {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if p := standbyPids(root); len(p) == 1 {
-			return p[0]
-		} else if len(p) > 1 {
+	var p []int
+	if !testutil.Poll(testutil.Patience, func() bool {
+		if p = standbyPids(root); len(p) > 1 {
 			t.Fatalf("standbys %v, want one", p)
 		}
+		return len(p) == 1
+	}) {
+		t.Fatalf("no standby %v into the run", testutil.Patience)
 	}
-	t.Fatal("no standby 5 s into the run")
-	return 0
+	return p[0]
 }
 
-// waitGone waits (10 s at most) for pid to end.
+// waitGone waits for pid to end (or be a zombie).
 func waitGone(t *testing.T, pid int, what string) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if !alive(pid) {
-			return
-		}
+	if !testutil.Poll(testutil.Patience, func() bool { return !alive(pid) }) {
+		t.Fatalf("%s (pid %d) still running after %v", what, pid, testutil.Patience)
 	}
-	t.Fatalf("%s (pid %d) still running after 10 s", what, pid)
 }
 
 // startRun starts an attached strata run and waits until it has printed
@@ -183,13 +183,12 @@ func TestContainerRunStandbyKeepsLogs(t *testing.T) {
 	sb := waitStandby(t, root)
 	id := containerID(t, root)
 	killRun(t, cmd)
-	time.Sleep(300 * time.Millisecond)
 	n1 := len(logCounter(t, root, "c"))
-	time.Sleep(500 * time.Millisecond)
-	n2 := len(logCounter(t, root, "c"))
-	if n2 < n1+3 {
-		t.Errorf("log had %d lines, then %d 500 ms later: want it growing", n1, n2)
-	}
+	var n2 int
+	testutil.WaitFor(t, fmt.Sprintf("the log (%d lines at the kill) to grow by 3 lines", n1), func() bool {
+		n2 = len(logCounter(t, root, "c"))
+		return n2 >= n1+3
+	})
 	if ps := mustStrata(t, root, "ps"); !strings.Contains(ps, "Up ") || !strings.Contains(ps, " c\n") {
 		t.Fatalf("ps after kill -9 of run:\n%s", ps)
 	}
@@ -216,7 +215,7 @@ func TestContainerRunStandbyKeepsLogs(t *testing.T) {
 		}
 	}()
 	last := -1
-	for deadline := time.After(5 * time.Second); last < n2+5; {
+	for deadline := time.After(testutil.Patience); last < n2+5; {
 		select {
 		case n, ok := <-lines:
 			if !ok {
@@ -340,7 +339,7 @@ func TestContainerRunStandbyExitRace(t *testing.T) {
 		if err := kill.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(delay)
+		time.Sleep(delay) // killing at varied moments of the exit is what is tested
 		killRun(t, cmd)
 		kill.Wait()
 		waitGone(t, sb, "standby")
@@ -381,9 +380,9 @@ func TestContainerRunStandbyKilled(t *testing.T) {
 	cmd := startRun(t, root, "3", "--name", "k", "bb", "sh", "-c", counterScript(0))
 	sb := waitStandby(t, root)
 	killRun(t, cmd)
-	for i := 0; i < 100 && monitorPid(t, root, containerID(t, root)) != sb; i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "state.json to name the standby the monitor", func() bool {
+		return monitorPid(t, root, containerID(t, root)) == sb
+	})
 	if err := syscall.Kill(sb, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

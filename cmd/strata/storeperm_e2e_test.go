@@ -9,7 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/strata-project/strata/internal/testutil"
 )
 
 // nobody is the unprivileged host user of these tests (setpriv
@@ -157,15 +158,11 @@ func containerRootAt(t *testing.T, store string) string {
 // waitLog waits until the container's log holds want.
 func waitLog(t *testing.T, root, name, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r := strata(t, root, "logs", name)
-		if strings.Contains(r.stdout, want) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("container %s never logged %q (logs: %q %q)", name, want, r.stdout, r.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var r result
+	if !testutil.Poll(testutil.Patience, func() bool {
+		r = strata(t, root, "logs", name)
+		return strings.Contains(r.stdout, want)
+	}) {
+		t.Fatalf("container %s never logged %q (logs: %q %q)", name, want, r.stdout, r.stderr)
 	}
 }
