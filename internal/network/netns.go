@@ -14,7 +14,7 @@ import (
 // newNS makes a network namespace holding only lo (up) and pins it at path
 // with a bind mount, as "ip netns add" does, so it outlives every process
 // in it. The calling thread's namespace is untouched: the namespace is made
-// on a locked thread of its own, which ends with its goroutine.
+// on a locked thread of its own (see onThread).
 func newNS(path string) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
 	if err != nil {
@@ -23,15 +23,13 @@ func newNS(path string) error {
 	f.Close()
 	errc := make(chan error, 1)
 	go func() {
-		// Never unlocked: the thread has left the host's namespace, so Go
-		// ends it with this goroutine instead of reusing it.
-		goruntime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare: %w", err)
-			return
-		}
-		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		errc <- unix.Mount(src, path, "", unix.MS_BIND, "")
+		errc <- onThread(func() error {
+			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+				return fmt.Errorf("unshare: %w", err)
+			}
+			src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+			return unix.Mount(src, path, "", unix.MS_BIND, "")
+		})
 	}()
 	if err := <-errc; err != nil {
 		_ = os.Remove(path)
@@ -84,8 +82,8 @@ func handleAt(path string) (*netlink.Handle, error) {
 	return h, nil
 }
 
-// inNS runs fn on a thread that has entered the namespace at path; the
-// thread ends afterwards, so no other goroutine runs in that namespace.
+// inNS runs fn on a thread that has entered the namespace at path (see
+// onThread), so no other goroutine runs in that namespace.
 func inNS(path string, fn func() error) error {
 	ns, err := netns.GetFromPath(path)
 	if err != nil {
@@ -94,12 +92,36 @@ func inNS(path string, fn func() error) error {
 	defer ns.Close()
 	errc := make(chan error, 1)
 	go func() {
-		goruntime.LockOSThread() // never unlocked: see newNS
-		if err := netns.Set(ns); err != nil {
-			errc <- fmt.Errorf("enter network namespace %s: %w", path, err)
-			return
-		}
-		errc <- fn()
+		errc <- onThread(func() error {
+			if err := netns.Set(ns); err != nil {
+				return fmt.Errorf("enter network namespace %s: %w", path, err)
+			}
+			return fn()
+		})
 	}()
 	return <-errc
+}
+
+// onThread runs fn, which may move the calling thread into another network
+// namespace, on the calling goroutine locked to its thread, and puts the
+// thread back into the namespace it came from before unlocking it. A
+// thread that cannot be put back stays locked, so Go ends it with its
+// goroutine, except the process's main thread, which Go parks for good
+// instead: parked in a sandbox's namespace it would keep that namespace,
+// and the veths in it, alive as long as the process (the main thread is
+// as likely as any to run the goroutine, so putting it back is the rule).
+// The caller runs onThread on a goroutine of its own, which ends with it.
+func onThread(fn func() error) error {
+	goruntime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		goruntime.UnlockOSThread()
+		return fmt.Errorf("open this thread's network namespace: %w", err)
+	}
+	defer orig.Close()
+	err = fn()
+	if netns.Set(orig) == nil {
+		goruntime.UnlockOSThread()
+	}
+	return err
 }
