@@ -253,17 +253,12 @@ func createOptions(req *container.CreateRequest, name string) (engine.CreateOpti
 			opts.Publish = append(opts.Publish, spec)
 		}
 	}
-	sec := engine.Security{Privileged: hc.Privileged, CapAdd: hc.CapAdd, CapDrop: hc.CapDrop, GroupAdd: hc.GroupAdd, Sysctls: hc.Sysctls, SecurityOpt: hc.SecurityOpt}
+	sh := engine.SecurityHostConfig{Privileged: hc.Privileged, CapAdd: hc.CapAdd, CapDrop: hc.CapDrop, GroupAdd: hc.GroupAdd,
+		Sysctls: hc.Sysctls, SecurityOpt: hc.SecurityOpt, Tmpfs: hc.Tmpfs}
 	for _, d := range hc.Devices {
-		sec.Devices = append(sec.Devices, strings.TrimSuffix(d.PathOnHost+":"+d.PathInContainer+":"+d.CgroupPermissions, ":"))
+		sh.Devices = append(sh.Devices, engine.DeviceMapping{PathOnHost: d.PathOnHost, PathInContainer: d.PathInContainer, CgroupPermissions: d.CgroupPermissions})
 	}
-	for path, o := range hc.Tmpfs {
-		if o != "" {
-			path += ":" + o
-		}
-		sec.Tmpfs = append(sec.Tmpfs, path)
-	}
-	opts.Security = sec
+	opts.Security = engine.SecurityFromHostConfig(sh)
 	res := hc.Resources
 	opts.Resources = engine.Resources{Memory: res.Memory, MemorySwap: res.MemorySwap, MemoryReservation: res.MemoryReservation, NanoCPUs: res.NanoCPUs,
 		CPUShares: res.CPUShares, CpusetCpus: res.CpusetCpus, ShmSize: hc.ShmSize}
