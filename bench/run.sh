@@ -128,12 +128,12 @@ inturn() {
   done
 }
 
-echo "== run --rm IMAGE true (median of $RUNS; floor and strata in turn)   load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== run --rm --network none IMAGE true, as docker's below (median of $RUNS; floor and strata in turn)   load: $(cut -d' ' -f1-3 /proc/loadavg)"
 timeit "runc run (busybox)" "runc --root $work/runc run -b $work/bundle-busybox-plain plain-bb"
 for img in busybox debian; do
   old=()
-  [[ -z $O ]] || old=("old strata run --rm ($img)" "$O run --rm bench/$img true")
-  inturn "floor ($img)" "$work/floor-$img.sh" "strata run --rm ($img)" "$S run --rm bench/$img true" \
+  [[ -z $O ]] || old=("old strata run --rm ($img)" "$O run --rm --network none bench/$img true")
+  inturn "floor ($img)" "$work/floor-$img.sh" "strata run --rm ($img)" "$S run --rm --network none bench/$img true" \
     "floor, volatile overlay ($img)" "$work/floorv-$img.sh" "${old[@]}"
 done
 
