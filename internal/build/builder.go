@@ -282,6 +282,15 @@ func Build(ctx context.Context, be Backend, opts Options) (Result, error) {
 				// (or the build was cancelled): this one only stopped.
 				b.p.abort(i, r.err, gctx.Err() != nil)
 			}
+			// A stage that stopped because one it waits for failed is not
+			// the build's error: that stage's own is. Returned here, it
+			// could reach the group first (the failed stage closes done
+			// before the group has its error), and the build would say
+			// only "stage 0 failed".
+			var sf *stageFailedError
+			if errors.As(r.err, &sf) {
+				return nil
+			}
 			return r.err
 		})
 	}
