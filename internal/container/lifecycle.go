@@ -481,7 +481,9 @@ func (s *Store) settleLost(ctx context.Context, id string, st *runtime.Status) {
 	_ = s.runc.Delete(ctx, id, true)
 	_ = mount.UnmountAll(s.rootfs(id), 0)
 	if s.net != nil {
-		_ = s.net.Detach(id)
+		if err := s.net.Detach(id); err != nil {
+			runtime.Tracef("settle %s: network detach: %v", ShortID(id), err)
+		}
 	}
 	rec := *st
 	rec.MonitorPid, rec.MonitorStart, rec.Settled = 0, 0, true
@@ -684,8 +686,11 @@ func (s *Store) Stop(ctx context.Context, ref string, o StopOptions) (err error)
 		}
 		return fmt.Errorf("stop %s: %w", c.Name, err)
 	}
-	if !s.waitExit(ctx, c.ID, 10*time.Second) {
-		return fmt.Errorf("stop %s: still running 10s after SIGKILL", c.Name)
+	// docker waits for the exit without a limit once it has sent SIGKILL; a
+	// minute keeps a stuck process (uninterruptible I/O) from hanging the
+	// command while letting a loaded machine reap a killed one.
+	if !s.waitExit(ctx, c.ID, time.Minute) {
+		return fmt.Errorf("stop %s: still running a minute after SIGKILL", c.Name)
 	}
 	return nil
 }
