@@ -22,9 +22,7 @@ import (
 func TestEngineAPIStartRightAfterAttach(t *testing.T) {
 	_, _, host := dockerService(t)
 	sock := strings.TrimPrefix(host, "unix://")
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-	}}}
+	hc := unixHTTP(sock)
 	for i := 0; i < 25; i++ {
 		resp, err := hc.Post("http://x/v1.50/containers/create", "application/json",
 			strings.NewReader(`{"Image":"bb","Cmd":["echo","hi"],"AttachStdout":true,"HostConfig":{"AutoRemove":true,"NetworkMode":"none"}}`))
@@ -68,4 +66,12 @@ func TestEngineAPIStartRightAfterAttach(t *testing.T) {
 			t.Fatalf("run %d: the attached stream got %q (%v): the start did not find its attach", i, out, err)
 		}
 	}
+}
+
+// unixHTTP is an HTTP client whose every request goes to the Engine API's
+// unix socket sock, for tests that speak the API raw (no docker CLI).
+func unixHTTP(sock string) *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,9 +14,7 @@ import (
 func TestEngineAPISecurityHostConfig(t *testing.T) {
 	_, root, host := dockerService(t)
 	sock := strings.TrimPrefix(host, "unix://")
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-	}}}
+	hc := unixHTTP(sock)
 	resp, err := hc.Post("http://x/v1.50/containers/create?name=secapi", "application/json", strings.NewReader(
 		`{"Image":"bb","Cmd":["true"],"HostConfig":{"NetworkMode":"none","Devices":[{"PathOnHost":"/dev/zero"}],"Tmpfs":{"/b":"size=1m","/a":""}}}`))
 	if err != nil {
