@@ -254,7 +254,15 @@ func (m *monitor) fail(code int, err error) error {
 	return err
 }
 
+// cleanup releases what the run held and runs the cleanup command.
 func (m *monitor) cleanup() {
+	m.release()
+	m.runCleanupArgs()
+}
+
+// release deletes the container from runc, unmounts its rootfs, removes
+// the monitor's sockets and releases its network sandbox.
+func (m *monitor) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_ = m.cfg.Runc.Delete(ctx, m.cfg.ID, true)
@@ -272,10 +280,17 @@ func (m *monitor) cleanup() {
 		}
 		Tracef("monitor: network released")
 	}
-	if len(m.cfg.CleanupArgs) > 0 {
-		cmd := exec.CommandContext(ctx, m.cfg.CleanupArgs[0], m.cfg.CleanupArgs[1:]...)
-		_ = cmd.Run()
+}
+
+// runCleanupArgs runs cfg.CleanupArgs (the rm of a --rm container).
+func (m *monitor) runCleanupArgs() {
+	if len(m.cfg.CleanupArgs) == 0 {
+		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, m.cfg.CleanupArgs[0], m.cfg.CleanupArgs[1:]...)
+	_ = cmd.Run()
 }
 
 // run sets up what every container has (the subreaper, the log, the

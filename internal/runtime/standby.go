@@ -29,10 +29,10 @@ import (
 // means the CLI died: the standby names itself the monitor in the status
 // (so ps, stop, kill and rm see a live monitor and do not settle the
 // container under it), copies both pipes into the container's log, waits
-// for runc (and the container's init) to exit, records the exit as unknown
-// (255: runc was the CLI's child, not the standby's, so its status cannot
-// be had) and cleans up as the CLI would have: runc delete, unmount, and
-// remove a --rm container. Output the CLI had read but not yet written to
+// for runc (and the container's init) to exit, cleans up as the CLI would
+// have (runc delete, unmount, network release), then records the exit as
+// unknown (255: runc was the CLI's child, not the standby's, so its status
+// cannot be had) and removes a --rm container. Output the CLI had read but not yet written to
 // the log when it died is lost; everything after is in the pipes, which
 // the standby reads. If the standby is killed too, the container is left
 // to runc as before: the next command to see it gone settles it.
@@ -368,6 +368,11 @@ func takeOver(dir string, cfg standbyConfig) error {
 	if err != nil || cur.MonitorPid != self || cur.MonitorStart != selfSt {
 		return nil
 	}
+	// Released before the exit is recorded: no client waits for this
+	// exit, and ps must not show a container exited whose rootfs and
+	// network sandbox are still being let go (as settleLost does).
+	m := &monitor{dir: dir, cfg: MonitorConfig{ID: cfg.ID, Runc: cfg.Runc, Rootfs: cfg.Rootfs, CleanupArgs: cfg.CleanupArgs, NetworkRoot: cfg.NetworkRoot}}
+	m.release()
 	if cur.Running {
 		cur.Running, cur.ExitCode, cur.FinishedAt = false, 255, time.Now().UTC()
 		cur.Error = "the run that was the container's monitor was killed: its exit status is unknown"
@@ -379,8 +384,7 @@ func takeOver(dir string, cfg standbyConfig) error {
 			fmt.Fprintf(os.Stderr, "standby: write status: %v\n", err)
 		}
 	}
-	m := &monitor{dir: dir, cfg: MonitorConfig{ID: cfg.ID, Runc: cfg.Runc, Rootfs: cfg.Rootfs, CleanupArgs: cfg.CleanupArgs, NetworkRoot: cfg.NetworkRoot}}
-	m.cleanup()
+	m.runCleanupArgs()
 	Tracef("standby: cleaned up")
 	return nil
 }
