@@ -16,14 +16,17 @@
 // file as it writes it (archive.ApplyOptions.FileDigest) and notes the
 // digest with the file's path and lstat in a Hashes set, which the overlay
 // snapshotter keeps per active snapshot and hands to the pass at commit.
-// The pass then reads no file whose path still holds the inode noted, with
-// the size, mtime and ctime noted; any other file (one written after, or
-// by something other than the unpacker: a build step's, a container's
-// commit, `strata system dedupe` over an old store) is read and hashed as
-// before. What dedupe adds to a pull or a load is then the hashing of
-// each file as it is written (SHA-256, about 1.8 GB/s a core here) and, per
-// file at commit, a stat, an open, the xattr list and the link; no file is
-// read twice and nothing is synced. BenchmarkUnpackPool (package layer)
+// The pass then walks nothing: it looks only at the files noted (the
+// unpacker notes every regular file it writes), and reads no file whose
+// path still holds the inode noted, with the size, mtime and ctime noted;
+// a noted file changed since is read and hashed. A tree without notes (a
+// build step's, a container's commit, `strata system dedupe` over an old
+// store) is walked and every file read. What dedupe adds to a pull or a
+// load is then the hashing of each file as it is written (SHA-256, about
+// 1.8 GB/s a core here, on a goroutine of the unpacker's own so that it
+// overlaps the writing) and, per file at commit, a stat, the xattr list
+// (by path: no open) and the link; no file is read twice and nothing is
+// synced. BenchmarkUnpackPool (package layer)
 // unpacks the Debian rootfs with the pool off and on, bench/disk.sh's time
 // phase pulls and loads with dedupe off and on.
 //

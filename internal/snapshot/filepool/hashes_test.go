@@ -84,3 +84,53 @@ func TestDedupeUsesNotedDigests(t *testing.T) {
 		t.Errorf("link counts %d and %d, want both files pooled", a.Nlink, b.Nlink)
 	}
 }
+
+// TestDedupeNotedStaysInTree: the pass over noted files looks only at
+// what the tree holds now. A noted file the layer removed since is
+// skipped; so is one whose directory the layer replaced by a symlink,
+// even to a directory outside the tree holding a file of that name: it is
+// neither read nor linked into the pool.
+func TestDedupeNotedStaysInTree(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	p, err := Open(filepath.Join(base, "pool"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, outside := filepath.Join(base, "tree"), filepath.Join(base, "outside")
+	for _, d := range []string{filepath.Join(tree, "a", "b"), filepath.Join(outside, "b")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	known := NewHashes()
+	for _, f := range []string{filepath.Join(tree, "a", "b", "f"), filepath.Join(tree, "gone"), filepath.Join(tree, "kept"), filepath.Join(outside, "b", "f")} {
+		if err := os.WriteFile(f, []byte("data\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, rel := range []string{"a/b/f", "gone", "kept"} {
+		st := stat(t, filepath.Join(tree, rel))
+		known.Note(rel, &st, digest.FromString("data\n"))
+	}
+	// The layer then removes "gone" and replaces directory a by a symlink.
+	if err := os.Remove(filepath.Join(tree, "gone")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(tree, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(tree, "a")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.Dedupe(ctx, tree, known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Files != 1 || s.Pooled != 1 {
+		t.Errorf("stats %+v, want only kept looked at and pooled", s)
+	}
+	if st := stat(t, filepath.Join(outside, "b", "f")); st.Nlink != 1 {
+		t.Errorf("the file outside the tree has %d links, want 1: the pass followed the symlink", st.Nlink)
+	}
+}

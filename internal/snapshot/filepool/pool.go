@@ -71,9 +71,12 @@ func (s *Stats) add(o Stats) { s.Files += o.Files; s.Pooled += o.Pooled; s.Saved
 // no overlay xattr either becomes the pool's entry for its key or is
 // replaced by a link to the entry already there. Directory times are kept.
 // It is idempotent: files already linked are skipped without being read.
-// A file whose digest known holds (noted as it was written, and unchanged
-// since) is not read either; known may be nil. On error (or cancellation)
-// the files done so far stay pooled.
+// With known (the digests noted as a layer was unpacked into dir, which
+// name every file the unpacker wrote), only the files noted are looked
+// at, without a walk of dir: one whose digest holds (it is unchanged
+// since) is pooled without being opened; one changed since is read. With
+// known nil, every regular file under dir is read. On error (or
+// cancellation) the files done so far stay pooled.
 func (p *Pool) Dedupe(ctx context.Context, dir string, known *Hashes) (Stats, error) {
 	pass := &pass{root: dir, known: known}
 	// Entries are linked relative to the pool's sha256/ directory: a path
@@ -84,6 +87,9 @@ func (p *Pool) Dedupe(ctx context.Context, dir string, known *Hashes) (Stats, er
 	}
 	defer unix.Close(sfd)
 	pass.shards = sfd
+	if known != nil {
+		return p.dedupeNoted(ctx, pass)
+	}
 	var dirs []string
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -202,16 +208,29 @@ func (p *Pool) dedupeDir(ctx context.Context, dir string, ps *pass) (s Stats, er
 // file pools dirfd/name (rel in the tree), a regular file with one link
 // (st). It reports whether it is now pooled and the bytes freed.
 func (p *Pool) file(dirfd int, name, rel string, st *unix.Stat_t, j *journal, ps *pass, buf []byte) (bool, int64, error) {
-	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false, 0, err
-	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	k, ok, err := ps.keyOf(rel, f, st, buf)
+	k, ok, err := p.readKey(dirfd, name, rel, st, ps, buf)
 	if err != nil || !ok {
 		return false, 0, err
 	}
+	return p.link(dirfd, name, k, st, j, ps)
+}
+
+// readKey opens dirfd/name (rel in the tree, stat st) and returns its pool
+// key (pass.keyOf).
+func (p *Pool) readKey(dirfd int, name, rel string, st *unix.Stat_t, ps *pass, buf []byte) (string, bool, error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", false, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	return ps.keyOf(rel, f, st, buf)
+}
+
+// link makes dirfd/name (stat st, pool key k) the pool's entry for k, or
+// replaces it by a link to the entry already there. It reports whether
+// the file is now pooled and the bytes freed.
+func (p *Pool) link(dirfd int, name, k string, st *unix.Stat_t, j *journal, ps *pass) (bool, int64, error) {
 	// Most files of a layer being committed are new to the pool: first
 	// try to make the file the entry (linkat is atomic, so an entry is
 	// whole or absent), and link to the entry only if there is one.
@@ -302,12 +321,18 @@ func poolableXattrs(f *os.File) (map[string]string, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
+	return xattrs, poolable(xattrs), nil
+}
+
+// poolable tells whether a file with xattrs may be pooled: it has no
+// overlay xattr.
+func poolable(xattrs map[string]string) bool {
 	for name := range xattrs {
 		if strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.") {
-			return nil, false, nil
+			return false
 		}
 	}
-	return xattrs, true, nil
+	return true
 }
 
 // keyOf hashes the open file f (stat st) and returns its pool key, or
@@ -372,12 +397,27 @@ func (o onlyReader) Read(b []byte) (int, error) { return o.r.Read(b) }
 
 // fileXattrs reads the xattrs of the open file fd.
 func fileXattrs(fd int) (map[string]string, error) {
+	return readXattrs(
+		func(b []byte) (int, error) { return unix.Flistxattr(fd, b) },
+		func(name string, b []byte) (int, error) { return unix.Fgetxattr(fd, name, b) })
+}
+
+// pathXattrs reads the xattrs of the file at path, not following a
+// symlink: one call for a file without any, and no open.
+func pathXattrs(path string) (map[string]string, error) {
+	return readXattrs(
+		func(b []byte) (int, error) { return unix.Llistxattr(path, b) },
+		func(name string, b []byte) (int, error) { return unix.Lgetxattr(path, name, b) })
+}
+
+// readXattrs reads a file's xattrs with list and get (the f- or l- calls).
+func readXattrs(list func([]byte) (int, error), get func(string, []byte) (int, error)) (map[string]string, error) {
 	var small [256]byte
 	buf := small[:]
-	n, err := unix.Flistxattr(fd, buf)
+	n, err := list(buf)
 	for errors.Is(err, unix.ERANGE) {
 		buf = make([]byte, len(buf)*4)
-		n, err = unix.Flistxattr(fd, buf)
+		n, err = list(buf)
 	}
 	if errors.Is(err, unix.ENOTSUP) {
 		return nil, nil
@@ -394,10 +434,10 @@ func fileXattrs(fd int) (map[string]string, error) {
 			continue
 		}
 		v := make([]byte, 256)
-		m, err := unix.Fgetxattr(fd, name, v)
+		m, err := get(name, v)
 		for errors.Is(err, unix.ERANGE) {
 			v = make([]byte, len(v)*4)
-			m, err = unix.Fgetxattr(fd, name, v)
+			m, err = get(name, v)
 		}
 		if errors.Is(err, unix.ENODATA) {
 			continue
