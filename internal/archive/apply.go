@@ -3,10 +3,8 @@ package archive
 import (
 	"archive/tar"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path"
@@ -38,6 +36,9 @@ type ApplyOptions struct {
 	// takes it so it need not read the file again). A later entry may
 	// still change the file: a hard link to it raises its link count, an
 	// entry at the same path replaces it (and is reported in its turn).
+	// It is called on a goroutine of Apply's own (the hashing overlaps
+	// the unpacking), one file at a time in the order written, and every
+	// call is made before Apply returns.
 	FileDigest func(rel string, st *unix.Stat_t, dgst digest.Digest)
 }
 
@@ -94,6 +95,11 @@ func apply(ctx context.Context, root string, r io.Reader, opts ApplyOptions, upp
 		touched: map[string]bool{},
 		upper:   upper,
 	}
+	if opts.FileDigest != nil {
+		a.hasher = newFileHasher(opts.FileDigest)
+		// Every file ended is reported before Apply returns.
+		defer a.hasher.close()
+	}
 	if err := a.run(ctx, tar.NewReader(rr)); err != nil {
 		return a, rr.n, fmt.Errorf("apply layer to %s: %w", root, err)
 	}
@@ -118,9 +124,9 @@ type applier struct {
 	upper   bool
 	rootSet bool
 	buf     []byte // for file contents
-	// fileHash hashes a regular file's content as writeFile writes it,
-	// when opts.FileDigest is set.
-	fileHash hash.Hash
+	// hasher hashes a regular file's content as writeFile writes it,
+	// when opts.FileDigest is set (filehash.go).
+	hasher *fileHasher
 }
 
 // onlyWriter hides a file's ReadFrom so io.CopyBuffer uses the buffer.
@@ -270,7 +276,7 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 			if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 				return err
 			}
-			a.opts.FileDigest(rel, &st, digest.NewDigest(digest.SHA256, a.fileHash))
+			a.hasher.end(rel, &st)
 			return nil
 		}
 	case tar.TypeSymlink:
@@ -319,12 +325,8 @@ func (a *applier) writeFile(pfd int, base, rel string, hdr *tar.Header, tr *tar.
 	if a.buf == nil {
 		a.buf = make([]byte, 1<<20)
 	}
-	if a.opts.FileDigest != nil {
-		if a.fileHash == nil {
-			a.fileHash = sha256.New()
-		}
-		a.fileHash.Reset()
-		_, err = copyHashed(f, tr, a.buf, a.fileHash)
+	if a.hasher != nil {
+		_, err = a.hasher.copy(f, tr)
 	} else {
 		_, err = io.CopyBuffer(onlyWriter{f}, tr, a.buf)
 	}
@@ -336,27 +338,6 @@ func (a *applier) writeFile(pfd int, base, rel string, hdr *tar.Header, tr *tar.
 		a.rr.idx.addFile(rel, hdr.Size)
 	}
 	return nil
-}
-
-// copyHashed copies r to f through buf, hashing what it writes into h.
-func copyHashed(f *os.File, r io.Reader, buf []byte, h hash.Hash) (int64, error) {
-	var n int64
-	for {
-		m, err := r.Read(buf)
-		if m > 0 {
-			h.Write(buf[:m])
-			if _, werr := f.Write(buf[:m]); werr != nil {
-				return n, werr
-			}
-			n += int64(m)
-		}
-		if errors.Is(err, io.EOF) {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-	}
 }
 
 func isSparse(hdr *tar.Header) bool {
