@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -77,5 +78,31 @@ func TestApplyFileDigest(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(root, "twice")); err != nil || fi.Mode().Perm() != 0o755 {
 		t.Errorf("twice: %v %v, want mode 755 from the second entry", fi, err)
+	}
+}
+
+// TestApplyFileDigestMany: files handed to the hasher many to a buffer, and
+// across buffers (more than all the buffers hold at once, sizes that
+// straddle a buffer's end), are each reported with their own digest.
+func TestApplyFileDigestMany(t *testing.T) {
+	testutil.RequiresRoot(t)
+	layer := testutil.NewTar()
+	want := map[string]digest.Digest{}
+	for i := range 1500 {
+		data := make([]byte, (i*997)%9000)
+		for j := range data {
+			data[j] = byte(i + j)
+		}
+		name := fmt.Sprintf("f%04d", i)
+		layer.File(name, data, 0o644)
+		want[name] = digest.FromBytes(data)
+	}
+	got := map[string]digest.Digest{}
+	opts := ApplyOptions{FileDigest: func(rel string, _ *unix.Stat_t, dgst digest.Digest) { got[rel] = dgst }}
+	if _, err := Apply(context.Background(), t.TempDir(), layer.Reader(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("digests reported (-want +got):\n%s", diff)
 	}
 }

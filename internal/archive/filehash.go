@@ -11,18 +11,22 @@ import (
 
 // fileHasher hashes the content of the regular files Apply writes
 // (ApplyOptions.FileDigest) on a goroutine of its own, so that the hashing
-// overlaps the unpacking instead of adding to it: the unpacker reads a
-// chunk of a file into one of a few buffers, writes it and hands it over,
-// then goes on with the next chunk or the next entry while the chunk is
-// hashed; once a file's metadata is set it hands over the file's path and
-// stat, and the hasher calls FileDigest with them and the digest. A
-// buffer is reused only once it has been hashed, so at most
-// hashBuffers×hashBufSize bytes are held, whatever the layer's size.
+// overlaps the unpacking instead of adding to it. The unpacker reads each
+// file's content into the current buffer, after the files before it,
+// writes it from there, and notes where it lies; once the file's metadata
+// is set it notes the file's end (its path and stat). A buffer goes to the
+// hasher when it is full, with what was noted of it, so that a layer of
+// thousands of small files is handed over a megabyte at a time, not file
+// by file; the hasher hashes each file's pieces in order and calls
+// FileDigest at each end. A buffer is reused only once it has been hashed,
+// so at most hashBuffers×hashBufSize bytes are held, whatever the layer's
+// size.
 type fileHasher struct {
-	free chan []byte  // buffers the hasher is done with
-	work chan hashJob // in the order written
+	free chan *hashBatch // batches the hasher is done with
+	work chan *hashBatch // full batches, in the order written
 	done chan struct{}
 	emit func(rel string, st *unix.Stat_t, dgst digest.Digest)
+	cur  *hashBatch // being filled, nil until the first file
 }
 
 const (
@@ -30,25 +34,36 @@ const (
 	// hashBufSize is the unpacker's buffer size (a big one: a layer of big
 	// files is otherwise tens of thousands of write calls).
 	hashBufSize = 1 << 20
+	// hashMinRead is the least room worth reading into: with less left,
+	// the buffer is handed over and the next one filled.
+	hashMinRead = 64 << 10
 )
 
-// hashJob is a chunk of the current file's content (data), or the end of
-// the file (its path and stat).
+// hashBatch is a buffer and what the unpacker noted of it.
+type hashBatch struct {
+	buf  []byte
+	used int
+	jobs []hashJob
+}
+
+// hashJob is a piece of the current file's content (buf[from:to]), or,
+// with end, the file's end: its path and stat.
 type hashJob struct {
-	data []byte
-	rel  string
-	st   unix.Stat_t
+	from, to int
+	end      bool
+	rel      string
+	st       unix.Stat_t
 }
 
 func newFileHasher(emit func(string, *unix.Stat_t, digest.Digest)) *fileHasher {
 	h := &fileHasher{
-		free: make(chan []byte, hashBuffers),
-		work: make(chan hashJob, 2*hashBuffers),
+		free: make(chan *hashBatch, hashBuffers),
+		work: make(chan *hashBatch, hashBuffers),
 		done: make(chan struct{}),
 		emit: emit,
 	}
 	for range hashBuffers {
-		h.free <- make([]byte, hashBufSize)
+		h.free <- &hashBatch{buf: make([]byte, hashBufSize)}
 	}
 	go h.run()
 	return h
@@ -57,33 +72,49 @@ func newFileHasher(emit func(string, *unix.Stat_t, digest.Digest)) *fileHasher {
 func (h *fileHasher) run() {
 	defer close(h.done)
 	sum := sha256.New()
-	for j := range h.work {
-		if j.data != nil {
-			sum.Write(j.data)
-			h.free <- j.data[:cap(j.data)]
-			continue
+	for b := range h.work {
+		for i := range b.jobs {
+			j := &b.jobs[i]
+			if !j.end {
+				sum.Write(b.buf[j.from:j.to])
+				continue
+			}
+			h.emit(j.rel, &j.st, digest.NewDigest(digest.SHA256, sum))
+			sum.Reset()
 		}
-		h.emit(j.rel, &j.st, digest.NewDigest(digest.SHA256, sum))
-		sum.Reset()
+		b.used, b.jobs = 0, b.jobs[:0]
+		h.free <- b
 	}
 }
 
-// copy writes r (a file's content) to f, handing each chunk to the hasher.
-// After an error the file is not ended: Apply fails, and close drops it.
+// batch returns the batch to read into, handing the current one over if
+// it has too little room left.
+func (h *fileHasher) batch() *hashBatch {
+	if h.cur != nil && len(h.cur.buf)-h.cur.used < hashMinRead {
+		h.work <- h.cur
+		h.cur = nil
+	}
+	if h.cur == nil {
+		h.cur = <-h.free
+	}
+	return h.cur
+}
+
+// copy writes r (a file's content) to f, noting each piece for the
+// hasher. After an error the file is not ended: Apply fails, and what was
+// noted of it is hashed into nothing reported.
 func (h *fileHasher) copy(f *os.File, r io.Reader) (int64, error) {
 	var n int64
 	for {
-		buf := <-h.free
-		m, err := r.Read(buf)
+		b := h.batch()
+		m, err := r.Read(b.buf[b.used:])
 		if m > 0 {
-			if _, werr := f.Write(buf[:m]); werr != nil {
-				h.free <- buf
+			if _, werr := f.Write(b.buf[b.used : b.used+m]); werr != nil {
 				return n, werr
 			}
-			h.work <- hashJob{data: buf[:m]}
+			b.jobs = append(b.jobs, hashJob{from: b.used, to: b.used + m})
+			b.used += m
 			n += int64(m)
-		} else {
-			h.free <- buf
 		}
 		if err == io.EOF {
 			return n, nil
@@ -97,11 +128,20 @@ func (h *fileHasher) copy(f *os.File, r io.Reader) (int64, error) {
 // end says the file whose content was copied last is whole, at rel with
 // stat st.
 func (h *fileHasher) end(rel string, st *unix.Stat_t) {
-	h.work <- hashJob{rel: rel, st: *st}
+	b := h.cur
+	if b == nil {
+		b = h.batch() // an empty file first
+	}
+	b.jobs = append(b.jobs, hashJob{end: true, rel: rel, st: *st})
 }
 
-// close waits until every file ended has been reported to FileDigest.
+// close hands over what is left and waits until every file ended has
+// been reported to FileDigest.
 func (h *fileHasher) close() {
+	if h.cur != nil {
+		h.work <- h.cur
+		h.cur = nil
+	}
 	close(h.work)
 	<-h.done
 }
