@@ -86,19 +86,13 @@ func (p *Pool) dedupeNotedDir(ctx context.Context, rootfd int, relDir string, na
 		return s, err
 	}
 	defer unix.Close(dirfd)
-	j := &journal{pool: p, dir: dir, dirfd: dirfd}
-	if err := unix.Fstat(dirfd, &j.st); err != nil {
+	w := &dirWork{j: &journal{pool: p, dir: dir, dirfd: dirfd}}
+	if err := unix.Fstat(dirfd, &w.j.st); err != nil {
 		return s, err
 	}
 	defer func() {
-		if jerr := j.end(); jerr != nil && err == nil {
-			err = jerr
-		}
-	}()
-	var buf *[]byte
-	defer func() {
-		if buf != nil {
-			bufs.Put(buf)
+		if werr := w.end(); werr != nil && err == nil {
+			err = werr
 		}
 	}()
 	// The xattrs are read by a path through the open directory, which
@@ -137,23 +131,17 @@ func (p *Pool) dedupeNotedDir(ctx context.Context, rootfd int, relDir string, na
 			k = key(dgst, &st, xattrs)
 		} else {
 			// Changed since it was noted: read it as any other file.
-			if buf == nil {
-				buf = bufs.Get().(*[]byte)
-			}
-			if k, ok, err = p.readKey(dirfd, name, rel, &st, ps, *buf); err != nil {
+			if k, ok, err = p.readKey(dirfd, name, rel, &st, ps, w.buffer()); err != nil {
 				return s, fmt.Errorf("%s: %w", name, err)
 			} else if !ok {
 				continue
 			}
 		}
-		pooled, saved, err := p.link(dirfd, name, k, &st, j, ps)
+		pooled, saved, err := p.link(dirfd, name, k, &st, w.j, ps)
 		if err != nil {
 			return s, fmt.Errorf("%s: %w", name, err)
 		}
-		if pooled {
-			s.Pooled++
-		}
-		s.Saved += saved
+		s.count(pooled, saved)
 	}
 	return s, nil
 }

@@ -65,6 +65,14 @@ type Stats struct {
 
 func (s *Stats) add(o Stats) { s.Files += o.Files; s.Pooled += o.Pooled; s.Saved += o.Saved }
 
+// count adds the outcome of one file looked at: pooled or not, bytes freed.
+func (s *Stats) count(pooled bool, saved int64) {
+	if pooled {
+		s.Pooled++
+	}
+	s.Saved += saved
+}
+
 // Dedupe pools the regular files under dir, which must be a snapshot's own
 // files that nothing writes to any more (a committed snapshot, or one
 // being committed): each file of at least MinSize bytes with one link and
@@ -128,6 +136,30 @@ func (p *Pool) Dedupe(ctx context.Context, dir string, known *Hashes) (Stats, er
 // bufs are the read buffers of the passes' directories.
 var bufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
+// dirWork is what a pass keeps for one directory: its journal and, once
+// a file there is read, a read buffer.
+type dirWork struct {
+	j   *journal
+	buf *[]byte
+}
+
+func (w *dirWork) buffer() []byte {
+	if w.buf == nil {
+		w.buf = bufs.Get().(*[]byte)
+	}
+	return *w.buf
+}
+
+// end puts the directory's times back if the pass replaced entries in it
+// (journal.end) and gives the buffer back.
+func (w *dirWork) end() error {
+	if w.buf != nil {
+		bufs.Put(w.buf)
+		w.buf = nil
+	}
+	return w.j.end()
+}
+
 // pass is what one Dedupe call shares between its directories.
 type pass struct {
 	root   string  // the tree's directory
@@ -163,16 +195,10 @@ func (p *Pool) dedupeDir(ctx context.Context, dir string, ps *pass) (s Stats, er
 	if err != nil {
 		return s, err
 	}
-	j := &journal{pool: p, dir: dir, dirfd: dirfd, st: dst}
+	w := &dirWork{j: &journal{pool: p, dir: dir, dirfd: dirfd, st: dst}}
 	defer func() {
-		if jerr := j.end(); jerr != nil && err == nil {
-			err = jerr
-		}
-	}()
-	var buf *[]byte
-	defer func() {
-		if buf != nil {
-			bufs.Put(buf)
+		if werr := w.end(); werr != nil && err == nil {
+			err = werr
 		}
 	}()
 	for _, name := range names {
@@ -190,17 +216,11 @@ func (p *Pool) dedupeDir(ctx context.Context, dir string, ps *pass) (s Stats, er
 		if st.Nlink != 1 || st.Size < p.minSize() {
 			continue
 		}
-		if buf == nil {
-			buf = bufs.Get().(*[]byte)
-		}
-		pooled, saved, err := p.file(dirfd, name, filepath.Join(relDir, name), &st, j, ps, *buf)
+		pooled, saved, err := p.file(dirfd, name, filepath.Join(relDir, name), &st, w.j, ps, w.buffer())
 		if err != nil {
 			return s, fmt.Errorf("%s: %w", name, err)
 		}
-		if pooled {
-			s.Pooled++
-		}
-		s.Saved += saved
+		s.count(pooled, saved)
 	}
 	return s, nil
 }
