@@ -123,7 +123,7 @@ type applier struct {
 	// the full filesystem; rootSet records a "." entry.
 	upper   bool
 	rootSet bool
-	buf     []byte // for file contents
+	buf     []byte // for file contents without a hasher (copyBufSize)
 	// hasher hashes a regular file's content as writeFile writes it,
 	// when opts.FileDigest is set (filehash.go).
 	hasher *fileHasher
@@ -320,14 +320,12 @@ func (a *applier) writeFile(pfd int, base, rel string, hdr *tar.Header, tr *tar.
 	if asFile {
 		a.rr.payload = true
 	}
-	// A big buffer, not io.Copy's 32 KiB through os.File.ReadFrom: a
-	// layer of big files is otherwise tens of thousands of write calls.
-	if a.buf == nil {
-		a.buf = make([]byte, 1<<20)
-	}
 	if a.hasher != nil {
 		_, err = a.hasher.copy(f, tr)
 	} else {
+		if a.buf == nil {
+			a.buf = make([]byte, copyBufSize)
+		}
 		_, err = io.CopyBuffer(onlyWriter{f}, tr, a.buf)
 	}
 	a.rr.payload = false

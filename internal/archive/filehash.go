@@ -19,7 +19,7 @@ import (
 // thousands of small files is handed over a megabyte at a time, not file
 // by file; the hasher hashes each file's pieces in order and calls
 // FileDigest at each end. A buffer is reused only once it has been hashed,
-// so at most hashBuffers×hashBufSize bytes are held, whatever the layer's
+// so at most hashBuffers×copyBufSize bytes are held, whatever the layer's
 // size.
 type fileHasher struct {
 	free chan *hashBatch // batches the hasher is done with
@@ -30,10 +30,11 @@ type fileHasher struct {
 }
 
 const (
+	// copyBufSize is the size of the buffers Apply writes files from: a
+	// big one, not io.Copy's 32 KiB through os.File.ReadFrom, since a
+	// layer of big files is otherwise tens of thousands of write calls.
+	copyBufSize = 1 << 20
 	hashBuffers = 4
-	// hashBufSize is the unpacker's buffer size (a big one: a layer of big
-	// files is otherwise tens of thousands of write calls).
-	hashBufSize = 1 << 20
 	// hashMinRead is the least room worth reading into: with less left,
 	// the buffer is handed over and the next one filled.
 	hashMinRead = 64 << 10
@@ -63,7 +64,7 @@ func newFileHasher(emit func(string, *unix.Stat_t, digest.Digest)) *fileHasher {
 		emit: emit,
 	}
 	for range hashBuffers {
-		h.free <- &hashBatch{buf: make([]byte, hashBufSize)}
+		h.free <- &hashBatch{buf: make([]byte, copyBufSize)}
 	}
 	go h.run()
 	return h
