@@ -22,7 +22,7 @@ import (
 func TestEngineAPIStartRightAfterAttach(t *testing.T) {
 	_, _, host := dockerService(t)
 	sock := strings.TrimPrefix(host, "unix://")
-	hc := unixHTTP(sock)
+	hc := unixHTTP(host)
 	for i := 0; i < 25; i++ {
 		resp, err := hc.Post("http://x/v1.50/containers/create", "application/json",
 			strings.NewReader(`{"Image":"bb","Cmd":["echo","hi"],"AttachStdout":true,"HostConfig":{"AutoRemove":true,"NetworkMode":"none"}}`))
@@ -68,9 +68,11 @@ func TestEngineAPIStartRightAfterAttach(t *testing.T) {
 	}
 }
 
-// unixHTTP is an HTTP client whose every request goes to the Engine API's
-// unix socket sock, for tests that speak the API raw (no docker CLI).
-func unixHTTP(sock string) *http.Client {
+// unixHTTP is an HTTP client whose every request goes to the Engine API at
+// host (unix://PATH, as dockerService gives it), for tests that speak the
+// API raw (no docker CLI).
+func unixHTTP(host string) *http.Client {
+	sock := strings.TrimPrefix(host, "unix://")
 	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 	}}}

@@ -13,8 +13,7 @@ import (
 // inside, rwm) and inspect shows them as docker's does.
 func TestEngineAPISecurityHostConfig(t *testing.T) {
 	_, root, host := dockerService(t)
-	sock := strings.TrimPrefix(host, "unix://")
-	hc := unixHTTP(sock)
+	hc := unixHTTP(host)
 	resp, err := hc.Post("http://x/v1.50/containers/create?name=secapi", "application/json", strings.NewReader(
 		`{"Image":"bb","Cmd":["true"],"HostConfig":{"NetworkMode":"none","Devices":[{"PathOnHost":"/dev/zero"}],"Tmpfs":{"/b":"size=1m","/a":""}}}`))
 	if err != nil {
