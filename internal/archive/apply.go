@@ -38,8 +38,19 @@ type ApplyOptions struct {
 	// entry at the same path replaces it (and is reported in its turn).
 	// It is called on a goroutine of Apply's own (the hashing overlaps
 	// the unpacking), one file at a time in the order written, and every
-	// call is made before Apply returns.
+	// call is made before Apply returns. Apply removes, replaces or links
+	// to nothing already in the tree, and sets no directory's times,
+	// until every call for the files written before has returned, so the
+	// callee may replace the file at rel by another of the same content
+	// and metadata (the file pool links its own).
 	FileDigest func(rel string, st *unix.Stat_t, dgst digest.Digest)
+	// BeforeLink, if set with FileDigest, is called before Apply makes a
+	// hard link to the file at rel (a clean path relative to root), once
+	// FileDigest has returned for every file written before: the callee
+	// must leave at rel a file whose inode nothing outside this tree
+	// shares (the file pool gives a file it pooled an inode of its own
+	// back), so that the layer's own links stay the layer's.
+	BeforeLink func(rel string) error
 }
 
 // geteuid is a variable so tests can exercise the non-root device branch.
@@ -155,6 +166,9 @@ func (a *applier) run(ctx context.Context, tr *tar.Reader) error {
 	if _, err := io.Copy(io.Discard, a.rr); err != nil {
 		return fmt.Errorf("read tar: %w", err)
 	}
+	// A directory's times are set after the hasher's callbacks for the
+	// files in it: they may have replaced a file there.
+	a.settle()
 	for _, dt := range a.dirTimes {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -247,7 +261,7 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 				return nil // a link to itself: already there
 			}
 		}
-		if err := removeAllAt(pfd, base); err != nil {
+		if err := a.remove(pfd, base); err != nil {
 			return fmt.Errorf("replace existing: %w", err)
 		}
 	}
@@ -374,6 +388,12 @@ func (a *applier) hardlink(pfd int, base string, hdr *tar.Header) error {
 			return needsLower("hardlink target %s is not in the layer", target)
 		}
 	}
+	if a.opts.BeforeLink != nil && a.hasher != nil {
+		a.settle()
+		if err := a.opts.BeforeLink(target); err != nil {
+			return fmt.Errorf("hardlink to %s: %w", target, err)
+		}
+	}
 	// No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself.
 	if err := unix.Linkat(tfd, tbase, pfd, base, 0); err != nil {
 		return fmt.Errorf("hardlink to %s: %w", target, err)
@@ -401,7 +421,24 @@ func (a *applier) whiteout(rel, dir, base string) error {
 		return resolveErr(dir, err)
 	}
 	defer unix.Close(pfd)
-	return removeAllAt(pfd, name)
+	return a.remove(pfd, name)
+}
+
+// remove removes name in dirfd (everything under it, for a directory),
+// once the hasher's callbacks for the files written so far are done: one
+// of them may be working on a file there.
+func (a *applier) remove(dirfd int, name string) error {
+	a.settle()
+	return removeAllAt(dirfd, name)
+}
+
+// settle waits until FileDigest has been called for every file written so
+// far (ApplyOptions.FileDigest: what Apply does before it changes anything
+// already in the tree).
+func (a *applier) settle() {
+	if a.hasher != nil {
+		a.hasher.flush()
+	}
 }
 
 // opaque removes every entry under dir that this layer did not write.
@@ -431,7 +468,7 @@ func (a *applier) removeUntouched(fd int, rel string) error {
 	for _, n := range names {
 		child := path.Join(rel, n)
 		if !a.touched[child] {
-			if err := removeAllAt(fd, n); err != nil {
+			if err := a.remove(fd, n); err != nil {
 				return err
 			}
 			continue

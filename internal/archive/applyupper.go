@@ -93,7 +93,7 @@ func (a *applier) upperWhiteout(dir, base string) error {
 		return needsLower("a whiteout needs root (mknod)")
 	}
 	name := strings.TrimPrefix(base, whiteoutPrefix)
-	if err := removeAllAt(pfd, name); err != nil {
+	if err := a.remove(pfd, name); err != nil {
 		return fmt.Errorf("replace existing: %w", err)
 	}
 	if err := unix.Mknodat(pfd, name, unix.S_IFCHR, 0); err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
@@ -104,5 +105,69 @@ func TestApplyFileDigestMany(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("digests reported (-want +got):\n%s", diff)
+	}
+}
+
+// TestApplyFileDigestBeforeChanges: FileDigest for a file is called while
+// the file reported is still at its path, untouched, even when later
+// entries replace it, remove it (a whiteout, an opaque directory, a
+// directory replacing a file's directory) or hard-link to it; BeforeLink
+// comes after the target's report, and directory times are set after
+// every report. The reports would otherwise come only when the hasher's
+// buffer fills, or at the end: after all of that.
+func TestApplyFileDigestBeforeChanges(t *testing.T) {
+	testutil.RequiresRoot(t)
+	layer := testutil.NewTar().
+		Dir("d", 0o755).
+		File("d/replaced", []byte("one"), 0o644).
+		File("d/replaced", []byte("two"), 0o644).
+		File("d/whited", []byte("w"), 0o644).
+		Whiteout("d/whited").
+		File("d/target", []byte("t"), 0o644).
+		Hardlink("d/link", "d/target").
+		Dir("o", 0o755).
+		File("o/gone", []byte("g"), 0o644).
+		Opaque("o").
+		Dir("sub", 0o755).
+		File("sub/f", []byte("f"), 0o644).
+		File("sub", []byte("a file now"), 0o644).
+		File("d/last", []byte("l"), 0o644)
+	root := t.TempDir()
+	var events []string
+	var problems []string
+	opts := ApplyOptions{
+		FileDigest: func(rel string, st *unix.Stat_t, dgst digest.Digest) {
+			events = append(events, "digest "+rel)
+			var now unix.Stat_t
+			if err := unix.Lstat(filepath.Join(root, rel), &now); err != nil || now.Ino != st.Ino || now.Nlink != 1 || now.Ctim != st.Ctim {
+				problems = append(problems, fmt.Sprintf("%s: reported %d (nlink %d), at its path now %d (nlink %d), %v", rel, st.Ino, st.Nlink, now.Ino, now.Nlink, err))
+			}
+			// Move the directory's mtime, as the file pool's replacing a
+			// file by its entry does.
+			probe := filepath.Join(root, filepath.Dir(rel), ".probe")
+			if err := os.WriteFile(probe, nil, 0o600); err != nil {
+				problems = append(problems, err.Error())
+			}
+			_ = os.Remove(probe)
+		},
+		BeforeLink: func(rel string) error {
+			events = append(events, "link "+rel)
+			return nil
+		},
+	}
+	if _, err := Apply(context.Background(), root, layer.Reader(), opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+	want := []string{"digest d/replaced", "digest d/replaced", "digest d/whited", "digest d/target", "link d/target", "digest o/gone", "digest sub/f", "digest sub", "digest d/last"}
+	if diff := cmp.Diff(want, events); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	// The directory times are the layer's, whatever the callbacks did.
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(root, "d"), &st); err != nil || st.Mtim.Sec != testutil.TarModTime.Unix() {
+		t.Errorf("d: mtime %v, want the layer's %v (%v)", time.Unix(st.Mtim.Unix()), testutil.TarModTime, err)
 	}
 }

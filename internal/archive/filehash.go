@@ -136,6 +136,27 @@ func (h *fileHasher) end(rel string, st *unix.Stat_t) {
 	b.jobs = append(b.jobs, hashJob{end: true, rel: rel, st: *st})
 }
 
+// flush hands over what is left and waits until every file ended has
+// been reported to FileDigest: the hasher is idle once it has given every
+// buffer back. Nothing is pending, and it returns at once, when the
+// current buffer holds nothing and every other is free.
+func (h *fileHasher) flush() {
+	if h.cur != nil && len(h.cur.jobs) == 0 && len(h.free) == hashBuffers-1 {
+		return
+	}
+	if h.cur != nil {
+		h.work <- h.cur
+		h.cur = nil
+	}
+	var idle [hashBuffers]*hashBatch
+	for i := range idle {
+		idle[i] = <-h.free
+	}
+	for _, b := range idle {
+		h.free <- b
+	}
+}
+
 // close hands over what is left and waits until every file ended has
 // been reported to FileDigest.
 func (h *fileHasher) close() {

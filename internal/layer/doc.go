@@ -18,7 +18,9 @@
 // as Unpack and Staged.Commit commit a snapshot (snapshot/filepool), so
 // builds get it too; Unpack and Stage hash each file as they write it and
 // note the digest with the snapshotter (FileHashes), so that the commit
-// pools the layer's files without reading them again.
+// pools the layer's files without reading them again; writing the
+// snapshot's own directory, they pool each file as it is noted
+// (PoolAsWritten).
 //
 // The blob cache (cache.go). Once finish has committed a layer's snapshot,
 // index and record, its compressed blob is a cache entry: kept while the

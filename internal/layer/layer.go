@@ -14,7 +14,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/content"
@@ -96,7 +95,13 @@ func Unpack(ctx context.Context, sn Snapshotter, parent digest.Digest, r io.Read
 	var n int64
 	err = WithMounted(ctx, mounts, func(root string) error {
 		var err error
-		n, err = archive.Apply(ctx, root, tee, archive.ApplyOptions{Index: opts.Index, NoSameOwner: os.Geteuid() != 0, FileDigest: fileDigests(sn, key)})
+		aopts := archive.ApplyOptions{Index: opts.Index, NoSameOwner: os.Geteuid() != 0}
+		done, err := noteFiles(ctx, sn, key, root, &aopts)
+		if err != nil {
+			return err
+		}
+		n, err = archive.Apply(ctx, root, tee, aopts)
+		done()
 		if err != nil {
 			return err
 		}
@@ -120,23 +125,35 @@ func Unpack(ctx context.Context, sn Snapshotter, parent digest.Digest, r io.Read
 }
 
 // fileHasher is a snapshotter that takes the digests of a snapshot's
-// files as they are written, so that its commit need not read them again
-// (overlay, which pools the files of the snapshots it commits).
+// files as they are written, so that its commit need not read them again,
+// and pools them as they are written when the writer writes the
+// snapshot's own directory (overlay, which pools the files of the
+// snapshots it commits).
 type fileHasher interface {
 	FileHashes(key string) *filepool.Hashes
+	PoolAsWritten(ctx context.Context, key, dir string) (*filepool.Live, error)
 }
 
-// fileDigests is archive.ApplyOptions.FileDigest for the active snapshot
-// key of sn, or nil if sn does not take them.
-func fileDigests(sn Snapshotter, key string) func(string, *unix.Stat_t, digest.Digest) {
+// noteFiles sets opts.FileDigest (and BeforeLink) for Apply writing root,
+// the active snapshot key of sn mounted or its own directory, if sn takes
+// the digests. Call the func it returns once Apply has returned.
+func noteFiles(ctx context.Context, sn Snapshotter, key, root string, opts *archive.ApplyOptions) (func(), error) {
 	fh, ok := sn.(fileHasher)
 	if !ok {
-		return nil
+		return func() {}, nil
+	}
+	live, err := fh.PoolAsWritten(ctx, key, root)
+	if err != nil {
+		return nil, err
+	}
+	if live != nil {
+		opts.FileDigest, opts.BeforeLink = live.Note, live.Unshare
+		return func() { _ = live.Close() }, nil
 	}
 	if h := fh.FileHashes(key); h != nil {
-		return h.Note
+		opts.FileDigest = h.Note
 	}
-	return nil
+	return func() {}, nil
 }
 
 func orBase(parent digest.Digest) string {

@@ -71,7 +71,13 @@ func Stage(ctx context.Context, sn Snapshotter, r io.Reader, opts UnpackOptions)
 	}
 	h := sha256.New()
 	tee := io.TeeReader(r, h)
-	u, err := archive.ApplyOverlay(ctx, upper, tee, archive.ApplyOptions{Index: opts.Index, FileDigest: fileDigests(sn, key)})
+	aopts := archive.ApplyOptions{Index: opts.Index}
+	done, err := noteFiles(ctx, sn, key, upper, &aopts)
+	if err != nil {
+		return nil, err
+	}
+	u, err := archive.ApplyOverlay(ctx, upper, tee, aopts)
+	done()
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,10 @@
 // 1.8 GB/s a core here, on a goroutine of the unpacker's own so that it
 // overlaps the writing) and, per file at commit, a stat, the xattr list
 // (by path: no open) and the link; no file is read twice and nothing is
-// synced. BenchmarkUnpackPool (package layer)
+// synced. When the unpacker writes the snapshot's own directory (a base
+// layer, a staged one), the files are pooled as they are written instead,
+// on the unpacker's hasher goroutine (Live, live.go), and the pass at
+// commit finds them done. BenchmarkUnpackPool (package layer)
 // unpacks the Debian rootfs with the pool off and on, bench/disk.sh's time
 // phase pulls and loads with dedupe off and on.
 //
@@ -71,8 +74,10 @@
 // whose upper dir starts empty; /etc/hosts, /etc/resolv.conf and
 // /etc/hostname are files in the container's own directory, bind-mounted.
 // Files the layer itself hard-links (st_nlink > 1 before the pass) are left
-// alone, so the layer's own links stay as they were, and a file carrying
-// an overlay xattr (trusted.overlay.*, user.overlay.*) is too.
+// alone, so the layer's own links stay as they were (a file Live pooled
+// before the layer linked to it is given an inode of its own back first),
+// and a file carrying an overlay xattr (trusted.overlay.*, user.overlay.*)
+// is too.
 //
 // Files smaller than MinSize are not pooled. The default is every
 // non-empty file, by BenchmarkDedupe on two copies of the Debian minbase

@@ -29,6 +29,9 @@ type noted struct {
 	size       int64
 	mtim, ctim unix.Timespec
 	dgst       digest.Digest
+	// key is the file's pool key if Live pooled it as it was noted (the
+	// pass skips it), else "".
+	key string
 }
 
 // NewHashes returns an empty set.
@@ -37,9 +40,29 @@ func NewHashes() *Hashes { return &Hashes{m: map[string]noted{}} }
 // Note records that the file at rel (a clean path relative to the
 // snapshot's directory), whose lstat is st, has content dgst.
 func (h *Hashes) Note(rel string, st *unix.Stat_t, dgst digest.Digest) {
+	h.note(rel, st, dgst, "")
+}
+
+// note is Note for a file pooled under key as it was noted, or not ("").
+func (h *Hashes) note(rel string, st *unix.Stat_t, dgst digest.Digest, key string) {
 	h.mu.Lock()
-	h.m[rel] = noted{ino: st.Ino, size: st.Size, mtim: st.Mtim, ctim: st.Ctim, dgst: dgst}
+	h.m[rel] = noted{ino: st.Ino, size: st.Size, mtim: st.Mtim, ctim: st.Ctim, dgst: dgst, key: key}
 	h.mu.Unlock()
+}
+
+// unpool takes the mark of a file pooled as it was noted away (Live.
+// Unshare) and returns its key, or "" if it was not.
+func (h *Hashes) unpool(rel string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n, ok := h.m[rel]
+	if !ok || n.key == "" {
+		return ""
+	}
+	k := n.key
+	n.key = ""
+	h.m[rel] = n
+	return k
 }
 
 // Len is the number of files noted.

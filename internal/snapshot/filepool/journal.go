@@ -36,7 +36,7 @@ type dirTimes struct {
 }
 
 func (j *journal) begin() error {
-	if j.file != "" {
+	if j == nil || j.file != "" {
 		return nil
 	}
 	b, err := json.Marshal(dirTimes{

@@ -22,13 +22,16 @@ import (
 // dedupe adds to the commit of a pulled or loaded layer (issue #16: pull
 // and load with dedupe on at most 1.10x of off).
 
-// byDir groups the noted paths by their directory (relative to the
+// byDir groups the noted paths not pooled yet by their directory (relative to the
 // snapshot's root, "." for the root), each group's names sorted.
 func (h *Hashes) byDir() map[string][]string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := map[string][]string{}
-	for rel := range h.m {
+	for rel, n := range h.m {
+		if n.key != "" {
+			continue // by Live, as it was written
+		}
 		dir, name := path.Split(rel)
 		dir = path.Clean(dir)
 		out[dir] = append(out[dir], name)

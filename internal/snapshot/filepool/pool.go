@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -248,8 +249,9 @@ func (p *Pool) readKey(dirfd int, name, rel string, st *unix.Stat_t, ps *pass, b
 }
 
 // link makes dirfd/name (stat st, pool key k) the pool's entry for k, or
-// replaces it by a link to the entry already there. It reports whether
-// the file is now pooled and the bytes freed.
+// replaces it by a link to the entry already there, keeping the
+// directory's times in the journal j (nil: the caller need not). It
+// reports whether the file is now pooled and the bytes freed.
 func (p *Pool) link(dirfd int, name, k string, st *unix.Stat_t, j *journal, ps *pass) (bool, int64, error) {
 	// Most files of a layer being committed are new to the pool: first
 	// try to make the file the entry (linkat is atomic, so an entry is
@@ -387,8 +389,28 @@ func keyOf(f *os.File, st *unix.Stat_t, buf []byte) (string, bool, error) {
 // key is the pool name of a file with content dgst, stat st and xattrs:
 // everything a reader of the file can see but its path and link count.
 func key(dgst digest.Digest, st *unix.Stat_t, xattrs map[string]string) string {
+	// "strata-file-pool/v1\n<dgst>\nmode %o\nuid %d\ngid %d\nmtime %d.%09d\n",
+	// appended by hand: fmt took a tenth of a pull's pooling.
+	var a [256]byte
+	b := append(a[:0], "strata-file-pool/v1\n"...)
+	b = append(b, dgst...)
+	b = append(b, "\nmode "...)
+	b = strconv.AppendUint(b, uint64(st.Mode), 8)
+	b = append(b, "\nuid "...)
+	b = strconv.AppendUint(b, uint64(st.Uid), 10)
+	b = append(b, "\ngid "...)
+	b = strconv.AppendUint(b, uint64(st.Gid), 10)
+	b = append(b, "\nmtime "...)
+	b = strconv.AppendInt(b, st.Mtim.Sec, 10)
+	b = append(b, '.')
+	ns := strconv.AppendInt(nil, st.Mtim.Nsec, 10)
+	for range 9 - len(ns) {
+		b = append(b, '0')
+	}
+	b = append(b, ns...)
+	b = append(b, '\n')
 	h := sha256.New()
-	fmt.Fprintf(h, "strata-file-pool/v1\n%s\nmode %o\nuid %d\ngid %d\nmtime %d.%09d\n", dgst, st.Mode, st.Uid, st.Gid, st.Mtim.Sec, st.Mtim.Nsec)
+	h.Write(b)
 	names := make([]string, 0, len(xattrs))
 	for n := range xattrs {
 		names = append(names, n)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,6 +41,23 @@ func (s *Snapshotter) FileHashes(key string) *filepool.Hashes {
 	}
 	h, _ := s.hashes.LoadOrStore(key, filepool.NewHashes())
 	return h.(*filepool.Hashes)
+}
+
+// PoolAsWritten returns what pools the files of the active snapshot key
+// as their digests are noted (filepool.Live, into FileHashes' set), for a
+// writer that writes dir, the snapshot's upper dir itself; nil when dir is
+// another (a mount of the snapshot: its upper dir must not change under
+// it) or without a Pool. The caller closes it once done writing.
+func (s *Snapshotter) PoolAsWritten(ctx context.Context, key, dir string) (*filepool.Live, error) {
+	h := s.FileHashes(key)
+	if h == nil {
+		return nil, nil
+	}
+	upper, err := s.UpperDir(ctx, key)
+	if err != nil || filepath.Clean(upper) != filepath.Clean(dir) {
+		return nil, nil
+	}
+	return s.Pool.Live(upper, h)
 }
 
 // Remove removes the snapshot and the digests noted for it.

@@ -1,0 +1,132 @@
+package filepool
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/strata-project/strata/internal/archive"
+	"github.com/strata-project/strata/internal/testutil"
+)
+
+// TestLivePoolsAsWritten: a layer unpacked with Live pools its files as
+// they are written, before the pass at commit (which then has nothing left
+// to do), and what later entries do to a file already pooled is right: a
+// file written twice is pooled with its last content, and the layer's own
+// hard links never land on a pool inode, whether the target's entry was
+// made by this layer (it leaves the pool) or is shared with another
+// snapshot (the target is copied, metadata and all). Check finds every
+// entry's content matching its key, and the directory times are the
+// layer's.
+func TestLivePoolsAsWritten(t *testing.T) {
+	testutil.RequiresRoot(t)
+	ctx := context.Background()
+	base := t.TempDir()
+	p, err := Open(filepath.Join(base, "pool"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another snapshot already pooled "shared".
+	s0, s1 := filepath.Join(base, "s0"), filepath.Join(base, "s1")
+	for _, d := range []string{s0, s1} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := archive.Apply(ctx, s0, layerOf(nil), archive.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Dedupe(ctx, s0, nil); err != nil {
+		t.Fatal(err)
+	}
+	h := NewHashes()
+	live, err := p.Live(s1, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// d/mine and d/shared are s0's files (pooled by linking to s0's
+	// entries), d/solo is new (its entry is made here).
+	layer := layerOf(func(tb *testutil.Tar) {
+		tb.File("d/twice", []byte("first"), 0o644).
+			File("d/dup", []byte("mine"), 0o644). // the same file as d/mine
+			File("d/twice", []byte("second"), 0o644).
+			File("d/solo", []byte("solo"), 0o644).
+			Hardlink("d/mine-link", "d/mine").
+			Hardlink("d/shared-link", "d/shared").
+			Hardlink("d/solo-link", "d/solo").
+			File("d/after", []byte("after"), 0o640)
+	})
+	if _, err := archive.Apply(ctx, s1, layer, archive.ApplyOptions{FileDigest: live.Note, BeforeLink: live.Unshare}); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Pooled as written: before any pass.
+	for _, f := range []string{"d/twice", "d/dup", "d/after"} {
+		if st := stat(t, filepath.Join(s1, f)); st.Nlink < 2 {
+			t.Errorf("%s: nlink %d after the unpack, want it pooled as written", f, st.Nlink)
+		}
+	}
+	s, err := p.Dedupe(ctx, s1, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Pooled != 0 {
+		t.Errorf("pass at commit: %+v, want nothing left to pool", s)
+	}
+	inodes, err := p.Inodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pair := range [][2]string{{"d/mine", "d/mine-link"}, {"d/shared", "d/shared-link"}, {"d/solo", "d/solo-link"}} {
+		a, b := stat(t, filepath.Join(s1, pair[0])), stat(t, filepath.Join(s1, pair[1]))
+		if a.Ino != b.Ino || a.Nlink != 2 || inodes[a.Ino] {
+			t.Errorf("%s and %s: inodes %d and %d, nlink %d, in the pool %v; want the layer's own pair, out of the pool", pair[0], pair[1], a.Ino, b.Ino, a.Nlink, inodes[a.Ino])
+		}
+	}
+	if st := stat(t, filepath.Join(s1, "d/shared")); st.Mode != unix.S_IFREG|0o4750 || st.Uid != 7 || st.Gid != 8 || st.Mtim.Sec != testutil.TarModTime.Unix() {
+		t.Errorf("d/shared copied out of the pool with mode %o uid %d gid %d mtime %d, want the layer's", st.Mode, st.Uid, st.Gid, st.Mtim.Sec)
+	}
+	if v := make([]byte, 16); true {
+		n, err := unix.Lgetxattr(filepath.Join(s1, "d/shared"), "user.k", v)
+		if err != nil || string(v[:n]) != "v" {
+			t.Errorf("d/shared copied out of the pool: xattr user.k %q %v, want \"v\"", v[:n], err)
+		}
+	}
+	if st, st0 := stat(t, filepath.Join(s1, "d/dup")), stat(t, filepath.Join(s0, "d/mine")); st.Ino != st0.Ino || !inodes[st.Ino] {
+		t.Error("d/dup does not share the pool inode of s0's d/mine")
+	}
+	for f, want := range map[string]string{"d/twice": "second", "d/dup": "mine", "d/shared": "shared", "d/mine": "mine", "d/solo": "solo"} {
+		if b, err := os.ReadFile(filepath.Join(s1, f)); err != nil || !bytes.Equal(b, []byte(want)) {
+			t.Errorf("%s: %q %v, want %q", f, b, err, want)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(s0, "d/shared")); err != nil || string(b) != "shared" || stat(t, filepath.Join(s0, "d/shared")).Nlink != 2 {
+		t.Errorf("s0's d/shared: %q %v, want it as it was, still pooled", b, err)
+	}
+	if probs, _, err := p.Check(ctx); err != nil || len(probs) > 0 {
+		t.Errorf("check: %v %v", probs, err)
+	}
+	if st := stat(t, filepath.Join(s1, "d")); st.Mtim.Sec != testutil.TarModTime.Unix() {
+		t.Errorf("d: mtime %d, want the layer's", st.Mtim.Sec)
+	}
+}
+
+// layerOf is a layer with d/shared (setuid, owner 7:8, an xattr) and
+// d/mine, then what more adds.
+func layerOf(more func(*testutil.Tar)) *bytes.Reader {
+	tb := testutil.NewTar().Dir("d", 0o755)
+	tb.Entry(&tar.Header{Typeflag: tar.TypeReg, Name: "d/shared", Mode: 0o4750, Uid: 7, Gid: 8,
+		PAXRecords: map[string]string{"SCHILY.xattr.user.k": "v"}}, []byte("shared"))
+	tb.File("d/mine", []byte("mine"), 0o644)
+	if more != nil {
+		more(tb)
+	}
+	return bytes.NewReader(tb.Bytes())
+}
