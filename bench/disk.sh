@@ -12,7 +12,8 @@
 #        defaults (blob cache 0, dedupe on), with a large blob cache
 #        (--blob-cache-size 64g, every blob kept) and with dedupe off
 #        (STRATA_DEDUPE=0), in turn, RUNS runs; medians and the ratios
-#        default/large and dedupe on/off (issue #16: at most 1.10).
+#        default/large and dedupe on/off (issue #16: at most 1.10), and the
+#        median of the on/off ratios of each run (pairmed).
 # dedupe (issue #16 item 2): two images whose layers have different digests but
 #        the same files, each tool with its defaults (Strata: dedupe on, blob
 #        cache 0), disk as `du -sB1` (blocks, every inode once) of each root:
@@ -68,6 +69,10 @@ cleanup() {
 trap cleanup EXIT
 
 median() { sort -n | awk '{a[NR]=$1} END {printf "%.3f\n", a[int((NR+1)/2)]}'; }
+# the median of the ratios run by run of two lists of times taken in the
+# same rounds: a slow phase of this VM's disk, which lasts seconds, then
+# weighs on both sides of a ratio instead of on one side of the medians
+pairmed() { paste -d' ' <(printf '%s\n' $1) <(printf '%s\n' $2) | awk '{printf "%.4f\n", $1 / $2}' | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]}'; }
 mb() { echo "scale=1; $1 / 1000000" | bc; }
 # parts ROOT FIRST...: what `du -sb ROOT` counts, by entry of ROOT, in MB:
 # one du over the entries FIRST (those present) then the rest, so an inode
@@ -209,7 +214,7 @@ for w in $WORKLOADS; do
     rm -rf "$work/s" "$work/img.tar"
     for k in pull load; do
       a=$(printf '%s\n' ${T[${k}default]} | median); b=$(printf '%s\n' ${T[${k}large]} | median); c=$(printf '%s\n' ${T[${k}nodedupe]} | median)
-      echo "$w $k: default $a s, large cache $b s, dedupe off $c s; default/large $(ratio "$a" "$b"), dedupe on/off $(ratio "$a" "$c")   runs: ${T[${k}default]}/ ${T[${k}large]}/ ${T[${k}nodedupe]}"
+      echo "$w $k: default $a s, large cache $b s, dedupe off $c s; default/large $(ratio "$a" "$b"), dedupe on/off $(ratio "$a" "$c") (run by run: median $(pairmed "${T[${k}default]}" "${T[${k}nodedupe]}"))   runs: ${T[${k}default]}/ ${T[${k}large]}/ ${T[${k}nodedupe]}"
     done
   fi
 done
@@ -277,6 +282,6 @@ if want dedupe; then
   rm -rf "$work/p0" "$work/p1" "$work/both.tar"
   for k in pull load run; do
     on=$(printf '%s\n' ${R[${k}1]} | median); off=$(printf '%s\n' ${R[${k}0]} | median)
-    echo "dedupe $k (both images): on $on s, off $off s, on/off $(ratio "$on" "$off")   runs on: ${R[${k}1]}/ off: ${R[${k}0]}"
+    echo "dedupe $k (both images): on $on s, off $off s, on/off $(ratio "$on" "$off") (run by run: median $(pairmed "${R[${k}1]}" "${R[${k}0]}"))   runs on: ${R[${k}1]}/ off: ${R[${k}0]}"
   done
 fi
