@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path"
@@ -31,8 +32,8 @@ type ApplyOptions struct {
 	NoSameOwner bool
 	// FileDigest, if set, is called for each regular file Apply writes,
 	// once its content, owner, mode, xattrs and times are set, with its
-	// path (clean, relative to root), its lstat then and the sha256
-	// digest of its content, hashed as it was written (the file pool
+	// path (clean, relative to root), its lstat then and the digest of
+	// its content (by FileHash), hashed as it was written (the file pool
 	// takes it so it need not read the file again). A later entry may
 	// still change the file: a hard link to it raises its link count, an
 	// entry at the same path replaces it (and is reported in its turn).
@@ -44,6 +45,9 @@ type ApplyOptions struct {
 	// callee may replace the file at rel by another of the same content
 	// and metadata (the file pool links its own).
 	FileDigest func(rel string, st *unix.Stat_t, dgst digest.Digest)
+	// FileHash makes the hash FileDigest's digests are taken with and
+	// names its algorithm; nil is SHA-256.
+	FileHash func() (digest.Algorithm, hash.Hash)
 	// BeforeLink, if set with FileDigest, is called before Apply makes a
 	// hard link to the file at rel (a clean path relative to root), once
 	// FileDigest has returned for every file written before: the callee
@@ -107,7 +111,7 @@ func apply(ctx context.Context, root string, r io.Reader, opts ApplyOptions, upp
 		upper:   upper,
 	}
 	if opts.FileDigest != nil {
-		a.hasher = newFileHasher(opts.FileDigest)
+		a.hasher = newFileHasher(opts.FileDigest, opts.FileHash)
 		// Every file ended is reported before Apply returns.
 		defer a.hasher.close()
 	}

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"crypto/sha256"
+	"hash"
 	"io"
 	"os"
 
@@ -26,7 +27,9 @@ type fileHasher struct {
 	work chan *hashBatch // full batches, in the order written
 	done chan struct{}
 	emit func(rel string, st *unix.Stat_t, dgst digest.Digest)
-	cur  *hashBatch // being filled, nil until the first file
+	// newHash makes the hash and names its algorithm (ApplyOptions.FileHash)
+	newHash func() (digest.Algorithm, hash.Hash)
+	cur     *hashBatch // being filled, nil until the first file
 }
 
 const (
@@ -56,12 +59,16 @@ type hashJob struct {
 	st       unix.Stat_t
 }
 
-func newFileHasher(emit func(string, *unix.Stat_t, digest.Digest)) *fileHasher {
+func newFileHasher(emit func(string, *unix.Stat_t, digest.Digest), newHash func() (digest.Algorithm, hash.Hash)) *fileHasher {
+	if newHash == nil {
+		newHash = func() (digest.Algorithm, hash.Hash) { return digest.SHA256, sha256.New() }
+	}
 	h := &fileHasher{
-		free: make(chan *hashBatch, hashBuffers),
-		work: make(chan *hashBatch, hashBuffers),
-		done: make(chan struct{}),
-		emit: emit,
+		newHash: newHash,
+		free:    make(chan *hashBatch, hashBuffers),
+		work:    make(chan *hashBatch, hashBuffers),
+		done:    make(chan struct{}),
+		emit:    emit,
 	}
 	for range hashBuffers {
 		h.free <- &hashBatch{buf: make([]byte, copyBufSize)}
@@ -72,7 +79,7 @@ func newFileHasher(emit func(string, *unix.Stat_t, digest.Digest)) *fileHasher {
 
 func (h *fileHasher) run() {
 	defer close(h.done)
-	sum := sha256.New()
+	alg, sum := h.newHash()
 	for b := range h.work {
 		for i := range b.jobs {
 			j := &b.jobs[i]
@@ -80,7 +87,7 @@ func (h *fileHasher) run() {
 				sum.Write(b.buf[j.from:j.to])
 				continue
 			}
-			h.emit(j.rel, &j.st, digest.NewDigest(digest.SHA256, sum))
+			h.emit(j.rel, &j.st, digest.NewDigest(alg, sum))
 			sum.Reset()
 		}
 		b.used, b.jobs = 0, b.jobs[:0]

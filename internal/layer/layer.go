@@ -146,6 +146,7 @@ func noteFiles(ctx context.Context, sn Snapshotter, key, root string, opts *arch
 	if err != nil {
 		return nil, err
 	}
+	opts.FileHash = filepool.ContentHash
 	if live != nil {
 		opts.FileDigest, opts.BeforeLink = live.Note, live.Unshare
 		return func() { _ = live.Close() }, nil

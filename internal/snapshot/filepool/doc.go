@@ -22,9 +22,9 @@
 // a noted file changed since is read and hashed. A tree without notes (a
 // build step's, a container's commit, `strata system dedupe` over an old
 // store) is walked and every file read. What dedupe adds to a pull or a
-// load is then the hashing of each file as it is written (SHA-256, about
-// 1.8 GB/s a core here, on a goroutine of the unpacker's own so that it
-// overlaps the writing) and, per file at commit, a stat, the xattr list
+// load is then the hashing of each file as it is written (BLAKE3, about
+// 3.2 GB/s a core here: ContentHash; on a goroutine of the unpacker's own
+// so that it overlaps the writing) and, per file at commit, a stat, the xattr list
 // (by path: no open) and the link; no file is read twice and nothing is
 // synced. When the unpacker writes the snapshot's own directory (a base
 // layer, a staged one), the files are pooled as they are written instead,

@@ -37,7 +37,7 @@ func TestDedupeUsesNotedDigests(t *testing.T) {
 	note := func(h *Hashes, dir, name, data string) {
 		t.Helper()
 		st := stat(t, filepath.Join(dir, name))
-		h.Note(name, &st, digest.FromString(data))
+		h.Note(name, &st, contentDigest(data))
 	}
 
 	// The same files pooled once with their digests noted and once read:
@@ -111,7 +111,7 @@ func TestDedupeNotedStaysInTree(t *testing.T) {
 	}
 	for _, rel := range []string{"a/b/f", "gone", "kept"} {
 		st := stat(t, filepath.Join(tree, rel))
-		known.Note(rel, &st, digest.FromString("data\n"))
+		known.Note(rel, &st, contentDigest("data\n"))
 	}
 	// The layer then removes "gone" and replaces directory a by a symlink.
 	if err := os.Remove(filepath.Join(tree, "gone")); err != nil {
@@ -133,4 +133,11 @@ func TestDedupeNotedStaysInTree(t *testing.T) {
 	if st := stat(t, filepath.Join(outside, "b", "f")); st.Nlink != 1 {
 		t.Errorf("the file outside the tree has %d links, want 1: the pass followed the symlink", st.Nlink)
 	}
+}
+
+// contentDigest is the digest of data by the pool's content hash.
+func contentDigest(data string) digest.Digest {
+	alg, h := ContentHash()
+	h.Write([]byte(data))
+	return digest.NewDigest(alg, h)
 }

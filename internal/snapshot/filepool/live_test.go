@@ -61,7 +61,7 @@ func TestLivePoolsAsWritten(t *testing.T) {
 			Hardlink("d/solo-link", "d/solo").
 			File("d/after", []byte("after"), 0o640)
 	})
-	if _, err := archive.Apply(ctx, s1, layer, archive.ApplyOptions{FileDigest: live.Note, BeforeLink: live.Unshare}); err != nil {
+	if _, err := archive.Apply(ctx, s1, layer, archive.ApplyOptions{FileDigest: live.Note, BeforeLink: live.Unshare, FileHash: ContentHash}); err != nil {
 		t.Fatal(err)
 	}
 	if err := live.Close(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -184,6 +185,12 @@ func (p *Pool) Check(ctx context.Context) (problems, notes []string, err error) 
 		}
 		defer f.Close()
 		k, ok, err := keyOf(f, st, buf)
+		if err == nil && ok && k != name {
+			// An entry of the pool's first content hash.
+			if _, err = f.Seek(0, io.SeekStart); err == nil {
+				k, ok, err = keyWith(f, st, buf, legacyContentHash)
+			}
+		}
 		if err != nil {
 			return err
 		}

@@ -280,3 +280,45 @@ func TestLookupSeesLaterEntries(t *testing.T) {
 		t.Errorf("after the pass: inode %d (was %d), shared %v; want the same inode, shared", got, ino, shared(ino))
 	}
 }
+
+// TestCheckKnowsLegacyEntries: an entry pooled under a SHA-256 content
+// digest (the pool's first content hash) checks clean, and is still
+// reported once written to in place.
+func TestCheckKnowsLegacyEntries(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	p, err := Open(filepath.Join(base, "pool"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(base, "f")
+	if err := os.WriteFile(file, []byte("made before blake3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := stat(t, file)
+	k, ok, err := keyWith(f, &st, make([]byte, 4096), legacyContentHash)
+	f.Close()
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	shard, entry := entryPath(k)
+	if err := os.MkdirAll(filepath.Join(p.Root(), "sha256", shard), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(file, filepath.Join(p.Root(), "sha256", entry)); err != nil {
+		t.Fatal(err)
+	}
+	if probs, _, err := p.Check(ctx); err != nil || len(probs) > 0 {
+		t.Errorf("check of a SHA-256 entry: %v %v, want it clean", probs, err)
+	}
+	if err := os.WriteFile(file, []byte("written in place\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if probs, _, _ := p.Check(ctx); len(probs) != 1 {
+		t.Errorf("check after an in-place write: %v, want one problem", probs)
+	}
+}
