@@ -101,9 +101,11 @@
 //
 // A pooled file is never written: the pass links the snapshot's finished
 // file into the pool (linkat is atomic, so a pool entry is whole or
-// absent), or links the pool entry to tmp/link-* and renames that over the
-// snapshot's file (rename is atomic, so the snapshot holds the old inode
-// or the pool's). Replacing an entry moves its directory's mtime, which is
+// absent), or links the pool entry to tmp/link-*, exchanges that with the
+// snapshot's file (renameat2 RENAME_EXCHANGE is atomic, so the snapshot
+// holds the old inode or the pool's; a plain rename over it where the
+// filesystem cannot exchange) and removes tmp/link-*, now the old file.
+// Replacing an entry moves its directory's mtime, which is
 // part of the layer, so before the first rename in a directory the pass
 // writes the directory's times to tmp/dir-*, and after the last it sets
 // them back and removes that file. A process killed in between leaves

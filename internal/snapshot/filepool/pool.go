@@ -294,10 +294,12 @@ func (p *Pool) link(dirfd int, name, k string, st *unix.Stat_t, j *journal, ps *
 				_ = unix.Unlink(tmp)
 				return false, 0, err
 			}
-			if err := unix.Renameat(unix.AT_FDCWD, tmp, dirfd, name); err != nil {
+			if err := exchange(tmp, dirfd, name); err != nil {
 				_ = unix.Unlink(tmp)
 				return false, 0, fmt.Errorf("link from the file pool: %w", err)
 			}
+			// tmp is now the file replaced (or gone, after a plain rename).
+			_ = unix.Unlink(tmp)
 			return true, st.Blocks * 512, nil
 		case errors.Is(err, unix.ENOENT):
 			continue // Prune removed the entry meanwhile: make the file the entry
@@ -308,6 +310,22 @@ func (p *Pool) link(dirfd int, name, k string, st *unix.Stat_t, j *journal, ps *
 		}
 	}
 	return false, 0, nil
+}
+
+// exchange puts the file at tmp (a link to a pool entry) at dirfd/name,
+// atomically, and the file that was there at tmp. A plain rename over
+// name would do, but ext4 (auto_da_alloc) takes a rename over an existing
+// file for an application replacing a file it just wrote, and forces the
+// renamed file's data out with the next journal commit: here that is the
+// pool entry's, often still in the page cache from the image pulled just
+// before, and the pull doing the rename waits for the disk. An exchange
+// is not taken so. Where the filesystem cannot exchange, tmp is renamed.
+func exchange(tmp string, dirfd int, name string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, tmp, dirfd, name, unix.RENAME_EXCHANGE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) {
+		err = unix.Renameat(unix.AT_FDCWD, tmp, dirfd, name)
+	}
+	return err
 }
 
 // sameFile tells whether a pool entry has what the key promises of st.
