@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"strconv"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
@@ -85,7 +84,7 @@ func (l *Live) pool(rel string, st *unix.Stat_t, dgst digest.Digest) string {
 	if err != nil {
 		return ""
 	}
-	xattrs, err := pathXattrs("/proc/self/fd/" + strconv.Itoa(dirfd) + "/" + name)
+	xattrs, err := xattrsAt(dirfd, name)
 	if err != nil || !poolable(xattrs) {
 		return ""
 	}

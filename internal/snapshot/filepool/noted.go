@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strconv"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -98,9 +97,6 @@ func (p *Pool) dedupeNotedDir(ctx context.Context, rootfd int, relDir string, na
 			err = werr
 		}
 	}()
-	// The xattrs are read by a path through the open directory, which
-	// resolves to it whatever the tree's path holds now.
-	fdDir := "/proc/self/fd/" + strconv.Itoa(dirfd)
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			return s, err
@@ -108,7 +104,9 @@ func (p *Pool) dedupeNotedDir(ctx context.Context, rootfd int, relDir string, na
 		rel := path.Join(relDir, name)
 		// The xattrs first, then the stat: a change to them in between
 		// moves the ctime, and the noted digest is then not used.
-		xattrs, err := pathXattrs(fdDir + "/" + name)
+		// Relative to the open directory, which is the one opened beneath
+		// the root whatever the tree's path holds now.
+		xattrs, err := xattrsAt(dirfd, name)
 		if errors.Is(err, unix.ENOENT) {
 			continue
 		}

@@ -322,3 +322,36 @@ func TestCheckKnowsLegacyEntries(t *testing.T) {
 		t.Errorf("check after an in-place write: %v, want one problem", probs)
 	}
 }
+
+// TestXattrsAt: a file's xattrs read relative to its directory, with
+// listxattrat and through the /proc path an older kernel gets, are the
+// same; a symlink's are its own.
+func TestXattrsAt(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "f")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Lsetxattr(f, "user.k", []byte("v"), 0); err != nil {
+		t.Skipf("no user xattrs here: %v", err)
+	}
+	if err := os.Symlink("f", filepath.Join(dir, "l")); err != nil {
+		t.Fatal(err)
+	}
+	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dfd)
+	defer noListxattrat.Store(noListxattrat.Load())
+	for _, fallback := range []bool{false, true} {
+		noListxattrat.Store(fallback)
+		got, err := xattrsAt(dfd, "f")
+		if err != nil || len(got) != 1 || got["user.k"] != "v" {
+			t.Errorf("fallback %v: f has %v %v, want user.k=v", fallback, got, err)
+		}
+		if got, err := xattrsAt(dfd, "l"); err != nil || len(got) != 0 {
+			t.Errorf("fallback %v: the symlink has %v %v, want none of its target's", fallback, got, err)
+		}
+	}
+}
