@@ -145,10 +145,9 @@ func (l *Live) Close() error {
 	return nil
 }
 
-// dir returns an open fd of rel's directory and rel's name in it. The
-// directory is opened beneath the root without following any symlink, and
-// kept open for the next file: a layer's files come directory by
-// directory.
+// dir returns an open fd of rel's directory (openTreeDir) and rel's name
+// in it. The directory is kept open for the next file: a layer's files
+// come directory by directory.
 func (l *Live) dir(rel string) (int, string, error) {
 	if l.rootfd < 0 {
 		return -1, "", errors.New("closed")
@@ -158,10 +157,7 @@ func (l *Live) dir(rel string) (int, string, error) {
 	if d == l.dirRel && l.dirfd >= 0 {
 		return l.dirfd, name, nil
 	}
-	fd, err := unix.Openat2(l.rootfd, d, &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	fd, err := openTreeDir(l.rootfd, d)
 	if err != nil {
 		return -1, "", err
 	}

@@ -77,10 +77,7 @@ func (p *Pool) dedupeNoted(ctx context.Context, ps *pass) (Stats, error) {
 // beneath the root without following any.
 func (p *Pool) dedupeNotedDir(ctx context.Context, rootfd int, relDir string, names []string, ps *pass) (s Stats, err error) {
 	dir := filepath.Join(ps.root, relDir)
-	dirfd, err := unix.Openat2(rootfd, relDir, &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	dirfd, err := openTreeDir(rootfd, relDir)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
 		return s, nil
 	}
@@ -145,4 +142,14 @@ func (p *Pool) dedupeNotedDir(ctx context.Context, rootfd int, relDir string, na
 		s.count(pooled, saved)
 	}
 	return s, nil
+}
+
+// openTreeDir opens the directory rel of the tree whose root is rootfd,
+// beneath the root and without following any symlink: a layer may have
+// replaced a directory noted by a symlink leading anywhere.
+func openTreeDir(rootfd int, rel string) (int, error) {
+	return unix.Openat2(rootfd, rel, &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	})
 }
