@@ -93,7 +93,7 @@ $CLI -H "$SSOCK" container prune -f >/dev/null; $CLI -H "$DSOCK" container prune
 
 echo "== docker build, PEERS.md's workload, cold (--no-cache)"
 if [[ ! -x $DEBIAN_CACHE/bin/bash ]]; then
-  mirror=$(grep -hoE 'https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | grep -v security | head -1 || true)
+  mirror=$(debian_mirror)
   mkdir -p "$(dirname "$DEBIAN_CACHE")"
   rm -rf "$DEBIAN_CACHE.tmp"
   debootstrap --variant=minbase bookworm "$DEBIAN_CACHE.tmp" "$mirror" >/dev/null

@@ -22,7 +22,7 @@ mkdir -p "$CACHE"
 ROOTFS=$CACHE/debian-minbase
 if [[ ! -x $ROOTFS/bin/bash ]]; then
   dpkg -s debootstrap >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
-  mirror=$(grep -hoE 'https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | grep -v security | head -1 || true)
+  mirror=$(debian_mirror)
   echo "making $ROOTFS from $mirror (about 30 s)"
   rm -rf "$ROOTFS"
   debootstrap --variant=minbase bookworm "$ROOTFS" "$mirror" >/dev/null

@@ -54,7 +54,7 @@ CACHE=${STRATA_BENCH_CACHE:-/var/cache/strata-bench}
 ROOTFS=${ROOTFS:-$CACHE/debian-minbase}
 if [[ ! -x $ROOTFS/bin/bash ]]; then
   mkdir -p "$CACHE"
-  mirror=$(grep -hoE 'https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | grep -v security | head -1 || true)
+  mirror=$(debian_mirror)
   echo "making $ROOTFS from $mirror (about 30 s)"
   rm -rf "$ROOTFS"
   debootstrap --variant=minbase bookworm "$ROOTFS" "$mirror" >/dev/null

@@ -56,3 +56,11 @@ RUN rm -rf /app/ctx/d00 /app/ctx/d01 /opt/gen/f1*.txt
 CMD ["/bin/sh", "-c", "ls -R /app | wc -l"]
 DF
 }
+
+# debian_mirror: the first Debian mirror of the apt sources (one-line
+# `deb [opts] URL` and deb822 `URIs:` forms alike), commented lines and
+# the security archive skipped, as internal/testutil.DebianMirror finds it.
+debian_mirror() {
+  grep -hv '^[[:space:]]*#' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null |
+    grep -oE 'https?://[^ ]+' | grep debian | grep -v security | head -1 || true
+}

@@ -65,8 +65,7 @@ for app in $(/bin/busybox --list); do [[ $app == busybox ]] || ln -s busybox "$b
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$bb/etc/passwd"
 echo "hello" > "$bb/www/index.html"
 if [[ ! -x $DEBIAN_CACHE/bin/bash ]]; then
-  mirror=$(grep -hoE '^(deb|URIs:) +\S+' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
-    awk '{print $2}' | grep -m1 debian || true)
+  mirror=$(debian_mirror)
   echo "making $DEBIAN_CACHE with debootstrap from ${mirror:?no Debian mirror in the apt sources}"
   mkdir -p "$(dirname "$DEBIAN_CACHE")"
   debootstrap --variant=minbase bookworm "$DEBIAN_CACHE.tmp" "$mirror" >/dev/null

@@ -7,6 +7,7 @@
 # /var/cache/strata-bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export PATH=/usr/local/go/bin:$PATH
 CACHE=${STRATA_BENCH_CACHE:-/var/cache/strata-bench}
 mkdir -p "$CACHE"
@@ -15,7 +16,7 @@ for p in debootstrap time; do
 done
 ROOTFS=$CACHE/debian-minbase
 if [[ ! -x $ROOTFS/bin/bash ]]; then
-  mirror=$(grep -hoE 'https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | grep -v security | head -1)
+  mirror=$(debian_mirror)
   echo "making $ROOTFS from $mirror (about 30 s)"
   rm -rf "$ROOTFS"
   debootstrap --variant=minbase bookworm "$ROOTFS" "$mirror" >/dev/null
