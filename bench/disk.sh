@@ -13,7 +13,9 @@
 #        (--blob-cache-size 64g, every blob kept) and with dedupe off
 #        (STRATA_DEDUPE=0), in turn, RUNS runs; medians and the ratios
 #        default/large and dedupe on/off (issue #16: at most 1.10), and the
-#        median of the on/off ratios of each run (pairmed).
+#        median of the on/off ratios of each run (pairmed). Each timed run
+#        starts from the same state (fresh_root in lib.sh: the store before
+#        removed, caches dropped, the inputs read back in).
 # dedupe (issue #16 item 2): two images whose layers have different digests but
 #        the same files, each tool with its defaults (Strata: dedupe on, blob
 #        cache 0), disk as `du -sB1` (blocks, every inode once) of each root:
@@ -207,8 +209,8 @@ for w in $WORKLOADS; do
       for c in "${cs[@]}"; do
         cache=0; [[ $c == large ]] && cache=$LARGE
         dd=1; [[ $c == nodedupe ]] && dd=0
-        rm -rf "$work/s"; sync; T[pull$c]+="$(STRATA_DEDUPE=$dd secs $S --root "$work/s" --blob-cache-size $cache pull "$ref") "
-        rm -rf "$work/s"; sync; T[load$c]+="$(STRATA_DEDUPE=$dd secs $S --root "$work/s" --blob-cache-size $cache load -i "$work/img.tar") "
+        fresh_root "$work/s" "$S" "$work/reg/data"; T[pull$c]+="$(STRATA_DEDUPE=$dd secs $S --root "$work/s" --blob-cache-size $cache pull "$ref") "
+        fresh_root "$work/s" "$S" "$work/img.tar"; T[load$c]+="$(STRATA_DEDUPE=$dd secs $S --root "$work/s" --blob-cache-size $cache load -i "$work/img.tar") "
       done
     done
     rm -rf "$work/s" "$work/img.tar"
@@ -273,8 +275,8 @@ if want dedupe; then
   for r in $(seq 1 "$RUNS"); do
     for mode in $( ((r % 2)) && echo "1 0" || echo "0 1"); do
       export STRATA_DEDUPE=$mode
-      rm -rf "$work/p$mode"; sync; R[pull$mode]+="$(secs pull_both "$work/p$mode") "
-      rm -rf "$work/p$mode"; sync; R[load$mode]+="$(secs $S --root "$work/p$mode" load -i "$work/both.tar") "
+      fresh_root "$work/p$mode" "$S" "$work/reg/data"; R[pull$mode]+="$(secs pull_both "$work/p$mode") "
+      fresh_root "$work/p$mode" "$S" "$work/both.tar"; R[load$mode]+="$(secs $S --root "$work/p$mode" load -i "$work/both.tar") "
       R[run$mode]+="$(secs $S --root "$work/p$mode" run --rm "$REG/dedupe/rootfs:b" true) "
     done
   done

@@ -64,3 +64,22 @@ debian_mirror() {
   grep -hv '^[[:space:]]*#' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null |
     grep -oE 'https?://[^ ]+' | grep debian | grep -v security | head -1 || true
 }
+
+# fresh_root DIR [PATH...]: remove DIR (a store of the run before) and
+# bring the machine to the same state before each timed run: written back
+# (sync), the clean page cache dropped, then the inputs PATH (files, or
+# directories read whole) read back in. Without the drop, the run after
+# a removal of thousands of files can pay seconds of system time: ext4
+# without a journal (this VM's root) skips, when it allocates an inode,
+# every free inode deleted in the last 60 s whose inode table block is
+# still cached (ialloc.c, recently_deleted), and a store's files are
+# created in the groups the removed store's were freed from: a perf
+# profile of such a pull had a quarter of its samples there, and the same
+# pull took 0.9 s or 4.9 s. Dropping caches is machine-wide: run benches
+# on a machine doing nothing else.
+fresh_root() {
+  local dir=$1; shift
+  rm -rf "$dir"; sync
+  echo 1 > /proc/sys/vm/drop_caches 2>/dev/null || true
+  if (( $# )); then find "$@" -type f -exec cat {} + > /dev/null; fi
+}
