@@ -55,6 +55,18 @@ type ApplyOptions struct {
 	// shares (the file pool gives a file it pooled an inode of its own
 	// back), so that the layer's own links stay the layer's.
 	BeforeLink func(rel string) error
+	// Reuse, if set with FileDigest, is offered small regular files
+	// without xattrs before Apply writes them, while it takes enough of
+	// them (reuse.go): with the file's directory (resolved beneath root),
+	// its name there (nothing is there yet), its path, the lstat it would
+	// have once written (type and mode, owner, size, times; Nlink 1) and
+	// the digest of its content (by FileHash). The callee may put there
+	// a file with exactly that content and metadata itself (the file pool
+	// links its entry) and return true: Apply then neither writes nor
+	// changes it, and does not call FileDigest for it (the callee notes
+	// it). It is called on Apply's goroutine, between FileDigest calls
+	// for the files written before.
+	Reuse func(dirfd int, name, rel string, st *unix.Stat_t, dgst digest.Digest) bool
 }
 
 // geteuid is a variable so tests can exercise the non-root device branch.
@@ -142,6 +154,7 @@ type applier struct {
 	// hasher hashes a regular file's content as writeFile writes it,
 	// when opts.FileDigest is set (filehash.go).
 	hasher *fileHasher
+	reuse  reuser // for opts.Reuse (reuse.go)
 }
 
 // onlyWriter hides a file's ReadFrom so io.CopyBuffer uses the buffer.
@@ -283,6 +296,9 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 			}
 		}
 	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+		if a.reusable(hdr) {
+			return a.writeReusable(pfd, dir, base, rel, hdr, tr)
+		}
 		if err := a.writeFile(pfd, base, rel, hdr, tr); err != nil {
 			return err
 		}
@@ -521,6 +537,9 @@ func (a *applier) metadata(hdr *tar.Header, pfd int, base, rel string) error {
 			// In an upper dir it would steer overlayfs (opaque, redirect,
 			// metacopy); through a mount the kernel decides.
 			return needsLower("xattr %s", name)
+		}
+		if hdr.Typeflag == tar.TypeDir {
+			delete(a.reuse.aclDirs, rel) // a default ACL may be set now
 		}
 		if err := unix.Lsetxattr(procPath, name, []byte(v), 0); err != nil {
 			if a.opts.NoSameOwner && (errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EPERM)) {

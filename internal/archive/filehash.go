@@ -57,6 +57,7 @@ type hashJob struct {
 	end      bool
 	rel      string
 	st       unix.Stat_t
+	known    digest.Digest // with end: the file's digest, taken already (endKnown)
 }
 
 func newFileHasher(emit func(string, *unix.Stat_t, digest.Digest), newHash func() (digest.Algorithm, hash.Hash)) *fileHasher {
@@ -85,6 +86,10 @@ func (h *fileHasher) run() {
 			j := &b.jobs[i]
 			if !j.end {
 				sum.Write(b.buf[j.from:j.to])
+				continue
+			}
+			if j.known != "" {
+				h.emit(j.rel, &j.st, j.known)
 				continue
 			}
 			h.emit(j.rel, &j.st, digest.NewDigest(alg, sum))
@@ -141,6 +146,17 @@ func (h *fileHasher) end(rel string, st *unix.Stat_t) {
 		b = h.batch() // an empty file first
 	}
 	b.jobs = append(b.jobs, hashJob{end: true, rel: rel, st: *st})
+}
+
+// endKnown says a file whose content was not copied through the hasher
+// is whole, at rel with stat st, and that its digest is dgst: it is
+// reported in its turn, after the files ended before it.
+func (h *fileHasher) endKnown(rel string, st *unix.Stat_t, dgst digest.Digest) {
+	b := h.cur
+	if b == nil {
+		b = h.batch()
+	}
+	b.jobs = append(b.jobs, hashJob{end: true, rel: rel, st: *st, known: dgst})
 }
 
 // flush hands over what is left and waits until every file ended has

@@ -148,7 +148,7 @@ func noteFiles(ctx context.Context, sn Snapshotter, key, root string, opts *arch
 	}
 	opts.FileHash = filepool.ContentHash
 	if live != nil {
-		opts.FileDigest, opts.BeforeLink = live.Note, live.Unshare
+		opts.FileDigest, opts.BeforeLink, opts.Reuse = live.Note, live.Unshare, live.Reuse
 		return func() { _ = live.Close() }, nil
 	}
 	if h := fh.FileHashes(key); h != nil {

@@ -29,7 +29,13 @@
 // synced. When the unpacker writes the snapshot's own directory (a base
 // layer, a staged one), the files are pooled as they are written instead,
 // on the unpacker's hasher goroutine (Live, live.go), and the pass at
-// commit finds them done. BenchmarkUnpackPool (package layer)
+// commit finds them done. There the unpacker also offers each small file
+// (at most 1 MiB, no xattrs) to Live.Reuse before writing it, hashed from
+// the tar: a file the pool has is linked in its place and never written,
+// so a second image with the same files (another layer digest, a rebuild)
+// costs links, not writes the pool then undoes (archive's reuse.go; it
+// stops offering when few are taken, as in a layer of new files).
+// BenchmarkUnpackPool (package layer)
 // unpacks the Debian rootfs with the pool off and on, bench/disk.sh's time
 // phase pulls and loads with dedupe off and on.
 //

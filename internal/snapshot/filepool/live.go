@@ -95,6 +95,47 @@ func (l *Live) pool(rel string, st *unix.Stat_t, dgst digest.Digest) string {
 	return k
 }
 
+// Reuse puts at dirfd/name (rel in the tree, nothing there yet) the
+// pool's entry for a file with content dgst and the lstat want (type and
+// mode, owner, size, mtime; no xattrs), if the pool has one, and notes it
+// as pooled (archive.ApplyOptions.Reuse): the unpacker then need not write
+// the file. It returns false, leaving nothing at name, when there is no
+// such entry, when the entry is not what its key says (fsck reports it)
+// or has too many links, or on any error: the file is written and pooled
+// as usual.
+func (l *Live) Reuse(dirfd int, name, rel string, want *unix.Stat_t, dgst digest.Digest) bool {
+	if want.Mode&unix.S_IFMT != unix.S_IFREG || want.Size < l.p.minSize() {
+		return false
+	}
+	k := key(dgst, want, nil)
+	_, entry := entryPath(k)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.rootfd < 0 {
+		return false
+	}
+	if err := unix.Linkat(l.pass.shards, entry, dirfd, name, 0); err != nil {
+		return false
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		_ = unix.Unlinkat(dirfd, name, 0)
+		return false
+	}
+	w := *want
+	w.Dev = st.Dev
+	if !sameFile(&st, &w) || st.Nlink > maxLinks {
+		_ = unix.Unlinkat(dirfd, name, 0)
+		return false
+	}
+	if xattrs, err := xattrsAt(dirfd, name); err != nil || len(xattrs) != 0 {
+		_ = unix.Unlinkat(dirfd, name, 0)
+		return false
+	}
+	l.h.note(rel, &st, dgst, k)
+	return true
+}
+
 // Unshare gives the file at rel, if Note pooled it, an inode of its own
 // again, with the same content and metadata (archive.ApplyOptions.
 // BeforeLink): the layer is about to hard-link to it. An entry Note made

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/archive"
@@ -129,4 +131,116 @@ func layerOf(more func(*testutil.Tar)) *bytes.Reader {
 		more(tb)
 	}
 	return bytes.NewReader(tb.Bytes())
+}
+
+// TestLiveReuse: a layer unpacked with Live.Reuse gets the pool's entry
+// for a file another snapshot has (same content and metadata) linked in
+// its place, never written, noted as pooled, so the pass at commit has
+// nothing to do; a file that differs in its metadata, or whose entry is
+// not what its key says, is written; a hard link the layer then makes to
+// a reused file is the layer's own (Unshare copies it out); Check is
+// clean.
+func TestLiveReuse(t *testing.T) {
+	testutil.RequiresRoot(t)
+	ctx := context.Background()
+	base := t.TempDir()
+	p, err := Open(filepath.Join(base, "pool"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0, s1 := filepath.Join(base, "s0"), filepath.Join(base, "s1")
+	for _, d := range []string{s0, s1} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := archive.Apply(ctx, s0, layerOf(func(tb *testutil.Tar) {
+		tb.File("d/damaged", []byte("damaged"), 0o644)
+	}), archive.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Dedupe(ctx, s0, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The entry of d/damaged no longer has the mode its key says.
+	if err := os.Chmod(filepath.Join(s0, "d/damaged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := NewHashes()
+	live, err := p.Live(s1, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var taken, written []string
+	opts := archive.ApplyOptions{
+		FileHash:   ContentHash,
+		BeforeLink: live.Unshare,
+		FileDigest: func(rel string, st *unix.Stat_t, dgst digest.Digest) {
+			written = append(written, rel)
+			live.Note(rel, st, dgst)
+		},
+		Reuse: func(dirfd int, name, rel string, st *unix.Stat_t, dgst digest.Digest) bool {
+			ok := live.Reuse(dirfd, name, rel, st, dgst)
+			if ok {
+				taken = append(taken, rel)
+			}
+			return ok
+		},
+	}
+	layer := layerOf(func(tb *testutil.Tar) {
+		tb.File("d/copy", []byte("mine"), 0o644). // d/mine again, another path
+								File("d/other-mode", []byte("mine"), 0o600).
+								File("d/damaged", []byte("damaged"), 0o644).
+								Hardlink("d/copy-link", "d/copy")
+	})
+	if _, err := archive.Apply(ctx, s1, layer, opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"d/mine", "d/copy"}, taken); diff != "" {
+		t.Errorf("files reused (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"d/shared", "d/other-mode", "d/damaged"}, written); diff != "" {
+		t.Errorf("files written (-want +got):\n%s", diff)
+	}
+	s, err := p.Dedupe(ctx, s1, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Pooled != 0 {
+		t.Errorf("pass at commit: %+v, want nothing left to pool", s)
+	}
+	inodes, err := p.Inodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, st0 := stat(t, filepath.Join(s1, "d/mine")), stat(t, filepath.Join(s0, "d/mine")); st.Ino != st0.Ino || !inodes[st.Ino] {
+		t.Error("d/mine is not s0's pooled file")
+	}
+	if a, b := stat(t, filepath.Join(s1, "d/copy")), stat(t, filepath.Join(s1, "d/copy-link")); a.Ino != b.Ino || a.Nlink != 2 || inodes[a.Ino] {
+		t.Errorf("d/copy and d/copy-link: inodes %d and %d, nlink %d, in the pool %v; want the layer's own pair", a.Ino, b.Ino, a.Nlink, inodes[a.Ino])
+	}
+	if st := stat(t, filepath.Join(s1, "d/damaged")); st.Mode != unix.S_IFREG|0o644 || inodes[st.Ino] {
+		t.Errorf("d/damaged: mode %o, in the pool %v; want the layer's file, written", st.Mode, inodes[st.Ino])
+	}
+	if st := stat(t, filepath.Join(s1, "d/other-mode")); st.Mode != unix.S_IFREG|0o600 {
+		t.Errorf("d/other-mode: mode %o, want 600", st.Mode)
+	}
+	for f, want := range map[string]string{"d/mine": "mine", "d/copy": "mine", "d/other-mode": "mine", "d/damaged": "damaged", "d/shared": "shared"} {
+		if b, err := os.ReadFile(filepath.Join(s1, f)); err != nil || string(b) != want {
+			t.Errorf("%s: %q %v, want %q", f, b, err, want)
+		}
+	}
+	// Mend the entry damaged above: the rest is clean.
+	if err := os.Chmod(filepath.Join(s0, "d/damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if probs, _, err := p.Check(ctx); err != nil || len(probs) > 0 {
+		t.Errorf("check: %v %v", probs, err)
+	}
+	if st := stat(t, filepath.Join(s1, "d")); st.Mtim.Sec != testutil.TarModTime.Unix() {
+		t.Errorf("d: mtime %d, want the layer's", st.Mtim.Sec)
+	}
 }
