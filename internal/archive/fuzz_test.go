@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/testutil"
 )
@@ -142,6 +144,35 @@ func FuzzApply(f *testing.F) {
 	}
 	fuzzConfined(f, func(root string, data []byte) {
 		Apply(context.Background(), root, bytes.NewReader(data), ApplyOptions{NoSameOwner: os.Geteuid() != 0})
+	})
+}
+
+// FuzzApplyReuse: the same with files offered to Reuse, which takes
+// every other offer by making the file itself at the directory fd and
+// name it is given: those must lie inside root too.
+func FuzzApplyReuse(f *testing.F) {
+	if os.Geteuid() != 0 {
+		f.Skip("Reuse is offered files only as root")
+	}
+	for _, b := range applySeeds() {
+		f.Add(b)
+	}
+	fuzzConfined(f, func(root string, data []byte) {
+		n := 0
+		Apply(context.Background(), root, bytes.NewReader(data), ApplyOptions{
+			FileDigest: func(string, *unix.Stat_t, digest.Digest) {},
+			Reuse: func(dirfd int, name, _ string, st *unix.Stat_t, _ digest.Digest) bool {
+				if n++; n%2 == 0 {
+					return false
+				}
+				fd, err := unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW, st.Mode&0o777)
+				if err != nil {
+					return false
+				}
+				unix.Close(fd)
+				return true
+			},
+		})
 	})
 }
 
