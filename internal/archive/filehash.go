@@ -140,21 +140,16 @@ func (h *fileHasher) copy(f *os.File, r io.Reader) (int64, error) {
 
 // end says the file whose content was copied last is whole, at rel with
 // stat st.
-func (h *fileHasher) end(rel string, st *unix.Stat_t) {
-	b := h.cur
-	if b == nil {
-		b = h.batch() // an empty file first
-	}
-	b.jobs = append(b.jobs, hashJob{end: true, rel: rel, st: *st})
-}
+func (h *fileHasher) end(rel string, st *unix.Stat_t) { h.endKnown(rel, st, "") }
 
 // endKnown says a file whose content was not copied through the hasher
 // is whole, at rel with stat st, and that its digest is dgst: it is
-// reported in its turn, after the files ended before it.
+// reported in its turn, after the files ended before it. With dgst ""
+// it is end.
 func (h *fileHasher) endKnown(rel string, st *unix.Stat_t, dgst digest.Digest) {
 	b := h.cur
 	if b == nil {
-		b = h.batch()
+		b = h.batch() // the first file, an empty one or one not copied here
 	}
 	b.jobs = append(b.jobs, hashJob{end: true, rel: rel, st: *st, known: dgst})
 }
