@@ -71,9 +71,16 @@ func TestPushPullLogin(t *testing.T) {
 			}
 
 			// First push: every layer uploaded, docker's closing line.
+			// Push progress names a layer by its diffID, as docker's
+			// does (pull's by the blob's digest).
+			short := func(d string) string { return strings.TrimPrefix(d, "sha256:")[:12] }
 			r = u.ok(t, "push", base)
 			wantLine(t, r, r.stderr, `The push refers to repository \[`+addr+`/e2e/base\]`)
+			wantLine(t, r, r.stderr, short(layers[0])+`: Preparing`)
 			baseID := wantLine(t, r, r.stderr, `([0-9a-f]{12}): Pushed`)[1]
+			if baseID != short(layers[0]) {
+				t.Errorf("base layer pushed as %s, want its diffID's %s", baseID, short(layers[0]))
+			}
 			m := wantLine(t, r, r.stderr, `1: digest: (sha256:[0-9a-f]{64}) size: ([0-9]+)`)
 			if strings.TrimSpace(r.stdout) != m[1] {
 				t.Errorf("push printed %q on stdout, want its digest %s", r.stdout, m[1])
@@ -84,8 +91,8 @@ func TestPushPullLogin(t *testing.T) {
 			r = u.ok(t, "push", app)
 			wantLine(t, r, r.stderr, baseID+`: Mounted from e2e/base`)
 			appID := wantLine(t, r, r.stderr, `([0-9a-f]{12}): Pushed`)[1]
-			if appID == baseID {
-				t.Fatalf("the base layer was pushed again: %v", r)
+			if appID != short(layers[1]) {
+				t.Fatalf("pushed %s, want only the app's layer %s: %v", appID, short(layers[1]), r)
 			}
 			m = wantLine(t, r, r.stderr, `v1: digest: (sha256:[0-9a-f]{64}) size: ([0-9]+)`)
 			appDigest := m[1]
@@ -107,8 +114,10 @@ func TestPushPullLogin(t *testing.T) {
 			u.ok(t, "rmi", app, "app:v1")
 			r = u.ok(t, "pull", app)
 			wantLine(t, r, r.stderr, `v1: Pulling from e2e/app`)
-			wantLine(t, r, r.stderr, baseID+`: Already exists`)
-			wantLine(t, r, r.stderr, appID+`: Pull complete`)
+			pulledBase := wantLine(t, r, r.stderr, `([0-9a-f]{12}): Already exists`)[1]
+			if pulledApp := wantLine(t, r, r.stderr, `([0-9a-f]{12}): Pull complete`)[1]; pulledApp == pulledBase {
+				t.Errorf("pull: the base layer and the app's both %s: %v", pulledBase, r)
+			}
 			wantLine(t, r, r.stderr, `Digest: `+appDigest)
 			wantLine(t, r, r.stderr, `Status: Downloaded newer image for `+app)
 			if strings.TrimSpace(r.stdout) != app {

@@ -107,9 +107,11 @@ func (s *Store) pushImage(ctx context.Context, client *remote.Client, named refe
 	layers := img.Manifest.Layers
 	diffIDs := img.DiffIDs()
 	chains := img.ChainIDs()
-	// docker lists layers top first.
+	// docker lists layers top first, each under its diffID: the blob
+	// pushed may be another form of the layer (one rebuilt from its
+	// snapshot, a build's layer compressed now).
 	for i := len(layers) - 1; i >= 0; i-- {
-		rep.Report(progress.Event{ID: images.ShortID(layers[i].Digest), Action: "Preparing"})
+		rep.Report(progress.Event{ID: pushID(layers[i], diffIDs[i]), Action: "Preparing"})
 	}
 	pushed := make([]ocispec.Descriptor, len(layers))
 	g, gctx := errgroup.WithContext(ctx)
@@ -251,7 +253,7 @@ func (s *Store) pushLayer(ctx context.Context, repo *remote.Repository, desc oci
 // without sending it: it is there already (HEAD), or it is mounted from a
 // repository of the same registry known to hold it.
 func (s *Store) pushAbsent(ctx context.Context, repo *remote.Repository, b ocispec.Descriptor, diffID digest.Digest, rep progress.Reporter) bool {
-	id := images.ShortID(b.Digest)
+	id := pushID(b, diffID)
 	if ok, err := repo.BlobExists(ctx, b); err == nil && ok {
 		rep.Report(progress.Event{ID: id, Action: "Layer already exists"})
 		if !slices.Contains(layer.BlobRepos(b), repo.Name()) {
@@ -271,6 +273,15 @@ func (s *Store) pushAbsent(ctx context.Context, repo *remote.Repository, b ocisp
 		}
 	}
 	return false
+}
+
+// pushID is the progress ID of a blob pushed: as docker's, the short
+// diffID of the layer it is a form of, else (the config) its digest's.
+func pushID(desc ocispec.Descriptor, diffID digest.Digest) string {
+	if diffID != "" {
+		return images.ShortID(diffID)
+	}
+	return images.ShortID(desc.Digest)
 }
 
 // eofReader stands in for a blob that is only mounted, never read.
@@ -305,7 +316,7 @@ func (s *Store) pushStored(ctx context.Context, repo *remote.Repository, desc oc
 		}
 	}
 	sort.Strings(from)
-	id := images.ShortID(desc.Digest)
+	id := pushID(desc, diffID)
 	c := progress.NewCounter(rep, id, "Pushing", 0, desc.Size)
 	var mu sync.Mutex // the body of a chunk is read on the transport's goroutine
 	res, err := repo.PushBlob(ctx, desc, ra, remote.PushBlobOptions{
