@@ -28,24 +28,8 @@ import (
 func TestLivePoolsAsWritten(t *testing.T) {
 	testutil.RequiresRoot(t)
 	ctx := context.Background()
-	base := t.TempDir()
-	p, err := Open(filepath.Join(base, "pool"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Another snapshot already pooled "shared".
-	s0, s1 := filepath.Join(base, "s0"), filepath.Join(base, "s1")
-	for _, d := range []string{s0, s1} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := archive.Apply(ctx, s0, layerOf(nil), archive.ApplyOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Dedupe(ctx, s0, nil); err != nil {
-		t.Fatal(err)
-	}
+	p, s0, s1 := pooledPair(t, nil)
 	h := NewHashes()
 	live, err := p.Live(s1, h)
 	if err != nil {
@@ -120,6 +104,30 @@ func TestLivePoolsAsWritten(t *testing.T) {
 	}
 }
 
+// pooledPair returns a pool and two snapshot directories beside it: s0
+// holds layerOf(more), pooled; s1 is empty.
+func pooledPair(t *testing.T, more func(*testutil.Tar)) (p *Pool, s0, s1 string) {
+	ctx := context.Background()
+	base := t.TempDir()
+	p, err := Open(filepath.Join(base, "pool"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0, s1 = filepath.Join(base, "s0"), filepath.Join(base, "s1")
+	for _, d := range []string{s0, s1} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := archive.Apply(ctx, s0, layerOf(more), archive.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Dedupe(ctx, s0, nil); err != nil {
+		t.Fatal(err)
+	}
+	return p, s0, s1
+}
+
 // layerOf is a layer with d/shared (setuid, owner 7:8, an xattr) and
 // d/mine, then what more adds.
 func layerOf(more func(*testutil.Tar)) *bytes.Reader {
@@ -143,25 +151,9 @@ func layerOf(more func(*testutil.Tar)) *bytes.Reader {
 func TestLiveReuse(t *testing.T) {
 	testutil.RequiresRoot(t)
 	ctx := context.Background()
-	base := t.TempDir()
-	p, err := Open(filepath.Join(base, "pool"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s0, s1 := filepath.Join(base, "s0"), filepath.Join(base, "s1")
-	for _, d := range []string{s0, s1} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := archive.Apply(ctx, s0, layerOf(func(tb *testutil.Tar) {
+	p, s0, s1 := pooledPair(t, func(tb *testutil.Tar) {
 		tb.File("d/damaged", []byte("damaged"), 0o644)
-	}), archive.ApplyOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Dedupe(ctx, s0, nil); err != nil {
-		t.Fatal(err)
-	}
+	})
 	// The entry of d/damaged no longer has the mode its key says.
 	if err := os.Chmod(filepath.Join(s0, "d/damaged"), 0o600); err != nil {
 		t.Fatal(err)
@@ -188,10 +180,11 @@ func TestLiveReuse(t *testing.T) {
 		},
 	}
 	layer := layerOf(func(tb *testutil.Tar) {
-		tb.File("d/copy", []byte("mine"), 0o644). // d/mine again, another path
-								File("d/other-mode", []byte("mine"), 0o600).
-								File("d/damaged", []byte("damaged"), 0o644).
-								Hardlink("d/copy-link", "d/copy")
+		// d/copy is d/mine again at another path.
+		tb.File("d/copy", []byte("mine"), 0o644).
+			File("d/other-mode", []byte("mine"), 0o600).
+			File("d/damaged", []byte("damaged"), 0o644).
+			Hardlink("d/copy-link", "d/copy")
 	})
 	if _, err := archive.Apply(ctx, s1, layer, opts); err != nil {
 		t.Fatal(err)
