@@ -59,17 +59,7 @@ func TestLivePoolsAsWritten(t *testing.T) {
 			t.Errorf("%s: nlink %d after the unpack, want it pooled as written", f, st.Nlink)
 		}
 	}
-	s, err := p.Dedupe(ctx, s1, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.Pooled != 0 {
-		t.Errorf("pass at commit: %+v, want nothing left to pool", s)
-	}
-	inodes, err := p.Inodes(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inodes := passPoolsNothing(t, p, s1, h)
 	for _, pair := range [][2]string{{"d/mine", "d/mine-link"}, {"d/shared", "d/shared-link"}, {"d/solo", "d/solo-link"}} {
 		a, b := stat(t, filepath.Join(s1, pair[0])), stat(t, filepath.Join(s1, pair[1]))
 		if a.Ino != b.Ino || a.Nlink != 2 || inodes[a.Ino] {
@@ -102,6 +92,25 @@ func TestLivePoolsAsWritten(t *testing.T) {
 	if st := stat(t, filepath.Join(s1, "d")); st.Mtim.Sec != testutil.TarModTime.Unix() {
 		t.Errorf("d: mtime %d, want the layer's", st.Mtim.Sec)
 	}
+}
+
+// passPoolsNothing runs the pass at commit on dir with the digests h
+// noted, fails unless it had nothing left to pool, and returns the pool's
+// inodes.
+func passPoolsNothing(t *testing.T, p *Pool, dir string, h *Hashes) map[uint64]bool {
+	ctx := context.Background()
+	s, err := p.Dedupe(ctx, dir, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Pooled != 0 {
+		t.Errorf("pass at commit: %+v, want nothing left to pool", s)
+	}
+	inodes, err := p.Inodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inodes
 }
 
 // pooledPair returns a pool and two snapshot directories beside it: s0
@@ -198,17 +207,7 @@ func TestLiveReuse(t *testing.T) {
 	if diff := cmp.Diff([]string{"d/shared", "d/other-mode", "d/damaged"}, written); diff != "" {
 		t.Errorf("files written (-want +got):\n%s", diff)
 	}
-	s, err := p.Dedupe(ctx, s1, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.Pooled != 0 {
-		t.Errorf("pass at commit: %+v, want nothing left to pool", s)
-	}
-	inodes, err := p.Inodes(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inodes := passPoolsNothing(t, p, s1, h)
 	if st, st0 := stat(t, filepath.Join(s1, "d/mine")), stat(t, filepath.Join(s0, "d/mine")); st.Ino != st0.Ino || !inodes[st.Ino] {
 		t.Error("d/mine is not s0's pooled file")
 	}
