@@ -106,7 +106,7 @@ func TestBlobCache(t *testing.T) {
 			if got := wantLine(t, r, r.stderr, `v1: digest: (sha256:[0-9a-f]{64}) size: [0-9]+`)[1]; got == orig {
 				t.Errorf("push of rebuilt layers kept the manifest %s", got)
 			}
-			if n := len(lines(r.stderr, `manifest pushed is new`)); n != 1 {
+			if n := len(lines(r.stderr, `layer blobs rebuilt from their snapshots \(evicted from the blob cache and not in the repository\): the manifest pushed is new`)); n != 1 {
 				t.Errorf("push to an empty registry: %d lines say the manifest is new, want 1\n%v", n, r)
 			}
 			if rr2.Uploads.Load() == 0 {

@@ -94,6 +94,9 @@ func TestPushPullLogin(t *testing.T) {
 			if appID != short(layers[1]) {
 				t.Fatalf("pushed %s, want only the app's layer %s: %v", appID, short(layers[1]), r)
 			}
+			// The build kept its layer uncompressed: the manifest pushed
+			// names the gzip made now, and push says so.
+			wantLine(t, r, r.stderr, `v1: 1 of 2 layers compressed for the push \(a build keeps them uncompressed\): the manifest pushed is new, not sha256:[0-9a-f]{64}`)
 			m = wantLine(t, r, r.stderr, `v1: digest: (sha256:[0-9a-f]{64}) size: ([0-9]+)`)
 			appDigest := m[1]
 

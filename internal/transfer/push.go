@@ -144,11 +144,18 @@ func (s *Store) pushImage(ctx context.Context, client *remote.Client, named refe
 	if t, ok := named.(reference.Tagged); ok {
 		tag = t.Tag()
 	}
-	if n := changedLayers(layers, pushed); n > 0 {
+	if built, rebuilt := changedLayers(layers, diffIDs, pushed); built+rebuilt > 0 {
 		if mb, err = s.withLayers(ctx, img.ManifestDesc, mb, pushed); err != nil {
 			return ocispec.Descriptor{}, err
 		}
-		rep.Message("%s: %d of %d layer blobs were rebuilt from their snapshots (evicted from the blob cache and not in the repository): the manifest pushed is new, not %s", tag, n, len(layers), img.ManifestDesc.Digest)
+		var why []string
+		if built > 0 {
+			why = append(why, fmt.Sprintf("%d of %d layers compressed for the push (a build keeps them uncompressed)", built, len(layers)))
+		}
+		if rebuilt > 0 {
+			why = append(why, fmt.Sprintf("%d of %d layer blobs rebuilt from their snapshots (evicted from the blob cache and not in the repository)", rebuilt, len(layers)))
+		}
+		rep.Message("%s: %s: the manifest pushed is new, not %s", tag, strings.Join(why, "; "), img.ManifestDesc.Digest)
 	}
 	desc, err := repo.PutManifest(ctx, tag, mt, mb)
 	if err != nil {
@@ -187,15 +194,20 @@ func (s *Store) layerRepos(ctx context.Context, diffIDs []digest.Digest) []strin
 	return out
 }
 
-// changedLayers counts the layers whose blob differs.
-func changedLayers(a, b []ocispec.Descriptor) int {
-	n := 0
-	for i := range a {
-		if a[i].Digest != b[i].Digest {
-			n++
+// changedLayers counts the layers whose blob pushed differs from the
+// manifest's: built, a build's uncompressed layer compressed now, and
+// rebuilt, a blob evicted and rebuilt with other bytes.
+func changedLayers(layers []ocispec.Descriptor, diffIDs []digest.Digest, pushed []ocispec.Descriptor) (built, rebuilt int) {
+	for i := range layers {
+		switch {
+		case layers[i].Digest == pushed[i].Digest:
+		case layer.Unstored(layers[i], diffIDs[i]):
+			built++
+		default:
+			rebuilt++
 		}
 	}
-	return n
+	return built, rebuilt
 }
 
 // pushLayer makes the repository hold layer desc (or another compressed
