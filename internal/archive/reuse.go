@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"strconv"
 	"strings"
 
@@ -89,11 +88,7 @@ func (a *applier) writeReusable(pfd int, dir, base, rel string, hdr *tar.Header,
 	h.Write(content)
 	dgst := digest.NewDigest(alg, h)
 
-	acl, err := a.defaultACL(pfd, dir)
-	if err != nil {
-		return err
-	}
-	if !acl {
+	if !a.defaultACL(pfd, dir) {
 		// A file made in a directory with a default ACL would get an
 		// ACL of its own: what a pooled file does not have.
 		r.offered++
@@ -145,21 +140,20 @@ func fileStat(hdr *tar.Header) unix.Stat_t {
 	}
 }
 
-// defaultACL tells whether the directory dir (open as pfd) has a default
-// ACL, which a file made in it inherits; asked once per directory.
-func (a *applier) defaultACL(pfd int, dir string) (bool, error) {
+// defaultACL tells whether the directory dir (open as pfd) may have a
+// default ACL, which a file made in it inherits: true if it has one or if
+// that cannot be read (no /proc, say; the file is then just written).
+// Asked once per directory.
+func (a *applier) defaultACL(pfd int, dir string) bool {
 	r := &a.reuse
 	if has, ok := r.aclDirs[dir]; ok {
-		return has, nil
+		return has
 	}
 	_, err := unix.Getxattr("/proc/self/fd/"+strconv.Itoa(pfd), "system.posix_acl_default", nil)
-	has := err == nil
-	if err != nil && !errors.Is(err, unix.ENODATA) && !errors.Is(err, unix.ENOTSUP) {
-		return false, fmt.Errorf("read default ACL of %s: %w", path.Clean("/"+dir), err)
-	}
+	has := !errors.Is(err, unix.ENODATA) && !errors.Is(err, unix.ENOTSUP)
 	if r.aclDirs == nil {
 		r.aclDirs = map[string]bool{}
 	}
 	r.aclDirs[dir] = has
-	return has, nil
+	return has
 }
