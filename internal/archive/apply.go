@@ -296,10 +296,8 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 			}
 		}
 	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
-		if a.reusable(hdr) {
-			return a.writeReusable(pfd, dir, base, rel, hdr, tr)
-		}
-		if err := a.writeFile(pfd, base, rel, hdr, tr); err != nil {
+		known, reused, err := a.writeFile(pfd, dir, base, rel, hdr, tr)
+		if err != nil || reused {
 			return err
 		}
 		if a.opts.FileDigest != nil {
@@ -310,7 +308,7 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 			if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 				return err
 			}
-			a.hasher.end(rel, &st)
+			a.hasher.end(rel, &st, known)
 			return nil
 		}
 	case tar.TypeSymlink:
@@ -341,35 +339,51 @@ func resolveErr(rel string, err error) error {
 	return fmt.Errorf("resolve %s: %w", rel, err)
 }
 
-func (a *applier) writeFile(pfd int, base, rel string, hdr *tar.Header, tr *tar.Reader) error {
-	fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return err
-	}
-	f := os.NewFile(uintptr(fd), rel)
-	defer f.Close()
+// writeFile writes the content of hdr's regular file at pfd/base (rel, in
+// the directory dir) from tr. A file offered to Reuse (reuse.go) is read
+// whole and hashed first: reused says the callee put it there and nothing
+// was written; known is the digest taken then, "" if none was.
+func (a *applier) writeFile(pfd int, dir, base, rel string, hdr *tar.Header, tr *tar.Reader) (known digest.Digest, reused bool, err error) {
 	// The index records a payload as a file reference only for a plain
 	// file: a sparse file's bytes on disk are not its bytes in the tar.
 	asFile := a.rr.idx != nil && hdr.Size > 0 && !isSparse(hdr)
-	if asFile {
-		a.rr.payload = true
+	a.rr.payload = asFile
+	defer func() {
+		a.rr.payload = false
+		if err == nil && asFile {
+			a.rr.idx.addFile(rel, hdr.Size)
+		}
+	}()
+	var content []byte
+	if a.reusable(hdr) {
+		if content, known, err = a.readWhole(hdr, tr); err != nil {
+			return "", false, fmt.Errorf("write content: %w", err)
+		}
+		if a.offer(pfd, dir, base, rel, hdr, known) {
+			return known, true, nil
+		}
 	}
-	if a.hasher != nil {
+	fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return "", false, err
+	}
+	f := os.NewFile(uintptr(fd), rel)
+	defer f.Close()
+	switch {
+	case content != nil:
+		_, err = f.Write(content)
+	case a.hasher != nil:
 		_, err = a.hasher.copy(f, tr)
-	} else {
+	default:
 		if a.buf == nil {
 			a.buf = make([]byte, copyBufSize)
 		}
 		_, err = io.CopyBuffer(onlyWriter{f}, tr, a.buf)
 	}
-	a.rr.payload = false
 	if err != nil {
-		return fmt.Errorf("write content: %w", err)
+		return "", false, fmt.Errorf("write content: %w", err)
 	}
-	if asFile {
-		a.rr.idx.addFile(rel, hdr.Size)
-	}
-	return nil
+	return known, false, nil
 }
 
 func isSparse(hdr *tar.Header) bool {

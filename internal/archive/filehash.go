@@ -57,7 +57,7 @@ type hashJob struct {
 	end      bool
 	rel      string
 	st       unix.Stat_t
-	known    digest.Digest // with end: the file's digest, taken already (endKnown)
+	known    digest.Digest // with end: the file's digest, taken already
 }
 
 func newFileHasher(emit func(string, *unix.Stat_t, digest.Digest), newHash func() (digest.Algorithm, hash.Hash)) *fileHasher {
@@ -138,20 +138,16 @@ func (h *fileHasher) copy(f *os.File, r io.Reader) (int64, error) {
 	}
 }
 
-// end says the file whose content was copied last is whole, at rel with
-// stat st.
-func (h *fileHasher) end(rel string, st *unix.Stat_t) { h.endKnown(rel, st, "") }
-
-// endKnown says a file whose content was not copied through the hasher
-// is whole, at rel with stat st, and that its digest is dgst: it is
-// reported in its turn, after the files ended before it. With dgst ""
-// it is end.
-func (h *fileHasher) endKnown(rel string, st *unix.Stat_t, dgst digest.Digest) {
+// end says a file is whole, at rel with stat st: the one whose content
+// was copied last, or, with known set, one whose content was not copied
+// here and whose digest is known. It is reported in its turn, after the
+// files ended before it.
+func (h *fileHasher) end(rel string, st *unix.Stat_t, known digest.Digest) {
 	b := h.cur
 	if b == nil {
 		b = h.batch() // the first file, an empty one or one not copied here
 	}
-	b.jobs = append(b.jobs, hashJob{end: true, rel: rel, st: *st, known: dgst})
+	b.jobs = append(b.jobs, hashJob{end: true, rel: rel, st: *st, known: known})
 }
 
 // flush hands over what is left and waits until every file ended has

@@ -3,9 +3,7 @@ package archive
 import (
 	"archive/tar"
 	"errors"
-	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
@@ -63,62 +61,38 @@ func (a *applier) reusable(hdr *tar.Header) bool {
 	return r.offered < reuseProbe || r.taken*reuseShare >= r.offered
 }
 
-// writeReusable writes the regular file of hdr at pfd/base (rel, in the
-// directory dir) as writeFile and metadata do, but reads its content
-// whole first and offers it to Reuse: if taken, Apply writes nothing for
-// it; if not, the file is written from memory and its digest handed to
-// FileDigest without hashing it again.
-func (a *applier) writeReusable(pfd int, dir, base, rel string, hdr *tar.Header, tr *tar.Reader) error {
+// readWhole reads the content of hdr's file (reusable: at most
+// reuseMax bytes) from tr and hashes it.
+func (a *applier) readWhole(hdr *tar.Header, tr *tar.Reader) ([]byte, digest.Digest, error) {
 	r := &a.reuse
 	if r.buf == nil {
 		r.buf = make([]byte, reuseMax)
 	}
 	content := r.buf[:hdr.Size]
-	asFile := a.rr.idx != nil
-	a.rr.payload = asFile
-	_, err := io.ReadFull(tr, content)
-	a.rr.payload = false
-	if err != nil {
-		return fmt.Errorf("write content: %w", err)
-	}
-	if asFile {
-		a.rr.idx.addFile(rel, hdr.Size)
+	if _, err := io.ReadFull(tr, content); err != nil {
+		return nil, "", err
 	}
 	alg, h := a.hasher.newHash()
 	h.Write(content)
-	dgst := digest.NewDigest(alg, h)
+	return content, digest.NewDigest(alg, h), nil
+}
 
-	if !a.defaultACL(pfd, dir) {
+// offer offers hdr's file, with content dgst, to Reuse at pfd/base (rel,
+// in the directory dir) and tells whether Reuse put it there.
+func (a *applier) offer(pfd int, dir, base, rel string, hdr *tar.Header, dgst digest.Digest) bool {
+	if a.defaultACL(pfd, dir) {
 		// A file made in a directory with a default ACL would get an
 		// ACL of its own: what a pooled file does not have.
-		r.offered++
-		if want := fileStat(hdr); a.opts.Reuse(pfd, base, rel, &want, dgst) {
-			r.taken++
-			return nil
-		}
+		return false
 	}
-
-	fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return err
+	r := &a.reuse
+	r.offered++
+	want := fileStat(hdr)
+	if !a.opts.Reuse(pfd, base, rel, &want, dgst) {
+		return false
 	}
-	f := os.NewFile(uintptr(fd), rel)
-	_, err = f.Write(content)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write content: %w", err)
-	}
-	if err := a.metadata(hdr, pfd, base, rel); err != nil {
-		return err
-	}
-	var st unix.Stat_t
-	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return err
-	}
-	a.hasher.endKnown(rel, &st, dgst)
-	return nil
+	r.taken++
+	return true
 }
 
 // fileStat is the lstat a regular file without xattrs has once Apply
