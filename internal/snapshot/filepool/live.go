@@ -118,17 +118,14 @@ func (l *Live) Reuse(dirfd int, name, rel string, want *unix.Stat_t, dgst digest
 		return false
 	}
 	var st unix.Stat_t
-	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		_ = unix.Unlinkat(dirfd, name, 0)
-		return false
+	ok := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil
+	if ok {
+		w := *want
+		w.Dev = st.Dev // the tree's and the pool's filesystem: linkat said so
+		xattrs, err := xattrsAt(dirfd, name)
+		ok = usableEntry(&st, &w) && err == nil && len(xattrs) == 0
 	}
-	w := *want
-	w.Dev = st.Dev
-	if !sameFile(&st, &w) || st.Nlink > maxLinks {
-		_ = unix.Unlinkat(dirfd, name, 0)
-		return false
-	}
-	if xattrs, err := xattrsAt(dirfd, name); err != nil || len(xattrs) != 0 {
+	if !ok {
 		_ = unix.Unlinkat(dirfd, name, 0)
 		return false
 	}

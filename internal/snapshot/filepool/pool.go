@@ -286,7 +286,7 @@ func (p *Pool) link(dirfd int, name, k string, st *unix.Stat_t, j *journal, ps *
 				_ = unix.Unlink(tmp)
 				return false, 0, err
 			}
-			if !sameFile(&pst, st) || pst.Nlink > maxLinks {
+			if !usableEntry(&pst, st) {
 				// A damaged entry (fsck reports it) or one with too many
 				// links: keep the file as it is.
 				_ = unix.Unlink(tmp)
@@ -329,6 +329,11 @@ func exchange(tmp string, dirfd int, name string) error {
 	}
 	return err
 }
+
+// usableEntry tells whether a pool entry (lstat pst, the new link to it
+// counted) can stand for a file with lstat st: it has what the key
+// promises of st, and not too many links.
+func usableEntry(pst, st *unix.Stat_t) bool { return sameFile(pst, st) && pst.Nlink <= maxLinks }
 
 // sameFile tells whether a pool entry has what the key promises of st.
 func sameFile(pst, st *unix.Stat_t) bool {
