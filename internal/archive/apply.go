@@ -46,7 +46,8 @@ type ApplyOptions struct {
 	// and metadata (the file pool links its own).
 	FileDigest func(rel string, st *unix.Stat_t, dgst digest.Digest)
 	// FileHash makes the hash FileDigest's digests are taken with and
-	// names its algorithm; nil is SHA-256.
+	// names its algorithm; nil is SHA-256. It need not resist collisions:
+	// a callee that shares files by digest compares their bytes.
 	FileHash func() (digest.Algorithm, hash.Hash)
 	// BeforeLink, if set with FileDigest, is called before Apply makes a
 	// hard link to the file at rel (a clean path relative to root), once
@@ -59,14 +60,15 @@ type ApplyOptions struct {
 	// without xattrs before Apply writes them, while it takes enough of
 	// them (reuse.go): with the file's directory (resolved beneath root),
 	// its name there (nothing is there yet), its path, the lstat it would
-	// have once written (type and mode, owner, size, times; Nlink 1) and
-	// the digest of its content (by FileHash). The callee may put there
-	// a file with exactly that content and metadata itself (the file pool
-	// links its entry) and return true: Apply then neither writes nor
+	// have once written (type and mode, owner, size, times; Nlink 1), its
+	// content (valid during the call only) and the digest of that (by
+	// FileHash). The callee may put there a file with exactly that
+	// content and metadata itself (the file pool links its entry, once
+	// its bytes compare equal) and return true: Apply then neither writes nor
 	// changes it, and does not call FileDigest for it (the callee notes
 	// it). It is called on Apply's goroutine, between FileDigest calls
 	// for the files written before.
-	Reuse func(dirfd int, name, rel string, st *unix.Stat_t, dgst digest.Digest) bool
+	Reuse func(dirfd int, name, rel string, st *unix.Stat_t, content []byte, dgst digest.Digest) bool
 }
 
 // geteuid is a variable so tests can exercise the non-root device branch.
@@ -359,7 +361,7 @@ func (a *applier) writeFile(pfd int, dir, base, rel string, hdr *tar.Header, tr 
 		if content, known, err = a.readWhole(hdr, tr); err != nil {
 			return "", false, fmt.Errorf("write content: %w", err)
 		}
-		if a.offer(pfd, dir, base, rel, hdr, known) {
+		if a.offer(pfd, dir, base, rel, hdr, content, known) {
 			return known, true, nil
 		}
 	}

@@ -161,7 +161,7 @@ func FuzzApplyReuse(f *testing.F) {
 		n := 0
 		Apply(context.Background(), root, bytes.NewReader(data), ApplyOptions{
 			FileDigest: func(string, *unix.Stat_t, digest.Digest) {},
-			Reuse: func(dirfd int, name, _ string, st *unix.Stat_t, _ digest.Digest) bool {
+			Reuse: func(dirfd int, name, _ string, st *unix.Stat_t, _ []byte, _ digest.Digest) bool {
 				if n++; n%2 == 0 {
 					return false
 				}

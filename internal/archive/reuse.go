@@ -77,9 +77,10 @@ func (a *applier) readWhole(hdr *tar.Header, tr *tar.Reader) ([]byte, digest.Dig
 	return content, digest.NewDigest(alg, h), nil
 }
 
-// offer offers hdr's file, with content dgst, to Reuse at pfd/base (rel,
-// in the directory dir) and tells whether Reuse put it there.
-func (a *applier) offer(pfd int, dir, base, rel string, hdr *tar.Header, dgst digest.Digest) bool {
+// offer offers hdr's file, with content (whose digest is dgst), to Reuse
+// at pfd/base (rel, in the directory dir) and tells whether Reuse put it
+// there.
+func (a *applier) offer(pfd int, dir, base, rel string, hdr *tar.Header, content []byte, dgst digest.Digest) bool {
 	if a.defaultACL(pfd, dir) {
 		// A file made in a directory with a default ACL would get an
 		// ACL of its own: what a pooled file does not have.
@@ -88,7 +89,7 @@ func (a *applier) offer(pfd int, dir, base, rel string, hdr *tar.Header, dgst di
 	r := &a.reuse
 	r.offered++
 	want := fileStat(hdr)
-	if !a.opts.Reuse(pfd, base, rel, &want, dgst) {
+	if !a.opts.Reuse(pfd, base, rel, &want, content, dgst) {
 		return false
 	}
 	r.taken++

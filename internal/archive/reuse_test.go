@@ -52,8 +52,9 @@ func TestApplyReuse(t *testing.T) {
 	aclSet := unix.Setxattr(filepath.Join(root, "acl"), "system.posix_acl_default", acl, 0) == nil
 
 	type offer struct {
-		st   unix.Stat_t
-		dgst digest.Digest
+		st      unix.Stat_t
+		content string
+		dgst    digest.Digest
 	}
 	offered := map[string]offer{}
 	var takenCtim unix.Timespec
@@ -64,8 +65,8 @@ func TestApplyReuse(t *testing.T) {
 		FileDigest: func(rel string, st *unix.Stat_t, dgst digest.Digest) {
 			digests[rel] = dgst
 		},
-		Reuse: func(dirfd int, name, rel string, st *unix.Stat_t, dgst digest.Digest) bool {
-			offered[rel] = offer{*st, dgst}
+		Reuse: func(dirfd int, name, rel string, st *unix.Stat_t, content []byte, dgst digest.Digest) bool {
+			offered[rel] = offer{*st, string(content), dgst}
 			if rel != "a/taken" {
 				return false
 			}
@@ -76,7 +77,7 @@ func TestApplyReuse(t *testing.T) {
 				t.Error(err)
 				return false
 			}
-			_, _ = unix.Write(fd, []byte("taken"))
+			_, _ = unix.Write(fd, content)
 			_ = unix.Fchmod(fd, st.Mode&0o7777)
 			unix.Close(fd)
 			_ = unix.UtimesNanoAt(dirfd, name, []unix.Timespec{st.Atim, st.Mtim}, 0)
@@ -118,6 +119,9 @@ func TestApplyReuse(t *testing.T) {
 	if wantD := digest.NewDigestFromBytes(digest.SHA256, sum[:]); o.dgst != wantD || digests["a/small"] != wantD {
 		t.Errorf("a/small: offered with %s, reported with %s, want %s", o.dgst, digests["a/small"], wantD)
 	}
+	if o.content != "small" {
+		t.Errorf("a/small offered with content %q, want %q", o.content, "small")
+	}
 	// Taken: not written, changed or reported by Apply.
 	if b, err := os.ReadFile(filepath.Join(root, "a/taken")); err != nil || string(b) != "taken" {
 		t.Errorf("a/taken: %q %v", b, err)
@@ -155,7 +159,7 @@ func TestApplyReuseStops(t *testing.T) {
 	offers, written := 0, 0
 	opts := ApplyOptions{
 		FileDigest: func(string, *unix.Stat_t, digest.Digest) { written++ },
-		Reuse:      func(int, string, string, *unix.Stat_t, digest.Digest) bool { offers++; return false },
+		Reuse:      func(int, string, string, *unix.Stat_t, []byte, digest.Digest) bool { offers++; return false },
 	}
 	if _, err := Apply(context.Background(), root, tb.Reader(), opts); err != nil {
 		t.Fatal(err)

@@ -96,15 +96,16 @@ func (l *Live) pool(rel string, st *unix.Stat_t, dgst digest.Digest) string {
 }
 
 // Reuse puts at dirfd/name (rel in the tree, nothing there yet) the
-// pool's entry for a file with content dgst and the lstat want (type and
-// mode, owner, size, mtime; no xattrs), if the pool has one, and notes it
-// as pooled (archive.ApplyOptions.Reuse): the unpacker then need not write
-// the file. It returns false, leaving nothing at name, when there is no
-// such entry, when the entry is not what its key says (fsck reports it)
-// or has too many links, or on any error: the file is written and pooled
-// as usual.
-func (l *Live) Reuse(dirfd int, name, rel string, want *unix.Stat_t, dgst digest.Digest) bool {
-	if want.Mode&unix.S_IFMT != unix.S_IFREG || want.Size < l.p.minSize() {
+// pool's entry for a file with content (whose digest is dgst) and the
+// lstat want (type and mode, owner, size, mtime; no xattrs), if the pool
+// has one, and notes it as pooled (archive.ApplyOptions.Reuse): the
+// unpacker then need not write the file. It returns false, leaving
+// nothing at name, when there is no such entry, when the entry is not
+// what its key says (fsck reports it) or has other bytes (a digest made
+// to collide: see ContentHash) or too many links, or on any error: the
+// file is written and pooled as usual.
+func (l *Live) Reuse(dirfd int, name, rel string, want *unix.Stat_t, content []byte, dgst digest.Digest) bool {
+	if want.Mode&unix.S_IFMT != unix.S_IFREG || want.Size < l.p.minSize() || want.Size != int64(len(content)) {
 		return false
 	}
 	k := key(dgst, want, nil)
@@ -117,20 +118,29 @@ func (l *Live) Reuse(dirfd int, name, rel string, want *unix.Stat_t, dgst digest
 	if err := unix.Linkat(l.pass.shards, entry, dirfd, name, 0); err != nil {
 		return false
 	}
-	var st unix.Stat_t
-	ok := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	ok := err == nil
 	if ok {
-		w := *want
-		w.Dev = st.Dev // the tree's and the pool's filesystem: linkat said so
-		xattrs, err := xattrsAt(dirfd, name)
-		ok = usableEntry(&st, &w) && err == nil && len(xattrs) == 0
+		defer unix.Close(fd)
+		var st unix.Stat_t
+		ok = unix.Fstat(fd, &st) == nil
+		if ok {
+			w := *want
+			w.Dev = st.Dev // the tree's and the pool's filesystem: linkat said so
+			xattrs, err := fileXattrs(fd)
+			ok = usableEntry(&st, &w) && err == nil && len(xattrs) == 0
+		}
+		if ok {
+			ok, err = sameBytes(fd, content)
+			ok = ok && err == nil
+		}
+		if ok {
+			l.h.note(rel, &st, dgst, k)
+			return true
+		}
 	}
-	if !ok {
-		_ = unix.Unlinkat(dirfd, name, 0)
-		return false
-	}
-	l.h.note(rel, &st, dgst, k)
-	return true
+	_ = unix.Unlinkat(dirfd, name, 0)
+	return false
 }
 
 // Unshare gives the file at rel, if Note pooled it, an inode of its own

@@ -180,8 +180,8 @@ func TestLiveReuse(t *testing.T) {
 			written = append(written, rel)
 			live.Note(rel, st, dgst)
 		},
-		Reuse: func(dirfd int, name, rel string, st *unix.Stat_t, dgst digest.Digest) bool {
-			ok := live.Reuse(dirfd, name, rel, st, dgst)
+		Reuse: func(dirfd int, name, rel string, st *unix.Stat_t, content []byte, dgst digest.Digest) bool {
+			ok := live.Reuse(dirfd, name, rel, st, content, dgst)
 			if ok {
 				taken = append(taken, rel)
 			}

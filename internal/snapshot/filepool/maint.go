@@ -185,10 +185,13 @@ func (p *Pool) Check(ctx context.Context) (problems, notes []string, err error) 
 		}
 		defer f.Close()
 		k, ok, err := keyOf(f, st, buf)
-		if err == nil && ok && k != name {
-			// An entry of the pool's first content hash.
+		for _, h := range legacyContentHashes {
+			if err != nil || !ok || k == name {
+				break
+			}
+			// An entry of one of the pool's earlier content hashes.
 			if _, err = f.Seek(0, io.SeekStart); err == nil {
-				k, ok, err = keyWith(f, st, buf, legacyContentHash)
+				k, ok, err = keyWith(f, st, buf, h)
 			}
 		}
 		if err != nil {

@@ -300,7 +300,7 @@ func TestCheckKnowsLegacyEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := stat(t, file)
-	k, ok, err := keyWith(f, &st, make([]byte, 4096), legacyContentHash)
+	k, ok, err := keyWith(f, &st, make([]byte, 4096), legacyContentHashes[len(legacyContentHashes)-1])
 	f.Close()
 	if err != nil || !ok {
 		t.Fatal(ok, err)
