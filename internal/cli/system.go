@@ -35,7 +35,10 @@ func newDfCommand(c *CLI) *cobra.Command {
 every unpacked layer once however many images share it; with -v each image's
 SHARED SIZE (layers other images use too) and UNIQUE SIZE (layers only it uses)
 are listed, and the unique sizes plus the shared total add up to the layers'
-disk use, each layer measured on disk as "strata images" measures it.
+disk use, each layer measured on disk as "strata images" measures it. A layer's
+size counts all its files; with dedupe on (the overlay driver's default), a file
+that several layers hold is stored once in the file pool, and -v says how much
+less the layers take on disk for it.
 
 The Blob Cache row counts the compressed layer blobs kept beside the unpacked
 layers (--blob-cache-size, 0 by default: none). All of it is reclaimable: a
@@ -98,7 +101,12 @@ removes them from the bottom up.`,
 				return nil
 			}
 			fmt.Fprintln(w)
-			fmt.Fprintf(w, "Images space usage: (layers %s in all, %s shared)\n\n", humanSize(du.LayersSize), humanSize(du.SharedSize))
+			fmt.Fprintf(w, "Images space usage: (layers %s in all, %s shared)\n", humanSize(du.LayersSize), humanSize(du.SharedSize))
+			if fp := du.FilePool; fp.Files > 0 {
+				fmt.Fprintf(w, "File pool: %d files stored once, %d of them shared: %s less on disk than the layers' sizes add up to\n",
+					fp.Files, fp.Shared, humanSize(fp.Saved))
+			}
+			fmt.Fprintln(w)
 			tw = newTable(w)
 			fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS")
 			for _, i := range du.Images {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -222,6 +223,14 @@ func TestDedupe(t *testing.T) {
 	}
 	if got, want := storeBlocks(t, on.root), storeBlocks(t, off.root); want-got < (1<<20)+(512<<10) {
 		t.Errorf("store with dedupe %d bytes, without %d: want at least the big file and the app saved", got, want)
+	}
+	// df -v says what the sharing saves.
+	poolLine := regexp.MustCompile(`(?m)^File pool: (\d+) files stored once, (\d+) of them shared: (\S+) less on disk`)
+	if m := poolLine.FindStringSubmatch(on.ok(t, "system", "df", "-v").stdout); m == nil || m[2] == "0" || m[3] == "0B" {
+		t.Errorf("system df -v with dedupe on: file pool line %q, want files shared and bytes saved", m)
+	}
+	if poolLine.MatchString(off.ok(t, "system", "df", "-v").stdout) {
+		t.Error("system df -v with dedupe off shows a file pool")
 	}
 	// The switch off links nothing.
 	if n := len(off.poolEntries(t)); n != 0 {

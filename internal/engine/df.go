@@ -8,6 +8,7 @@ import (
 	"github.com/strata-project/strata/internal/build/cache"
 	"github.com/strata-project/strata/internal/content"
 	"github.com/strata-project/strata/internal/images"
+	"github.com/strata-project/strata/internal/snapshot/filepool"
 )
 
 // DiskUsage is what `strata system df` reports.
@@ -27,7 +28,12 @@ type DiskUsage struct {
 	BlobCacheCount  int
 	BlobCacheSize   int64
 	BlobCacheBudget int64
-	ActiveImages    int
+	// FilePool is the file pool's figures (overlay driver; zero on the
+	// native one): LayersSize counts every layer's files whole, and
+	// FilePool.Saved is how much less they take on disk by sharing
+	// pooled files between layers.
+	FilePool     filepool.Usage
+	ActiveImages int
 	// The containers, those running or paused (docker's ACTIVE), the
 	// disk their own writable layers take, and the part of it that
 	// stopped containers take (what container prune frees).
@@ -98,6 +104,9 @@ func (e *Engine) DiskUsage(ctx context.Context) (DiskUsage, error) {
 		du.BlobCacheSize += b.Desc.Size
 	}
 	du.BlobCacheBudget = e.BlobCacheBudget()
+	if err == nil && e.pool != nil {
+		du.FilePool, err = e.pool.Usage(ctx)
+	}
 	return du, err
 }
 

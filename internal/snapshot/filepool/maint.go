@@ -95,15 +95,28 @@ type Usage struct {
 	// Links is the snapshot links to pool entries (link counts less the
 	// pool's own).
 	Links int64
+	// Shared is the entries more than one snapshot path links to, and
+	// Saved the data blocks that spares: what the snapshots' files would
+	// take if each path had its own copy, less what the entries take.
+	// (A snapshot's size, measured as du measures its directory, counts
+	// each of its files whole; the layers' sizes added up exceed the
+	// disk they take by Saved.)
+	Shared int
+	Saved  int64
 }
 
 // Usage adds up the pool.
 func (p *Pool) Usage(ctx context.Context) (Usage, error) {
 	var u Usage
 	err := p.walkEntries(ctx, func(_, _ string, st *unix.Stat_t) error {
+		links := int64(st.Nlink) - 1
 		u.Files++
 		u.Bytes += st.Blocks * 512
-		u.Links += int64(st.Nlink) - 1
+		u.Links += links
+		if links > 1 {
+			u.Shared++
+			u.Saved += (links - 1) * st.Blocks * 512
+		}
 		return nil
 	})
 	return u, err

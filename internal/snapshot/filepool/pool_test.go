@@ -95,6 +95,11 @@ func TestDedupeSharesAndKeepsTimes(t *testing.T) {
 			t.Errorf("%s: inodes %d and %d (nlink %d), want one inode linked from both and the pool", f, a.Ino, b.Ino, a.Nlink)
 		}
 	}
+	// Usage: 3 entries, 2 of them (a/big, a/small) linked from both
+	// trees, which saves what the pass said it freed.
+	if u, err := p.Usage(ctx); err != nil || u.Files != 3 || u.Links != 5 || u.Shared != 2 || u.Saved != s2.Saved {
+		t.Errorf("usage %+v %v, want 3 entries, 5 links, 2 shared saving %d bytes", u, err, s2.Saved)
+	}
 	if a, b := stat(t, filepath.Join(d2, "a/big")), stat(t, other); a.Ino == b.Ino {
 		t.Error("files with different mtimes share an inode")
 	}
