@@ -9,9 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
-	"golang.org/x/sys/unix"
 
-	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/testutil"
 )
 
@@ -33,38 +31,17 @@ func TestCollisionsNotShared(t *testing.T) {
 	if a, b := stat(t, filepath.Join(s0, "d/mime")), stat(t, filepath.Join(s0, "d/mine")); a.Ino == b.Ino || a.Nlink != 2 || b.Nlink != 1 {
 		t.Fatalf("pass: d/mime (inode %d, nlink %d) and d/mine (inode %d, nlink %d), want d/mime pooled and d/mine its own", a.Ino, a.Nlink, b.Ino, b.Nlink)
 	}
-	h := NewHashes()
-	live, err := p.Live(s1, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var taken []string
-	opts := archive.ApplyOptions{
-		FileHash:   collidingHash,
-		BeforeLink: live.Unshare,
-		FileDigest: live.Note,
-		Reuse: func(dirfd int, name, rel string, st *unix.Stat_t, content []byte, dgst digest.Digest) bool {
-			ok := live.Reuse(dirfd, name, rel, st, content, dgst)
-			if ok {
-				taken = append(taken, rel)
-			}
-			return ok
-		},
-	}
 	// d/mine is offered the entry of d/mime (refused), then written
 	// and pooled as written (refused again); d/copy is d/mime's bytes.
-	layer := layerOf(func(tb *testutil.Tar) {
+	h, written, taken := unpackLive(t, p, s1, collidingHash, func(tb *testutil.Tar) {
 		tb.File("d/copy", []byte("mime"), 0o644).
 			File("d/other", []byte("mino"), 0o644)
 	})
-	if _, err := archive.Apply(ctx, s1, layer, opts); err != nil {
-		t.Fatal(err)
-	}
-	if err := live.Close(); err != nil {
-		t.Fatal(err)
-	}
 	if diff := cmp.Diff([]string{"d/copy"}, taken); diff != "" {
 		t.Errorf("files reused (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"d/shared", "d/mine", "d/other"}, written); diff != "" {
+		t.Errorf("files written (-want +got):\n%s", diff)
 	}
 	inodes := passPoolsNothing(t, p, s1, h)
 	for f, want := range map[string]string{"d/mine": "mine", "d/copy": "mime", "d/other": "mino", "d/shared": "shared"} {

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"hash"
 	"os"
 	"path/filepath"
 	"testing"
@@ -167,40 +168,13 @@ func TestLiveReuse(t *testing.T) {
 	if err := os.Chmod(filepath.Join(s0, "d/damaged"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h := NewHashes()
-	live, err := p.Live(s1, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var taken, written []string
-	opts := archive.ApplyOptions{
-		FileHash:   ContentHash,
-		BeforeLink: live.Unshare,
-		FileDigest: func(rel string, st *unix.Stat_t, dgst digest.Digest) {
-			written = append(written, rel)
-			live.Note(rel, st, dgst)
-		},
-		Reuse: func(dirfd int, name, rel string, st *unix.Stat_t, content []byte, dgst digest.Digest) bool {
-			ok := live.Reuse(dirfd, name, rel, st, content, dgst)
-			if ok {
-				taken = append(taken, rel)
-			}
-			return ok
-		},
-	}
-	layer := layerOf(func(tb *testutil.Tar) {
+	h, written, taken := unpackLive(t, p, s1, ContentHash, func(tb *testutil.Tar) {
 		// d/copy is d/mine again at another path.
 		tb.File("d/copy", []byte("mine"), 0o644).
 			File("d/other-mode", []byte("mine"), 0o600).
 			File("d/damaged", []byte("damaged"), 0o644).
 			Hardlink("d/copy-link", "d/copy")
 	})
-	if _, err := archive.Apply(ctx, s1, layer, opts); err != nil {
-		t.Fatal(err)
-	}
-	if err := live.Close(); err != nil {
-		t.Fatal(err)
-	}
 	if diff := cmp.Diff([]string{"d/mine", "d/copy"}, taken); diff != "" {
 		t.Errorf("files reused (-want +got):\n%s", diff)
 	}
@@ -235,4 +209,39 @@ func TestLiveReuse(t *testing.T) {
 	if st := stat(t, filepath.Join(s1, "d")); st.Mtim.Sec != testutil.TarModTime.Unix() {
 		t.Errorf("d: mtime %d, want the layer's", st.Mtim.Sec)
 	}
+}
+
+// unpackLive unpacks layerOf(more) into dir as a base layer is unpacked
+// with dedupe on: its files pooled by Live as they are written and offered
+// to Live.Reuse first, digests taken with newHash. It returns the digests
+// noted and the paths of the files written and of those Reuse took.
+func unpackLive(t *testing.T, p *Pool, dir string, newHash func() (digest.Algorithm, hash.Hash), more func(*testutil.Tar)) (h *Hashes, written, taken []string) {
+	t.Helper()
+	h = NewHashes()
+	live, err := p.Live(dir, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := archive.ApplyOptions{
+		FileHash:   newHash,
+		BeforeLink: live.Unshare,
+		FileDigest: func(rel string, st *unix.Stat_t, dgst digest.Digest) {
+			written = append(written, rel)
+			live.Note(rel, st, dgst)
+		},
+		Reuse: func(dirfd int, name, rel string, st *unix.Stat_t, content []byte, dgst digest.Digest) bool {
+			ok := live.Reuse(dirfd, name, rel, st, content, dgst)
+			if ok {
+				taken = append(taken, rel)
+			}
+			return ok
+		},
+	}
+	if _, err := archive.Apply(context.Background(), dir, layerOf(more), opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return h, written, taken
 }
