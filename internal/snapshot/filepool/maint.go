@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -180,9 +179,10 @@ func (p *Pool) version() string {
 // metadata no longer match their key: something wrote to a pooled file in
 // place, and every snapshot linking to it shows the change. Notes are
 // harmless: entries no snapshot uses and leftovers of dead passes, which
-// Prune (gc) removes.
+// Prune (gc) removes, and entries of an earlier content hash, which Rekey
+// moves.
 func (p *Pool) Check(ctx context.Context) (problems, notes []string, err error) {
-	unused := 0
+	unused, legacy := 0, 0
 	buf := make([]byte, 256<<10)
 	err = p.walkEntries(ctx, func(path, name string, st *unix.Stat_t) error {
 		if st.Nlink == 1 {
@@ -197,20 +197,14 @@ func (p *Pool) Check(ctx context.Context) (problems, notes []string, err error) 
 			return err
 		}
 		defer f.Close()
-		k, ok, err := keyOf(f, st, buf)
-		for _, h := range legacyContentHashes {
-			if err != nil || !ok || k == name {
-				break
-			}
-			// An entry of one of the pool's earlier content hashes.
-			if _, err = f.Seek(0, io.SeekStart); err == nil {
-				k, ok, err = keyWith(f, st, buf, h)
-			}
-		}
+		_, kind, err := entryKey(f, name, st, buf)
 		if err != nil {
 			return err
 		}
-		if !ok || k != name {
+		if kind == legacyKey {
+			legacy++
+		}
+		if kind == noKey {
 			problems = append(problems, fmt.Sprintf("file pool entry %s changed after it was pooled (something wrote to a shared file in place); the %d snapshot file(s) linked to it show the change: remove the images that use them and pull or import them again", path, st.Nlink-1))
 		}
 		return nil
@@ -220,6 +214,9 @@ func (p *Pool) Check(ctx context.Context) (problems, notes []string, err error) 
 	}
 	if unused > 0 {
 		notes = append(notes, fmt.Sprintf("%d file pool entr(ies) no snapshot uses (gc removes them)", unused))
+	}
+	if legacy > 0 {
+		notes = append(notes, fmt.Sprintf("%d file pool entr(ies) keyed by an earlier content hash, which files unpacked now are not linked to (strata system dedupe moves them)", legacy))
 	}
 	left, lerr := p.leftovers()
 	if lerr == nil && len(left) > 0 {

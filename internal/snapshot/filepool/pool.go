@@ -93,7 +93,12 @@ func (s *Stats) count(pooled bool, saved int64) {
 // known nil, every regular file under dir is read. On error (or
 // cancellation) the files done so far stay pooled.
 func (p *Pool) Dedupe(ctx context.Context, dir string, known *Hashes) (Stats, error) {
-	pass := &pass{root: dir, known: known}
+	return p.dedupe(ctx, &pass{root: dir, known: known})
+}
+
+// dedupe is Dedupe of the tree pass.root.
+func (p *Pool) dedupe(ctx context.Context, pass *pass) (Stats, error) {
+	dir := pass.root
 	// Entries are linked relative to the pool's sha256/ directory: a path
 	// of two components to resolve per link instead of the whole root's.
 	sfd, err := unix.Open(filepath.Join(p.root, "sha256"), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -102,7 +107,7 @@ func (p *Pool) Dedupe(ctx context.Context, dir string, known *Hashes) (Stats, er
 	}
 	defer unix.Close(sfd)
 	pass.shards = sfd
-	if known != nil {
+	if pass.known != nil {
 		return p.dedupeNoted(ctx, pass)
 	}
 	var dirs []string
@@ -172,6 +177,9 @@ type pass struct {
 	root   string  // the tree's directory
 	known  *Hashes // digests noted as the files were written, or nil
 	shards int     // the pool's sha256/ directory
+	// merge maps the inodes of entries of an earlier content hash to the
+	// key of the entry their files are to be linked to (Rekeyed).
+	merge map[uint64]string
 }
 
 // dedupeDir pools the files directly in dir, putting its times back if it
@@ -220,6 +228,19 @@ func (p *Pool) dedupeDir(ctx context.Context, dir string, ps *pass) (s Stats, er
 			continue
 		}
 		s.Files++
+		if k, ok := ps.merge[st.Ino]; ok {
+			// A file of an entry Rekey found under its current key
+			// already: link it to that entry (which compares them).
+			pooled, saved, err := p.link(dirfd, name, k, &st, w.j, ps)
+			if err != nil {
+				return s, fmt.Errorf("%s: %w", name, err)
+			}
+			if st.Nlink > 2 {
+				saved = 0 // freed when the old entry's last snapshot file is relinked (and Prune runs)
+			}
+			s.count(pooled, saved)
+			continue
+		}
 		if st.Nlink != 1 || st.Size < p.minSize() {
 			continue
 		}

@@ -182,12 +182,13 @@ func (d driver) ParentDirs(s storage.Snapshot) []string { return s.Parents }
 // lower dirs given at mount time (storage.OwnChanges).
 func (d driver) OwnChangesOnly() bool { return true }
 
-// DedupeCommitted pools the files of every committed snapshot into p, as
-// each commit does with Pool set: for those committed before dedupe was
-// on (strata system dedupe). Files already pooled are skipped unread. It
-// returns how many snapshots it passed over and what pooling did; a
-// snapshot removed meanwhile is passed over.
-func (s *Snapshotter) DedupeCommitted(ctx context.Context, p *filepool.Pool) (int, filepool.Stats, error) {
+// DedupeCommitted pools the files of every committed snapshot into the
+// pool rk was made of (after its Rekey), as each commit does with Pool
+// set: for those committed before dedupe was on (strata system dedupe).
+// Files already pooled are skipped unread, but for those of the entries
+// Rekey merged. It returns how many snapshots it passed over and what
+// pooling did; a snapshot removed meanwhile is passed over.
+func (s *Snapshotter) DedupeCommitted(ctx context.Context, rk *filepool.Rekeyed) (int, filepool.Stats, error) {
 	var total filepool.Stats
 	var names []string
 	if err := s.Walk(ctx, func(ctx context.Context, info snapshot.Info) error {
@@ -204,7 +205,7 @@ func (s *Snapshotter) DedupeCommitted(ctx context.Context, p *filepool.Pool) (in
 		if err != nil {
 			continue // removed meanwhile
 		}
-		st, err := p.Dedupe(ctx, dir, nil)
+		st, err := rk.Dedupe(ctx, dir)
 		n++
 		total.Files += st.Files
 		total.Pooled += st.Pooled
