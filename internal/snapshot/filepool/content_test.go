@@ -20,8 +20,7 @@ import (
 // tar. Files with the same bytes are still shared.
 func TestCollisionsNotShared(t *testing.T) {
 	testutil.RequiresRoot(t)
-	defer func(h func() (digest.Algorithm, hash.Hash)) { contentHash = h }(contentHash)
-	contentHash = collidingHash
+	useContentHash(t, collidingHash)
 	ctx := context.Background()
 	// d/mime and d/mine: the same size, mode, owner, mtime and (here)
 	// digest; the pass makes d/mime the entry and must keep d/mine.
@@ -63,6 +62,14 @@ func TestCollisionsNotShared(t *testing.T) {
 	if probs, _, err := p.Check(ctx); err != nil || len(probs) > 0 {
 		t.Errorf("check: %v %v", probs, err)
 	}
+}
+
+// useContentHash makes the pool key files with the content hash h until
+// the test ends.
+func useContentHash(t *testing.T, h func() (digest.Algorithm, hash.Hash)) {
+	old := contentHash
+	contentHash = h
+	t.Cleanup(func() { contentHash = old })
 }
 
 // collidingHash gives every content the same digest.

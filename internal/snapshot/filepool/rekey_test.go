@@ -2,13 +2,10 @@ package filepool
 
 import (
 	"context"
-	"hash"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/opencontainers/go-digest"
 
 	"github.com/strata-project/strata/internal/archive"
 	"github.com/strata-project/strata/internal/testutil"
@@ -24,9 +21,8 @@ import (
 func TestRekey(t *testing.T) {
 	testutil.RequiresRoot(t)
 	ctx := context.Background()
-	defer func(h func() (digest.Algorithm, hash.Hash)) { contentHash = h }(contentHash)
 	// s0: d/shared and d/mine pooled under BLAKE3 keys, as before.
-	contentHash = legacyContentHashes[0]
+	useContentHash(t, legacyContentHashes[0])
 	p, s0, s1 := pooledPair(t, func(tb *testutil.Tar) {
 		tb.File("d/damaged", []byte("damaged"), 0o644)
 	})
