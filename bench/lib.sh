@@ -76,10 +76,12 @@ debian_mirror() {
 # created in the groups the removed store's were freed from: a perf
 # profile of such a pull had a quarter of its samples there, and the same
 # pull took 0.9 s or 4.9 s. Dropping caches is machine-wide: run benches
-# on a machine doing nothing else.
+# on a machine doing nothing else. DIR "" removes nothing (a peer whose
+# store its own command emptied: docker rmi).
 fresh_root() {
   local dir=$1; shift
-  rm -rf "$dir"; sync
+  [[ -z $dir ]] || rm -rf "$dir"
+  sync
   echo 1 > /proc/sys/vm/drop_caches 2>/dev/null || true
   if (( $# )); then find "$@" -type f -exec cat {} + > /dev/null; fi
 }

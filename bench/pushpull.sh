@@ -152,17 +152,19 @@ echo "== pull"
 sum=sha256sum; command -v openssl >/dev/null && sum="openssl dgst -sha256"
 runs=(); druns=(); pairs=(); floors=(); oruns=(); opairs=()
 for r in $(seq 1 "$RUNS"); do
-  # sync before each timed pull: strata fsyncs its blobs, and on ext4 that
-  # would also wait for the writeback of the previous docker pull's files.
-  rm -rf "$work/sp"; sync; runs+=("$(secs $S --root "$work/sp" pull "$SRC/big:v1")")
+  # Each timed pull from the same state (fresh_root: written back, caches
+  # dropped, the registry's files read in): strata fsyncs its blobs, and on
+  # ext4 that would also wait for the writeback of the previous docker
+  # pull's files; a store just removed slows the next one's inode allocation.
+  fresh_root "$work/sp" "$S" "$work/src/data"; runs+=("$(secs $S --root "$work/sp" pull "$SRC/big:v1")")
   if [[ -n ${STRATA_OLD:-} ]]; then
-    rm -rf "$work/op"; sync; oruns+=("$(secs "$STRATA_OLD" --root "$work/op" pull "$SRC/big:v1")"); rm -rf "$work/op"
+    fresh_root "$work/op" "$STRATA_OLD" "$work/src/data"; oruns+=("$(secs "$STRATA_OLD" --root "$work/op" pull "$SRC/big:v1")"); rm -rf "$work/op"
     opairs+=("$(ratio "${runs[-1]}" "${oruns[-1]}")")
   fi
   floors+=("$(secs bash -c "for f in $oci/blobs/sha256/*; do pigz -dc \$f | $sum >/dev/null; done")")
   if [[ -n $D ]]; then
     $D rmi -f "$SRC/big:v1" >/dev/null 2>&1 || true
-    sync
+    fresh_root "" "$work/src/data"
     druns+=("$(secs $D pull "$SRC/big:v1")")
     pairs+=("$(ratio "${runs[-1]}" "${druns[-1]}")")
   fi
@@ -178,7 +180,7 @@ if [[ -n ${STRATA_OLD:-} ]]; then
   echo "old strata pull ($STRATA_OLD, in turn): $(printf '%s\n' "${oruns[@]}" | median) s   ratio new/old: $(ratio "${T[spull]}" "$(printf '%s\n' "${oruns[@]}" | median)") (medians); run by run: ${opairs[*]}"
 fi
 runs=()
-for r in $(seq 1 "$RUNS"); do rm -rf "$work/so"; runs+=("$(secs skopeo copy -q --src-tls-verify=false "docker://$SRC/big:v1" "oci:$work/so:v1")"); done
+for r in $(seq 1 "$RUNS"); do fresh_root "$work/so" "$work/src/data"; runs+=("$(secs skopeo copy -q --src-tls-verify=false "docker://$SRC/big:v1" "oci:$work/so:v1")"); done
 T[kpull]=$(printf '%s\n' "${runs[@]}" | median); rm -rf "$work/so"
 echo "skopeo copy to an OCI dir (no unpack): ${T[kpull]} s   ratio strata/skopeo $(ratio "${T[spull]}" "${T[kpull]}")"
 floor=$(printf '%s\n' "${floors[@]}" | median)
@@ -338,7 +340,13 @@ elif [[ -n $D ]]; then
   done
   T[dpush]=$(printf '%s\n' "${runs[@]}" | median); T[drepush]=$(printf '%s\n' "${reruns[@]}" | median)
   echo "docker pull: ${T[dpull]} s   docker push: ${T[dpush]} s   re-push: ${T[drepush]} s"
-  echo "ratio strata/docker: pull $(ratio "${T[spull]:-0}" "${T[dpull]}")   push $(ratio "${T[spush]:-0}" "${T[dpush]}")   push with rebuild+pgzip $(ratio "${T[spushz]:-0}" "${T[dpush]}")   re-push $(ratio "${T[srepush]:-0}" "${T[drepush]}")"
+  # Only the ratios of what this run measured on Strata's side (PHASES).
+  line="ratio strata/docker:"
+  [[ -z ${T[spull]:-} ]] || line+=" pull $(ratio "${T[spull]}" "${T[dpull]}")"
+  [[ -z ${T[spush]:-} ]] || line+="   push $(ratio "${T[spush]}" "${T[dpush]}")"
+  [[ -z ${T[spushz]:-} ]] || line+="   push with rebuild+pgzip $(ratio "${T[spushz]}" "${T[dpush]}")"
+  [[ -z ${T[srepush]:-} ]] || line+="   re-push $(ratio "${T[srepush]}" "${T[drepush]}")"
+  echo "$line"
 else
   echo "== docker: not installed (apt-get install -y docker.io); no docker ratios"
 fi

@@ -69,17 +69,17 @@ for comp in gzip zstd; do
   for r in $(seq 1 "$RUNS"); do
     rm -f "$work/s.tar"; sync
     saves+=("$(secs $S --root "$root" save -o "$work/s.tar" big:$comp)")
-    rm -rf "$work/lroot"; sync
+    fresh_root "$work/lroot" "$S" "$work/s.tar"
     loads+=("$(secs $S --root "$work/lroot" load -i "$work/s.tar")")
     if [[ -n ${STRATA_OLD:-} ]]; then
-      rm -rf "$work/oroot"; sync
+      fresh_root "$work/oroot" "$STRATA_OLD" "$work/s.tar"
       oloads+=("$(secs "$STRATA_OLD" --root "$work/oroot" load -i "$work/s.tar")"); rm -rf "$work/oroot"
       opairs+=("$(ratio "${loads[-1]}" "${oloads[-1]}")")
     fi
     if [[ -n $D ]]; then
       rm -f "$work/d.tar"; sync
       dsaves+=("$(secs $D save -o "$work/d.tar" big:docker)")
-      $D rmi big:docker >/dev/null; sync
+      $D rmi big:docker >/dev/null; fresh_root "" "$work/d.tar"
       dloads+=("$(secs $D load -i "$work/d.tar")")
       spairs+=("$(ratio "${saves[-1]}" "${dsaves[-1]}")"); lpairs+=("$(ratio "${loads[-1]}" "${dloads[-1]}")")
     fi
