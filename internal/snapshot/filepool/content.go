@@ -31,39 +31,38 @@ func sameContent(path string, dirfd int, name string, size int64) (bool, error) 
 		return false, err
 	}
 	defer unix.Close(b)
-	ba, bb := bufs.Get().(*[]byte), bufs.Get().(*[]byte)
-	defer bufs.Put(ba)
-	defer bufs.Put(bb)
+	buf := bufs.Get().(*[]byte)
+	defer bufs.Put(buf)
 	for off := int64(0); off < size; {
-		n := min(int64(len(*ba)), size-off)
-		if err := preadFull(a, (*ba)[:n], off); err != nil {
+		chunk := (*buf)[:min(int64(len(*buf)), size-off)]
+		if err := preadFull(a, chunk, off); err != nil {
 			return false, shorter(err)
 		}
-		if err := preadFull(b, (*bb)[:n], off); err != nil {
-			return false, shorter(err)
+		if same, err := sameAt(b, chunk, off); err != nil || !same {
+			return false, err
 		}
-		if !bytes.Equal((*ba)[:n], (*bb)[:n]) {
-			return false, nil
-		}
-		off += n
+		off += int64(len(chunk))
 	}
 	return true, nil
 }
 
 // sameBytes tells whether the file open as fd, whose size is
 // len(content), holds content.
-func sameBytes(fd int, content []byte) (bool, error) {
+func sameBytes(fd int, content []byte) (bool, error) { return sameAt(fd, content, 0) }
+
+// sameAt tells whether the file open as fd holds want at off.
+func sameAt(fd int, want []byte, off int64) (bool, error) {
 	buf := bufs.Get().(*[]byte)
 	defer bufs.Put(buf)
-	for off := 0; off < len(content); {
-		n := min(len(*buf), len(content)-off)
-		if err := preadFull(fd, (*buf)[:n], int64(off)); err != nil {
+	for len(want) > 0 {
+		got := (*buf)[:min(len(*buf), len(want))]
+		if err := preadFull(fd, got, off); err != nil {
 			return false, shorter(err)
 		}
-		if !bytes.Equal((*buf)[:n], content[off:off+n]) {
+		if !bytes.Equal(got, want[:len(got)]) {
 			return false, nil
 		}
-		off += n
+		want, off = want[len(got):], off+int64(len(got))
 	}
 	return true, nil
 }

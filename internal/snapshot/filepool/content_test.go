@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 
 	"github.com/strata-project/strata/internal/testutil"
 )
@@ -82,3 +83,47 @@ func (zeroHash) Sum(b []byte) []byte         { return append(b, make([]byte, 16)
 func (zeroHash) Reset()                      {}
 func (zeroHash) Size() int                   { return 16 }
 func (zeroHash) BlockSize() int              { return 64 }
+
+// TestSameContent: files of several read buffers compare equal only when
+// every byte is, the last and one in a middle buffer included, and a file
+// shorter than the size said is a difference, not an error.
+func TestSameContent(t *testing.T) {
+	dir := t.TempDir()
+	data := make([]byte, 600<<10) // more than two of the 256 KiB buffers
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	write := func(name string, b []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a", data)
+	write("same", data)
+	for name, at := range map[string]int{"last": len(data) - 1, "middle": 300 << 10} {
+		other := append([]byte(nil), data...)
+		other[at]++
+		write(name, other)
+	}
+	write("short", data[:len(data)-1])
+	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dfd)
+	for name, want := range map[string]bool{"same": true, "last": false, "middle": false, "short": false} {
+		got, err := sameContent(filepath.Join(dir, "a"), dfd, name, int64(len(data)))
+		if err != nil || got != want {
+			t.Errorf("sameContent(a, %s) = %v %v, want %v", name, got, err, want)
+		}
+		fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err = sameBytes(fd, data)
+		unix.Close(fd)
+		if err != nil || got != want {
+			t.Errorf("sameBytes(%s) = %v %v, want %v", name, got, err, want)
+		}
+	}
+}
