@@ -16,16 +16,16 @@ type DedupeReport struct {
 	filepool.Stats
 	// Rekeyed is the pool entries of an earlier content hash moved to
 	// their current key (filepool.Rekey), so that files unpacked now are
-	// linked to them; Merged those whose current key another entry of
-	// the same file held, whose snapshot files were linked to it.
+	// linked to them; Merged is those of them whose current key another
+	// entry of the same file held, whose snapshot files were linked to it.
 	Rekeyed, Merged int
 }
 
 // Dedupe pools the files of every committed snapshot already in the store
 // (those committed before dedupe was on, or by an older Strata), as each
 // commit does now, after moving the pool entries an older Strata keyed
-// with another content hash to their current key: see package filepool. It is idempotent: files already
-// pooled are skipped unread, so a second run saves nothing. It holds the gc
+// with another content hash to their current key: see package filepool.
+// It is idempotent: files already pooled are skipped unread, so a second run saves nothing. It holds the gc
 // lock shared, so gc does not remove a snapshot under it; a kill -9 leaves
 // nothing the next strata command does not finish (filepool.Recover).
 func (e *Engine) Dedupe(ctx context.Context) (DedupeReport, error) {
@@ -46,9 +46,9 @@ func (e *Engine) Dedupe(ctx context.Context) (DedupeReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	rep.Rekeyed, rep.Merged = rk.Moved, rk.Merged
+	rep.Rekeyed, rep.Merged = rk.Moved+rk.Merged(), rk.Merged()
 	rep.Snapshots, rep.Stats, err = o.DedupeCommitted(ctx, rk)
-	if err == nil && rk.Merged > 0 {
+	if err == nil && rep.Merged > 0 {
 		// The merged entries' files were relinked: the old entries are
 		// unused now, and what the report says is saved is freed.
 		_, err = e.pool.Prune(ctx, false)

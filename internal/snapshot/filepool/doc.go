@@ -23,12 +23,13 @@
 // build step's, a container's commit, `strata system dedupe` over an old
 // store) is walked and every file read. What dedupe adds to a pull or a
 // load is then the hashing of each file as it is written (XXH3-128, about
-// 50 GB/s a core here on large files: ContentHash; on a goroutine of the unpacker's own
-// so that it overlaps the writing) and, per file at commit, a stat, the xattr list
-// (by path: no open) and the link; nothing is synced, and no file is read
-// twice but one that finds an entry under its key, whose bytes are then
-// compared with the entry's before the two share an inode (XXH3 is fast
-// because it does not resist collisions: content.go). When the unpacker writes the snapshot's own directory (a base
+// 50 GB/s a core here on large files: ContentHash; on a goroutine of the
+// unpacker's own so that it overlaps the writing) and, per file at commit,
+// a stat, the xattr list (by path: no open) and the link; nothing is
+// synced, and no file is read twice but one that finds an entry under its
+// key, whose bytes are then compared with the entry's before the two share
+// an inode (XXH3 is fast because it does not resist collisions:
+// content.go). When the unpacker writes the snapshot's own directory (a base
 // layer, a staged one), the files are pooled as they are written instead,
 // on the unpacker's hasher goroutine (Live, live.go), and the pass at
 // commit finds them done. There the unpacker also offers each small file

@@ -415,18 +415,18 @@ func poolable(xattrs map[string]string) bool {
 
 // ContentHash makes the hash that names a file's content in a pool key,
 // and names its algorithm (the unpacker takes it to note the digests of
-// the files it writes: archive.ApplyOptions.FileHash). It is XXH3-128:
-// 51 GB/s a core here against BLAKE3's 3.9 on 1 MiB, and 5.8 against 0.58
-// on 3 KB with a hash made per file (BenchmarkContentHash), which is what
-// every file of every layer unpacked costs with dedupe on (BLAKE3 took 290 ms of CPU in a pull of
-// the bench's big image that already fills both cores: issue #16's
-// on/off ratio). XXH3 is not collision-resistant: a file can be made to
-// have the digest of another. So a digest only finds the entry a file
-// may share; no file is linked to an entry whose bytes were not compared
-// equal to its own first (sameContent, sameBytes), and a file crafted to
-// collide with an entry is kept as it is, unshared. Entries made before
-// with BLAKE3 or SHA-256 content digests stay valid (Check knows them);
-// new files are not linked to them.
+// the files it writes: archive.ApplyOptions.FileHash). It is XXH3-128: 51
+// GB/s a core here against BLAKE3's 3.9 on 1 MiB, and 5.8 against 0.58 on
+// 3 KB with a hash made per file (BenchmarkContentHash), which is what
+// every file of every layer unpacked costs with dedupe on (BLAKE3 took 290
+// ms of CPU in a pull of the bench's big image that already fills both
+// cores: issue #16's on/off ratio). XXH3 is not collision-resistant: a
+// file can be made to have the digest of another. So a digest only finds
+// the entry a file may share; no file is linked to an entry whose bytes
+// were not compared equal to its own first (sameContent, sameBytes), and a
+// file crafted to collide with an entry is kept as it is, unshared.
+// Entries made before with BLAKE3 or SHA-256 content digests stay valid
+// (Check knows them) until Rekey moves them to their key under this one.
 func ContentHash() (digest.Algorithm, hash.Hash) { return "xxh3-128", xxh3.New128() }
 
 // legacyContentHashes are the content hashes of the pool's earlier

@@ -24,13 +24,15 @@ import (
 // entry, then unused, is removed by Prune.
 
 // Rekeyed is what Rekey did: the entries it moved, and those whose current
-// key another entry of the same file holds already.
+// key another entry of the same file holds already (Merged).
 type Rekeyed struct {
-	p      *Pool
-	Moved  int
-	Merged int
-	merge  map[uint64]string // an old entry's inode → the current key of its file
+	p     *Pool
+	Moved int
+	merge map[uint64]string // a merged entry's inode → the current key of its file
 }
+
+// Merged is how many entries Rekey found under their current key already.
+func (rk *Rekeyed) Merged() int { return len(rk.merge) }
 
 // Rekey moves every entry made under an earlier content hash to its key
 // under ContentHash (see above). An entry that matches neither its old key
@@ -71,7 +73,6 @@ func (p *Pool) Rekey(ctx context.Context) (*Rekeyed, error) {
 			return err
 		}
 		rk.merge[st.Ino] = k
-		rk.Merged++
 		return nil
 	})
 	if err != nil {

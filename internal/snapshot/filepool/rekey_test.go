@@ -49,7 +49,7 @@ func TestRekey(t *testing.T) {
 	}
 	sharedIno, dirBefore := stat(t, filepath.Join(s0, "d/shared")).Ino, stat(t, filepath.Join(s0, "d"))
 	rk, err := p.Rekey(ctx)
-	if err != nil || rk.Moved != 1 || rk.Merged != 1 {
+	if err != nil || rk.Moved != 1 || rk.Merged() != 1 {
 		t.Fatalf("rekey: %+v %v, want d/shared moved and d/mine merged", rk, err)
 	}
 	for _, d := range []string{s0, s1} {
@@ -88,7 +88,7 @@ func TestRekey(t *testing.T) {
 	if probs, notes, err := p.Check(ctx); err != nil || len(probs) != 1 || len(notes) > 0 {
 		t.Errorf("check after Rekey: %v %v %v, want d/damaged's entry still reported, and no note", probs, notes, err)
 	}
-	if again, err := p.Rekey(ctx); err != nil || again.Moved+again.Merged != 0 {
+	if again, err := p.Rekey(ctx); err != nil || again.Moved+again.Merged() != 0 {
 		t.Errorf("second Rekey: %+v %v, want nothing to do", again, err)
 	}
 }
